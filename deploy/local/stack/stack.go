@@ -1,0 +1,246 @@
+// Package stack runs the whole orgsync pipeline in one process — embedded JetStream, the Graph
+// emulator, hr-ingest, org-model and entra-writer — for `make run` and the end-to-end tests.
+// Each service runs exactly as its own binary would, wired by its own service package.
+package stack
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/orgsync/orgsync/pkg/logging"
+	"github.com/orgsync/orgsync/pkg/natsembed"
+	"github.com/orgsync/orgsync/pkg/server"
+	"github.com/orgsync/orgsync/pkg/stream"
+	entrawriter "github.com/orgsync/orgsync/services/entra-writer/service"
+	"github.com/orgsync/orgsync/services/graph-emulator/emulator"
+	hringest "github.com/orgsync/orgsync/services/hr-ingest/service"
+	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
+	orgmodel "github.com/orgsync/orgsync/services/org-model/service"
+)
+
+// DevSecret is the local stack's webhook secret for source "local" — for development only.
+const DevSecret = "whsec_b3Jnc3luYy1sb2NhbC1kZXYtc2VjcmV0"
+
+// Source is the HR source name the local stack configures.
+const Source = "local"
+
+// Ports says where the pieces listen; 0 picks a free port.
+type Ports struct {
+	NATS, Emulator                   int
+	HRIngestHTTP, HRIngestGRPC       int
+	OrgModelHTTP, OrgModelGRPC       int
+	EntraWriterHTTP, EntraWriterGRPC int
+}
+
+// FixedPorts are the local stack's well-known ports, chosen clear of the usual NATS (4222) and
+// Redis (6379) ones.
+var FixedPorts = Ports{
+	NATS: 14222, Emulator: 18080,
+	HRIngestHTTP: 18081, HRIngestGRPC: 19081,
+	OrgModelHTTP: 18082, OrgModelGRPC: 19082,
+	EntraWriterHTTP: 18083, EntraWriterGRPC: 19083,
+}
+
+// Options configure a stack.
+type Options struct {
+	// StoreDir holds JetStream's files.
+	StoreDir  string
+	Ports     Ports
+	UPNDomain string
+	// LogWriter receives the services' JSON logs (default: discarded) at LogLevel.
+	LogWriter io.Writer
+	LogLevel  slog.Level
+	// HoldWriter, when set, keeps entra-writer from consuming until it is closed, so a test can
+	// let several changes queue up on DIRECTORY and see them written in one batch.
+	HoldWriter <-chan struct{}
+}
+
+// Stack is a running pipeline.
+type Stack struct {
+	NATS     *natsserver.Server
+	Emulator *emulator.Server
+	// EmulatorURL is the emulator's Graph base URL, http://ADDR/v1.0.
+	EmulatorURL string
+	HRIngest    *hringest.Service
+	OrgModel    *orgmodel.Service
+	EntraWriter *entrawriter.Service
+
+	emulatorServer *http.Server
+	emulatorDone   chan struct{}
+	// services counts the running services; they stop when the Start context ends.
+	services sync.WaitGroup
+	mu       sync.Mutex
+	errs     []error
+}
+
+// Start starts everything and returns once every service is serving; the services run until ctx
+// ends. Call Wait after cancelling ctx.
+func Start(ctx context.Context, opts Options) (*Stack, error) {
+	if opts.LogWriter == nil {
+		opts.LogWriter = io.Discard
+	}
+	logger := func(service string) *slog.Logger { return logging.New(opts.LogWriter, service, opts.LogLevel) }
+	if opts.UPNDomain == "" {
+		opts.UPNDomain = "corp.example.com"
+	}
+	natsSrv, err := natsembed.Start(natsembed.Options{Port: orRandom(opts.Ports.NATS), StoreDir: opts.StoreDir})
+	if err != nil {
+		return nil, err
+	}
+	s := &Stack{NATS: natsSrv, Emulator: emulator.New(), emulatorDone: make(chan struct{})}
+	emulatorListener, err := net.Listen("tcp", addr(opts.Ports.Emulator))
+	if err != nil {
+		natsSrv.Shutdown()
+		return nil, fmt.Errorf("Graph emulator listener: %w", err)
+	}
+	s.EmulatorURL = "http://" + emulatorListener.Addr().String() + "/v1.0"
+	emulatorMux := http.NewServeMux()
+	emulatorMux.Handle("/", s.Emulator)
+	emulatorMux.Handle("GET "+emulator.StatsPath, s.Emulator.StatsHandler())
+	s.emulatorServer = &http.Server{Handler: otelhttp.NewHandler(emulatorMux, "graph-emulator",
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "graph-emulator " + r.Method })), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		defer close(s.emulatorDone)
+		if err := s.emulatorServer.Serve(emulatorListener); !errors.Is(err, http.ErrServerClosed) {
+			s.fail(fmt.Errorf("Graph emulator: %w", err))
+		}
+	}()
+
+	streams := stream.DefaultConfig()
+	natsURL := natsSrv.ClientURL()
+	secret, err := webhook.ParseSecret(DevSecret)
+	if err != nil {
+		return nil, s.abort(err)
+	}
+	if s.HRIngest, err = hringest.New(ctx, hringest.Config{
+		NATSURL: natsURL, Streams: streams,
+		Server:             serverConfig(hringest.Name, opts.Ports.HRIngestHTTP, opts.Ports.HRIngestGRPC),
+		Sources:            []hringest.SourceConfig{{Name: Source, Secrets: []webhook.Secret{secret}}},
+		TimestampTolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20, PublishTimeout: 5 * time.Second,
+	}, logger(hringest.Name)); err != nil {
+		return nil, s.abort(err)
+	}
+	s.run(ctx, s.HRIngest.Run)
+	if s.OrgModel, err = orgmodel.New(ctx, orgmodel.Config{
+		NATSURL: natsURL, Streams: streams,
+		Server: serverConfig(orgmodel.Name, opts.Ports.OrgModelHTTP, opts.Ports.OrgModelGRPC),
+		Policy: orgmodel.Policy{UPNDomain: opts.UPNDomain, GroupNamePrefix: "Org - "},
+	}, logger(orgmodel.Name)); err != nil {
+		return nil, s.abort(err)
+	}
+	s.run(ctx, s.OrgModel.Run)
+	if s.EntraWriter, err = entrawriter.New(ctx, entrawriter.Config{
+		NATSURL: natsURL, Streams: streams,
+		Server:       serverConfig(entrawriter.Name, opts.Ports.EntraWriterHTTP, opts.Ports.EntraWriterGRPC),
+		GraphBaseURL: s.EmulatorURL, GraphAuth: "none",
+	}, logger(entrawriter.Name)); err != nil {
+		return nil, s.abort(err)
+	}
+	if opts.HoldWriter == nil {
+		s.run(ctx, s.EntraWriter.Run)
+		return s, nil
+	}
+	s.run(ctx, func(ctx context.Context) error {
+		select {
+		case <-opts.HoldWriter:
+		case <-ctx.Done():
+		}
+		// Run also when ctx is already done, so the writer's servers and connection shut down.
+		return s.EntraWriter.Run(ctx)
+	})
+	return s, nil
+}
+
+func (s *Stack) run(ctx context.Context, run func(context.Context) error) {
+	s.services.Go(func() {
+		if err := run(ctx); err != nil {
+			s.fail(err)
+		}
+	})
+}
+
+func (s *Stack) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errs = append(s.errs, err)
+}
+
+// abort stops what has started when a later piece fails to start; the services already started
+// stop with the caller's context.
+func (s *Stack) abort(err error) error {
+	_ = s.emulatorServer.Close()
+	<-s.emulatorDone
+	s.NATS.Shutdown()
+	return err
+}
+
+// Wait waits for the services to stop (they stop when the Start context ends), then stops the
+// emulator and NATS, and returns what went wrong on the way.
+func (s *Stack) Wait() error {
+	s.services.Wait()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.emulatorServer.Shutdown(shutdownCtx)
+	<-s.emulatorDone
+	s.NATS.Shutdown()
+	s.NATS.WaitForShutdown()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return errors.Join(s.errs...)
+}
+
+// EmulatorAddr is the emulator's host:port.
+func (s *Stack) EmulatorAddr() string {
+	return strings.TrimSuffix(strings.TrimPrefix(s.EmulatorURL, "http://"), "/v1.0")
+}
+
+// WebhookURL is where the local HR source posts.
+func (s *Stack) WebhookURL() string {
+	return "http://" + s.HRIngest.HTTPAddr() + "/v1/sources/" + Source + "/events"
+}
+
+// Post signs body with the dev secret as webhook id and posts it to hr-ingest.
+func Post(ctx context.Context, client *http.Client, url, webhookID string, body []byte) (*http.Response, []byte, error) {
+	secret, err := webhook.ParseSecret(DevSecret)
+	if err != nil {
+		return nil, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	webhook.SetHeaders(req.Header, secret, webhookID, time.Now(), body)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	respBody, err := io.ReadAll(resp.Body)
+	return resp, respBody, err
+}
+
+func serverConfig(name string, httpPort, grpcPort int) server.Config {
+	return server.Config{Name: name, HTTPAddr: addr(httpPort), GRPCAddr: addr(grpcPort), ShutdownTimeout: 5 * time.Second}
+}
+
+func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
+
+func orRandom(port int) int {
+	if port == 0 {
+		return -1
+	}
+	return port
+}

@@ -1,0 +1,1 @@
+BENCH_PACKAGES += ./services/entra-writer/service/

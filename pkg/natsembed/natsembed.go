@@ -1,0 +1,64 @@
+// Package natsembed runs a NATS server with JetStream inside the process, for tests and for the
+// local stack (`make run`). Production uses a NATS cluster installed on its own.
+package natsembed
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Options say where the embedded server listens and stores.
+type Options struct {
+	// Host defaults to 127.0.0.1.
+	Host string
+	// Port 0 or -1 picks a free port.
+	Port int
+	// StoreDir is the JetStream file store directory.
+	StoreDir string
+}
+
+// Start starts a JetStream-enabled server and waits until it accepts connections. The caller
+// shuts it down (Shutdown, then WaitForShutdown).
+func Start(opts Options) (*server.Server, error) {
+	if opts.Host == "" {
+		opts.Host = "127.0.0.1"
+	}
+	if opts.Port == 0 {
+		opts.Port = -1
+	}
+	srv, err := server.NewServer(&server.Options{
+		Host:      opts.Host,
+		Port:      opts.Port,
+		JetStream: true,
+		StoreDir:  opts.StoreDir,
+		NoLog:     true,
+		NoSigs:    true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("embedded NATS on %s:%d not ready within 10s", opts.Host, opts.Port)
+	}
+	return srv, nil
+}
+
+// StartForTest starts a server on a free loopback port with its store in a test directory, and
+// stops it when the test ends.
+func StartForTest(tb testing.TB) *server.Server {
+	tb.Helper()
+	srv, err := Start(Options{StoreDir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	})
+	return srv
+}

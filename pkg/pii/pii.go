@@ -1,0 +1,145 @@
+// Package pii is orgsync's policy for personal data in telemetry: by default spans, span events
+// and log lines carry ids only (worker ids, object ids, event ids), never names, e-mail addresses,
+// userPrincipalNames or phone numbers. Setting ORGSYNC_TELEMETRY_PII=allow lets them through, for
+// debugging on a non-production tenant.
+//
+// Redaction works two ways, because neither alone is enough: attributes whose key names personal
+// data (given_name, displayName, user.email, …) are withheld whatever their value, and every other
+// string — URLs, error messages, span names — is scrubbed of e-mail-shaped values (e-mail
+// addresses and UPNs) and, in URLs, of query strings (Graph's $filter) and path segments holding
+// an '@' (Graph's /users/{userPrincipalName}).
+//
+// It is meant for orgsync's own services, not for outside use. Every function is safe for
+// concurrent use.
+package pii
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Variable is the environment variable that sets the policy: "allow" lets personal data into
+// telemetry; empty or "redact" (the default) keeps it out.
+const Variable = "ORGSYNC_TELEMETRY_PII"
+
+// Redacted replaces a withheld value.
+const Redacted = "[redacted]"
+
+// Allowed reads the policy from lookup (os.LookupEnv in production). An unknown value is an error
+// naming the variable; the policy then stays at redact.
+func Allowed(lookup func(string) (string, bool)) (bool, error) {
+	value, _ := lookup(Variable)
+	switch strings.ToLower(strings.TrimSpace(value)) {
+	case "", "redact", "deny", "none":
+		return false, nil
+	case "allow":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s: %q is not allow or redact", Variable, value)
+	}
+}
+
+// personalKeys are normalised attribute names (lower case, letters and digits only) that hold
+// personal data, matched against a key's whole name and its last dotted segment.
+var personalKeys = map[string]bool{
+	"givenname": true, "familyname": true, "surname": true, "lastname": true, "firstname": true,
+	"middlename": true, "preferredname": true, "displayname": true, "fullname": true,
+	"email": true, "mail": true, "emails": true, "personalemail": true, "workemail": true,
+	"upn": true, "userprincipalname": true, "principalname": true, "mailnickname": true,
+	"phone": true, "businessphone": true, "mobilephone": true, "phonenumber": true,
+	"username": true, "useremail": true, "userfullname": true, "streetaddress": true, "homeaddress": true,
+	"birthdate": true, "dateofbirth": true,
+}
+
+// PersonalKey reports whether an attribute or log key names personal data, e.g. "given_name",
+// "displayName", "user.email" or "upn". Keys of ids ("worker_id", "user.id") are not personal.
+func PersonalKey(key string) bool {
+	if personalKeys[normalise(key)] {
+		return true
+	}
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		return personalKeys[normalise(key[i+1:])]
+	}
+	return false
+}
+
+func normalise(key string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(key) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// emailShaped matches e-mail addresses and userPrincipalNames, also percent-encoded ("%40").
+var emailShaped = regexp.MustCompile(`(?i)[a-z0-9._%+'\-]+(@|%40)[a-z0-9\-]+(\.[a-z0-9\-]+)*\.[a-z]{2,}`)
+
+// Scrub replaces e-mail-shaped values in s (addresses, UPNs) with Redacted.
+func Scrub(s string) string {
+	if !strings.Contains(s, "@") && !strings.Contains(s, "%40") {
+		return s
+	}
+	return emailShaped.ReplaceAllString(s, Redacted)
+}
+
+// URL keeps a URL's scheme, host and path, replacing its query with Redacted and any path segment
+// holding an '@' with Redacted: "https://graph/v1.0/users?$filter=…" becomes
+// "https://graph/v1.0/users?[redacted]". A value that is not a URL is scrubbed as text.
+func URL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return Scrub(raw)
+	}
+	u.User = nil
+	u.Fragment, u.RawFragment = "", ""
+	hadQuery := u.RawQuery != "" || u.ForceQuery
+	u.RawQuery, u.ForceQuery = "", false
+	if strings.Contains(u.Path, "@") {
+		segments := strings.Split(u.Path, "/")
+		for i, segment := range segments {
+			if strings.Contains(segment, "@") {
+				segments[i] = redactedSegment
+			}
+		}
+		u.Path, u.RawPath = strings.Join(segments, "/"), ""
+	}
+	out := strings.ReplaceAll(u.String(), redactedSegment, Redacted)
+	if hadQuery {
+		out += "?" + Redacted
+	}
+	return Scrub(out)
+}
+
+// redactedSegment stands for a withheld path segment until the URL is a string again (URL
+// escaping would otherwise encode Redacted's brackets).
+const redactedSegment = "REDACTED-SEGMENT"
+
+// urlKeys are attribute keys whose values are URLs or parts of one.
+var urlKeys = map[string]bool{
+	"url.full": true, "http.url": true, "url.original": true, "http.target": true, "url.path": true,
+}
+
+// queryKeys are attribute keys whose values are query strings.
+var queryKeys = map[string]bool{"url.query": true, "db.statement": true, "db.query.text": true}
+
+// Value returns the value to record for a string attribute key under the redact policy, and false
+// when the attribute must be withheld altogether.
+func Value(key, value string) (string, bool) {
+	switch {
+	case PersonalKey(key):
+		return Redacted, false
+	case urlKeys[key]:
+		return URL(value), true
+	case queryKeys[key]:
+		if value == "" {
+			return value, true
+		}
+		return Redacted, true
+	default:
+		return Scrub(value), true
+	}
+}

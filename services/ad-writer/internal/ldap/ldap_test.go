@@ -1,0 +1,82 @@
+package ldap
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestUnicodePwd(t *testing.T) {
+	tests := []struct {
+		name, password, want string
+	}{
+		{name: "ascii", password: "Ab1!", want: "\"\x00A\x00b\x001\x00!\x00\"\x00"},
+		{name: "non-ascii", password: "é", want: "\"\x00\xe9\x00\"\x00"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, UnicodePwd(tt.password)); diff != "" {
+				t.Errorf("UnicodePwd (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestGUIDRoundTrip(t *testing.T) {
+	raw := []byte{0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}
+	guid := FormatGUID(raw)
+	if diff := cmp.Diff("00112233-4455-6677-8899-aabbccddeeff", guid); diff != "" {
+		t.Errorf("FormatGUID (-want +got):\n%s", diff)
+	}
+	filter, err := GUIDFilter(guid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(`(objectGUID=\33\22\11\00\55\44\77\66\88\99\aa\bb\cc\dd\ee\ff)`, filter); diff != "" {
+		t.Errorf("GUIDFilter (-want +got):\n%s", diff)
+	}
+}
+
+func TestSecretsAreNotLogged(t *testing.T) {
+	got := describeChanges([]Change{
+		{Op: Replace, Attr: "unicodePwd", Values: []string{UnicodePwd("Sekret-123")}, Secret: true},
+		{Op: Replace, Attr: "userAccountControl", Values: []string{"512"}},
+	})
+	if diff := cmp.Diff(`replace unicodePwd [redacted]; replace userAccountControl ["512"]`, got); diff != "" {
+		t.Errorf("describeChanges (-want +got):\n%s", diff)
+	}
+}
+
+func TestDNHelpers(t *testing.T) {
+	tests := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{name: "under", got: Under("CN=a,OU=Users,DC=x", "ou=users,dc=x"), want: true},
+		{name: "not under", got: Under("CN=a,OU=Other,DC=x", "OU=Users,DC=x"), want: false},
+		{name: "same", got: SameDN("CN=A B,OU=U,DC=x", "cn=a b,ou=u,dc=x"), want: true},
+		{name: "parent", got: func() []string { r, p := Parent("CN=a\\,b,OU=U,DC=x"); return []string{r, p} }(), want: []string{"CN=a\\,b", "OU=U,DC=x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, tt.got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestConfigRefusesPlainOrMissingCA(t *testing.T) {
+	tests := []struct{ name, url, ca string }{
+		{name: "not ldap", url: "http://dc:389", ca: "/nonexistent"},
+		{name: "missing CA", url: "ldaps://dc:636", ca: "/nonexistent"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := New(Config{URL: tt.url, CAFile: tt.ca}, nil); err == nil {
+				t.Error("New accepted it")
+			}
+		})
+	}
+}

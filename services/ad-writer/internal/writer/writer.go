@@ -1,0 +1,1126 @@
+// Package writer converges Active Directory to the desired state on stream DIRECTORY (target ad):
+// it creates users disabled, sets their initial password over TLS and enables them, updates
+// attributes, moves and renames them (ModifyDN), disables leavers and moves them to the leavers
+// OU, creates global security groups, nests them, adds and removes members in chunks, corrects
+// drift found by uSNChanged, and reports each outcome to RESULTS (and every write to AUDIT). It
+// touches only objects under the managed OUs that carry orgsync's marker.
+package writer
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/orgsync/orgsync/pkg/auditlog"
+	"github.com/orgsync/orgsync/pkg/stream"
+	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/ad-writer/internal/ldap"
+)
+
+// Directory is what the writer needs of AD.
+type Directory interface {
+	Search(ctx context.Context, base, filter string, attrs []string) ([]*ldap.Entry, error)
+	AddEntry(ctx context.Context, dn string, attrs map[string][]string) error
+	Modify(ctx context.Context, dn string, changes []ldap.Change) error
+	ModifyDN(ctx context.Context, dn, newRDN, newSuperior string) error
+	DeleteEntry(ctx context.Context, dn string) error
+	HighestUSN(ctx context.Context) (int64, error)
+	// Members reads every member of a group, with range retrieval.
+	Members(ctx context.Context, groupDN string) ([]string, error)
+}
+
+var _ Directory = (*ldap.Client)(nil)
+
+// Sender stores one message durably.
+type Sender interface {
+	Publish(ctx context.Context, subject, msgID string, m proto.Message) (*jetstream.PubAck, error)
+}
+
+// Options are the writer's policy.
+type Options struct {
+	// BaseDN is where objects are looked up (the domain).
+	BaseDN string
+	// UsersOU is where users go when the desired state names no parentDistinguishedName.
+	UsersOU string
+	// GroupsOU is where groups are created.
+	GroupsOU string
+	// LeaversOU is where disabled leavers are moved.
+	LeaversOU string
+	// ManagedOUs: only objects under one of these are changed (default: the three OUs above).
+	ManagedOUs []string
+	// MarkerAttribute and MarkerValue mark objects orgsync created; others are left alone.
+	MarkerAttribute, MarkerValue string
+	// MustChangePassword makes a new user change the initial password at first logon.
+	MustChangePassword bool
+	// KeepRDNOnRename keeps a user's CN when the display name changes.
+	KeepRDNOnRename bool
+	// MemberChunk is the most member values sent in one modify (default 500).
+	MemberChunk int
+	// DriftReportOnly reports drift without correcting it.
+	DriftReportOnly bool
+	// NewPassword generates initial passwords (default: 24 random characters).
+	NewPassword func() (string, error)
+}
+
+// Writer applies desired objects. HandleBatch is called by one goroutine at a time; Seed and
+// Reconcile may run concurrently with it.
+type Writer struct {
+	dir    Directory
+	sender Sender
+	logger *slog.Logger
+	opts   Options
+
+	// applyMu serialises applying with the drift reconcile.
+	applyMu sync.Mutex
+
+	mu sync.Mutex
+	// guids and dns record the objects orgsync manages by object path key ("user/E1",
+	// "group/unit-x"): objectGUID from RESULTS, DN as last seen.
+	guids map[string]string
+	dns   map[string]string
+	// applied is the newest revision applied per object path.
+	applied map[string]uint64
+	// desired is the last desired state applied per objectGUID, for the drift reconcile.
+	desired map[string]*orgsyncv1.DesiredObject
+	// unmanaged marks users orgsync must leave alone.
+	unmanaged map[string]bool
+	// members is the desired membership applied per group key (member refs), for the drift
+	// reconcile; it holds what this process applied since it started.
+	members map[string]map[string]bool
+	lastUSN int64
+	paused  error
+}
+
+// New returns a Writer.
+func New(dir Directory, sender Sender, logger *slog.Logger, opts Options) *Writer {
+	if len(opts.ManagedOUs) == 0 {
+		opts.ManagedOUs = []string{opts.UsersOU, opts.GroupsOU, opts.LeaversOU}
+	}
+	if opts.MemberChunk <= 0 {
+		opts.MemberChunk = 500
+	}
+	if opts.NewPassword == nil {
+		opts.NewPassword = newPassword
+	}
+	if opts.MarkerAttribute == "" {
+		opts.MarkerAttribute, opts.MarkerValue = "adminDescription", "managed-by:orgsync"
+	}
+	return &Writer{
+		dir: dir, sender: sender, logger: logger, opts: opts,
+		guids: map[string]string{}, dns: map[string]string{}, applied: map[string]uint64{},
+		desired: map[string]*orgsyncv1.DesiredObject{}, unmanaged: map[string]bool{}, members: map[string]map[string]bool{},
+	}
+}
+
+// errPending says a membership or manager waits for the other object to exist.
+var errPending = errors.New("waiting for another object to exist")
+
+// errNotOwned says an object exists but is not orgsync's to change.
+var errNotOwned = errors.New("outside the managed OUs or without orgsync's marker")
+
+func userRef(workerID string) string  { return "user/" + workerID }
+func groupRef(groupKey string) string { return "group/" + groupKey }
+
+// Seed records a result published before, so a restarted writer knows its objects.
+func (w *Writer) Seed(result *orgsyncv1.WriterResult, path string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.applied[path] = max(w.applied[path], result.GetRevision())
+	if result.GetObjectId() == "" {
+		return
+	}
+	switch result.GetKind() {
+	case orgsyncv1.ObjectKind_OBJECT_KIND_USER:
+		w.guids[userRef(result.GetKey())] = result.GetObjectId()
+	case orgsyncv1.ObjectKind_OBJECT_KIND_GROUP:
+		w.guids[groupRef(result.GetKey())] = result.GetObjectId()
+	}
+}
+
+// Paused returns why the writer cannot reach the directory, or nil.
+func (w *Writer) Paused() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.paused
+}
+
+func (w *Writer) setPaused(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil && w.paused == nil {
+		w.logger.Warn("directory unreachable: writer paused until it answers", "error", err)
+	}
+	if err == nil && w.paused != nil {
+		w.logger.Info("directory reachable again: writer resumed")
+	}
+	w.paused = err
+}
+
+// HandleBatch is the batch stream handler: users and groups one by one, membership changes
+// grouped per group and sent in chunks.
+func (w *Writer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []error {
+	w.applyMu.Lock()
+	defer w.applyMu.Unlock()
+	errs := make([]error, len(msgs))
+	objs := make([]*orgsyncv1.DesiredObject, len(msgs))
+	paths := make([]string, len(msgs))
+	newest := map[string]int{}
+	for i, msg := range msgs {
+		objs[i], paths[i], errs[i] = w.decode(msg)
+		if objs[i] == nil {
+			continue
+		}
+		if j, seen := newest[paths[i]]; seen {
+			if objs[j].GetRevision() > objs[i].GetRevision() {
+				objs[i] = nil
+				continue
+			}
+			objs[j] = nil
+		}
+		newest[paths[i]] = i
+	}
+	var memberships []int
+	for i, obj := range objs {
+		if obj == nil {
+			continue
+		}
+		if obj.GetMembership() != nil {
+			memberships = append(memberships, i)
+			continue
+		}
+		spanCtx, span := stream.StartProcessSpan(ctx, msgs[i])
+		attempt := stream.Attempt(msgs[i])
+		result, err := w.Apply(spanCtx, obj, attempt)
+		errs[i] = w.finish(spanCtx, obj, paths[i], attempt, result, err)
+		span.End()
+	}
+	w.applyMemberships(ctx, msgs, objs, paths, memberships, errs)
+	return errs
+}
+
+// applyMemberships sends the membership changes at indexes grouped by group and operation, up to
+// MemberChunk values per modify. A chunk refused because one value is already there (or already
+// gone) is re-sent value by value, where that answer is success.
+func (w *Writer) applyMemberships(ctx context.Context, msgs []jetstream.Msg, objs []*orgsyncv1.DesiredObject, paths []string, indexes []int, errs []error) {
+	type pending struct {
+		index    int
+		memberDN string
+	}
+	type batchKey struct {
+		groupDN string
+		remove  bool
+	}
+	batches := map[batchKey][]pending{}
+	var order []batchKey
+	for _, i := range indexes {
+		obj := objs[i]
+		result := w.result(obj)
+		if w.unmanagedMember(obj.GetMembership()) {
+			result.Outcome, result.ErrorMessage = orgsyncv1.Outcome_OUTCOME_SKIPPED, "the member is not orgsync's"
+			errs[i] = w.finish(ctx, obj, paths[i], stream.Attempt(msgs[i]), result, nil)
+			continue
+		}
+		groupDN, memberDN, err := w.membershipEnds(ctx, obj.GetMembership())
+		if err != nil || groupDN == "" || memberDN == "" {
+			if err == nil && obj.GetTombstone() {
+				// orgsync never created one end, so it never added this membership.
+				errs[i] = w.finish(ctx, obj, paths[i], stream.Attempt(msgs[i]), result, nil)
+				continue
+			}
+			if err == nil {
+				err = fmt.Errorf("membership %s: %w", obj.GetKey(), errPending)
+			}
+			errs[i] = w.finish(ctx, obj, paths[i], stream.Attempt(msgs[i]), nil, err)
+			continue
+		}
+		key := batchKey{groupDN: groupDN, remove: obj.GetTombstone()}
+		if _, ok := batches[key]; !ok {
+			order = append(order, key)
+		}
+		batches[key] = append(batches[key], pending{index: i, memberDN: memberDN})
+	}
+	for _, key := range order {
+		members := batches[key]
+		if len(members) > 1 {
+			// Several changes to one group: read its members once (range retrieval) and send only
+			// what differs, so a re-applied state costs a read, not a refused write.
+			current, err := w.dir.Members(ctx, key.groupDN)
+			if err != nil {
+				for _, p := range members {
+					errs[p.index] = w.finish(ctx, objs[p.index], paths[p.index], stream.Attempt(msgs[p.index]), nil, err)
+				}
+				continue
+			}
+			have := make(map[string]bool, len(current))
+			for _, dn := range current {
+				have[strings.ToLower(dn)] = true
+			}
+			var todo []pending
+			for _, p := range members {
+				if have[strings.ToLower(p.memberDN)] == key.remove {
+					todo = append(todo, p)
+					continue
+				}
+				result := w.result(objs[p.index])
+				errs[p.index] = w.finish(ctx, objs[p.index], paths[p.index], stream.Attempt(msgs[p.index]), result, nil)
+			}
+			members = todo
+		}
+		for start := 0; start < len(members); start += w.opts.MemberChunk {
+			chunk := members[start:min(start+w.opts.MemberChunk, len(members))]
+			values := make([]string, len(chunk))
+			for k, p := range chunk {
+				values[k] = p.memberDN
+			}
+			err := w.changeMembers(ctx, key.groupDN, values, key.remove)
+			if err != nil && len(chunk) > 1 && ldap.ClassOf(err) != ldap.ClassUnavailable {
+				// One value decided the chunk's fate: find out which, one by one.
+				for _, p := range chunk {
+					err := w.changeMembers(ctx, key.groupDN, []string{p.memberDN}, key.remove)
+					errs[p.index] = w.finishMembership(ctx, objs[p.index], paths[p.index], msgs[p.index], key.remove, err)
+				}
+				continue
+			}
+			for _, p := range chunk {
+				errs[p.index] = w.finishMembership(ctx, objs[p.index], paths[p.index], msgs[p.index], key.remove, err)
+			}
+		}
+	}
+}
+
+func (w *Writer) finishMembership(ctx context.Context, obj *orgsyncv1.DesiredObject, path string, msg jetstream.Msg, remove bool, err error) error {
+	if ldap.ClassOf(err) == ldap.ClassNotFound {
+		// A DN moved outside orgsync: look every DN up again by objectGUID.
+		w.mu.Lock()
+		clear(w.dns)
+		w.mu.Unlock()
+	}
+	if err != nil {
+		return w.finish(ctx, obj, path, stream.Attempt(msg), nil, err)
+	}
+	result := w.result(obj)
+	result.Outcome, result.Operations = orgsyncv1.Outcome_OUTCOME_APPLIED, []string{"member.add"}
+	if remove {
+		result.Operations = []string{"member.remove"}
+	}
+	return w.finish(ctx, obj, path, stream.Attempt(msg), result, nil)
+}
+
+// changeMembers adds or removes member values. For a single value, "already a member" (LDAP 20,
+// or 68 as Samba answers) on add and "not a member" (16, or 53 as Samba answers) on remove are
+// success.
+func (w *Writer) changeMembers(ctx context.Context, groupDN string, values []string, remove bool) error {
+	op := ldap.Add
+	if remove {
+		op = ldap.Delete
+	}
+	err := w.dir.Modify(ctx, groupDN, []ldap.Change{{Op: op, Attr: "member", Values: values}})
+	if err == nil || len(values) > 1 {
+		return err
+	}
+	code := ldap.Code(err)
+	if !remove && (code == ldap.ResultValueExists || code == ldap.ResultEntryExists) {
+		return nil
+	}
+	if remove && (code == ldap.ResultNoSuchAttribute || code == ldap.ResultUnwillingToPerfom) {
+		return nil
+	}
+	return err
+}
+
+func (w *Writer) decode(msg jetstream.Msg) (*orgsyncv1.DesiredObject, string, error) {
+	var obj orgsyncv1.DesiredObject
+	if err := stream.Decode(msg, &obj); err != nil {
+		return nil, "", err
+	}
+	path, err := stream.ObjectPath(&obj)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %w", err, stream.ErrPermanent)
+	}
+	w.mu.Lock()
+	applied := w.applied[path]
+	w.mu.Unlock()
+	if obj.GetRevision() < applied {
+		w.logger.Debug("stale revision dropped", "object", path, "revision", obj.GetRevision(), "applied", applied)
+		return nil, path, nil
+	}
+	return &obj, path, nil
+}
+
+// finish turns an outcome into what happens to its message: a retry for what may pass, a FAILED
+// result and termination for what cannot, a reported result otherwise.
+func (w *Writer) finish(ctx context.Context, obj *orgsyncv1.DesiredObject, path string, attempt int, result *orgsyncv1.WriterResult, err error) error {
+	if err != nil {
+		if delay, retry := retryDelay(err, attempt); retry {
+			if ldap.ClassOf(err) == ldap.ClassUnavailable && !errors.Is(err, errPending) {
+				w.setPaused(err)
+			}
+			w.logger.InfoContext(ctx, "will retry", "object", path, "attempt", attempt, "retry_in", delay, "reason", err)
+			return stream.Retry(delay, err)
+		}
+		result = w.result(obj)
+		result.Outcome = orgsyncv1.Outcome_OUTCOME_FAILED
+		result.ErrorClass = errorClass(err)
+		if code := ldap.Code(err); code != 0 {
+			result.ErrorCode = strconv.Itoa(int(code))
+		}
+		result.ErrorMessage = err.Error()
+		if errors.Is(err, errNotOwned) {
+			result.Outcome, result.ErrorClass = orgsyncv1.Outcome_OUTCOME_SKIPPED, orgsyncv1.ErrorClass_ERROR_CLASS_UNSPECIFIED
+		} else {
+			w.logger.ErrorContext(ctx, "desired state not applied", "object", path, "revision", obj.GetRevision(), "error", err)
+		}
+		auditlog.Stamp(ctx, result, obj, nil)
+		if pubErr := w.report(ctx, path, result); pubErr != nil {
+			return pubErr
+		}
+		if errors.Is(err, errNotOwned) {
+			w.markApplied(path, obj)
+			return nil
+		}
+		return fmt.Errorf("%w: %w", err, stream.ErrPermanent)
+	}
+	w.setPaused(nil)
+	auditlog.Stamp(ctx, result, obj, nil)
+	if err := w.report(ctx, path, result); err != nil {
+		return err
+	}
+	w.markApplied(path, obj)
+	if m := obj.GetMembership(); m != nil && result.GetOutcome() != orgsyncv1.Outcome_OUTCOME_SKIPPED {
+		w.noteMember(m, !obj.GetTombstone())
+	}
+	return nil
+}
+
+func memberRef(m *orgsyncv1.DesiredMembership) string {
+	if m.GetMemberKind() == orgsyncv1.MemberKind_MEMBER_KIND_USER {
+		return userRef(m.GetMemberKey())
+	}
+	return groupRef(m.GetMemberKey())
+}
+
+func (w *Writer) noteMember(m *orgsyncv1.DesiredMembership, present bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	set := w.members[m.GetGroupKey()]
+	if set == nil {
+		set = map[string]bool{}
+		w.members[m.GetGroupKey()] = set
+	}
+	if present {
+		set[memberRef(m)] = true
+	} else {
+		delete(set, memberRef(m))
+	}
+}
+
+// reconcileMembers adds back the desired members of a group that were removed outside orgsync,
+// and reports members added outside orgsync (they are not removed: after a restart the writer
+// does not know every membership it applied before).
+func (w *Writer) reconcileMembers(ctx context.Context, groupKey string, result *orgsyncv1.WriterResult) error {
+	groupDN, err := w.dnOf(ctx, groupRef(groupKey))
+	if err != nil || groupDN == "" {
+		return err
+	}
+	w.mu.Lock()
+	var refs []string
+	for ref := range w.members[groupKey] {
+		refs = append(refs, ref)
+	}
+	w.mu.Unlock()
+	current, err := w.dir.Members(ctx, groupDN)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, dn := range current {
+		have[strings.ToLower(dn)] = true
+	}
+	desired := map[string]bool{}
+	var missing []string
+	for _, ref := range refs {
+		dn, err := w.dnOf(ctx, ref)
+		if err != nil {
+			return err
+		}
+		if dn == "" {
+			continue
+		}
+		desired[strings.ToLower(dn)] = true
+		if !have[strings.ToLower(dn)] {
+			missing = append(missing, dn)
+		}
+	}
+	for _, dn := range current {
+		if !desired[strings.ToLower(dn)] {
+			w.logger.WarnContext(ctx, "drift: a member orgsync did not add", "group", groupDN, "member", dn)
+		}
+	}
+	for start := 0; start < len(missing); start += w.opts.MemberChunk {
+		if err := w.changeMembers(ctx, groupDN, missing[start:min(start+w.opts.MemberChunk, len(missing))], false); err != nil {
+			return err
+		}
+		result.Outcome = orgsyncv1.Outcome_OUTCOME_APPLIED
+		result.Operations = append(result.Operations, "member.add")
+	}
+	return nil
+}
+
+func (w *Writer) markApplied(path string, obj *orgsyncv1.DesiredObject) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.applied[path] = max(w.applied[path], obj.GetRevision())
+}
+
+func (w *Writer) report(ctx context.Context, path string, result *orgsyncv1.WriterResult) error {
+	msgID := fmt.Sprintf("%s:%d:%s", path, result.GetRevision(), result.GetOutcome())
+	if _, err := w.sender.Publish(ctx, stream.ResultSubject(path), msgID, result); err != nil {
+		return stream.Retry(time.Second, err)
+	}
+	if len(result.GetOperations()) > 0 {
+		if _, err := w.sender.Publish(ctx, stream.AuditSubject(path), msgID, result); err != nil {
+			return stream.Retry(time.Second, err)
+		}
+	}
+	return nil
+}
+
+// retryDelay says whether and when to try again after err on the given attempt.
+func retryDelay(err error, attempt int) (time.Duration, bool) {
+	backoff := min(time.Duration(1<<min(attempt, 7))*250*time.Millisecond, 30*time.Second)
+	switch {
+	case errors.Is(err, errNotOwned):
+		return 0, false
+	case errors.Is(err, errPending):
+		return min(backoff, 5*time.Second), true
+	case errors.Is(err, stream.ErrPermanent):
+		return 0, false
+	}
+	switch ldap.ClassOf(err) {
+	case ldap.ClassUnavailable, ldap.ClassUnknown:
+		return backoff, true
+	case ldap.ClassNotFound:
+		// A DN that moved under the writer; the next attempt looks it up again.
+		return backoff, attempt < 6
+	}
+	return 0, false
+}
+
+func errorClass(err error) orgsyncv1.ErrorClass {
+	switch ldap.ClassOf(err) {
+	case ldap.ClassUnavailable:
+		return orgsyncv1.ErrorClass_ERROR_CLASS_TRANSIENT
+	case ldap.ClassNotFound:
+		return orgsyncv1.ErrorClass_ERROR_CLASS_NOT_FOUND
+	case ldap.ClassExists:
+		return orgsyncv1.ErrorClass_ERROR_CLASS_CONFLICT
+	case ldap.ClassInvalid:
+		return orgsyncv1.ErrorClass_ERROR_CLASS_INVALID
+	case ldap.ClassForbidden:
+		return orgsyncv1.ErrorClass_ERROR_CLASS_FORBIDDEN
+	}
+	return orgsyncv1.ErrorClass_ERROR_CLASS_UNSPECIFIED
+}
+
+func (w *Writer) result(obj *orgsyncv1.DesiredObject) *orgsyncv1.WriterResult {
+	kind := orgsyncv1.ObjectKind_OBJECT_KIND_UNSPECIFIED
+	switch obj.GetObject().(type) {
+	case *orgsyncv1.DesiredObject_User:
+		kind = orgsyncv1.ObjectKind_OBJECT_KIND_USER
+	case *orgsyncv1.DesiredObject_Group:
+		kind = orgsyncv1.ObjectKind_OBJECT_KIND_GROUP
+	case *orgsyncv1.DesiredObject_Membership:
+		kind = orgsyncv1.ObjectKind_OBJECT_KIND_MEMBERSHIP
+	}
+	return &orgsyncv1.WriterResult{
+		Target: obj.GetTarget(), Kind: kind, Key: obj.GetKey(), Revision: obj.GetRevision(),
+		Outcome: orgsyncv1.Outcome_OUTCOME_UNCHANGED, ObservedAt: timestamppb.Now(),
+	}
+}
+
+// Apply converges one user or group and returns the result to report.
+func (w *Writer) Apply(ctx context.Context, obj *orgsyncv1.DesiredObject, attempt int) (*orgsyncv1.WriterResult, error) {
+	switch o := obj.GetObject().(type) {
+	case *orgsyncv1.DesiredObject_User:
+		return w.applyUser(ctx, obj, o.User, attempt)
+	case *orgsyncv1.DesiredObject_Group:
+		return w.applyGroup(ctx, obj, o.Group)
+	default:
+		return nil, fmt.Errorf("desired object %q is not a user or group: %w", obj.GetKey(), stream.ErrPermanent)
+	}
+}
+
+// owned reports whether an existing entry is orgsync's to change.
+func (w *Writer) owned(entry *ldap.Entry) bool {
+	if entry.Get(w.opts.MarkerAttribute) != w.opts.MarkerValue {
+		return false
+	}
+	for _, ou := range w.opts.ManagedOUs {
+		if ou != "" && ldap.Under(entry.DN, ou) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *Writer) managedParent(dn string) bool {
+	for _, ou := range w.opts.ManagedOUs {
+		if ou != "" && ldap.Under(dn, ou) {
+			return true
+		}
+	}
+	return false
+}
+
+// find returns the entry recorded for ref (by objectGUID), else the one filter matches.
+func (w *Writer) find(ctx context.Context, ref, filter string, attrs []string) (*ldap.Entry, error) {
+	w.mu.Lock()
+	guid := w.guids[ref]
+	w.mu.Unlock()
+	if guid != "" {
+		guidFilter, err := ldap.GUIDFilter(guid)
+		if err != nil {
+			return nil, err
+		}
+		entries, err := w.dir.Search(ctx, w.opts.BaseDN, guidFilter, attrs)
+		if err != nil {
+			return nil, err
+		}
+		if len(entries) > 0 {
+			return entries[0], nil
+		}
+	}
+	entries, err := w.dir.Search(ctx, w.opts.BaseDN, filter, attrs)
+	if err != nil || len(entries) == 0 {
+		return nil, err
+	}
+	return entries[0], nil
+}
+
+func (w *Writer) remember(ref string, entry *ldap.Entry, obj *orgsyncv1.DesiredObject) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if guid := entry.GUID(); guid != "" {
+		w.guids[ref] = guid
+		if obj != nil {
+			w.desired[guid] = obj
+		}
+	}
+	w.dns[ref] = entry.DN
+}
+
+func (w *Writer) forget(ref string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.desired, w.guids[ref])
+	delete(w.guids, ref)
+	delete(w.dns, ref)
+}
+
+// Attributes of a user the writer reads and writes from the typed fields.
+var userAttrNames = []string{
+	"sAMAccountName", "userPrincipalName", "givenName", "sn", "displayName", "mail", "title", "department",
+	"company", "physicalDeliveryOfficeName", "telephoneNumber", "employeeID", "employeeType", "division", "manager",
+}
+
+// contractAttributes are DesiredUser.attributes keys that steer the writer, not AD attributes.
+var contractAttributes = map[string]bool{"parentDistinguishedName": true}
+
+// desiredUserAttrs maps a desired user to AD attribute values ("" means absent).
+func desiredUserAttrs(u *orgsyncv1.DesiredUser, managerDN string) map[string]string {
+	sam := u.GetAttributes()["sAMAccountName"]
+	if sam == "" {
+		sam = u.GetMailNickname()
+	}
+	if len(sam) > 20 {
+		sam = sam[:20]
+	}
+	employeeID := u.GetEmployeeId()
+	if employeeID == "" {
+		employeeID = u.GetWorkerId()
+	}
+	attrs := map[string]string{
+		"sAMAccountName": sam, "userPrincipalName": u.GetUserPrincipalName(), "givenName": u.GetGivenName(),
+		"sn": u.GetSurname(), "displayName": u.GetDisplayName(), "mail": u.GetMail(), "title": u.GetJobTitle(),
+		"department": u.GetDepartment(), "company": u.GetCompanyName(), "physicalDeliveryOfficeName": u.GetOfficeLocation(),
+		"telephoneNumber": u.GetBusinessPhone(), "employeeID": employeeID, "employeeType": u.GetEmployeeType(),
+		"division": u.GetDivision(), "manager": managerDN,
+	}
+	for name, value := range u.GetAttributes() {
+		if !contractAttributes[name] {
+			attrs[name] = value
+		}
+	}
+	return attrs
+}
+
+func (w *Writer) userReadAttrs(u *orgsyncv1.DesiredUser) []string {
+	attrs := append([]string{"objectGUID", "userAccountControl", w.opts.MarkerAttribute}, userAttrNames...)
+	for name := range u.GetAttributes() {
+		if !contractAttributes[name] {
+			attrs = append(attrs, name)
+		}
+	}
+	return attrs
+}
+
+const (
+	uacDisabled = 0x2
+	uacNormal   = 0x200
+	// managerGiveUpAfter is the attempt after which a user is written without its manager when the
+	// manager's account still does not exist.
+	managerGiveUpAfter = 6
+)
+
+func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, desired *orgsyncv1.DesiredUser, attempt int) (*orgsyncv1.WriterResult, error) {
+	result := w.result(obj)
+	ref := userRef(desired.GetWorkerId())
+	current, err := w.find(ctx, ref, "(&(objectCategory=person)(objectClass=user)(employeeID="+ldap.EscapeFilter(desired.GetWorkerId())+"))", w.userReadAttrs(desired))
+	if err != nil {
+		return nil, err
+	}
+	if current != nil && !w.owned(current) {
+		w.mu.Lock()
+		w.unmanaged[desired.GetWorkerId()] = true
+		w.mu.Unlock()
+		result.ObjectId = current.GUID()
+		return nil, fmt.Errorf("user %s at %q: %w", desired.GetWorkerId(), current.DN, errNotOwned)
+	}
+	w.mu.Lock()
+	delete(w.unmanaged, desired.GetWorkerId())
+	w.mu.Unlock()
+
+	leaver := obj.GetTombstone() || !desired.GetAccountEnabled() && desired.GetEmployeeLeaveDateTime() != nil
+	enabled := desired.GetAccountEnabled() && !obj.GetTombstone()
+	parent := desired.GetAttributes()["parentDistinguishedName"]
+	if parent == "" {
+		parent = w.opts.UsersOU
+	}
+	if leaver && w.opts.LeaversOU != "" {
+		parent = w.opts.LeaversOU
+	}
+	if !w.managedParent(parent) {
+		return nil, fmt.Errorf("user %s: parent %q is not under a managed OU: %w", desired.GetWorkerId(), parent, stream.ErrPermanent)
+	}
+	if obj.GetTombstone() && current == nil {
+		return result, nil
+	}
+
+	managerDN := ""
+	if managerWorkerID := desired.GetManagerWorkerId(); managerWorkerID != "" && !obj.GetTombstone() {
+		managerDN, err = w.dnOf(ctx, userRef(managerWorkerID))
+		if err != nil {
+			return nil, err
+		}
+		if managerDN == "" && attempt < managerGiveUpAfter {
+			return nil, fmt.Errorf("manager %s of %s: %w", managerWorkerID, desired.GetWorkerId(), errPending)
+		}
+	}
+	attrs := desiredUserAttrs(desired, managerDN)
+	if obj.GetTombstone() {
+		attrs = nil // a removed worker keeps its attributes; it is only disabled and moved
+	}
+	cn := desired.GetDisplayName()
+	if cn == "" {
+		cn = attrs["sAMAccountName"]
+	}
+	rdn := "CN=" + ldap.EscapeRDNValue(cn)
+
+	if current == nil {
+		current, err = w.createUser(ctx, desired, attrs, rdn, parent, enabled, result)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		if err := w.updateUser(ctx, current, attrs, enabled, result); err != nil {
+			return nil, err
+		}
+		currentRDN, currentParent := ldap.Parent(current.DN)
+		newRDN := ""
+		if !w.opts.KeepRDNOnRename && !obj.GetTombstone() && !ldap.SameDN(currentRDN, rdn) && !strings.HasPrefix(strings.ToLower(currentRDN), strings.ToLower(rdn+" (")) {
+			newRDN = rdn
+		}
+		if newRDN != "" || !ldap.SameDN(currentParent, parent) {
+			target := currentRDN
+			if newRDN != "" {
+				target = newRDN
+			}
+			err := w.dir.ModifyDN(ctx, current.DN, target, parent)
+			if ldap.Code(err) == ldap.ResultEntryExists {
+				target = "CN=" + ldap.EscapeRDNValue(cn+" ("+attrs["sAMAccountName"]+")")
+				err = w.dir.ModifyDN(ctx, current.DN, target, parent)
+			}
+			if err != nil {
+				return nil, err
+			}
+			current.DN = target + "," + parent
+			result.Operations = append(result.Operations, "user.move")
+		}
+	}
+	w.remember(ref, current, obj)
+	if len(result.Operations) > 0 {
+		result.Outcome = orgsyncv1.Outcome_OUTCOME_APPLIED
+	}
+	result.ObjectId = current.GUID()
+	result.DistinguishedName = current.DN
+	result.SamAccountName = current.Get("sAMAccountName")
+	result.UserPrincipalName = current.Get("userPrincipalName")
+	result.Mail = current.Get("mail")
+	if attrs != nil {
+		result.UserPrincipalName, result.Mail = attrs["userPrincipalName"], attrs["mail"]
+		if sam := attrs["sAMAccountName"]; sam != "" {
+			result.SamAccountName = sam
+		}
+	}
+	return result, nil
+}
+
+// createUser adds the account disabled, then sets its initial password and its state in one
+// modify. The password travels once, over TLS, and is never logged nor stored.
+func (w *Writer) createUser(ctx context.Context, desired *orgsyncv1.DesiredUser, attrs map[string]string, rdn, parent string, enabled bool, result *orgsyncv1.WriterResult) (*ldap.Entry, error) {
+	add := map[string][]string{
+		"objectClass":          {"top", "person", "organizationalPerson", "user"},
+		"userAccountControl":   {strconv.Itoa(uacNormal | uacDisabled)},
+		w.opts.MarkerAttribute: {w.opts.MarkerValue},
+	}
+	for name, value := range attrs {
+		if value != "" {
+			add[name] = []string{value}
+		}
+	}
+	dn := rdn + "," + parent
+	err := w.dir.AddEntry(ctx, dn, add)
+	if ldap.Code(err) == ldap.ResultEntryExists {
+		// Either a create whose answer was lost, or a namesake: the lookup by employeeID did not
+		// find the worker, so it is a namesake.
+		dn = "CN=" + ldap.EscapeRDNValue(desired.GetDisplayName()+" ("+attrs["sAMAccountName"]+")") + "," + parent
+		err = w.dir.AddEntry(ctx, dn, add)
+	}
+	if err != nil {
+		return nil, err
+	}
+	result.Operations = append(result.Operations, "user.create")
+	password, err := w.opts.NewPassword()
+	if err != nil {
+		return nil, err
+	}
+	uac := uacNormal
+	if !enabled {
+		uac |= uacDisabled
+	}
+	changes := []ldap.Change{
+		{Op: ldap.Replace, Attr: "unicodePwd", Values: []string{ldap.UnicodePwd(password)}, Secret: true},
+		{Op: ldap.Replace, Attr: "userAccountControl", Values: []string{strconv.Itoa(uac)}},
+	}
+	if w.opts.MustChangePassword {
+		changes = append(changes, ldap.Change{Op: ldap.Replace, Attr: "pwdLastSet", Values: []string{"0"}})
+	}
+	if err := w.dir.Modify(ctx, dn, changes); err != nil {
+		return nil, err
+	}
+	result.Operations = append(result.Operations, "user.password")
+	return w.readBack(ctx, dn, "(objectClass=user)", []string{"objectGUID", "userPrincipalName", "mail"})
+}
+
+// readBack reads an entry just created, for its objectGUID; in dry run, where nothing was
+// created, it returns an entry with the DN only.
+func (w *Writer) readBack(ctx context.Context, dn, filter string, attrs []string) (*ldap.Entry, error) {
+	entries, err := w.dir.Search(ctx, dn, filter, attrs)
+	if ldap.Code(err) == ldap.ResultNoSuchObject || err == nil && len(entries) == 0 {
+		return &ldap.Entry{DN: dn, Attrs: map[string][]string{}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return entries[0], nil
+}
+
+// updateUser replaces the attributes that differ and sets the enabled bit.
+func (w *Writer) updateUser(ctx context.Context, current *ldap.Entry, attrs map[string]string, enabled bool, result *orgsyncv1.WriterResult) error {
+	var changes []ldap.Change
+	for _, name := range sortedKeys(attrs) {
+		want, have := attrs[name], current.Get(name)
+		switch {
+		case name == "manager" && ldap.SameDN(want, have) && want != "":
+		case want == have:
+		case want == "":
+			changes = append(changes, ldap.Change{Op: ldap.Delete, Attr: name})
+		default:
+			changes = append(changes, ldap.Change{Op: ldap.Replace, Attr: name, Values: []string{want}})
+		}
+	}
+	uac, _ := strconv.Atoi(current.Get("userAccountControl"))
+	wantUAC := uac &^ uacDisabled
+	if !enabled {
+		wantUAC |= uacDisabled
+	}
+	if wantUAC != uac {
+		changes = append(changes, ldap.Change{Op: ldap.Replace, Attr: "userAccountControl", Values: []string{strconv.Itoa(wantUAC)}})
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	if err := w.dir.Modify(ctx, current.DN, changes); err != nil {
+		return err
+	}
+	result.Operations = append(result.Operations, "user.update")
+	for _, ch := range changes {
+		current.Attrs[ch.Attr] = ch.Values
+	}
+	return nil
+}
+
+const groupTypeGlobalSecurity = "-2147483646"
+
+func (w *Writer) applyGroup(ctx context.Context, obj *orgsyncv1.DesiredObject, desired *orgsyncv1.DesiredGroup) (*orgsyncv1.WriterResult, error) {
+	result := w.result(obj)
+	ref := groupRef(desired.GetGroupKey())
+	sam := desired.GetGroupKey()
+	if len(sam) > 64 {
+		sam = sam[:64]
+	}
+	current, err := w.find(ctx, ref, "(&(objectClass=group)(sAMAccountName="+ldap.EscapeFilter(sam)+"))",
+		[]string{"objectGUID", "description", "displayName", w.opts.MarkerAttribute})
+	if err != nil {
+		return nil, err
+	}
+	if current != nil && !w.owned(current) {
+		return nil, fmt.Errorf("group %s at %q: %w", desired.GetGroupKey(), current.DN, errNotOwned)
+	}
+	if obj.GetTombstone() {
+		if current != nil {
+			if err := w.dir.DeleteEntry(ctx, current.DN); err != nil && ldap.ClassOf(err) != ldap.ClassNotFound {
+				return nil, err
+			}
+			result.Outcome, result.Operations = orgsyncv1.Outcome_OUTCOME_APPLIED, []string{"group.delete"}
+		}
+		w.forget(ref)
+		return result, nil
+	}
+	name := desired.GetDisplayName()
+	if name == "" {
+		name = sam
+	}
+	rdn := "CN=" + ldap.EscapeRDNValue(name)
+	attrs := map[string]string{"description": desired.GetDescription(), "displayName": name}
+	if current == nil {
+		add := map[string][]string{
+			"objectClass": {"top", "group"}, "sAMAccountName": {sam}, "groupType": {groupTypeGlobalSecurity},
+			w.opts.MarkerAttribute: {w.opts.MarkerValue}, "displayName": {name},
+		}
+		if desired.GetDescription() != "" {
+			add["description"] = []string{desired.GetDescription()}
+		}
+		dn := rdn + "," + w.opts.GroupsOU
+		if err := w.dir.AddEntry(ctx, dn, add); err != nil {
+			return nil, err
+		}
+		if current, err = w.readBack(ctx, dn, "(objectClass=group)", []string{"objectGUID"}); err != nil {
+			return nil, err
+		}
+		result.Outcome, result.Operations = orgsyncv1.Outcome_OUTCOME_APPLIED, []string{"group.create"}
+	} else {
+		if err := w.updateUser(ctx, current, attrs, true, result); err != nil {
+			return nil, err
+		}
+		if currentRDN, _ := ldap.Parent(current.DN); !ldap.SameDN(currentRDN, rdn) {
+			if err := w.dir.ModifyDN(ctx, current.DN, rdn, ""); err != nil {
+				return nil, err
+			}
+			_, parent := ldap.Parent(current.DN)
+			current.DN = rdn + "," + parent
+			result.Operations = append(result.Operations, "group.rename")
+		}
+		for i, op := range result.Operations {
+			if op == "user.update" {
+				result.Operations[i] = "group.update"
+			}
+		}
+		if len(result.Operations) > 0 {
+			result.Outcome = orgsyncv1.Outcome_OUTCOME_APPLIED
+		}
+	}
+	w.remember(ref, current, obj)
+	result.ObjectId = current.GUID()
+	result.DistinguishedName = current.DN
+	return result, nil
+}
+
+func (w *Writer) unmanagedMember(m *orgsyncv1.DesiredMembership) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return m.GetMemberKind() == orgsyncv1.MemberKind_MEMBER_KIND_USER && w.unmanaged[m.GetMemberKey()]
+}
+
+// dnOf returns the current DN of a managed object: as last seen, else looked up by its recorded
+// objectGUID; "" when orgsync has no record of it.
+func (w *Writer) dnOf(ctx context.Context, ref string) (string, error) {
+	w.mu.Lock()
+	dn, guid := w.dns[ref], w.guids[ref]
+	w.mu.Unlock()
+	if dn != "" || guid == "" {
+		return dn, nil
+	}
+	filter, err := ldap.GUIDFilter(guid)
+	if err != nil {
+		return "", err
+	}
+	entries, err := w.dir.Search(ctx, w.opts.BaseDN, filter, []string{"objectGUID"})
+	if err != nil || len(entries) == 0 {
+		return "", err
+	}
+	w.mu.Lock()
+	w.dns[ref] = entries[0].DN
+	w.mu.Unlock()
+	return entries[0].DN, nil
+}
+
+func (w *Writer) membershipEnds(ctx context.Context, m *orgsyncv1.DesiredMembership) (groupDN, memberDN string, err error) {
+	if groupDN, err = w.dnOf(ctx, groupRef(m.GetGroupKey())); err != nil {
+		return "", "", err
+	}
+	memberRef := groupRef(m.GetMemberKey())
+	if m.GetMemberKind() == orgsyncv1.MemberKind_MEMBER_KIND_USER {
+		memberRef = userRef(m.GetMemberKey())
+	}
+	memberDN, err = w.dnOf(ctx, memberRef)
+	return groupDN, memberDN, err
+}
+
+// Reconcile looks for managed objects changed since the last pass (uSNChanged) and re-applies
+// their last desired state, which corrects edits made outside orgsync; with DriftReportOnly it
+// only logs them. It returns how many objects were found changed.
+func (w *Writer) Reconcile(ctx context.Context) (int, error) {
+	w.applyMu.Lock()
+	defer w.applyMu.Unlock()
+	highest, err := w.dir.HighestUSN(ctx)
+	if err != nil {
+		return 0, err
+	}
+	w.mu.Lock()
+	since := w.lastUSN
+	w.mu.Unlock()
+	changed := 0
+	for _, ou := range w.opts.ManagedOUs {
+		if ou == "" {
+			continue
+		}
+		entries, err := w.dir.Search(ctx, ou, fmt.Sprintf("(&(|(objectClass=user)(objectClass=group))(uSNChanged>=%d))", since+1), []string{"objectGUID"})
+		if err != nil {
+			return changed, err
+		}
+		for _, entry := range entries {
+			w.mu.Lock()
+			obj := w.desired[entry.GUID()]
+			w.mu.Unlock()
+			if obj == nil {
+				continue
+			}
+			result, err := w.reconcileOne(ctx, obj)
+			if err != nil {
+				return changed, err
+			}
+			if result.GetOutcome() == orgsyncv1.Outcome_OUTCOME_APPLIED && since > 0 {
+				changed++
+				if w.opts.DriftReportOnly {
+					w.logger.WarnContext(ctx, "drift found (not corrected, AD_DRIFT_POLICY=report): object edited outside orgsync", "dn", entry.DN, "object", obj.GetKey(), "would_do", result.GetOperations())
+					continue
+				}
+				w.logger.WarnContext(ctx, "drift corrected: object edited outside orgsync", "dn", entry.DN, "object", obj.GetKey(), "operations", result.GetOperations())
+				path, _ := stream.ObjectPath(obj)
+				if err := w.report(ctx, path, result); err != nil {
+					return changed, err
+				}
+			}
+		}
+	}
+	w.mu.Lock()
+	w.lastUSN = highest
+	w.mu.Unlock()
+	return changed, nil
+}
+
+// reconcileOne re-applies obj; with DriftReportOnly its writes are recorded, not sent.
+func (w *Writer) reconcileOne(ctx context.Context, obj *orgsyncv1.DesiredObject) (*orgsyncv1.WriterResult, error) {
+	if !w.opts.DriftReportOnly {
+		return w.reapply(ctx, obj)
+	}
+	// applyMu is held: no other apply uses w.dir meanwhile.
+	real := w.dir
+	w.dir = recordOnly{real}
+	defer func() {
+		w.dir = real
+		// Nothing moved: forget DNs the recorded writes assumed.
+		w.mu.Lock()
+		clear(w.dns)
+		w.mu.Unlock()
+	}()
+	return w.reapply(ctx, obj)
+}
+
+// reapply applies obj again and, for a group, its desired members.
+func (w *Writer) reapply(ctx context.Context, obj *orgsyncv1.DesiredObject) (*orgsyncv1.WriterResult, error) {
+	result, err := w.Apply(ctx, obj, managerGiveUpAfter)
+	if err != nil || obj.GetGroup() == nil || obj.GetTombstone() {
+		return result, err
+	}
+	return result, w.reconcileMembers(ctx, obj.GetGroup().GetGroupKey(), result)
+}
+
+// recordOnly reads from the directory and drops writes.
+type recordOnly struct{ Directory }
+
+func (recordOnly) AddEntry(context.Context, string, map[string][]string) error { return nil }
+func (recordOnly) Modify(context.Context, string, []ldap.Change) error         { return nil }
+func (recordOnly) ModifyDN(context.Context, string, string, string) error      { return nil }
+func (recordOnly) DeleteEntry(context.Context, string) error                   { return nil }
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
+}
+
+const (
+	lowers   = "abcdefghijkmnopqrstuvwxyz"
+	uppers   = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+	digits   = "23456789"
+	symbols  = "!@#$%^&*-_=+?"
+	alphabet = lowers + uppers + digits + symbols
+)
+
+// newPassword returns a random 24-character password with every character class AD's
+// complexity rule asks for.
+func newPassword() (string, error) {
+	password := make([]byte, 24)
+	for i := range password {
+		set := alphabet
+		if i < 4 {
+			set = []string{lowers, uppers, digits, symbols}[i]
+		}
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(set))))
+		if err != nil {
+			return "", fmt.Errorf("generating a password: %w", err)
+		}
+		password[i] = set[n.Int64()]
+	}
+	return string(password), nil
+}

@@ -1,0 +1,206 @@
+// Package budget keeps entra-writer inside Microsoft Graph's write quota (about 3,000 writes per
+// 150 seconds per app and tenant). With Redis the budget is one GCRA limiter shared by every
+// entra-writer replica, so scaling out does not multiply 429s; without Redis each process keeps
+// its own. A Directory wrapper charges every write before it is sent; reads are free.
+package budget
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+
+	"github.com/orgsync/orgsync/pkg/metrics"
+	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
+	"github.com/orgsync/orgsync/services/entra-writer/internal/writer"
+)
+
+// Limit is a number of writes per window, with the burst allowed at once.
+type Limit struct {
+	Writes int
+	Window time.Duration
+	Burst  int
+}
+
+// Budget hands out writes. Wait blocks until n writes may be made or ctx ends; TryTake takes n
+// writes only if they are available now. Implementations are safe for concurrent use.
+type Budget interface {
+	Wait(ctx context.Context, n int) error
+	TryTake(ctx context.Context, n int) (bool, error)
+}
+
+// Shared is a budget in Redis shared by every process using the same key.
+type Shared struct {
+	limiter *redis_rate.Limiter
+	key     string
+	limit   redis_rate.Limit
+}
+
+var _ Budget = (*Shared)(nil)
+
+// NewShared returns a budget in Redis under key, e.g. "graph-writes:<tenant id>".
+func NewShared(client *redis.Client, key string, limit Limit) *Shared {
+	return &Shared{
+		limiter: redis_rate.NewLimiter(client),
+		key:     key,
+		limit:   redis_rate.Limit{Rate: limit.Writes, Period: limit.Window, Burst: max(limit.Burst, 1)},
+	}
+}
+
+// Wait implements Budget.
+func (s *Shared) Wait(ctx context.Context, n int) error {
+	for {
+		res, err := s.limiter.AllowN(ctx, s.key, s.limit, n)
+		if err != nil {
+			return fmt.Errorf("write budget in Redis: %w", err)
+		}
+		if res.Allowed >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(res.RetryAfter):
+		}
+	}
+}
+
+// TryTake implements Budget.
+func (s *Shared) TryTake(ctx context.Context, n int) (bool, error) {
+	res, err := s.limiter.AllowN(ctx, s.key, s.limit, n)
+	if err != nil {
+		return false, fmt.Errorf("write budget in Redis: %w", err)
+	}
+	return res.Allowed >= n, nil
+}
+
+// Local is a budget of this process alone.
+type Local struct{ limiter *rate.Limiter }
+
+var _ Budget = (*Local)(nil)
+
+// NewLocal returns an in-process budget.
+func NewLocal(limit Limit) *Local {
+	return &Local{limiter: rate.NewLimiter(rate.Limit(float64(limit.Writes)/limit.Window.Seconds()), max(limit.Burst, 1))}
+}
+
+// Wait implements Budget.
+func (l *Local) Wait(ctx context.Context, n int) error { return l.limiter.WaitN(ctx, n) }
+
+// TryTake implements Budget.
+func (l *Local) TryTake(_ context.Context, n int) (bool, error) {
+	return l.limiter.AllowN(time.Now(), n), nil
+}
+
+// Directory charges every write to a budget before passing it on.
+type Directory struct {
+	writer.Directory
+	budget Budget
+}
+
+var _ writer.Directory = (*Directory)(nil)
+
+// Wrap returns dir with its writes charged to budget.
+func Wrap(dir writer.Directory, budget Budget) *Directory {
+	return &Directory{Directory: dir, budget: budget}
+}
+
+// CreateUser implements writer.Directory.
+func (d *Directory) CreateUser(ctx context.Context, attrs directory.UserAttributes, password string) (*directory.User, error) {
+	if err := d.wait(ctx); err != nil {
+		return nil, err
+	}
+	return d.Directory.CreateUser(ctx, attrs, password)
+}
+
+// UpdateUser implements writer.Directory.
+func (d *Directory) UpdateUser(ctx context.Context, id string, attrs directory.UserAttributes, fields []directory.Field) error {
+	return d.charge(ctx, func() error { return d.Directory.UpdateUser(ctx, id, attrs, fields) })
+}
+
+// RestoreUser implements writer.Directory.
+func (d *Directory) RestoreUser(ctx context.Context, id string) (*directory.User, error) {
+	if err := d.wait(ctx); err != nil {
+		return nil, err
+	}
+	return d.Directory.RestoreUser(ctx, id)
+}
+
+// DeleteUser implements writer.Directory.
+func (d *Directory) DeleteUser(ctx context.Context, id string) error {
+	return d.charge(ctx, func() error { return d.Directory.DeleteUser(ctx, id) })
+}
+
+// CreateGroup implements writer.Directory.
+func (d *Directory) CreateGroup(ctx context.Context, attrs directory.GroupAttributes) (*directory.Group, error) {
+	if err := d.wait(ctx); err != nil {
+		return nil, err
+	}
+	return d.Directory.CreateGroup(ctx, attrs)
+}
+
+// UpdateGroup implements writer.Directory.
+func (d *Directory) UpdateGroup(ctx context.Context, id string, attrs directory.GroupAttributes) error {
+	return d.charge(ctx, func() error { return d.Directory.UpdateGroup(ctx, id, attrs) })
+}
+
+// DeleteGroup implements writer.Directory.
+func (d *Directory) DeleteGroup(ctx context.Context, id string) error {
+	return d.charge(ctx, func() error { return d.Directory.DeleteGroup(ctx, id) })
+}
+
+// AddMember implements writer.Directory.
+func (d *Directory) AddMember(ctx context.Context, groupID, memberID string) error {
+	return d.charge(ctx, func() error { return d.Directory.AddMember(ctx, groupID, memberID) })
+}
+
+// AddMembers implements writer.Directory: one bind PATCH is one write, whatever its size.
+func (d *Directory) AddMembers(ctx context.Context, groupID string, memberIDs []string) error {
+	return d.charge(ctx, func() error { return d.Directory.AddMembers(ctx, groupID, memberIDs) })
+}
+
+// RemoveMember implements writer.Directory.
+func (d *Directory) RemoveMember(ctx context.Context, groupID, memberID string) error {
+	return d.charge(ctx, func() error { return d.Directory.RemoveMember(ctx, groupID, memberID) })
+}
+
+// RemoveMembers implements writer.Directory: Graph charges each item of a $batch as a write.
+func (d *Directory) RemoveMembers(ctx context.Context, refs []directory.MemberRef) []error {
+	started := time.Now()
+	if err := d.budget.Wait(ctx, len(refs)); err != nil {
+		errs := make([]error, len(refs))
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	if waited := time.Since(started); waited > time.Millisecond {
+		metrics.Default().ThrottleWait(ctx, "budget", waited)
+	}
+	return d.Directory.RemoveMembers(ctx, refs)
+}
+
+// SetManager implements writer.Directory.
+func (d *Directory) SetManager(ctx context.Context, userID, managerID string) error {
+	return d.charge(ctx, func() error { return d.Directory.SetManager(ctx, userID, managerID) })
+}
+
+func (d *Directory) charge(ctx context.Context, write func() error) error {
+	if err := d.wait(ctx); err != nil {
+		return err
+	}
+	return write()
+}
+
+// wait takes one write from the budget and records how long that took.
+func (d *Directory) wait(ctx context.Context) error {
+	started := time.Now()
+	err := d.budget.Wait(ctx, 1)
+	if waited := time.Since(started); waited > time.Millisecond {
+		metrics.Default().ThrottleWait(ctx, "budget", waited)
+	}
+	return err
+}

@@ -1,0 +1,89 @@
+package budget
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/orgsync/orgsync/pkg/redistest"
+	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
+	"github.com/orgsync/orgsync/services/entra-writer/internal/directory/directorytest"
+)
+
+// takeAll takes single writes from b until it refuses, up to limit times.
+func takeAll(t *testing.T, b Budget, limit int) int {
+	t.Helper()
+	taken := 0
+	for range limit {
+		ok, err := b.TryTake(t.Context(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			taken++
+		}
+	}
+	return taken
+}
+
+func TestSharedBudgetIsSharedAcrossReplicas(t *testing.T) {
+	opts, err := redis.ParseURL(redistest.Start(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A window so long that nothing refills during the test: only the burst is available.
+	limit := Limit{Writes: 3000, Window: 150 * time.Hour, Burst: 50}
+	var taken int
+	for range 3 { // three replicas, each with its own connection
+		client := redis.NewClient(opts)
+		t.Cleanup(func() { _ = client.Close() })
+		taken += takeAll(t, NewShared(client, "graph-writes:tenant", limit), 40)
+	}
+	if taken != 50 {
+		t.Errorf("three replicas sharing one budget took %d writes, want the burst of 50", taken)
+	}
+
+	// Separate in-process budgets, by contrast, each allow the whole burst.
+	taken = 0
+	for range 3 {
+		taken += takeAll(t, NewLocal(limit), 40)
+	}
+	if taken != 120 {
+		t.Errorf("three local budgets took %d writes, want 3×40", taken)
+	}
+}
+
+func TestDirectoryChargesWritesNotReads(t *testing.T) {
+	fake := directorytest.NewFake()
+	limit := Limit{Writes: 1, Window: time.Hour, Burst: 2}
+	budget := NewLocal(limit)
+	dir := Wrap(fake, budget)
+	ctx := t.Context()
+	for range 5 {
+		if _, err := dir.FindUserByEmployeeID(ctx, "E1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	user, err := dir.CreateUser(ctx, directory.UserAttributes{UserPrincipalName: "a@corp.example.com", EmployeeID: "E1"}, "Xy7!initial-password-Q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	group, err := dir.CreateGroup(ctx, directory.GroupAttributes{DisplayName: "G", MailNickname: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := budget.TryTake(ctx, 1); ok {
+		t.Error("reads were charged, or writes were not: the burst of 2 should be spent by the two creates")
+	}
+	// The next write waits for the budget; a cancelled context gives up instead of writing.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := dir.AddMember(cancelled, group.ID, user.ID); err == nil {
+		t.Error("a write went through without budget")
+	}
+	if got := fake.Members(group.ID); len(got) != 0 {
+		t.Errorf("members = %v", got)
+	}
+}

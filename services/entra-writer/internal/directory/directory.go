@@ -1,0 +1,235 @@
+// Package directory holds entra-writer's vocabulary for Entra ID objects — users and groups as
+// attribute sets, and directory errors classified by HTTP status and error code — shared by the
+// writer and the Graph adapter, so that only the adapter depends on the Graph SDK.
+package directory
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// User is a user as the writer manages it.
+type User struct {
+	// ID is the Entra object id; empty for a user not yet created.
+	ID string
+	UserAttributes
+}
+
+// UserAttributes are the user properties orgsync manages, by their Graph meaning.
+type UserAttributes struct {
+	AccountEnabled        bool
+	DisplayName           string
+	GivenName             string
+	Surname               string
+	UserPrincipalName     string
+	MailNickname          string
+	Mail                  string
+	JobTitle              string
+	Department            string
+	CompanyName           string
+	OfficeLocation        string
+	EmployeeID            string
+	EmployeeType          string
+	EmployeeHireDate      *time.Time
+	EmployeeLeaveDateTime *time.Time
+	CostCenter            string
+	Division              string
+	BusinessPhones        []string
+}
+
+// Values renders the attributes by Graph property name, for audit records.
+func (a UserAttributes) Values() map[string]string {
+	values := map[string]string{
+		string(FieldAccountEnabled): fmt.Sprint(a.AccountEnabled), string(FieldDisplayName): a.DisplayName,
+		string(FieldGivenName): a.GivenName, string(FieldSurname): a.Surname,
+		string(FieldUserPrincipalName): a.UserPrincipalName, string(FieldMailNickname): a.MailNickname,
+		string(FieldMail): a.Mail, string(FieldJobTitle): a.JobTitle, string(FieldDepartment): a.Department,
+		string(FieldCompanyName): a.CompanyName, string(FieldOfficeLocation): a.OfficeLocation,
+		string(FieldEmployeeID): a.EmployeeID, string(FieldEmployeeType): a.EmployeeType,
+		"employeeOrgData/costCenter": a.CostCenter, "employeeOrgData/division": a.Division,
+		string(FieldBusinessPhones): strings.Join(a.BusinessPhones, ", "),
+	}
+	if a.EmployeeHireDate != nil {
+		values[string(FieldEmployeeHireDate)] = a.EmployeeHireDate.UTC().Format(time.RFC3339)
+	}
+	if a.EmployeeLeaveDateTime != nil {
+		values[string(FieldEmployeeLeaveDateTime)] = a.EmployeeLeaveDateTime.UTC().Format(time.RFC3339)
+	}
+	return values
+}
+
+// Field names a managed user property by its Graph name.
+type Field string
+
+// The managed user properties.
+const (
+	FieldAccountEnabled        Field = "accountEnabled"
+	FieldDisplayName           Field = "displayName"
+	FieldGivenName             Field = "givenName"
+	FieldSurname               Field = "surname"
+	FieldUserPrincipalName     Field = "userPrincipalName"
+	FieldMailNickname          Field = "mailNickname"
+	FieldMail                  Field = "mail"
+	FieldJobTitle              Field = "jobTitle"
+	FieldDepartment            Field = "department"
+	FieldCompanyName           Field = "companyName"
+	FieldOfficeLocation        Field = "officeLocation"
+	FieldEmployeeID            Field = "employeeId"
+	FieldEmployeeType          Field = "employeeType"
+	FieldEmployeeHireDate      Field = "employeeHireDate"
+	FieldEmployeeLeaveDateTime Field = "employeeLeaveDateTime"
+	FieldEmployeeOrgData       Field = "employeeOrgData"
+	FieldBusinessPhones        Field = "businessPhones"
+)
+
+// UserFields lists every managed user property, the $select of a user read.
+var UserFields = []Field{
+	FieldAccountEnabled, FieldDisplayName, FieldGivenName, FieldSurname, FieldUserPrincipalName,
+	FieldMailNickname, FieldMail, FieldJobTitle, FieldDepartment, FieldCompanyName, FieldOfficeLocation,
+	FieldEmployeeID, FieldEmployeeType, FieldEmployeeHireDate, FieldEmployeeLeaveDateTime,
+	FieldEmployeeOrgData, FieldBusinessPhones,
+}
+
+// UserChanges lists the properties whose desired value differs from the current one.
+func UserChanges(current, desired UserAttributes) []Field {
+	var changed []Field
+	add := func(field Field, differs bool) {
+		if differs {
+			changed = append(changed, field)
+		}
+	}
+	add(FieldAccountEnabled, current.AccountEnabled != desired.AccountEnabled)
+	add(FieldDisplayName, current.DisplayName != desired.DisplayName)
+	add(FieldGivenName, current.GivenName != desired.GivenName)
+	add(FieldSurname, current.Surname != desired.Surname)
+	add(FieldUserPrincipalName, !strings.EqualFold(current.UserPrincipalName, desired.UserPrincipalName))
+	add(FieldMailNickname, current.MailNickname != desired.MailNickname)
+	add(FieldMail, !strings.EqualFold(current.Mail, desired.Mail))
+	add(FieldJobTitle, current.JobTitle != desired.JobTitle)
+	add(FieldDepartment, current.Department != desired.Department)
+	add(FieldCompanyName, current.CompanyName != desired.CompanyName)
+	add(FieldOfficeLocation, current.OfficeLocation != desired.OfficeLocation)
+	add(FieldEmployeeID, current.EmployeeID != desired.EmployeeID)
+	add(FieldEmployeeType, current.EmployeeType != desired.EmployeeType)
+	add(FieldEmployeeHireDate, !equalTime(current.EmployeeHireDate, desired.EmployeeHireDate))
+	add(FieldEmployeeLeaveDateTime, !equalTime(current.EmployeeLeaveDateTime, desired.EmployeeLeaveDateTime))
+	add(FieldEmployeeOrgData, current.CostCenter != desired.CostCenter || current.Division != desired.Division)
+	add(FieldBusinessPhones, !slices.Equal(current.BusinessPhones, desired.BusinessPhones))
+	return changed
+}
+
+func equalTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Equal(*b)
+}
+
+// MemberRef names one membership: a member of a group, by object ids.
+type MemberRef struct {
+	GroupID  string
+	MemberID string
+}
+
+// Group is a security group as the writer manages it.
+type Group struct {
+	ID string
+	GroupAttributes
+}
+
+// GroupAttributes are the group properties orgsync manages. Groups are always created
+// security-enabled and not mail-enabled.
+type GroupAttributes struct {
+	DisplayName  string
+	Description  string
+	MailNickname string
+}
+
+// Class says what kind of failure a directory error is, and so what to do about it.
+type Class int
+
+// Error classes.
+const (
+	ClassUnknown Class = iota
+	// ClassThrottled: slow down and retry after the advised delay.
+	ClassThrottled
+	// ClassTransient: retry with backoff.
+	ClassTransient
+	// ClassNotFound: the object does not exist (or does not yet, after replication lag).
+	ClassNotFound
+	// ClassConflict: the request collides with existing state (e.g. a taken userPrincipalName).
+	ClassConflict
+	// ClassInvalid: the request can never succeed as it is.
+	ClassInvalid
+	// ClassForbidden: orgsync lacks the permission or the credentials are rejected.
+	ClassForbidden
+)
+
+func (c Class) String() string {
+	switch c {
+	case ClassThrottled:
+		return "throttled"
+	case ClassTransient:
+		return "transient"
+	case ClassNotFound:
+		return "not found"
+	case ClassConflict:
+		return "conflict"
+	case ClassInvalid:
+		return "invalid"
+	case ClassForbidden:
+		return "forbidden"
+	default:
+		return "unknown"
+	}
+}
+
+// Error is a failed directory request.
+type Error struct {
+	// Op names the operation, e.g. "user.create".
+	Op     string
+	Class  Class
+	Status int
+	// Code is the directory's own error code, e.g. "Request_ResourceNotFound".
+	Code    string
+	Message string
+	// RetryAfter is the delay the directory advised, if any.
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: %s (HTTP %d %s): %s", e.Op, e.Class, e.Status, e.Code, e.Message)
+}
+
+// ClassOf returns the class of err, ClassUnknown if it is not a directory error.
+func ClassOf(err error) Class {
+	var dirErr *Error
+	if errors.As(err, &dirErr) {
+		return dirErr.Class
+	}
+	return ClassUnknown
+}
+
+// Classify decides an error's class from the HTTP status alone; callers refine it with the code
+// where Graph reuses a status.
+func Classify(status int) Class {
+	switch {
+	case status == 429:
+		return ClassThrottled
+	case status == 401 || status == 403:
+		return ClassForbidden
+	case status == 404:
+		return ClassNotFound
+	case status == 409 || status == 412:
+		return ClassConflict
+	case status >= 500 || status == 408:
+		return ClassTransient
+	case status >= 400:
+		return ClassInvalid
+	default:
+		return ClassUnknown
+	}
+}

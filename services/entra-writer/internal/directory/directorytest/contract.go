@@ -1,0 +1,262 @@
+package directorytest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
+)
+
+// Directory is the writer's port, restated here so the suite does not import the writer.
+type Directory interface {
+	FindUserByEmployeeID(ctx context.Context, employeeID string) (*directory.User, error)
+	GetUser(ctx context.Context, id string) (*directory.User, error)
+	CreateUser(ctx context.Context, attrs directory.UserAttributes, password string) (*directory.User, error)
+	UpdateUser(ctx context.Context, id string, attrs directory.UserAttributes, fields []directory.Field) error
+	DeleteUser(ctx context.Context, id string) error
+	FindDeletedUserByEmployeeID(ctx context.Context, employeeID string) (*directory.User, error)
+	RestoreUser(ctx context.Context, id string) (*directory.User, error)
+	FindGroupByMailNickname(ctx context.Context, mailNickname string) (*directory.Group, error)
+	GetGroup(ctx context.Context, id string) (*directory.Group, error)
+	CreateGroup(ctx context.Context, attrs directory.GroupAttributes) (*directory.Group, error)
+	UpdateGroup(ctx context.Context, id string, attrs directory.GroupAttributes) error
+	DeleteGroup(ctx context.Context, id string) error
+	AddMember(ctx context.Context, groupID, memberID string) error
+	AddMembers(ctx context.Context, groupID string, memberIDs []string) error
+	RemoveMember(ctx context.Context, groupID, memberID string) error
+	RemoveMembers(ctx context.Context, refs []directory.MemberRef) []error
+	SetManager(ctx context.Context, userID, managerID string) error
+	GetUserByPrincipalName(ctx context.Context, principalName string) (*directory.User, error)
+}
+
+// Managers returns a user's manager id, read from the directory's own state.
+type Managers func(userID string) (string, bool)
+
+// Members lists a group's member ids, read from the directory's own state.
+type Members func(groupID string) []string
+
+// RunContract checks that a Directory behaves as Graph does. newDirectory returns an empty one.
+func RunContract(t *testing.T, newDirectory func(t *testing.T) (Directory, Members, Managers)) {
+	hire := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	jane := directory.UserAttributes{
+		AccountEnabled: true, DisplayName: "Jane Doe", GivenName: "Jane", Surname: "Doe",
+		UserPrincipalName: "jane.doe@corp.example.com", MailNickname: "jane.doe", JobTitle: "Account Executive",
+		Department: "Sales", CompanyName: "Example Ltd", EmployeeID: "E1001", EmployeeType: "Employee",
+		EmployeeHireDate: &hire, CostCenter: "CC-100", BusinessPhones: []string{"+44 20 7946 0000"},
+	}
+
+	t.Run("user lifecycle", func(t *testing.T) {
+		dir, _, _ := newDirectory(t)
+		ctx := t.Context()
+		if u, err := dir.FindUserByEmployeeID(ctx, "E1001"); err != nil || u != nil {
+			t.Fatalf("find before create = %v, %v; want nothing", u, err)
+		}
+		created, err := dir.CreateUser(ctx, jane, "Xy7!initial-password-Q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if created.ID == "" {
+			t.Fatal("created user has no id")
+		}
+		found, err := dir.FindUserByEmployeeID(ctx, "E1001")
+		if err != nil || found == nil {
+			t.Fatalf("find after create = %v, %v", found, err)
+		}
+		if diff := cmp.Diff(directory.User{ID: created.ID, UserAttributes: jane}, *found); diff != "" {
+			t.Errorf("found user (-want +got):\n%s", diff)
+		}
+
+		moved := jane
+		moved.Department, moved.JobTitle, moved.CostCenter = "Finance", "", "CC-200"
+		fields := directory.UserChanges(jane, moved)
+		if err := dir.UpdateUser(ctx, created.ID, moved, fields); err != nil {
+			t.Fatal(err)
+		}
+		got, err := dir.GetUser(ctx, created.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(directory.User{ID: created.ID, UserAttributes: moved}, *got); diff != "" {
+			t.Errorf("after update (-want +got):\n%s", diff)
+		}
+
+		if err := dir.DeleteUser(ctx, created.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dir.GetUser(ctx, created.ID); directory.ClassOf(err) != directory.ClassNotFound {
+			t.Errorf("get after delete: %v, want not found", err)
+		}
+		// Deleted users are kept, with their userPrincipalName, and can be restored.
+		if _, err := dir.CreateUser(ctx, moved, "Xy7!initial-password-Q"); err == nil {
+			t.Error("a deleted user's userPrincipalName was free to take")
+		}
+		deleted, err := dir.FindDeletedUserByEmployeeID(ctx, "E1001")
+		if err != nil || deleted == nil || deleted.ID != created.ID {
+			t.Fatalf("find deleted = %v, %v", deleted, err)
+		}
+		restored, err := dir.RestoreUser(ctx, deleted.ID)
+		if err != nil || restored.ID != created.ID || restored.Department != "Finance" {
+			t.Fatalf("restore = %v, %v", restored, err)
+		}
+		if found, err := dir.FindUserByEmployeeID(ctx, "E1001"); err != nil || found == nil {
+			t.Errorf("find after restore = %v, %v", found, err)
+		}
+		if none, err := dir.FindDeletedUserByEmployeeID(ctx, "E1001"); none != nil || err != nil {
+			t.Errorf("still among the deleted: %v, %v", none, err)
+		}
+	})
+
+	t.Run("duplicate userPrincipalName is refused", func(t *testing.T) {
+		dir, _, _ := newDirectory(t)
+		if _, err := dir.CreateUser(t.Context(), jane, "Xy7!initial-password-Q"); err != nil {
+			t.Fatal(err)
+		}
+		other := jane
+		other.EmployeeID = "E2002"
+		_, err := dir.CreateUser(t.Context(), other, "Xy7!initial-password-Q")
+		var dirErr *directory.Error
+		if !errors.As(err, &dirErr) || dirErr.Status != 400 || dirErr.Code != "Request_BadRequest" || dirErr.Class != directory.ClassInvalid {
+			t.Errorf("duplicate UPN: %v", err)
+		}
+	})
+
+	t.Run("groups and idempotent memberships", func(t *testing.T) {
+		dir, members, _ := newDirectory(t)
+		ctx := t.Context()
+		user, err := dir.CreateUser(ctx, jane, "Xy7!initial-password-Q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sales := directory.GroupAttributes{DisplayName: "Org - Sales", Description: "Members of org unit Sales", MailNickname: "orgsync-unit-sales"}
+		group, err := dir.CreateGroup(ctx, sales)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, err := dir.FindGroupByMailNickname(ctx, "orgsync-unit-sales")
+		if err != nil || found == nil || found.ID != group.ID {
+			t.Fatalf("find group = %v, %v", found, err)
+		}
+		if g, err := dir.FindGroupByMailNickname(ctx, "orgsync-unit-none"); err != nil || g != nil {
+			t.Errorf("find missing group = %v, %v", g, err)
+		}
+		renamed := sales
+		renamed.DisplayName = "Org - Sales EMEA"
+		if err := dir.UpdateGroup(ctx, group.ID, renamed); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := dir.GetGroup(ctx, group.ID); err != nil || got.DisplayName != "Org - Sales EMEA" {
+			t.Errorf("renamed group = %v, %v", got, err)
+		}
+
+		for attempt := range 2 {
+			if err := dir.AddMember(ctx, group.ID, user.ID); err != nil {
+				t.Fatalf("add member, attempt %d: %v", attempt+1, err)
+			}
+		}
+		if diff := cmp.Diff([]string{user.ID}, members(group.ID)); diff != "" {
+			t.Errorf("members (-want +got):\n%s", diff)
+		}
+		if err := dir.AddMember(ctx, group.ID, "11111111-2222-3333-4444-555555555555"); directory.ClassOf(err) != directory.ClassNotFound {
+			t.Errorf("add unknown member: %v, want not found", err)
+		}
+		nested, err := dir.CreateGroup(ctx, directory.GroupAttributes{DisplayName: "Org - Commercial", MailNickname: "orgsync-rollup-commercial"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dir.AddMember(ctx, nested.ID, group.ID); err != nil {
+			t.Errorf("nest group: %v", err)
+		}
+		for attempt := range 2 {
+			if err := dir.RemoveMember(ctx, group.ID, user.ID); err != nil {
+				t.Fatalf("remove member, attempt %d: %v", attempt+1, err)
+			}
+		}
+		if got := members(group.ID); len(got) != 0 {
+			t.Errorf("members after remove = %v", got)
+		}
+		if err := dir.DeleteGroup(ctx, nested.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dir.GetGroup(ctx, nested.ID); directory.ClassOf(err) != directory.ClassNotFound {
+			t.Errorf("get deleted group: %v", err)
+		}
+	})
+
+	t.Run("bind adds members all or nothing", func(t *testing.T) {
+		dir, members, _ := newDirectory(t)
+		ctx := t.Context()
+		group, err := dir.CreateGroup(ctx, directory.GroupAttributes{DisplayName: "Org - Sales", MailNickname: "orgsync-unit-sales"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for i := range 3 {
+			attrs := jane
+			attrs.EmployeeID = fmt.Sprintf("E%d", i)
+			attrs.UserPrincipalName = fmt.Sprintf("user%d@corp.example.com", i)
+			attrs.MailNickname = fmt.Sprintf("user%d", i)
+			user, err := dir.CreateUser(ctx, attrs, "Xy7!initial-password-Q")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, user.ID)
+		}
+		if err := dir.AddMembers(ctx, group.ID, ids[:2]); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			// Removing in one batch: a member, another member, and one that is not a member.
+			refs := []directory.MemberRef{{GroupID: group.ID, MemberID: ids[0]}, {GroupID: group.ID, MemberID: ids[1]}, {GroupID: group.ID, MemberID: ids[2]}}
+			for i, err := range dir.RemoveMembers(ctx, refs) {
+				if err != nil {
+					t.Errorf("batch removal %d: %v", i, err)
+				}
+			}
+			if got := members(group.ID); len(got) != 0 {
+				t.Errorf("members after the batch removal = %v", got)
+			}
+		}()
+		err = dir.AddMembers(ctx, group.ID, ids[1:])
+		var dirErr *directory.Error
+		if !errors.As(err, &dirErr) || dirErr.Status != 400 || dirErr.Code != "Request_BadRequest" {
+			t.Errorf("bind with an existing member: %v, want 400 Request_BadRequest", err)
+		}
+		if diff := cmp.Diff(ids[:2], members(group.ID), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+			t.Errorf("a failed bind changed the members (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("manager and lookup by principal name", func(t *testing.T) {
+		dir, _, managers := newDirectory(t)
+		ctx := t.Context()
+		boss := jane
+		boss.EmployeeID, boss.UserPrincipalName, boss.MailNickname = "E0", "boss@corp.example.com", "boss"
+		bossUser, err := dir.CreateUser(ctx, boss, "Xy7!initial-password-Q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		janeUser, err := dir.CreateUser(ctx, jane, "Xy7!initial-password-Q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dir.SetManager(ctx, janeUser.ID, bossUser.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := managers(janeUser.ID); !ok || got != bossUser.ID {
+			t.Errorf("manager = %q, %v", got, ok)
+		}
+		found, err := dir.GetUserByPrincipalName(ctx, "JANE.DOE@corp.example.com")
+		if err != nil || found == nil || found.ID != janeUser.ID || found.EmployeeID != "E1001" {
+			t.Errorf("by principal name = %v, %v", found, err)
+		}
+		if none, err := dir.GetUserByPrincipalName(ctx, "nobody@corp.example.com"); none != nil || err != nil {
+			t.Errorf("unknown principal name = %v, %v", none, err)
+		}
+	})
+}

@@ -1,0 +1,379 @@
+// Package directorytest provides an in-memory Entra directory for tests and the contract suite
+// that every implementation of the writer's Directory port must pass — the fake here and the Graph
+// client against the emulator alike — so the fake cannot drift from Graph's behaviour.
+package directorytest
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
+)
+
+// Fake is an in-memory directory with Graph's semantics. It is safe for concurrent use.
+type Fake struct {
+	mu      sync.Mutex
+	nextID  int
+	users   map[string]directory.User
+	groups  map[string]directory.Group
+	members map[string]map[string]bool
+	manager map[string]string
+	deleted map[string]directory.User
+	// Writes counts successful write calls by operation, e.g. "user.create".
+	Writes map[string]int
+	// Fail, when set, is consulted before each call; a non-nil error is returned instead.
+	Fail func(op string) error
+}
+
+// NewFake returns an empty directory.
+func NewFake() *Fake {
+	return &Fake{
+		users: map[string]directory.User{}, groups: map[string]directory.Group{}, members: map[string]map[string]bool{},
+		manager: map[string]string{}, deleted: map[string]directory.User{}, Writes: map[string]int{},
+	}
+}
+
+func (f *Fake) enter(op string) error {
+	if f.Fail != nil {
+		return f.Fail(op)
+	}
+	return nil
+}
+
+func (f *Fake) newID() string {
+	f.nextID++
+	return fmt.Sprintf("00000000-0000-0000-0000-%012d", f.nextID)
+}
+
+func notFound(op, id string) error {
+	return &directory.Error{Op: op, Class: directory.ClassNotFound, Status: 404, Code: "Request_ResourceNotFound",
+		Message: fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id)}
+}
+
+// FindUserByEmployeeID implements the Directory port.
+func (f *Fake) FindUserByEmployeeID(_ context.Context, employeeID string) (*directory.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("user.find"); err != nil {
+		return nil, err
+	}
+	for _, u := range f.users {
+		if u.EmployeeID == employeeID {
+			return &u, nil
+		}
+	}
+	return nil, nil
+}
+
+// GetUser implements the Directory port.
+func (f *Fake) GetUser(_ context.Context, id string) (*directory.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("user.get"); err != nil {
+		return nil, err
+	}
+	u, ok := f.users[id]
+	if !ok {
+		return nil, notFound("user.get", id)
+	}
+	return &u, nil
+}
+
+// CreateUser implements the Directory port.
+func (f *Fake) CreateUser(_ context.Context, attrs directory.UserAttributes, password string) (*directory.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("user.create"); err != nil {
+		return nil, err
+	}
+	if password == "" {
+		return nil, &directory.Error{Op: "user.create", Class: directory.ClassInvalid, Status: 400, Code: "Request_BadRequest", Message: "passwordProfile is required"}
+	}
+	for _, u := range append(slices.Collect(maps.Values(f.users)), slices.Collect(maps.Values(f.deleted))...) {
+		if strings.EqualFold(u.UserPrincipalName, attrs.UserPrincipalName) {
+			return nil, &directory.Error{Op: "user.create", Class: directory.ClassInvalid, Status: 400, Code: "Request_BadRequest",
+				Message: "Another object with the same value for property userPrincipalName already exists."}
+		}
+	}
+	u := directory.User{ID: f.newID(), UserAttributes: attrs}
+	f.users[u.ID] = u
+	f.Writes["user.create"]++
+	return &u, nil
+}
+
+// UpdateUser implements the Directory port.
+func (f *Fake) UpdateUser(_ context.Context, id string, attrs directory.UserAttributes, fields []directory.Field) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("user.update"); err != nil {
+		return err
+	}
+	u, ok := f.users[id]
+	if !ok {
+		return notFound("user.update", id)
+	}
+	// The fake stores the whole desired state; which fields were sent is the Graph client's concern.
+	u.UserAttributes = attrs
+	f.users[id] = u
+	f.Writes["user.update"]++
+	return nil
+}
+
+// DeleteUser implements the Directory port.
+func (f *Fake) DeleteUser(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("user.delete"); err != nil {
+		return err
+	}
+	user, ok := f.users[id]
+	if !ok {
+		return notFound("user.delete", id)
+	}
+	delete(f.users, id)
+	f.deleted[id] = user
+	for _, members := range f.members {
+		delete(members, id)
+	}
+	f.Writes["user.delete"]++
+	return nil
+}
+
+// FindDeletedUserByEmployeeID implements the Directory port.
+func (f *Fake) FindDeletedUserByEmployeeID(_ context.Context, employeeID string) (*directory.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("user.find-deleted"); err != nil {
+		return nil, err
+	}
+	for _, u := range f.deleted {
+		if u.EmployeeID == employeeID {
+			return &u, nil
+		}
+	}
+	return nil, nil
+}
+
+// RestoreUser implements the Directory port.
+func (f *Fake) RestoreUser(_ context.Context, id string) (*directory.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("user.restore"); err != nil {
+		return nil, err
+	}
+	user, ok := f.deleted[id]
+	if !ok {
+		return nil, notFound("user.restore", id)
+	}
+	delete(f.deleted, id)
+	f.users[id] = user
+	f.Writes["user.restore"]++
+	return &user, nil
+}
+
+// FindGroupByMailNickname implements the Directory port.
+func (f *Fake) FindGroupByMailNickname(_ context.Context, mailNickname string) (*directory.Group, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("group.find"); err != nil {
+		return nil, err
+	}
+	for _, g := range f.groups {
+		if g.MailNickname == mailNickname {
+			return &g, nil
+		}
+	}
+	return nil, nil
+}
+
+// GetGroup implements the Directory port.
+func (f *Fake) GetGroup(_ context.Context, id string) (*directory.Group, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("group.get"); err != nil {
+		return nil, err
+	}
+	g, ok := f.groups[id]
+	if !ok {
+		return nil, notFound("group.get", id)
+	}
+	return &g, nil
+}
+
+// CreateGroup implements the Directory port.
+func (f *Fake) CreateGroup(_ context.Context, attrs directory.GroupAttributes) (*directory.Group, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("group.create"); err != nil {
+		return nil, err
+	}
+	g := directory.Group{ID: f.newID(), GroupAttributes: attrs}
+	f.groups[g.ID] = g
+	f.members[g.ID] = map[string]bool{}
+	f.Writes["group.create"]++
+	return &g, nil
+}
+
+// UpdateGroup implements the Directory port.
+func (f *Fake) UpdateGroup(_ context.Context, id string, attrs directory.GroupAttributes) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("group.update"); err != nil {
+		return err
+	}
+	g, ok := f.groups[id]
+	if !ok {
+		return notFound("group.update", id)
+	}
+	g.DisplayName, g.Description = attrs.DisplayName, attrs.Description
+	f.groups[id] = g
+	f.Writes["group.update"]++
+	return nil
+}
+
+// DeleteGroup implements the Directory port.
+func (f *Fake) DeleteGroup(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("group.delete"); err != nil {
+		return err
+	}
+	if _, ok := f.groups[id]; !ok {
+		return notFound("group.delete", id)
+	}
+	delete(f.groups, id)
+	delete(f.members, id)
+	f.Writes["group.delete"]++
+	return nil
+}
+
+// AddMember implements the Directory port.
+func (f *Fake) AddMember(_ context.Context, groupID, memberID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("member.add"); err != nil {
+		return err
+	}
+	members, ok := f.members[groupID]
+	if !ok {
+		return notFound("member.add", groupID)
+	}
+	if _, isUser := f.users[memberID]; !isUser {
+		if _, isGroup := f.groups[memberID]; !isGroup {
+			return notFound("member.add", memberID)
+		}
+	}
+	if !members[memberID] {
+		members[memberID] = true
+		f.Writes["member.add"]++
+	}
+	return nil
+}
+
+// AddMembers implements the Directory port: all or nothing, as Graph's members@odata.bind.
+func (f *Fake) AddMembers(_ context.Context, groupID string, memberIDs []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("member.bind"); err != nil {
+		return err
+	}
+	members, ok := f.members[groupID]
+	if !ok {
+		return notFound("member.bind", groupID)
+	}
+	for _, id := range memberIDs {
+		_, isUser := f.users[id]
+		_, isGroup := f.groups[id]
+		if !isUser && !isGroup {
+			return notFound("member.bind", id)
+		}
+		if members[id] {
+			return &directory.Error{Op: "member.bind", Class: directory.ClassInvalid, Status: 400, Code: "Request_BadRequest",
+				Message: "One or more added object references already exist for the following modified properties: 'members'."}
+		}
+	}
+	for _, id := range memberIDs {
+		members[id] = true
+	}
+	f.Writes["member.bind"]++
+	return nil
+}
+
+// RemoveMembers implements the Directory port.
+func (f *Fake) RemoveMembers(ctx context.Context, refs []directory.MemberRef) []error {
+	errs := make([]error, len(refs))
+	for i, ref := range refs {
+		errs[i] = f.RemoveMember(ctx, ref.GroupID, ref.MemberID)
+	}
+	return errs
+}
+
+// SetManager implements the Directory port.
+func (f *Fake) SetManager(_ context.Context, userID, managerID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("manager.set"); err != nil {
+		return err
+	}
+	if _, ok := f.users[userID]; !ok {
+		return notFound("manager.set", userID)
+	}
+	if _, ok := f.users[managerID]; !ok {
+		return notFound("manager.set", managerID)
+	}
+	f.manager[userID] = managerID
+	f.Writes["manager.set"]++
+	return nil
+}
+
+// GetUserByPrincipalName implements the Directory port.
+func (f *Fake) GetUserByPrincipalName(_ context.Context, principalName string) (*directory.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("user.get"); err != nil {
+		return nil, err
+	}
+	for _, u := range f.users {
+		if strings.EqualFold(u.UserPrincipalName, principalName) {
+			return &u, nil
+		}
+	}
+	return nil, nil
+}
+
+// Manager returns a user's manager id.
+func (f *Fake) Manager(userID string) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id, ok := f.manager[userID]
+	return id, ok
+}
+
+// RemoveMember implements the Directory port.
+func (f *Fake) RemoveMember(_ context.Context, groupID, memberID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("member.remove"); err != nil {
+		return err
+	}
+	if f.members[groupID][memberID] {
+		delete(f.members[groupID], memberID)
+		f.Writes["member.remove"]++
+	}
+	return nil
+}
+
+// Members returns a group's member ids.
+func (f *Fake) Members(groupID string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for id := range f.members[groupID] {
+		ids = append(ids, id)
+	}
+	return ids
+}

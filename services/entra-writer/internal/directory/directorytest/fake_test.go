@@ -1,0 +1,10 @@
+package directorytest
+
+import "testing"
+
+func TestFakeContract(t *testing.T) {
+	RunContract(t, func(*testing.T) (Directory, Members, Managers) {
+		fake := NewFake()
+		return fake, fake.Members, fake.Manager
+	})
+}

@@ -1,0 +1,593 @@
+package writer
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	stdmaps "maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/orgsync/orgsync/pkg/natsembed"
+	"github.com/orgsync/orgsync/pkg/stream"
+	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/entra-writer/internal/deadletter"
+	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
+	"github.com/orgsync/orgsync/services/entra-writer/internal/directory/directorytest"
+)
+
+const entra = orgsyncv1.Target_TARGET_ENTRA
+
+func user(revision uint64, department string) *orgsyncv1.DesiredObject {
+	return &orgsyncv1.DesiredObject{Target: entra, Key: "E1", Revision: revision, Object: &orgsyncv1.DesiredObject_User{User: &orgsyncv1.DesiredUser{
+		WorkerId: "E1", EmployeeId: "E1", AccountEnabled: true, DisplayName: "Jane Doe", GivenName: "Jane", Surname: "Doe",
+		UserPrincipalName: "jane.doe@corp.example.com", MailNickname: "jane.doe", Department: department,
+	}}}
+}
+
+func group(revision uint64) *orgsyncv1.DesiredObject {
+	return &orgsyncv1.DesiredObject{Target: entra, Key: "unit-sales", Revision: revision, Object: &orgsyncv1.DesiredObject_Group{Group: &orgsyncv1.DesiredGroup{
+		GroupKey: "unit-sales", DisplayName: "Org - Sales", MailNickname: "orgsync-unit-sales",
+	}}}
+}
+
+func membership(revision uint64, tombstone bool) *orgsyncv1.DesiredObject {
+	return &orgsyncv1.DesiredObject{Target: entra, Key: "unit-sales/E1", Revision: revision, Tombstone: tombstone,
+		Object: &orgsyncv1.DesiredObject_Membership{Membership: &orgsyncv1.DesiredMembership{
+			GroupKey: "unit-sales", MemberKind: orgsyncv1.MemberKind_MEMBER_KIND_USER, MemberKey: "E1",
+		}}}
+}
+
+// harness runs a Writer over a fake directory behind a real JetStream consumer.
+type harness struct {
+	fake    *directorytest.Fake
+	writer  *Writer
+	js      jetstream.JetStream
+	pub     *stream.Publisher
+	logs    *syncBuffer
+	results map[string]*orgsyncv1.WriterResult
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	srv := natsembed.StartForTest(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	if err := stream.EnsureStreams(t.Context(), js, stream.DefaultConfig()); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{fake: directorytest.NewFake(), js: js, pub: stream.NewPublisher(js), logs: &syncBuffer{}}
+	h.writer = New(h.fake, h.pub, slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	return h
+}
+
+// run publishes objs to DIRECTORY and lets the writer consume until every result subject in want
+// has a result, or the timeout.
+func (h *harness) run(t *testing.T, objs []*orgsyncv1.DesiredObject, until func() bool) {
+	t.Helper()
+	h.runBatches(t, 50, objs, until)
+}
+
+func (h *harness) runBatches(t *testing.T, batchSize int, objs []*orgsyncv1.DesiredObject, until func() bool) {
+	t.Helper()
+	for _, obj := range objs {
+		subject, err := stream.DirectorySubject(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.pub.Publish(t.Context(), subject, fmt.Sprintf("%s:%d", subject, obj.Revision), obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consumer, err := h.js.CreateOrUpdateConsumer(t.Context(), stream.Directory, jetstream.ConsumerConfig{
+		Durable: "entra-writer", FilterSubject: "dir.entra.>", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- stream.ConsumeBatch(ctx, consumer, batchSize, h.writer.HandleBatch, stream.ConsumeOptions{})
+	}()
+	for ctx.Err() == nil {
+		h.results = h.readResults(t)
+		if until() {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("condition not met; results: %v", h.results)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *harness) readResults(t *testing.T) map[string]*orgsyncv1.WriterResult {
+	t.Helper()
+	results := map[string]*orgsyncv1.WriterResult{}
+	err := stream.ReadLatest(t.Context(), h.js, stream.Results, "results.>", func(msg jetstream.Msg) error {
+		var r orgsyncv1.WriterResult
+		if err := stream.Decode(msg, &r); err != nil {
+			return err
+		}
+		results[strings.TrimPrefix(msg.Subject(), "results.")] = &r
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return results
+}
+
+func (h *harness) outcome(path string, revision uint64) orgsyncv1.Outcome {
+	if r := h.results[path]; r != nil && r.GetRevision() == revision {
+		return r.GetOutcome()
+	}
+	return orgsyncv1.Outcome_OUTCOME_UNSPECIFIED
+}
+
+func TestConvergesAndIsIdempotent(t *testing.T) {
+	h := newHarness(t)
+	// The membership comes first: it waits until both ends exist.
+	h.run(t, []*orgsyncv1.DesiredObject{membership(1, false), user(1, "Sales"), group(1)}, func() bool {
+		return h.outcome("entra.member.unit-sales.E1", 1) == orgsyncv1.Outcome_OUTCOME_APPLIED
+	})
+	userResult := h.results["entra.user.E1"]
+	if userResult.GetObjectId() == "" || userResult.GetUserPrincipalName() != "jane.doe@corp.example.com" ||
+		!cmp.Equal(userResult.GetOperations(), []string{"user.create"}) {
+		t.Errorf("user result = %v", userResult)
+	}
+	groupID := h.results["entra.group.unit-sales"].GetObjectId()
+	if diff := cmp.Diff([]string{userResult.GetObjectId()}, h.fake.Members(groupID)); diff != "" {
+		t.Errorf("members (-want +got):\n%s", diff)
+	}
+
+	// The same desired state again (a redelivery or a replay) writes nothing.
+	before := maps(h.fake.Writes)
+	h.run(t, []*orgsyncv1.DesiredObject{user(2, "Sales")}, func() bool {
+		return h.outcome("entra.user.E1", 2) == orgsyncv1.Outcome_OUTCOME_UNCHANGED
+	})
+	if diff := cmp.Diff(before, maps(h.fake.Writes)); diff != "" {
+		t.Errorf("writes for an unchanged state (-before +after):\n%s", diff)
+	}
+
+	// A change writes one update; a stale revision arriving later is dropped.
+	h.run(t, []*orgsyncv1.DesiredObject{user(3, "Finance"), user(2, "Sales"), membership(2, true)}, func() bool {
+		return h.outcome("entra.member.unit-sales.E1", 2) == orgsyncv1.Outcome_OUTCOME_APPLIED
+	})
+	if got := h.fake.Writes["user.update"]; got != 1 {
+		t.Errorf("user.update writes = %d, want 1", got)
+	}
+	current, _ := h.fake.FindUserByEmployeeID(t.Context(), "E1")
+	if current.Department != "Finance" {
+		t.Errorf("department = %q; a stale revision was applied", current.Department)
+	}
+	if got := h.fake.Members(groupID); len(got) != 0 {
+		t.Errorf("members after tombstone = %v", got)
+	}
+}
+
+func TestRestartedWriterKnowsItsObjects(t *testing.T) {
+	h := newHarness(t)
+	h.run(t, []*orgsyncv1.DesiredObject{user(1, "Sales"), group(1)}, func() bool {
+		return h.outcome("entra.group.unit-sales", 1) == orgsyncv1.Outcome_OUTCOME_APPLIED
+	})
+	// A new writer seeded from RESULTS finds the objects by their recorded ids, not by lookups.
+	restarted := New(h.fake, h.pub, slog.New(slog.DiscardHandler))
+	for path, result := range h.readResults(t) {
+		restarted.Seed(result, path)
+	}
+	var finds int
+	h.fake.Fail = func(op string) error {
+		if strings.HasSuffix(op, ".find") {
+			finds++
+		}
+		return nil
+	}
+	result, err := restarted.Apply(t.Context(), membership(1, false), 1)
+	if err != nil || result.GetOutcome() != orgsyncv1.Outcome_OUTCOME_APPLIED {
+		t.Fatalf("membership after restart = %v, %v", result, err)
+	}
+	if finds != 0 {
+		t.Errorf("restarted writer made %d lookups", finds)
+	}
+}
+
+func TestPermanentFailureIsReportedAndPasswordNeverShown(t *testing.T) {
+	h := newHarness(t)
+	var passwords []string
+	inner := h.fake
+	capture := &capturingDirectory{Directory: inner, passwords: &passwords}
+	h.writer = New(capture, h.pub, h.writer.logger)
+	if _, err := inner.CreateUser(t.Context(), directory.UserAttributes{UserPrincipalName: "jane.doe@corp.example.com", EmployeeID: "X9"}, "Other-Passw0rd!"); err != nil {
+		t.Fatal(err)
+	}
+	h.run(t, []*orgsyncv1.DesiredObject{user(1, "Sales")}, func() bool {
+		return h.outcome("entra.user.E1", 1) == orgsyncv1.Outcome_OUTCOME_FAILED
+	})
+	got := h.results["entra.user.E1"]
+	if got.GetErrorClass() != orgsyncv1.ErrorClass_ERROR_CLASS_INVALID || got.GetErrorCode() != "Request_BadRequest" {
+		t.Errorf("failure result = %v", got)
+	}
+	if len(passwords) == 0 {
+		t.Fatal("no create was attempted")
+	}
+	for _, password := range passwords {
+		if len(password) < 16 {
+			t.Errorf("initial password of %d characters", len(password))
+		}
+		data, _ := proto.Marshal(got)
+		if strings.Contains(h.logs.String(), password) || bytes.Contains(data, []byte(password)) {
+			t.Error("the initial password appears in a log line or result")
+		}
+	}
+}
+
+func TestTransientErrorsAreRetried(t *testing.T) {
+	h := newHarness(t)
+	failures := 2
+	h.fake.Fail = func(op string) error {
+		if op == "user.create" && failures > 0 {
+			failures--
+			return &directory.Error{Op: op, Class: directory.ClassThrottled, Status: 429, Code: "TooManyRequests", RetryAfter: 10 * time.Millisecond}
+		}
+		return nil
+	}
+	h.run(t, []*orgsyncv1.DesiredObject{user(1, "Sales")}, func() bool {
+		return h.outcome("entra.user.E1", 1) == orgsyncv1.Outcome_OUTCOME_APPLIED
+	})
+	if h.fake.Writes["user.create"] != 1 {
+		t.Errorf("creates = %d, want exactly 1", h.fake.Writes["user.create"])
+	}
+}
+
+type capturingDirectory struct {
+	Directory
+	passwords *[]string
+}
+
+func (c *capturingDirectory) CreateUser(ctx context.Context, attrs directory.UserAttributes, password string) (*directory.User, error) {
+	*c.passwords = append(*c.passwords, password)
+	return c.Directory.CreateUser(ctx, attrs, password)
+}
+
+func maps(m map[string]int) map[string]int { return stdmaps.Clone(m) }
+
+func TestNewPasswordHasEveryClass(t *testing.T) {
+	seen := map[string]bool{}
+	for range 100 {
+		p, err := newPassword()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, set := range []string{lowers, uppers, digits, symbols} {
+			if !strings.ContainsAny(p, set) {
+				t.Fatalf("password %q lacks a character from %q", p, set)
+			}
+		}
+		if seen[p] {
+			t.Fatal("repeated password")
+		}
+		seen[p] = true
+	}
+}
+
+func worker(id, manager string) *orgsyncv1.DesiredObject {
+	return &orgsyncv1.DesiredObject{Target: entra, Key: id, Revision: 1, Object: &orgsyncv1.DesiredObject_User{User: &orgsyncv1.DesiredUser{
+		WorkerId: id, EmployeeId: id, AccountEnabled: true, DisplayName: "Worker " + id,
+		UserPrincipalName: strings.ToLower(id) + "@corp.example.com", MailNickname: strings.ToLower(id), ManagerWorkerId: manager,
+	}}}
+}
+
+func member(workerID string) *orgsyncv1.DesiredObject {
+	return &orgsyncv1.DesiredObject{Target: entra, Key: "unit-sales/" + workerID, Revision: 1,
+		Object: &orgsyncv1.DesiredObject_Membership{Membership: &orgsyncv1.DesiredMembership{
+			GroupKey: "unit-sales", MemberKind: orgsyncv1.MemberKind_MEMBER_KIND_USER, MemberKey: workerID,
+		}}}
+}
+
+func (h *harness) allApplied(paths []string) func() bool {
+	return func() bool {
+		for _, path := range paths {
+			if r := h.results[path]; r == nil || r.GetOutcome() != orgsyncv1.Outcome_OUTCOME_APPLIED {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func TestBindsMembersTwentyAtATime(t *testing.T) {
+	h := newHarness(t)
+	objs := []*orgsyncv1.DesiredObject{group(1)}
+	var memberships []*orgsyncv1.DesiredObject
+	var paths []string
+	for i := range 45 {
+		id := fmt.Sprintf("E%03d", i)
+		objs = append(objs, worker(id, ""))
+		memberships = append(memberships, member(id))
+		paths = append(paths, "entra.member.unit-sales."+id)
+	}
+	h.runBatches(t, 200, append(objs, memberships...), h.allApplied(paths))
+	if diff := cmp.Diff(map[string]int{"group.create": 1, "user.create": 45, "member.bind": 3}, h.fake.Writes); diff != "" {
+		t.Errorf("writes (-want +got):\n%s", diff)
+	}
+	if got := len(h.fake.Members(h.results["entra.group.unit-sales"].GetObjectId())); got != 45 {
+		t.Errorf("members = %d", got)
+	}
+}
+
+func TestBindFallsBackToSingleAddsPrecisely(t *testing.T) {
+	h := newHarness(t)
+	objs := []*orgsyncv1.DesiredObject{group(1)}
+	var paths []string
+	for i := range 10 {
+		objs = append(objs, worker(fmt.Sprintf("E%03d", i), ""))
+	}
+	h.runBatches(t, 200, objs, func() bool { return h.outcome("entra.user.E009", 1) == orgsyncv1.Outcome_OUTCOME_APPLIED })
+	// Someone added E003 by hand: a bind including E003 fails as a whole.
+	groupID := h.results["entra.group.unit-sales"].GetObjectId()
+	if err := h.fake.AddMember(t.Context(), groupID, h.results["entra.user.E003"].GetObjectId()); err != nil {
+		t.Fatal(err)
+	}
+	var memberships []*orgsyncv1.DesiredObject
+	for i := range 10 {
+		memberships = append(memberships, member(fmt.Sprintf("E%03d", i)))
+		paths = append(paths, fmt.Sprintf("entra.member.unit-sales.E%03d", i))
+	}
+	h.runBatches(t, 200, memberships, h.allApplied(paths))
+	if got := len(h.fake.Members(groupID)); got != 10 {
+		t.Errorf("members = %d, want 10", got)
+	}
+	if h.fake.Writes["member.bind"] != 0 || h.fake.Writes["member.add"] != 10 {
+		t.Errorf("writes = %v; want the refused bind followed by single adds (E003's counted by the hand-made add)", h.fake.Writes)
+	}
+}
+
+func TestManagerLinkWaitsForTheManager(t *testing.T) {
+	h := newHarness(t)
+	// The report arrives before the manager.
+	h.run(t, []*orgsyncv1.DesiredObject{worker("E2", "E1"), worker("E1", "")}, h.allApplied([]string{"entra.user.E1", "entra.user.E2"}))
+	report, manager := h.results["entra.user.E2"], h.results["entra.user.E1"]
+	if got, ok := h.fake.Manager(report.GetObjectId()); !ok || got != manager.GetObjectId() {
+		t.Errorf("manager of E2 = %q, %v; want E1's account %q", got, ok, manager.GetObjectId())
+	}
+	if !slices.Contains(report.GetOperations(), "manager.set") {
+		t.Errorf("E2 operations = %v", report.GetOperations())
+	}
+}
+
+// lostCreate applies the first create but answers it with a 500, and hides new users from the
+// employeeId lookup, as Graph's eventual consistency may.
+type lostCreate struct {
+	Directory
+	lost bool
+	// hiddenByPrincipalName hides the account from that many lookups by userPrincipalName;
+	// throttledLookups throttles that many lookups before.
+	hiddenByPrincipalName, throttledLookups int
+}
+
+func (d *lostCreate) GetUserByPrincipalName(ctx context.Context, principalName string) (*directory.User, error) {
+	if d.throttledLookups > 0 {
+		d.throttledLookups--
+		return nil, &directory.Error{Op: "user.get", Class: directory.ClassThrottled, Status: 429, Code: "TooManyRequests", RetryAfter: time.Millisecond}
+	}
+	if d.hiddenByPrincipalName > 0 {
+		d.hiddenByPrincipalName--
+		return nil, nil
+	}
+	return d.Directory.GetUserByPrincipalName(ctx, principalName)
+}
+
+func (d *lostCreate) CreateUser(ctx context.Context, attrs directory.UserAttributes, password string) (*directory.User, error) {
+	user, err := d.Directory.CreateUser(ctx, attrs, password)
+	if err == nil && !d.lost {
+		d.lost = true
+		return nil, &directory.Error{Op: "user.create", Class: directory.ClassTransient, Status: 500, Code: "generalException"}
+	}
+	return user, err
+}
+
+func (d *lostCreate) FindUserByEmployeeID(context.Context, string) (*directory.User, error) {
+	return nil, nil
+}
+
+func TestAdoptsAccountWhoseCreateAnswerWasLost(t *testing.T) {
+	h := newHarness(t)
+	h.writer = New(&lostCreate{Directory: h.fake}, h.pub, h.writer.logger, Options{LagWait: 50 * time.Millisecond})
+	h.run(t, []*orgsyncv1.DesiredObject{user(1, "Sales")}, h.allApplied([]string{"entra.user.E1"}))
+	if got := h.fake.Writes["user.create"]; got != 1 {
+		t.Errorf("user.create writes = %d; the lost create was repeated", got)
+	}
+	if id := h.results["entra.user.E1"].GetObjectId(); id == "" {
+		t.Error("no object id reported for the adopted account")
+	}
+}
+
+func TestUsersOutsideTheManagedDomainsAreLeftAlone(t *testing.T) {
+	h := newHarness(t)
+	h.writer = New(h.fake, h.pub, h.writer.logger, Options{ManagedDomains: []string{"corp.example.com"}})
+	// An account someone else manages, matched by employeeId, in another domain.
+	foreign, err := h.fake.CreateUser(t.Context(), directory.UserAttributes{
+		UserPrincipalName: "e2@partner.example.org", EmployeeID: "E2", DisplayName: "Partner Person", JobTitle: "Consultant",
+	}, "Other-Passw0rd!")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := worker("E3", "")
+	outside.GetUser().UserPrincipalName = "e3@elsewhere.example.net"
+	objs := []*orgsyncv1.DesiredObject{group(1), worker("E1", ""), worker("E2", ""), outside, member("E1"), member("E2")}
+	h.runBatches(t, 200, objs, func() bool {
+		return h.outcome("entra.member.unit-sales.E2", 1) == orgsyncv1.Outcome_OUTCOME_SKIPPED &&
+			h.outcome("entra.user.E3", 1) == orgsyncv1.Outcome_OUTCOME_SKIPPED &&
+			h.outcome("entra.member.unit-sales.E1", 1) == orgsyncv1.Outcome_OUTCOME_APPLIED
+	})
+	if got := h.results["entra.user.E2"]; got.GetOutcome() != orgsyncv1.Outcome_OUTCOME_SKIPPED || got.GetObjectId() != foreign.ID {
+		t.Errorf("foreign account result = %v", got)
+	}
+	after, _ := h.fake.GetUser(t.Context(), foreign.ID)
+	if after.JobTitle != "Consultant" || after.DisplayName != "Partner Person" {
+		t.Errorf("the foreign account was modified: %+v", after.UserAttributes)
+	}
+	if found, _ := h.fake.FindUserByEmployeeID(t.Context(), "E3"); found != nil {
+		t.Error("an account was created outside the managed domains")
+	}
+	if got := len(h.fake.Members(h.results["entra.group.unit-sales"].GetObjectId())); got != 1 {
+		t.Errorf("members = %d, want only E1", got)
+	}
+}
+
+func TestRevokedCredentialsPauseInsteadOfBurningMessages(t *testing.T) {
+	h := newHarness(t)
+	h.writer = New(h.fake, h.pub, h.writer.logger, Options{PausedRetry: 100 * time.Millisecond})
+	revoked := true
+	var mu sync.Mutex
+	h.fake.Fail = func(string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if revoked {
+			return &directory.Error{Op: "user.find", Class: directory.ClassForbidden, Status: 401, Code: "InvalidAuthenticationToken"}
+		}
+		return nil
+	}
+	objs := []*orgsyncv1.DesiredObject{worker("E1", ""), worker("E2", ""), worker("E3", ""), worker("E4", "")}
+	h.runBatches(t, 200, objs, func() bool {
+		paused, _ := h.writer.IsPaused()
+		return paused
+	})
+	_, reason := h.writer.IsPaused()
+	if !strings.Contains(reason, "InvalidAuthenticationToken") {
+		t.Errorf("pause reason = %q", reason)
+	}
+	for path, result := range h.results {
+		t.Errorf("a result was reported while the credentials were refused: %s %v", path, result)
+	}
+
+	// The credentials work again: after Resume every message is applied; none was lost.
+	mu.Lock()
+	revoked = false
+	mu.Unlock()
+	h.writer.Resume()
+	h.runBatches(t, 200, nil, h.allApplied([]string{"entra.user.E1", "entra.user.E2", "entra.user.E3", "entra.user.E4"}))
+}
+
+func TestPermanentFailuresAreParkedAndReplayedAfterAFix(t *testing.T) {
+	h := newHarness(t)
+	box := deadletter.New(h.js, entra)
+	var mu sync.Mutex
+	broken := true
+	h.fake.Fail = func(op string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if broken && op == "user.create" {
+			return &directory.Error{Op: op, Class: directory.ClassConflict, Status: 409, Code: "Request_MultipleObjectsWithSameKeyValue", Message: "A conflicting object with one or more of the specified property values is present in the directory."}
+		}
+		return nil
+	}
+	objs := []*orgsyncv1.DesiredObject{user(1, "Sales"), worker("E2", "")}
+	h.run(t, objs, func() bool {
+		return h.outcome("entra.user.E1", 1) == orgsyncv1.Outcome_OUTCOME_FAILED && h.outcome("entra.user.E2", 1) == orgsyncv1.Outcome_OUTCOME_FAILED
+	})
+	letters, err := box.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(letters) != 2 || letters[0].Path != "entra.user.E1" || !strings.Contains(letters[0].Error, "Request_MultipleObjectsWithSameKeyValue") {
+		t.Fatalf("dead letters = %+v", letters)
+	}
+
+	// The cause is fixed; E2's desired state changes meanwhile, so its parked revision is obsolete.
+	mu.Lock()
+	broken = false
+	mu.Unlock()
+	h.run(t, []*orgsyncv1.DesiredObject{withRevision(worker("E2", ""), 2)}, func() bool {
+		return h.outcome("entra.user.E2", 2) == orgsyncv1.Outcome_OUTCOME_APPLIED
+	})
+
+	outcome, err := box.Replay(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outcome != (deadletter.Outcome{Replayed: 1, Obsolete: 1}) {
+		t.Errorf("replay = %+v, want one replayed (E1) and one obsolete (E2)", outcome)
+	}
+	h.run(t, nil, func() bool { return h.outcome("entra.user.E1", 1) == orgsyncv1.Outcome_OUTCOME_APPLIED })
+	if letters, _ := box.List(t.Context()); len(letters) != 0 {
+		t.Errorf("dead letters after replay = %+v", letters)
+	}
+	if got := h.fake.Writes["user.create"]; got != 2 {
+		t.Errorf("user.create writes = %d, want 2 (E1 after the replay, E2 at revision 2)", got)
+	}
+}
+
+func withRevision(obj *orgsyncv1.DesiredObject, revision uint64) *orgsyncv1.DesiredObject {
+	obj.Revision = revision
+	return obj
+}
+
+func TestRehireRestoresTheDeletedAccount(t *testing.T) {
+	h := newHarness(t)
+	h.run(t, []*orgsyncv1.DesiredObject{user(1, "Sales")}, h.allApplied([]string{"entra.user.E1"}))
+	first := h.results["entra.user.E1"].GetObjectId()
+	gone := user(2, "Sales")
+	gone.Tombstone = true
+	h.run(t, []*orgsyncv1.DesiredObject{gone}, func() bool { return h.outcome("entra.user.E1", 2) == orgsyncv1.Outcome_OUTCOME_APPLIED })
+
+	h.run(t, []*orgsyncv1.DesiredObject{user(3, "Finance")}, func() bool { return h.outcome("entra.user.E1", 3) == orgsyncv1.Outcome_OUTCOME_APPLIED })
+	rehired := h.results["entra.user.E1"]
+	if rehired.GetObjectId() != first {
+		t.Errorf("rehired account %s, want the restored %s", rehired.GetObjectId(), first)
+	}
+	if diff := cmp.Diff([]string{"user.restore", "user.update"}, rehired.GetOperations()); diff != "" {
+		t.Errorf("operations (-want +got):\n%s", diff)
+	}
+	if h.fake.Writes["user.create"] != 1 {
+		t.Errorf("user.create writes = %d, want 1", h.fake.Writes["user.create"])
+	}
+}
+
+func TestAdoptsThroughReplicationLag(t *testing.T) {
+	h := newHarness(t)
+	// The lost create's account stays invisible for the first retries: the writer must neither
+	// fail on the userPrincipalName conflict nor create a second account.
+	h.writer = New(&lostCreate{Directory: h.fake, hiddenByPrincipalName: 3, throttledLookups: 3}, h.pub, h.writer.logger, Options{LagWait: 50 * time.Millisecond})
+	h.run(t, []*orgsyncv1.DesiredObject{user(1, "Sales")}, h.allApplied([]string{"entra.user.E1"}))
+	if got := h.fake.Writes["user.create"]; got != 1 {
+		t.Errorf("user.create writes = %d, want 1", got)
+	}
+}

@@ -1,0 +1,231 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orgsync/orgsync/pkg/natsembed"
+	"github.com/orgsync/orgsync/pkg/server"
+	"github.com/orgsync/orgsync/pkg/stream"
+	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/graph-emulator/emulator"
+)
+
+// org is a synthetic organisation's desired state for target entra: a group per unit, a user per
+// worker (the first worker of each unit manages the others; unit heads report to the first
+// worker of all), and each worker a member of their unit's group.
+type org struct {
+	objects       []*orgsyncv1.DesiredObject
+	members       map[string][]string // group key → worker ids
+	managers      map[string]string   // worker id → manager worker id
+	workers, unit int
+}
+
+func synthOrg(workers, units int) org {
+	o := org{members: map[string][]string{}, managers: map[string]string{}, workers: workers, unit: units}
+	for u := range units {
+		key := fmt.Sprintf("unit-u%04d", u)
+		o.objects = append(o.objects, &orgsyncv1.DesiredObject{Target: orgsyncv1.Target_TARGET_ENTRA, Key: key, Revision: 1,
+			Object: &orgsyncv1.DesiredObject_Group{Group: &orgsyncv1.DesiredGroup{
+				GroupKey: key, Kind: orgsyncv1.GroupKind_GROUP_KIND_ORG_UNIT, DisplayName: fmt.Sprintf("Org - Unit %d", u),
+				MailNickname: fmt.Sprintf("orgsync-unit-u%04d", u),
+			}}})
+	}
+	memberships := make([][]*orgsyncv1.DesiredObject, units)
+	for w := range workers {
+		id := fmt.Sprintf("E%06d", w)
+		unitIndex := w % units
+		key := fmt.Sprintf("unit-u%04d", unitIndex)
+		manager := ""
+		switch head := fmt.Sprintf("E%06d", unitIndex); {
+		case w == 0:
+		case id == head:
+			manager = "E000000"
+		default:
+			manager = head
+		}
+		if manager != "" {
+			o.managers[id] = manager
+		}
+		o.objects = append(o.objects, &orgsyncv1.DesiredObject{Target: orgsyncv1.Target_TARGET_ENTRA, Key: id, Revision: 1,
+			Object: &orgsyncv1.DesiredObject_User{User: &orgsyncv1.DesiredUser{
+				WorkerId: id, EmployeeId: id, AccountEnabled: true, DisplayName: "Worker " + id, GivenName: "Worker", Surname: id,
+				UserPrincipalName: strings.ToLower(id) + "@corp.example.com", MailNickname: strings.ToLower(id),
+				Department: fmt.Sprintf("Unit %d", unitIndex), JobTitle: "Engineer", ManagerWorkerId: manager,
+			}}})
+		memberships[unitIndex] = append(memberships[unitIndex], &orgsyncv1.DesiredObject{Target: orgsyncv1.Target_TARGET_ENTRA, Key: key + "/" + id, Revision: 1,
+			Object: &orgsyncv1.DesiredObject_Membership{Membership: &orgsyncv1.DesiredMembership{
+				GroupKey: key, MemberKind: orgsyncv1.MemberKind_MEMBER_KIND_USER, MemberKey: id,
+			}}})
+		o.members[key] = append(o.members[key], id)
+	}
+	// Memberships unit by unit, as org-model's reconcile publishes them.
+	for _, unitMemberships := range memberships {
+		o.objects = append(o.objects, unitMemberships...)
+	}
+	return o
+}
+
+// minimumWrites is the fewest Graph writes that can build the organisation: one create per user
+// and group, one manager link per managed worker, and one bind per 20 members of a group.
+func (o org) minimumWrites() int {
+	writes := o.workers + o.unit + len(o.managers)
+	for _, members := range o.members {
+		writes += (len(members) + 19) / 20
+	}
+	return writes
+}
+
+// pipeline is entra-writer replicas against an emulator over embedded JetStream.
+type pipeline struct {
+	emulator *emulator.Server
+	js       jetstream.JetStream
+	pub      *stream.Publisher
+	natsURL  string
+	graphURL string
+}
+
+// startPipeline starts the emulator, JetStream and one writer without a write budget.
+func startPipeline(tb testing.TB, faults emulator.Faults) pipeline {
+	tb.Helper()
+	p := newPipeline(tb, faults)
+	p.startWriter(tb, nil)
+	return p
+}
+
+func newPipeline(tb testing.TB, faults emulator.Faults) pipeline {
+	tb.Helper()
+	natsSrv := natsembed.StartForTest(tb)
+	emu := emulator.New(emulator.WithFaults(faults))
+	graphSrv := httptest.NewServer(emu)
+	tb.Cleanup(graphSrv.Close)
+	nc, err := nats.Connect(natsSrv.ClientURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	return pipeline{emulator: emu, js: js, pub: stream.NewPublisher(js), natsURL: natsSrv.ClientURL(), graphURL: graphSrv.URL + "/v1.0"}
+}
+
+// startWriter starts one more entra-writer replica; configure may change its configuration.
+func (p pipeline) startWriter(tb testing.TB, configure func(*Config)) {
+	tb.Helper()
+	p.startWriterWith(tb, configure, nil)
+}
+
+// startWriterWith is startWriter that also hands the replica's server to inspect, e.g. its readiness.
+func (p pipeline) startWriterWith(tb testing.TB, configure func(*Config), inspect func(*server.Server)) {
+	tb.Helper()
+	cfg := Config{
+		NATSURL: p.natsURL, Streams: stream.DefaultConfig(),
+		Server:       server.Config{Name: Name, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
+		GraphBaseURL: p.graphURL, GraphAuth: "none",
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := New(ctx, cfg, testLogger(tb))
+	if err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
+	if inspect != nil {
+		inspect(svc.server)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := svc.Run(ctx); err != nil {
+			tb.Errorf("entra-writer: %v", err)
+		}
+	})
+	tb.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+func (p pipeline) publish(tb testing.TB, objs []*orgsyncv1.DesiredObject) {
+	tb.Helper()
+	for _, obj := range objs {
+		subject, err := stream.DirectorySubject(obj)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := p.pub.Publish(context.Background(), subject, fmt.Sprintf("%s:%d", subject, obj.GetRevision()), obj); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// waitForResults waits until every object has a result; it fails on a FAILED one.
+func (p pipeline) waitForResults(tb testing.TB, count int, timeout time.Duration) map[string]*orgsyncv1.WriterResult {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		results := map[string]*orgsyncv1.WriterResult{}
+		err := stream.ReadLatest(context.Background(), p.js, stream.Results, "results.entra.>", func(msg jetstream.Msg) error {
+			var r orgsyncv1.WriterResult
+			if err := stream.Decode(msg, &r); err != nil {
+				return err
+			}
+			results[strings.TrimPrefix(msg.Subject(), "results.")] = &r
+			return nil
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for path, r := range results {
+			if r.GetOutcome() == orgsyncv1.Outcome_OUTCOME_FAILED {
+				tb.Fatalf("%s failed: %s", path, r.GetErrorMessage())
+			}
+		}
+		if len(results) >= count {
+			return results
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%d of %d objects have results after %v; without one: %s", len(results), count, timeout, p.missing(tb, results))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// missing names the published objects without a result, at most ten, to say what got stuck.
+func (p pipeline) missing(tb testing.TB, results map[string]*orgsyncv1.WriterResult) string {
+	tb.Helper()
+	var paths []string
+	err := stream.ReadLatest(context.Background(), p.js, stream.Directory, "dir.entra.>", func(msg jetstream.Msg) error {
+		path := strings.TrimPrefix(msg.Subject(), "dir.")
+		if results[path] == nil && len(paths) < 10 {
+			paths = append(paths, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return err.Error()
+	}
+	return strings.Join(paths, ", ")
+}
+
+// testLogger discards the replica's log unless ENTRA_WRITER_TEST_LOG names a file to append it to,
+// for looking into a run that got stuck.
+func testLogger(tb testing.TB) *slog.Logger {
+	name := os.Getenv("ENTRA_WRITER_TEST_LOG")
+	if name == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	return slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -1,0 +1,23 @@
+// Package emulator is an in-memory Microsoft Graph v1.0 server for tests, benchmarks and local
+// runs of orgsync.
+//
+// It speaks the subset of Graph that orgsync needs — users, groups and group membership, with
+// $filter (eq clauses joined by and), $select, $top, $skiptoken and $count — and answers with
+// Graph's status codes, error codes and error envelope, so that the real msgraph-sdk-go client
+// can be pointed at it:
+//
+//	srv := httptest.NewServer(emulator.New())
+//	adapter.SetBaseUrl(srv.URL + "/v1.0")
+//
+// Behaviour that matters to a client and is easy to get wrong against real Graph is reproduced
+// on purpose: reading a user without $select returns only Graph's default user properties,
+// $count needs the header "ConsistencyLevel: eventual", a collection is paged at 100 items by
+// default, passwords are never returned, userPrincipalName is unique regardless of case, and
+// mailNickname, userPrincipalName and passwords are checked against Graph's character and
+// complexity rules.
+//
+// A *Server is safe for concurrent use and starts no goroutines. Every request passes through
+// Server.ServeHTTP, which matches a route, runs its handler and writes any error in one place;
+// later features ($batch, members@odata.bind, delta queries, soft delete, fault injection) are
+// meant to be added as routes and Options at those two points.
+package emulator

@@ -1,0 +1,275 @@
+package emulator
+
+import (
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Object is a directory object as the emulator stores it: the JSON properties a client sent,
+// decoded with encoding/json (strings, float64 numbers, bools, nil, []any and map[string]any),
+// plus "id". Passwords and "@odata.*" annotations are never stored. The inspection methods of
+// Server return deep copies, so a test may modify an Object freely.
+type Object map[string]any
+
+// ID returns the object's id, or "" if it has none.
+func (o Object) ID() string {
+	id, _ := o["id"].(string)
+	return id
+}
+
+// String returns the named top-level string property, or "" if it is absent or not a string.
+func (o Object) String(name string) string {
+	value, _ := o[name].(string)
+	return value
+}
+
+func (o Object) clone() Object {
+	if o == nil {
+		return nil
+	}
+	return Object(cloneJSONObject(o))
+}
+
+func cloneJSONObject(source map[string]any) map[string]any {
+	copied := make(map[string]any, len(source))
+	for key, value := range source {
+		copied[key] = cloneJSONValue(value)
+	}
+	return copied
+}
+
+func cloneJSONValue(value any) any {
+	switch typed := value.(type) {
+	case map[string]any:
+		return cloneJSONObject(typed)
+	case Object:
+		return Object(cloneJSONObject(typed))
+	case []any:
+		copied := make([]any, len(typed))
+		for i, element := range typed {
+			copied[i] = cloneJSONValue(element)
+		}
+		return copied
+	default:
+		return value
+	}
+}
+
+// objectKind is the type of a directory object.
+type objectKind int
+
+const (
+	kindUser objectKind = iota + 1
+	kindGroup
+)
+
+func (k objectKind) odataType() string {
+	if k == kindUser {
+		return "#microsoft.graph.user"
+	}
+	return "#microsoft.graph.group"
+}
+
+func (k objectKind) entitySet() string {
+	if k == kindUser {
+		return "users"
+	}
+	return "groups"
+}
+
+func (k objectKind) resourceName() string {
+	if k == kindUser {
+		return "User"
+	}
+	return "Group"
+}
+
+// directoryObject is one stored user or group.
+type directoryObject struct {
+	// sequence orders objects by creation; it also pages collections.
+	sequence uint64
+	kind     objectKind
+	props    Object
+	// members and memberIndex are used by groups only; members is in the order added.
+	members     []membership
+	memberIndex map[string]struct{}
+}
+
+func (o *directoryObject) id() string { return o.props.ID() }
+
+// membership is one member reference of a group. Its sequence pages the members collection.
+type membership struct {
+	sequence uint64
+	memberID string
+}
+
+// directory holds every object. It is not safe for concurrent use; Server guards it.
+type directory struct {
+	lastSequence uint64
+	objects      map[string]*directoryObject
+	users        []*directoryObject // in creation order
+	groups       []*directoryObject // in creation order
+	// userIDByPrincipalName maps a lowercased userPrincipalName to the user's id.
+	userIDByPrincipalName map[string]string
+	// managers maps a user's id to their manager's id.
+	managers map[string]string
+	// deletedUsers holds soft-deleted users by id, in deletion order, until restored; their
+	// userPrincipalName stays reserved, as in Entra.
+	deletedUsers []*directoryObject
+}
+
+func newDirectory() *directory {
+	return &directory{
+		objects:               make(map[string]*directoryObject),
+		userIDByPrincipalName: make(map[string]string),
+		managers:              make(map[string]string),
+	}
+}
+
+func (d *directory) nextSequence() uint64 {
+	d.lastSequence++
+	return d.lastSequence
+}
+
+// add stores props as a new object of kind under a fresh id and returns it.
+func (d *directory) add(kind objectKind, props Object) *directoryObject {
+	id := newGUID()
+	for d.objects[id] != nil {
+		id = newGUID()
+	}
+	props["id"] = id
+	object := &directoryObject{sequence: d.nextSequence(), kind: kind, props: props}
+	d.objects[id] = object
+	switch kind {
+	case kindUser:
+		d.users = append(d.users, object)
+		d.userIDByPrincipalName[strings.ToLower(props.String("userPrincipalName"))] = id
+	case kindGroup:
+		object.memberIndex = make(map[string]struct{})
+		d.groups = append(d.groups, object)
+	}
+	return object
+}
+
+// lookup returns the object with id, if it is of kind.
+func (d *directory) lookup(kind objectKind, id string) (*directoryObject, bool) {
+	object, ok := d.objects[strings.ToLower(id)]
+	if !ok || object.kind != kind {
+		return nil, false
+	}
+	return object, true
+}
+
+// lookupUser finds a user by id or, as Graph allows, by userPrincipalName.
+func (d *directory) lookupUser(idOrPrincipalName string) (*directoryObject, bool) {
+	if strings.Contains(idOrPrincipalName, "@") {
+		id, ok := d.userIDByPrincipalName[strings.ToLower(idOrPrincipalName)]
+		if !ok {
+			return nil, false
+		}
+		idOrPrincipalName = id
+	}
+	return d.lookup(kindUser, idOrPrincipalName)
+}
+
+// principalNameTaken reports whether a user other than exceptID, live or deleted, uses principalName.
+func (d *directory) principalNameTaken(principalName, exceptID string) bool {
+	id, ok := d.userIDByPrincipalName[strings.ToLower(principalName)]
+	if ok && id != exceptID {
+		return true
+	}
+	for _, deleted := range d.deletedUsers {
+		if strings.EqualFold(deleted.props.String("userPrincipalName"), principalName) && deleted.id() != exceptID {
+			return true
+		}
+	}
+	return false
+}
+
+// softDelete removes a user as remove does and keeps it among the deleted users.
+func (d *directory) softDelete(user *directoryObject) {
+	d.remove(user)
+	d.deletedUsers = append(d.deletedUsers, user)
+}
+
+// restore brings a deleted user back; it reports false if id is not a deleted user.
+func (d *directory) restore(id string) (*directoryObject, bool) {
+	for i, deleted := range d.deletedUsers {
+		if deleted.id() == strings.ToLower(id) {
+			d.deletedUsers = slices.Delete(d.deletedUsers, i, i+1)
+			d.objects[deleted.id()] = deleted
+			d.users = append(d.users, deleted)
+			d.userIDByPrincipalName[strings.ToLower(deleted.props.String("userPrincipalName"))] = deleted.id()
+			return deleted, true
+		}
+	}
+	return nil, false
+}
+
+// renameUser moves the userPrincipalName index entry of user to newPrincipalName.
+func (d *directory) renameUser(user *directoryObject, newPrincipalName string) {
+	delete(d.userIDByPrincipalName, strings.ToLower(user.props.String("userPrincipalName")))
+	d.userIDByPrincipalName[strings.ToLower(newPrincipalName)] = user.id()
+}
+
+// remove deletes object and every membership that refers to it.
+func (d *directory) remove(object *directoryObject) {
+	id := object.id()
+	delete(d.objects, id)
+	switch object.kind {
+	case kindUser:
+		d.users = slices.DeleteFunc(d.users, func(candidate *directoryObject) bool { return candidate == object })
+		delete(d.userIDByPrincipalName, strings.ToLower(object.props.String("userPrincipalName")))
+	case kindGroup:
+		d.groups = slices.DeleteFunc(d.groups, func(candidate *directoryObject) bool { return candidate == object })
+	}
+	for _, group := range d.groups {
+		d.removeMember(group, id)
+	}
+	delete(d.managers, id)
+	for userID, managerID := range d.managers {
+		if managerID == id {
+			delete(d.managers, userID)
+		}
+	}
+}
+
+// addMember appends memberID to group; it reports false if memberID is already a member.
+func (d *directory) addMember(group *directoryObject, memberID string) bool {
+	if _, present := group.memberIndex[memberID]; present {
+		return false
+	}
+	group.memberIndex[memberID] = struct{}{}
+	group.members = append(group.members, membership{sequence: d.nextSequence(), memberID: memberID})
+	return true
+}
+
+// removeMember drops memberID from group; it reports false if memberID was not a member.
+func (d *directory) removeMember(group *directoryObject, memberID string) bool {
+	if _, present := group.memberIndex[memberID]; !present {
+		return false
+	}
+	delete(group.memberIndex, memberID)
+	group.members = slices.DeleteFunc(group.members, func(candidate membership) bool { return candidate.memberID == memberID })
+	return true
+}
+
+// newGUID returns a random version 4 GUID in Graph's lowercase 8-4-4-4-12 form.
+func newGUID() string {
+	var b [16]byte
+	// crypto/rand.Read never returns an error; it crashes the program if randomness is unavailable.
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// ofKind returns the users or the groups in creation order.
+func (d *directory) ofKind(kind objectKind) []*directoryObject {
+	if kind == kindUser {
+		return d.users
+	}
+	return d.groups
+}

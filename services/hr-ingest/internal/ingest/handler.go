@@ -1,0 +1,580 @@
+// Package ingest is hr-ingest's HTTP door: for every kind of HR source it verifies the sender,
+// limits its request rate, validates and normalises the payload, publishes the HR events to
+// JetStream and answers 202 only after JetStream has acknowledged every one of them.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/orgsync/orgsync/pkg/metrics"
+	"github.com/orgsync/orgsync/pkg/stream"
+	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/bamboohr"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/canonical"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/normalize"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/problem"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/ratelimit"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/scim"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/snapshot"
+	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
+)
+
+// Publisher stores one message durably and returns once the stream has acknowledged it.
+type Publisher interface {
+	Publish(ctx context.Context, subject, msgID string, m proto.Message) (*jetstream.PubAck, error)
+}
+
+var _ Publisher = (*stream.Publisher)(nil)
+
+// RateLimiter takes one request from a source's budget, answering how long to wait when it is
+// spent.
+type RateLimiter interface {
+	Allow(ctx context.Context, source string, limit ratelimit.Limit) (bool, time.Duration)
+}
+
+var _ RateLimiter = (*ratelimit.Limiter)(nil)
+
+// Kind is how a source talks to orgsync.
+type Kind string
+
+// The source kinds.
+const (
+	KindCanonical Kind = "canonical"
+	KindSCIM      Kind = "scim"
+	KindBambooHR  Kind = "bamboohr"
+	KindCSV       Kind = "csv"
+)
+
+// Source is one configured HR source.
+type Source struct {
+	Name string
+	// Kind defaults to canonical.
+	Kind Kind
+	// Verifier checks Standard Webhooks signatures (canonical sources).
+	Verifier *webhook.Verifier
+	// BambooHR checks BambooHR signatures (bamboohr sources).
+	BambooHR *bamboohr.Verifier
+	// Tokens are the accepted bearer tokens (scim and csv sources).
+	Tokens []string
+	// Location is the source's time zone for dates and times without an offset; default UTC.
+	Location *time.Location
+	// RateLimit is the source's request budget, shared across replicas; zero is unlimited.
+	RateLimit ratelimit.Limit
+	// MaxBodyBytes overrides Options.MaxBodyBytes for this source; a csv source's default is
+	// DefaultSnapshotMaxBytes.
+	MaxBodyBytes int64
+	// CSV says how a csv source's export is read.
+	CSV snapshot.Options
+}
+
+// Options tune the handler.
+type Options struct {
+	// MaxBodyBytes limits a request body; larger ones get 413.
+	MaxBodyBytes int64
+	// PublishTimeout bounds the wait for JetStream's acknowledgement of each event before
+	// answering 503.
+	PublishTimeout time.Duration
+	// RetryAfter is what a 503 tells the sender to wait.
+	RetryAfter time.Duration
+	// PublishConcurrency is how many snapshot rows are awaiting an acknowledgement at once.
+	PublishConcurrency int
+	// Limiter limits request rates; nil means no limit.
+	Limiter RateLimiter
+	Now     func() time.Time
+}
+
+// DefaultSnapshotMaxBytes is a csv source's body limit unless it sets its own: a full export is
+// larger than any webhook.
+const DefaultSnapshotMaxBytes = 64 << 20
+
+// Handler serves every HR source's endpoints. It is safe for concurrent use.
+type Handler struct {
+	sources   map[string]*Source
+	scim      []*Source
+	publisher Publisher
+	opts      Options
+	logger    *slog.Logger
+}
+
+// NewHandler returns a Handler for the given sources.
+func NewHandler(sources []Source, publisher Publisher, opts Options, logger *slog.Logger) *Handler {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.PublishTimeout <= 0 {
+		opts.PublishTimeout = 5 * time.Second
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = 5 * time.Second
+	}
+	if opts.PublishConcurrency <= 0 {
+		opts.PublishConcurrency = 64
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	h := &Handler{sources: make(map[string]*Source, len(sources)), publisher: publisher, opts: opts, logger: logger}
+	for _, s := range sources {
+		if s.Kind == "" {
+			s.Kind = KindCanonical
+		}
+		if s.Location == nil {
+			s.Location = time.UTC
+		}
+		if s.CSV.Location == nil {
+			s.CSV.Location = s.Location
+		}
+		if s.Kind == KindCSV && s.MaxBodyBytes <= 0 {
+			s.MaxBodyBytes = DefaultSnapshotMaxBytes
+		}
+		h.sources[s.Name] = &s
+		if s.Kind == KindSCIM {
+			h.scim = append(h.scim, &s)
+		}
+	}
+	return h
+}
+
+// Route patterns.
+const (
+	EventsPattern   = "POST /v1/sources/{source}/events"
+	SCIMPattern     = "POST /v1/sources/{source}/scim/Bulk"
+	EntraPattern    = "POST /servicePrincipals/{servicePrincipalId}/synchronization/jobs/{jobId}/bulkUpload"
+	SnapshotPattern = "POST /v1/sources/{source}/snapshots"
+)
+
+// Routes returns every route the handler serves, by ServeMux pattern.
+func (h *Handler) Routes() map[string]http.Handler {
+	return map[string]http.Handler{
+		EventsPattern:   countRejections(h.serveEvents),
+		SCIMPattern:     countRejections(h.serveSCIM),
+		EntraPattern:    countRejections(h.serveEntraBulkUpload),
+		SnapshotPattern: countRejections(h.serveSnapshot),
+	}
+}
+
+// countRejections counts every refused request in metrics.HREvents (outcome "rejected", with
+// the reason its status stands for); accepted events are counted where they are published.
+func countRejections(serve http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		recorder := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		serve(recorder, r)
+		if recorder.status < 400 {
+			return
+		}
+		source := r.PathValue("source")
+		if source == "" {
+			source = "unknown"
+		}
+		metrics.Default().HREvent(r.Context(), source, "rejected", rejectionReason(recorder.status), 1)
+	})
+}
+
+// rejectionReason names why a request with status was refused, for metrics.
+func rejectionReason(status int) string {
+	switch status {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		return "invalid"
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return "unauthenticated"
+	case http.StatusNotFound:
+		return "unknown_source"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
+	case http.StatusTooManyRequests:
+		return "rate_limited"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	default:
+		return strconv.Itoa(status)
+	}
+}
+
+// statusRecorder remembers the status a handler answered.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	r.status = status
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Accepted is the body of a 202 answer (except SCIM's, which is a BulkResponse).
+type Accepted struct {
+	// EventIDs are the ids of the accepted events, in order.
+	EventIDs []string `json:"eventIds"`
+	// Duplicates counts events JetStream already had (a redelivered request).
+	Duplicates int `json:"duplicates"`
+	// SnapshotID names an uploaded snapshot.
+	SnapshotID string `json:"snapshotId,omitempty"`
+	// RecordCount is the number of workers in an uploaded snapshot.
+	RecordCount int `json:"recordCount,omitempty"`
+}
+
+func (h *Handler) source(w http.ResponseWriter, r *http.Request, kinds ...Kind) (*Source, bool) {
+	name := r.PathValue("source")
+	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("orgsync.source", name))
+	source, ok := h.sources[name]
+	if !ok {
+		problem.Write(w, problem.Details{Type: problem.TypeBase + "unknown-source", Status: http.StatusNotFound,
+			Detail: fmt.Sprintf("no HR source named %q is configured", name)}, 0)
+		return nil, false
+	}
+	for _, k := range kinds {
+		if source.Kind == k {
+			return source, true
+		}
+	}
+	problem.Write(w, problem.Details{Type: problem.TypeBase + "unknown-source", Status: http.StatusNotFound,
+		Detail: fmt.Sprintf("HR source %q is of kind %s and does not take requests here", name, source.Kind)}, 0)
+	return nil, false
+}
+
+// admit applies the rate limit, the media type and the body size limit, and returns the body.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, source *Source, mediaTypes ...string) ([]byte, bool) {
+	if h.opts.Limiter != nil {
+		if ok, wait := h.opts.Limiter.Allow(r.Context(), source.Name, source.RateLimit); !ok {
+			problem.Write(w, problem.Details{Type: problem.TypeBase + "rate-limited", Status: http.StatusTooManyRequests,
+				Detail: fmt.Sprintf("source %q is over its request rate; retry after the Retry-After delay", source.Name)}, max(wait, time.Second))
+			return nil, false
+		}
+	}
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !slices.Contains(mediaTypes, mediaType) {
+		problem.Write(w, problem.Details{Type: problem.TypeBase + "unsupported-media-type", Status: http.StatusUnsupportedMediaType,
+			Detail: "Content-Type must be " + strings.Join(mediaTypes, " or ")}, 0)
+		return nil, false
+	}
+	limit := h.opts.MaxBodyBytes
+	if source.MaxBodyBytes > 0 {
+		limit = source.MaxBodyBytes
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			problem.Write(w, problem.Details{Type: problem.TypeBase + "too-large", Status: http.StatusRequestEntityTooLarge,
+				Detail: fmt.Sprintf("the body is larger than %d bytes", limit)}, 0)
+			return nil, false
+		}
+		problem.Write(w, problem.Details{Type: problem.TypeBase + "unreadable", Status: http.StatusBadRequest,
+			Detail: "the body could not be read"}, 0)
+		return nil, false
+	}
+	return body, true
+}
+
+func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request, source string, reason error) {
+	h.logger.WarnContext(r.Context(), "request rejected", "source", source, "reason", reason)
+	problem.Write(w, problem.Details{Type: problem.TypeBase + "unauthenticated", Status: http.StatusUnauthorized,
+		Detail: "verification failed: " + reason.Error()}, 0)
+}
+
+// serveEvents takes canonical events (one or a batch, Standard Webhooks) and BambooHR webhooks.
+func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
+	source, ok := h.source(w, r, KindCanonical, KindBambooHR)
+	if !ok {
+		return
+	}
+	body, ok := h.admit(w, r, source, "application/json")
+	if !ok {
+		return
+	}
+	var events []*orgsyncv1.HREvent
+	switch source.Kind {
+	case KindBambooHR:
+		// Verify before reading: nothing in an unsigned body is looked at.
+		if _, err := source.BambooHR.Verify(r.Header, body); err != nil {
+			h.unauthenticated(w, r, source.Name, err)
+			return
+		}
+		var err error
+		if events, err = bamboohr.Parse(body, source.Location); err != nil {
+			writeInvalid(w, err)
+			return
+		}
+	default:
+		webhookID, _, err := source.Verifier.Verify(r.Header, body)
+		if err != nil {
+			h.unauthenticated(w, r, source.Name, err)
+			return
+		}
+		if events, err = canonical.ParseBatch(body); err != nil {
+			writeInvalid(w, err)
+			return
+		}
+		batch := bytes.HasPrefix(bytes.TrimSpace(body), []byte("["))
+		for i, event := range events {
+			event.EventId = webhookID
+			if batch {
+				event.EventId = webhookID + "." + strconv.Itoa(i)
+			}
+		}
+	}
+	accepted, ok := h.publish(w, r, source, events, false)
+	if ok {
+		writeJSON(w, "application/json", accepted)
+	}
+}
+
+// bearer checks the Authorization header against tokens in constant time (of the token hashes).
+func bearer(r *http.Request, tokens []string) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	match := 0
+	for _, t := range tokens {
+		want := sha256.Sum256([]byte(t))
+		match |= subtle.ConstantTimeCompare(got[:], want[:])
+	}
+	return match == 1
+}
+
+var errBadToken = errors.New("missing or unknown bearer token")
+
+func (h *Handler) serveSCIM(w http.ResponseWriter, r *http.Request) {
+	source, ok := h.source(w, r, KindSCIM)
+	if !ok {
+		return
+	}
+	if !bearer(r, source.Tokens) {
+		h.unauthenticated(w, r, source.Name, errBadToken)
+		return
+	}
+	h.serveBulk(w, r, source)
+}
+
+// serveEntraBulkUpload takes a bulk request at Entra's own path, so that a client written for
+// Entra's API-driven provisioning only changes its host; the bearer token names the source.
+func (h *Handler) serveEntraBulkUpload(w http.ResponseWriter, r *http.Request) {
+	trace.SpanFromContext(r.Context()).SetAttributes(
+		attribute.String("orgsync.entra.service_principal_id", r.PathValue("servicePrincipalId")),
+		attribute.String("orgsync.entra.job_id", r.PathValue("jobId")))
+	var source *Source
+	for _, s := range h.scim {
+		if bearer(r, s.Tokens) {
+			source = s
+		}
+	}
+	if source == nil {
+		h.unauthenticated(w, r, "", errBadToken)
+		return
+	}
+	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("orgsync.source", source.Name))
+	h.serveBulk(w, r, source)
+}
+
+func (h *Handler) serveBulk(w http.ResponseWriter, r *http.Request, source *Source) {
+	body, ok := h.admit(w, r, source, "application/scim+json", "application/json")
+	if !ok {
+		return
+	}
+	ops, err := scim.Parse(body, source.Location)
+	if err != nil {
+		writeInvalid(w, err)
+		return
+	}
+	// SCIM carries no event id. The request's own hash with the operation's position names each
+	// event: a retried request is stored once, while a later request that happens to repeat an
+	// earlier state (A → B → A) is a new event, not a duplicate to drop.
+	requestSum := sha256.Sum256(body)
+	events := make([]*orgsyncv1.HREvent, len(ops))
+	for i, op := range ops {
+		op.Event.EventId = "scim-" + hex.EncodeToString(requestSum[:16]) + "." + strconv.Itoa(i)
+		events[i] = op.Event
+	}
+	if _, ok := h.publish(w, r, source, events, false); !ok {
+		return
+	}
+	resp := scim.BulkResponse{Schemas: []string{scim.BulkResponseSchema}, Operations: make([]scim.OperationResponse, len(ops))}
+	for i, op := range ops {
+		resp.Operations[i] = scim.OperationResponse{Method: op.Method, BulkID: op.BulkID, Status: strconv.Itoa(http.StatusAccepted),
+			Location: "urn:orgsync:hr:" + source.Name + ":worker:" + op.Event.GetWorker().GetWorkerId()}
+	}
+	writeJSON(w, "application/scim+json", resp)
+}
+
+func (h *Handler) serveSnapshot(w http.ResponseWriter, r *http.Request) {
+	source, ok := h.source(w, r, KindCSV)
+	if !ok {
+		return
+	}
+	if !bearer(r, source.Tokens) {
+		h.unauthenticated(w, r, source.Name, errBadToken)
+		return
+	}
+	body, ok := h.admit(w, r, source, "text/csv")
+	if !ok {
+		return
+	}
+	workers, err := snapshot.Parse(body, source.CSV)
+	if err != nil {
+		writeInvalid(w, err)
+		return
+	}
+	snapshotID := snapshot.ID(source.Name, body)
+	accepted, ok := h.publish(w, r, source, snapshot.Events(snapshotID, workers), true)
+	if !ok {
+		return
+	}
+	accepted.SnapshotID, accepted.RecordCount = snapshotID, len(workers)
+	writeJSON(w, "application/json", accepted)
+}
+
+func writeJSON(w http.ResponseWriter, contentType string, v any) {
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(http.StatusAccepted)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// publish stores every event, each under the Nats-Msg-Id "<source>:<eventId>", so a retried
+// request stores nothing twice, and answers 503 when JetStream does not acknowledge. Events are
+// published in order; a snapshot's workers (between its BEGIN and END markers, on distinct
+// subjects) are published concurrently, and END only after every worker was acknowledged, so an
+// END marker is never stored for an incomplete snapshot.
+func (h *Handler) publish(w http.ResponseWriter, r *http.Request, source *Source, events []*orgsyncv1.HREvent, isSnapshot bool) (Accepted, bool) {
+	receivedAt := timestamppb.New(h.opts.Now())
+	for _, event := range events {
+		event.Source = source.Name
+		event.ReceivedAt = receivedAt
+	}
+	accepted := Accepted{EventIDs: make([]string, len(events))}
+	var duplicates atomic.Int64
+	var err error
+	if isSnapshot && len(events) > 2 {
+		err = h.publishOne(r.Context(), events[0], &duplicates)
+		if err == nil {
+			err = h.publishConcurrently(r.Context(), events[1:len(events)-1], &duplicates)
+		}
+		if err == nil {
+			err = h.publishOne(r.Context(), events[len(events)-1], &duplicates)
+		}
+	} else {
+		for _, event := range events {
+			if err = h.publishOne(r.Context(), event, &duplicates); err != nil {
+				break
+			}
+		}
+	}
+	accepted.Duplicates = int(duplicates.Load())
+	if err != nil {
+		h.logger.ErrorContext(r.Context(), "events not stored; asking the sender to retry", "source", source.Name, "events", len(events), "error", err)
+		problem.Write(w, problem.Details{Type: problem.TypeBase + "unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "the event store did not acknowledge the events; retry the same request later"}, h.opts.RetryAfter)
+		return accepted, false
+	}
+	for i, event := range events {
+		accepted.EventIDs[i] = event.GetEventId()
+	}
+	metrics.Default().HREvent(r.Context(), source.Name, "accepted", "", len(events)-accepted.Duplicates)
+	if accepted.Duplicates > 0 {
+		metrics.Default().HREvent(r.Context(), source.Name, "duplicate", "", accepted.Duplicates)
+	}
+	return accepted, true
+}
+
+// publishOne stores one event, counting it in duplicates when JetStream already had it.
+func (h *Handler) publishOne(ctx context.Context, event *orgsyncv1.HREvent, duplicates *atomic.Int64) error {
+	subject, err := stream.HRSubject(event)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.opts.PublishTimeout)
+	defer cancel()
+	ack, err := h.publisher.Publish(ctx, subject, event.GetSource()+":"+event.GetEventId(), event)
+	if err != nil {
+		return err
+	}
+	if ack.Duplicate {
+		duplicates.Add(1)
+	}
+	return nil
+}
+
+// publishConcurrently keeps up to PublishConcurrency events awaiting their acknowledgement and
+// returns the first error after every started publish has finished.
+func (h *Handler) publishConcurrently(ctx context.Context, events []*orgsyncv1.HREvent, duplicates *atomic.Int64) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	slots := make(chan struct{}, h.opts.PublishConcurrency)
+	var wg sync.WaitGroup
+	for _, event := range events {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			if err := h.publishOne(ctx, event, duplicates); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+func writeInvalid(w http.ResponseWriter, err error) {
+	var fields []problem.FieldError
+	var canonicalInvalid *canonical.InvalidError
+	var invalid *normalize.InvalidError
+	switch {
+	case errors.As(err, &canonicalInvalid):
+		for _, f := range canonicalInvalid.Fields {
+			fields = append(fields, problem.FieldError{Pointer: f.Pointer, Detail: f.Detail})
+		}
+	case errors.As(err, &invalid):
+		for _, f := range invalid.Fields {
+			fields = append(fields, problem.FieldError{Pointer: f.Pointer, Detail: f.Detail})
+		}
+	default:
+		title := "Malformed JSON"
+		if _, ok := errors.AsType[*snapshot.SyntaxError](err); ok {
+			title = "Malformed CSV"
+		}
+		problem.Write(w, problem.Details{Type: problem.TypeBase + "malformed-" + strings.ToLower(strings.TrimPrefix(title, "Malformed ")), Status: http.StatusBadRequest,
+			Title: title, Detail: err.Error()}, 0)
+		return
+	}
+	problem.Write(w, problem.Details{Type: problem.TypeBase + "invalid-payload", Status: http.StatusBadRequest,
+		Title: "Invalid payload", Detail: strconv.Itoa(len(fields)) + " invalid field(s)", Errors: fields}, 0)
+}

@@ -1,0 +1,246 @@
+// Package normalize puts the values HR sources send into one form before they are published:
+// names trimmed and in Unicode NFC with single spaces, e-mail addresses lower-cased, phone numbers
+// reduced to digits with an optional leading "+", and dates and times read in the source's time
+// zone. Every function is pure and safe for concurrent use.
+package normalize
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
+
+	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+)
+
+// Text trims s, folds every run of white space into one space and puts it in Unicode NFC, so
+// that "José" typed on two keyboards compares equal.
+func Text(s string) string {
+	return norm.NFC.String(strings.Join(strings.FieldsFunc(s, unicode.IsSpace), " "))
+}
+
+// Email lower-cases a plain address ("Jane.Doe@Example.COM" → "jane.doe@example.com") and rejects
+// anything that is not one bare address.
+func Email(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Address != s || addr.Name != "" {
+		return "", fmt.Errorf("%q is not a plain e-mail address", s)
+	}
+	return strings.ToLower(s), nil
+}
+
+// Phone reduces a phone number to its digits, keeping a leading "+" (E.164 style):
+// "+44 (20) 7946-0958" → "+442079460958". Extensions ("x123", "ext. 123") are kept after "x".
+// A number must have 3 to 15 digits.
+func Phone(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	main, ext := s, ""
+	lower := strings.ToLower(s)
+	for _, marker := range []string{"ext.", "ext", "x", "#"} {
+		if i := strings.LastIndex(lower, marker); i > 0 {
+			main, ext = s[:i], strings.TrimSpace(s[i+len(marker):])
+			break
+		}
+	}
+	var b strings.Builder
+	digits := 0
+	for i, r := range strings.TrimSpace(main) {
+		switch {
+		case r == '+' && i == 0:
+			b.WriteRune(r)
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+			digits++
+		case r == ' ' || r == '-' || r == '.' || r == '(' || r == ')' || r == '/':
+		default:
+			return "", fmt.Errorf("%q is not a phone number", s)
+		}
+	}
+	if digits < 3 || digits > 15 {
+		return "", fmt.Errorf("%q is not a phone number (3 to 15 digits)", s)
+	}
+	if ext != "" {
+		for _, r := range ext {
+			if r < '0' || r > '9' {
+				return "", fmt.Errorf("%q has an extension that is not digits", s)
+			}
+		}
+		b.WriteString("x" + ext)
+	}
+	return b.String(), nil
+}
+
+// dateLayouts are the date forms HR exports use; ambiguous day/month orders are not guessed.
+var dateLayouts = []string{time.DateOnly, "2006/01/02", "20060102"}
+
+// dateTimeLayouts carry a time of day; those without an offset are read in the source's zone.
+var dateTimeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05-0700", "2006-01-02T15:04:05", "2006-01-02 15:04:05"}
+
+// ErrNotDate says a value is not a date in any accepted form.
+var ErrNotDate = errors.New("not a date in the form YYYY-MM-DD (or an ISO 8601 date-time)")
+
+// Date reads a calendar date. A date-time with an offset is first moved to loc, the source's time
+// zone, so that "2026-03-01T23:30:00-08:00" from a London HR system is the 2nd of March.
+func Date(s string, loc *time.Location) (*orgsyncv1.Date, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	for _, layout := range dateLayouts {
+		if d, err := time.Parse(layout, s); err == nil {
+			return &orgsyncv1.Date{Year: int32(d.Year()), Month: int32(d.Month()), Day: int32(d.Day())}, nil
+		}
+	}
+	if t, err := Time(s, loc); err == nil {
+		t = t.In(loc)
+		return &orgsyncv1.Date{Year: int32(t.Year()), Month: int32(t.Month()), Day: int32(t.Day())}, nil
+	}
+	return nil, fmt.Errorf("%q is %w", s, ErrNotDate)
+}
+
+// Time reads an ISO 8601 date-time and returns it in UTC; one without an offset is taken as
+// wall-clock time in loc.
+func Time(s string, loc *time.Location) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	for _, layout := range dateTimeLayouts {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not an ISO 8601 date-time such as 2026-03-01T09:00:00Z", s)
+}
+
+// Before says whether date a is before date b; nil dates are never before anything.
+func Before(a, b *orgsyncv1.Date) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	return a.Year*10000+a.Month*100+a.Day < b.Year*10000+b.Month*100+b.Day
+}
+
+// FieldError is one invalid field, named by JSON pointer (RFC 6901).
+type FieldError struct {
+	Pointer string `json:"pointer"`
+	Detail  string `json:"detail"`
+}
+
+// InvalidError lists every invalid field of a request.
+type InvalidError struct{ Fields []FieldError }
+
+func (e *InvalidError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Pointer + ": " + f.Detail
+	}
+	return "invalid payload: " + strings.Join(parts, "; ")
+}
+
+// Errors collects field errors; the zero value is ready to use.
+type Errors struct{ Fields []FieldError }
+
+// Add records that the field at pointer is invalid.
+func (e *Errors) Add(pointer, detail string) {
+	e.Fields = append(e.Fields, FieldError{Pointer: pointer, Detail: detail})
+}
+
+// Err returns an *InvalidError when something was recorded, else nil.
+func (e *Errors) Err() error {
+	if len(e.Fields) == 0 {
+		return nil
+	}
+	return &InvalidError{Fields: e.Fields}
+}
+
+// EscapePointer escapes one JSON pointer token (RFC 6901 §3).
+func EscapePointer(token string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(token, "~", "~0"), "/", "~1")
+}
+
+// ValidID reports why id cannot be a worker or unit identifier, or "" when it can.
+func ValidID(id string) string {
+	switch {
+	case len(id) > 128:
+		return "longer than 128 characters"
+	case strings.ContainsFunc(id, unicode.IsSpace):
+		return "must not contain spaces"
+	case strings.ContainsFunc(id, unicode.IsControl):
+		return "contains control characters"
+	}
+	return ""
+}
+
+// Worker normalises the name, e-mail and phone of w in place and records what is wrong at
+// pointer (the worker's JSON pointer) with the given field names.
+func Worker(w *orgsyncv1.Worker, errs *Errors, pointer string, names WorkerFieldNames) {
+	if n := w.GetName(); n != nil {
+		n.GivenName, n.FamilyName, n.MiddleName = Text(n.GivenName), Text(n.FamilyName), Text(n.MiddleName)
+		n.PreferredName, n.DisplayName = Text(n.PreferredName), Text(n.DisplayName)
+	}
+	w.JobTitle, w.Department, w.Location = Text(w.JobTitle), Text(w.Department), Text(w.Location)
+	w.Company, w.Division, w.CostCenter = Text(w.Company), Text(w.Division), Text(w.CostCenter)
+	if email, err := Email(w.WorkEmail); err != nil {
+		errs.Add(pointer+names.WorkEmail, err.Error())
+	} else {
+		w.WorkEmail = email
+	}
+	if phone, err := Phone(w.PhoneNumber); err != nil {
+		errs.Add(pointer+names.PhoneNumber, err.Error())
+	} else {
+		w.PhoneNumber = phone
+	}
+	if Before(w.EndDate, w.StartDate) {
+		errs.Add(pointer+names.EndDate, "is before the start date")
+	}
+}
+
+// WorkerFieldNames are the pointer suffixes (e.g. "/workEmail") a source uses for the fields
+// Worker checks.
+type WorkerFieldNames struct{ WorkEmail, PhoneNumber, EndDate string }
+
+var employmentTypes = map[string]orgsyncv1.EmploymentType{
+	"employee":   orgsyncv1.EmploymentType_EMPLOYMENT_TYPE_EMPLOYEE,
+	"contractor": orgsyncv1.EmploymentType_EMPLOYMENT_TYPE_CONTRACTOR,
+	"intern":     orgsyncv1.EmploymentType_EMPLOYMENT_TYPE_INTERN,
+	"temporary":  orgsyncv1.EmploymentType_EMPLOYMENT_TYPE_TEMPORARY,
+}
+
+var employmentStatuses = map[string]orgsyncv1.EmploymentStatus{
+	"active":     orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE,
+	"on_leave":   orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ON_LEAVE,
+	"terminated": orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_TERMINATED,
+}
+
+// EmploymentType reads employee, contractor, intern or temporary (any case); "" is unspecified.
+func EmploymentType(s string) (orgsyncv1.EmploymentType, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return orgsyncv1.EmploymentType_EMPLOYMENT_TYPE_UNSPECIFIED, nil
+	}
+	if t, ok := employmentTypes[s]; ok {
+		return t, nil
+	}
+	return 0, fmt.Errorf("%q is not one of contractor, employee, intern, temporary", s)
+}
+
+// EmploymentStatus reads active, on_leave or terminated (any case); "" is active.
+func EmploymentStatus(s string) (orgsyncv1.EmploymentStatus, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, nil
+	}
+	if t, ok := employmentStatuses[s]; ok {
+		return t, nil
+	}
+	return 0, fmt.Errorf("%q is not one of active, on_leave, terminated", s)
+}

@@ -1,0 +1,326 @@
+// Package policy reads hr-ingest's part of the policy file (ORGSYNC_CONFIG): its top-level
+// "sources" list. Other top-level keys belong to other services and are left alone; inside
+// "sources" every key is checked, and every problem is reported as "file:line: why".
+//
+//	sources:
+//	  - name: workday
+//	    kind: canonical            # canonical | scim | bamboohr | csv
+//	    secrets:                   # whsec_ secrets, bearer tokens or BambooHR private keys
+//	      - env: WORKDAY_WEBHOOK_SECRET
+//	      - file: /run/secrets/workday-next
+//	    timezone: Europe/London    # how dates and times without an offset are read; default UTC
+//	    rateLimit: {requests: 50, per: 1s, burst: 100}
+//	    maxBodyBytes: 1048576
+//	  - name: export
+//	    kind: csv
+//	    secrets: [{env: EXPORT_TOKEN}]
+//	    csv:
+//	      delimiter: ";"
+//	      columns: {workerId: Employee ID, givenName: First Name, familyName: Last Name}
+//
+// A secret variable or file may hold several values separated by white space (during a rotation).
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/snapshot"
+)
+
+// Kind is how a source talks to orgsync.
+type Kind string
+
+// The source kinds.
+const (
+	KindCanonical Kind = "canonical"
+	KindSCIM      Kind = "scim"
+	KindBambooHR  Kind = "bamboohr"
+	KindCSV       Kind = "csv"
+)
+
+// Source is one configured HR source with its secrets resolved.
+type Source struct {
+	Name string
+	Kind Kind
+	// Secrets are the raw secret values, in the order given. Never log them.
+	Secrets      []string
+	Location     *time.Location
+	RateRequests int
+	RatePeriod   time.Duration
+	RateBurst    int
+	MaxBodyBytes int64
+	CSVComma     rune
+	CSVColumns   map[string]string
+}
+
+// Load reads the sources of the policy file at path; lookupEnv resolves secrets given by env.
+func Load(path string, lookupEnv func(string) (string, bool)) ([]Source, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("policy file: %w", err)
+	}
+	return Parse(path, data, lookupEnv)
+}
+
+type parser struct {
+	file      string
+	lookupEnv func(string) (string, bool)
+	errs      []error
+}
+
+func (p *parser) fail(n *yaml.Node, format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("%s:%d: %s", p.file, n.Line, fmt.Sprintf(format, args...)))
+}
+
+// Parse reads the sources from data, naming file in errors.
+func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) ([]Source, error) {
+	p := &parser{file: file, lookupEnv: lookupEnv}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("%s: empty policy file", file)
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		p.fail(root, "the policy file must be a mapping")
+		return nil, errors.Join(p.errs...)
+	}
+	var sourcesNode *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "sources" {
+			sourcesNode = root.Content[i+1]
+		}
+	}
+	if sourcesNode == nil {
+		p.fail(root, "no sources: hr-ingest needs at least one")
+		return nil, errors.Join(p.errs...)
+	}
+	if sourcesNode.Kind != yaml.SequenceNode {
+		p.fail(sourcesNode, "sources must be a list")
+		return nil, errors.Join(p.errs...)
+	}
+	var sources []Source
+	names := map[string]int{}
+	for _, n := range sourcesNode.Content {
+		s, ok := p.source(n)
+		if !ok {
+			continue
+		}
+		if line, dup := names[s.Name]; dup {
+			p.fail(n, "source %q is already defined on line %d", s.Name, line)
+		}
+		names[s.Name] = n.Line
+		sources = append(sources, s)
+	}
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+	return sources, nil
+}
+
+func (p *parser) mapping(n *yaml.Node, what string, known ...string) map[string]*yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		p.fail(n, "%s must be a mapping", what)
+		return nil
+	}
+	m := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if len(known) > 0 && !slices.Contains(known, k.Value) {
+			p.fail(k, "unknown key %q in %s (known: %s)", k.Value, what, strings.Join(known, ", "))
+			continue
+		}
+		if _, dup := m[k.Value]; dup {
+			p.fail(k, "key %q repeated", k.Value)
+		}
+		m[k.Value] = n.Content[i+1]
+	}
+	return m
+}
+
+func (p *parser) scalar(n *yaml.Node, what string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		p.fail(n, "%s must be a single value", what)
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (p *parser) positive(n *yaml.Node, what string) int64 {
+	s, ok := p.scalar(n, what)
+	if !ok {
+		return 0
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v <= 0 {
+		p.fail(n, "%s must be a positive whole number, not %q", what, s)
+		return 0
+	}
+	return v
+}
+
+func (p *parser) source(n *yaml.Node) (Source, bool) {
+	m := p.mapping(n, "a source", "name", "kind", "secrets", "timezone", "rateLimit", "maxBodyBytes", "csv")
+	if m == nil {
+		return Source{}, false
+	}
+	s := Source{Location: time.UTC}
+	if v, ok := m["name"]; !ok {
+		p.fail(n, "a source needs a name")
+	} else if name, ok := p.scalar(v, "name"); ok {
+		if !validName(name) {
+			p.fail(v, "source name %q must be 1 to 64 letters, digits, '-' or '_'", name)
+		}
+		s.Name = name
+	}
+	if v, ok := m["kind"]; !ok {
+		p.fail(n, "source %q needs a kind (canonical, scim, bamboohr or csv)", s.Name)
+	} else if kind, ok := p.scalar(v, "kind"); ok {
+		switch Kind(kind) {
+		case KindCanonical, KindSCIM, KindBambooHR, KindCSV:
+			s.Kind = Kind(kind)
+		default:
+			p.fail(v, "kind %q is not one of canonical, scim, bamboohr, csv", kind)
+		}
+	}
+	if v, ok := m["secrets"]; !ok {
+		p.fail(n, "source %q needs secrets (a list of {env: NAME} or {file: PATH})", s.Name)
+	} else {
+		s.Secrets = p.secrets(v, s.Name)
+	}
+	if v, ok := m["timezone"]; ok {
+		if tz, ok := p.scalar(v, "timezone"); ok {
+			loc, err := time.LoadLocation(tz)
+			if err != nil {
+				p.fail(v, "timezone %q is not an IANA time zone such as Europe/London", tz)
+			} else {
+				s.Location = loc
+			}
+		}
+	}
+	if v, ok := m["rateLimit"]; ok {
+		if rl := p.mapping(v, "rateLimit", "requests", "per", "burst"); rl != nil {
+			if r, ok := rl["requests"]; ok {
+				s.RateRequests = int(p.positive(r, "rateLimit.requests"))
+			} else {
+				p.fail(v, "rateLimit needs requests")
+			}
+			s.RatePeriod = time.Second
+			if per, ok := rl["per"]; ok {
+				if text, ok := p.scalar(per, "rateLimit.per"); ok {
+					d, err := time.ParseDuration(text)
+					if err != nil || d <= 0 {
+						p.fail(per, "rateLimit.per %q is not a positive duration such as 1s or 1m", text)
+					}
+					s.RatePeriod = d
+				}
+			}
+			if b, ok := rl["burst"]; ok {
+				s.RateBurst = int(p.positive(b, "rateLimit.burst"))
+			}
+		}
+	}
+	if v, ok := m["maxBodyBytes"]; ok {
+		s.MaxBodyBytes = p.positive(v, "maxBodyBytes")
+	}
+	if v, ok := m["csv"]; ok {
+		if s.Kind != KindCSV {
+			p.fail(v, "csv settings only apply to a source of kind csv")
+		}
+		if c := p.mapping(v, "csv", "delimiter", "columns"); c != nil {
+			if d, ok := c["delimiter"]; ok {
+				if text, ok := p.scalar(d, "csv.delimiter"); ok {
+					r, size := utf8.DecodeRuneInString(text)
+					if size == 0 || size != len(text) || r == '"' || r == '\r' || r == '\n' {
+						p.fail(d, "csv.delimiter must be one character other than a quote or a line break")
+					}
+					s.CSVComma = r
+				}
+			}
+			if cols, ok := c["columns"]; ok {
+				if cm := p.mapping(cols, "csv.columns"); cm != nil {
+					s.CSVColumns = map[string]string{}
+					for field, header := range cm {
+						if text, ok := p.scalar(header, "csv.columns."+field); ok {
+							s.CSVColumns[field] = text
+						}
+					}
+					if err := snapshot.CheckMapping(s.CSVColumns); err != nil {
+						p.fail(cols, "csv.columns: %v", err)
+					}
+				}
+			}
+		}
+	}
+	return s, true
+}
+
+func (p *parser) secrets(n *yaml.Node, source string) []string {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		p.fail(n, "secrets must be a non-empty list of {env: NAME} or {file: PATH}")
+		return nil
+	}
+	var values []string
+	for _, ref := range n.Content {
+		m := p.mapping(ref, "a secret", "env", "file")
+		if m == nil {
+			continue
+		}
+		if len(m) != 1 {
+			p.fail(ref, "a secret is either {env: NAME} or {file: PATH}")
+			continue
+		}
+		if v, ok := m["env"]; ok {
+			name, ok := p.scalar(v, "env")
+			if !ok {
+				continue
+			}
+			value, set := p.lookupEnv(name)
+			if !set || strings.TrimSpace(value) == "" {
+				p.fail(v, "environment variable %s (a secret of source %q) is not set", name, source)
+				continue
+			}
+			values = append(values, strings.Fields(value)...)
+		}
+		if v, ok := m["file"]; ok {
+			path, ok := p.scalar(v, "file")
+			if !ok {
+				continue
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				// The error names the path only; a file's content never reaches an error.
+				p.fail(v, "secret file of source %q: %v", source, errors.Unwrap(err))
+				continue
+			}
+			if len(strings.Fields(string(data))) == 0 {
+				p.fail(v, "secret file %s of source %q is empty", path, source)
+			}
+			values = append(values, strings.Fields(string(data))...)
+		}
+	}
+	return values
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,140 @@
+package policy
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func lookup(vars map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) { v, ok := vars[name]; return v, ok }
+}
+
+func TestParse(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("file-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	policy := `
+groups: {owned: by-org-model}   # other services' sections are left alone
+sources:
+  - name: workday
+    kind: canonical
+    secrets: [{env: WORKDAY_SECRET}]
+    timezone: Europe/London
+    rateLimit: {requests: 50, per: 1m, burst: 10}
+  - name: export
+    kind: csv
+    secrets:
+      - file: ` + tokenFile + `
+      - env: EXPORT_TOKENS
+    maxBodyBytes: 67108864
+    csv:
+      delimiter: ";"
+      columns: {workerId: Employee ID, familyName: Surname}
+`
+	got, err := Parse("orgsync.yaml", []byte(policy), lookup(map[string]string{
+		"WORKDAY_SECRET": "whsec_abc", "EXPORT_TOKENS": "old-token-0123456789 new-token-0123456789",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	london, _ := time.LoadLocation("Europe/London")
+	want := []Source{
+		{Name: "workday", Kind: KindCanonical, Secrets: []string{"whsec_abc"}, Location: london, RateRequests: 50, RatePeriod: time.Minute, RateBurst: 10},
+		{Name: "export", Kind: KindCSV, Secrets: []string{"file-token-0123456789", "old-token-0123456789", "new-token-0123456789"},
+			Location: time.UTC, MaxBodyBytes: 64 << 20, CSVComma: ';', CSVColumns: map[string]string{"workerId": "Employee ID", "familyName": "Surname"}},
+	}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b *time.Location) bool { return a.String() == b.String() })); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy string
+		want   []string
+	}{
+		{name: "no sources", policy: "groups: {}\n", want: []string{"orgsync.yaml:1: no sources: hr-ingest needs at least one"}},
+		{name: "not YAML", policy: "sources: [\n", want: []string{"orgsync.yaml: yaml: line 1: did not find expected node content"}},
+		{name: "every problem with its line", policy: `sources:
+  - name: "bad name!"
+    kind: sftp
+    secrets: [{env: MISSING}]
+    colour: blue
+  - name: ok
+    kind: csv
+    secrets: [{env: SET, file: /x}]
+    timezone: Mars/Olympus
+    rateLimit: {requests: -1, per: soon}
+    csv: {delimiter: ";;", columns: {salary: Pay}}
+  - name: ok
+    kind: bamboohr
+    secrets: [{file: /nonexistent/key}]
+    csv: {}
+  - kind: scim
+`, want: []string{
+			`orgsync.yaml:5: unknown key "colour" in a source (known: name, kind, secrets, timezone, rateLimit, maxBodyBytes, csv)`,
+			`orgsync.yaml:2: source name "bad name!" must be 1 to 64 letters, digits, '-' or '_'`,
+			`orgsync.yaml:3: kind "sftp" is not one of canonical, scim, bamboohr, csv`,
+			`orgsync.yaml:4: environment variable MISSING (a secret of source "bad name!") is not set`,
+			`orgsync.yaml:8: a secret is either {env: NAME} or {file: PATH}`,
+			`orgsync.yaml:9: timezone "Mars/Olympus" is not an IANA time zone such as Europe/London`,
+			`orgsync.yaml:10: rateLimit.requests must be a positive whole number, not "-1"`,
+			`orgsync.yaml:10: rateLimit.per "soon" is not a positive duration such as 1s or 1m`,
+			`orgsync.yaml:11: csv.delimiter must be one character other than a quote or a line break`,
+			`orgsync.yaml:11: csv.columns: not worker fields: salary (known: workerId, givenName, familyName, middleName, preferredName, displayName, workEmail, jobTitle, orgUnitId, department, managerWorkerId, location, company, costCenter, division, phoneNumber, employmentType, employmentStatus, hireDate, startDate, endDate)`,
+			`orgsync.yaml:14: secret file of source "ok": no such file or directory`,
+			`orgsync.yaml:15: csv settings only apply to a source of kind csv`,
+			`orgsync.yaml:12: source "ok" is already defined on line 6`,
+			`orgsync.yaml:16: a source needs a name`,
+			`orgsync.yaml:16: source "" needs secrets (a list of {env: NAME} or {file: PATH})`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("orgsync.yaml", []byte(tt.policy), lookup(map[string]string{"SET": "x"}))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if diff := cmp.Diff(tt.want, strings.Split(err.Error(), "\n")); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSecretsNeverInErrors(t *testing.T) {
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "s")
+	if err := os.WriteFile(secretFile, []byte("super-secret-value"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	policy := "sources:\n  - name: a\n    kind: nope\n    secrets: [{file: " + secretFile + "}, {env: S}]\n"
+	_, err := Parse("p.yaml", []byte(policy), lookup(map[string]string{"S": "env-secret-value"}))
+	if err == nil || strings.Contains(err.Error(), "super-secret-value") || strings.Contains(err.Error(), "env-secret-value") {
+		t.Errorf("err = %v: want an error that does not repeat a secret", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("sources:\n  - name: a\n    kind: canonical\n    secrets: [{env: S}]\n"))
+	f.Add([]byte("sources:\n  - {name: e, kind: csv, secrets: [{env: S}], csv: {columns: {workerId: ID}}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sources, err := Parse("fuzz.yaml", data, lookup(map[string]string{"S": "value-0123456789abcdef"}))
+		if err != nil {
+			return
+		}
+		for _, s := range sources {
+			if s.Name == "" || s.Kind == "" || len(s.Secrets) == 0 || s.Location == nil {
+				t.Fatalf("accepted an incomplete source: %+v", s)
+			}
+		}
+	})
+}

@@ -1,0 +1,319 @@
+// Package service wires hr-ingest together: configuration from the environment and the policy
+// file, the JetStream connection, the rate limiter, the HTTP handlers and the servers. main and
+// the local stack both start it here.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/orgsync/orgsync/pkg/envconfig"
+	"github.com/orgsync/orgsync/pkg/server"
+	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/bamboohr"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/ingest"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/policy"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/ratelimit"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/snapshot"
+	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
+)
+
+// Name is the service name in health checks, telemetry and logs.
+const Name = "hr-ingest"
+
+// Source kinds: how a source talks to orgsync.
+const (
+	KindCanonical = "canonical"
+	KindSCIM      = "scim"
+	KindBambooHR  = "bamboohr"
+	KindCSV       = "csv"
+)
+
+// SourceConfig is one HR source. Only Name and, per kind, its secrets are required.
+type SourceConfig struct {
+	Name string
+	// Kind is canonical (the default), scim, bamboohr or csv.
+	Kind string
+	// Secrets are a canonical source's Standard Webhooks secrets (several during a rotation).
+	Secrets []webhook.Secret
+	// Keys are a bamboohr source's webhook private keys.
+	Keys [][]byte
+	// Tokens are a scim or csv source's bearer tokens.
+	Tokens []string
+	// Location is the time zone of dates and times without an offset; nil is UTC.
+	Location *time.Location
+	// RateRequests per RatePeriod (default 1s), with bursts of RateBurst; 0 is unlimited.
+	RateRequests int
+	RatePeriod   time.Duration
+	RateBurst    int
+	// MaxBodyBytes overrides Config.MaxBodyBytes for this source.
+	MaxBodyBytes int64
+	// CSVColumns maps worker fields to CSV headers; CSVComma is the delimiter (default ',').
+	CSVColumns map[string]string
+	CSVComma   rune
+}
+
+// Config is hr-ingest's configuration.
+type Config struct {
+	NATSURL string
+	// RedisURL, when set, makes the per-source rate limits shared across replicas.
+	RedisURL           string
+	Server             server.Config
+	Streams            stream.Config
+	Sources            []SourceConfig
+	TimestampTolerance time.Duration
+	MaxBodyBytes       int64
+	PublishTimeout     time.Duration
+	// RetryAfter is what a 503 asks the sender to wait; default 5s.
+	RetryAfter time.Duration
+	// OpenAPI is the OpenAPI document served at GET /openapi.yaml (main embeds it).
+	OpenAPI []byte
+}
+
+// ConfigFromEnv reads the configuration: NATS_URL, REDIS_URL, HTTP_ADDR (default :8080),
+// GRPC_ADDR (default :9090), ORGSYNC_CONFIG (the policy file whose "sources" list configures the
+// sources of every kind), HR_SOURCES (comma-separated canonical sources) and, per source,
+// HR_SOURCE_<NAME>_SECRET or HR_SOURCE_<NAME>_SECRET_FILE holding one or more whsec_ secrets
+// separated by spaces, WEBHOOK_TOLERANCE (default 5m), MAX_BODY_BYTES (default 1 MiB),
+// PUBLISH_TIMEOUT (default 5s), RETRY_AFTER (default 5s). At least one source must be configured.
+func ConfigFromEnv(env *envconfig.Env) (Config, error) {
+	cfg := Config{
+		NATSURL:            env.String("NATS_URL", nats.DefaultURL),
+		RedisURL:           env.Secret("REDIS_URL"),
+		Server:             server.ConfigFromEnv(Name, env, ":8080", ":9090"),
+		Streams:            stream.ConfigFromEnv(env),
+		TimestampTolerance: env.Duration("WEBHOOK_TOLERANCE", 5*time.Minute),
+		MaxBodyBytes:       int64(env.Int("MAX_BODY_BYTES", 1<<20)),
+		PublishTimeout:     env.Duration("PUBLISH_TIMEOUT", 5*time.Second),
+		RetryAfter:         env.Duration("RETRY_AFTER", 5*time.Second),
+	}
+	if path := env.String("ORGSYNC_CONFIG", ""); path != "" {
+		sources, err := policy.Load(path, func(name string) (string, bool) {
+			v := env.Secret(name)
+			return v, v != ""
+		})
+		if err != nil {
+			env.Fail("ORGSYNC_CONFIG", err)
+		}
+		for _, s := range sources {
+			source, err := fromPolicy(s)
+			if err != nil {
+				env.Fail("ORGSYNC_CONFIG", err)
+				continue
+			}
+			cfg.Sources = append(cfg.Sources, source)
+		}
+	}
+	for _, name := range strings.Split(env.String("HR_SOURCES", ""), ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		variable := "HR_SOURCE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_SECRET"
+		source := SourceConfig{Name: name, Kind: KindCanonical}
+		for i, value := range strings.Fields(env.Secret(variable)) {
+			secret, err := webhook.ParseSecret(value)
+			if err != nil {
+				env.Fail(variable, fmt.Errorf("secret %d: %w", i+1, err))
+				continue
+			}
+			source.Secrets = append(source.Secrets, secret)
+		}
+		if len(source.Secrets) == 0 {
+			env.Fail(variable, errors.New("source "+name+" needs at least one secret (or "+variable+"_FILE)"))
+		}
+		cfg.Sources = append(cfg.Sources, source)
+	}
+	if len(cfg.Sources) == 0 && env.Err() == nil {
+		env.Fail("HR_SOURCES", errors.New("no HR source is configured: set ORGSYNC_CONFIG (its sources list) or HR_SOURCES"))
+	}
+	if err := cfg.Validate(); err != nil {
+		env.Fail("ORGSYNC_CONFIG", err)
+	}
+	return cfg, env.Err()
+}
+
+// fromPolicy turns a policy file source into a SourceConfig, reading its secrets for its kind.
+// Errors name the source and the secret's position, never its value.
+func fromPolicy(s policy.Source) (SourceConfig, error) {
+	source := SourceConfig{
+		Name: s.Name, Kind: string(s.Kind), Location: s.Location,
+		RateRequests: s.RateRequests, RatePeriod: s.RatePeriod, RateBurst: s.RateBurst,
+		MaxBodyBytes: s.MaxBodyBytes, CSVColumns: s.CSVColumns, CSVComma: s.CSVComma,
+	}
+	for i, value := range s.Secrets {
+		switch s.Kind {
+		case policy.KindCanonical:
+			secret, err := webhook.ParseSecret(value)
+			if err != nil {
+				return source, fmt.Errorf("source %q, secret %d: %w", s.Name, i+1, err)
+			}
+			source.Secrets = append(source.Secrets, secret)
+		case policy.KindBambooHR:
+			source.Keys = append(source.Keys, []byte(value))
+		default:
+			if len(value) < 16 {
+				return source, fmt.Errorf("source %q, token %d: a bearer token must be at least 16 characters", s.Name, i+1)
+			}
+			source.Tokens = append(source.Tokens, value)
+		}
+	}
+	return source, nil
+}
+
+// Validate checks that every source has a known kind, a unique name and a secret for its kind.
+func (c Config) Validate() error {
+	var errs []error
+	seen := map[string]bool{}
+	scimTokens := map[string]string{} // token → source: at the Entra-style path the token picks the source
+	for _, s := range c.Sources {
+		if seen[s.Name] {
+			errs = append(errs, fmt.Errorf("source %q is configured twice", s.Name))
+		}
+		seen[s.Name] = true
+		switch s.Kind {
+		case "", KindCanonical:
+			if len(s.Secrets) == 0 {
+				errs = append(errs, fmt.Errorf("source %q needs a webhook secret", s.Name))
+			}
+		case KindBambooHR:
+			if len(s.Keys) == 0 {
+				errs = append(errs, fmt.Errorf("source %q needs a BambooHR private key", s.Name))
+			}
+		case KindSCIM, KindCSV:
+			if len(s.Tokens) == 0 {
+				errs = append(errs, fmt.Errorf("source %q needs a bearer token", s.Name))
+			}
+			for i, token := range s.Tokens {
+				if other, taken := scimTokens[token]; taken && s.Kind == KindSCIM {
+					errs = append(errs, fmt.Errorf("source %q, token %d: scim source %q has the same token", s.Name, i+1, other))
+				}
+				if s.Kind == KindSCIM {
+					scimTokens[token] = s.Name
+				}
+			}
+		default:
+			errs = append(errs, fmt.Errorf("source %q: kind %q is not one of canonical, scim, bamboohr, csv", s.Name, s.Kind))
+		}
+		if s.CSVColumns != nil {
+			if err := snapshot.CheckMapping(s.CSVColumns); err != nil {
+				errs = append(errs, fmt.Errorf("source %q: %w", s.Name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Service is a running hr-ingest.
+type Service struct {
+	server   *server.Server
+	conn     *nats.Conn
+	js       jetstream.JetStream
+	redis    *redis.Client
+	logger   *slog.Logger
+	patterns []string
+}
+
+// OpenAPIPattern is where the OpenAPI document is served.
+const OpenAPIPattern = "GET /openapi.yaml"
+
+// New opens the listeners, connects to JetStream (waiting for it until ctx ends) and builds the
+// handlers. Call Run to serve.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rdb, err := ratelimit.Connect(cfg.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := server.New(cfg.Server, logger)
+	if err != nil {
+		return nil, err
+	}
+	nc, js, err := stream.Connect(ctx, cfg.NATSURL, Name, cfg.Streams, logger)
+	if err != nil {
+		return nil, err
+	}
+	sources := make([]ingest.Source, len(cfg.Sources))
+	for i, s := range cfg.Sources {
+		sources[i] = ingest.Source{
+			Name:         s.Name,
+			Kind:         ingest.Kind(s.Kind),
+			Tokens:       s.Tokens,
+			Location:     s.Location,
+			RateLimit:    ratelimit.Limit{Requests: s.RateRequests, Period: s.RatePeriod, Burst: s.RateBurst},
+			MaxBodyBytes: s.MaxBodyBytes,
+			CSV:          snapshot.Options{Mapping: s.CSVColumns, Comma: s.CSVComma, Location: s.Location},
+		}
+		switch s.Kind {
+		case "", KindCanonical:
+			sources[i].Verifier = webhook.NewVerifier(s.Secrets, cfg.TimestampTolerance, nil)
+		case KindBambooHR:
+			sources[i].BambooHR = bamboohr.NewVerifier(s.Keys, cfg.TimestampTolerance, nil)
+		}
+	}
+	handler := ingest.NewHandler(sources, stream.NewPublisher(js), ingest.Options{
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		PublishTimeout: cfg.PublishTimeout,
+		RetryAfter:     cfg.RetryAfter,
+		Limiter:        ratelimit.New(rdb, logger),
+	}, logger)
+	s := &Service{server: srv, conn: nc, js: js, redis: rdb, logger: logger}
+	for pattern, h := range handler.Routes() {
+		srv.Handle(pattern, h)
+		s.patterns = append(s.patterns, pattern)
+	}
+	if cfg.OpenAPI != nil {
+		srv.Handle(OpenAPIPattern, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/yaml")
+			_, _ = w.Write(cfg.OpenAPI)
+		}))
+		s.patterns = append(s.patterns, OpenAPIPattern)
+	}
+	s.patterns = append(s.patterns, "GET /healthz", "GET /readyz", "GET /metrics") // served by pkg/server
+	sort.Strings(s.patterns)
+	srv.AddCheck("jetstream", stream.ReadyCheck(nc, js))
+	return s, nil
+}
+
+// Patterns lists every HTTP route the service serves, as ServeMux patterns.
+func (s *Service) Patterns() []string { return s.patterns }
+
+// HTTPAddr is where webhooks are received.
+func (s *Service) HTTPAddr() string { return s.server.HTTPAddr().String() }
+
+// GRPCAddr is where gRPC health and reflection are served.
+func (s *Service) GRPCAddr() string { return s.server.GRPCAddr().String() }
+
+// Run serves until ctx ends, then stops the servers, drains the NATS connection and closes Redis.
+func (s *Service) Run(ctx context.Context) error {
+	s.logger.Info("serving", "http", s.HTTPAddr(), "grpc", s.GRPCAddr())
+	var reporter sync.WaitGroup
+	reportCtx, stopReporting := context.WithCancel(ctx)
+	reporter.Go(func() {
+		_ = stream.ReportStatus(reportCtx, s.js, 0, stream.ReadyStatus(Name, stream.Instance(), s.server.Ready))
+	})
+	err := s.server.Run(ctx)
+	stopReporting()
+	reporter.Wait()
+	if drainErr := s.conn.Drain(); drainErr != nil {
+		err = errors.Join(err, fmt.Errorf("draining NATS: %w", drainErr))
+	}
+	if s.redis != nil {
+		if closeErr := s.redis.Close(); closeErr != nil {
+			err = errors.Join(err, fmt.Errorf("closing Redis: %w", closeErr))
+		}
+	}
+	return err
+}

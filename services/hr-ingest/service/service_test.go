@@ -1,0 +1,124 @@
+package service
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/orgsync/orgsync/pkg/envconfig"
+)
+
+func TestConfigFromEnv(t *testing.T) {
+	dir := t.TempDir()
+	policyFile := filepath.Join(dir, "orgsync.yaml")
+	policy := `sources:
+  - name: entra
+    kind: scim
+    secrets: [{env: ENTRA_TOKEN}]
+    timezone: America/Chicago
+    rateLimit: {requests: 40, per: 1s}
+  - name: bamboo
+    kind: bamboohr
+    secrets: [{env: BAMBOO_KEY}]
+  - name: export
+    kind: csv
+    secrets: [{env: EXPORT_TOKEN}]
+    csv: {columns: {workerId: Employee ID}}
+`
+	if err := os.WriteFile(policyFile, []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ConfigFromEnv(envconfig.New(envconfig.Map(map[string]string{
+		"ORGSYNC_CONFIG":           policyFile,
+		"ENTRA_TOKEN":              "entra-token-0123456789",
+		"BAMBOO_KEY":               "bamboo-key",
+		"EXPORT_TOKEN":             "export-token-0123456789",
+		"HR_SOURCES":               "workday",
+		"HR_SOURCE_WORKDAY_SECRET": "whsec_c2VjcmV0LWZvci10ZXN0cy1vbmx5LTAxMjM0NQ==",
+		"REDIS_URL":                "redis://127.0.0.1:6379/0",
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type summary struct {
+		Name, Kind, Zone string
+		Secrets, Keys    int
+		Tokens           []string
+		Rate             int
+		Columns          map[string]string
+	}
+	var got []summary
+	for _, s := range cfg.Sources {
+		zone := ""
+		if s.Location != nil {
+			zone = s.Location.String()
+		}
+		got = append(got, summary{Name: s.Name, Kind: s.Kind, Zone: zone, Secrets: len(s.Secrets), Keys: len(s.Keys), Tokens: s.Tokens, Rate: s.RateRequests, Columns: s.CSVColumns})
+	}
+	want := []summary{
+		{Name: "entra", Kind: KindSCIM, Zone: "America/Chicago", Tokens: []string{"entra-token-0123456789"}, Rate: 40},
+		{Name: "bamboo", Kind: KindBambooHR, Zone: "UTC", Keys: 1},
+		{Name: "export", Kind: KindCSV, Zone: "UTC", Tokens: []string{"export-token-0123456789"}, Columns: map[string]string{"workerId": "Employee ID"}},
+		{Name: "workday", Kind: KindCanonical, Secrets: 1},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sources (-want +got):\n%s", diff)
+	}
+	if cfg.RedisURL != "redis://127.0.0.1:6379/0" || cfg.RetryAfter != 5*time.Second {
+		t.Errorf("RedisURL %q, RetryAfter %v", cfg.RedisURL, cfg.RetryAfter)
+	}
+}
+
+func TestConfigFromEnvRejects(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	tests := []struct {
+		name    string
+		vars    map[string]string
+		want    []string
+		notWant string
+	}{
+		{name: "nothing configured", vars: map[string]string{}, want: []string{"HR_SOURCES: no HR source is configured"}},
+		{name: "short token", vars: map[string]string{
+			"ORGSYNC_CONFIG": write("short.yaml", "sources:\n  - {name: e, kind: scim, secrets: [{env: T}]}\n"), "T": "short-secret",
+		}, want: []string{`ORGSYNC_CONFIG: source "e", token 1: a bearer token must be at least 16 characters`}, notWant: "short-secret"},
+		{name: "bad policy line", vars: map[string]string{
+			"ORGSYNC_CONFIG": write("bad.yaml", "sources:\n  - name: e\n    kind: scim\n    secrets: [{env: T}]\n    tokens: x\n"), "T": "long-enough-token-0123",
+		}, want: []string{"bad.yaml:5: unknown key \"tokens\" in a source"}},
+		{name: "same name twice across forms", vars: map[string]string{
+			"ORGSYNC_CONFIG": write("dup.yaml", "sources:\n  - {name: workday, kind: scim, secrets: [{env: T}]}\n"), "T": "long-enough-token-0123",
+			"HR_SOURCES": "workday", "HR_SOURCE_WORKDAY_SECRET": "whsec_c2VjcmV0LWZvci10ZXN0cy1vbmx5LTAxMjM0NQ==",
+		}, want: []string{`source "workday" is configured twice`}},
+		{name: "two scim sources with one token", vars: map[string]string{
+			"ORGSYNC_CONFIG": write("shared.yaml", "sources:\n  - {name: a, kind: scim, secrets: [{env: T}]}\n  - {name: b, kind: scim, secrets: [{env: T}]}\n"), "T": "long-enough-token-0123",
+		}, want: []string{`source "b", token 1: scim source "a" has the same token`}, notWant: "long-enough-token-0123"},
+		{name: "bad canonical secret", vars: map[string]string{"HR_SOURCES": "w", "HR_SOURCE_W_SECRET": "not-base64!"},
+			want: []string{"HR_SOURCE_W_SECRET: secret 1: a webhook secret must be whsec_"}, notWant: "not-base64!"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ConfigFromEnv(envconfig.New(envconfig.Map(tt.vars)))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+			if tt.notWant != "" && strings.Contains(err.Error(), tt.notWant) {
+				t.Errorf("error %q repeats a secret", err)
+			}
+		})
+	}
+}

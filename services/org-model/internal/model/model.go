@@ -1,0 +1,758 @@
+// Package model keeps the organisation as HR describes it — org units and workers, each worker
+// with a timeline of records by effective date — and computes from it, at a given moment, the
+// desired directory objects of each target: a user per worker in scope (enabled, disabled or
+// pre-created per the lifecycle), a security group per org unit, optional roll-up groups nesting
+// a unit's group and its sub-units' roll-up groups, manager groups, rule groups, and the
+// memberships in them.
+//
+// The model remembers the objects it computed, grouped by the owner that produced them (a worker,
+// a unit, or the global groups); applying an event or a moment in time recomputes only the
+// owners it affects and returns the objects that changed, tombstones included.
+//
+// A Model is safe for concurrent use: one goroutine applies events and time while queries read.
+package model
+
+import (
+	"container/heap"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/orgsync/orgsync/pkg/stream"
+	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/policy"
+)
+
+// Group keys of the groups the model makes.
+const (
+	unitGroupPrefix       = "unit-"
+	rollupGroupPrefix     = "all-"
+	ruleGroupPrefix       = "rule-"
+	PeopleManagersGroup   = "managers-people"
+	UnitManagersGroup     = "managers-units"
+	fallbackUPNDomain     = "orgsync.invalid"
+	maxSAMAccountNameSize = 20
+)
+
+// GroupKey is the key of an org unit's group (its direct members).
+func GroupKey(unitID string) string { return unitGroupPrefix + unitID }
+
+// RollupGroupKey is the key of an org unit's roll-up group.
+func RollupGroupKey(unitID string) string { return rollupGroupPrefix + unitID }
+
+// RuleGroupKey is the key of a rule group.
+func RuleGroupKey(rule string) string { return ruleGroupPrefix + rule }
+
+// owner is what produces a set of objects: a worker (user and memberships), a unit (its groups
+// and their nesting), or the global groups.
+type owner struct {
+	kind byte // 'w', 'u' or 'g'
+	id   string
+}
+
+// Model is the organisation.
+type Model struct {
+	pol     *policy.Policy
+	targets []orgsyncv1.Target
+	domain  string
+
+	mu             sync.RWMutex
+	units          map[string]*orgsyncv1.OrgUnit
+	children       map[string]map[string]struct{} // parent id (known or not) → child unit ids
+	workers        map[string]*workerState
+	workersByUnit  map[string]map[string]struct{} // unit id (known or not) → worker ids, by record in effect
+	reportsOf      map[string]map[string]struct{} // manager id → worker ids, by record in effect
+	unitsManagedBy map[string]map[string]struct{} // worker id → unit ids
+	upnOwners      map[string]string              // lower-case UPN → worker id
+	samOwners      map[string]string              // lower-case sAMAccountName → worker id
+	// nextSuffix remembers, per identifier base, the first number not yet tried, so that many
+	// namesakes do not make each new one try every taken number again.
+	nextSuffix map[string]int
+	owned      map[owner][]string // object paths each owner produced last
+	objects    map[string]*orgsyncv1.DesiredObject
+	members    map[string]map[string]*orgsyncv1.DesiredObject // "<target>/<groupKey>" → member key → membership
+	due        dueHeap
+	now        time.Time
+	snapshot   *snapshotState
+	evalErrors map[string]string // "worker <id>" or "unit <id>" → the last expression error
+	// globalsComputed says the manager and rule groups have been computed once.
+	globalsComputed bool
+}
+
+type snapshotState struct {
+	id   string
+	seen map[string]struct{}
+}
+
+type workerState struct {
+	id       string
+	timeline timeline
+	// current is the record in effect at the model's time.
+	current    *entry
+	firstStart *orgsyncv1.Date
+	// absentSince is set when a full snapshot no longer lists the worker.
+	absentSince time.Time
+	inScope     bool
+	// upn and sam are assigned once and kept, so a later name change does not move the account.
+	upn, sam string
+	nameKey  string
+	// indexed* are what the indices hold for this worker.
+	indexedUnit, indexedManager string
+	due                         time.Time
+	// lastEventID is the HR event that last changed the record in effect.
+	lastEventID string
+}
+
+// New returns an empty model under pol, computing objects for the given targets (Entra when none).
+func New(pol *policy.Policy, targets ...orgsyncv1.Target) *Model {
+	if len(targets) == 0 {
+		targets = []orgsyncv1.Target{orgsyncv1.Target_TARGET_ENTRA}
+	}
+	domain := fallbackUPNDomain
+	if len(pol.UPNDomains) > 0 {
+		domain = pol.UPNDomains[0]
+	}
+	return &Model{
+		pol: pol, targets: targets, domain: domain,
+		units: map[string]*orgsyncv1.OrgUnit{}, children: map[string]map[string]struct{}{},
+		workers: map[string]*workerState{}, workersByUnit: map[string]map[string]struct{}{},
+		reportsOf: map[string]map[string]struct{}{}, unitsManagedBy: map[string]map[string]struct{}{},
+		upnOwners: map[string]string{}, samOwners: map[string]string{}, nextSuffix: map[string]int{},
+		owned: map[owner][]string{}, objects: map[string]*orgsyncv1.DesiredObject{},
+		members: map[string]map[string]*orgsyncv1.DesiredObject{}, evalErrors: map[string]string{},
+	}
+}
+
+// Policy is the policy the model applies.
+func (m *Model) Policy() *policy.Policy { return m.pol }
+
+// Targets are the targets the model computes objects for.
+func (m *Model) Targets() []orgsyncv1.Target { return m.targets }
+
+// Record applies an HR event to the organisation without computing objects, as a replay at start
+// does; ComputeAll computes them once the replay is done.
+func (m *Model) Record(event *orgsyncv1.HREvent, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.now = now
+	m.record(event, now)
+}
+
+// Apply applies due transitions up to now and then the HR event, and returns every object whose
+// desired state changed (a tombstone for an object no longer desired).
+func (m *Model) Apply(event *orgsyncv1.HREvent, now time.Time) []*orgsyncv1.DesiredObject {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	changes := m.advance(now)
+	affected := m.record(event, now)
+	if !m.globalsComputed {
+		affected[owner{kind: 'g'}] = struct{}{}
+		m.globalsComputed = true
+	}
+	return append(changes, m.recompute(affected, now)...)
+}
+
+// Advance applies the lifecycle transitions and future-dated records that fall due by now and
+// returns the objects that changed.
+func (m *Model) Advance(now time.Time) []*orgsyncv1.DesiredObject {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.advance(now)
+}
+
+// NextDue is when the next transition falls due, or zero when none is scheduled. It may be
+// early (a transition since cancelled); Advance then changes nothing.
+func (m *Model) NextDue() time.Time {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if len(m.due) == 0 {
+		return time.Time{}
+	}
+	return m.due[0].at
+}
+
+func (m *Model) advance(now time.Time) []*orgsyncv1.DesiredObject {
+	m.now = now
+	affected := map[owner]struct{}{}
+	for len(m.due) > 0 && !m.due[0].at.After(now) {
+		item := heap.Pop(&m.due).(dueItem)
+		st := m.workers[item.workerID]
+		if st == nil || !st.due.Equal(item.at) {
+			continue
+		}
+		st.due = time.Time{}
+		m.refreshWorker(st, now, affected)
+	}
+	return m.recompute(affected, now)
+}
+
+// ComputeAll computes every owner's objects at now and returns every desired object (no
+// tombstones), sorted by path.
+func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.now = now
+	m.globalsComputed = true
+	affected := map[owner]struct{}{{kind: 'g'}: {}}
+	for id := range m.units {
+		affected[owner{kind: 'u', id: id}] = struct{}{}
+	}
+	for _, st := range m.workers {
+		st.due = time.Time{}
+		m.refreshWorker(st, now, affected)
+	}
+	m.recompute(affected, now)
+	return m.allObjects()
+}
+
+func (m *Model) allObjects() []*orgsyncv1.DesiredObject {
+	paths := make([]string, 0, len(m.objects))
+	for path := range m.objects {
+		paths = append(paths, path)
+	}
+	sort.Strings(paths)
+	out := make([]*orgsyncv1.DesiredObject, len(paths))
+	for i, path := range paths {
+		out[i] = m.objects[path]
+	}
+	return out
+}
+
+// Objects returns every desired object, sorted by path.
+func (m *Model) Objects() []*orgsyncv1.DesiredObject {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.allObjects()
+}
+
+// Object returns the desired object at path, or nil.
+func (m *Model) Object(path string) *orgsyncv1.DesiredObject {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.objects[path]
+}
+
+// record applies an event to the organisation and returns the owners it affects.
+func (m *Model) record(event *orgsyncv1.HREvent, now time.Time) map[owner]struct{} {
+	affected := map[owner]struct{}{}
+	at := event.GetOccurredAt().AsTime()
+	if event.GetOccurredAt() == nil {
+		at = now
+	}
+	switch p := event.GetPayload().(type) {
+	case *orgsyncv1.HREvent_Worker:
+		m.recordWorker(p.Worker, at, event.GetEventId(), now, affected)
+	case *orgsyncv1.HREvent_OrgUnit:
+		m.recordUnit(p.OrgUnit, affected)
+	case *orgsyncv1.HREvent_Snapshot:
+		m.recordSnapshot(p.Snapshot, at, now, affected)
+	}
+	return affected
+}
+
+func (m *Model) recordWorker(w *orgsyncv1.Worker, at time.Time, eventID string, now time.Time, affected map[owner]struct{}) {
+	id := w.GetWorkerId()
+	if id == "" {
+		return
+	}
+	st, known := m.workers[id]
+	if !known {
+		st = &workerState{id: id}
+		m.workers[id] = st
+	}
+	if m.snapshot != nil {
+		m.snapshot.seen[id] = struct{}{}
+	}
+	previous := st.timeline.at(at)
+	w = keepStatusWhenActiveOmitted(w, previous)
+	terminatedSince := at
+	if previous != nil && w.GetEmploymentStatus() == orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_TERMINATED &&
+		previous.record.GetEmploymentStatus() == orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_TERMINATED {
+		terminatedSince = previous.terminatedSince
+	}
+	// HR lists the worker again, so a snapshot's verdict that they are gone no longer holds, even
+	// when this record itself is older than the one in effect.
+	wasAbsent := !st.absentSince.IsZero()
+	st.absentSince = time.Time{}
+	if !st.timeline.insert(entry{at: at, record: w, eventID: eventID, terminatedSince: terminatedSince}, now) {
+		if wasAbsent {
+			m.refreshWorker(st, now, affected)
+		}
+		return
+	}
+	start := w.GetStartDate()
+	if start.GetYear() == 0 {
+		start = w.GetHireDate()
+	}
+	if start.GetYear() != 0 && (st.firstStart == nil || dateLess(start, st.firstStart)) {
+		st.firstStart = start
+	}
+	m.refreshWorker(st, now, affected)
+}
+
+// ActiveOmittedAttribute marks a record from a source (SCIM) whose update did not say whether the
+// worker is active; hr-ingest sets it to "true".
+const ActiveOmittedAttribute = "scim.activeOmitted"
+
+// keepStatusWhenActiveOmitted gives a record that did not state the worker's status the status of
+// the record before it: omitting `active` must neither disable an active worker nor re-enable one
+// who left (the trap of Entra's API-driven provisioning). A first record keeps hr-ingest's ACTIVE.
+func keepStatusWhenActiveOmitted(w *orgsyncv1.Worker, previous *entry) *orgsyncv1.Worker {
+	if w.GetCustomAttributes()[ActiveOmittedAttribute] != "true" || previous == nil {
+		return w
+	}
+	kept := proto.CloneOf(w)
+	kept.EmploymentStatus = previous.record.GetEmploymentStatus()
+	if kept.GetEndDate() == nil {
+		kept.EndDate = previous.record.GetEndDate()
+	}
+	return kept
+}
+
+func dateLess(a, b *orgsyncv1.Date) bool {
+	if a.GetYear() != b.GetYear() {
+		return a.GetYear() < b.GetYear()
+	}
+	if a.GetMonth() != b.GetMonth() {
+		return a.GetMonth() < b.GetMonth()
+	}
+	return a.GetDay() < b.GetDay()
+}
+
+func (m *Model) recordUnit(u *orgsyncv1.OrgUnit, affected map[owner]struct{}) {
+	id := u.GetOrgUnitId()
+	if id == "" {
+		return
+	}
+	old := m.units[id]
+	if old != nil {
+		removeFrom(m.children, old.GetParentOrgUnitId(), id)
+		removeFrom(m.unitsManagedBy, old.GetManagerWorkerId(), id)
+		affected[owner{kind: 'w', id: old.GetManagerWorkerId()}] = struct{}{}
+	}
+	m.units[id] = u
+	addTo(m.children, u.GetParentOrgUnitId(), id)
+	addTo(m.unitsManagedBy, u.GetManagerWorkerId(), id)
+	affected[owner{kind: 'w', id: u.GetManagerWorkerId()}] = struct{}{}
+	// The unit's groups and those below it (paths in descriptions, roll-up nesting), and the
+	// workers below it (department, unit variables in expressions).
+	for _, unitID := range m.subtree(id) {
+		affected[owner{kind: 'u', id: unitID}] = struct{}{}
+		for workerID := range m.workersByUnit[unitID] {
+			affected[owner{kind: 'w', id: workerID}] = struct{}{}
+		}
+	}
+	if old != nil {
+		affected[owner{kind: 'u', id: old.GetParentOrgUnitId()}] = struct{}{}
+	}
+}
+
+func (m *Model) recordSnapshot(s *orgsyncv1.SnapshotMarker, at, now time.Time, affected map[owner]struct{}) {
+	switch s.GetPhase() {
+	case orgsyncv1.SnapshotMarker_PHASE_BEGIN:
+		m.snapshot = &snapshotState{id: s.GetSnapshotId(), seen: map[string]struct{}{}}
+	case orgsyncv1.SnapshotMarker_PHASE_END:
+		if m.snapshot == nil || m.snapshot.id != s.GetSnapshotId() {
+			return
+		}
+		for id, st := range m.workers {
+			if _, seen := m.snapshot.seen[id]; !seen && st.absentSince.IsZero() {
+				st.absentSince = at
+				m.refreshWorker(st, now, affected)
+			}
+		}
+		m.snapshot = nil
+	}
+}
+
+// subtree lists a unit and every unit below it, once each even when the tree has a cycle.
+func (m *Model) subtree(unitID string) []string {
+	out := []string{unitID}
+	seen := map[string]bool{unitID: true}
+	for i := 0; i < len(out); i++ {
+		for child := range m.children[out[i]] {
+			if !seen[child] {
+				seen[child] = true
+				out = append(out, child)
+			}
+		}
+	}
+	return out
+}
+
+// refreshWorker moves a worker to the record in effect at now, keeps the indices, identifiers and
+// schedule, and adds the owners whose objects depend on the worker.
+func (m *Model) refreshWorker(st *workerState, now time.Time, affected map[owner]struct{}) {
+	st.timeline.prune(now)
+	st.current = st.timeline.at(now)
+	delete(m.evalErrors, "worker "+st.id)
+	affected[owner{kind: 'w', id: st.id}] = struct{}{}
+	var unitID, managerID string
+	if st.current != nil {
+		unitID, managerID = st.current.record.GetOrgUnitId(), st.current.record.GetManagerWorkerId()
+		st.lastEventID = st.current.eventID
+	}
+	if unitID != st.indexedUnit {
+		removeFrom(m.workersByUnit, st.indexedUnit, st.id)
+		addTo(m.workersByUnit, unitID, st.id)
+		st.indexedUnit = unitID
+	}
+	if managerID != st.indexedManager {
+		removeFrom(m.reportsOf, st.indexedManager, st.id)
+		affected[owner{kind: 'w', id: st.indexedManager}] = struct{}{}
+		addTo(m.reportsOf, managerID, st.id)
+		st.indexedManager = managerID
+	}
+	affected[owner{kind: 'w', id: managerID}] = struct{}{}
+	// Reports' manager links skip a manager who has left: recompute the reports, and theirs
+	// through reports who have left too.
+	queue := []string{st.id}
+	seen := map[string]bool{st.id: true}
+	for len(queue) > 0 {
+		next := queue[0]
+		queue = queue[1:]
+		for report := range m.reportsOf[next] {
+			affected[owner{kind: 'w', id: report}] = struct{}{}
+			if rst := m.workers[report]; !seen[report] && rst != nil && !m.hasAccount(rst, now) {
+				seen[report] = true
+				queue = append(queue, report)
+			}
+		}
+	}
+	if st.current == nil {
+		m.schedule(st, st.timeline.nextAfter(now))
+		return
+	}
+	vars := m.workerVars(st.current.record)
+	st.inScope = true
+	if m.pol.Scope != nil {
+		in, err := m.pol.Scope.Bool(vars)
+		if err != nil {
+			// An expression that fails keeps the worker managed: dropping them would delete accounts.
+			m.evalErrors["worker "+st.id] = err.Error()
+		} else {
+			st.inScope = in
+		}
+	}
+	if st.inScope {
+		m.assignIdentifiers(st, vars)
+	}
+	next := st.timeline.nextAfter(now)
+	if d := lifecycleDates(st, st.current, m.pol).next(now); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+		next = d
+	}
+	m.schedule(st, next)
+}
+
+func (m *Model) schedule(st *workerState, at time.Time) {
+	if at.IsZero() {
+		// Nothing is due any more; an entry left in the heap is skipped when it comes up.
+		st.due = time.Time{}
+		return
+	}
+	if at.Equal(st.due) {
+		return
+	}
+	st.due = at
+	heap.Push(&m.due, dueItem{at: at, workerID: st.id})
+}
+
+func addTo(index map[string]map[string]struct{}, key, value string) {
+	if key == "" {
+		return
+	}
+	set := index[key]
+	if set == nil {
+		set = map[string]struct{}{}
+		index[key] = set
+	}
+	set[value] = struct{}{}
+}
+
+func removeFrom(index map[string]map[string]struct{}, key, value string) {
+	if set := index[key]; set != nil {
+		delete(set, value)
+		if len(set) == 0 {
+			delete(index, key)
+		}
+	}
+}
+
+// phase is a worker's lifecycle phase at now; PhaseNone when out of scope or without a record.
+func (m *Model) phase(st *workerState, now time.Time) Phase {
+	if st == nil || st.current == nil || !st.inScope {
+		return PhaseNone
+	}
+	return lifecycleDates(st, st.current, m.pol).phase(now)
+}
+
+// hasAccount says whether a worker has a usable account at now (pre-created or active).
+func (m *Model) hasAccount(st *workerState, now time.Time) bool {
+	p := m.phase(st, now)
+	return p == PhasePreCreated || p == PhaseActive
+}
+
+// recompute computes the affected owners' objects, stores them, and returns what changed.
+func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsyncv1.DesiredObject {
+	owners := make([]owner, 0, len(affected))
+	for o := range affected {
+		if o.kind == 'w' && m.workers[o.id] == nil {
+			continue
+		}
+		owners = append(owners, o)
+	}
+	// Global and unit groups first, users next, so both ends of a membership come before it.
+	sort.Slice(owners, func(i, j int) bool {
+		if owners[i].kind != owners[j].kind {
+			return owners[i].kind == 'g' || owners[i].kind == 'u' && owners[j].kind == 'w'
+		}
+		return owners[i].id < owners[j].id
+	})
+	// Removed memberships first, then groups and users, then added memberships, then removed
+	// groups and users, so a writer always finds both ends of a membership.
+	var removedMembers, upserts, addedMembers, removedObjects []*orgsyncv1.DesiredObject
+	for _, o := range owners {
+		var fresh []*orgsyncv1.DesiredObject
+		switch o.kind {
+		case 'w':
+			fresh = m.computeWorker(m.workers[o.id], now)
+		case 'u':
+			fresh = m.computeUnit(o.id)
+		case 'g':
+			fresh = m.computeGlobal()
+		}
+		paths := make([]string, 0, len(fresh))
+		kept := make(map[string]bool, len(fresh))
+		for _, obj := range fresh {
+			path, err := stream.ObjectPath(obj)
+			if err != nil {
+				continue
+			}
+			paths = append(paths, path)
+			kept[path] = true
+			if previous, ok := m.objects[path]; ok && proto.Equal(previous, obj) {
+				continue
+			}
+			m.setObject(path, obj)
+			if obj.GetMembership() != nil {
+				addedMembers = append(addedMembers, obj)
+			} else {
+				upserts = append(upserts, obj)
+			}
+		}
+		for _, path := range m.owned[o] {
+			if kept[path] {
+				continue
+			}
+			if previous, ok := m.objects[path]; ok {
+				m.deleteObject(path, previous)
+				tombstone := proto.CloneOf(previous)
+				tombstone.Tombstone = true
+				if previous.GetMembership() != nil {
+					removedMembers = append(removedMembers, tombstone)
+				} else {
+					removedObjects = append(removedObjects, tombstone)
+				}
+			}
+		}
+		if len(paths) == 0 {
+			delete(m.owned, o)
+		} else {
+			m.owned[o] = paths
+		}
+	}
+	changes := append(removedMembers, upserts...)
+	changes = append(changes, addedMembers...)
+	return append(changes, removedObjects...)
+}
+
+func (m *Model) setObject(path string, obj *orgsyncv1.DesiredObject) {
+	m.objects[path] = obj
+	if ms := obj.GetMembership(); ms != nil {
+		key := groupIndexKey(obj.GetTarget(), ms.GetGroupKey())
+		if m.members[key] == nil {
+			m.members[key] = map[string]*orgsyncv1.DesiredObject{}
+		}
+		m.members[key][ms.GetMemberKey()] = obj
+	}
+}
+
+func (m *Model) deleteObject(path string, obj *orgsyncv1.DesiredObject) {
+	delete(m.objects, path)
+	if ms := obj.GetMembership(); ms != nil {
+		key := groupIndexKey(obj.GetTarget(), ms.GetGroupKey())
+		delete(m.members[key], ms.GetMemberKey())
+		if len(m.members[key]) == 0 {
+			delete(m.members, key)
+		}
+	}
+}
+
+func groupIndexKey(target orgsyncv1.Target, groupKey string) string {
+	return stream.TargetName(target) + "/" + groupKey
+}
+
+// workerVars are the expression variables of a worker record.
+func (m *Model) workerVars(w *orgsyncv1.Worker) *policy.WorkerVars {
+	vars := &policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain}
+	vars.UnitIDs, vars.UnitPath = m.unitChain(w.GetOrgUnitId())
+	return vars
+}
+
+// unitChain lists the ids and names of a unit and its ancestors, root first; a cycle or a
+// missing parent ends the chain instead of looping.
+func (m *Model) unitChain(unitID string) (ids, names []string) {
+	seen := map[string]bool{}
+	for id := unitID; id != "" && !seen[id]; {
+		seen[id] = true
+		unit, ok := m.units[id]
+		if !ok {
+			break
+		}
+		ids = append(ids, id)
+		names = append(names, unit.GetName())
+		id = unit.GetParentOrgUnitId()
+	}
+	for i, j := 0, len(ids)-1; i < j; i, j = i+1, j-1 {
+		ids[i], ids[j] = ids[j], ids[i]
+		names[i], names[j] = names[j], names[i]
+	}
+	return ids, names
+}
+
+// assignIdentifiers gives a worker a UPN (and, for AD, a sAMAccountName) once; a changed name
+// gives a new UPN only when the policy says so.
+func (m *Model) assignIdentifiers(st *workerState, vars *policy.WorkerVars) {
+	name := st.current.record.GetName()
+	nameKey := policy.FirstName(name) + "\x00" + name.GetFamilyName()
+	if st.upn != "" && st.nameKey != nameKey && m.pol.Identifiers.RegenerateOnNameChange {
+		delete(m.upnOwners, st.upn)
+		st.upn = ""
+	}
+	st.nameKey = nameKey
+	if st.upn == "" {
+		st.upn = m.uniqueUPN(st.id, vars)
+	}
+	if st.sam == "" && m.hasTarget(orgsyncv1.Target_TARGET_AD) {
+		st.sam = m.uniqueSAM(st.id, vars)
+	}
+}
+
+func (m *Model) hasTarget(target orgsyncv1.Target) bool {
+	for _, t := range m.targets {
+		if t == target {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Model) ownsDomain(domain string) bool {
+	for _, d := range m.pol.UPNDomains {
+		if d == domain {
+			return true
+		}
+	}
+	return domain == m.domain
+}
+
+// uniqueUPN tries the candidates in order, then the last one with 2, 3, … added.
+func (m *Model) uniqueUPN(workerID string, vars *policy.WorkerVars) string {
+	var candidates []string
+	for _, expr := range m.pol.Identifiers.UserPrincipalName {
+		value, err := expr.String(vars)
+		if err != nil {
+			m.evalErrors["worker "+workerID] = err.Error()
+			continue
+		}
+		value = strings.ToLower(strings.TrimSpace(value))
+		local, domain, hasDomain := strings.Cut(value, "@")
+		if !hasDomain {
+			domain = m.domain
+		}
+		if local == "" || !m.ownsDomain(domain) {
+			continue
+		}
+		candidates = append(candidates, local+"@"+domain)
+	}
+	if len(candidates) == 0 {
+		candidates = []string{policy.MailSafe(workerID) + "@" + m.domain}
+	}
+	for _, upn := range candidates {
+		if _, taken := m.upnOwners[upn]; !taken {
+			m.upnOwners[upn] = workerID
+			return upn
+		}
+	}
+	base := candidates[len(candidates)-1]
+	local, domain, _ := strings.Cut(base, "@")
+	for n := max(2, m.nextSuffix["upn:"+base]); ; n++ {
+		upn := fmt.Sprintf("%s%d@%s", local, n, domain)
+		if _, taken := m.upnOwners[upn]; !taken {
+			m.upnOwners[upn] = workerID
+			m.nextSuffix["upn:"+base] = n + 1
+			return upn
+		}
+	}
+}
+
+// uniqueSAM is like uniqueUPN for sAMAccountName, cut to 20 characters with the suffix.
+func (m *Model) uniqueSAM(workerID string, vars *policy.WorkerVars) string {
+	var candidates []string
+	for _, expr := range m.pol.Identifiers.SAMAccountName {
+		value, err := expr.String(vars)
+		if err != nil {
+			m.evalErrors["worker "+workerID] = err.Error()
+			continue
+		}
+		if value = strings.ToLower(strings.TrimSpace(value)); value != "" {
+			candidates = append(candidates, cut(value, maxSAMAccountNameSize))
+		}
+	}
+	if len(candidates) == 0 {
+		candidates = []string{cut(policy.MailSafe(workerID), maxSAMAccountNameSize)}
+	}
+	for _, sam := range candidates {
+		if _, taken := m.samOwners[sam]; !taken {
+			m.samOwners[sam] = workerID
+			return sam
+		}
+	}
+	base := candidates[len(candidates)-1]
+	for n := max(2, m.nextSuffix["sam:"+base]); ; n++ {
+		suffix := fmt.Sprint(n)
+		sam := cut(base, maxSAMAccountNameSize-len(suffix)) + suffix
+		if _, taken := m.samOwners[sam]; !taken {
+			m.samOwners[sam] = workerID
+			m.nextSuffix["sam:"+base] = n + 1
+			return sam
+		}
+	}
+}
+
+func cut(s string, n int) string {
+	r := []rune(s)
+	return string(r[:min(len(r), n)])
+}
+
+type dueItem struct {
+	at       time.Time
+	workerID string
+}
+
+type dueHeap []dueItem
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueItem)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	item := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return item
+}

@@ -1,0 +1,81 @@
+package model
+
+import (
+	"maps"
+	"time"
+
+	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/policy"
+)
+
+// Clone returns an independent copy of the model, for dry runs. Records and desired objects are
+// shared: nothing changes them in place.
+func (m *Model) Clone() *Model {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.copyLocked(m.pol, true)
+}
+
+// WithPolicy returns a copy of the organisation under another policy, keeping the identifiers
+// already assigned, with every object computed at now.
+func (m *Model) WithPolicy(pol *policy.Policy, now time.Time) *Model {
+	m.mu.RLock()
+	c := m.copyLocked(pol, false)
+	m.mu.RUnlock()
+	c.ComputeAll(now)
+	return c
+}
+
+func (m *Model) copyLocked(pol *policy.Policy, withObjects bool) *Model {
+	targets := m.targets
+	if pol != m.pol {
+		targets = []orgsyncv1.Target{orgsyncv1.Target_TARGET_ENTRA}
+		if _, ok := pol.Mapping["ad"]; ok {
+			targets = append(targets, orgsyncv1.Target_TARGET_AD)
+		}
+	}
+	c := New(pol, targets...)
+	c.now = m.now
+	c.units = maps.Clone(m.units)
+	c.children = cloneIndex(m.children)
+	c.workersByUnit = cloneIndex(m.workersByUnit)
+	c.reportsOf = cloneIndex(m.reportsOf)
+	c.unitsManagedBy = cloneIndex(m.unitsManagedBy)
+	c.upnOwners = maps.Clone(m.upnOwners)
+	c.samOwners = maps.Clone(m.samOwners)
+	c.nextSuffix = maps.Clone(m.nextSuffix)
+	c.evalErrors = maps.Clone(m.evalErrors)
+	c.workers = make(map[string]*workerState, len(m.workers))
+	for id, st := range m.workers {
+		copied := *st
+		copied.timeline = append(timeline(nil), st.timeline...)
+		copied.current = copied.timeline.at(m.now)
+		copied.due = time.Time{}
+		c.workers[id] = &copied
+	}
+	if m.snapshot != nil {
+		c.snapshot = &snapshotState{id: m.snapshot.id, seen: maps.Clone(m.snapshot.seen)}
+	}
+	if withObjects {
+		c.globalsComputed = m.globalsComputed
+		c.objects = maps.Clone(m.objects)
+		c.owned = maps.Clone(m.owned)
+		c.members = make(map[string]map[string]*orgsyncv1.DesiredObject, len(m.members))
+		for key, members := range m.members {
+			c.members[key] = maps.Clone(members)
+		}
+		c.due = append(dueHeap(nil), m.due...)
+		for _, st := range c.workers {
+			st.due = m.workers[st.id].due
+		}
+	}
+	return c
+}
+
+func cloneIndex(index map[string]map[string]struct{}) map[string]map[string]struct{} {
+	out := make(map[string]map[string]struct{}, len(index))
+	for key, set := range index {
+		out[key] = maps.Clone(set)
+	}
+	return out
+}

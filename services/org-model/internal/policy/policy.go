@@ -1,0 +1,721 @@
+// Package policy loads org-model's part of the policy file (ORGSYNC_CONFIG): which workers are in scope, the
+// UPN domains orgsync owns, identifier templates, attribute mapping per target, group templates,
+// lifecycle settings and the mass-change guard. Expressions in it are CEL, compiled and
+// type-checked at load, so a bad file stops the service at start with the file, the line and the
+// reason. A Policy is immutable after loading and safe for concurrent use.
+package policy
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"gopkg.in/yaml.v3"
+)
+
+// LeaverMode says what happens to a leaver's account on the end date.
+type LeaverMode string
+
+// Leaver modes.
+const (
+	// LeaverDisable disables the account and sets employeeLeaveDateTime.
+	LeaverDisable LeaverMode = "disable"
+	// LeaverLeaveDateOnly only sets employeeLeaveDateTime and leaves disabling to another process,
+	// as some HR integrations do.
+	LeaverLeaveDateOnly LeaverMode = "leaveDateOnly"
+)
+
+// Policy is a loaded policy file.
+type Policy struct {
+	// File is where the policy came from, for messages.
+	File string
+	// Location is the policy's time zone: an HR date begins at midnight there.
+	Location *time.Location
+	// Scope decides which workers orgsync manages; nil manages all.
+	Scope *Expr
+	// UPNDomains are the UPN domains that belong to orgsync; the first is used for new UPNs.
+	UPNDomains  []string
+	Identifiers Identifiers
+	// Mapping holds the attribute expressions per target ("entra", "ad") and attribute name.
+	Mapping   map[string]map[string]*Expr
+	Groups    Groups
+	Lifecycle Lifecycle
+	Guard     Guard
+}
+
+// Identifiers holds the ordered candidate templates of generated identifiers. Each candidate
+// yields a local part (or name); an empty result is skipped; when every candidate is taken the
+// last non-empty one gets a number: jane.doe, jane.doe2, ….
+type Identifiers struct {
+	UserPrincipalName []*Expr
+	// SAMAccountName candidates are cut to 20 characters, suffix included.
+	SAMAccountName []*Expr
+	// RegenerateOnNameChange makes a changed name produce a new UPN; by default a UPN, once
+	// assigned, stays.
+	RegenerateOnNameChange bool
+}
+
+// Groups says which groups exist and how they are named.
+type Groups struct {
+	Unit     UnitGroupTemplate
+	Rollup   UnitGroupTemplate
+	Managers ManagerGroups
+	Rules    []RuleGroup
+}
+
+// UnitGroupTemplate names the groups made for each org unit (unit: direct members; rollup: the
+// unit's group and its sub-units' roll-up groups).
+type UnitGroupTemplate struct {
+	Enabled      bool
+	DisplayName  *Expr
+	Description  *Expr
+	MailNickname *Expr
+}
+
+// ManagerGroups are the two manager groups: people managers (anyone with an active direct
+// report) and unit managers (anyone HR names as an org unit's manager).
+type ManagerGroups struct {
+	Enabled                bool
+	PeopleManagersName     string
+	UnitManagersName       string
+	PeopleManagersNickname string
+	UnitManagersNickname   string
+}
+
+// RuleGroup is a group whose members a CEL filter over the worker selects.
+type RuleGroup struct {
+	Key          string
+	DisplayName  string
+	Description  string
+	MailNickname string
+	Filter       *Expr
+}
+
+// Lifecycle holds the joiner-mover-leaver settings.
+type Lifecycle struct {
+	// PreCreateDays is how many days before the start date a future hire's account is created
+	// (disabled).
+	PreCreateDays int
+	LeaverMode    LeaverMode
+	// MembershipGrace is how long after the end a leaver keeps group memberships.
+	MembershipGrace time.Duration
+	// DisableAtStartOfEndDate disables at 00:00 of the end date; by default a leaver works their
+	// last day and is disabled at the end of it.
+	DisableAtStartOfEndDate bool
+}
+
+// Guard holds the mass-change thresholds: a batch that would disable or remove more than
+// MaxChanges, or more than MaxShare of the accounts or memberships, within Window, is held.
+type Guard struct {
+	MaxChanges int
+	MaxShare   float64
+	// MinChangesForShare keeps the share rule from holding a single leaver in a small company.
+	MinChangesForShare int
+	Window             time.Duration
+}
+
+// Entra attribute names the mapping may set, by Graph's names.
+var entraAttributes = map[string]bool{
+	"displayName": true, "givenName": true, "surname": true, "mail": true, "jobTitle": true,
+	"department": true, "companyName": true, "officeLocation": true, "employeeType": true,
+	"costCenter": true, "division": true, "businessPhone": true, "usageLocation": true,
+	"city": true, "country": true, "state": true, "streetAddress": true, "postalCode": true,
+	"mobilePhone": true, "preferredLanguage": true,
+	"extensionAttribute1": true, "extensionAttribute2": true, "extensionAttribute3": true,
+	"extensionAttribute4": true, "extensionAttribute5": true, "extensionAttribute6": true,
+	"extensionAttribute7": true, "extensionAttribute8": true, "extensionAttribute9": true,
+	"extensionAttribute10": true, "extensionAttribute11": true, "extensionAttribute12": true,
+	"extensionAttribute13": true, "extensionAttribute14": true, "extensionAttribute15": true,
+}
+
+// AD attribute names the mapping may set, by LDAP's names. parentDistinguishedName is not an LDAP
+// attribute but ad-writer's instruction where the account lives (the OU), e.g. per org unit.
+var adAttributes = map[string]bool{
+	"parentDistinguishedName": true,
+	"displayName":             true, "givenName": true, "sn": true, "mail": true, "title": true,
+	"department": true, "company": true, "physicalDeliveryOfficeName": true, "employeeType": true,
+	"division": true, "telephoneNumber": true, "description": true, "l": true, "c": true,
+	"co": true, "st": true, "streetAddress": true, "postalCode": true, "mobile": true,
+	"extensionAttribute1": true, "extensionAttribute2": true, "extensionAttribute3": true,
+	"extensionAttribute4": true, "extensionAttribute5": true,
+}
+
+// Load reads and compiles the policy file at path.
+func Load(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Default is the policy in force without a policy file: the UPN domain and group name prefix
+// come from the environment (UPN_DOMAIN, GROUP_NAME_PREFIX); everything else is the built-in
+// default.
+func Default(upnDomain, groupNamePrefix string) (*Policy, error) {
+	var b strings.Builder
+	if upnDomain != "" {
+		fmt.Fprintf(&b, "upnDomains: [%s]\n", strconv.Quote(upnDomain))
+	}
+	fmt.Fprintf(&b, "groups:\n  unit:\n    displayName: %s\n", yamlQuote(strconv.Quote(groupNamePrefix)+" + unit.name"))
+	return Parse("<default policy>", []byte(b.String()))
+}
+
+func yamlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Built-in defaults, as CEL.
+const (
+	defaultUPNEmail = `worker.work_email.lowerAscii().endsWith("@" + domain) ? worker.work_email.lowerAscii().split("@")[0] : ""`
+	defaultUPNName  = `coalesce([trimDots(mailSafe(first_name) + "." + mailSafe(worker.name.family_name)), mailSafe(worker.worker_id)])`
+	defaultSAM      = `coalesce([left(mailSafe(first_name), 1) + mailSafe(worker.name.family_name), mailSafe(worker.worker_id)])`
+
+	defaultUnitName        = `"Org - " + unit.name`
+	defaultUnitDescription = `"Members of org unit " + unit_path.join(" > ") + " (managed by orgsync)"`
+	defaultUnitNickname    = `"orgsync-unit-" + mailSafe(unit.org_unit_id)`
+
+	defaultRollupName        = `"Org - " + unit.name + " (all)"`
+	defaultRollupDescription = `"Everyone in org unit " + unit_path.join(" > ") + " and below (managed by orgsync)"`
+	defaultRollupNickname    = `"orgsync-all-" + mailSafe(unit.org_unit_id)`
+)
+
+// Error is a problem with the policy file, at a line.
+type Error struct {
+	File   string
+	Line   int
+	Reason string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Reason)
+}
+
+// Parse compiles a policy file's contents; name is the file's name for messages.
+func Parse(name string, data []byte) (*Policy, error) {
+	p := &parser{file: name}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, &Error{File: name, Line: lineOf(err.Error(), 1), Reason: strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	root := &yaml.Node{Kind: yaml.MappingNode, Line: 1}
+	if len(doc.Content) > 0 {
+		root = doc.Content[0]
+	}
+	pol, err := p.policy(root)
+	if err != nil {
+		return nil, err
+	}
+	return pol, nil
+}
+
+// lineOf finds "line N" in a yaml error message.
+func lineOf(msg string, fallback int) int {
+	if _, after, ok := strings.Cut(msg, "line "); ok {
+		end := strings.IndexFunc(after, func(r rune) bool { return r < '0' || r > '9' })
+		if end < 0 {
+			end = len(after)
+		}
+		if n, err := strconv.Atoi(after[:end]); err == nil {
+			return n
+		}
+	}
+	return fallback
+}
+
+type parser struct {
+	file string
+	// envs are built once per parse.
+	workerEnv *cel.Env
+	unitEnv   *cel.Env
+}
+
+func (p *parser) fail(n *yaml.Node, format string, args ...any) error {
+	return &Error{File: p.file, Line: n.Line, Reason: fmt.Sprintf(format, args...)}
+}
+
+// fields checks that n is a mapping with only the allowed keys and returns the values by key.
+func (p *parser) fields(n *yaml.Node, what string, allowed ...string) (map[string]*yaml.Node, error) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return map[string]*yaml.Node{}, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, p.fail(n, "%s must be a mapping", what)
+	}
+	out := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, value := n.Content[i], n.Content[i+1]
+		if allowed != nil && !contains(allowed, key.Value) {
+			return nil, p.fail(key, "unknown key %q in %s (allowed: %s)", key.Value, what, strings.Join(allowed, ", "))
+		}
+		if _, dup := out[key.Value]; dup {
+			return nil, p.fail(key, "duplicate key %q in %s", key.Value, what)
+		}
+		out[key.Value] = value
+	}
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *parser) scalar(n *yaml.Node, what string) (string, error) {
+	if n.Kind != yaml.ScalarNode {
+		return "", p.fail(n, "%s must be a single value", what)
+	}
+	return n.Value, nil
+}
+
+func (p *parser) intValue(n *yaml.Node, what string, lo, hi int) (int, error) {
+	s, err := p.scalar(n, what)
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < lo || v > hi {
+		return 0, p.fail(n, "%s must be a whole number from %d to %d, not %q", what, lo, hi, s)
+	}
+	return v, nil
+}
+
+func (p *parser) boolValue(n *yaml.Node, what string) (bool, error) {
+	s, err := p.scalar(n, what)
+	if err != nil {
+		return false, err
+	}
+	switch s {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, p.fail(n, "%s must be true or false, not %q", what, s)
+}
+
+func (p *parser) durationValue(n *yaml.Node, what string) (time.Duration, error) {
+	s, err := p.scalar(n, what)
+	if err != nil {
+		return 0, err
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if d, err := strconv.Atoi(days); err == nil && d >= 0 {
+			return time.Duration(d) * 24 * time.Hour, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, p.fail(n, "%s must be a duration such as 30d, 12h or 90m, not %q", what, s)
+	}
+	return d, nil
+}
+
+func (p *parser) stringList(n *yaml.Node, what string) ([]*yaml.Node, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, p.fail(n, "%s must be a list", what)
+	}
+	for _, item := range n.Content {
+		if item.Kind != yaml.ScalarNode {
+			return nil, p.fail(item, "each item of %s must be a single value", what)
+		}
+	}
+	return n.Content, nil
+}
+
+// compile type-checks a CEL expression in env and checks its result type.
+func (p *parser) compile(n *yaml.Node, what string, env *cel.Env, want *cel.Type) (*Expr, error) {
+	src, err := p.scalar(n, what)
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(src) == "" {
+		return nil, p.fail(n, "%s is empty", what)
+	}
+	ast, iss := env.Compile(src)
+	if iss.Err() != nil {
+		first := iss.Errors()[0]
+		line := n.Line
+		if first.Location != nil && first.Location.Line() > 1 {
+			line += first.Location.Line() - 1
+			if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+				line++
+			}
+		}
+		return nil, p.fail(&yaml.Node{Line: line}, "%s: CEL: %s (in %q)", what, first.Message, src)
+	}
+	if !ast.OutputType().IsExactType(want) {
+		return nil, p.fail(n, "%s must be a %s expression, but %q is a %s", what, want, src, ast.OutputType())
+	}
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, p.fail(n, "%s: CEL: %v", what, err)
+	}
+	return &Expr{Source: src, At: fmt.Sprintf("%s:%d", p.file, n.Line), program: prg}, nil
+}
+
+// builtin compiles a built-in default expression.
+func (p *parser) builtin(src string, env *cel.Env, want *cel.Type) *Expr {
+	expr, err := p.compile(&yaml.Node{Kind: yaml.ScalarNode, Value: src}, "built-in default", env, want)
+	if err != nil {
+		panic(fmt.Sprintf("built-in policy expression %q does not compile: %v", src, err))
+	}
+	expr.At = "built-in"
+	return expr
+}
+
+func (p *parser) policy(root *yaml.Node) (*Policy, error) {
+	var err error
+	if p.workerEnv, err = newEnv(workerVarDecls...); err != nil {
+		return nil, fmt.Errorf("policy: CEL environment: %w", err)
+	}
+	if p.unitEnv, err = newEnv(unitVarDecls...); err != nil {
+		return nil, fmt.Errorf("policy: CEL environment: %w", err)
+	}
+	// The file is shared: "sources" belongs to hr-ingest, which checks it; any other unknown
+	// top-level key is a mistake.
+	top, err := p.fields(root, "the policy", "timezone", "scope", "upnDomains", "identifiers", "mapping", "groups", "lifecycle", "guard", "sources")
+	if err != nil {
+		return nil, err
+	}
+	pol := &Policy{
+		File:      p.file,
+		Location:  time.UTC,
+		Mapping:   map[string]map[string]*Expr{},
+		Lifecycle: Lifecycle{PreCreateDays: 7, LeaverMode: LeaverDisable},
+		Guard:     Guard{MaxChanges: 500, MaxShare: 0.2, MinChangesForShare: 10, Window: time.Hour},
+	}
+	if n, ok := top["timezone"]; ok {
+		name, err := p.scalar(n, "timezone")
+		if err != nil {
+			return nil, err
+		}
+		if pol.Location, err = time.LoadLocation(name); err != nil || name == "" || name == "Local" {
+			return nil, p.fail(n, "timezone %q is not an IANA time zone such as Europe/London", name)
+		}
+	}
+	if n, ok := top["scope"]; ok {
+		if pol.Scope, err = p.compile(n, "scope", p.workerEnv, cel.BoolType); err != nil {
+			return nil, err
+		}
+	}
+	if n, ok := top["upnDomains"]; ok {
+		items, err := p.stringList(n, "upnDomains")
+		if err != nil {
+			return nil, err
+		}
+		for _, item := range items {
+			d := strings.ToLower(strings.TrimSpace(item.Value))
+			if d == "" || strings.ContainsAny(d, "@ /") || !strings.Contains(d, ".") {
+				return nil, p.fail(item, "%q is not a domain name such as corp.example.com", item.Value)
+			}
+			pol.UPNDomains = append(pol.UPNDomains, d)
+		}
+	}
+	if err := p.identifiers(top["identifiers"], pol); err != nil {
+		return nil, err
+	}
+	if err := p.mapping(top["mapping"], pol); err != nil {
+		return nil, err
+	}
+	if err := p.groups(top["groups"], pol); err != nil {
+		return nil, err
+	}
+	if err := p.lifecycle(top["lifecycle"], pol); err != nil {
+		return nil, err
+	}
+	if err := p.guard(top["guard"], pol); err != nil {
+		return nil, err
+	}
+	return pol, nil
+}
+
+func (p *parser) exprList(n *yaml.Node, what string, env *cel.Env) ([]*Expr, error) {
+	items, err := p.stringList(n, what)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, p.fail(n, "%s needs at least one candidate", what)
+	}
+	out := make([]*Expr, len(items))
+	for i, item := range items {
+		if out[i], err = p.compile(item, what, env, cel.StringType); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (p *parser) identifiers(n *yaml.Node, pol *Policy) error {
+	pol.Identifiers = Identifiers{
+		UserPrincipalName: []*Expr{p.builtin(defaultUPNEmail, p.workerEnv, cel.StringType), p.builtin(defaultUPNName, p.workerEnv, cel.StringType)},
+		SAMAccountName:    []*Expr{p.builtin(defaultSAM, p.workerEnv, cel.StringType)},
+	}
+	if n == nil {
+		return nil
+	}
+	f, err := p.fields(n, "identifiers", "userPrincipalName", "sAMAccountName", "regenerateOnNameChange")
+	if err != nil {
+		return err
+	}
+	if v, ok := f["userPrincipalName"]; ok {
+		if pol.Identifiers.UserPrincipalName, err = p.exprList(v, "identifiers.userPrincipalName", p.workerEnv); err != nil {
+			return err
+		}
+	}
+	if v, ok := f["sAMAccountName"]; ok {
+		if pol.Identifiers.SAMAccountName, err = p.exprList(v, "identifiers.sAMAccountName", p.workerEnv); err != nil {
+			return err
+		}
+	}
+	if v, ok := f["regenerateOnNameChange"]; ok {
+		if pol.Identifiers.RegenerateOnNameChange, err = p.boolValue(v, "identifiers.regenerateOnNameChange"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *parser) mapping(n *yaml.Node, pol *Policy) error {
+	if n == nil {
+		return nil
+	}
+	f, err := p.fields(n, "mapping", "entra", "ad")
+	if err != nil {
+		return err
+	}
+	for target, known := range map[string]map[string]bool{"entra": entraAttributes, "ad": adAttributes} {
+		v, ok := f[target]
+		if !ok {
+			continue
+		}
+		attrs, err := p.fields(v, "mapping."+target)
+		if err != nil {
+			return err
+		}
+		pol.Mapping[target] = map[string]*Expr{}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			key := v.Content[i]
+			if !known[key.Value] {
+				return p.fail(key, "unknown %s attribute %q in mapping.%s", target, key.Value, target)
+			}
+			if pol.Mapping[target][key.Value], err = p.compile(attrs[key.Value], "mapping."+target+"."+key.Value, p.workerEnv, cel.StringType); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *parser) unitTemplate(n *yaml.Node, what string, t *UnitGroupTemplate, canDisable bool) error {
+	if n == nil {
+		return nil
+	}
+	allowed := []string{"displayName", "description", "mailNickname"}
+	if canDisable {
+		allowed = append(allowed, "enabled")
+	}
+	f, err := p.fields(n, what, allowed...)
+	if err != nil {
+		return err
+	}
+	if canDisable {
+		// Naming the template at all turns the group on, unless enabled says otherwise.
+		t.Enabled = true
+	}
+	if v, ok := f["enabled"]; ok {
+		if t.Enabled, err = p.boolValue(v, what+".enabled"); err != nil {
+			return err
+		}
+	}
+	for key, dst := range map[string]**Expr{"displayName": &t.DisplayName, "description": &t.Description, "mailNickname": &t.MailNickname} {
+		if v, ok := f[key]; ok {
+			if *dst, err = p.compile(v, what+"."+key, p.unitEnv, cel.StringType); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *parser) groups(n *yaml.Node, pol *Policy) error {
+	g := &pol.Groups
+	g.Unit = UnitGroupTemplate{Enabled: true,
+		DisplayName: p.builtin(defaultUnitName, p.unitEnv, cel.StringType), Description: p.builtin(defaultUnitDescription, p.unitEnv, cel.StringType),
+		MailNickname: p.builtin(defaultUnitNickname, p.unitEnv, cel.StringType)}
+	g.Rollup = UnitGroupTemplate{
+		DisplayName: p.builtin(defaultRollupName, p.unitEnv, cel.StringType), Description: p.builtin(defaultRollupDescription, p.unitEnv, cel.StringType),
+		MailNickname: p.builtin(defaultRollupNickname, p.unitEnv, cel.StringType)}
+	g.Managers = ManagerGroups{PeopleManagersName: "People managers", UnitManagersName: "Org unit managers",
+		PeopleManagersNickname: "orgsync-people-managers", UnitManagersNickname: "orgsync-unit-managers"}
+	if n == nil {
+		return nil
+	}
+	f, err := p.fields(n, "groups", "unit", "rollup", "managers", "rules")
+	if err != nil {
+		return err
+	}
+	if err := p.unitTemplate(f["unit"], "groups.unit", &g.Unit, false); err != nil {
+		return err
+	}
+	if err := p.unitTemplate(f["rollup"], "groups.rollup", &g.Rollup, true); err != nil {
+		return err
+	}
+	if v, ok := f["managers"]; ok {
+		mf, err := p.fields(v, "groups.managers", "enabled", "peopleManagers", "unitManagers")
+		if err != nil {
+			return err
+		}
+		g.Managers.Enabled = true
+		if e, ok := mf["enabled"]; ok {
+			if g.Managers.Enabled, err = p.boolValue(e, "groups.managers.enabled"); err != nil {
+				return err
+			}
+		}
+		if e, ok := mf["peopleManagers"]; ok {
+			if g.Managers.PeopleManagersName, err = p.scalar(e, "groups.managers.peopleManagers"); err != nil {
+				return err
+			}
+		}
+		if e, ok := mf["unitManagers"]; ok {
+			if g.Managers.UnitManagersName, err = p.scalar(e, "groups.managers.unitManagers"); err != nil {
+				return err
+			}
+		}
+	}
+	if v, ok := f["rules"]; ok {
+		if v.Kind != yaml.SequenceNode {
+			return p.fail(v, "groups.rules must be a list")
+		}
+		seen := map[string]bool{}
+		for _, item := range v.Content {
+			rf, err := p.fields(item, "a rule group", "key", "displayName", "description", "mailNickname", "filter")
+			if err != nil {
+				return err
+			}
+			var rule RuleGroup
+			keyNode, ok := rf["key"]
+			if !ok {
+				return p.fail(item, "a rule group needs a key")
+			}
+			if rule.Key, err = p.scalar(keyNode, "groups.rules.key"); err != nil {
+				return err
+			}
+			if rule.Key == "" || MailSafe(rule.Key) != rule.Key {
+				return p.fail(keyNode, "rule group key %q must be lower-case letters, digits and dashes", rule.Key)
+			}
+			if seen[rule.Key] {
+				return p.fail(keyNode, "rule group key %q is used twice", rule.Key)
+			}
+			seen[rule.Key] = true
+			rule.DisplayName, rule.MailNickname = "Rule - "+rule.Key, "orgsync-rule-"+rule.Key
+			for key, dst := range map[string]*string{"displayName": &rule.DisplayName, "description": &rule.Description, "mailNickname": &rule.MailNickname} {
+				if e, ok := rf[key]; ok {
+					if *dst, err = p.scalar(e, "groups.rules."+key); err != nil {
+						return err
+					}
+				}
+			}
+			filter, ok := rf["filter"]
+			if !ok {
+				return p.fail(item, "rule group %q needs a filter", rule.Key)
+			}
+			if rule.Filter, err = p.compile(filter, "groups.rules["+rule.Key+"].filter", p.workerEnv, cel.BoolType); err != nil {
+				return err
+			}
+			g.Rules = append(g.Rules, rule)
+		}
+	}
+	return nil
+}
+
+func (p *parser) lifecycle(n *yaml.Node, pol *Policy) error {
+	if n == nil {
+		return nil
+	}
+	f, err := p.fields(n, "lifecycle", "preCreateDays", "leaverMode", "membershipGrace", "disableAt")
+	if err != nil {
+		return err
+	}
+	l := &pol.Lifecycle
+	if v, ok := f["preCreateDays"]; ok {
+		if l.PreCreateDays, err = p.intValue(v, "lifecycle.preCreateDays", 0, 365); err != nil {
+			return err
+		}
+	}
+	if v, ok := f["leaverMode"]; ok {
+		mode, err := p.scalar(v, "lifecycle.leaverMode")
+		if err != nil {
+			return err
+		}
+		if l.LeaverMode = LeaverMode(mode); l.LeaverMode != LeaverDisable && l.LeaverMode != LeaverLeaveDateOnly {
+			return p.fail(v, "lifecycle.leaverMode must be %q or %q, not %q", LeaverDisable, LeaverLeaveDateOnly, mode)
+		}
+	}
+	if v, ok := f["membershipGrace"]; ok {
+		if l.MembershipGrace, err = p.durationValue(v, "lifecycle.membershipGrace"); err != nil {
+			return err
+		}
+	}
+	if v, ok := f["disableAt"]; ok {
+		at, err := p.scalar(v, "lifecycle.disableAt")
+		if err != nil {
+			return err
+		}
+		switch at {
+		case "startOfEndDate":
+			l.DisableAtStartOfEndDate = true
+		case "endOfEndDate":
+		default:
+			return p.fail(v, "lifecycle.disableAt must be startOfEndDate or endOfEndDate, not %q", at)
+		}
+	}
+	return nil
+}
+
+func (p *parser) guard(n *yaml.Node, pol *Policy) error {
+	if n == nil {
+		return nil
+	}
+	f, err := p.fields(n, "guard", "maxChanges", "maxShare", "minChangesForShare", "window")
+	if err != nil {
+		return err
+	}
+	g := &pol.Guard
+	if v, ok := f["maxChanges"]; ok {
+		if g.MaxChanges, err = p.intValue(v, "guard.maxChanges", 0, 1<<30); err != nil {
+			return err
+		}
+	}
+	if v, ok := f["maxShare"]; ok {
+		s, err := p.scalar(v, "guard.maxShare")
+		if err != nil {
+			return err
+		}
+		share, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+		if err == nil && strings.HasSuffix(s, "%") {
+			share /= 100
+		}
+		if err != nil || share < 0 || share > 1 {
+			return p.fail(v, "guard.maxShare must be a share such as 0.2 or 20%%, not %q", s)
+		}
+		g.MaxShare = share
+	}
+	if v, ok := f["minChangesForShare"]; ok {
+		if g.MinChangesForShare, err = p.intValue(v, "guard.minChangesForShare", 0, 1<<30); err != nil {
+			return err
+		}
+	}
+	if v, ok := f["window"]; ok {
+		if g.Window, err = p.durationValue(v, "guard.window"); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,33 @@
+// Command org-model keeps the organisation from stream HR, publishes the desired directory state
+// to stream DIRECTORY and answers queries over gRPC. See the README for its configuration.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/orgsync/orgsync/pkg/envconfig"
+	"github.com/orgsync/orgsync/pkg/server"
+	"github.com/orgsync/orgsync/services/org-model/service"
+)
+
+var version = "dev"
+
+func main() {
+	if err := server.Main(service.Name, version, run); err != nil {
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, logger *slog.Logger) error {
+	cfg, err := service.ConfigFromEnv(envconfig.FromOS())
+	if err != nil {
+		return err
+	}
+	svc, err := service.New(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	return svc.Run(ctx)
+}

@@ -1,0 +1,186 @@
+package service
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/clock"
+)
+
+func withPolicy(t *testing.T, yaml string) func(*Config) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func(cfg *Config) { cfg.PolicyFile = path }
+}
+
+func withClock(c clock.Clock) func(*Config) { return func(cfg *Config) { cfg.Clock = c } }
+
+func dated(event *orgsyncv1.HREvent, edit func(*orgsyncv1.Worker)) *orgsyncv1.HREvent {
+	edit(event.GetWorker())
+	return event
+}
+
+func hrDate(t time.Time) *orgsyncv1.Date {
+	return &orgsyncv1.Date{Year: int32(t.Year()), Month: int32(t.Month()), Day: int32(t.Day())}
+}
+
+func client(t *testing.T, svc *Service) orgsyncv1.OrgModelServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(svc.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return orgsyncv1.NewOrgModelServiceClient(conn)
+}
+
+func enabled(h harness, t *testing.T, workerID string) string {
+	obj, ok := h.directory(t)["dir.entra.user."+workerID]
+	switch {
+	case !ok:
+		return "absent"
+	case obj.GetUser().GetAccountEnabled():
+		return "enabled"
+	default:
+		return "disabled"
+	}
+}
+
+func TestSchedulerAppliesTransitionsWhenDueAndAfterRestart(t *testing.T) {
+	h := newHarness(t)
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	fake := clock.NewFake(t0)
+	policyOption := withPolicy(t, "upnDomains: [corp.example.com]\ntimezone: UTC\nlifecycle: {preCreateDays: 7}\n")
+	h.hr(t, "u1", unit("sales", "Sales", ""))
+	h.hr(t, "w1", dated(worker("E1", "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0), func(w *orgsyncv1.Worker) {
+		w.StartDate = hrDate(t0.AddDate(0, 0, 3))
+	}))
+	h.hr(t, "w2", dated(worker("E2", "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0), func(w *orgsyncv1.Worker) {
+		w.EndDate = hrDate(t0.AddDate(0, 0, 10))
+	}))
+
+	_, stop := h.start(t, policyOption, withClock(fake))
+	if got := []string{enabled(h, t, "E1"), enabled(h, t, "E2")}; !cmp.Equal(got, []string{"disabled", "enabled"}) {
+		t.Fatalf("at start: E1, E2 = %v; want the future hire pre-created disabled", got)
+	}
+	// The start date comes: the scheduler enables the account without any HR event.
+	fake.Set(time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC))
+	eventually(t, func() bool { return enabled(h, t, "E1") == "enabled" })
+	stop()
+
+	// The leaver's end date passes while org-model is down; the restart applies it.
+	fake.Set(time.Date(2026, 3, 13, 0, 0, 0, 0, time.UTC))
+	h.start(t, policyOption, withClock(fake))
+	if got := enabled(h, t, "E2"); got != "disabled" {
+		t.Errorf("after restart, the leaver is %s", got)
+	}
+	if got := h.directory(t)["dir.entra.member.unit-sales.E2"]; !got.GetTombstone() {
+		t.Errorf("leaver's membership = %v, want a tombstone", got)
+	}
+}
+
+func TestGuardHoldsSnapshotThatDropsWorkers(t *testing.T) {
+	for _, decision := range []string{"approve", "reject"} {
+		t.Run(decision, func(t *testing.T) {
+			h := newHarness(t)
+			t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+			fake := clock.NewFake(t0)
+			h.hr(t, "u1", unit("sales", "Sales", ""))
+			var ids []string
+			for i := range 40 {
+				id := fmt.Sprintf("E%02d", i)
+				ids = append(ids, id)
+				h.hr(t, "w"+id, worker(id, "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0))
+			}
+			svc, stop := h.start(t, withClock(fake))
+			api := client(t, svc)
+
+			// A full snapshot that lists only 28 of the 40 workers: 30% would be disabled.
+			snapshot := func(phase orgsyncv1.SnapshotMarker_Phase) *orgsyncv1.HREvent {
+				return &orgsyncv1.HREvent{OccurredAt: timestamppb.New(t0.Add(time.Hour)), Payload: &orgsyncv1.HREvent_Snapshot{
+					Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: "s1-" + decision, Phase: phase}}}
+			}
+			fake.Set(t0.Add(time.Hour))
+			h.hr(t, "s-begin", snapshot(orgsyncv1.SnapshotMarker_PHASE_BEGIN))
+			for _, id := range ids[:28] {
+				h.hr(t, "again"+id, worker(id, "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0.Add(time.Hour)))
+			}
+			h.hr(t, "s-end", snapshot(orgsyncv1.SnapshotMarker_PHASE_END))
+
+			var pending *orgsyncv1.ListPendingResponse
+			eventually(t, func() bool {
+				var err error
+				pending, err = api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{})
+				return err == nil && len(pending.GetBatches()) == 1
+			})
+			batch := pending.GetBatches()[0]
+			if batch.GetDisables() != 12 || batch.GetRemovals() != 12 || batch.GetCause().GetReason() != "HR snapshot end" {
+				t.Errorf("batch: %d disables, %d removals, cause %q", batch.GetDisables(), batch.GetRemovals(), batch.GetCause().GetReason())
+			}
+			if got := enabled(h, t, "E39"); got != "enabled" {
+				t.Fatalf("held change was published: E39 is %s", got)
+			}
+			status, err := api.GetStatus(t.Context(), &orgsyncv1.GetStatusRequest{})
+			if err != nil || status.GetPendingBatches() != 1 {
+				t.Errorf("status: %v, %v", status, err)
+			}
+
+			// Held changes are not lost in a restart: the reconcile recomputes them and the guard
+			// holds them again.
+			stop()
+			svc, stop = h.start(t, withClock(fake))
+			api = client(t, svc)
+			pending, err = api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{})
+			if err != nil || len(pending.GetBatches()) != 1 || pending.GetBatches()[0].GetDisables() != 12 {
+				t.Fatalf("after restart: %v, %v", pending, err)
+			}
+			batch = pending.GetBatches()[0]
+			if got := enabled(h, t, "E39"); got != "enabled" {
+				t.Fatalf("held change was published at restart: E39 is %s", got)
+			}
+
+			if decision == "approve" {
+				resp, err := api.Approve(t.Context(), &orgsyncv1.ApproveRequest{BatchId: batch.GetBatchId()})
+				if err != nil || resp.GetPublished() != 24 {
+					t.Fatalf("approve: %v, %v", resp, err)
+				}
+				if got := []string{enabled(h, t, "E39"), enabled(h, t, "E00")}; !cmp.Equal(got, []string{"disabled", "enabled"}) {
+					t.Errorf("after approval E39, E00 = %v", got)
+				}
+			} else {
+				resp, err := api.Reject(t.Context(), &orgsyncv1.RejectRequest{BatchId: batch.GetBatchId()})
+				if err != nil || resp.GetDropped() != 24 {
+					t.Fatalf("reject: %v, %v", resp, err)
+				}
+				if got := enabled(h, t, "E39"); got != "enabled" {
+					t.Errorf("after rejection E39 is %s", got)
+				}
+				// The rejection is durable: a restart does not hold the same changes again.
+				stop()
+				svc, stop = h.start(t, withClock(fake))
+				api = client(t, svc)
+				if got := enabled(h, t, "E39"); got != "enabled" {
+					t.Errorf("after rejection and restart E39 is %s", got)
+				}
+			}
+			if after, err := api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{}); err != nil || len(after.GetBatches()) != 0 {
+				t.Errorf("pending after %s: %v, %v", decision, after, err)
+			}
+			// Everything else keeps flowing: a new hire is published.
+			h.hr(t, "hire", worker("E99", "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0.Add(time.Hour)))
+			eventually(t, func() bool { return enabled(h, t, "E99") == "enabled" })
+		})
+	}
+}

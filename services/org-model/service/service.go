@@ -1,0 +1,637 @@
+// Package service wires org-model together: it rebuilds the organisation by replaying stream HR,
+// publishes the desired state to DIRECTORY (only what changed), follows the writers' results, and
+// serves the query API. main and the local stack both start it here.
+package service
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/orgsync/orgsync/pkg/auditlog"
+	"github.com/orgsync/orgsync/pkg/envconfig"
+	"github.com/orgsync/orgsync/pkg/metrics"
+	"github.com/orgsync/orgsync/pkg/server"
+	"github.com/orgsync/orgsync/pkg/stream"
+	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/audit"
+	"github.com/orgsync/orgsync/services/org-model/internal/clock"
+	"github.com/orgsync/orgsync/services/org-model/internal/desired"
+	"github.com/orgsync/orgsync/services/org-model/internal/guard"
+	"github.com/orgsync/orgsync/services/org-model/internal/model"
+	"github.com/orgsync/orgsync/services/org-model/internal/policy"
+	"github.com/orgsync/orgsync/services/org-model/internal/query"
+)
+
+// Name is the service name in health checks, telemetry and logs.
+const Name = "org-model"
+
+// DecisionsBucket is the JetStream key-value bucket that keeps the guard's rejections.
+const DecisionsBucket = "ORGMODEL_GUARD"
+
+// Policy is the policy in force without a policy file, from the environment.
+type Policy struct {
+	// UPNDomain is the domain of generated userPrincipalNames, e.g. "corp.example.com"; it is
+	// also used when the policy file names no upnDomains.
+	UPNDomain string
+	// GroupNamePrefix is put before a unit's name to name its group ("Org - " when empty and no
+	// policy file is given).
+	GroupNamePrefix string
+}
+
+// Config is org-model's configuration. Zero values are sensible: no policy file means the
+// built-in policy over Policy, no clock means the system clock.
+type Config struct {
+	NATSURL string
+	Server  server.Config
+	Streams stream.Config
+	Policy  Policy
+	// PolicyFile is the policy file (ORGSYNC_CONFIG); empty uses the built-in policy.
+	PolicyFile string
+	// Clock drives the lifecycle scheduler; nil is the system clock.
+	Clock clock.Clock
+}
+
+// ConfigFromEnv reads NATS_URL, HTTP_ADDR (default :8081), GRPC_ADDR (default :9091),
+// ORGSYNC_CONFIG (the policy file), UPN_DOMAIN (required without a policy file naming
+// upnDomains) and GROUP_NAME_PREFIX (default "Org - ", used without a policy file).
+func ConfigFromEnv(env *envconfig.Env) (Config, error) {
+	cfg := Config{
+		NATSURL:    env.String("NATS_URL", nats.DefaultURL),
+		Server:     server.ConfigFromEnv(Name, env, ":8081", ":9091"),
+		Streams:    stream.ConfigFromEnv(env),
+		PolicyFile: env.String("ORGSYNC_CONFIG", ""),
+		Policy: Policy{
+			UPNDomain:       strings.ToLower(env.String("UPN_DOMAIN", "")),
+			GroupNamePrefix: env.String("GROUP_NAME_PREFIX", "Org - "),
+		},
+	}
+	if d := cfg.Policy.UPNDomain; d != "" && (strings.ContainsAny(d, "@ /") || !strings.Contains(d, ".")) {
+		env.Fail("UPN_DOMAIN", fmt.Errorf("%q is not a domain name such as corp.example.com", d))
+	}
+	if cfg.PolicyFile == "" && cfg.Policy.UPNDomain == "" {
+		env.Fail("UPN_DOMAIN", errors.New("must be set when ORGSYNC_CONFIG is not"))
+	}
+	if err := env.Err(); err != nil {
+		return cfg, err
+	}
+	// Load the policy now too, so a bad file stops the service before it connects anywhere.
+	_, err := LoadPolicy(cfg)
+	return cfg, err
+}
+
+// LoadPolicy loads the policy file of cfg, or builds the default policy from the environment.
+func LoadPolicy(cfg Config) (*policy.Policy, error) {
+	if cfg.PolicyFile == "" {
+		prefix := cfg.Policy.GroupNamePrefix
+		if prefix == "" {
+			prefix = "Org - "
+		}
+		return policy.Default(cfg.Policy.UPNDomain, prefix)
+	}
+	pol, err := policy.Load(cfg.PolicyFile)
+	if err != nil {
+		return nil, fmt.Errorf("ORGSYNC_CONFIG: %w", err)
+	}
+	if len(pol.UPNDomains) == 0 && cfg.Policy.UPNDomain != "" {
+		pol.UPNDomains = []string{cfg.Policy.UPNDomain}
+	}
+	return pol, nil
+}
+
+// Service is a running org-model.
+type Service struct {
+	server    *server.Server
+	conn      *nats.Conn
+	js        jetstream.JetStream
+	logger    *slog.Logger
+	clock     clock.Clock
+	model     *model.Model
+	publisher *desired.Publisher
+	guard     *guard.Guard
+	results   *query.Results
+	// causes remembers why each revision was published, for the audit trail's join.
+	causes *audit.Causes
+	// decisions keeps the guard's rejections durable across restarts; savedVersion is the guard's
+	// rejection version it holds.
+	decisions    jetstream.KeyValue
+	savedVersion uint64
+	// applyMu serialises applying HR events, scheduled transitions and approvals with publishing.
+	applyMu sync.Mutex
+	// wake tells the scheduler that the next due time may have moved.
+	wake chan struct{}
+	// caughtUp is set once the HR replay at start has been applied and reconciled.
+	caughtUp atomic.Bool
+	// observers are the metric callbacks registered in New, unregistered when Run returns.
+	observers []metric.Registration
+}
+
+// New loads the policy, opens the listeners and connects to JetStream (waiting for it until ctx
+// ends). Call Run to replay, reconcile and serve.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error) {
+	pol, err := LoadPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	srv, err := server.New(cfg.Server, logger)
+	if err != nil {
+		return nil, err
+	}
+	nc, js, err := stream.Connect(ctx, cfg.NATSURL, Name, cfg.Streams, logger)
+	if err != nil {
+		return nil, err
+	}
+	decisions, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      DecisionsBucket,
+		Description: "org-model: desired states rejected through the mass-change guard, by object path",
+		Replicas:    max(cfg.Streams.Replicas, 1),
+		Storage:     cfg.Streams.Storage,
+	})
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("key-value bucket %s: %w", DecisionsBucket, err)
+	}
+	targets := []orgsyncv1.Target{orgsyncv1.Target_TARGET_ENTRA}
+	if _, ok := pol.Mapping["ad"]; ok {
+		targets = append(targets, orgsyncv1.Target_TARGET_AD)
+	}
+	s := &Service{
+		server:    srv,
+		conn:      nc,
+		js:        js,
+		logger:    logger,
+		clock:     cfg.Clock,
+		model:     model.New(pol, targets...),
+		publisher: desired.NewPublisher(stream.NewPublisher(js)),
+		guard:     guard.New(pol.Guard),
+		results:   query.NewResults(),
+		causes:    audit.NewCauses(),
+		decisions: decisions,
+		wake:      make(chan struct{}, 1),
+	}
+	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
+		Model: s.model, Publisher: s.publisher, Results: s.results, Guard: s.guard, Clock: s.clock,
+		Approve: s.approve, Reject: s.reject, Ready: s.caughtUp.Load,
+		Audit: audit.NewReader(js, s.causes).List, Streams: s.streamStatus,
+		Services: func(ctx context.Context) ([]*orgsyncv1.ServiceStatus, error) { return stream.ReadStatuses(ctx, js) },
+	}))
+	if err := s.observe(); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	srv.AddCheck("jetstream", stream.ReadyCheck(nc, js))
+	srv.AddCheck("hr-replay", func(context.Context) error {
+		if !s.caughtUp.Load() {
+			return errors.New("still replaying stream HR")
+		}
+		return nil
+	})
+	return s, nil
+}
+
+// GRPCAddr is where the query API is served.
+func (s *Service) GRPCAddr() string { return s.server.GRPCAddr().String() }
+
+// HTTPAddr is where health is served.
+func (s *Service) HTTPAddr() string { return s.server.HTTPAddr().String() }
+
+// Run seeds the publisher from DIRECTORY, replays HR, reconciles, and then applies new HR events
+// and due lifecycle transitions as they come, until ctx ends; then it stops the servers and
+// drains NATS.
+func (s *Service) Run(ctx context.Context) error {
+	s.logger.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr())
+	group, groupCtx := errgroup.WithContext(ctx)
+	group.Go(func() error { return s.server.Run(groupCtx) })
+	group.Go(func() error { return s.followHR(groupCtx) })
+	group.Go(func() error { return s.followResults(groupCtx) })
+	group.Go(func() error { return s.schedule(groupCtx) })
+	group.Go(func() error {
+		return stream.ReportStatus(groupCtx, s.js, 0, stream.ReadyStatus(Name, stream.Instance(), s.server.Ready))
+	})
+	err := group.Wait()
+	for _, observer := range s.observers {
+		_ = observer.Unregister()
+	}
+	if drainErr := s.conn.Drain(); drainErr != nil {
+		err = errors.Join(err, fmt.Errorf("draining NATS: %w", drainErr))
+	}
+	return err
+}
+
+// followHR replays stream HR from the start without publishing, reconciles the whole desired
+// state once caught up, and from then on publishes what each new event changes.
+func (s *Service) followHR(ctx context.Context) error {
+	err := stream.ReadLatest(ctx, s.js, stream.Directory, "dir.>", func(msg jetstream.Msg) error {
+		var obj orgsyncv1.DesiredObject
+		if err := stream.Decode(msg, &obj); err != nil {
+			return err
+		}
+		if path, err := stream.ObjectPath(&obj); err == nil {
+			producer := otel.GetTextMapPropagator().Extract(context.Background(), stream.HeaderCarrier(msg.Headers()))
+			s.causes.Record(path, obj.GetRevision(), audit.Cause{Cause: obj.GetCause(), TraceID: audit.TraceID(producer), ApprovalBatchID: approvalOf(obj.GetCause())})
+		}
+		return s.publisher.Seed(&obj)
+	})
+	if err != nil {
+		return fmt.Errorf("loading the published desired state: %w", err)
+	}
+	if err := s.loadRejections(ctx); err != nil {
+		return err
+	}
+	hr, err := s.js.Stream(ctx, stream.HR)
+	if err != nil {
+		return fmt.Errorf("stream HR: %w", err)
+	}
+	replayUntil := hr.CachedInfo().State.LastSeq
+	if replayUntil == 0 {
+		s.applyMu.Lock()
+		err := s.reconcile(ctx)
+		s.applyMu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	consumer, err := s.js.OrderedConsumer(ctx, stream.HR, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"hr.>"}})
+	if err != nil {
+		return fmt.Errorf("consuming HR: %w", err)
+	}
+	return stream.Consume(ctx, consumer, func(ctx context.Context, msg jetstream.Msg) error {
+		return s.applyHR(ctx, msg, replayUntil)
+	}, stream.ConsumeOptions{NoAck: true, OnError: func(msg jetstream.Msg, err error) {
+		s.logger.Error("HR event not applied", "subject", msg.Subject(), "error", err)
+	}})
+}
+
+func (s *Service) applyHR(ctx context.Context, msg jetstream.Msg, replayUntil uint64) error {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return err
+	}
+	var event orgsyncv1.HREvent
+	if err := stream.Decode(msg, &event); err != nil {
+		// A message that cannot be decoded cannot become valid later; it is reported and skipped.
+		return err
+	}
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	if !s.caughtUp.Load() {
+		s.model.Record(&event, s.clock.Now())
+		if meta.Sequence.Stream >= replayUntil {
+			return s.reconcile(ctx)
+		}
+		return nil
+	}
+	// The process span says which event it applied (ids only), and the accept time travels on as
+	// baggage to the writers, which measure the change's end-to-end latency from it.
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(attribute.String("orgsync.hr.event_id", event.GetEventId()), attribute.String("orgsync.hr.source", event.GetSource()))
+	if workerID := event.GetWorker().GetWorkerId(); workerID != "" {
+		span.SetAttributes(attribute.String("orgsync.worker_id", workerID))
+	}
+	if unitID := event.GetOrgUnit().GetOrgUnitId(); unitID != "" {
+		span.SetAttributes(attribute.String("orgsync.org_unit_id", unitID))
+	}
+	if event.GetReceivedAt() != nil {
+		ctx = metrics.WithAcceptedAt(ctx, event.GetReceivedAt().AsTime())
+	}
+	changes := s.model.Apply(&event, s.clock.Now())
+	s.poke()
+	cause := &orgsyncv1.Cause{
+		HrEventId:  event.GetEventId(),
+		HrSequence: meta.Sequence.Stream,
+		Reason:     reason(&event),
+		ComputedAt: timestamppb.New(s.clock.Now()),
+	}
+	return s.emit(ctx, changes, cause)
+}
+
+// poke wakes the scheduler to look at the next due time again.
+func (s *Service) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// schedule applies lifecycle transitions and future-dated records exactly when they fall due.
+// After a restart, the reconcile applies those that fell due meanwhile.
+func (s *Service) schedule(ctx context.Context) error {
+	for {
+		var due <-chan time.Time
+		if s.caughtUp.Load() {
+			if next := s.model.NextDue(); !next.IsZero() {
+				due = s.clock.After(next.Sub(s.clock.Now()))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+			continue
+		case <-due:
+		}
+		s.applyMu.Lock()
+		now := s.clock.Now()
+		changes := s.model.Advance(now)
+		err := s.emit(ctx, changes, &orgsyncv1.Cause{Reason: "lifecycle transition due", ComputedAt: timestamppb.New(now)})
+		s.applyMu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// reconcile publishes every desired object that differs from DIRECTORY and a tombstone for every
+// published object no longer desired, then marks the service caught up.
+func (s *Service) reconcile(ctx context.Context) error {
+	ctx, span := otel.Tracer("github.com/orgsync/orgsync/services/org-model").Start(ctx, "reconcile")
+	defer span.End()
+	now := s.clock.Now()
+	cause := &orgsyncv1.Cause{Reason: "reconcile at start", ComputedAt: timestamppb.New(now)}
+	all := s.model.ComputeAll(now)
+	wanted := make(map[string]bool, len(all))
+	for _, obj := range all {
+		wanted[guard.PathOf(obj)] = true
+	}
+	var removedMembers, removedObjects []*orgsyncv1.DesiredObject
+	for _, obj := range s.publisher.Live() {
+		if !wanted[guard.PathOf(obj)] {
+			if obj.GetMembership() != nil {
+				removedMembers = append(removedMembers, desired.Tombstone(obj))
+			} else {
+				removedObjects = append(removedObjects, desired.Tombstone(obj))
+			}
+		}
+	}
+	changes := append(removedMembers, all...)
+	changes = append(changes, removedObjects...)
+	if err := s.emit(ctx, changes, cause); err != nil {
+		return err
+	}
+	s.caughtUp.Store(true)
+	s.poke()
+	s.logger.InfoContext(ctx, "caught up with HR", "desired_objects", len(all))
+	return nil
+}
+
+// emit passes one batch of changes through the guard and publishes what it admits.
+func (s *Service) emit(ctx context.Context, changes []*orgsyncv1.DesiredObject, cause *orgsyncv1.Cause) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	classified := make([]guard.Change, len(changes))
+	for i, obj := range changes {
+		path := guard.PathOf(obj)
+		classified[i] = guard.Change{Path: path, Object: obj, Effect: guard.Classify(s.publisher.Last(path), obj)}
+	}
+	enabled, memberships := s.publisher.Totals()
+	admitted := s.guard.Admit(classified, guard.Totals{EnabledAccounts: enabled, Memberships: memberships}, cause, s.clock.Now())
+	if held := len(changes) - len(admitted); held > 0 {
+		s.logger.WarnContext(ctx, "changes held by the mass-change guard", "held", held, "cause", cause.GetReason(), "hr_event_id", cause.GetHrEventId())
+	}
+	for _, obj := range admitted {
+		if err := s.publish(ctx, obj, cause); err != nil {
+			return err
+		}
+	}
+	// A rejected state that HR has since moved away from is no longer suppressed.
+	if s.guard.RejectedVersion() != s.savedVersion {
+		if err := s.saveRejections(ctx); err != nil {
+			s.logger.WarnContext(ctx, "guard decisions not saved; a restart may hold rejected changes again", "error", err)
+		}
+	}
+	return nil
+}
+
+// approve publishes a pending batch.
+func (s *Service) approve(ctx context.Context, batchID string) (int, error) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	objects, err := s.guard.Approve(batchID)
+	if err != nil {
+		return 0, err
+	}
+	cause := &orgsyncv1.Cause{Reason: approvedPrefix + batchID, ComputedAt: timestamppb.New(s.clock.Now())}
+	for _, obj := range objects {
+		if err := s.publish(ctx, obj, cause); err != nil {
+			return 0, err
+		}
+	}
+	return len(objects), nil
+}
+
+// reject drops a pending batch and keeps its rejected states in the decisions bucket, so that a
+// restart does not hold them again.
+func (s *Service) reject(ctx context.Context, batchID string) (int, error) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	n, err := s.guard.Reject(batchID)
+	if err != nil {
+		return 0, err
+	}
+	return n, s.saveRejections(ctx)
+}
+
+// saveRejections makes the bucket hold exactly the guard's rejected states. The caller holds applyMu.
+func (s *Service) saveRejections(ctx context.Context) error {
+	rejected, version := s.guard.Rejected()
+	if version == s.savedVersion {
+		return nil
+	}
+	stored := map[string]bool{}
+	keys, err := s.decisions.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", DecisionsBucket, err)
+	}
+	for key := range keys.Keys() {
+		stored[key] = true
+	}
+	for path, obj := range rejected {
+		key := decisionKey(path)
+		delete(stored, key)
+		data, err := proto.Marshal(obj)
+		if err != nil {
+			return err
+		}
+		if _, err := s.decisions.Put(ctx, key, data); err != nil {
+			return fmt.Errorf("saving a rejection in %s: %w", DecisionsBucket, err)
+		}
+	}
+	for key := range stored {
+		if err := s.decisions.Delete(ctx, key); err != nil {
+			return fmt.Errorf("clearing a rejection in %s: %w", DecisionsBucket, err)
+		}
+	}
+	s.savedVersion = version
+	return nil
+}
+
+func (s *Service) loadRejections(ctx context.Context) error {
+	keys, err := s.decisions.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", DecisionsBucket, err)
+	}
+	rejected := map[string]*orgsyncv1.DesiredObject{}
+	for key := range keys.Keys() {
+		entry, err := s.decisions.Get(ctx, key)
+		if err != nil {
+			return fmt.Errorf("reading %s %s: %w", DecisionsBucket, key, err)
+		}
+		var obj orgsyncv1.DesiredObject
+		if err := proto.Unmarshal(entry.Value(), &obj); err != nil {
+			s.logger.WarnContext(ctx, "unreadable rejection skipped", "bucket", DecisionsBucket, "key", key, "error", err)
+			continue
+		}
+		rejected[guard.PathOf(&obj)] = &obj
+	}
+	s.guard.Restore(rejected)
+	_, s.savedVersion = s.guard.Rejected()
+	return nil
+}
+
+// decisionKey is a key-value key for an object path (paths hold '%', which keys may not).
+func decisionKey(path string) string { return base64.RawURLEncoding.EncodeToString([]byte(path)) }
+
+// publish retries until DIRECTORY acknowledges or ctx ends: HR is read by an ordered consumer that
+// does not redeliver, so giving up here would lose the change until the next restart.
+func (s *Service) publish(ctx context.Context, obj *orgsyncv1.DesiredObject, cause *orgsyncv1.Cause) error {
+	backoff := 100 * time.Millisecond
+	for {
+		published, err := s.publisher.Publish(ctx, obj, cause)
+		if err == nil {
+			if path, pathErr := stream.ObjectPath(obj); published && pathErr == nil {
+				revision, _ := s.publisher.Revision(path)
+				s.causes.Record(path, revision, audit.Cause{Cause: cause, TraceID: audit.TraceID(ctx), ApprovalBatchID: approvalOf(cause)})
+			}
+			return nil
+		}
+		s.logger.WarnContext(ctx, "desired state not published; retrying", "key", obj.GetKey(), "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// followResults keeps the writers' newest result per object, for the query API.
+func (s *Service) followResults(ctx context.Context) error {
+	consumer, err := s.js.OrderedConsumer(ctx, stream.Results, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{"results.>"},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("consuming RESULTS: %w", err)
+	}
+	return stream.Consume(ctx, consumer, func(_ context.Context, msg jetstream.Msg) error {
+		var result orgsyncv1.WriterResult
+		if err := stream.Decode(msg, &result); err != nil {
+			return err
+		}
+		s.results.Record(strings.TrimPrefix(msg.Subject(), "results."), &result)
+		return nil
+	}, stream.ConsumeOptions{NoAck: true, OnError: func(msg jetstream.Msg, err error) {
+		s.logger.Warn("writer result not recorded", "subject", msg.Subject(), "error", err)
+	}})
+}
+
+// approvedPrefix starts the reason of a cause that is an approval of a held batch; writers read
+// the batch id back from it (auditlog.Stamp).
+const approvedPrefix = auditlog.ApprovedPrefix
+
+// approvalOf returns the batch id of an approval's cause, or "".
+func approvalOf(cause *orgsyncv1.Cause) string {
+	if batchID, ok := strings.CutPrefix(cause.GetReason(), approvedPrefix); ok {
+		return batchID
+	}
+	return ""
+}
+
+func reason(event *orgsyncv1.HREvent) string {
+	switch p := event.GetPayload().(type) {
+	case *orgsyncv1.HREvent_Worker:
+		return "worker " + strings.ToLower(strings.TrimPrefix(p.Worker.GetEmploymentStatus().String(), "EMPLOYMENT_STATUS_")) + " in HR"
+	case *orgsyncv1.HREvent_OrgUnit:
+		return "org unit changed in HR"
+	case *orgsyncv1.HREvent_Snapshot:
+		return "HR snapshot " + strings.ToLower(strings.TrimPrefix(p.Snapshot.GetPhase().String(), "PHASE_"))
+	default:
+		return "HR event"
+	}
+}
+
+// streamStatus reports each orgsync stream's size and its durable consumers' lag.
+func (s *Service) streamStatus(ctx context.Context) ([]*orgsyncv1.StreamStatus, error) {
+	var statuses []*orgsyncv1.StreamStatus
+	for _, name := range []string{stream.HR, stream.Directory, stream.Results, stream.Audit} {
+		str, err := s.js.Stream(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", name, err)
+		}
+		info := str.CachedInfo()
+		st := &orgsyncv1.StreamStatus{Stream: name, Messages: info.State.Msgs, Bytes: info.State.Bytes}
+		consumers := str.ListConsumers(ctx)
+		for consumer := range consumers.Info() {
+			if consumer.Config.Durable == "" {
+				continue // ordered and ephemeral readers are not lag anyone waits on
+			}
+			st.Consumers = append(st.Consumers, &orgsyncv1.ConsumerStatus{
+				Name: consumer.Name, Pending: consumer.NumPending, AckPending: int64(consumer.NumAckPending), Redelivered: int64(consumer.NumRedelivered),
+			})
+		}
+		if err := consumers.Err(); err != nil {
+			return nil, fmt.Errorf("consumers of %s: %w", name, err)
+		}
+		statuses = append(statuses, st)
+	}
+	return statuses, nil
+}
+
+// observe registers the gauges org-model reports for the whole deployment: every durable
+// consumer's lag and the changes the guard holds.
+func (s *Service) observe() error {
+	lag, err := stream.ObserveConsumerLag(s.js)
+	if err != nil {
+		return fmt.Errorf("consumer lag metric: %w", err)
+	}
+	s.observers = append(s.observers, lag)
+	meter := otel.Meter("github.com/orgsync/orgsync/services/org-model")
+	pending, err := meter.Int64ObservableGauge(metrics.GuardPending, metric.WithUnit("{object}"),
+		metric.WithDescription("Changes the mass-change guard holds until approved or rejected"))
+	if err != nil {
+		return fmt.Errorf("guard metric: %w", err)
+	}
+	registration, err := meter.RegisterCallback(func(_ context.Context, observer metric.Observer) error {
+		held := 0
+		for _, batch := range s.guard.Pending() {
+			held += len(batch.Objects)
+		}
+		observer.ObserveInt64(pending, int64(held))
+		return nil
+	}, pending)
+	if err != nil {
+		return fmt.Errorf("guard metric: %w", err)
+	}
+	s.observers = append(s.observers, registration)
+	return nil
+}
