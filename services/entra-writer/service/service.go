@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgsync/orgsync/pkg/envconfig"
 	"github.com/orgsync/orgsync/pkg/metrics"
@@ -28,6 +29,7 @@ import (
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/budget"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/deadletter"
+	"github.com/orgsync/orgsync/services/entra-writer/internal/drift"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/graph"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/writer"
 )
@@ -65,6 +67,10 @@ type Config struct {
 	// PauseProbe is how often a paused writer checks whether Graph accepts its credentials
 	// again; default 30s.
 	PauseProbe time.Duration
+	// DriftInterval is how often the drift reconcile runs (Graph delta queries); 0 turns it off.
+	DriftInterval time.Duration
+	// DriftPolicy says whether drift is corrected or only reported.
+	DriftPolicy drift.Policy
 }
 
 // ConfigFromEnv reads NATS_URL, HTTP_ADDR (default :8082), GRPC_ADDR (default :9092),
@@ -72,8 +78,10 @@ type Config struct {
 // is set, or "none" for the emulator), the write budget GRAPH_WRITES_PER_WINDOW (default 2700,
 // 90% of Graph's 3,000), GRAPH_WRITE_WINDOW (150s) and GRAPH_WRITE_BURST (100; 0 writes turns the
 // budget off), REDIS_URL (optional: shares the budget across replicas) and MANAGED_UPN_DOMAINS
-// (comma-separated userPrincipalName domains orgsync owns; users elsewhere are left alone), and
-// DRY_RUN (true: log the Graph writes and the results instead of making and publishing them).
+// (comma-separated userPrincipalName domains orgsync owns; users elsewhere are left alone),
+// DRY_RUN (true: log the Graph writes and the results instead of making and publishing them),
+// ENTRA_DRIFT_INTERVAL (15m; 0 turns the drift reconcile off) and ENTRA_DRIFT_POLICY (correct,
+// the default, or report).
 func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	defaultAuth := "none"
 	if env.String("AZURE_CLIENT_ID", "") != "" {
@@ -93,6 +101,15 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 		RedisURL:       env.Secret("REDIS_URL"),
 		DryRun:         env.Bool("DRY_RUN", false),
 		ManagedDomains: strings.FieldsFunc(env.String("MANAGED_UPN_DOMAINS", ""), func(r rune) bool { return r == ',' || r == ' ' }),
+		DriftInterval:  env.Duration("ENTRA_DRIFT_INTERVAL", 15*time.Minute),
+	}
+	if policy, err := drift.ParsePolicy(env.String("ENTRA_DRIFT_POLICY", "correct")); err != nil {
+		env.Fail("ENTRA_DRIFT_POLICY", err)
+	} else {
+		cfg.DriftPolicy = policy
+	}
+	if cfg.DriftInterval < 0 {
+		env.Fail("ENTRA_DRIFT_INTERVAL", errors.New("must not be negative (0 turns the drift reconcile off)"))
 	}
 	cfg.BudgetKey = "graph-writes:" + env.String("AZURE_TENANT_ID", cfg.GraphBaseURL) + ":" + env.String("AZURE_CLIENT_ID", "")
 	if cfg.WriteBudget.Writes < 0 || cfg.WriteBudget.Burst < 0 || cfg.WriteBudget.Window <= 0 {
@@ -120,6 +137,9 @@ type Service struct {
 	ping       func(context.Context) error
 	pauseProbe time.Duration
 	dryRun     bool
+	drift      *drift.Reconciler
+	// driftInterval is how often drift runs; 0: never on its own.
+	driftInterval time.Duration
 }
 
 // New opens the listeners, connects to JetStream and Graph, and loads the writer's own earlier
@@ -177,7 +197,26 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	if cfg.DryRun {
 		sender, consumerName = loggingSender{logger}, ConsumerName+"-dry-run"
 	}
-	w := writer.New(dir, sender, logger, writer.Options{ManagedDomains: cfg.ManagedDomains, PausedRetry: cfg.PauseProbe})
+	directoryStream, err := js.Stream(ctx, stream.Directory)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("stream %s: %w", stream.Directory, err)
+	}
+	latest := func(ctx context.Context, path string) (*orgsyncv1.DesiredObject, error) {
+		msg, err := directoryStream.GetLastMsgForSubject(ctx, "dir."+path)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		var obj orgsyncv1.DesiredObject
+		if err := proto.Unmarshal(msg.Data, &obj); err != nil {
+			return nil, fmt.Errorf("%s: %w", msg.Subject, err)
+		}
+		return &obj, nil
+	}
+	w := writer.New(dir, sender, logger, writer.Options{ManagedDomains: cfg.ManagedDomains, PausedRetry: cfg.PauseProbe, Latest: latest})
 	// Replicas learn each other's object ids from RESULTS: the live follower starts before the
 	// initial read, so no result falls between the two.
 	results, err := js.OrderedConsumer(ctx, stream.Results, jetstream.OrderedConsumerConfig{
@@ -218,8 +257,27 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		}
 		return nil
 	})
+	desired := func(ctx context.Context) ([]*orgsyncv1.DesiredObject, error) {
+		var objs []*orgsyncv1.DesiredObject
+		err := stream.ReadLatest(ctx, js, stream.Directory, stream.DirectoryFilter(orgsyncv1.Target_TARGET_ENTRA), func(msg jetstream.Msg) error {
+			var obj orgsyncv1.DesiredObject
+			if err := stream.Decode(msg, &obj); err != nil {
+				return fmt.Errorf("%s: %w", msg.Subject(), err)
+			}
+			objs = append(objs, &obj)
+			return nil
+		})
+		return objs, err
+	}
+	driftPolicy := cfg.DriftPolicy
+	if cfg.DryRun {
+		driftPolicy = drift.Report
+	}
+	reconciler := drift.New(client, w, desired, driftPolicy, logger)
+	srv.Handle("POST /v1/drift/reconcile", jsonHandler(logger, func(r *http.Request) (any, error) { return reconciler.Pass(r.Context()) }))
 	return &Service{server: srv, conn: nc, js: js, logger: logger, writer: w, consumer: consumer, results: results,
-		ping: client.Ping, pauseProbe: cfg.PauseProbe, dryRun: cfg.DryRun}, nil
+		ping: client.Ping, pauseProbe: cfg.PauseProbe, dryRun: cfg.DryRun,
+		drift: reconciler, driftInterval: cfg.DriftInterval}, nil
 }
 
 // status is what this replica reports for `orgsyncctl status`: readiness, running / paused (and
@@ -231,6 +289,9 @@ func (s *Service) status(ctx context.Context) *orgsyncv1.ServiceStatus {
 		st.State, st.PausedReason = "paused", reason
 	} else if s.dryRun {
 		st.State = "dry-run"
+	}
+	if last := s.drift.LastPass(); !last.IsZero() {
+		st.LastDriftReconcile = timestamppb.New(last)
 	}
 	if dead, err := s.js.Stream(ctx, stream.DeadLetter); err == nil {
 		if info, err := dead.Info(ctx, jetstream.WithSubjectFilter("dead.entra.>")); err == nil {
@@ -322,6 +383,11 @@ func seed(w *writer.Writer, msg jetstream.Msg) error {
 	return nil
 }
 
+// ReconcileDrift runs one drift pass now and returns what it found.
+func (s *Service) ReconcileDrift(ctx context.Context) ([]drift.Finding, error) {
+	return s.drift.Pass(ctx)
+}
+
 // HTTPAddr is where health is served.
 func (s *Service) HTTPAddr() string { return s.server.HTTPAddr().String() }
 
@@ -335,6 +401,9 @@ func (s *Service) Run(ctx context.Context) error {
 	group.Go(func() error { return s.server.Run(groupCtx) })
 	group.Go(func() error { return s.consume(groupCtx) })
 	group.Go(func() error { return stream.ReportStatus(groupCtx, s.js, 0, s.status) })
+	if s.driftInterval > 0 {
+		group.Go(func() error { return s.drift.Run(groupCtx, s.driftInterval) })
+	}
 	group.Go(func() error {
 		return stream.Consume(groupCtx, s.results, func(_ context.Context, msg jetstream.Msg) error {
 			return seed(s.writer, msg)

@@ -124,8 +124,9 @@ func (p pipeline) startWriter(tb testing.TB, configure func(*Config)) {
 	p.startWriterWith(tb, configure, nil)
 }
 
-// startWriterWith is startWriter that also hands the replica's server to inspect, e.g. its readiness.
-func (p pipeline) startWriterWith(tb testing.TB, configure func(*Config), inspect func(*server.Server)) {
+// startWriterWith is startWriter that also hands the replica's server to inspect, e.g. its
+// readiness, and returns the replica.
+func (p pipeline) startWriterWith(tb testing.TB, configure func(*Config), inspect func(*server.Server)) *Service {
 	tb.Helper()
 	cfg := Config{
 		NATSURL: p.natsURL, Streams: stream.DefaultConfig(),
@@ -151,6 +152,7 @@ func (p pipeline) startWriterWith(tb testing.TB, configure func(*Config), inspec
 		}
 	})
 	tb.Cleanup(func() { cancel(); wg.Wait() })
+	return svc
 }
 
 func (p pipeline) publish(tb testing.TB, objs []*orgsyncv1.DesiredObject) {

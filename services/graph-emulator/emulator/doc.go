@@ -2,9 +2,11 @@
 // runs of orgsync.
 //
 // It speaks the subset of Graph that orgsync needs — users, groups and group membership, with
-// $filter (eq clauses joined by and), $select, $top, $skiptoken and $count — and answers with
-// Graph's status codes, error codes and error envelope, so that the real msgraph-sdk-go client
-// can be pointed at it:
+// $filter (eq clauses joined by and), $select, $top, $skiptoken and $count, $batch, and delta
+// queries on users and groups (users/delta and groups/delta, also spelled delta() as
+// msgraph-sdk-go does, with "members@delta", "@removed", $deltatoken=latest and
+// "Prefer: odata.maxpagesize") — and answers with Graph's status codes, error codes and error
+// envelope, so that the real msgraph-sdk-go client can be pointed at it:
 //
 //	srv := httptest.NewServer(emulator.New())
 //	adapter.SetBaseUrl(srv.URL + "/v1.0")
@@ -18,6 +20,7 @@
 //
 // A *Server is safe for concurrent use and starts no goroutines. Every request passes through
 // Server.ServeHTTP, which matches a route, runs its handler and writes any error in one place;
-// later features ($batch, members@odata.bind, delta queries, soft delete, fault injection) are
-// meant to be added as routes and Options at those two points.
+// later features (such as $batch, members@odata.bind, delta queries, soft delete and fault
+// injection) are added as routes and Options at those two points. Every change to the directory
+// takes the next number of one sequence, which is what delta tokens remember.
 package emulator

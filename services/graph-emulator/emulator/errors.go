@@ -29,6 +29,9 @@ const (
 	CodeServiceUnavailable = "serviceNotAvailable"
 	// CodeGeneralException is Graph's code for an unexpected server failure (500).
 	CodeGeneralException = "generalException"
+	// CodeSyncStateNotFound is the directory's code (with 400) for a delta token it no longer
+	// knows; the client must start a new initial round.
+	CodeSyncStateNotFound = "syncStateNotFound"
 )
 
 // apiError is an error the emulator answers with, carrying the HTTP status and Graph error code.

@@ -83,7 +83,7 @@ func (s *Server) updateGroup(c *call) error {
 			s.directory.addMember(group, strings.ToLower(id))
 		}
 	}
-	merge(group.props, changes)
+	s.directory.update(group, changes)
 	return s.writeNoContent(c)
 }
 

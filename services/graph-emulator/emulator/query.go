@@ -183,13 +183,18 @@ func nextLink(r *http.Request, afterSequence uint64) string {
 		}
 	}
 	values.Set("$skiptoken", encodeSkipToken(afterSequence))
+	return linkTo(r, values)
+}
+
+// linkTo returns the URL of r's path with query, on the scheme and host the client used.
+func linkTo(r *http.Request, query url.Values) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
 	// "$" needs no escaping in a query; leaving it readable matches Graph's own links.
-	query := strings.ReplaceAll(values.Encode(), "%24", "$")
-	return scheme + "://" + r.Host + r.URL.EscapedPath() + "?" + query
+	encoded := strings.ReplaceAll(query.Encode(), "%24", "$")
+	return scheme + "://" + r.Host + r.URL.EscapedPath() + "?" + encoded
 }
 
 // render returns a copy of object as a response item: the selected properties (null when

@@ -93,12 +93,16 @@ const (
 	OpRestore       = "user.restore"
 	OpManagerGet    = "manager.get"
 	OpManagerRemove = "manager.remove"
+	// OpUsersDelta and OpGroupsDelta count delta query pages, whatever their token.
+	OpUsersDelta  = "delta.users"
+	OpGroupsDelta = "delta.groups"
 	// OpUnknown counts requests that matched no route.
 	OpUnknown = "unknown"
 )
 
 func (s *Server) routeTable() []route {
-	return []route{
+	// The delta functions come first because users/{user} and groups/{group} match them too.
+	return append(s.deltaRoutes(), []route{
 		newRoute(http.MethodGet, "users", OpListUsers, s.listUsers),
 		newRoute(http.MethodPost, "users", OpUserCreate, s.createUser),
 		newRoute(http.MethodGet, "users/{user}", OpUserGet, s.getUser),
@@ -118,7 +122,7 @@ func (s *Server) routeTable() []route {
 		newRoute(http.MethodPut, "users/{user}/manager/$ref", OpManagerSet, s.setManager),
 		newRoute(http.MethodGet, "users/{user}/manager", OpManagerGet, s.getManager),
 		newRoute(http.MethodDelete, "users/{user}/manager/$ref", OpManagerRemove, s.removeManager),
-	}
+	}...)
 }
 
 // call is one request in flight.

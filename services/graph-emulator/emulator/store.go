@@ -88,21 +88,48 @@ func (k objectKind) resourceName() string {
 
 // directoryObject is one stored user or group.
 type directoryObject struct {
-	// sequence orders objects by creation; it also pages collections.
+	// sequence orders objects by creation; it also pages collections and delta rounds.
 	sequence uint64
-	kind     objectKind
-	props    Object
+	// changed is the sequence of the object's last change of properties or existence: creation,
+	// update, soft deletion or restoration. Delta queries compare it with their token's.
+	changed uint64
+	kind    objectKind
+	props   Object
 	// members and memberIndex are used by groups only; members is in the order added.
 	members     []membership
 	memberIndex map[string]struct{}
+	// membersChanged is the sequence of a group's last membership change, and removedMembers
+	// the latest removal of each former member. Keeping only the latest event per member is
+	// enough for delta queries, which report a member's current state, and keeps the history
+	// bounded by the number of distinct members instead of growing with every change.
+	membersChanged uint64
+	removedMembers map[string]memberRemoval
 }
 
 func (o *directoryObject) id() string { return o.props.ID() }
 
-// membership is one member reference of a group. Its sequence pages the members collection.
+// membership is one member reference of a group. Its sequence, that of the addition, pages the
+// members collection and tells delta queries when the member was added.
 type membership struct {
 	sequence uint64
 	memberID string
+	kind     objectKind
+}
+
+// memberRemoval is the latest removal of a former member from a group.
+type memberRemoval struct {
+	sequence uint64
+	kind     objectKind
+}
+
+// tombstone is what delta queries know of an object deleted for good.
+type tombstone struct {
+	// sequence is the deletion's; created is the object's creation sequence, which orders a delta
+	// round.
+	sequence uint64
+	created  uint64
+	kind     objectKind
+	id       string
 }
 
 // directory holds every object. It is not safe for concurrent use; Server guards it.
@@ -118,10 +145,16 @@ type directory struct {
 	// deletedUsers holds soft-deleted users by id, in deletion order, until restored; their
 	// userPrincipalName stays reserved, as in Entra.
 	deletedUsers []*directoryObject
+	// tombstones records objects deleted for good, in deletion order, for delta queries.
+	tombstones []tombstone
+	// epoch tells this directory's delta tokens from those of another Server, such as an
+	// emulator that has since restarted, whose sequences mean nothing here.
+	epoch string
 }
 
 func newDirectory() *directory {
 	return &directory{
+		epoch:                 newGUID()[:8],
 		objects:               make(map[string]*directoryObject),
 		userIDByPrincipalName: make(map[string]string),
 		managers:              make(map[string]string),
@@ -140,7 +173,8 @@ func (d *directory) add(kind objectKind, props Object) *directoryObject {
 		id = newGUID()
 	}
 	props["id"] = id
-	object := &directoryObject{sequence: d.nextSequence(), kind: kind, props: props}
+	sequence := d.nextSequence()
+	object := &directoryObject{sequence: sequence, changed: sequence, kind: kind, props: props}
 	d.objects[id] = object
 	switch kind {
 	case kindUser:
@@ -148,6 +182,7 @@ func (d *directory) add(kind objectKind, props Object) *directoryObject {
 		d.userIDByPrincipalName[strings.ToLower(props.String("userPrincipalName"))] = id
 	case kindGroup:
 		object.memberIndex = make(map[string]struct{})
+		object.removedMembers = make(map[string]memberRemoval)
 		d.groups = append(d.groups, object)
 	}
 	return object
@@ -188,9 +223,19 @@ func (d *directory) principalNameTaken(principalName, exceptID string) bool {
 	return false
 }
 
-// softDelete removes a user as remove does and keeps it among the deleted users.
+// update applies PATCH changes to object's properties and records the change.
+func (d *directory) update(object *directoryObject, changes Object) {
+	if len(changes) == 0 {
+		return
+	}
+	merge(object.props, changes)
+	object.changed = d.nextSequence()
+}
+
+// softDelete detaches a user as remove does and keeps it among the deleted users.
 func (d *directory) softDelete(user *directoryObject) {
-	d.remove(user)
+	d.detach(user)
+	user.changed = d.nextSequence()
 	d.deletedUsers = append(d.deletedUsers, user)
 }
 
@@ -202,6 +247,7 @@ func (d *directory) restore(id string) (*directoryObject, bool) {
 			d.objects[deleted.id()] = deleted
 			d.users = append(d.users, deleted)
 			d.userIDByPrincipalName[strings.ToLower(deleted.props.String("userPrincipalName"))] = deleted.id()
+			deleted.changed = d.nextSequence()
 			return deleted, true
 		}
 	}
@@ -214,8 +260,17 @@ func (d *directory) renameUser(user *directoryObject, newPrincipalName string) {
 	d.userIDByPrincipalName[strings.ToLower(newPrincipalName)] = user.id()
 }
 
-// remove deletes object and every membership that refers to it.
+// remove deletes object for good, leaving a tombstone for delta queries.
 func (d *directory) remove(object *directoryObject) {
+	d.detach(object)
+	d.tombstones = append(d.tombstones, tombstone{
+		sequence: d.nextSequence(), created: object.sequence, kind: object.kind, id: object.id(),
+	})
+}
+
+// detach takes object out of the directory with every membership and manager link that refers
+// to it.
+func (d *directory) detach(object *directoryObject) {
 	id := object.id()
 	delete(d.objects, id)
 	switch object.kind {
@@ -241,8 +296,14 @@ func (d *directory) addMember(group *directoryObject, memberID string) bool {
 	if _, present := group.memberIndex[memberID]; present {
 		return false
 	}
+	kind := kindUser
+	if member, found := d.objects[memberID]; found {
+		kind = member.kind
+	}
 	group.memberIndex[memberID] = struct{}{}
-	group.members = append(group.members, membership{sequence: d.nextSequence(), memberID: memberID})
+	group.members = append(group.members, membership{sequence: d.nextSequence(), memberID: memberID, kind: kind})
+	group.membersChanged = d.lastSequence
+	delete(group.removedMembers, memberID)
 	return true
 }
 
@@ -252,7 +313,11 @@ func (d *directory) removeMember(group *directoryObject, memberID string) bool {
 		return false
 	}
 	delete(group.memberIndex, memberID)
-	group.members = slices.DeleteFunc(group.members, func(candidate membership) bool { return candidate.memberID == memberID })
+	index := slices.IndexFunc(group.members, func(candidate membership) bool { return candidate.memberID == memberID })
+	removal := memberRemoval{sequence: d.nextSequence(), kind: group.members[index].kind}
+	group.members = slices.Delete(group.members, index, index+1)
+	group.removedMembers[memberID] = removal
+	group.membersChanged = removal.sequence
 	return true
 }
 

@@ -90,7 +90,7 @@ func (s *Server) updateUser(c *call) error {
 		}
 		s.directory.renameUser(user, newPrincipalName)
 	}
-	merge(user.props, changes)
+	s.directory.update(user, changes)
 	return s.writeNoContent(c)
 }
 

@@ -96,6 +96,10 @@ type Writer struct {
 	logger *slog.Logger
 	now    func() time.Time
 
+	// applyMu serialises applying desired state: the consumer's messages and the drift
+	// reconcile's corrections (which may swap dir for a record-only one while they run).
+	applyMu sync.Mutex
+
 	mu sync.Mutex
 	// userIDs and groupIDs are orgsync's own record of the objects it created or found, by worker id
 	// and group key: Graph's lookups are eventually consistent, so a lookup right after a create
@@ -116,6 +120,7 @@ type Writer struct {
 	paused          chan struct{}
 	pausedRetry     time.Duration
 	lagWait         time.Duration
+	latest          func(ctx context.Context, path string) (*orgsyncv1.DesiredObject, error)
 }
 
 // pauseAfterForbidden consecutive refusals of the credentials, on any objects, pause the writer:
@@ -188,6 +193,10 @@ type Options struct {
 	// LagWait is how long a create that may have happened waits before it is looked up and
 	// retried: longer than Graph's usual replication lag; default 15s.
 	LagWait time.Duration
+	// Latest returns the newest desired state of the object at path (stream DIRECTORY), nil when
+	// there is none. With it, a write is followed by the newest revision when a newer one exists
+	// (see catchUp); without it, by nothing.
+	Latest func(ctx context.Context, path string) (*orgsyncv1.DesiredObject, error)
 }
 
 // New returns a Writer.
@@ -204,6 +213,9 @@ func New(dir Directory, sender Sender, logger *slog.Logger, opts ...Options) *Wr
 		}
 		if o.PausedRetry > 0 {
 			w.pausedRetry = o.PausedRetry
+		}
+		if o.Latest != nil {
+			w.latest = o.Latest
 		}
 		for _, domain := range o.ManagedDomains {
 			if domain = strings.ToLower(strings.TrimSpace(domain)); domain != "" {
@@ -253,6 +265,8 @@ func (w *Writer) Seed(result *orgsyncv1.WriterResult, path string) {
 
 // Handle is the stream handler for one DIRECTORY message of target entra.
 func (w *Writer) Handle(ctx context.Context, msg jetstream.Msg) error {
+	w.applyMu.Lock()
+	defer w.applyMu.Unlock()
 	obj, path, err := w.decode(msg)
 	if err != nil || obj == nil {
 		return err
@@ -266,6 +280,8 @@ func (w *Writer) Handle(ctx context.Context, msg jetstream.Msg) error {
 // its own span continuing its producer's trace; membership additions are grouped per group and
 // sent 20 to a request with members@odata.bind.
 func (w *Writer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []error {
+	w.applyMu.Lock()
+	defer w.applyMu.Unlock()
 	errs := make([]error, len(msgs))
 	newest := map[string]int{}
 	objs := make([]*orgsyncv1.DesiredObject, len(msgs))
@@ -306,7 +322,42 @@ func (w *Writer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []error 
 	}
 	w.addMembers(ctx, msgs, objs, paths, additions, errs)
 	w.removeMembers(ctx, msgs, objs, paths, removals, errs)
+	w.catchUp(ctx, objs, paths, errs)
 	return errs
+}
+
+// catchUp applies the newest desired state of each object just written whose DIRECTORY subject
+// already holds a newer revision. Replicas share one consumer, so two revisions of an object can
+// be applied at once by two replicas, and the older write can land last; whichever replica
+// finishes last sees the newer revision here and makes it the last write. A failure is left to
+// the newer revision's own message, which is still pending until it is applied.
+func (w *Writer) catchUp(ctx context.Context, objs []*orgsyncv1.DesiredObject, paths []string, errs []error) {
+	if w.latest == nil {
+		return
+	}
+	for i, obj := range objs {
+		if obj == nil || errs[i] != nil {
+			continue
+		}
+		newest, err := w.latest(ctx, paths[i])
+		if err != nil {
+			w.logger.DebugContext(ctx, "newest revision unknown; its own message will be applied", "object", paths[i], "error", err)
+			continue
+		}
+		if newest == nil || newest.GetRevision() <= obj.GetRevision() {
+			continue
+		}
+		result, err := w.Apply(ctx, newest, 1)
+		if err != nil {
+			w.logger.InfoContext(ctx, "newer revision not applied yet; its own message will be", "object", paths[i], "revision", newest.GetRevision(), "error", err)
+			continue
+		}
+		if len(result.GetOperations()) > 0 {
+			if err := w.report(ctx, paths[i], result); err != nil {
+				w.logger.WarnContext(ctx, "result of a newer revision not reported", "object", paths[i], "error", err)
+			}
+		}
+	}
 }
 
 // removeMembers applies the membership tombstones at the given indexes, 20 to a $batch, and
@@ -522,7 +573,11 @@ func kindName(obj *orgsyncv1.DesiredObject) string {
 
 // report publishes the result and, when something was written, an audit record.
 func (w *Writer) report(ctx context.Context, path string, result *orgsyncv1.WriterResult) error {
-	msgID := fmt.Sprintf("%s:%d:%s", path, result.GetRevision(), result.GetOutcome())
+	return w.reportAs(ctx, path, fmt.Sprintf("%s:%d:%s", path, result.GetRevision(), result.GetOutcome()), result)
+}
+
+// reportAs is report with the message id given.
+func (w *Writer) reportAs(ctx context.Context, path, msgID string, result *orgsyncv1.WriterResult) error {
 	if _, err := w.sender.Publish(ctx, stream.ResultSubject(path), msgID, result); err != nil {
 		return stream.Retry(time.Second, err)
 	}
@@ -653,7 +708,7 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 		}
 		return result, nil
 	}
-	attrs := userAttributes(desired)
+	attrs := UserAttributes(desired)
 	if current == nil {
 		// A rehire whose account was deleted gets that account back, not a second one.
 		deleted, err := w.dir.FindDeletedUserByEmployeeID(ctx, desired.GetWorkerId())
@@ -750,7 +805,8 @@ func (w *Writer) applyManager(ctx context.Context, desired *orgsyncv1.DesiredUse
 	return nil
 }
 
-func userAttributes(u *orgsyncv1.DesiredUser) directory.UserAttributes {
+// UserAttributes are the Entra user properties a desired user asks for.
+func UserAttributes(u *orgsyncv1.DesiredUser) directory.UserAttributes {
 	attrs := directory.UserAttributes{
 		AccountEnabled: u.GetAccountEnabled(), DisplayName: u.GetDisplayName(), GivenName: u.GetGivenName(),
 		Surname: u.GetSurname(), UserPrincipalName: u.GetUserPrincipalName(), MailNickname: u.GetMailNickname(),

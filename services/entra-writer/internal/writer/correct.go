@@ -1,0 +1,140 @@
+package writer
+
+import (
+	"context"
+	"fmt"
+
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/orgsync/orgsync/pkg/metrics"
+	"github.com/orgsync/orgsync/pkg/stream"
+	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
+)
+
+// What the drift reconcile (package drift) needs of the writer: its record of the objects it
+// manages, whether it has caught up with an object's desired state, and a way to put an object
+// back to that state.
+
+// Objects returns orgsync's record of the objects it manages in Entra ID, by object id: the
+// worker id of each user, the group key of each group.
+func (w *Writer) Objects() (users, groups map[string]string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	users, groups = make(map[string]string, len(w.userIDs)), make(map[string]string, len(w.groupIDs))
+	for workerID, id := range w.userIDs {
+		users[id] = workerID
+	}
+	for groupKey, id := range w.groupIDs {
+		groups[id] = groupKey
+	}
+	return users, groups
+}
+
+// Converged reports whether the writer (this replica or another) has dealt with revision of the
+// object at path, so that a difference between the directory and that revision is drift rather
+// than a change still on its way.
+func (w *Writer) Converged(path string, revision uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.applied[path] >= revision
+}
+
+// Correct applies obj's desired state again, to undo an edit made outside orgsync that reason
+// describes. It waits for the batch being applied to finish. A correction is reported to RESULTS
+// and AUDIT like any other write, with the cause "drift: reason". With reportOnly nothing is
+// written: the result's operations say what a correction would write.
+func (w *Writer) Correct(ctx context.Context, obj *orgsyncv1.DesiredObject, reason string, reportOnly bool) (*orgsyncv1.WriterResult, error) {
+	w.applyMu.Lock()
+	defer w.applyMu.Unlock()
+	if reportOnly {
+		real := w.dir
+		w.dir = recordOnly{real}
+		defer func() { w.dir = real }()
+	}
+	// As a late attempt: a recorded object id that Graph no longer knows is looked up again
+	// (and a deleted user restored) instead of waited for as replication lag.
+	result, err := w.Apply(ctx, obj, lostAfter)
+	if err != nil {
+		return nil, fmt.Errorf("correcting %s: %w", obj.GetKey(), err)
+	}
+	if reportOnly || len(result.GetOperations()) == 0 {
+		return result, nil
+	}
+	path, err := stream.ObjectPath(obj)
+	if err != nil {
+		return nil, err
+	}
+	w.stampDrift(ctx, result, reason)
+	for _, op := range result.GetOperations() {
+		metrics.Default().DirectoryWrite(ctx, "entra", kindName(obj), op, "applied")
+	}
+	// Its own message id: the original write's result may still be in the dedup window.
+	return result, w.reportAs(ctx, path, fmt.Sprintf("%s:%d:drift:%d", path, obj.GetRevision(), w.now().UnixNano()), result)
+}
+
+// RemoveStray removes from a group orgsync manages a member its desired state does not have
+// (added outside orgsync), and records the write on AUDIT. memberKey is the member's worker id or
+// group key, or its object id when orgsync does not know it.
+func (w *Writer) RemoveStray(ctx context.Context, groupKey, groupID, memberKey, memberID string) (*orgsyncv1.WriterResult, error) {
+	w.applyMu.Lock()
+	defer w.applyMu.Unlock()
+	if err := w.dir.RemoveMember(ctx, groupID, memberID); err != nil {
+		return nil, fmt.Errorf("removing stray member %s of %s: %w", memberKey, groupKey, err)
+	}
+	result := &orgsyncv1.WriterResult{
+		Target: orgsyncv1.Target_TARGET_ENTRA, Kind: orgsyncv1.ObjectKind_OBJECT_KIND_MEMBERSHIP,
+		Key: groupKey + "/" + memberKey, Outcome: orgsyncv1.Outcome_OUTCOME_APPLIED,
+		ObjectId: memberID, Operations: []string{"member.remove"}, ObservedAt: timestamppb.New(w.now()),
+	}
+	w.stampDrift(ctx, result, "a member orgsync did not add")
+	metrics.Default().DirectoryWrite(ctx, "entra", "membership", "member.remove", "applied")
+	path := "entra.member." + stream.Token(groupKey) + "." + stream.Token(memberKey)
+	// Only the audit trail: RESULTS answers desired objects, and this membership has none.
+	msgID := fmt.Sprintf("%s:drift:%d", path, w.now().UnixNano())
+	if _, err := w.sender.Publish(ctx, stream.AuditSubject(path), msgID, result); err != nil {
+		return result, fmt.Errorf("auditing the removal of stray member %s of %s: %w", memberKey, groupKey, err)
+	}
+	return result, nil
+}
+
+func (w *Writer) stampDrift(ctx context.Context, result *orgsyncv1.WriterResult, reason string) {
+	result.Cause = &orgsyncv1.Cause{Reason: "drift: " + reason, ComputedAt: timestamppb.New(w.now())}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		result.TraceId = sc.TraceID().String()
+	}
+}
+
+// recordOnly reads from the directory and drops every write, for a report-only drift reconcile.
+// Creates and restores are refused: a report never needs them (a deleted object is reported as
+// such, not re-created).
+type recordOnly struct{ Directory }
+
+var errReportOnly = &directory.Error{Op: "report-only", Class: directory.ClassInvalid, Code: "orgsync_ReportOnly", Message: "not written: drift is only reported"}
+
+func (recordOnly) CreateUser(context.Context, directory.UserAttributes, string) (*directory.User, error) {
+	return nil, errReportOnly
+}
+func (recordOnly) RestoreUser(context.Context, string) (*directory.User, error) {
+	return nil, errReportOnly
+}
+func (recordOnly) CreateGroup(context.Context, directory.GroupAttributes) (*directory.Group, error) {
+	return nil, errReportOnly
+}
+func (recordOnly) UpdateUser(context.Context, string, directory.UserAttributes, []directory.Field) error {
+	return nil
+}
+func (recordOnly) DeleteUser(context.Context, string) error                             { return nil }
+func (recordOnly) UpdateGroup(context.Context, string, directory.GroupAttributes) error { return nil }
+func (recordOnly) DeleteGroup(context.Context, string) error                            { return nil }
+func (recordOnly) AddMember(context.Context, string, string) error                      { return nil }
+func (recordOnly) AddMembers(context.Context, string, []string) error                   { return nil }
+func (recordOnly) RemoveMember(context.Context, string, string) error                   { return nil }
+func (recordOnly) SetManager(context.Context, string, string) error                     { return nil }
+func (recordOnly) RemoveMembers(_ context.Context, refs []directory.MemberRef) []error {
+	return make([]error, len(refs))
+}
+
+// compile-time check that recordOnly still covers the port.
+var _ Directory = recordOnly{}
