@@ -61,11 +61,13 @@ func New(baseURL string, auth authentication.AuthenticationProvider, opts ...Opt
 		}
 	}
 	httpClient := msgraphcore.GetDefaultClient(&options, middleware...)
+	// Beneath the middleware, where a request is final: the dry run logs exactly what would be
+	// sent, and the retry transport sends the same compressed bytes again.
+	base := khttp.GetDefaultTransport()
 	if settings.dryRun != nil {
-		// Beneath the middleware, so the logged request is exactly what would be sent.
-		httpClient.Transport = khttp.NewCustomTransportWithParentTransport(
-			DryRunTransport{Base: http.DefaultTransport, Logger: settings.dryRun}, middleware...)
+		base = DryRunTransport{Base: base, Logger: settings.dryRun}
 	}
+	httpClient.Transport = khttp.NewCustomTransportWithParentTransport(RetryTransport{Base: base}, middleware...)
 	httpClient.Transport = otelhttp.NewTransport(httpClient.Transport,
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "graph " + r.Method }))
 	httpClient.Timeout = 60 * time.Second
@@ -514,14 +516,23 @@ func retryAfter(headers *abstractions.ResponseHeaders) time.Duration {
 		return 0
 	}
 	for _, value := range headers.Get("Retry-After") {
-		if seconds, err := strconv.Atoi(strings.TrimSpace(value)); err == nil && seconds >= 0 {
-			return time.Duration(seconds) * time.Second
-		}
-		if at, err := http.ParseTime(value); err == nil {
-			return max(time.Until(at), 0)
+		if wait, ok := parseRetryAfter(value); ok {
+			return wait
 		}
 	}
 	return 0
+}
+
+// parseRetryAfter reads a Retry-After value: whole seconds or an HTTP date.
+func parseRetryAfter(value string) (time.Duration, bool) {
+	value = strings.TrimSpace(value)
+	if seconds, err := strconv.Atoi(value); err == nil && seconds >= 0 {
+		return time.Duration(seconds) * time.Second, true
+	}
+	if at, err := http.ParseTime(value); err == nil {
+		return max(time.Until(at), 0), true
+	}
+	return 0, false
 }
 
 // quote escapes a value for an OData string literal.

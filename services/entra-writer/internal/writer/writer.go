@@ -108,6 +108,9 @@ type Writer struct {
 	groupIDs map[string]string
 	// applied is the newest revision applied per object path, to drop stale redeliveries.
 	applied map[string]uint64
+	// lostCreates counts, per object path, the creates that may have happened without an answer
+	// since the object was last applied: each waits out replication lag longer.
+	lostCreates map[string]int
 	// managerSet is the manager worker id last linked per worker, so a link is written once.
 	managerSet map[string]string
 	// unmanaged marks workers whose accounts are outside the managed domains.
@@ -203,7 +206,7 @@ type Options struct {
 func New(dir Directory, sender Sender, logger *slog.Logger, opts ...Options) *Writer {
 	w := &Writer{
 		dir: dir, sender: sender, logger: logger, now: time.Now,
-		userIDs: map[string]string{}, groupIDs: map[string]string{}, applied: map[string]uint64{}, managerSet: map[string]string{},
+		userIDs: map[string]string{}, groupIDs: map[string]string{}, applied: map[string]uint64{}, managerSet: map[string]string{}, lostCreates: map[string]int{},
 		unmanaged: map[string]bool{}, paused: make(chan struct{}), pausedRetry: 30 * time.Second,
 		lagWait: 15 * time.Second,
 	}
@@ -507,7 +510,13 @@ func (w *Writer) finish(ctx context.Context, msg jetstream.Msg, obj *orgsyncv1.D
 		return stream.Retry(w.pausedRetry, err)
 	}
 	if errors.Is(err, errMaybeCreated) {
-		return stream.Retry(max(w.lagWait, min(time.Duration(attempt)*w.lagWait, time.Minute)), err)
+		// Longer each time this object's create may have happened unseen: the lag outlasted the
+		// last wait. Other failures of the object (throttling, say) do not lengthen it.
+		w.mu.Lock()
+		w.lostCreates[path]++
+		lost := w.lostCreates[path]
+		w.mu.Unlock()
+		return stream.Retry(min(time.Duration(lost)*w.lagWait, time.Minute), err)
 	}
 	if directory.ClassOf(err) == directory.ClassForbidden && attempt < 5 {
 		// Often the whole tenant (see pauseAfterForbidden); one object that stays refused while
@@ -555,6 +564,7 @@ func (w *Writer) finish(ctx context.Context, msg jetstream.Msg, obj *orgsyncv1.D
 	}
 	w.mu.Lock()
 	w.applied[path] = max(w.applied[path], obj.GetRevision())
+	delete(w.lostCreates, path)
 	w.mu.Unlock()
 	return nil
 }
