@@ -270,7 +270,7 @@ func (w *Writer) Seed(result *orgsyncv1.WriterResult, path string) {
 func (w *Writer) Handle(ctx context.Context, msg jetstream.Msg) error {
 	w.applyMu.Lock()
 	defer w.applyMu.Unlock()
-	obj, path, err := w.decode(msg)
+	obj, path, err := w.decode(ctx, msg)
 	if err != nil || obj == nil {
 		return err
 	}
@@ -290,7 +290,7 @@ func (w *Writer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []error 
 	objs := make([]*orgsyncv1.DesiredObject, len(msgs))
 	paths := make([]string, len(msgs))
 	for i, msg := range msgs {
-		objs[i], paths[i], errs[i] = w.decode(msg)
+		objs[i], paths[i], errs[i] = w.decode(ctx, msg)
 		if objs[i] == nil {
 			continue
 		}
@@ -332,8 +332,9 @@ func (w *Writer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []error 
 // catchUp applies the newest desired state of each object just written whose DIRECTORY subject
 // already holds a newer revision. Replicas share one consumer, so two revisions of an object can
 // be applied at once by two replicas, and the older write can land last; whichever replica
-// finishes last sees the newer revision here and makes it the last write. A failure is left to
-// the newer revision's own message, which is still pending until it is applied.
+// finishes last sees the newer revision here and makes it the last write. When that fails, the
+// older message is retried (not acknowledged): the newer one may be done already, and the retry,
+// stale by then wherever it lands, applies the newest revision again (see decode).
 func (w *Writer) catchUp(ctx context.Context, objs []*orgsyncv1.DesiredObject, paths []string, errs []error) {
 	if w.latest == nil {
 		return
@@ -352,7 +353,12 @@ func (w *Writer) catchUp(ctx context.Context, objs []*orgsyncv1.DesiredObject, p
 		}
 		result, err := w.Apply(ctx, newest, 1)
 		if err != nil {
-			w.logger.InfoContext(ctx, "newer revision not applied yet; its own message will be", "object", paths[i], "revision", newest.GetRevision(), "error", err)
+			delay, retry := retryDelay(err, 1)
+			if !retry {
+				delay = w.pausedRetry
+			}
+			w.logger.InfoContext(ctx, "newer revision not applied after an older one; retrying", "object", paths[i], "revision", newest.GetRevision(), "retry_in", delay, "error", err)
+			errs[i] = stream.Retry(delay, fmt.Errorf("applying revision %d of %s after revision %d: %w", newest.GetRevision(), paths[i], obj.GetRevision(), err))
 			continue
 		}
 		if len(result.GetOperations()) > 0 {
@@ -479,9 +485,12 @@ func (w *Writer) bind(ctx context.Context, groupID string, memberIDs []string) e
 
 const tracerName = "github.com/orgsync/orgsync/services/entra-writer/internal/writer"
 
-// decode reads a DIRECTORY message; it returns a nil object for a stale revision, which is
-// acknowledged and dropped.
-func (w *Writer) decode(msg jetstream.Msg) (*orgsyncv1.DesiredObject, string, error) {
+// decode reads a DIRECTORY message. A stale revision (older than one already applied) is not
+// applied; instead, when the object's newest desired state on DIRECTORY is newer than the
+// message, that is returned to be applied again: the stale message may be the retry of a catch-up
+// that failed (see catchUp), and applying the newest again costs little and is always right.
+// Otherwise it returns a nil object, and the message is acknowledged and dropped.
+func (w *Writer) decode(ctx context.Context, msg jetstream.Msg) (*orgsyncv1.DesiredObject, string, error) {
 	var obj orgsyncv1.DesiredObject
 	if err := stream.Decode(msg, &obj); err != nil {
 		return nil, "", err
@@ -493,11 +502,21 @@ func (w *Writer) decode(msg jetstream.Msg) (*orgsyncv1.DesiredObject, string, er
 	w.mu.Lock()
 	applied := w.applied[path]
 	w.mu.Unlock()
-	if obj.GetRevision() < applied {
-		w.logger.Debug("stale revision dropped", "object", path, "revision", obj.GetRevision(), "applied", applied)
-		return nil, path, nil
+	if obj.GetRevision() >= applied {
+		return &obj, path, nil
 	}
-	return &obj, path, nil
+	if w.latest != nil {
+		newest, err := w.latest(ctx, path)
+		if err != nil {
+			return nil, path, stream.Retry(time.Second, fmt.Errorf("reading the newest revision of %s: %w", path, err))
+		}
+		if newest != nil && newest.GetRevision() > obj.GetRevision() {
+			w.logger.DebugContext(ctx, "stale revision: applying the newest instead", "object", path, "revision", obj.GetRevision(), "newest", newest.GetRevision())
+			return newest, path, nil
+		}
+	}
+	w.logger.DebugContext(ctx, "stale revision dropped", "object", path, "revision", obj.GetRevision(), "applied", applied)
+	return nil, path, nil
 }
 
 // finish turns the outcome of applying obj into what happens to its message: a retry for what may
