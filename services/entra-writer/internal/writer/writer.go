@@ -512,6 +512,12 @@ func (w *Writer) decode(ctx context.Context, msg jetstream.Msg) (*orgsyncv1.Desi
 		}
 		if newest != nil && newest.GetRevision() > obj.GetRevision() {
 			w.logger.DebugContext(ctx, "stale revision: applying the newest instead", "object", path, "revision", obj.GetRevision(), "newest", newest.GetRevision())
+			if u := newest.GetUser(); u != nil {
+				// The stale write may have been another replica's manager link: link again.
+				w.mu.Lock()
+				delete(w.managerSet, u.GetWorkerId())
+				w.mu.Unlock()
+			}
 			return newest, path, nil
 		}
 	}
