@@ -377,6 +377,22 @@ func (c *Client) SetManager(ctx context.Context, userID, managerID string) error
 	return nil
 }
 
+// GetManager returns the object id of a user's manager; "" when the user has none (Graph
+// answers 404).
+func (c *Client) GetManager(ctx context.Context, userID string) (string, error) {
+	manager, err := c.graph.Users().ByUserId(userID).Manager().Get(ctx, &users.ItemManagerRequestBuilderGetRequestConfiguration{
+		QueryParameters: &users.ItemManagerRequestBuilderGetQueryParameters{Select: []string{"id"}},
+	})
+	if err != nil {
+		err = classify("manager.get", err)
+		if directory.ClassOf(err) == directory.ClassNotFound {
+			return "", nil
+		}
+		return "", err
+	}
+	return deref(manager.GetId()), nil
+}
+
 // GetUserByPrincipalName reads a user by userPrincipalName; (nil, nil) when there is none.
 func (c *Client) GetUserByPrincipalName(ctx context.Context, principalName string) (*directory.User, error) {
 	user, err := c.GetUser(ctx, principalName)

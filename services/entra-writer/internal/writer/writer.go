@@ -53,6 +53,8 @@ type Directory interface {
 	// missing member is success.
 	RemoveMembers(ctx context.Context, refs []directory.MemberRef) []error
 	SetManager(ctx context.Context, userID, managerID string) error
+	// GetManager returns the object id of a user's manager, "" when the user has none.
+	GetManager(ctx context.Context, userID string) (string, error)
 	GetUserByPrincipalName(ctx context.Context, principalName string) (*directory.User, error)
 }
 
@@ -111,8 +113,6 @@ type Writer struct {
 	// lostCreates counts, per object path, the creates that may have happened without an answer
 	// since the object was last applied: each waits out replication lag longer.
 	lostCreates map[string]int
-	// managerSet is the manager worker id last linked per worker, so a link is written once.
-	managerSet map[string]string
 	// unmanaged marks workers whose accounts are outside the managed domains.
 	unmanaged      map[string]bool
 	managedDomains []string
@@ -206,7 +206,7 @@ type Options struct {
 func New(dir Directory, sender Sender, logger *slog.Logger, opts ...Options) *Writer {
 	w := &Writer{
 		dir: dir, sender: sender, logger: logger, now: time.Now,
-		userIDs: map[string]string{}, groupIDs: map[string]string{}, applied: map[string]uint64{}, managerSet: map[string]string{}, lostCreates: map[string]int{},
+		userIDs: map[string]string{}, groupIDs: map[string]string{}, applied: map[string]uint64{}, lostCreates: map[string]int{},
 		unmanaged: map[string]bool{}, paused: make(chan struct{}), pausedRetry: 30 * time.Second,
 		lagWait: 15 * time.Second,
 	}
@@ -512,12 +512,6 @@ func (w *Writer) decode(ctx context.Context, msg jetstream.Msg) (*orgsyncv1.Desi
 		}
 		if newest != nil && newest.GetRevision() > obj.GetRevision() {
 			w.logger.DebugContext(ctx, "stale revision: applying the newest instead", "object", path, "revision", obj.GetRevision(), "newest", newest.GetRevision())
-			if u := newest.GetUser(); u != nil {
-				// The stale write may have been another replica's manager link: link again.
-				w.mu.Lock()
-				delete(w.managerSet, u.GetWorkerId())
-				w.mu.Unlock()
-			}
 			return newest, path, nil
 		}
 	}
@@ -796,7 +790,8 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 		result.Operations = append(result.Operations, "user.update")
 		current.UserAttributes = attrs
 	}
-	if err := w.applyManager(ctx, desired, current.ID, attempt, result); err != nil {
+	justCreated := slices.Contains(result.Operations, "user.create")
+	if err := w.applyManager(ctx, desired, current.ID, justCreated, attempt, result); err != nil {
 		return nil, err
 	}
 	if len(result.Operations) > 0 {
@@ -812,16 +807,18 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 // is slow (throttled, replication lag) is waited for, not dropped.
 const managerGiveUpAfter = 120
 
-// applyManager points the user's manager reference at the manager's account, once per change.
-func (w *Writer) applyManager(ctx context.Context, desired *orgsyncv1.DesiredUser, userID string, attempt int, result *orgsyncv1.WriterResult) error {
+// applyManager points the user's manager reference at the manager's account when it points
+// elsewhere. It reads the link first, except on an account just created (which has none): another
+// replica, or an administrator, may have changed it since this replica last looked, so no
+// replica keeps its own idea of it. A read is not a write: Graph's write quota is what counts.
+func (w *Writer) applyManager(ctx context.Context, desired *orgsyncv1.DesiredUser, userID string, justCreated bool, attempt int, result *orgsyncv1.WriterResult) error {
 	managerWorkerID := desired.GetManagerWorkerId()
-	w.mu.Lock()
-	done := w.managerSet[desired.GetWorkerId()] == managerWorkerID
-	managerID := w.userIDs[managerWorkerID]
-	w.mu.Unlock()
-	if managerWorkerID == "" || done {
+	if managerWorkerID == "" {
 		return nil
 	}
+	w.mu.Lock()
+	managerID := w.userIDs[managerWorkerID]
+	w.mu.Unlock()
 	if managerID == "" {
 		if attempt < managerGiveUpAfter {
 			return fmt.Errorf("manager %s of %s: %w", managerWorkerID, desired.GetWorkerId(), errPending)
@@ -830,12 +827,18 @@ func (w *Writer) applyManager(ctx context.Context, desired *orgsyncv1.DesiredUse
 			"worker_id", desired.GetWorkerId(), "manager_worker_id", managerWorkerID)
 		return nil
 	}
+	if !justCreated {
+		current, err := w.dir.GetManager(ctx, userID)
+		if err != nil {
+			return err
+		}
+		if strings.EqualFold(current, managerID) {
+			return nil
+		}
+	}
 	if err := w.dir.SetManager(ctx, userID, managerID); err != nil {
 		return err
 	}
-	w.mu.Lock()
-	w.managerSet[desired.GetWorkerId()] = managerWorkerID
-	w.mu.Unlock()
 	result.Operations = append(result.Operations, "manager.set")
 	return nil
 }

@@ -647,3 +647,28 @@ func TestNewestRevisionIsTheLastWrite(t *testing.T) {
 		})
 	}
 }
+
+// TestManagerLinkIsReadNotRemembered replays what the chaos run found with two replicas: this
+// replica links E3 to E1; another replica, applying a newer revision, links E3 to E2; then this
+// replica applies the newest revision, back to E1. Having linked E1 itself once proves nothing:
+// it reads the link and writes it again.
+func TestManagerLinkIsReadNotRemembered(t *testing.T) {
+	h := newHarness(t)
+	h.run(t, []*orgsyncv1.DesiredObject{worker("E1", ""), worker("E2", ""), worker("E3", "E1")},
+		h.allApplied([]string{"entra.user.E1", "entra.user.E2", "entra.user.E3"}))
+	e1, e2, e3 := h.results["entra.user.E1"].GetObjectId(), h.results["entra.user.E2"].GetObjectId(), h.results["entra.user.E3"].GetObjectId()
+	// The other replica's write of revision 2.
+	if err := h.fake.SetManager(t.Context(), e3, e2); err != nil {
+		t.Fatal(err)
+	}
+	revision3 := worker("E3", "E1")
+	revision3.Revision = 3
+	revision3.GetUser().JobTitle = "Engineer"
+	h.run(t, []*orgsyncv1.DesiredObject{revision3}, func() bool { return h.outcome("entra.user.E3", 3) == orgsyncv1.Outcome_OUTCOME_APPLIED })
+	if got, _ := h.fake.Manager(e3); got != e1 {
+		t.Errorf("manager of E3 = %q, want E1's account %q (E2's is %q)", got, e1, e2)
+	}
+	if ops := h.results["entra.user.E3"].GetOperations(); !slices.Contains(ops, "manager.set") {
+		t.Errorf("E3 revision 3 operations = %v, want a manager.set", ops)
+	}
+}

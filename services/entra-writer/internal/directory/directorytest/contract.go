@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ type Directory interface {
 	RemoveMember(ctx context.Context, groupID, memberID string) error
 	RemoveMembers(ctx context.Context, refs []directory.MemberRef) []error
 	SetManager(ctx context.Context, userID, managerID string) error
+	GetManager(ctx context.Context, userID string) (string, error)
 	GetUserByPrincipalName(ctx context.Context, principalName string) (*directory.User, error)
 }
 
@@ -245,8 +247,14 @@ func RunContract(t *testing.T, newDirectory func(t *testing.T) (Directory, Membe
 		if err != nil {
 			t.Fatal(err)
 		}
+		if got, err := dir.GetManager(ctx, janeUser.ID); err != nil || got != "" {
+			t.Errorf("manager before one is set = %q, %v; want none", got, err)
+		}
 		if err := dir.SetManager(ctx, janeUser.ID, bossUser.ID); err != nil {
 			t.Fatal(err)
+		}
+		if got, err := dir.GetManager(ctx, janeUser.ID); err != nil || !strings.EqualFold(got, bossUser.ID) {
+			t.Errorf("manager read back = %q, %v; want %s", got, err, bossUser.ID)
 		}
 		if got, ok := managers(janeUser.ID); !ok || got != bossUser.ID {
 			t.Errorf("manager = %q, %v", got, ok)

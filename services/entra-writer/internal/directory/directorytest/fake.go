@@ -330,6 +330,19 @@ func (f *Fake) SetManager(_ context.Context, userID, managerID string) error {
 	return nil
 }
 
+// GetManager implements the Directory port.
+func (f *Fake) GetManager(_ context.Context, userID string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("manager.get"); err != nil {
+		return "", err
+	}
+	if _, ok := f.users[userID]; !ok {
+		return "", notFound("manager.get", userID)
+	}
+	return f.manager[userID], nil
+}
+
 // GetUserByPrincipalName implements the Directory port.
 func (f *Fake) GetUserByPrincipalName(_ context.Context, principalName string) (*directory.User, error) {
 	f.mu.Lock()
