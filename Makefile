@@ -36,7 +36,10 @@ test: deps ## Run every module's tests (with the race detector), then TEST_EXTRA
 	@for target in $(TEST_EXTRA); do $(MAKE) --no-print-directory $$target; done
 
 .PHONY: bench
-bench: ## Run the benchmarks (BENCH_PACKAGES) and print their figures; see docs/BENCHMARKS.md.
+bench: bench-report ## One command, one report: end-to-end latency, ingest vs raw JetStream, initial loads (Graph, Samba), org-model at 100k workers (.bin/bench-report.md).
+
+.PHONY: bench-go
+bench-go: ## Only the Go benchmarks (BENCH_PACKAGES), at their default sizes; see docs/BENCHMARKS.md.
 	@if [ -z "$(strip $(BENCH_PACKAGES))" ]; then echo "no benchmarks yet"; \
 	else set -x; go test -run '^$$' -bench . -benchmem -timeout 60m $(BENCH_PACKAGES); fi
 
