@@ -276,7 +276,9 @@ func (w *Writer) Handle(ctx context.Context, msg jetstream.Msg) error {
 	}
 	attempt := stream.Attempt(msg)
 	result, err := w.Apply(ctx, obj, attempt)
-	return w.finish(ctx, msg, obj, path, attempt, result, err)
+	errs := []error{w.finish(ctx, msg, obj, path, attempt, result, err)}
+	w.catchUp(ctx, []*orgsyncv1.DesiredObject{obj}, []string{path}, errs)
+	return errs[0]
 }
 
 // HandleBatch is the batch stream handler: users and groups are applied one by one, each under
@@ -345,7 +347,8 @@ func (w *Writer) catchUp(ctx context.Context, objs []*orgsyncv1.DesiredObject, p
 		}
 		newest, err := w.latest(ctx, paths[i])
 		if err != nil {
-			w.logger.DebugContext(ctx, "newest revision unknown; its own message will be applied", "object", paths[i], "error", err)
+			// Unknown is not "none newer": retried, the message is checked again.
+			errs[i] = stream.Retry(time.Second, fmt.Errorf("reading the newest revision of %s: %w", paths[i], err))
 			continue
 		}
 		if newest == nil || newest.GetRevision() <= obj.GetRevision() {
