@@ -214,3 +214,60 @@ func TestConnections(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateInterruptedBeforeThePassword: a writer killed between adding an account (disabled,
+// without a password) and the modify that sets its password leaves the account so. The
+// redelivered desired state must set the password before it enables the account, not enable an
+// account that has none (Samba allows that) — found by the chaos run (deploy/scale).
+func TestCreateInterruptedBeforeThePassword(t *testing.T) {
+	d := newDomain(t, "interrupted")
+	dn := "CN=Worker K1," + d.users
+	if err := d.admin.AddEntry(t.Context(), dn, map[string][]string{
+		"objectClass": {"top", "person", "organizationalPerson", "user"}, "userAccountControl": {"514"},
+		"adminDescription": {"managed-by:orgsync"}, "employeeID": {"K1"}, "sAMAccountName": {"k1"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.startWriter(t, nil)
+	objs := []*orgsyncv1.DesiredObject{user("K1", 1, nil)}
+	d.publish(t, objs...)
+	results := d.waitFor(t, 30*time.Second, objs...)
+	var password string
+	select {
+	case password = <-d.generated:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no password was generated for the account")
+	}
+	e := d.entry(t, "(employeeID=K1)", "userAccountControl", "msDS-KeyVersionNumber")
+	got := map[string]string{
+		"dn": e.DN, "userAccountControl": e.Get("userAccountControl"), "msDS-KeyVersionNumber": e.Get("msDS-KeyVersionNumber"),
+		"operations": strings.Join(results["ad.user.K1"].GetOperations(), " "), "bind": fmt.Sprint(bind(t, "k1@corp.example.test", password)),
+	}
+	want := map[string]string{
+		"dn": dn, "userAccountControl": "512", "msDS-KeyVersionNumber": "2", "operations": "user.password user.update", "bind": "<nil>",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the interrupted account (-want +got):\n%s", diff)
+	}
+}
+
+// TestRemovesAMemberMovedMeanwhile: the writer knows a member by the DN it last saw; another
+// replica (here: the administrator) moves the member. Samba answers a removal by the old DN
+// with 53, as for a value already gone; the member must still be removed — found by the chaos
+// run (deploy/scale).
+func TestRemovesAMemberMovedMeanwhile(t *testing.T) {
+	d := newDomain(t, "moved", "Moved")
+	d.startWriter(t, nil)
+	objs := []*orgsyncv1.DesiredObject{group("mv-unit", 1), user("M1", 1, nil), member("mv-unit", orgsyncv1.MemberKind_MEMBER_KIND_USER, "M1", 1, false)}
+	d.publish(t, objs...)
+	d.waitFor(t, 30*time.Second, objs...)
+	if err := d.admin.ModifyDN(t.Context(), "CN=Worker M1,"+d.users, "CN=Worker M1", d.ou("Moved")); err != nil {
+		t.Fatal(err)
+	}
+	removal := member("mv-unit", orgsyncv1.MemberKind_MEMBER_KIND_USER, "M1", 2, true)
+	d.publish(t, removal)
+	d.waitFor(t, 30*time.Second, removal)
+	if diff := cmp.Diff([]string(nil), d.members(t, "CN=Org - mv-unit,"+d.groups)); diff != "" {
+		t.Errorf("members after the removal (-want +got):\n%s", diff)
+	}
+}

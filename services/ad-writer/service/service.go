@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/orgsync/orgsync/pkg/envconfig"
 	"github.com/orgsync/orgsync/pkg/server"
@@ -127,7 +128,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	if err != nil {
 		return nil, err
 	}
-	w := writer.New(client, stream.NewPublisher(js), logger, cfg.Writer)
+	directory, err := js.Stream(ctx, stream.Directory)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("stream %s: %w", stream.Directory, err)
+	}
+	opts := cfg.Writer
+	opts.Revisions = directoryRevisions{directory}
+	w := writer.New(client, stream.NewPublisher(js), logger, opts)
 	filter := stream.ResultsFilter(orgsyncv1.Target_TARGET_AD)
 	results, err := js.OrderedConsumer(ctx, stream.Results, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverNewPolicy,
@@ -161,6 +169,27 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		return client.Ping(ctx)
 	})
 	return &Service{cfg: cfg, server: srv, conn: nc, logger: logger, client: client, writer: w, consumer: consumer, results: results}, nil
+}
+
+// directoryRevisions reads the newest revision of an object from DIRECTORY, a compacted log: its
+// last message on the object's subject.
+type directoryRevisions struct{ stream jetstream.Stream }
+
+var _ writer.Revisions = directoryRevisions{}
+
+func (d directoryRevisions) Newest(ctx context.Context, path string) (uint64, error) {
+	msg, err := d.stream.GetLastMsgForSubject(ctx, "dir."+path) // stream.DirectorySubject's form
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var obj orgsyncv1.DesiredObject
+	if err := proto.Unmarshal(msg.Data, &obj); err != nil {
+		return 0, fmt.Errorf("decoding %s: %w", msg.Subject, err)
+	}
+	return obj.GetRevision(), nil
 }
 
 func seed(w *writer.Writer, msg jetstream.Msg) error {

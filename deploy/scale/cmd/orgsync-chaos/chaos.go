@@ -10,9 +10,12 @@ import (
 	"github.com/orgsync/orgsync/deploy/scale/internal/harness"
 )
 
-// chaos kills and restarts the pipeline's processes at random moments drawn from its rng.
+// chaos kills and restarts the pipeline's processes, and restarts the Samba DC, at random moments
+// drawn from its rng.
 type chaos struct {
-	pipeline                *harness.Pipeline
+	pipeline *harness.Pipeline
+	// dc is the Samba DC, nil when the run has no AD.
+	dc                      *harness.SambaDC
 	rng                     *rand.Rand
 	say                     func(string, ...any)
 	actions                 int
@@ -20,11 +23,23 @@ type chaos struct {
 	lastAction              string
 }
 
+// target is what one chaos action hits: a process, or the DC.
+type target struct {
+	proc *harness.Proc
+	dc   bool
+}
+
 // run acts until the sender is done and a few more actions have hit the writers' catch-up, or
 // until cfg.maxActions. Every service is killed at least once before random choices start, and
-// JetStream restarted. It returns the sender's error and its own.
+// JetStream and the DC restarted. It returns the sender's error and its own.
 func (c *chaos) run(ctx context.Context, cfg config, sendDone <-chan error, progress func() string) (error, error) {
-	targets := append(c.pipeline.Services(), c.pipeline.NATS)
+	var targets []target
+	for _, p := range append(c.pipeline.Services(), c.pipeline.NATS) {
+		targets = append(targets, target{proc: p})
+	}
+	if c.dc != nil {
+		targets = append(targets, target{dc: true})
+	}
 	order := c.rng.Perm(len(targets))
 	var sendErr error
 	sending := true
@@ -46,13 +61,13 @@ func (c *chaos) run(ctx context.Context, cfg config, sendDone <-chan error, prog
 		if !sending {
 			afterSending--
 		}
-		var target *harness.Proc
+		var next target
 		if c.actions < len(order) {
-			target = targets[order[c.actions]]
+			next = targets[order[c.actions]]
 		} else {
-			target = targets[c.rng.IntN(len(targets))]
+			next = targets[c.rng.IntN(len(targets))]
 		}
-		if err := c.act(ctx, target); err != nil {
+		if err := c.act(ctx, next); err != nil {
 			return nil, err
 		}
 		c.actions++
@@ -68,10 +83,13 @@ func (c *chaos) run(ctx context.Context, cfg config, sendDone <-chan error, prog
 	return sendErr, nil
 }
 
-func (c *chaos) act(ctx context.Context, target *harness.Proc) error {
+func (c *chaos) act(ctx context.Context, t target) error {
 	down := time.Duration(c.rng.IntN(1500)) * time.Millisecond
+	if t.dc {
+		return c.restartDC(ctx, down)
+	}
 	signal := syscall.SIGKILL
-	if target == c.pipeline.NATS {
+	if t.proc == c.pipeline.NATS {
 		c.natsRestarts++
 		if c.rng.IntN(2) == 0 {
 			signal = syscall.SIGTERM
@@ -79,7 +97,7 @@ func (c *chaos) act(ctx context.Context, target *harness.Proc) error {
 			c.natsKills++
 		}
 	}
-	if err := target.Kill(signal); err != nil {
+	if err := t.proc.Kill(signal); err != nil {
 		return err
 	}
 	select {
@@ -96,6 +114,30 @@ func (c *chaos) act(ctx context.Context, target *harness.Proc) error {
 	if signal == syscall.SIGTERM {
 		name = "graceful restart of"
 	}
-	c.lastAction = fmt.Sprintf("%s %s, down %v", name, target.Name, down)
+	c.lastAction = fmt.Sprintf("%s %s, down %v", name, t.proc.Name, down)
+	return nil
+}
+
+// restartDC stops Samba gracefully (a DC that goes away and comes back, not one whose database a
+// crash damaged), keeps it down a moment, starts it again on the same domain and waits until the
+// ad-writers are ready again, that is, until they reach it.
+func (c *chaos) restartDC(ctx context.Context, down time.Duration) error {
+	stopped := time.Now()
+	if err := c.dc.Stop(); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(down):
+	}
+	if err := c.dc.Start(); err != nil {
+		return err
+	}
+	if err := c.pipeline.WaitReady(ctx, 2*time.Minute); err != nil {
+		return err
+	}
+	c.lastAction = fmt.Sprintf("restart of the Samba DC, down %v, writers ready %v after the stop",
+		down, time.Since(stopped).Round(100*time.Millisecond))
 	return nil
 }

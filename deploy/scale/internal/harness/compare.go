@@ -26,6 +26,9 @@ type Diff struct {
 	// Missing, Duplicate, Stray, Wrong count desired objects absent, present more than once,
 	// present but not desired, and present with a wrong attribute or manager.
 	Missing, Duplicate, Stray, Wrong int
+	// Retired counts AD accounts present but not desired that ad-writer disabled and moved to the
+	// leavers' OU (it never deletes an account); they are not a difference.
+	Retired int
 	// Lines describe every difference, sorted.
 	Lines []string
 }

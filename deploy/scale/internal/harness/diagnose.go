@@ -28,8 +28,9 @@ type Diagnosis struct {
 	Failed []string
 }
 
-// Diagnose reads DIRECTORY and RESULTS of the JetStream at url and compares with expected.
-func Diagnose(ctx context.Context, url string, expected []*orgsyncv1.DesiredObject) (Diagnosis, error) {
+// Diagnose reads DIRECTORY and RESULTS of one target from the JetStream at url and compares with
+// expected (that target's fresh desired state).
+func Diagnose(ctx context.Context, url string, target orgsyncv1.Target, expected []*orgsyncv1.DesiredObject) (Diagnosis, error) {
 	d := Diagnosis{Outcomes: map[string]int{}}
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -40,7 +41,7 @@ func Diagnose(ctx context.Context, url string, expected []*orgsyncv1.DesiredObje
 	if err != nil {
 		return d, err
 	}
-	published, err := ReadDesired(ctx, js)
+	published, err := ReadDesired(ctx, js, stream.DirectoryFilter(target))
 	if err != nil {
 		return d, err
 	}
@@ -75,7 +76,7 @@ func Diagnose(ctx context.Context, url string, expected []*orgsyncv1.DesiredObje
 		}
 	}
 	sort.Strings(d.Examples)
-	err = stream.ReadLatest(ctx, js, stream.Results, stream.ResultsFilter(orgsyncv1.Target_TARGET_ENTRA), func(msg jetstream.Msg) error {
+	err = stream.ReadLatest(ctx, js, stream.Results, stream.ResultsFilter(target), func(msg jetstream.Msg) error {
 		var r orgsyncv1.WriterResult
 		if err := stream.Decode(msg, &r); err != nil {
 			return err

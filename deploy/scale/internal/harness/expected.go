@@ -29,11 +29,12 @@ type Request struct {
 	Body []byte
 }
 
-// Expected computes the desired state for target entra that a fresh org-model derives from the
-// same webhooks: it runs hr-ingest and org-model in this process over an embedded JetStream in
-// dir, sends the requests in order, starts org-model once they are all stored (so it replays
-// and reconciles from nothing) and reads DIRECTORY. Tombstones are left out.
-func Expected(ctx context.Context, dir string, requests []Request) ([]*orgsyncv1.DesiredObject, error) {
+// Expected computes the desired state that a fresh org-model under policyYAML derives from the
+// same webhooks, for every target the policy maps (ForTarget splits it): it runs hr-ingest and
+// org-model in this process over an embedded JetStream in dir, sends the requests in order,
+// starts org-model once they are all stored (so it replays and reconciles from nothing) and reads
+// DIRECTORY. Tombstones are left out.
+func Expected(ctx context.Context, dir, policyYAML string, requests []Request) ([]*orgsyncv1.DesiredObject, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	natsSrv, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(dir, "jetstream")})
@@ -66,7 +67,7 @@ func Expected(ctx context.Context, dir string, requests []Request) ([]*orgsyncv1
 		}
 	}
 	policyPath := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(policyPath, []byte(PolicyYAML), 0o600); err != nil {
+	if err := os.WriteFile(policyPath, []byte(policyYAML), 0o600); err != nil {
 		return nil, err
 	}
 	model, err := orgmodel.New(ctx, orgmodel.Config{
@@ -94,13 +95,25 @@ func Expected(ctx context.Context, dir string, requests []Request) ([]*orgsyncv1
 	if err != nil {
 		return nil, err
 	}
-	return ReadDesired(ctx, js)
+	return ReadDesired(ctx, js, "dir.>")
 }
 
-// ReadDesired reads the live (not tombstoned) desired objects for entra from DIRECTORY.
-func ReadDesired(ctx context.Context, js jetstream.JetStream) ([]*orgsyncv1.DesiredObject, error) {
+// ForTarget returns the objects of one target.
+func ForTarget(objects []*orgsyncv1.DesiredObject, target orgsyncv1.Target) []*orgsyncv1.DesiredObject {
+	var out []*orgsyncv1.DesiredObject
+	for _, obj := range objects {
+		if obj.GetTarget() == target {
+			out = append(out, obj)
+		}
+	}
+	return out
+}
+
+// ReadDesired reads the live (not tombstoned) desired objects under a DIRECTORY subject filter
+// (stream.DirectoryFilter of one target, or "dir.>" for all).
+func ReadDesired(ctx context.Context, js jetstream.JetStream, filter string) ([]*orgsyncv1.DesiredObject, error) {
 	var objects []*orgsyncv1.DesiredObject
-	err := stream.ReadLatest(ctx, js, stream.Directory, stream.DirectoryFilter(orgsyncv1.Target_TARGET_ENTRA), func(msg jetstream.Msg) error {
+	err := stream.ReadLatest(ctx, js, stream.Directory, filter, func(msg jetstream.Msg) error {
 		obj := &orgsyncv1.DesiredObject{}
 		if err := stream.Decode(msg, obj); err != nil {
 			return err

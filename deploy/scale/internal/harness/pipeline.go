@@ -48,10 +48,17 @@ type PipelineOptions struct {
 	RedisURL string
 	// WriterEnv is added to every writer's environment (e.g. GRAPH_WRITES_PER_WINDOW=0).
 	WriterEnv []string
-	LogLevel  string
+	// Policy is org-model's policy file (default PolicyYAML, which maps no AD).
+	Policy string
+	// ADWriters is the number of ad-writer replicas (default none); ADWriterEnv is their LDAP_*
+	// and AD_* configuration. Their readiness needs the directory, so it must be up first.
+	ADWriters   int
+	ADWriterEnv []string
+	LogLevel    string
 }
 
-// Pipeline is JetStream, hr-ingest, org-model and entra-writer replicas, each its own process.
+// Pipeline is JetStream, hr-ingest, org-model, entra-writer replicas and ad-writer replicas, each
+// its own process.
 type Pipeline struct {
 	NATS        *Proc
 	NATSURL     string
@@ -59,6 +66,7 @@ type Pipeline struct {
 	HRIngestURL string
 	OrgModel    *Proc
 	Writers     []*Proc
+	ADWriters   []*Proc
 	group       Group
 }
 
@@ -87,7 +95,10 @@ func StartPipeline(ctx context.Context, opts PipelineOptions) (*Pipeline, error)
 		return nil, errors.Join(err, p.Close())
 	}
 	policyPath := filepath.Join(opts.Dir, "policy.yaml")
-	if err := os.WriteFile(policyPath, []byte(PolicyYAML), 0o600); err != nil {
+	if opts.Policy == "" {
+		opts.Policy = PolicyYAML
+	}
+	if err := os.WriteFile(policyPath, []byte(opts.Policy), 0o600); err != nil {
 		return nil, errors.Join(err, p.Close())
 	}
 	service := func(name, binary string, env ...string) (*Proc, string, error) {
@@ -129,6 +140,13 @@ func StartPipeline(ctx context.Context, opts PipelineOptions) (*Pipeline, error)
 		}
 		p.Writers = append(p.Writers, writer)
 	}
+	for i := range opts.ADWriters {
+		writer, _, err := service(fmt.Sprintf("ad-writer-%d", i+1), "ad-writer", opts.ADWriterEnv...)
+		if err != nil {
+			return nil, errors.Join(err, p.Close())
+		}
+		p.ADWriters = append(p.ADWriters, writer)
+	}
 	if err := p.WaitReady(ctx, time.Minute); err != nil {
 		return nil, errors.Join(err, p.Close())
 	}
@@ -137,7 +155,7 @@ func StartPipeline(ctx context.Context, opts PipelineOptions) (*Pipeline, error)
 
 // Services are the orgsync services (not NATS).
 func (p *Pipeline) Services() []*Proc {
-	return append([]*Proc{p.HRIngest, p.OrgModel}, p.Writers...)
+	return append(append([]*Proc{p.HRIngest, p.OrgModel}, p.Writers...), p.ADWriters...)
 }
 
 // WaitReady starts what is not running and waits until every service is ready.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,6 +72,15 @@ type Options struct {
 	DriftReportOnly bool
 	// NewPassword generates initial passwords (default: 24 random characters).
 	NewPassword func() (string, error)
+	// Revisions, when set, is asked right before each write whether DIRECTORY holds a newer
+	// revision of the object: replicas share the work, so another one may be applying it.
+	Revisions Revisions
+}
+
+// Revisions tells the newest revision stream DIRECTORY holds for the object at path (0 when it
+// holds none).
+type Revisions interface {
+	Newest(ctx context.Context, path string) (uint64, error)
 }
 
 // Writer applies desired objects. HandleBatch is called by one goroutine at a time; Seed and
@@ -95,9 +105,9 @@ type Writer struct {
 	desired map[string]*orgsyncv1.DesiredObject
 	// unmanaged marks users orgsync must leave alone.
 	unmanaged map[string]bool
-	// members is the desired membership applied per group key (member refs), for the drift
+	// members is the desired membership applied per group key (by member ref), for the drift
 	// reconcile; it holds what this process applied since it started.
-	members map[string]map[string]bool
+	members map[string]map[string]appliedMember
 	lastUSN int64
 	paused  error
 }
@@ -119,12 +129,23 @@ func New(dir Directory, sender Sender, logger *slog.Logger, opts Options) *Write
 	return &Writer{
 		dir: dir, sender: sender, logger: logger, opts: opts,
 		guids: map[string]string{}, dns: map[string]string{}, applied: map[string]uint64{},
-		desired: map[string]*orgsyncv1.DesiredObject{}, unmanaged: map[string]bool{}, members: map[string]map[string]bool{},
+		desired: map[string]*orgsyncv1.DesiredObject{}, unmanaged: map[string]bool{}, members: map[string]map[string]appliedMember{},
 	}
+}
+
+// appliedMember is a membership this process applied: its object path and revision, so that the
+// drift reconcile can tell when another replica has applied a newer revision since.
+type appliedMember struct {
+	path     string
+	revision uint64
 }
 
 // errPending says a membership or manager waits for the other object to exist.
 var errPending = errors.New("waiting for another object to exist")
+
+// errManagerPending says a user was written without its manager, whose account does not exist
+// yet: the message comes back until it does, and the link is written then.
+var errManagerPending = errors.New("written without the manager, whose account does not exist yet")
 
 // errNotOwned says an object exists but is not orgsync's to change.
 var errNotOwned = errors.New("outside the managed OUs or without orgsync's marker")
@@ -199,6 +220,15 @@ func (w *Writer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []error 
 			memberships = append(memberships, i)
 			continue
 		}
+		// A batch takes tens of seconds against a busy DC: by this object's turn a newer
+		// revision may be on DIRECTORY, applied or being applied by another replica, and
+		// writing this one would put the older state back.
+		if outdated, err := w.outdated(ctx, paths[i], obj.GetRevision()); err != nil || outdated {
+			if err != nil {
+				errs[i] = w.finish(ctx, obj, paths[i], stream.Attempt(msgs[i]), nil, err)
+			}
+			continue
+		}
 		spanCtx, span := stream.StartProcessSpan(ctx, msgs[i])
 		attempt := stream.Attempt(msgs[i])
 		result, err := w.Apply(spanCtx, obj, attempt)
@@ -225,6 +255,12 @@ func (w *Writer) applyMemberships(ctx context.Context, msgs []jetstream.Msg, obj
 	var order []batchKey
 	for _, i := range indexes {
 		obj := objs[i]
+		if outdated, err := w.outdated(ctx, paths[i], obj.GetRevision()); err != nil || outdated {
+			if err != nil { // superseded meanwhile otherwise, as in HandleBatch
+				errs[i] = w.finish(ctx, obj, paths[i], stream.Attempt(msgs[i]), nil, err)
+			}
+			continue
+		}
 		result := w.result(obj)
 		if w.unmanagedMember(obj.GetMembership()) {
 			result.Outcome, result.ErrorMessage = orgsyncv1.Outcome_OUTCOME_SKIPPED, "the member is not orgsync's"
@@ -268,6 +304,18 @@ func (w *Writer) applyMemberships(ctx context.Context, msgs []jetstream.Msg, obj
 			}
 			var todo []pending
 			for _, p := range members {
+				if key.remove && !have[strings.ToLower(p.memberDN)] {
+					// Absent under the DN this process knows; another replica may have moved
+					// the member since, so it may be there under its current DN.
+					currentDN, err := w.currentDN(ctx, memberRef(objs[p.index].GetMembership()))
+					if err != nil {
+						errs[p.index] = w.finish(ctx, objs[p.index], paths[p.index], stream.Attempt(msgs[p.index]), nil, err)
+						continue
+					}
+					if currentDN != "" {
+						p.memberDN = currentDN
+					}
+				}
 				if have[strings.ToLower(p.memberDN)] == key.remove {
 					todo = append(todo, p)
 					continue
@@ -278,17 +326,33 @@ func (w *Writer) applyMemberships(ctx context.Context, msgs []jetstream.Msg, obj
 			members = todo
 		}
 		for start := 0; start < len(members); start += w.opts.MemberChunk {
-			chunk := members[start:min(start+w.opts.MemberChunk, len(members))]
+			// Checked again right before the write: looking up DNs and reading members took time.
+			chunk := slices.DeleteFunc(slices.Clone(members[start:min(start+w.opts.MemberChunk, len(members))]), func(p pending) bool {
+				return w.stale(paths[p.index], objs[p.index].GetRevision())
+			})
+			if len(chunk) == 0 {
+				continue
+			}
 			values := make([]string, len(chunk))
 			for k, p := range chunk {
 				values[k] = p.memberDN
 			}
-			err := w.changeMembers(ctx, key.groupDN, values, key.remove)
+			one := func(p pending) error {
+				if key.remove {
+					return w.removeMember(ctx, key.groupDN, p.memberDN, memberRef(objs[p.index].GetMembership()))
+				}
+				return w.changeMembers(ctx, key.groupDN, []string{p.memberDN}, false)
+			}
+			var err error
+			if len(chunk) == 1 {
+				err = one(chunk[0])
+			} else {
+				err = w.changeMembers(ctx, key.groupDN, values, key.remove)
+			}
 			if err != nil && len(chunk) > 1 && ldap.ClassOf(err) != ldap.ClassUnavailable {
 				// One value decided the chunk's fate: find out which, one by one.
 				for _, p := range chunk {
-					err := w.changeMembers(ctx, key.groupDN, []string{p.memberDN}, key.remove)
-					errs[p.index] = w.finishMembership(ctx, objs[p.index], paths[p.index], msgs[p.index], key.remove, err)
+					errs[p.index] = w.finishMembership(ctx, objs[p.index], paths[p.index], msgs[p.index], key.remove, one(p))
 				}
 				continue
 			}
@@ -339,6 +403,42 @@ func (w *Writer) changeMembers(ctx context.Context, groupDN string, values []str
 	return err
 }
 
+// removeMember removes one member value. AD answers "not a member" both for a value that is gone
+// and for a DN that names no object any more (Samba: 53, "Unable to find GUID for DN"), which is
+// what a DN cached before another replica moved or renamed the member looks like. So that answer
+// counts only once the member's current DN, looked up by objectGUID, is the one sent; else the
+// removal is sent again with the current DN.
+func (w *Writer) removeMember(ctx context.Context, groupDN, memberDN, ref string) error {
+	for attempt := 0; ; attempt++ {
+		err := w.dir.Modify(ctx, groupDN, []ldap.Change{{Op: ldap.Delete, Attr: "member", Values: []string{memberDN}}})
+		code := ldap.Code(err)
+		if err == nil || code != ldap.ResultNoSuchAttribute && code != ldap.ResultUnwillingToPerfom {
+			return err
+		}
+		currentDN, lookupErr := w.currentDN(ctx, ref)
+		if lookupErr != nil {
+			return lookupErr
+		}
+		if currentDN == "" || ldap.SameDN(currentDN, memberDN) {
+			return nil // not a member: removed already
+		}
+		if attempt == 2 {
+			// Moving under every attempt: let the message come back with backoff.
+			return fmt.Errorf("removing %s from %s: the member keeps moving: %w", ref, groupDN, errPending)
+		}
+		memberDN = currentDN
+	}
+}
+
+// currentDN looks the object of ref up again by its objectGUID, not trusting the DN this process
+// saw last, and records it.
+func (w *Writer) currentDN(ctx context.Context, ref string) (string, error) {
+	w.mu.Lock()
+	delete(w.dns, ref)
+	w.mu.Unlock()
+	return w.dnOf(ctx, ref)
+}
+
 func (w *Writer) decode(msg jetstream.Msg) (*orgsyncv1.DesiredObject, string, error) {
 	var obj orgsyncv1.DesiredObject
 	if err := stream.Decode(msg, &obj); err != nil {
@@ -348,14 +448,32 @@ func (w *Writer) decode(msg jetstream.Msg) (*orgsyncv1.DesiredObject, string, er
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", err, stream.ErrPermanent)
 	}
-	w.mu.Lock()
-	applied := w.applied[path]
-	w.mu.Unlock()
-	if obj.GetRevision() < applied {
-		w.logger.Debug("stale revision dropped", "object", path, "revision", obj.GetRevision(), "applied", applied)
+	if w.stale(path, obj.GetRevision()) {
+		w.logger.Debug("stale revision dropped", "object", path, "revision", obj.GetRevision())
 		return nil, path, nil
 	}
 	return &obj, path, nil
+}
+
+// stale reports whether a newer revision of the object at path than revision has been applied,
+// by this process or by another replica (RESULTS told Seed).
+func (w *Writer) stale(path string, revision uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.applied[path] > revision
+}
+
+// outdated reports whether a newer revision of the object at path than revision has been
+// applied (stale) or is on DIRECTORY, about to be applied, perhaps by another replica.
+func (w *Writer) outdated(ctx context.Context, path string, revision uint64) (bool, error) {
+	if w.stale(path, revision) || w.opts.Revisions == nil {
+		return w.stale(path, revision), nil
+	}
+	newest, err := w.opts.Revisions.Newest(ctx, path)
+	if err != nil {
+		return false, fmt.Errorf("newest revision of %s: %w", path, err)
+	}
+	return newest > revision, nil
 }
 
 // finish turns an outcome into what happens to its message: a retry for what may pass, a FAILED
@@ -365,6 +483,14 @@ func (w *Writer) finish(ctx context.Context, obj *orgsyncv1.DesiredObject, path 
 		if delay, retry := retryDelay(err, attempt); retry {
 			if ldap.ClassOf(err) == ldap.ClassUnavailable && !errors.Is(err, errPending) {
 				w.setPaused(err)
+			}
+			if result != nil && errors.Is(err, errManagerPending) {
+				// The account is written: report it now, so that its memberships and the other
+				// replica find it while the manager link waits.
+				auditlog.Stamp(ctx, result, obj, nil)
+				if pubErr := w.report(ctx, path, result); pubErr != nil {
+					return pubErr
+				}
 			}
 			w.logger.InfoContext(ctx, "will retry", "object", path, "attempt", attempt, "retry_in", delay, "reason", err)
 			return stream.Retry(delay, err)
@@ -398,7 +524,7 @@ func (w *Writer) finish(ctx context.Context, obj *orgsyncv1.DesiredObject, path 
 	}
 	w.markApplied(path, obj)
 	if m := obj.GetMembership(); m != nil && result.GetOutcome() != orgsyncv1.Outcome_OUTCOME_SKIPPED {
-		w.noteMember(m, !obj.GetTombstone())
+		w.noteMember(m, appliedMember{path: path, revision: obj.GetRevision()}, !obj.GetTombstone())
 	}
 	return nil
 }
@@ -410,16 +536,16 @@ func memberRef(m *orgsyncv1.DesiredMembership) string {
 	return groupRef(m.GetMemberKey())
 }
 
-func (w *Writer) noteMember(m *orgsyncv1.DesiredMembership, present bool) {
+func (w *Writer) noteMember(m *orgsyncv1.DesiredMembership, applied appliedMember, present bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	set := w.members[m.GetGroupKey()]
 	if set == nil {
-		set = map[string]bool{}
+		set = map[string]appliedMember{}
 		w.members[m.GetGroupKey()] = set
 	}
 	if present {
-		set[memberRef(m)] = true
+		set[memberRef(m)] = applied
 	} else {
 		delete(set, memberRef(m))
 	}
@@ -435,7 +561,13 @@ func (w *Writer) reconcileMembers(ctx context.Context, groupKey string, result *
 	}
 	w.mu.Lock()
 	var refs []string
-	for ref := range w.members[groupKey] {
+	for ref, member := range w.members[groupKey] {
+		if w.applied[member.path] > member.revision {
+			// Another replica added or removed this member at a newer revision since (RESULTS
+			// told Seed): adding it back would undo a removal.
+			delete(w.members[groupKey], ref)
+			continue
+		}
 		refs = append(refs, ref)
 	}
 	w.mu.Unlock()
@@ -502,6 +634,8 @@ func retryDelay(err error, attempt int) (time.Duration, bool) {
 	switch {
 	case errors.Is(err, errNotOwned):
 		return 0, false
+	case errors.Is(err, errManagerPending):
+		return backoff, attempt < managerWaitAttempts
 	case errors.Is(err, errPending):
 		return min(backoff, 5*time.Second), true
 	case errors.Is(err, stream.ErrPermanent):
@@ -666,7 +800,7 @@ func desiredUserAttrs(u *orgsyncv1.DesiredUser, managerDN string) map[string]str
 }
 
 func (w *Writer) userReadAttrs(u *orgsyncv1.DesiredUser) []string {
-	attrs := append([]string{"objectGUID", "userAccountControl", w.opts.MarkerAttribute}, userAttrNames...)
+	attrs := append([]string{"objectGUID", "userAccountControl", keyVersionAttribute, w.opts.MarkerAttribute}, userAttrNames...)
 	for name := range u.GetAttributes() {
 		if !contractAttributes[name] {
 			attrs = append(attrs, name)
@@ -675,12 +809,21 @@ func (w *Writer) userReadAttrs(u *orgsyncv1.DesiredUser) []string {
 	return attrs
 }
 
+// keyVersionAttribute counts the password sets of an account (AD and Samba construct it when it
+// is asked for by name). The writer adds an account without a password and sets it in a second
+// write, so an account of orgsync's still at 1 never got its password.
+const keyVersionAttribute = "msDS-KeyVersionNumber"
+
 const (
 	uacDisabled = 0x2
 	uacNormal   = 0x200
 	// managerGiveUpAfter is the attempt after which a user is written without its manager when the
-	// manager's account still does not exist.
-	managerGiveUpAfter = 6
+	// manager's account still does not exist. The message keeps coming back, so that the link is
+	// written once the account exists, until managerWaitAttempts: with the backoff capped at 30 s,
+	// about ten minutes (a manager's create may wait that long behind a batch a killed replica
+	// held, and behind the DC's backlog during a large load).
+	managerGiveUpAfter  = 6
+	managerWaitAttempts = 25
 )
 
 func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, desired *orgsyncv1.DesiredUser, attempt int) (*orgsyncv1.WriterResult, error) {
@@ -743,6 +886,16 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 			return nil, err
 		}
 	} else {
+		if current.Get(keyVersionAttribute) == "1" {
+			// Added by an attempt that stopped before its password modify (a writer killed
+			// between the two writes): finish that create, or the account would be enabled
+			// below without a password, which Samba allows.
+			uac, err := w.setInitialPassword(ctx, current.DN, enabled, result)
+			if err != nil {
+				return nil, err
+			}
+			current.Attrs["userAccountControl"] = []string{strconv.Itoa(uac)}
+		}
 		if err := w.updateUser(ctx, current, attrs, enabled, result); err != nil {
 			return nil, err
 		}
@@ -783,6 +936,9 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 			result.SamAccountName = sam
 		}
 	}
+	if managerWorkerID := desired.GetManagerWorkerId(); managerWorkerID != "" && managerDN == "" && !obj.GetTombstone() {
+		return result, fmt.Errorf("user %s, manager %s: %w", desired.GetWorkerId(), managerWorkerID, errManagerPending)
+	}
 	return result, nil
 }
 
@@ -811,9 +967,18 @@ func (w *Writer) createUser(ctx context.Context, desired *orgsyncv1.DesiredUser,
 		return nil, err
 	}
 	result.Operations = append(result.Operations, "user.create")
+	if _, err := w.setInitialPassword(ctx, dn, enabled, result); err != nil {
+		return nil, err
+	}
+	return w.readBack(ctx, dn, "(objectClass=user)", []string{"objectGUID", "userPrincipalName", "mail"})
+}
+
+// setInitialPassword is the second write of a create: a random password, the enabled state and,
+// with MustChangePassword, pwdLastSet=0, in one modify. It returns the userAccountControl set.
+func (w *Writer) setInitialPassword(ctx context.Context, dn string, enabled bool, result *orgsyncv1.WriterResult) (int, error) {
 	password, err := w.opts.NewPassword()
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	uac := uacNormal
 	if !enabled {
@@ -827,10 +992,10 @@ func (w *Writer) createUser(ctx context.Context, desired *orgsyncv1.DesiredUser,
 		changes = append(changes, ldap.Change{Op: ldap.Replace, Attr: "pwdLastSet", Values: []string{"0"}})
 	}
 	if err := w.dir.Modify(ctx, dn, changes); err != nil {
-		return nil, err
+		return 0, err
 	}
 	result.Operations = append(result.Operations, "user.password")
-	return w.readBack(ctx, dn, "(objectClass=user)", []string{"objectGUID", "userPrincipalName", "mail"})
+	return uac, nil
 }
 
 // readBack reads an entry just created, for its objectGUID; in dry run, where nothing was
@@ -1024,7 +1189,7 @@ func (w *Writer) Reconcile(ctx context.Context) (int, error) {
 			w.mu.Lock()
 			obj := w.desired[entry.GUID()]
 			w.mu.Unlock()
-			if obj == nil {
+			if obj == nil || w.superseded(obj) {
 				continue
 			}
 			result, err := w.reconcileOne(ctx, obj)
@@ -1051,6 +1216,15 @@ func (w *Writer) Reconcile(ctx context.Context) (int, error) {
 	return changed, nil
 }
 
+// superseded reports whether a newer revision of obj than the one this process applied has been
+// applied since, by another replica (RESULTS told Seed). Re-applying obj would then undo that
+// replica's write, which is no drift: the replica that applied the newest revision corrects the
+// object's drift.
+func (w *Writer) superseded(obj *orgsyncv1.DesiredObject) bool {
+	path, err := stream.ObjectPath(obj)
+	return err == nil && w.stale(path, obj.GetRevision())
+}
+
 // reconcileOne re-applies obj; with DriftReportOnly its writes are recorded, not sent.
 func (w *Writer) reconcileOne(ctx context.Context, obj *orgsyncv1.DesiredObject) (*orgsyncv1.WriterResult, error) {
 	if !w.opts.DriftReportOnly {
@@ -1072,6 +1246,9 @@ func (w *Writer) reconcileOne(ctx context.Context, obj *orgsyncv1.DesiredObject)
 // reapply applies obj again and, for a group, its desired members.
 func (w *Writer) reapply(ctx context.Context, obj *orgsyncv1.DesiredObject) (*orgsyncv1.WriterResult, error) {
 	result, err := w.Apply(ctx, obj, managerGiveUpAfter)
+	if errors.Is(err, errManagerPending) {
+		err = nil // the message that applied obj is still waiting for the manager
+	}
 	if err != nil || obj.GetGroup() == nil || obj.GetTombstone() {
 		return result, err
 	}

@@ -5,9 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
@@ -99,5 +104,493 @@ func TestDesiredUserAttrs(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, pick); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// memDirectory is a directory held in memory, enough for applying users, groups and members and
+// for the drift reconcile: a search matches by objectGUID, employeeID, sAMAccountName or
+// uSNChanged when the filter names one, else it returns the entries under its base.
+type memDirectory struct {
+	entries map[string]*ldap.Entry // by lower-case DN
+	usn     int64
+	// beforeModify, when set, runs at the start of every Modify (another replica's work).
+	beforeModify func(dn string)
+}
+
+var _ Directory = (*memDirectory)(nil)
+
+func newMemDirectory() *memDirectory { return &memDirectory{entries: map[string]*ldap.Entry{}} }
+
+func (d *memDirectory) touch(e *ldap.Entry) {
+	d.usn++
+	e.Attrs["uSNChanged"] = []string{strconv.FormatInt(d.usn, 10)}
+}
+
+func (d *memDirectory) Search(_ context.Context, base, filter string, _ []string) ([]*ldap.Entry, error) {
+	match := func(e *ldap.Entry) bool {
+		for _, attr := range []string{"employeeID", "sAMAccountName"} {
+			if _, value, ok := strings.Cut(filter, "("+attr+"="); ok {
+				value, _, _ = strings.Cut(value, ")")
+				return e.Get(attr) == value
+			}
+		}
+		if _, since, ok := strings.Cut(filter, "(uSNChanged>="); ok {
+			since, _, _ = strings.Cut(since, ")")
+			min, _ := strconv.ParseInt(since, 10, 64)
+			changed, _ := strconv.ParseInt(e.Get("uSNChanged"), 10, 64)
+			return changed >= min
+		}
+		if strings.Contains(filter, "(objectGUID=") {
+			guidFilter, _ := ldap.GUIDFilter(e.GUID())
+			return guidFilter == filter
+		}
+		return true
+	}
+	var out []*ldap.Entry
+	for _, e := range d.entries {
+		if ldap.Under(e.DN, base) && match(e) {
+			copied := &ldap.Entry{DN: e.DN, Attrs: map[string][]string{}}
+			for name, values := range e.Attrs {
+				copied.Attrs[name] = slices.Clone(values)
+			}
+			out = append(out, copied)
+		}
+	}
+	return out, nil
+}
+
+func (d *memDirectory) AddEntry(_ context.Context, dn string, attrs map[string][]string) error {
+	if d.entries[strings.ToLower(dn)] != nil {
+		return &ldap.Error{Op: "add", Code: ldap.ResultEntryExists, Class: ldap.ClassExists}
+	}
+	e := &ldap.Entry{DN: dn, Attrs: map[string][]string{}}
+	for name, values := range attrs {
+		e.Attrs[name] = slices.Clone(values)
+	}
+	guid := make([]byte, 16)
+	guid[15] = byte(len(d.entries) + 1)
+	e.Attrs["objectGUID"] = []string{string(guid)}
+	d.touch(e)
+	d.entries[strings.ToLower(dn)] = e
+	return nil
+}
+
+func (d *memDirectory) Modify(_ context.Context, dn string, changes []ldap.Change) error {
+	if d.beforeModify != nil {
+		d.beforeModify(dn)
+	}
+	e := d.entries[strings.ToLower(dn)]
+	if e == nil {
+		return &ldap.Error{Op: "modify", Code: ldap.ResultNoSuchObject, Class: ldap.ClassNotFound}
+	}
+	for _, ch := range changes {
+		if strings.EqualFold(ch.Attr, "member") {
+			if err := d.changeMembers(e, ch); err != nil {
+				return err
+			}
+			continue
+		}
+		switch ch.Op {
+		case ldap.Replace:
+			e.Attrs[ch.Attr] = slices.Clone(ch.Values)
+		case ldap.Add:
+			e.Attrs[ch.Attr] = append(e.Attrs[ch.Attr], ch.Values...)
+		case ldap.Delete:
+			if len(ch.Values) == 0 {
+				delete(e.Attrs, ch.Attr)
+			}
+			e.Attrs[ch.Attr] = slices.DeleteFunc(e.Attrs[ch.Attr], func(v string) bool { return slices.Contains(ch.Values, v) })
+		}
+	}
+	d.touch(e)
+	return nil
+}
+
+// changeMembers answers as Samba does: adding a DN that names no entry is 32, adding a member
+// again 68, and removing a value that is not there, or a DN that names no entry, 53.
+func (d *memDirectory) changeMembers(group *ldap.Entry, ch ldap.Change) error {
+	for _, dn := range ch.Values {
+		present := slices.ContainsFunc(group.Attrs["member"], func(v string) bool { return strings.EqualFold(v, dn) })
+		switch {
+		case ch.Op == ldap.Add && d.entries[strings.ToLower(dn)] == nil:
+			return &ldap.Error{Op: "modify", Code: ldap.ResultNoSuchObject, Class: ldap.ClassNotFound}
+		case ch.Op == ldap.Add && present:
+			return &ldap.Error{Op: "modify", Code: ldap.ResultEntryExists, Class: ldap.ClassExists}
+		case ch.Op == ldap.Delete && !present:
+			return &ldap.Error{Op: "modify", Code: ldap.ResultUnwillingToPerfom, Class: ldap.ClassInvalid}
+		}
+	}
+	if ch.Op == ldap.Add {
+		group.Attrs["member"] = append(group.Attrs["member"], ch.Values...)
+		return nil
+	}
+	group.Attrs["member"] = slices.DeleteFunc(group.Attrs["member"], func(v string) bool {
+		return slices.ContainsFunc(ch.Values, func(dn string) bool { return strings.EqualFold(v, dn) })
+	})
+	return nil
+}
+
+// ModifyDN moves an entry and, as AD does for linked attributes, rewrites the member and manager
+// values that name it.
+func (d *memDirectory) ModifyDN(_ context.Context, dn, newRDN, newSuperior string) error {
+	e := d.entries[strings.ToLower(dn)]
+	if e == nil {
+		return &ldap.Error{Op: "modifydn", Code: ldap.ResultNoSuchObject, Class: ldap.ClassNotFound}
+	}
+	if newSuperior == "" {
+		_, newSuperior = ldap.Parent(dn)
+	}
+	delete(d.entries, strings.ToLower(dn))
+	e.DN = newRDN + "," + newSuperior
+	d.entries[strings.ToLower(e.DN)] = e
+	d.touch(e)
+	for _, other := range d.entries {
+		for _, attr := range []string{"member", "manager"} {
+			for i, v := range other.Attrs[attr] {
+				if strings.EqualFold(v, dn) {
+					other.Attrs[attr][i] = e.DN
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (d *memDirectory) DeleteEntry(_ context.Context, dn string) error {
+	delete(d.entries, strings.ToLower(dn))
+	return nil
+}
+
+func (d *memDirectory) HighestUSN(context.Context) (int64, error) { return d.usn, nil }
+
+func (d *memDirectory) Members(_ context.Context, groupDN string) ([]string, error) {
+	if e := d.entries[strings.ToLower(groupDN)]; e != nil {
+		return slices.Clone(e.Attrs["member"]), nil
+	}
+	return nil, nil
+}
+
+// newestRevisions is DIRECTORY's newest revision per object path.
+type newestRevisions map[string]uint64
+
+func (n newestRevisions) Newest(_ context.Context, path string) (uint64, error) { return n[path], nil }
+
+// acceptingSender stores nothing and acknowledges every publish.
+type acceptingSender struct{}
+
+func (acceptingSender) Publish(context.Context, string, string, proto.Message) (*jetstream.PubAck, error) {
+	return &jetstream.PubAck{}, nil
+}
+
+// desiredMsg is a delivery of a desired object from DIRECTORY: the first, unless attempt says.
+type desiredMsg struct {
+	jetstream.Msg
+	subject string
+	data    []byte
+	attempt int
+}
+
+func (m desiredMsg) Subject() string      { return m.subject }
+func (m desiredMsg) Data() []byte         { return m.data }
+func (m desiredMsg) Headers() nats.Header { return nats.Header{} }
+func (m desiredMsg) Metadata() (*jetstream.MsgMetadata, error) {
+	return &jetstream.MsgMetadata{NumDelivered: uint64(max(m.attempt, 1))}, nil
+}
+
+func messages(t *testing.T, objs ...*orgsyncv1.DesiredObject) []jetstream.Msg {
+	t.Helper()
+	var msgs []jetstream.Msg
+	for _, obj := range objs {
+		obj.Target = orgsyncv1.Target_TARGET_AD
+		subject, err := stream.DirectorySubject(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := proto.Marshal(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, desiredMsg{subject: subject, data: data})
+	}
+	return msgs
+}
+
+// TestReconcileLeavesNewerRevisionsOfOtherReplicas: two replicas share the work, so after this
+// replica applied revision 1 of a user and of a membership, the other one may apply revision 2
+// (a new title, the member removed). This replica learns it from RESULTS (Seed); its drift
+// reconcile then sees the objects changed and must not put revision 1 back — found by the chaos
+// run (deploy/scale), where users went back to an older title, OU and enabled state. Drift on an
+// object whose newest revision this replica applied is still corrected.
+func TestReconcileLeavesNewerRevisionsOfOtherReplicas(t *testing.T) {
+	dir, w := replicaWithSales(t)
+	if _, err := w.Reconcile(t.Context()); err != nil { // the baseline pass
+		t.Fatal(err)
+	}
+
+	// The other replica applies revision 2 of E1 and of E1's membership, and reports it; E2 is
+	// edited by hand.
+	edits := map[string][]ldap.Change{
+		e1DN:    {{Op: ldap.Replace, Attr: "title", Values: []string{"Manager"}}},
+		groupDN: {{Op: ldap.Delete, Attr: "member", Values: []string{e1DN}}},
+		e2DN:    {{Op: ldap.Replace, Attr: "title", Values: []string{"Edited by hand"}}},
+	}
+	for dn, changes := range edits {
+		if err := dir.Modify(t.Context(), dn, changes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seedApplied(t, w, testUser("E1", "Manager", 2), testMember("E1", 2, true))
+	if _, err := w.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	members, err := dir.Members(t.Context(), groupDN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{"E1 title": dir.entries[strings.ToLower(e1DN)].Get("title"), "E2 title": dir.entries[strings.ToLower(e2DN)].Get("title"), "members": members}
+	want := map[string]any{"E1 title": "Manager", "E2 title": "Engineer", "members": []string{e2DN}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("after the reconcile (-want +got):\n%s", diff)
+	}
+}
+
+const (
+	testBase   = "DC=corp,DC=example,DC=test"
+	testUsers  = "OU=Users," + testBase
+	testGroups = "OU=Groups," + testBase
+	groupDN    = "CN=Org - Sales," + testGroups
+	e1DN       = "CN=Worker E1," + testUsers
+	e2DN       = "CN=Worker E2," + testUsers
+	testMoved  = "OU=Moved," + testUsers
+)
+
+func testUser(id, title string, revision uint64) *orgsyncv1.DesiredObject {
+	return &orgsyncv1.DesiredObject{Key: id, Revision: revision, Object: &orgsyncv1.DesiredObject_User{User: &orgsyncv1.DesiredUser{
+		WorkerId: id, EmployeeId: id, AccountEnabled: true, DisplayName: "Worker " + id, JobTitle: title, MailNickname: strings.ToLower(id),
+	}}}
+}
+
+func testMember(id string, revision uint64, tombstone bool) *orgsyncv1.DesiredObject {
+	return &orgsyncv1.DesiredObject{Key: "sales/" + id, Revision: revision, Tombstone: tombstone, Object: &orgsyncv1.DesiredObject_Membership{
+		Membership: &orgsyncv1.DesiredMembership{GroupKey: "sales", MemberKind: orgsyncv1.MemberKind_MEMBER_KIND_USER, MemberKey: id},
+	}}
+}
+
+// replicaWithSales is a writer over an in-memory directory that has applied revision 1 of group
+// sales, users E1 and E2 (title Engineer) and their memberships.
+func replicaWithSales(t *testing.T) (*memDirectory, *Writer) {
+	t.Helper()
+	dir := newMemDirectory()
+	w := New(dir, acceptingSender{}, slog.New(slog.DiscardHandler), Options{BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups})
+	first := []*orgsyncv1.DesiredObject{
+		{Key: "sales", Revision: 1, Object: &orgsyncv1.DesiredObject_Group{Group: &orgsyncv1.DesiredGroup{GroupKey: "sales", DisplayName: "Org - Sales"}}},
+		testUser("E1", "Engineer", 1), testUser("E2", "Engineer", 1), testMember("E1", 1, false), testMember("E2", 1, false),
+	}
+	for i, err := range w.HandleBatch(t.Context(), messages(t, first...)) {
+		if err != nil {
+			t.Fatalf("applying %s: %v", first[i].GetKey(), err)
+		}
+	}
+	return dir, w
+}
+
+// seedApplied tells w, as RESULTS would, that another replica applied objs.
+func seedApplied(t *testing.T, w *Writer, objs ...*orgsyncv1.DesiredObject) {
+	t.Helper()
+	for _, obj := range objs {
+		obj.Target = orgsyncv1.Target_TARGET_AD
+		path, err := stream.ObjectPath(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Seed(&orgsyncv1.WriterResult{Target: obj.GetTarget(), Key: obj.GetKey(), Revision: obj.GetRevision(), Outcome: orgsyncv1.Outcome_OUTCOME_APPLIED}, path)
+	}
+}
+
+// TestBatchDropsRevisionsSupersededMeanwhile: a batch is applied one object after the other,
+// which takes tens of seconds against a busy DC; meanwhile a newer revision of an object further
+// down the batch may reach DIRECTORY and another replica. The older one must then be dropped, not
+// written over it — found by the chaos run (deploy/scale), where users and memberships ended at
+// an older revision's state.
+func TestBatchDropsRevisionsSupersededMeanwhile(t *testing.T) {
+	tests := []struct {
+		name string
+		// meanwhile runs while this replica writes E1's revision 2.
+		meanwhile func(t *testing.T, dir *memDirectory, w *Writer, directory newestRevisions)
+		wantTitle string
+		// wantE1Member: E1's membership, whose revision 2 in the batch removes it.
+		wantE1Member bool
+	}{
+		{
+			name: "applied by the other replica",
+			meanwhile: func(t *testing.T, dir *memDirectory, w *Writer, _ newestRevisions) {
+				if err := dir.Modify(t.Context(), e2DN, []ldap.Change{{Op: ldap.Replace, Attr: "title", Values: []string{"Director"}}}); err != nil {
+					t.Error(err)
+				}
+				seedApplied(t, w, testUser("E2", "Director", 3), testMember("E1", 3, false))
+			},
+			wantTitle: "Director", wantE1Member: true,
+		},
+		{
+			name: "on DIRECTORY, not applied yet",
+			meanwhile: func(_ *testing.T, _ *memDirectory, _ *Writer, directory newestRevisions) {
+				directory["ad.user.E2"], directory["ad.member.sales.E1"] = 3, 3
+			},
+			wantTitle: "Engineer", wantE1Member: true,
+		},
+		{
+			name:      "nothing newer",
+			meanwhile: func(*testing.T, *memDirectory, *Writer, newestRevisions) {},
+			wantTitle: "Lead", wantE1Member: false,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, w := replicaWithSales(t)
+			directory := newestRevisions{}
+			w.opts.Revisions = directory
+			dir.beforeModify = func(dn string) {
+				if dn == e1DN {
+					dir.beforeModify = nil
+					tt.meanwhile(t, dir, w, directory)
+				}
+			}
+			batch := []*orgsyncv1.DesiredObject{testUser("E1", "Lead", 2), testUser("E2", "Lead", 2), testMember("E1", 2, true)}
+			for i, err := range w.HandleBatch(t.Context(), messages(t, batch...)) {
+				if err != nil {
+					t.Fatalf("applying %s: %v", batch[i].GetKey(), err)
+				}
+			}
+			members, err := dir.Members(t.Context(), groupDN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]any{"E1 title": dir.entries[strings.ToLower(e1DN)].Get("title"), "E2 title": dir.entries[strings.ToLower(e2DN)].Get("title"),
+				"E1 member": slices.Contains(members, e1DN)}
+			want := map[string]any{"E1 title": "Lead", "E2 title": tt.wantTitle, "E1 member": tt.wantE1Member}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("after the batch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRemovesAMemberMovedByAnotherReplica: this replica cached a member's DN; another replica
+// moved the member since. A removal by the cached DN is answered "not a member" (Samba: 53) and
+// must not count as done — found by the chaos run (deploy/scale), where leavers and movers kept
+// their old group.
+func TestRemovesAMemberMovedByAnotherReplica(t *testing.T) {
+	tests := []struct {
+		name   string
+		remove []string
+	}{
+		{name: "a single removal", remove: []string{"E1"}},
+		{name: "removals checked against the group's members", remove: []string{"E1", "E2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, w := replicaWithSales(t)
+			if err := dir.AddEntry(t.Context(), testMoved, map[string][]string{"objectClass": {"organizationalUnit"}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := dir.ModifyDN(t.Context(), e1DN, "CN=Worker E1", testMoved); err != nil {
+				t.Fatal(err)
+			}
+			var batch []*orgsyncv1.DesiredObject
+			for _, id := range tt.remove {
+				batch = append(batch, testMember(id, 2, true))
+			}
+			for i, err := range w.HandleBatch(t.Context(), messages(t, batch...)) {
+				if err != nil {
+					t.Fatalf("applying %s: %v", batch[i].GetKey(), err)
+				}
+			}
+			members, err := dir.Members(t.Context(), groupDN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			if len(tt.remove) == 1 {
+				want = []string{e2DN}
+			}
+			if diff := cmp.Diff(want, members, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("members (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// recordingSender keeps the results published, by subject.
+type recordingSender struct {
+	results map[string]*orgsyncv1.WriterResult
+}
+
+func (r recordingSender) Publish(_ context.Context, subject, _ string, m proto.Message) (*jetstream.PubAck, error) {
+	if result, ok := m.(*orgsyncv1.WriterResult); ok && strings.HasPrefix(subject, "results.") {
+		r.results[subject] = result
+	}
+	return &jetstream.PubAck{}, nil
+}
+
+// TestUserWaitsForItsManager: a user whose manager has no account yet waits a few attempts, is
+// then written without the manager and reported (so that it exists and its memberships can be
+// applied), and its message keeps coming back until the manager's account exists, when the link
+// is written — found by the chaos run (deploy/scale), where users created while their manager's
+// create waited behind a killed replica's batch were left without a manager for good.
+func TestUserWaitsForItsManager(t *testing.T) {
+	dir := newMemDirectory()
+	sender := recordingSender{results: map[string]*orgsyncv1.WriterResult{}}
+	w := New(dir, sender, slog.New(slog.DiscardHandler), Options{BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups})
+	report := testUser("E3", "Engineer", 1)
+	report.GetUser().ManagerWorkerId = "E9"
+	deliver := func(obj *orgsyncv1.DesiredObject, attempt int) error {
+		t.Helper()
+		msg := messages(t, obj)[0].(desiredMsg)
+		msg.attempt = attempt
+		return w.HandleBatch(t.Context(), []jetstream.Msg{msg})[0]
+	}
+	e3DN, e9DN := "CN=Worker E3,"+testUsers, "CN=Worker E9,"+testUsers
+	type state struct {
+		Pending, ManagerPending, Exists bool
+		Manager                         string
+		Reported                        bool
+	}
+	observe := func(err error) state {
+		got := state{
+			Pending: errors.Is(err, errPending), ManagerPending: errors.Is(err, errManagerPending),
+			Reported: sender.results["results.ad.user.E3"].GetObjectId() != "",
+		}
+		if e := dir.entries[strings.ToLower(e3DN)]; e != nil {
+			got.Exists, got.Manager = true, e.Get("manager")
+		}
+		return got
+	}
+	steps := []struct {
+		name string
+		do   func() error
+		want state
+	}{
+		{name: "waits while the manager has no account", do: func() error { return deliver(report, managerGiveUpAfter-1) },
+			want: state{Pending: true}},
+		{name: "then is written and reported without the manager, still waiting", do: func() error { return deliver(report, managerGiveUpAfter) },
+			want: state{ManagerPending: true, Exists: true, Reported: true}},
+		{name: "the manager's account is created", do: func() error { return deliver(testUser("E9", "Head", 1), 1) },
+			want: state{Exists: true, Reported: true}},
+		{name: "the next delivery writes the link", do: func() error { return deliver(report, managerGiveUpAfter+1) },
+			want: state{Exists: true, Manager: e9DN, Reported: true}},
+	}
+	for _, step := range steps {
+		if diff := cmp.Diff(step.want, observe(step.do())); diff != "" {
+			t.Fatalf("%s (-want +got):\n%s", step.name, diff)
+		}
+	}
+
+	// A manager that never gets an account ends the wait with a FAILED result.
+	orphan := testUser("E4", "Engineer", 1)
+	orphan.GetUser().ManagerWorkerId = "E99"
+	err := deliver(orphan, managerWaitAttempts)
+	if !errors.Is(err, stream.ErrPermanent) || sender.results["results.ad.user.E4"].GetOutcome() != orgsyncv1.Outcome_OUTCOME_FAILED {
+		t.Errorf("after %d attempts: %v, result %v; want a permanent error and a FAILED result", managerWaitAttempts, err, sender.results["results.ad.user.E4"])
 	}
 }
