@@ -226,3 +226,40 @@ func TestDrift(t *testing.T) {
 		})
 	}
 }
+
+// TestDriftPassRetriesAFailedCorrection edits a user by hand while Graph's write quota is spent,
+// so the pass finds the drift but cannot correct it: the next pass, once writes pass again, still
+// finds and corrects it (the failed pass does not move past the change it could not correct).
+func TestDriftPassRetriesAFailedCorrection(t *testing.T) {
+	o := synthOrg(6, 2)
+	p := newPipeline(t, emulator.Faults{})
+	svc := p.startWriterWith(t, nil, nil)
+	p.publish(t, o.objects)
+	p.waitForResults(t, len(o.objects), time.Minute)
+	if _, err := svc.ReconcileDrift(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	// One write left in the window: the hand edit takes it, the correction is throttled.
+	p.emulator.SetFaults(emulator.Faults{WriteQuota: 1, QuotaWindow: time.Hour})
+	u, _ := p.emulator.UserByEmployeeID("E000003")
+	graphCall(t, p, http.MethodPatch, "/users/"+u["id"].(string), map[string]any{"jobTitle": "Edited by hand"})
+	if _, err := svc.ReconcileDrift(t.Context()); err == nil {
+		t.Fatal("a pass whose correction was throttled reported no error")
+	}
+	if got, _ := p.emulator.UserByEmployeeID("E000003"); got["jobTitle"] != "Edited by hand" {
+		t.Fatalf("jobTitle = %v while writes are refused", got["jobTitle"])
+	}
+
+	p.emulator.SetFaults(emulator.Faults{})
+	findings, err := svc.ReconcileDrift(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"user E000003 corrected=true"}, findingKeys(findings)); d != "" {
+		t.Errorf("findings of the pass after the throttled one (-want +got):\n%s", d)
+	}
+	if got, _ := p.emulator.UserByEmployeeID("E000003"); got["jobTitle"] != "Engineer" {
+		t.Errorf("jobTitle = %v after the second pass, want Engineer", got["jobTitle"])
+	}
+}

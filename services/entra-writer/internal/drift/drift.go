@@ -141,8 +141,13 @@ func (r *Reconciler) Pass(ctx context.Context) ([]Finding, error) {
 	if err != nil {
 		return p.findings, err
 	}
+	if len(p.errs) > 0 {
+		// The rounds' links are not kept: a drift whose correction failed would not show in the
+		// next round (the object did not change again), so the next pass reads these rounds again.
+		return p.findings, errors.Join(p.errs...)
+	}
 	r.userLink, r.groupLink, r.lastPass = userLink, groupLink, time.Now()
-	return p.findings, errors.Join(p.errs...)
+	return p.findings, nil
 }
 
 // desired is the desired state indexed for a pass.
