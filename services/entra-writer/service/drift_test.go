@@ -56,17 +56,14 @@ func handEdits(t *testing.T, p pipeline) {
 // graphCall sends one Graph request to the emulator and returns its JSON answer, if any.
 func graphCall(t *testing.T, p pipeline, method, path string, body any) map[string]any {
 	t.Helper()
-	var reader *bytes.Reader
+	var data []byte
 	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if data, err = json.Marshal(body); err != nil {
 			t.Fatal(err)
 		}
-		reader = bytes.NewReader(data)
-	} else {
-		reader = bytes.NewReader(nil)
 	}
-	req, err := http.NewRequestWithContext(t.Context(), method, p.graphURL+path, reader)
+	req, err := http.NewRequestWithContext(t.Context(), method, p.graphURL+path, bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -194,14 +194,10 @@ type pass struct {
 	errs              []error
 }
 
-// settled returns obj's path when the writer has applied obj's revision, so that a difference is
-// drift; "" otherwise.
-func (p *pass) settled(obj *orgsyncv1.DesiredObject) string {
+// settled reports whether the writer has applied obj's revision, so that a difference is drift.
+func (p *pass) settled(obj *orgsyncv1.DesiredObject) bool {
 	path, err := stream.ObjectPath(obj)
-	if err != nil || !p.writer.Converged(path, obj.GetRevision()) {
-		return ""
-	}
-	return path
+	return err == nil && p.writer.Converged(path, obj.GetRevision())
 }
 
 // userRound reads a users delta round from link and deals with each managed user in it.
@@ -227,7 +223,7 @@ func (p *pass) userRound(ctx context.Context, link string) (string, error) {
 func (p *pass) user(ctx context.Context, observed directory.UserDelta) {
 	workerID, ours := p.users[observed.ID]
 	obj := p.want.users[workerID]
-	if !ours || obj == nil || p.settled(obj) == "" {
+	if !ours || obj == nil || !p.settled(obj) {
 		return
 	}
 	switch {
@@ -295,7 +291,7 @@ func (p *pass) groupRound(ctx context.Context, link string) (string, error) {
 func (p *pass) group(ctx context.Context, id string, round *groupSeen, full bool) {
 	groupKey := p.groups[id]
 	obj := p.want.groups[groupKey]
-	if obj == nil || p.settled(obj) == "" {
+	if obj == nil || !p.settled(obj) {
 		return
 	}
 	switch {
@@ -325,7 +321,7 @@ func (p *pass) group(ctx context.Context, id string, round *groupSeen, full bool
 		membership := wanted[memberKey]
 		switch {
 		case membership != nil && !membership.GetTombstone():
-		case membership != nil && p.settled(membership) == "":
+		case membership != nil && !p.settled(membership):
 			// A removal on its way.
 		default:
 			p.stray(ctx, groupKey, id, memberKey, memberID)
@@ -345,7 +341,7 @@ func (p *pass) group(ctx context.Context, id string, round *groupSeen, full bool
 	}
 	for memberID, gone := range missing {
 		membership := wanted[p.memberKey(memberID)]
-		if !gone || membership == nil || membership.GetTombstone() || p.settled(membership) == "" {
+		if !gone || membership == nil || membership.GetTombstone() || !p.settled(membership) {
 			continue
 		}
 		p.fix(ctx, membership, "membership", "member removed outside orgsync", false)

@@ -554,6 +554,9 @@ func (w *Writer) finish(ctx context.Context, msg jetstream.Msg, obj *orgsyncv1.D
 			w.logger.InfoContext(ctx, "will retry", "object", path, "attempt", attempt, "retry_in", delay, "reason", err)
 			return stream.Retry(delay, err)
 		}
+		w.mu.Lock()
+		delete(w.lostCreates, path)
+		w.mu.Unlock()
 		result = w.result(obj)
 		result.Outcome = orgsyncv1.Outcome_OUTCOME_FAILED
 		var dirErr *directory.Error
