@@ -7,12 +7,14 @@ package policy
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"gopkg.in/yaml.v3"
 )
 
@@ -352,11 +354,35 @@ func (p *parser) compile(n *yaml.Node, what string, env *cel.Env, want *cel.Type
 	if !ast.OutputType().IsExactType(want) {
 		return nil, p.fail(n, "%s must be a %s expression, but %q is a %s", what, want, src, ast.OutputType())
 	}
-	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	// Reject at load what is sure to be too costly for some input: nested comprehensions over
+	// lists, repeated splits of long strings. What passes is still bounded at run time.
+	estimate, err := env.EstimateCost(ast, sizeEstimator{})
+	if err != nil {
+		return nil, p.fail(n, "%s: CEL cost estimate: %v", what, err)
+	}
+	if estimate.Max > CostLimit {
+		return nil, p.fail(n, "%s: CEL: the expression %s, over the limit of %d per evaluation (in %q); avoid comprehensions nested over lists or split strings",
+			what, costString(estimate.Max), CostLimit, src)
+	}
+	prg, err := env.Program(ast,
+		cel.EvalOptions(cel.OptOptimize),
+		cel.CostLimit(CostLimit),
+		cel.CostTracking(actualCosts{}),
+		cel.InterruptCheckFrequency(interruptEvery),
+	)
 	if err != nil {
 		return nil, p.fail(n, "%s: CEL: %v", what, err)
 	}
-	return &Expr{Source: src, At: fmt.Sprintf("%s:%d", p.file, n.Line), program: prg}, nil
+	loops := len(celast.MatchDescendants(celast.NavigateAST(ast.NativeRep()), celast.KindMatcher(celast.ComprehensionKind))) > 0
+	return &Expr{Source: src, At: fmt.Sprintf("%s:%d", p.file, n.Line), What: what, program: prg, loops: loops}, nil
+}
+
+// costString renders an estimated cost; CEL's "unbounded" is the largest uint64.
+func costString(cost uint64) string {
+	if cost == math.MaxUint64 {
+		return "has no cost bound"
+	}
+	return "may cost up to " + strconv.FormatUint(cost, 10)
 }
 
 // builtin compiles a built-in default expression.
