@@ -116,7 +116,7 @@ func TestContextStopsEvaluation(t *testing.T) {
 	if !strings.Contains(err.Error(), "groups.rules[r].filter") {
 		t.Errorf("error %q does not name the rule", err)
 	}
-	vars.Context = t.Context()
+	vars = &WorkerVars{Worker: &orgsyncv1.Worker{JobTitle: strings.Repeat("x", 50)}, Context: t.Context()}
 	if in, err := pol.Groups.Rules[0].Filter.Bool(vars); err != nil || in {
 		t.Fatalf("live context: %v, %v", in, err)
 	}
