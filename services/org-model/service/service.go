@@ -66,11 +66,14 @@ type Config struct {
 	PolicyFile string
 	// Clock drives the lifecycle scheduler; nil is the system clock.
 	Clock clock.Clock
+	// PlanTimeout bounds each Plan request (PLAN_TIMEOUT); zero is query.DefaultPlanTimeout.
+	PlanTimeout time.Duration
 }
 
 // ConfigFromEnv reads NATS_URL, HTTP_ADDR (default :8081), GRPC_ADDR (default :9091),
 // ORGSYNC_CONFIG (the policy file), UPN_DOMAIN (required without a policy file naming
-// upnDomains) and GROUP_NAME_PREFIX (default "Org - ", used without a policy file).
+// upnDomains), GROUP_NAME_PREFIX (default "Org - ", used without a policy file) and PLAN_TIMEOUT
+// (default 30s, how long one Plan request may run).
 func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	cfg := Config{
 		NATSURL:    env.String("NATS_URL", nats.DefaultURL),
@@ -84,6 +87,10 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	}
 	if d := cfg.Policy.UPNDomain; d != "" && (strings.ContainsAny(d, "@ /") || !strings.Contains(d, ".")) {
 		env.Fail("UPN_DOMAIN", fmt.Errorf("%q is not a domain name such as corp.example.com", d))
+	}
+	cfg.PlanTimeout = env.Duration("PLAN_TIMEOUT", query.DefaultPlanTimeout)
+	if cfg.PlanTimeout <= 0 {
+		env.Fail("PLAN_TIMEOUT", fmt.Errorf("%s is not a positive duration such as 30s", cfg.PlanTimeout))
 	}
 	if cfg.PolicyFile == "" && cfg.Policy.UPNDomain == "" {
 		env.Fail("UPN_DOMAIN", errors.New("must be set when ORGSYNC_CONFIG is not"))
@@ -190,7 +197,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	}
 	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
 		Model: s.model, Publisher: s.publisher, Results: s.results, Guard: s.guard, Clock: s.clock,
-		Approve: s.approve, Reject: s.reject, Ready: s.caughtUp.Load,
+		Approve: s.approve, Reject: s.reject, Ready: s.caughtUp.Load, PlanTimeout: cfg.PlanTimeout,
 		Audit: audit.NewReader(js, s.causes).List, Streams: s.streamStatus,
 		Services: func(ctx context.Context) ([]*orgsyncv1.ServiceStatus, error) { return stream.ReadStatuses(ctx, js) },
 	}))

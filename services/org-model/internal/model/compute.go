@@ -201,7 +201,7 @@ func (m *Model) computeUnit(unitID string) []*orgsyncv1.DesiredObject {
 		return nil
 	}
 	_, names := m.unitChain(unitID)
-	vars := &policy.UnitVars{Unit: unit, UnitPath: names}
+	vars := &policy.UnitVars{Unit: unit, UnitPath: names, Context: m.ctx}
 	var out []*orgsyncv1.DesiredObject
 	for _, target := range m.targets {
 		out = append(out, &orgsyncv1.DesiredObject{Target: target, Key: GroupKey(unitID), Object: &orgsyncv1.DesiredObject_Group{

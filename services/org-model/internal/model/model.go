@@ -14,6 +14,7 @@ package model
 
 import (
 	"container/heap"
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -81,6 +82,8 @@ type Model struct {
 	evalErrors map[string]string // "worker <id>" or "unit <id>" → the last expression error
 	// globalsComputed says the manager and rule groups have been computed once.
 	globalsComputed bool
+	// ctx bounds the expression evaluations of a plan's copy (plan.go); nil for the engine's model.
+	ctx context.Context
 }
 
 type snapshotState struct {
@@ -202,6 +205,9 @@ func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
 		affected[owner{kind: 'u', id: id}] = struct{}{}
 	}
 	for _, st := range m.workers {
+		if m.ctx != nil && m.ctx.Err() != nil {
+			break // a plan stopped: what is left would only fail to evaluate
+		}
 		st.due = time.Time{}
 		m.refreshWorker(st, now, affected)
 	}
@@ -598,7 +604,7 @@ func groupIndexKey(target orgsyncv1.Target, groupKey string) string {
 
 // workerVars are the expression variables of a worker record.
 func (m *Model) workerVars(w *orgsyncv1.Worker) *policy.WorkerVars {
-	vars := &policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain}
+	vars := &policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain, Context: m.ctx}
 	vars.UnitIDs, vars.UnitPath = m.unitChain(w.GetOrgUnitId())
 	return vars
 }

@@ -355,11 +355,29 @@ func (e *Expr) eval(vars interpreter.Activation) (ref.Val, error) {
 	var cancelled interpreter.EvalCancelledError
 	switch {
 	case errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded:
-		return nil, fmt.Errorf("%s: %s: %w: evaluation stopped at a cost of %d (the limit per evaluation)", e.At, e.What, ErrCostLimit, CostLimit)
+		err = fmt.Errorf("%s: %s: %w: evaluation stopped at a cost of %d (the limit per evaluation)", e.At, e.What, ErrCostLimit, CostLimit)
 	case ctx != nil && ctx.Err() != nil:
-		return nil, fmt.Errorf("%s: %s: evaluation stopped: %w", e.At, e.What, context.Cause(ctx))
+		err = fmt.Errorf("%s: %s: evaluation stopped: %w", e.At, e.What, context.Cause(ctx))
+	default:
+		return nil, fmt.Errorf("%s: %s: %s", e.At, e.What, pii.Scrub(err.Error()))
 	}
-	return nil, fmt.Errorf("%s: %s: %s", e.At, e.What, pii.Scrub(err.Error()))
+	if parent != nil && (errors.Is(err, ErrCostLimit) || errors.Is(err, ErrEvalTimeout)) {
+		if stop, ok := parent.Value(stopKey{}).(context.CancelCauseFunc); ok {
+			stop(err)
+		}
+	}
+	return nil, err
+}
+
+type stopKey struct{}
+
+// StopOnLimit returns a context for evaluations (WorkerVars.Context) that is cancelled, with the
+// evaluation's error as its cause, the first time an evaluation under it exceeds the cost limit
+// or EvalTimeout: one runaway expression ends a plan instead of running again for every worker.
+// Calling cancel releases the context's resources.
+func StopOnLimit(parent context.Context) (ctx context.Context, cancel context.CancelFunc) {
+	ctx, stop := context.WithCancelCause(parent)
+	return context.WithValue(ctx, stopKey{}, stop), func() { stop(nil) }
 }
 
 // ErrEvalTimeout says an evaluation ran longer than EvalTimeout.
