@@ -68,41 +68,52 @@ func Name(name string) string {
 	return Redacted
 }
 
-// RedactDN keeps a distinguished name's attribute types and domain components and replaces every
-// other value with Redacted: "CN=Doe\, Jane,OU=Sales,DC=corp,DC=example" becomes
-// "CN=[redacted],OU=[redacted],DC=corp,DC=example". A value that is not a DN becomes Redacted.
+// RedactDN keeps a distinguished name's attribute types and its domain (the trailing DC
+// components) and replaces every other value with Redacted: "CN=Doe\\, Jane,OU=Sales,DC=corp,
+// DC=example" becomes "CN=[redacted],OU=[redacted],DC=corp,DC=example". A value that is not a DN
+// becomes Redacted.
 func RedactDN(dn string) string {
-	var b strings.Builder
-	start, redacted := 0, false
-	flush := func(end int, sep byte) {
-		component := dn[start:end]
-		attr, _, found := strings.Cut(component, "=")
-		attr = strings.TrimSpace(attr)
-		switch {
-		case !found || attr == "":
-			b.WriteString(Redacted)
-		case strings.EqualFold(attr, "dc"):
-			b.WriteString(strings.TrimSpace(component))
-		default:
-			b.WriteString(attr + "=" + Redacted)
+	type component struct {
+		attr, value string
+		sep         byte
+	}
+	var components []component
+	start := 0
+	add := func(end int, sep byte) {
+		attr, value, found := strings.Cut(dn[start:end], "=")
+		if !found {
+			attr = ""
 		}
-		redacted = true
-		if sep != 0 {
-			b.WriteByte(sep)
-		}
+		components = append(components, component{strings.TrimSpace(attr), strings.TrimSpace(value), sep})
 	}
 	for i := 0; i < len(dn); i++ {
 		switch dn[i] {
 		case '\\':
 			i++
 		case ',', '+', ';':
-			flush(i, dn[i])
+			add(i, dn[i])
 			start = i + 1
 		}
 	}
-	flush(len(dn), 0)
-	if !redacted {
-		return Redacted
+	add(len(dn), 0)
+	// The domain is the run of DC components at the end; a DC before another type is data.
+	domainFrom := len(components)
+	for domainFrom > 0 && strings.EqualFold(components[domainFrom-1].attr, "dc") {
+		domainFrom--
+	}
+	var b strings.Builder
+	for i, c := range components {
+		switch {
+		case c.attr == "":
+			b.WriteString(Redacted)
+		case i >= domainFrom:
+			b.WriteString(c.attr + "=" + c.value)
+		default:
+			b.WriteString(c.attr + "=" + Redacted)
+		}
+		if c.sep != 0 {
+			b.WriteByte(c.sep)
+		}
 	}
 	return b.String()
 }

@@ -59,6 +59,7 @@ func TestRedactDN(t *testing.T) {
 		{"escaped comma", `CN=Doe\, Jane,OU=Staff,DC=corp`, "CN=" + Redacted + ",OU=" + Redacted + ",DC=corp"},
 		{"multi-valued rdn", "CN=Jane+UID=jdoe,DC=corp", "CN=" + Redacted + "+UID=" + Redacted + ",DC=corp"},
 		{"lower case and spaces", "cn=Jane, ou=Sales, dc=corp", "cn=" + Redacted + ",ou=" + Redacted + ",dc=corp"},
+		{"dc before another type is data", "CN=Jane,DC=evil,OU=Users,DC=corp", "CN=" + Redacted + ",DC=" + Redacted + ",OU=" + Redacted + ",DC=corp"},
 		{"not a dn", "Jane Doe", Redacted},
 		{"empty", "", Redacted},
 	} {
