@@ -5,8 +5,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
+	"github.com/go-ldap/ldap/v3"
 	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
 
@@ -210,5 +212,39 @@ func BenchmarkEvalLimits(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestEscapeRDNRoundTrips: go-ldap's RFC 4514 parser reads an escaped value back as exactly one
+// RDN holding the original value, whatever the value holds.
+func TestEscapeRDNRoundTrips(t *testing.T) {
+	for _, value := range []string{"Sales", "x,OU=Admins", "Smith, Jane+UID=root", ` "quoted" `, "#hash", `back\slash;`, "<a>=b", "trail ", "nul\x00", "Zoë"} {
+		t.Run(value, func(t *testing.T) { checkEscapeRDNRoundTrip(t, value) })
+	}
+}
+
+func FuzzEscapeRDN(f *testing.F) {
+	for _, seed := range []string{"Sales", "x,OU=Admins", " #a+b ", `\,"`} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		if value == "" || !utf8.ValidString(value) {
+			return
+		}
+		checkEscapeRDNRoundTrip(t, value)
+	})
+}
+
+func checkEscapeRDNRoundTrip(t *testing.T, value string) {
+	t.Helper()
+	dn, err := ldap.ParseDN("OU=" + EscapeRDN(value) + ",OU=Staff,DC=corp")
+	if err != nil {
+		t.Fatalf("ParseDN(escaped %q): %v", value, err)
+	}
+	if len(dn.RDNs) != 3 || len(dn.RDNs[0].Attributes) != 1 {
+		t.Fatalf("escaped %q parses as %d RDNs (first with %d attributes), want 3 (1)", value, len(dn.RDNs), len(dn.RDNs[0].Attributes))
+	}
+	if got := dn.RDNs[0].Attributes[0].Value; got != value {
+		t.Errorf("escaped %q reads back as %q", value, got)
 	}
 }
