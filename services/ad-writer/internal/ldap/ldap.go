@@ -567,8 +567,9 @@ func GUIDFilter(guid string) (string, error) {
 // EscapeFilter escapes a value for use in a search filter.
 func EscapeFilter(s string) string { return goldap.EscapeFilter(s) }
 
-// EscapeRDNValue escapes a value for use as an RDN value.
-func EscapeRDNValue(s string) string { return goldap.EscapeDN(s) }
+// EscapeRDNValue escapes a value for use as an RDN value (RFC 4514), '=' included: AD and Samba
+// refuse a value with an unescaped '=' (LDAP 34, invalidDNSyntax), which go-ldap leaves alone.
+func EscapeRDNValue(s string) string { return strings.ReplaceAll(goldap.EscapeDN(s), "=", `\=`) }
 
 // SameDN reports whether two DNs name the same entry (case-insensitively).
 func SameDN(a, b string) bool {

@@ -59,6 +59,7 @@ func TestDNHelpers(t *testing.T) {
 		{name: "under", got: Under("CN=a,OU=Users,DC=x", "ou=users,dc=x"), want: true},
 		{name: "not under", got: Under("CN=a,OU=Other,DC=x", "OU=Users,DC=x"), want: false},
 		{name: "same", got: SameDN("CN=A B,OU=U,DC=x", "cn=a b,ou=u,dc=x"), want: true},
+		{name: "escape", got: EscapeRDNValue(`Doe, Jane+x "y" <z>;OU=Admins `), want: `Doe\, Jane\+x \"y\" \<z\>\;OU\=Admins\ `},
 		{name: "parent", got: func() []string { r, p := Parent("CN=a\\,b,OU=U,DC=x"); return []string{r, p} }(), want: []string{"CN=a\\,b", "OU=U,DC=x"}},
 	}
 	for _, tt := range tests {
