@@ -37,7 +37,8 @@ type WorkerVars struct {
 	// Domain is the policy's first UPN domain.
 	Domain string
 	// Context, when set, bounds every evaluation with these variables: a cancelled or expired
-	// context stops the expression (a plan's deadline); nil evaluates under the cost limit only.
+	// context stops the expression (a plan's deadline). With or without it an evaluation is
+	// bounded by CostLimit and, with a comprehension, EvalTimeout.
 	Context context.Context
 }
 
