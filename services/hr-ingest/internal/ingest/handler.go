@@ -560,11 +560,11 @@ func writeInvalid(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &canonicalInvalid):
 		for _, f := range canonicalInvalid.Fields {
-			fields = append(fields, problem.FieldError{Pointer: f.Pointer, Detail: f.Detail})
+			fields = append(fields, problem.FieldError{Pointer: f.Pointer, Detail: f.Detail, Limit: f.Limit})
 		}
 	case errors.As(err, &invalid):
 		for _, f := range invalid.Fields {
-			fields = append(fields, problem.FieldError{Pointer: f.Pointer, Detail: f.Detail})
+			fields = append(fields, problem.FieldError{Pointer: f.Pointer, Detail: f.Detail, Limit: f.Limit})
 		}
 	default:
 		title := "Malformed JSON"
@@ -573,6 +573,14 @@ func writeInvalid(w http.ResponseWriter, err error) {
 		}
 		problem.Write(w, problem.Details{Type: problem.TypeBase + "malformed-" + strings.ToLower(strings.TrimPrefix(title, "Malformed ")), Status: http.StatusBadRequest,
 			Title: title, Detail: err.Error()}, 0)
+		return
+	}
+	// A request whose only fault is length is well-formed but cannot be written to the
+	// directories: 422 with the limits, so the sender knows shortening is the fix. Anything
+	// else wrong makes it a 400 listing every field, the lengths included.
+	if !slices.ContainsFunc(fields, func(f problem.FieldError) bool { return f.Limit == 0 }) {
+		problem.Write(w, problem.Details{Type: problem.TypeBase + "field-too-long", Status: http.StatusUnprocessableEntity,
+			Title: "Field too long", Detail: strconv.Itoa(len(fields)) + " field(s) longer than the directories allow", Errors: fields}, 0)
 		return
 	}
 	problem.Write(w, problem.Details{Type: problem.TypeBase + "invalid-payload", Status: http.StatusBadRequest,

@@ -232,6 +232,15 @@ func parseUser(errs *normalize.Errors, at string, raw json.RawMessage, loc *time
 		}
 	}
 	normalize.Worker(w, errs, at, normalize.WorkerFieldNames{WorkEmail: "/emails", PhoneNumber: "/phoneNumbers", EndDate: strings.TrimPrefix(endDatePointer, at)})
+	enterpriseAt := at + "/" + normalize.EscapePointer(EnterpriseSchema)
+	scimPointers := map[string]string{
+		"workerId": at + "/externalId", "managerWorkerId": enterpriseAt + "/manager/value",
+		"displayName": at + "/displayName", "givenName": at + "/name/givenName", "preferredName": at + "/nickName",
+		"middleName": at + "/name/middleName", "familyName": at + "/name/familyName", "jobTitle": at + "/title",
+		"department": enterpriseAt + "/department", "company": enterpriseAt + "/organization",
+		"location": at + "/addresses", "workEmail": at + "/emails",
+	}
+	normalize.CheckLengths(w, errs, func(field string) string { return scimPointers[field] })
 	if len(attrs) > 0 {
 		w.CustomAttributes = attrs
 	}

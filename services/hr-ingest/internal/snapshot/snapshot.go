@@ -226,6 +226,7 @@ func parseRow(errs *normalize.Errors, at string, header, record []string, column
 	normalize.Worker(w, errs, at, normalize.WorkerFieldNames{
 		WorkEmail: pointerOf("workEmail"), PhoneNumber: pointerOf("phoneNumber"), EndDate: pointerOf("endDate"),
 	})
+	normalize.CheckLengths(w, errs, func(field string) string { return at + pointerOf(field) })
 	attrs := map[string]string{}
 	for i, h := range header {
 		if !mapped[i] && h != "" && strings.TrimSpace(record[i]) != "" {
