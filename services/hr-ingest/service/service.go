@@ -268,6 +268,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		PublishTimeout: cfg.PublishTimeout,
 		RetryAfter:     cfg.RetryAfter,
 		Limiter:        ratelimit.New(rdb, logger),
+		History:        ingest.NewJetStreamHistory(js),
 	}, logger)
 	s := &Service{server: srv, conn: nc, js: js, redis: rdb, logger: logger}
 	for pattern, h := range handler.Routes() {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -103,6 +102,9 @@ type Options struct {
 	PublishConcurrency int
 	// Limiter limits request rates; nil means no limit.
 	Limiter RateLimiter
+	// History tells a retried request from a repeated state for sources that send no delivery
+	// id (SCIM, BambooHR). Required.
+	History History
 	Now     func() time.Time
 }
 
@@ -157,6 +159,10 @@ func NewHandler(sources []Source, publisher Publisher, opts Options, logger *slo
 	}
 	return h
 }
+
+// IdempotencyKeyHeader names a snapshot upload's retries: uploads with the same key are one
+// snapshot, stored once.
+const IdempotencyKeyHeader = "Idempotency-Key"
 
 // Route patterns.
 const (
@@ -340,7 +346,11 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	accepted, ok := h.publish(w, r, source, events, false)
+	keying := bySender
+	if source.Kind == KindBambooHR {
+		keying = byHistory
+	}
+	accepted, ok := h.publish(w, r, source, events, keying)
 	if ok {
 		writeJSON(w, "application/json", accepted)
 	}
@@ -405,16 +415,13 @@ func (h *Handler) serveBulk(w http.ResponseWriter, r *http.Request, source *Sour
 		writeInvalid(w, err)
 		return
 	}
-	// SCIM carries no event id. The request's own hash with the operation's position names each
-	// event: a retried request is stored once, while a later request that happens to repeat an
-	// earlier state (A → B → A) is a new event, not a duplicate to drop.
-	requestSum := sha256.Sum256(body)
+	// SCIM carries no delivery id: each event is keyed by what stream HR already holds for its
+	// worker (see publishByHistory).
 	events := make([]*orgsyncv1.HREvent, len(ops))
 	for i, op := range ops {
-		op.Event.EventId = "scim-" + hex.EncodeToString(requestSum[:16]) + "." + strconv.Itoa(i)
 		events[i] = op.Event
 	}
-	if _, ok := h.publish(w, r, source, events, false); !ok {
+	if _, ok := h.publish(w, r, source, events, byHistory); !ok {
 		return
 	}
 	resp := scim.BulkResponse{Schemas: []string{scim.BulkResponseSchema}, Operations: make([]scim.OperationResponse, len(ops))}
@@ -443,8 +450,17 @@ func (h *Handler) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, err)
 		return
 	}
-	snapshotID := snapshot.ID(source.Name, body)
-	accepted, ok := h.publish(w, r, source, snapshot.Events(snapshotID, workers), true)
+	snapshotID, err := snapshot.NewID(source.Name, r.Header.Get(IdempotencyKeyHeader))
+	if errors.Is(err, snapshot.ErrBadIdempotencyKey) {
+		problem.Write(w, problem.Details{Type: problem.TypeBase + "invalid-payload", Status: http.StatusBadRequest,
+			Title: "Invalid payload", Detail: "1 invalid field(s)", Errors: []problem.FieldError{{Pointer: "header:" + IdempotencyKeyHeader, Detail: err.Error()}}}, 0)
+		return
+	}
+	if err != nil {
+		h.unavailable(w, r, source, err)
+		return
+	}
+	accepted, ok := h.publish(w, r, source, snapshot.Events(snapshotID, workers), asSnapshot)
 	if !ok {
 		return
 	}
@@ -458,12 +474,26 @@ func writeJSON(w http.ResponseWriter, contentType string, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// keying says where a request's events get the ids that make a retry a duplicate.
+type keying int
+
+const (
+	// bySender: the sender's own delivery id (a canonical webhook-id) names the events.
+	bySender keying = iota
+	// byHistory: the sender has no delivery id; each event is named by its content and the
+	// event it follows on its subject (see publishByHistory).
+	byHistory
+	// asSnapshot: the events are a snapshot (BEGIN, rows, END) under one snapshot id per upload.
+	asSnapshot
+)
+
 // publish stores every event, each under the Nats-Msg-Id "<source>:<eventId>", so a retried
 // request stores nothing twice, and answers 503 when JetStream does not acknowledge. Events are
 // published in order; a snapshot's workers (between its BEGIN and END markers, on distinct
 // subjects) are published concurrently, and END only after every worker was acknowledged, so an
-// END marker is never stored for an incomplete snapshot.
-func (h *Handler) publish(w http.ResponseWriter, r *http.Request, source *Source, events []*orgsyncv1.HREvent, isSnapshot bool) (Accepted, bool) {
+// END marker is never stored for an incomplete snapshot. received_at is stamped here, once, on
+// every event of every kind.
+func (h *Handler) publish(w http.ResponseWriter, r *http.Request, source *Source, events []*orgsyncv1.HREvent, keying keying) (Accepted, bool) {
 	receivedAt := timestamppb.New(h.opts.Now())
 	for _, event := range events {
 		event.Source = source.Name
@@ -472,7 +502,9 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request, source *Source
 	accepted := Accepted{EventIDs: make([]string, len(events))}
 	var duplicates atomic.Int64
 	var err error
-	if isSnapshot && len(events) > 2 {
+	if keying == byHistory {
+		err = h.publishByHistory(r.Context(), source, events, &duplicates)
+	} else if keying == asSnapshot && len(events) > 2 {
 		err = h.publishOne(r.Context(), events[0], &duplicates)
 		if err == nil {
 			err = h.publishConcurrently(r.Context(), events[1:len(events)-1], &duplicates)
@@ -489,9 +521,7 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request, source *Source
 	}
 	accepted.Duplicates = int(duplicates.Load())
 	if err != nil {
-		h.logger.ErrorContext(r.Context(), "events not stored; asking the sender to retry", "source", source.Name, "events", len(events), "error", err)
-		problem.Write(w, problem.Details{Type: problem.TypeBase + "unavailable", Status: http.StatusServiceUnavailable,
-			Detail: "the event store did not acknowledge the events; retry the same request later"}, h.opts.RetryAfter)
+		h.unavailable(w, r, source, err)
 		return accepted, false
 	}
 	for i, event := range events {
@@ -504,20 +534,87 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request, source *Source
 	return accepted, true
 }
 
+// unavailable answers 503: the events could not all be stored, the sender should retry.
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, source *Source, err error) {
+	h.logger.ErrorContext(r.Context(), "events not stored; asking the sender to retry", "source", source.Name, "error", err)
+	problem.Write(w, problem.Details{Type: problem.TypeBase + "unavailable", Status: http.StatusServiceUnavailable,
+		Detail: "the event store did not acknowledge the events; retry the same request later"}, h.opts.RetryAfter)
+}
+
 // publishOne stores one event, counting it in duplicates when JetStream already had it.
 func (h *Handler) publishOne(ctx context.Context, event *orgsyncv1.HREvent, duplicates *atomic.Int64) error {
+	_, err := h.publishAck(ctx, event, duplicates)
+	return err
+}
+
+// publishAck stores one event and returns its stream sequence (the stored original's, when
+// JetStream already had it).
+func (h *Handler) publishAck(ctx context.Context, event *orgsyncv1.HREvent, duplicates *atomic.Int64) (uint64, error) {
 	subject, err := stream.HRSubject(event)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.opts.PublishTimeout)
 	defer cancel()
 	ack, err := h.publisher.Publish(ctx, subject, event.GetSource()+":"+event.GetEventId(), event)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if ack.Duplicate {
 		duplicates.Add(1)
+	}
+	return ack.Sequence, nil
+}
+
+// publishByHistory stores the events of a request that has no delivery id, in order. Before
+// the first event of each subject (one worker) it reads the newest event stream HR holds there:
+// when that already carries the state this request leaves the worker in (its last event for the
+// subject; receive time and event id aside), the request is a retry and nothing of that subject
+// is stored again. Otherwise every event is stored under an id made of its content and the
+// sequence of the event it follows, so concurrent retries of one request collapse in JetStream's
+// duplicate window, while a state that comes back after another one (A → B → A) is stored.
+func (h *Handler) publishByHistory(ctx context.Context, source *Source, events []*orgsyncv1.HREvent, duplicates *atomic.Int64) error {
+	prefix := string(source.Kind) + "-"
+	subjects := make([]string, len(events))
+	lastOf := map[string]int{} // subject → index of the request's last event on it
+	for i, event := range events {
+		subject, err := stream.HRSubject(event)
+		if err != nil {
+			return err
+		}
+		subjects[i], lastOf[subject] = subject, i
+	}
+	type progress struct {
+		after    uint64 // the sequence the next event on the subject follows
+		storedID string // set when the subject already holds this request's state
+	}
+	bySubject := map[string]*progress{}
+	for i, event := range events {
+		p, seen := bySubject[subjects[i]]
+		if !seen {
+			latest, sequence, err := h.opts.History.Latest(ctx, subjects[i])
+			if err != nil {
+				return err
+			}
+			p = &progress{after: sequence}
+			if latest != nil && sameContent(latest, events[lastOf[subjects[i]]]) {
+				p.storedID = latest.GetEventId()
+			}
+			bySubject[subjects[i]] = p
+		}
+		if p.storedID != "" {
+			event.EventId = p.storedID
+			duplicates.Add(1)
+			continue
+		}
+		id, err := historyEventID(prefix, event, p.after)
+		if err != nil {
+			return err
+		}
+		event.EventId = id
+		if p.after, err = h.publishAck(ctx, event, duplicates); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -99,7 +99,7 @@ func newFixture(t *testing.T, publisher func(jetstream.JetStream) Publisher, lim
 	if limiter == nil {
 		limiter = ratelimit.New(nil, slog.New(slog.DiscardHandler))
 	}
-	h := NewHandler(testSources(), publisher(js), Options{MaxBodyBytes: 4096, Now: func() time.Time { return now }, Limiter: limiter},
+	h := NewHandler(testSources(), publisher(js), Options{MaxBodyBytes: 4096, Now: func() time.Time { return now }, Limiter: limiter, History: NewJetStreamHistory(js)},
 		slog.New(slog.DiscardHandler))
 	return fixture{handler: newMux(h), js: js}
 }
@@ -327,8 +327,8 @@ func TestSnapshotUpload(t *testing.T) {
 		t.Fatalf("status = %d, body %s", rec.Code, rec.Body)
 	}
 	accepted := decode[Accepted](t, rec)
-	snapshotID := snapshot.ID("export", []byte(body))
-	if accepted.SnapshotID != snapshotID || accepted.RecordCount != 3 || len(accepted.EventIDs) != 5 {
+	snapshotID := accepted.SnapshotID
+	if !strings.HasPrefix(snapshotID, "snap-") || accepted.RecordCount != 3 || len(accepted.EventIDs) != 5 {
 		t.Errorf("answer %+v", accepted)
 	}
 	type stored struct {
@@ -363,13 +363,20 @@ func TestSnapshotUpload(t *testing.T) {
 	if diff := cmp.Diff(want, summarise()); diff != "" {
 		t.Errorf("stored (-want +got):\n%s", diff)
 	}
-	// Uploading the same file again stores nothing new.
-	again := f.do(t, request(http.MethodPost, "/v1/sources/export/snapshots", "text/csv", body, bearerToken(exportToken)))
-	if got := decode[Accepted](t, again); again.Code != http.StatusAccepted || got.Duplicates != 5 {
-		t.Errorf("re-upload: status %d, answer %+v", again.Code, got)
+	// A client's retry of one upload (the same Idempotency-Key) stores nothing new.
+	keyed := func() *http.Request {
+		return request(http.MethodPost, "/v1/sources/export/snapshots", "text/csv", body, func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer "+exportToken)
+			r.Header.Set(IdempotencyKeyHeader, "nightly-2026-03-01")
+		})
 	}
-	if diff := cmp.Diff(want, summarise()); diff != "" {
-		t.Errorf("stored after re-upload (-want +got):\n%s", diff)
+	first := decode[Accepted](t, f.do(t, keyed()))
+	retry := f.do(t, keyed())
+	if got := decode[Accepted](t, retry); retry.Code != http.StatusAccepted || got.Duplicates != 5 || got.SnapshotID != first.SnapshotID {
+		t.Errorf("retry: status %d, answer %+v, first %+v", retry.Code, got, first)
+	}
+	if n := len(f.storedEvents(t)); n != 10 {
+		t.Errorf("stored %d events after an upload and a keyed upload retried, want 10", n)
 	}
 }
 

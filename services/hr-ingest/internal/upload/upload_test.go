@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,8 +15,10 @@ import (
 
 func TestCSVRetriesThenSucceeds(t *testing.T) {
 	var calls atomic.Int32
+	var keys sync.Map // Idempotency-Key → true: every try of one upload carries the same key
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		keys.Store(r.Header.Get("Idempotency-Key"), true)
 		if r.URL.Path != "/v1/sources/export/snapshots" || r.Header.Get("Authorization") != "Bearer tok" || string(body) != "a,b\n" || r.Header.Get("Content-Type") != "text/csv" {
 			t.Errorf("request %s %q %q %q", r.URL.Path, r.Header.Get("Authorization"), body, r.Header.Get("Content-Type"))
 		}
@@ -41,6 +44,11 @@ func TestCSVRetriesThenSucceeds(t *testing.T) {
 	}
 	if calls.Load() != 3 {
 		t.Errorf("%d calls, want 3", calls.Load())
+	}
+	var seen []string
+	keys.Range(func(k, _ any) bool { seen = append(seen, k.(string)); return true })
+	if len(seen) != 1 || len(seen[0]) != 32 {
+		t.Errorf("Idempotency-Keys sent: %q, want one random key for every try", seen)
 	}
 }
 
