@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,10 +49,17 @@ type Publisher interface {
 
 var _ Publisher = (*stream.Publisher)(nil)
 
-// RateLimiter takes one request from a source's budget, answering how long to wait when it is
-// spent.
+// RateLimiter keeps two kinds of budget apart: a source's requests, spent only once the sender
+// proved who it is, and a client address's failed authentications, so that nobody can spend a
+// source's budget without its secret.
 type RateLimiter interface {
+	// Allow takes one request from a source's budget, answering how long to wait when it is spent.
 	Allow(ctx context.Context, source string, limit ratelimit.Limit) (bool, time.Duration)
+	// ClientFailed records a failed authentication from a client address; false when the
+	// address has spent its budget of failures.
+	ClientFailed(ctx context.Context, client string, limit ratelimit.Limit) (bool, time.Duration)
+	// ClientBlocked says, spending nothing, whether an address has spent that budget.
+	ClientBlocked(ctx context.Context, client string, limit ratelimit.Limit) (bool, time.Duration)
 }
 
 var _ RateLimiter = (*ratelimit.Limiter)(nil)
@@ -102,6 +110,15 @@ type Options struct {
 	PublishConcurrency int
 	// Limiter limits request rates; nil means no limit.
 	Limiter RateLimiter
+	// UnauthenticatedLimit is each client address's budget of failed authentications; past it
+	// the address is answered 429 before its body is read. Default 10 per minute, bursts of 20.
+	UnauthenticatedLimit ratelimit.Limit
+	// MaxInFlight caps the requests being served at once; more are answered 503 with
+	// Retry-After. Default 256.
+	MaxInFlight int
+	// TrustedProxies are the addresses of reverse proxies (an ingress) whose X-Forwarded-For
+	// names the client; without them the connection's address is the client.
+	TrustedProxies []netip.Prefix
 	// History tells a retried request from a repeated state for sources that send no delivery
 	// id (SCIM, BambooHR). Required.
 	History History
@@ -119,6 +136,8 @@ type Handler struct {
 	publisher Publisher
 	opts      Options
 	logger    *slog.Logger
+	// inFlight holds one token per request being served (Options.MaxInFlight).
+	inFlight chan struct{}
 }
 
 // NewHandler returns a Handler for the given sources.
@@ -138,7 +157,14 @@ func NewHandler(sources []Source, publisher Publisher, opts Options, logger *slo
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	h := &Handler{sources: make(map[string]*Source, len(sources)), publisher: publisher, opts: opts, logger: logger}
+	if opts.UnauthenticatedLimit.Requests <= 0 {
+		opts.UnauthenticatedLimit = ratelimit.Limit{Requests: 10, Period: time.Minute, Burst: 20}
+	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 256
+	}
+	h := &Handler{sources: make(map[string]*Source, len(sources)), publisher: publisher, opts: opts, logger: logger,
+		inFlight: make(chan struct{}, opts.MaxInFlight)}
 	for _, s := range sources {
 		if s.Kind == "" {
 			s.Kind = KindCanonical
@@ -175,11 +201,78 @@ const (
 // Routes returns every route the handler serves, by ServeMux pattern.
 func (h *Handler) Routes() map[string]http.Handler {
 	return map[string]http.Handler{
-		EventsPattern:   countRejections(h.serveEvents),
-		SCIMPattern:     countRejections(h.serveSCIM),
-		EntraPattern:    countRejections(h.serveEntraBulkUpload),
-		SnapshotPattern: countRejections(h.serveSnapshot),
+		EventsPattern:   countRejections(h.capInFlight(h.serveEvents)),
+		SCIMPattern:     countRejections(h.capInFlight(h.serveSCIM)),
+		EntraPattern:    countRejections(h.capInFlight(h.serveEntraBulkUpload)),
+		SnapshotPattern: countRejections(h.capInFlight(h.serveSnapshot)),
 	}
+}
+
+// capInFlight answers 503 with Retry-After when Options.MaxInFlight requests are already being
+// served, before anything of the request is read: a flood queues nowhere and holds no memory.
+func (h *Handler) capInFlight(serve http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case h.inFlight <- struct{}{}:
+			defer func() { <-h.inFlight }()
+			serve(w, r)
+		default:
+			problem.Write(w, problem.Details{Type: problem.TypeBase + "overloaded", Status: http.StatusServiceUnavailable,
+				Detail: fmt.Sprintf("%d requests are being served; retry after the Retry-After delay", cap(h.inFlight))}, h.opts.RetryAfter)
+		}
+	}
+}
+
+// client is the address a request comes from: the connection's, or, when that is a trusted
+// proxy, the nearest address in X-Forwarded-For that is not one.
+func (h *Handler) client(r *http.Request) string {
+	addr, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	client := addr.Addr().Unmap()
+	if !h.trusted(client) {
+		return client.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a forged or garbled entry: the last proxy's view is all that can be trusted
+		}
+		client = hop.Unmap()
+		if !h.trusted(client) {
+			break
+		}
+	}
+	return client.String()
+}
+
+func (h *Handler) trusted(addr netip.Addr) bool {
+	for _, p := range h.opts.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientBlocked answers 429 when the request's address has spent its budget of failed
+// authentications; it spends nothing.
+func (h *Handler) clientBlocked(w http.ResponseWriter, r *http.Request) bool {
+	if h.opts.Limiter == nil {
+		return false
+	}
+	if blocked, wait := h.opts.Limiter.ClientBlocked(r.Context(), h.client(r), h.opts.UnauthenticatedLimit); blocked {
+		h.clientLimited(w, wait)
+		return true
+	}
+	return false
+}
+
+func (h *Handler) clientLimited(w http.ResponseWriter, wait time.Duration) {
+	problem.Write(w, problem.Details{Type: problem.TypeBase + "rate-limited", Status: http.StatusTooManyRequests,
+		Detail: "too many requests from this address failed authentication; retry after the Retry-After delay"}, max(wait, time.Second))
 }
 
 // countRejections counts every refused request in metrics.HREvents (outcome "rejected", with
@@ -265,15 +358,22 @@ func (h *Handler) source(w http.ResponseWriter, r *http.Request, kinds ...Kind) 
 	return nil, false
 }
 
-// admit applies the rate limit, the media type and the body size limit, and returns the body.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request, source *Source, mediaTypes ...string) ([]byte, bool) {
-	if h.opts.Limiter != nil {
-		if ok, wait := h.opts.Limiter.Allow(r.Context(), source.Name, source.RateLimit); !ok {
-			problem.Write(w, problem.Details{Type: problem.TypeBase + "rate-limited", Status: http.StatusTooManyRequests,
-				Detail: fmt.Sprintf("source %q is over its request rate; retry after the Retry-After delay", source.Name)}, max(wait, time.Second))
-			return nil, false
-		}
+// allow takes one request from the source's budget, answering 429 when it is spent. It is
+// called only after the sender proved who it is.
+func (h *Handler) allow(w http.ResponseWriter, r *http.Request, source *Source) bool {
+	if h.opts.Limiter == nil {
+		return true
 	}
+	if ok, wait := h.opts.Limiter.Allow(r.Context(), source.Name, source.RateLimit); !ok {
+		problem.Write(w, problem.Details{Type: problem.TypeBase + "rate-limited", Status: http.StatusTooManyRequests,
+			Detail: fmt.Sprintf("source %q is over its request rate; retry after the Retry-After delay", source.Name)}, max(wait, time.Second))
+		return false
+	}
+	return true
+}
+
+// read applies the media type and the body size limit, and returns the body.
+func (h *Handler) read(w http.ResponseWriter, r *http.Request, source *Source, mediaTypes ...string) ([]byte, bool) {
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || !slices.Contains(mediaTypes, mediaType) {
 		problem.Write(w, problem.Details{Type: problem.TypeBase + "unsupported-media-type", Status: http.StatusUnsupportedMediaType,
@@ -299,8 +399,16 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, source *Source, 
 	return body, true
 }
 
+// unauthenticated answers 401, or 429 once the client's address has spent its budget of failed
+// authentications (see Options.UnauthenticatedLimit).
 func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request, source string, reason error) {
 	h.logger.WarnContext(r.Context(), "request rejected", "source", source, "reason", reason)
+	if h.opts.Limiter != nil {
+		if ok, wait := h.opts.Limiter.ClientFailed(r.Context(), h.client(r), h.opts.UnauthenticatedLimit); !ok {
+			h.clientLimited(w, wait)
+			return
+		}
+	}
 	problem.Write(w, problem.Details{Type: problem.TypeBase + "unauthenticated", Status: http.StatusUnauthorized,
 		Detail: "verification failed: " + reason.Error()}, 0)
 }
@@ -311,16 +419,25 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, ok := h.admit(w, r, source, "application/json")
+	// A signature covers the body, so the body is read before the sender is known: an address
+	// that keeps failing is refused before that, and only a verified request spends the
+	// source's budget.
+	if h.clientBlocked(w, r) {
+		return
+	}
+	body, ok := h.read(w, r, source, "application/json")
 	if !ok {
 		return
 	}
 	var events []*orgsyncv1.HREvent
 	switch source.Kind {
 	case KindBambooHR:
-		// Verify before reading: nothing in an unsigned body is looked at.
+		// Verify before parsing: nothing in an unsigned body is looked at.
 		if _, err := source.BambooHR.Verify(r.Header, body); err != nil {
 			h.unauthenticated(w, r, source.Name, err)
+			return
+		}
+		if !h.allow(w, r, source) {
 			return
 		}
 		var err error
@@ -332,6 +449,9 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 		webhookID, _, err := source.Verifier.Verify(r.Header, body)
 		if err != nil {
 			h.unauthenticated(w, r, source.Name, err)
+			return
+		}
+		if !h.allow(w, r, source) {
 			return
 		}
 		if events, err = canonical.ParseBatch(body); err != nil {
@@ -405,8 +525,12 @@ func (h *Handler) serveEntraBulkUpload(w http.ResponseWriter, r *http.Request) {
 	h.serveBulk(w, r, source)
 }
 
+// serveBulk serves a SCIM bulk request whose bearer token has been checked.
 func (h *Handler) serveBulk(w http.ResponseWriter, r *http.Request, source *Source) {
-	body, ok := h.admit(w, r, source, "application/scim+json", "application/json")
+	if !h.allow(w, r, source) {
+		return
+	}
+	body, ok := h.read(w, r, source, "application/scim+json", "application/json")
 	if !ok {
 		return
 	}
@@ -441,7 +565,10 @@ func (h *Handler) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 		h.unauthenticated(w, r, source.Name, errBadToken)
 		return
 	}
-	body, ok := h.admit(w, r, source, "text/csv")
+	if !h.allow(w, r, source) {
+		return
+	}
+	body, ok := h.read(w, r, source, "text/csv")
 	if !ok {
 		return
 	}

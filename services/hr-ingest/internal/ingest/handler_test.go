@@ -36,6 +36,8 @@ const hire = `{"type":"worker.created","data":{"workerId":"E1001","name":{"given
 const (
 	scimToken   = "scim-token-0123456789abcdef"
 	exportToken = "export-token-0123456789abcdef"
+	// limitedSCIMToken is the token of a scim source allowed one request an hour.
+	limitedSCIMToken = "limited-scim-token-0123456789abcdef"
 	entraPath   = "/servicePrincipals/5b8c3f2e-7e4c-4c1a-9a0b-2c8d1e0f4a6b/synchronization/jobs/API2AAD.e1f2/bulkUpload"
 )
 
@@ -68,6 +70,7 @@ func testSources() []Source {
 		{Name: "limited", Verifier: verifier, RateLimit: ratelimit.Limit{Requests: 1, Period: time.Hour}},
 		{Name: "bamboo", Kind: KindBambooHR, BambooHR: bamboohr.NewVerifier([][]byte{bambooKey}, 5*time.Minute, func() time.Time { return now })},
 		{Name: "entra", Kind: KindSCIM, Tokens: []string{scimToken}},
+		{Name: "limited-scim", Kind: KindSCIM, Tokens: []string{limitedSCIMToken}, RateLimit: ratelimit.Limit{Requests: 1, Period: time.Hour}},
 		{Name: "export", Kind: KindCSV, Tokens: []string{exportToken}, MaxBodyBytes: 1 << 20, CSV: snapshot.Options{Mapping: snapshot.Mapping{
 			"workerId": "Employee ID", "givenName": "First Name", "familyName": "Last Name", "workEmail": "Email",
 			"jobTitle": "Title", "orgUnitId": "Unit", "managerWorkerId": "Manager", "startDate": "Start Date",
@@ -86,6 +89,16 @@ func newMux(h *Handler) *http.ServeMux {
 
 func newFixture(t *testing.T, publisher func(jetstream.JetStream) Publisher, limiter RateLimiter) fixture {
 	t.Helper()
+	if limiter == nil {
+		limiter = ratelimit.New(nil, slog.New(slog.DiscardHandler))
+	}
+	return newFixtureWith(t, publisher, Options{MaxBodyBytes: 4096, Now: func() time.Time { return now }, Limiter: limiter})
+}
+
+// newFixtureWith serves testSources with opts over a fresh embedded JetStream; opts.History is
+// set to read it.
+func newFixtureWith(t *testing.T, publisher func(jetstream.JetStream) Publisher, opts Options) fixture {
+	t.Helper()
 	srv := natsembed.StartForTest(t)
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {
@@ -96,11 +109,8 @@ func newFixture(t *testing.T, publisher func(jetstream.JetStream) Publisher, lim
 	if err := stream.EnsureStreams(t.Context(), js, stream.DefaultConfig()); err != nil {
 		t.Fatal(err)
 	}
-	if limiter == nil {
-		limiter = ratelimit.New(nil, slog.New(slog.DiscardHandler))
-	}
-	h := NewHandler(testSources(), publisher(js), Options{MaxBodyBytes: 4096, Now: func() time.Time { return now }, Limiter: limiter, History: NewJetStreamHistory(js)},
-		slog.New(slog.DiscardHandler))
+	opts.History = NewJetStreamHistory(js)
+	h := NewHandler(testSources(), publisher(js), opts, slog.New(slog.DiscardHandler))
 	return fixture{handler: newMux(h), js: js}
 }
 
