@@ -38,7 +38,7 @@ const (
 	exportToken = "export-token-0123456789abcdef"
 	// limitedSCIMToken is the token of a scim source allowed one request an hour.
 	limitedSCIMToken = "limited-scim-token-0123456789abcdef"
-	entraPath   = "/servicePrincipals/5b8c3f2e-7e4c-4c1a-9a0b-2c8d1e0f4a6b/synchronization/jobs/API2AAD.e1f2/bulkUpload"
+	entraPath        = "/servicePrincipals/5b8c3f2e-7e4c-4c1a-9a0b-2c8d1e0f4a6b/synchronization/jobs/API2AAD.e1f2/bulkUpload"
 )
 
 var (
