@@ -85,6 +85,9 @@ type Config struct {
 	UnauthenticatedPerMinute int
 	// MaxInFlight caps the requests served at once; default 256.
 	MaxInFlight int
+	// SnapshotLockTTL is how long a source's open snapshot holds others of the source off
+	// without being refreshed (a replica that died mid-upload); default 10m.
+	SnapshotLockTTL time.Duration
 	// TrustedProxies are reverse proxies whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
 }
@@ -97,7 +100,7 @@ type Config struct {
 // PUBLISH_TIMEOUT (default 5s), RETRY_AFTER (default 5s), UNAUTHENTICATED_PER_MINUTE (failed
 // authentications allowed per client address, default 10), MAX_IN_FLIGHT (default 256) and
 // TRUSTED_PROXIES (comma-separated CIDR prefixes of reverse proxies whose X-Forwarded-For names
-// the client). At least one source must be configured.
+// the client), SNAPSHOT_LOCK_TTL (default 10m). At least one source must be configured.
 func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	cfg := Config{
 		NATSURL:                  env.String("NATS_URL", nats.DefaultURL),
@@ -110,6 +113,7 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 		RetryAfter:               env.Duration("RETRY_AFTER", 5*time.Second),
 		UnauthenticatedPerMinute: env.Int("UNAUTHENTICATED_PER_MINUTE", 10),
 		MaxInFlight:              env.Int("MAX_IN_FLIGHT", 256),
+		SnapshotLockTTL:          env.Duration("SNAPSHOT_LOCK_TTL", 10*time.Minute),
 	}
 	for _, cidr := range strings.Split(env.String("TRUSTED_PROXIES", ""), ",") {
 		if cidr = strings.TrimSpace(cidr); cidr == "" {
@@ -293,6 +297,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 			sources[i].BambooHR = bamboohr.NewVerifier(s.Keys, cfg.TimestampTolerance, nil)
 		}
 	}
+	locks, err := ingest.NewJetStreamSnapshotLocks(ctx, js, cfg.SnapshotLockTTL, cfg.Streams.Replicas, logger)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
 	perMinute := cfg.UnauthenticatedPerMinute
 	if perMinute <= 0 {
 		perMinute = 10
@@ -304,6 +313,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		Limiter:              ratelimit.New(rdb, logger),
 		History:              ingest.NewJetStreamHistory(js),
 		UnauthenticatedLimit: ratelimit.Limit{Requests: perMinute, Period: time.Minute, Burst: 2 * perMinute},
+		SnapshotLocks:        locks,
 		MaxInFlight:          cfg.MaxInFlight,
 		TrustedProxies:       cfg.TrustedProxies,
 	}, logger)

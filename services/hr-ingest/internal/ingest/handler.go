@@ -122,7 +122,10 @@ type Options struct {
 	// History tells a retried request from a repeated state for sources that send no delivery
 	// id (SCIM, BambooHR). Required.
 	History History
-	Now     func() time.Time
+	// SnapshotLocks keep one snapshot per source open at a time; nil leaves snapshots unlocked
+	// (a single replica whose senders never overlap).
+	SnapshotLocks SnapshotLocks
+	Now           func() time.Time
 }
 
 // DefaultSnapshotMaxBytes is a csv source's body limit unless it sets its own: a full export is
@@ -309,6 +312,8 @@ func rejectionReason(status int) string {
 		return "rate_limited"
 	case http.StatusServiceUnavailable:
 		return "unavailable"
+	case http.StatusConflict:
+		return "snapshot_open"
 	default:
 		return strconv.Itoa(status)
 	}
@@ -586,6 +591,19 @@ func (h *Handler) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.unavailable(w, r, source, err)
 		return
+	}
+	if h.opts.SnapshotLocks != nil {
+		release, err := h.opts.SnapshotLocks.Open(r.Context(), source.Name, snapshotID)
+		if errors.Is(err, ErrSnapshotOpen) {
+			problem.Write(w, problem.Details{Type: problem.TypeBase + "snapshot-open", Status: http.StatusConflict,
+				Detail: fmt.Sprintf("a snapshot of source %q is being published; upload again once it has ended", source.Name)}, h.opts.RetryAfter)
+			return
+		}
+		if err != nil {
+			h.unavailable(w, r, source, err)
+			return
+		}
+		defer release()
 	}
 	accepted, ok := h.publish(w, r, source, snapshot.Events(snapshotID, workers), asSnapshot)
 	if !ok {

@@ -36,6 +36,8 @@ const hire = `{"type":"worker.created","data":{"workerId":"E1001","name":{"given
 const (
 	scimToken   = "scim-token-0123456789abcdef"
 	exportToken = "export-token-0123456789abcdef"
+	// payrollToken is the token of a second csv source.
+	payrollToken = "payroll-token-0123456789abcdef"
 	// limitedSCIMToken is the token of a scim source allowed one request an hour.
 	limitedSCIMToken = "limited-scim-token-0123456789abcdef"
 	entraPath        = "/servicePrincipals/5b8c3f2e-7e4c-4c1a-9a0b-2c8d1e0f4a6b/synchronization/jobs/API2AAD.e1f2/bulkUpload"
@@ -60,6 +62,7 @@ func readFile(t testing.TB, path string) []byte {
 type fixture struct {
 	handler http.Handler
 	js      jetstream.JetStream
+	locks   *JetStreamSnapshotLocks
 }
 
 // testSources configures one source of every kind, plus a rate-limited one.
@@ -71,12 +74,16 @@ func testSources() []Source {
 		{Name: "bamboo", Kind: KindBambooHR, BambooHR: bamboohr.NewVerifier([][]byte{bambooKey}, 5*time.Minute, func() time.Time { return now })},
 		{Name: "entra", Kind: KindSCIM, Tokens: []string{scimToken}},
 		{Name: "limited-scim", Kind: KindSCIM, Tokens: []string{limitedSCIMToken}, RateLimit: ratelimit.Limit{Requests: 1, Period: time.Hour}},
-		{Name: "export", Kind: KindCSV, Tokens: []string{exportToken}, MaxBodyBytes: 1 << 20, CSV: snapshot.Options{Mapping: snapshot.Mapping{
-			"workerId": "Employee ID", "givenName": "First Name", "familyName": "Last Name", "workEmail": "Email",
-			"jobTitle": "Title", "orgUnitId": "Unit", "managerWorkerId": "Manager", "startDate": "Start Date",
-			"endDate": "End Date", "phoneNumber": "Phone", "employmentType": "Type",
-		}}},
+		{Name: "export", Kind: KindCSV, Tokens: []string{exportToken}, MaxBodyBytes: 1 << 20, CSV: snapshot.Options{Mapping: exportMapping}},
+		{Name: "payroll", Kind: KindCSV, Tokens: []string{payrollToken}, CSV: snapshot.Options{Mapping: exportMapping}},
 	}
+}
+
+// exportMapping is the csv sources' column mapping.
+var exportMapping = snapshot.Mapping{
+	"workerId": "Employee ID", "givenName": "First Name", "familyName": "Last Name", "workEmail": "Email",
+	"jobTitle": "Title", "orgUnitId": "Unit", "managerWorkerId": "Manager", "startDate": "Start Date",
+	"endDate": "End Date", "phoneNumber": "Phone", "employmentType": "Type",
 }
 
 func newMux(h *Handler) *http.ServeMux {
@@ -110,8 +117,13 @@ func newFixtureWith(t *testing.T, publisher func(jetstream.JetStream) Publisher,
 		t.Fatal(err)
 	}
 	opts.History = NewJetStreamHistory(js)
+	locks, err := NewJetStreamSnapshotLocks(t.Context(), js, time.Minute, 1, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.SnapshotLocks = locks
 	h := NewHandler(testSources(), publisher(js), opts, slog.New(slog.DiscardHandler))
-	return fixture{handler: newMux(h), js: js}
+	return fixture{handler: newMux(h), js: js, locks: locks}
 }
 
 func realPublisher(js jetstream.JetStream) Publisher { return stream.NewPublisher(js) }

@@ -92,7 +92,9 @@ func CSV(ctx context.Context, body []byte, opts Options) (Result, error) {
 					return Result{}, fmt.Errorf("reading hr-ingest's answer: %w", err)
 				}
 				return result, nil
-			case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusConflict:
+				// 409: another snapshot of the source is being published (perhaps this upload's
+				// own earlier try, whose answer was lost); wait for it to end.
 				lastErr = &Error{Status: resp.StatusCode, Body: strings.TrimSpace(string(answer))}
 				if seconds, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && seconds >= 0 {
 					wait = time.Duration(seconds) * time.Second

@@ -29,6 +29,9 @@ func TestCSVRetriesThenSucceeds(t *testing.T) {
 		case 2:
 			w.Header().Set("Retry-After", "0")
 			w.WriteHeader(http.StatusTooManyRequests)
+		case 3:
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusConflict) // another snapshot of the source is open
 		default:
 			w.WriteHeader(http.StatusAccepted)
 			_, _ = w.Write([]byte(`{"snapshotId":"snap-1","recordCount":1,"duplicates":2,"eventIds":["x"]}`))
@@ -42,8 +45,8 @@ func TestCSVRetriesThenSucceeds(t *testing.T) {
 	if diff := cmp.Diff(Result{SnapshotID: "snap-1", RecordCount: 1, Duplicates: 2}, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	if calls.Load() != 3 {
-		t.Errorf("%d calls, want 3", calls.Load())
+	if calls.Load() != 4 {
+		t.Errorf("%d calls, want 4", calls.Load())
 	}
 	var seen []string
 	keys.Range(func(k, _ any) bool { seen = append(seen, k.(string)); return true })
