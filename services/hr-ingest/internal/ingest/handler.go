@@ -711,53 +711,69 @@ func (h *Handler) publishAck(ctx context.Context, event *orgsyncv1.HREvent, dupl
 	return ack.Sequence, nil
 }
 
-// publishByHistory stores the events of a request that has no delivery id, in order. Before
-// the first event of each subject (one worker) it reads the newest event stream HR holds there:
-// when that already carries the state this request leaves the worker in (its last event for the
-// subject; receive time and event id aside), the request is a retry and nothing of that subject
-// is stored again. Otherwise every event is stored under an id made of its content and the
-// sequence of the event it follows, so concurrent retries of one request collapse in JetStream's
-// duplicate window, while a state that comes back after another one (A → B → A) is stored.
+// publishByHistory stores the events of a request that has no delivery id. Before the first
+// event of each subject (one worker) it reads the newest event stream HR holds there: when that
+// already carries the state this request leaves the worker in (its last event for the subject;
+// receive time and event id aside), the request is a retry and nothing of that subject is
+// stored again. Otherwise every event is stored under an id made of its content and the
+// sequence of the event it follows, so concurrent retries of one request collapse in
+// JetStream's duplicate window, while a state that comes back after another one (A → B → A) is
+// stored. A subject's events are stored in order; different subjects (workers) concurrently,
+// up to PublishConcurrency, as a snapshot's rows are.
 func (h *Handler) publishByHistory(ctx context.Context, source *Source, events []*orgsyncv1.HREvent, duplicates *atomic.Int64) error {
-	prefix := string(source.Kind) + "-"
-	subjects := make([]string, len(events))
-	lastOf := map[string]int{} // subject → index of the request's last event on it
-	for i, event := range events {
+	var subjects []string
+	bySubject := map[string][]*orgsyncv1.HREvent{}
+	for _, event := range events {
 		subject, err := stream.HRSubject(event)
 		if err != nil {
 			return err
 		}
-		subjects[i], lastOf[subject] = subject, i
-	}
-	type progress struct {
-		after    uint64 // the sequence the next event on the subject follows
-		storedID string // set when the subject already holds this request's state
-	}
-	bySubject := map[string]*progress{}
-	for i, event := range events {
-		p, seen := bySubject[subjects[i]]
-		if !seen {
-			latest, sequence, err := h.opts.History.Latest(ctx, subjects[i])
-			if err != nil {
-				return err
-			}
-			p = &progress{after: sequence}
-			if latest != nil && sameContent(latest, events[lastOf[subjects[i]]]) {
-				p.storedID = latest.GetEventId()
-			}
-			bySubject[subjects[i]] = p
+		if _, seen := bySubject[subject]; !seen {
+			subjects = append(subjects, subject)
 		}
-		if p.storedID != "" {
-			event.EventId = p.storedID
+		bySubject[subject] = append(bySubject[subject], event)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	slots := make(chan struct{}, h.opts.PublishConcurrency)
+	var wg sync.WaitGroup
+	for _, subject := range subjects {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := h.publishSubject(ctx, string(source.Kind)+"-", subject, bySubject[subject], duplicates); err != nil {
+				cancel(err)
+			}
+		})
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// publishSubject stores, in order, a request's events on one subject (see publishByHistory).
+func (h *Handler) publishSubject(ctx context.Context, prefix, subject string, events []*orgsyncv1.HREvent, duplicates *atomic.Int64) error {
+	latest, after, err := h.opts.History.Latest(ctx, subject)
+	if err != nil {
+		return err
+	}
+	if latest != nil && sameContent(latest, events[len(events)-1]) {
+		for _, event := range events {
+			event.EventId = latest.GetEventId()
 			duplicates.Add(1)
-			continue
 		}
-		id, err := historyEventID(prefix, event, p.after)
-		if err != nil {
+		return nil
+	}
+	for _, event := range events {
+		if event.EventId, err = historyEventID(prefix, event, after); err != nil {
 			return err
 		}
-		event.EventId = id
-		if p.after, err = h.publishAck(ctx, event, duplicates); err != nil {
+		if after, err = h.publishAck(ctx, event, duplicates); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -283,6 +284,7 @@ func TestSCIMBulkUpload(t *testing.T) {
 			for _, e := range events {
 				got = append(got, e.GetSource()+"/"+e.GetWorker().GetWorkerId()+"/"+e.GetWorker().GetManagerWorkerId())
 			}
+			slices.Sort(got) // different workers' events are stored concurrently, in no fixed order
 			if diff := cmp.Diff([]string{"entra/701984/89607", "entra/701985/701984"}, got); diff != "" {
 				t.Errorf("stored (-want +got):\n%s", diff)
 			}
