@@ -619,6 +619,10 @@ func writeJSON(w http.ResponseWriter, contentType string, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// errNoHistory says the handler was built without Options.History, which sources without a
+// delivery id need.
+var errNoHistory = errors.New("no HR history to tell retries from repeated states (Options.History)")
+
 // keying says where a request's events get the ids that make a retry a duplicate.
 type keying int
 
@@ -721,6 +725,9 @@ func (h *Handler) publishAck(ctx context.Context, event *orgsyncv1.HREvent, dupl
 // stored. A subject's events are stored in order; different subjects (workers) concurrently,
 // up to PublishConcurrency, as a snapshot's rows are.
 func (h *Handler) publishByHistory(ctx context.Context, source *Source, events []*orgsyncv1.HREvent, duplicates *atomic.Int64) error {
+	if h.opts.History == nil {
+		return errNoHistory
+	}
 	var subjects []string
 	bySubject := map[string][]*orgsyncv1.HREvent{}
 	for _, event := range events {
