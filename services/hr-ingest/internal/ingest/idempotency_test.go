@@ -152,3 +152,26 @@ func TestConcurrentRetriesStoredOnce(t *testing.T) {
 		t.Errorf("events stored per worker (-want +got):\n%s", diff)
 	}
 }
+
+// TestRetryWithTwoStatesOfOneWorker retries a SCIM request that moves one worker through two
+// states (A then B): the worker's newest stored event already holds B, the state the request
+// leaves it in, so the retry stores nothing; a request that sends A alone afterwards is a change
+// and is stored.
+func TestRetryWithTwoStatesOfOneWorker(t *testing.T) {
+	f := newFixture(t, realPublisher, nil)
+	twoStates := scimBulk(scimUser("E10", "Doe", false, "Engineer"), scimUser("E10", "Doe", true, "Engineer"))
+	for attempt := range 2 {
+		if rec := f.do(t, request(http.MethodPost, entraPath, "application/scim+json", twoStates, bearerToken(scimToken))); rec.Code != http.StatusAccepted {
+			t.Fatalf("attempt %d: status %d, body %s", attempt+1, rec.Code, rec.Body)
+		}
+		if n := len(f.storedEvents(t)); n != 2 {
+			t.Fatalf("after attempt %d: %d events stored, want 2", attempt+1, n)
+		}
+	}
+	if rec := f.do(t, request(http.MethodPost, entraPath, "application/scim+json", scimBulk(scimUser("E10", "Doe", false, "Engineer")), bearerToken(scimToken))); rec.Code != http.StatusAccepted {
+		t.Fatalf("A alone: status %d", rec.Code)
+	}
+	if got := f.latestWorkerEvent(t, "entra", "E10").GetWorker().GetEmploymentStatus(); got != orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_TERMINATED {
+		t.Errorf("latest status after A alone = %v, want terminated", got)
+	}
+}
