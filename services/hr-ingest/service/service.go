@@ -103,18 +103,18 @@ type Config struct {
 // the client), SNAPSHOT_LOCK_TTL (default 10m). At least one source must be configured.
 func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	cfg := Config{
-		NATSURL:                  env.String("NATS_URL", nats.DefaultURL),
-		RedisURL:                 env.Secret("REDIS_URL"),
-		Server:                   server.ConfigFromEnv(Name, env, ":8080", ":9090"),
-		Streams:                  stream.ConfigFromEnv(env),
-		TimestampTolerance:       env.Duration("WEBHOOK_TOLERANCE", 5*time.Minute),
-		MaxBodyBytes:             int64(env.Int("MAX_BODY_BYTES", 1<<20)),
-		PublishTimeout:           env.Duration("PUBLISH_TIMEOUT", 5*time.Second),
-		RetryAfter:               env.Duration("RETRY_AFTER", 5*time.Second),
-		UnauthenticatedPerMinute: env.Int("UNAUTHENTICATED_PER_MINUTE", 10),
-		MaxInFlight:              env.Int("MAX_IN_FLIGHT", 256),
-		SnapshotLockTTL:          env.Duration("SNAPSHOT_LOCK_TTL", 10*time.Minute),
+		NATSURL:            env.String("NATS_URL", nats.DefaultURL),
+		RedisURL:           env.Secret("REDIS_URL"),
+		Server:             server.ConfigFromEnv(Name, env, ":8080", ":9090"),
+		Streams:            stream.ConfigFromEnv(env),
+		TimestampTolerance: env.Duration("WEBHOOK_TOLERANCE", 5*time.Minute),
+		MaxBodyBytes:       int64(env.Int("MAX_BODY_BYTES", 1<<20)),
+		PublishTimeout:     env.Duration("PUBLISH_TIMEOUT", 5*time.Second),
+		RetryAfter:         env.Duration("RETRY_AFTER", 5*time.Second),
 	}
+	cfg.UnauthenticatedPerMinute = env.Int("UNAUTHENTICATED_PER_MINUTE", 10)
+	cfg.MaxInFlight = env.Int("MAX_IN_FLIGHT", 256)
+	cfg.SnapshotLockTTL = env.Duration("SNAPSHOT_LOCK_TTL", 10*time.Minute)
 	for _, cidr := range strings.Split(env.String("TRUSTED_PROXIES", ""), ",") {
 		if cidr = strings.TrimSpace(cidr); cidr == "" {
 			continue
