@@ -248,3 +248,22 @@ func TestAdoptPublishedKeepsIdentifiersFromBeforeRecording(t *testing.T) {
 		t.Errorf("UPNs (-want +got):\n%s", diff)
 	}
 }
+
+// TestPlanUnderANewTemplateRenamesNobody: the dry run of a changed policy (Plan's WithPolicy)
+// keeps assigned identifiers and gives the new template only to workers without any, and
+// records nothing of its own.
+func TestPlanUnderANewTemplateRenamesNobody(t *testing.T) {
+	now := at("2026-03-01T09:00:00Z")
+	m := New(mustPolicy(t, ""))
+	m.Apply(workerEvent(now, person("E1", "Jane", "Doe", "")), now)
+	m.TakeUnrecorded()
+	planned := m.WithPolicy(mustPolicy(t, "identifiers:\n  userPrincipalName: ['mailSafe(worker.worker_id)']\n"), now)
+	planned.Apply(workerEvent(now, person("E2", "John", "Roe", "")), now)
+	got := []string{planned.Object("entra.user.E1").GetUser().GetUserPrincipalName(), planned.Object("entra.user.E2").GetUser().GetUserPrincipalName()}
+	if diff := cmp.Diff([]string{"jane.doe@corp.example.com", "e2@corp.example.com"}, got); diff != "" {
+		t.Errorf("planned UPNs (-want +got):\n%s", diff)
+	}
+	if assignments, held := m.TakeUnrecorded(); len(assignments) != 0 || len(held) != 0 {
+		t.Errorf("the dry run left assignments to record in the model: %+v %+v", assignments, held)
+	}
+}
