@@ -139,6 +139,10 @@ type Service struct {
 	// rejection version it holds.
 	decisions    jetstream.KeyValue
 	savedVersion uint64
+	// identifiers records assigned identifiers and held values (identifiers.go).
+	identifiers jetstream.KeyValue
+	// heldConflicts are writers' conflict results read before the replay was done; applyMu guards it.
+	heldConflicts []*orgsyncv1.WriterResult
 	// applyMu serialises applying HR events, scheduled transitions and approvals with publishing.
 	applyMu sync.Mutex
 	// wake tells the scheduler that the next due time may have moved.
@@ -177,23 +181,29 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		nc.Close()
 		return nil, fmt.Errorf("key-value bucket %s: %w", DecisionsBucket, err)
 	}
+	identifiers, err := openIdentifiers(ctx, js, cfg.Streams)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
 	targets := []orgsyncv1.Target{orgsyncv1.Target_TARGET_ENTRA}
 	if _, ok := pol.Mapping["ad"]; ok {
 		targets = append(targets, orgsyncv1.Target_TARGET_AD)
 	}
 	s := &Service{
-		server:    srv,
-		conn:      nc,
-		js:        js,
-		logger:    logger,
-		clock:     cfg.Clock,
-		model:     model.New(pol, targets...),
-		publisher: desired.NewPublisher(stream.NewPublisher(js)),
-		guard:     guard.New(pol.Guard),
-		results:   query.NewResults(),
-		causes:    audit.NewCauses(),
-		decisions: decisions,
-		wake:      make(chan struct{}, 1),
+		server:      srv,
+		conn:        nc,
+		js:          js,
+		logger:      logger,
+		clock:       cfg.Clock,
+		model:       model.New(pol, targets...),
+		publisher:   desired.NewPublisher(stream.NewPublisher(js)),
+		guard:       guard.New(pol.Guard),
+		results:     query.NewResults(),
+		causes:      audit.NewCauses(),
+		decisions:   decisions,
+		identifiers: identifiers,
+		wake:        make(chan struct{}, 1),
 	}
 	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
 		Model: s.model, Publisher: s.publisher, Results: s.results, Guard: s.guard, Clock: s.clock,
@@ -262,6 +272,9 @@ func (s *Service) followHR(ctx context.Context) error {
 		return fmt.Errorf("loading the published desired state: %w", err)
 	}
 	if err := s.loadRejections(ctx); err != nil {
+		return err
+	}
+	if err := s.loadIdentifiers(ctx); err != nil {
 		return err
 	}
 	hr, err := s.js.Stream(ctx, stream.HR)
@@ -396,12 +409,18 @@ func (s *Service) reconcile(ctx context.Context) error {
 	}
 	s.caughtUp.Store(true)
 	s.poke()
+	if err := s.takeHeldConflicts(ctx); err != nil {
+		return err
+	}
 	s.logger.InfoContext(ctx, "caught up with HR", "desired_objects", len(all))
 	return nil
 }
 
 // emit passes one batch of changes through the guard and publishes what it admits.
 func (s *Service) emit(ctx context.Context, changes []*orgsyncv1.DesiredObject, cause *orgsyncv1.Cause) error {
+	if err := s.recordIdentifiers(ctx); err != nil {
+		return err
+	}
 	if len(changes) == 0 {
 		return nil
 	}
@@ -541,7 +560,8 @@ func (s *Service) publish(ctx context.Context, obj *orgsyncv1.DesiredObject, cau
 	}
 }
 
-// followResults keeps the writers' newest result per object, for the query API.
+// followResults keeps the writers' newest result per object, for the query API, and gives a
+// worker whose identifier a foreign account holds the next candidate.
 func (s *Service) followResults(ctx context.Context) error {
 	consumer, err := s.js.OrderedConsumer(ctx, stream.Results, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{"results.>"},
@@ -550,13 +570,13 @@ func (s *Service) followResults(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consuming RESULTS: %w", err)
 	}
-	return stream.Consume(ctx, consumer, func(_ context.Context, msg jetstream.Msg) error {
+	return stream.Consume(ctx, consumer, func(ctx context.Context, msg jetstream.Msg) error {
 		var result orgsyncv1.WriterResult
 		if err := stream.Decode(msg, &result); err != nil {
 			return err
 		}
 		s.results.Record(strings.TrimPrefix(msg.Subject(), "results."), &result)
-		return nil
+		return s.noteResult(ctx, &result)
 	}, stream.ConsumeOptions{NoAck: true, OnError: func(msg jetstream.Msg, err error) {
 		s.logger.Warn("writer result not recorded", "subject", msg.Subject(), "error", err)
 	}})

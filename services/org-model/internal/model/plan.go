@@ -61,9 +61,7 @@ func (m *Model) copyLocked(pol *policy.Policy, withObjects bool) *Model {
 	c.workersByUnit = cloneIndex(m.workersByUnit)
 	c.reportsOf = cloneIndex(m.reportsOf)
 	c.unitsManagedBy = cloneIndex(m.unitsManagedBy)
-	c.upnOwners = maps.Clone(m.upnOwners)
-	c.samOwners = maps.Clone(m.samOwners)
-	c.nextSuffix = maps.Clone(m.nextSuffix)
+	c.ids = m.ids.clone()
 	c.evalErrors = maps.Clone(m.evalErrors)
 	c.workers = make(map[string]*workerState, len(m.workers))
 	for id, st := range m.workers {

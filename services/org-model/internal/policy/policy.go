@@ -49,16 +49,27 @@ type Policy struct {
 }
 
 // Identifiers holds the ordered candidate templates of generated identifiers. Each candidate
-// yields a local part (or name); an empty result is skipped; when every candidate is taken the
-// last non-empty one gets a number: jane.doe, jane.doe2, ….
+// yields a local part (or name), normalised and validated for its directory; an empty or invalid
+// result is skipped; when every valid candidate is taken the last one gets a number: jane.doe,
+// jane.doe2, ….
 type Identifiers struct {
 	UserPrincipalName []*Expr
 	// SAMAccountName candidates are cut to 20 characters, suffix included.
 	SAMAccountName []*Expr
-	// RegenerateOnNameChange makes a changed name produce a new UPN; by default a UPN, once
-	// assigned, stays.
-	RegenerateOnNameChange bool
+	// Regenerate says when identifiers, once assigned and recorded, are made again.
+	Regenerate Regenerate
 }
+
+// Regenerate says when a worker's recorded identifiers are made again from the candidates.
+type Regenerate string
+
+// Regeneration modes.
+const (
+	// RegenerateNever keeps identifiers once assigned, whatever changes in HR or the policy.
+	RegenerateNever Regenerate = "never"
+	// RegenerateOnNameChange makes them again when the worker's name changes.
+	RegenerateOnNameChange Regenerate = "onNameChange"
+)
 
 // Groups says which groups exist and how they are named.
 type Groups struct {
@@ -482,11 +493,12 @@ func (p *parser) identifiers(n *yaml.Node, pol *Policy) error {
 	pol.Identifiers = Identifiers{
 		UserPrincipalName: []*Expr{p.builtin(defaultUPNEmail, p.workerEnv, cel.StringType), p.builtin(defaultUPNName, p.workerEnv, cel.StringType)},
 		SAMAccountName:    []*Expr{p.builtin(defaultSAM, p.workerEnv, cel.StringType)},
+		Regenerate:        RegenerateNever,
 	}
 	if n == nil {
 		return nil
 	}
-	f, err := p.fields(n, "identifiers", "userPrincipalName", "sAMAccountName", "regenerateOnNameChange")
+	f, err := p.fields(n, "identifiers", "userPrincipalName", "sAMAccountName", "regenerate", "regenerateOnNameChange")
 	if err != nil {
 		return err
 	}
@@ -500,9 +512,26 @@ func (p *parser) identifiers(n *yaml.Node, pol *Policy) error {
 			return err
 		}
 	}
-	if v, ok := f["regenerateOnNameChange"]; ok {
-		if pol.Identifiers.RegenerateOnNameChange, err = p.boolValue(v, "identifiers.regenerateOnNameChange"); err != nil {
+	if v, ok := f["regenerate"]; ok {
+		mode, err := p.scalar(v, "identifiers.regenerate")
+		if err != nil {
 			return err
+		}
+		if pol.Identifiers.Regenerate = Regenerate(mode); pol.Identifiers.Regenerate != RegenerateNever && pol.Identifiers.Regenerate != RegenerateOnNameChange {
+			return p.fail(v, "identifiers.regenerate must be %q or %q, not %q", RegenerateNever, RegenerateOnNameChange, mode)
+		}
+	}
+	// regenerateOnNameChange is the older spelling of regenerate: onNameChange.
+	if v, ok := f["regenerateOnNameChange"]; ok {
+		if _, both := f["regenerate"]; both {
+			return p.fail(v, "identifiers.regenerateOnNameChange and identifiers.regenerate say the same thing: keep regenerate")
+		}
+		on, err := p.boolValue(v, "identifiers.regenerateOnNameChange")
+		if err != nil {
+			return err
+		}
+		if on {
+			pol.Identifiers.Regenerate = RegenerateOnNameChange
 		}
 	}
 	return nil

@@ -143,13 +143,17 @@ func (s *Server) GetWorker(_ context.Context, req *orgsyncv1.GetWorkerRequest) (
 	for _, target := range s.Model.Targets() {
 		path := userPath(target, req.GetWorkerId())
 		revision, _ := s.Publisher.Revision(path)
-		resp.Accounts = append(resp.Accounts, &orgsyncv1.WorkerAccount{
+		account := &orgsyncv1.WorkerAccount{
 			Target:     target,
 			Desired:    s.Model.Object(path).GetUser(),
 			Revision:   revision,
 			GroupKeys:  s.Model.GroupKeysOf(target, req.GetWorkerId()),
 			LastResult: s.Results.Get(path),
-		})
+		}
+		if problem, failed := s.Model.FailedIdentifiers(target, req.GetWorkerId()); failed {
+			account.IdentifierProblem = identifierProblem(problem)
+		}
+		resp.Accounts = append(resp.Accounts, account)
 	}
 	return resp, nil
 }
@@ -469,6 +473,9 @@ func (s *Server) GetStatus(ctx context.Context, _ *orgsyncv1.GetStatusRequest) (
 	for _, p := range s.Model.Problems() {
 		resp.Problems = append(resp.Problems, &orgsyncv1.StatusProblem{Subject: p.Subject, Reason: p.Reason})
 	}
+	for _, p := range s.Model.IdentifierProblems() {
+		resp.IdentifierProblems = append(resp.IdentifierProblems, identifierProblem(p))
+	}
 	resp.LastWrite = s.Results.LastWrite()
 	if s.Streams != nil {
 		streams, err := s.Streams(ctx)
@@ -490,4 +497,8 @@ func (s *Server) GetStatus(ctx context.Context, _ *orgsyncv1.GetStatusRequest) (
 		resp.Services = services
 	}
 	return resp, nil
+}
+
+func identifierProblem(p model.IdentifierProblem) *orgsyncv1.IdentifierProblem {
+	return &orgsyncv1.IdentifierProblem{WorkerId: p.WorkerID, Target: p.Target, Property: p.Property, Reason: p.Reason}
 }
