@@ -171,7 +171,8 @@ func (p *parser) positive(n *yaml.Node, what string) int64 {
 }
 
 func (p *parser) source(n *yaml.Node) (Source, bool) {
-	m := p.mapping(n, "a source", "name", "kind", "secrets", "timezone", "rateLimit", "maxBodyBytes", "csv")
+	// "hierarchy" (the worker attributes that form the source's org tree) is org-model's, which checks it.
+	m := p.mapping(n, "a source", "name", "kind", "secrets", "timezone", "rateLimit", "maxBodyBytes", "csv", "hierarchy")
 	if m == nil {
 		return Source{}, false
 	}
