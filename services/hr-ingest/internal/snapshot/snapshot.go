@@ -256,7 +256,7 @@ func Events(snapshotID string, workers []*orgsyncv1.Worker) []*orgsyncv1.HREvent
 		Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: snapshotID, Phase: orgsyncv1.SnapshotMarker_PHASE_BEGIN},
 	}})
 	for i, w := range workers {
-		events = append(events, &orgsyncv1.HREvent{EventId: snapshotID + "." + strconv.Itoa(i+1), Payload: &orgsyncv1.HREvent_Worker{Worker: w}})
+		events = append(events, &orgsyncv1.HREvent{EventId: snapshotID + "." + strconv.Itoa(i+1), SnapshotId: snapshotID, Payload: &orgsyncv1.HREvent_Worker{Worker: w}})
 	}
 	events = append(events, &orgsyncv1.HREvent{EventId: snapshotID + ".end", Payload: &orgsyncv1.HREvent_Snapshot{
 		Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: snapshotID, Phase: orgsyncv1.SnapshotMarker_PHASE_END, RecordCount: int64(len(workers))},

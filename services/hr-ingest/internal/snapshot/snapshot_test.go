@@ -133,8 +133,8 @@ func TestEvents(t *testing.T) {
 	got := Events("snap-1", workers)
 	want := []*orgsyncv1.HREvent{
 		{EventId: "snap-1.begin", Payload: &orgsyncv1.HREvent_Snapshot{Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: "snap-1", Phase: orgsyncv1.SnapshotMarker_PHASE_BEGIN}}},
-		{EventId: "snap-1.1", Payload: &orgsyncv1.HREvent_Worker{Worker: workers[0]}},
-		{EventId: "snap-1.2", Payload: &orgsyncv1.HREvent_Worker{Worker: workers[1]}},
+		{EventId: "snap-1.1", SnapshotId: "snap-1", Payload: &orgsyncv1.HREvent_Worker{Worker: workers[0]}},
+		{EventId: "snap-1.2", SnapshotId: "snap-1", Payload: &orgsyncv1.HREvent_Worker{Worker: workers[1]}},
 		{EventId: "snap-1.end", Payload: &orgsyncv1.HREvent_Snapshot{Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: "snap-1", Phase: orgsyncv1.SnapshotMarker_PHASE_END, RecordCount: 2}}},
 	}
 	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
