@@ -163,6 +163,14 @@ func publishExports(b *testing.B, js jetstream.JetStream, base []*orgsyncv1.HREv
 			records = append(records, r)
 		}
 	}
+	pending := 0
+	waitAcks := func() {
+		select {
+		case <-js.PublishAsyncComplete():
+		case <-time.After(time.Minute):
+			b.Fatal("HR publishes not acknowledged within a minute")
+		}
+	}
 	publish := func(e *orgsyncv1.HREvent) {
 		subject, err := stream.HRSubject(e)
 		if err != nil {
@@ -174,6 +182,10 @@ func publishExports(b *testing.B, js jetstream.JetStream, base []*orgsyncv1.HREv
 		}
 		if _, err := js.PublishAsync(subject, data, jetstream.WithMsgID(e.GetEventId())); err != nil {
 			b.Fatal(err)
+		}
+		// Keep the acknowledgements outstanding below the client's limit.
+		if pending++; pending%1000 == 0 {
+			waitAcks()
 		}
 	}
 	for day := from; day < to; day++ {
@@ -199,11 +211,7 @@ func publishExports(b *testing.B, js jetstream.JetStream, base []*orgsyncv1.HREv
 				Payload: &orgsyncv1.HREvent_Worker{Worker: r}})
 		}
 		publish(marker(orgsyncv1.SnapshotMarker_PHASE_END))
-		select {
-		case <-js.PublishAsyncComplete():
-		case <-time.After(time.Minute):
-			b.Fatal("HR publishes not acknowledged within a minute")
-		}
+		waitAcks()
 	}
 	hr, err := js.Stream(b.Context(), stream.HR)
 	if err != nil {
