@@ -17,6 +17,7 @@
 //	    csv:
 //	      delimiter: ";"
 //	      columns: {workerId: Employee ID, givenName: First Name, familyName: Last Name}
+//	    hierarchy: [company, department]   # read by org-model: the attributes that form the org tree
 //
 // A secret variable or file may hold several values separated by white space (during a rotation).
 package policy
