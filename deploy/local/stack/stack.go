@@ -65,6 +65,10 @@ type Options struct {
 	// HoldWriter, when set, keeps entra-writer from consuming until it is closed, so a test can
 	// let several changes queue up on DIRECTORY and see them written in one batch.
 	HoldWriter <-chan struct{}
+	// Sources are HR sources besides "local" (e.g. a SCIM source with its bearer token).
+	Sources []hringest.SourceConfig
+	// PolicyFile is org-model's policy file (ORGSYNC_CONFIG); empty is the built-in policy.
+	PolicyFile string
 }
 
 // Stack is a running pipeline.
@@ -127,7 +131,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if s.HRIngest, err = hringest.New(ctx, hringest.Config{
 		NATSURL: natsURL, Streams: streams,
 		Server:             serverConfig(hringest.Name, opts.Ports.HRIngestHTTP, opts.Ports.HRIngestGRPC),
-		Sources:            []hringest.SourceConfig{{Name: Source, Secrets: []webhook.Secret{secret}}},
+		Sources:            append([]hringest.SourceConfig{{Name: Source, Secrets: []webhook.Secret{secret}}}, opts.Sources...),
 		TimestampTolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20, PublishTimeout: 5 * time.Second,
 	}, logger(hringest.Name)); err != nil {
 		return nil, s.abort(err)
@@ -135,8 +139,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	s.run(ctx, s.HRIngest.Run)
 	if s.OrgModel, err = orgmodel.New(ctx, orgmodel.Config{
 		NATSURL: natsURL, Streams: streams,
-		Server: serverConfig(orgmodel.Name, opts.Ports.OrgModelHTTP, opts.Ports.OrgModelGRPC),
-		Policy: orgmodel.Policy{UPNDomain: opts.UPNDomain, GroupNamePrefix: "Org - "},
+		Server:     serverConfig(orgmodel.Name, opts.Ports.OrgModelHTTP, opts.Ports.OrgModelGRPC),
+		Policy:     orgmodel.Policy{UPNDomain: opts.UPNDomain, GroupNamePrefix: "Org - "},
+		PolicyFile: opts.PolicyFile,
 	}, logger(orgmodel.Name)); err != nil {
 		return nil, s.abort(err)
 	}

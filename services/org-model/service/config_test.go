@@ -35,6 +35,12 @@ func TestConfigFromEnv(t *testing.T) {
 		{"plan timeout", map[string]string{"UPN_DOMAIN": "corp.example.com", "PLAN_TIMEOUT": "2m"}, ""},
 		{"zero plan timeout", map[string]string{"UPN_DOMAIN": "corp.example.com", "PLAN_TIMEOUT": "0s"}, "PLAN_TIMEOUT: 0s is not a positive duration"},
 		{"missing policy file", map[string]string{"ORGSYNC_CONFIG": filepath.Join(dir, "none.yaml")}, "ORGSYNC_CONFIG: policy: open"},
+		{"finite HR retention with checkpoints", map[string]string{"UPN_DOMAIN": "corp.example.com", "HR_RETENTION": "720h", "CHECKPOINT_INTERVAL": "1h"}, ""},
+		{"finite HR retention without checkpoints", map[string]string{"UPN_DOMAIN": "corp.example.com", "HR_RETENTION": "720h", "CHECKPOINT_EVENTS": "0"},
+			"CHECKPOINT_EVENTS: HR_RETENTION is finite but CHECKPOINT_EVENTS is 0"},
+		{"checkpoint interval too long for the retention", map[string]string{"UPN_DOMAIN": "corp.example.com", "HR_RETENTION": "1h", "CHECKPOINT_INTERVAL": "45m"},
+			"CHECKPOINT_INTERVAL 45m0s must be at most half of HR_RETENTION 1h0m0s"},
+		{"negative checkpoint events", map[string]string{"UPN_DOMAIN": "corp.example.com", "CHECKPOINT_EVENTS": "-1"}, "CHECKPOINT_EVENTS must be 0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -68,12 +68,17 @@ type Config struct {
 	Clock clock.Clock
 	// PlanTimeout bounds each Plan request (PLAN_TIMEOUT); zero is query.DefaultPlanTimeout.
 	PlanTimeout time.Duration
+	// Checkpoint says how often the model's state is saved for a bounded replay at start; the
+	// zero value saves none.
+	Checkpoint CheckpointConfig
 }
 
 // ConfigFromEnv reads NATS_URL, HTTP_ADDR (default :8081), GRPC_ADDR (default :9091),
 // ORGSYNC_CONFIG (the policy file), UPN_DOMAIN (required without a policy file naming
-// upnDomains), GROUP_NAME_PREFIX (default "Org - ", used without a policy file) and PLAN_TIMEOUT
-// (default 30s, how long one Plan request may run).
+// upnDomains), GROUP_NAME_PREFIX (default "Org - ", used without a policy file), PLAN_TIMEOUT
+// (default 30s, how long one Plan request may run), and CHECKPOINT_EVENTS (default 50000; 0
+// turns checkpoints off) and CHECKPOINT_INTERVAL (default 10m), how often the model's state is
+// saved so that a start replays only the HR events after it.
 func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	cfg := Config{
 		NATSURL:    env.String("NATS_URL", nats.DefaultURL),
@@ -84,6 +89,13 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 			UPNDomain:       strings.ToLower(env.String("UPN_DOMAIN", "")),
 			GroupNamePrefix: env.String("GROUP_NAME_PREFIX", "Org - "),
 		},
+		Checkpoint: CheckpointConfig{
+			Events:   env.Int("CHECKPOINT_EVENTS", DefaultCheckpointConfig().Events),
+			Interval: env.Duration("CHECKPOINT_INTERVAL", DefaultCheckpointConfig().Interval),
+		},
+	}
+	if err := cfg.Checkpoint.validate(cfg.Streams.HRMaxAge); err != nil {
+		env.Fail("CHECKPOINT_EVENTS", err)
 	}
 	if d := cfg.Policy.UPNDomain; d != "" && (strings.ContainsAny(d, "@ /") || !strings.Contains(d, ".")) {
 		env.Fail("UPN_DOMAIN", fmt.Errorf("%q is not a domain name such as corp.example.com", d))
@@ -149,6 +161,14 @@ type Service struct {
 	wake chan struct{}
 	// caughtUp is set once the HR replay at start has been applied and reconciled.
 	caughtUp atomic.Bool
+	// checkpoints is the object store of the model's checkpoint (nil: checkpoints off);
+	// checkpointDue asks the writer for one. appliedSeq and checkpointedSeq are the HR sequences
+	// last applied and last saved; applyMu guards them.
+	checkpoints     jetstream.ObjectStore
+	checkpointCfg   CheckpointConfig
+	checkpointDue   chan struct{}
+	appliedSeq      uint64
+	checkpointedSeq uint64
 	// observers are the metric callbacks registered in New, unregistered when Run returns.
 	observers []metric.Registration
 }
@@ -186,6 +206,23 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		nc.Close()
 		return nil, err
 	}
+	var checkpoints jetstream.ObjectStore
+	if cfg.Checkpoint.Events > 0 {
+		if err := cfg.Checkpoint.validate(cfg.Streams.HRMaxAge); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		checkpoints, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:      CheckpointBucket,
+			Description: "org-model: the model's state at an HR sequence, for a bounded replay at start",
+			Replicas:    max(cfg.Streams.Replicas, 1),
+			Storage:     cfg.Streams.Storage,
+		})
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("object store %s: %w", CheckpointBucket, err)
+		}
+	}
 	targets := []orgsyncv1.Target{orgsyncv1.Target_TARGET_ENTRA}
 	if _, ok := pol.Mapping["ad"]; ok {
 		targets = append(targets, orgsyncv1.Target_TARGET_AD)
@@ -204,6 +241,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		decisions:   decisions,
 		identifiers: identifiers,
 		wake:        make(chan struct{}, 1),
+
+		checkpoints:   checkpoints,
+		checkpointCfg: cfg.Checkpoint,
+		checkpointDue: make(chan struct{}, 1),
 	}
 	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
 		Model: s.model, Publisher: s.publisher, Results: s.results, Guard: s.guard, Clock: s.clock,
@@ -241,6 +282,7 @@ func (s *Service) Run(ctx context.Context) error {
 	group.Go(func() error { return s.followHR(groupCtx) })
 	group.Go(func() error { return s.followResults(groupCtx) })
 	group.Go(func() error { return s.schedule(groupCtx) })
+	group.Go(func() error { return s.writeCheckpoints(groupCtx) })
 	group.Go(func() error {
 		return stream.ReportStatus(groupCtx, s.js, 0, stream.ReadyStatus(Name, stream.Instance(), s.server.Ready))
 	})
@@ -254,8 +296,9 @@ func (s *Service) Run(ctx context.Context) error {
 	return err
 }
 
-// followHR replays stream HR from the start without publishing, reconciles the whole desired
-// state once caught up, and from then on publishes what each new event changes.
+// followHR replays stream HR without publishing — from the newest checkpoint when there is one,
+// else from the start — reconciles the whole desired state once caught up, and from then on
+// publishes what each new event changes.
 func (s *Service) followHR(ctx context.Context) error {
 	err := stream.ReadLatest(ctx, s.js, stream.Directory, "dir.>", func(msg jetstream.Msg) error {
 		var obj orgsyncv1.DesiredObject
@@ -282,6 +325,15 @@ func (s *Service) followHR(ctx context.Context) error {
 		return fmt.Errorf("stream HR: %w", err)
 	}
 	replayUntil := hr.CachedInfo().State.LastSeq
+	consumerConfig := jetstream.OrderedConsumerConfig{FilterSubjects: []string{"hr.>"}}
+	if covered := s.restoreCheckpoint(ctx, hr.CachedInfo().State.FirstSeq, replayUntil); covered > 0 {
+		s.appliedSeq = covered
+		consumerConfig.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		consumerConfig.OptStartSeq = covered + 1
+		if covered >= replayUntil {
+			replayUntil = 0
+		}
+	}
 	if replayUntil == 0 {
 		s.applyMu.Lock()
 		err := s.reconcile(ctx)
@@ -290,7 +342,7 @@ func (s *Service) followHR(ctx context.Context) error {
 			return err
 		}
 	}
-	consumer, err := s.js.OrderedConsumer(ctx, stream.HR, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"hr.>"}})
+	consumer, err := s.js.OrderedConsumer(ctx, stream.HR, consumerConfig)
 	if err != nil {
 		return fmt.Errorf("consuming HR: %w", err)
 	}
@@ -313,6 +365,7 @@ func (s *Service) applyHR(ctx context.Context, msg jetstream.Msg, replayUntil ui
 	}
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	s.noteApplied(meta.Sequence.Stream)
 	if !s.caughtUp.Load() {
 		s.model.Record(&event, s.clock.Now())
 		if meta.Sequence.Stream >= replayUntil {

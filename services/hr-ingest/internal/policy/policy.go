@@ -17,6 +17,7 @@
 //	    csv:
 //	      delimiter: ";"
 //	      columns: {workerId: Employee ID, givenName: First Name, familyName: Last Name}
+//	    hierarchy: [company, department]   # read by org-model: the attributes that form the org tree
 //
 // A secret variable or file may hold several values separated by white space (during a rotation).
 package policy
@@ -171,7 +172,8 @@ func (p *parser) positive(n *yaml.Node, what string) int64 {
 }
 
 func (p *parser) source(n *yaml.Node) (Source, bool) {
-	m := p.mapping(n, "a source", "name", "kind", "secrets", "timezone", "rateLimit", "maxBodyBytes", "csv")
+	// "hierarchy" (the worker attributes that form the source's org tree) is org-model's, which checks it.
+	m := p.mapping(n, "a source", "name", "kind", "secrets", "timezone", "rateLimit", "maxBodyBytes", "csv", "hierarchy")
 	if m == nil {
 		return Source{}, false
 	}

@@ -37,6 +37,7 @@ sources:
     csv:
       delimiter: ";"
       columns: {workerId: Employee ID, familyName: Surname}
+    hierarchy: [company, department]   # org-model's key, accepted here
 `
 	got, err := Parse("orgsync.yaml", []byte(policy), lookup(map[string]string{
 		"WORKDAY_SECRET": "whsec_abc", "EXPORT_TOKENS": "old-token-0123456789 new-token-0123456789",
@@ -80,7 +81,7 @@ func TestParseRejects(t *testing.T) {
     csv: {}
   - kind: scim
 `, want: []string{
-			`orgsync.yaml:5: unknown key "colour" in a source (known: name, kind, secrets, timezone, rateLimit, maxBodyBytes, csv)`,
+			`orgsync.yaml:5: unknown key "colour" in a source (known: name, kind, secrets, timezone, rateLimit, maxBodyBytes, csv, hierarchy)`,
 			`orgsync.yaml:2: source name "bad name!" must be 1 to 64 letters, digits, '-' or '_'`,
 			`orgsync.yaml:3: kind "sftp" is not one of canonical, scim, bamboohr, csv`,
 			`orgsync.yaml:4: environment variable MISSING (a secret of source "bad name!") is not set`,

@@ -74,8 +74,14 @@ type Model struct {
 	members    map[string]map[string]*orgsyncv1.DesiredObject // "<target>/<groupKey>" → member key → membership
 	due        dueHeap
 	now        time.Time
-	snapshot   *snapshotState
+	// snapshots are the full exports begun and not yet ended, by source and snapshot id.
+	snapshots  map[snapshotKey]*snapshotState
 	evalErrors map[string]string // "worker <id>" or "unit <id>" → the last expression error
+	// derived holds the units derived from worker attributes (hierarchy.go), as first derived;
+	// occupants and leads say which workers are in each and which of them lead it.
+	derived   map[string]*orgsyncv1.OrgUnit
+	occupants map[string]map[string]struct{}
+	leads     map[string]map[string]struct{}
 	// globalsComputed says the manager and rule groups have been computed once.
 	globalsComputed bool
 	// ctx bounds the expression evaluations of a plan's copy (plan.go); nil for the engine's model.
@@ -84,13 +90,11 @@ type Model struct {
 	replaying bool
 }
 
-type snapshotState struct {
-	id   string
-	seen map[string]struct{}
-}
-
 type workerState struct {
-	id       string
+	id string
+	// source is the HR source of the worker's newest record: a full export of that source judges
+	// whether the worker is still there.
+	source   string
 	timeline timeline
 	// current is the record in effect at the model's time.
 	current    *entry
@@ -103,6 +107,10 @@ type workerState struct {
 	due                         time.Time
 	// lastEventID is the HR event that last changed the record in effect.
 	lastEventID string
+	// occupied is the derived unit the worker counts in (hierarchy.go), and leading whether they
+	// lead it.
+	occupied string
+	leading  bool
 }
 
 // New returns an empty model under pol, computing objects for the given targets (Entra when none).
@@ -122,6 +130,8 @@ func New(pol *policy.Policy, targets ...orgsyncv1.Target) *Model {
 		ids:   newIdentifiers(),
 		owned: map[owner][]string{}, objects: map[string]*orgsyncv1.DesiredObject{},
 		members: map[string]map[string]*orgsyncv1.DesiredObject{}, evalErrors: map[string]string{},
+		snapshots: map[snapshotKey]*snapshotState{}, derived: map[string]*orgsyncv1.OrgUnit{},
+		occupants: map[string]map[string]struct{}{}, leads: map[string]map[string]struct{}{},
 	}
 }
 
@@ -242,34 +252,46 @@ func (m *Model) Object(path string) *orgsyncv1.DesiredObject {
 // record applies an event to the organisation and returns the owners it affects.
 func (m *Model) record(event *orgsyncv1.HREvent, now time.Time) map[owner]struct{} {
 	affected := map[owner]struct{}{}
-	at := event.GetOccurredAt().AsTime()
-	if event.GetOccurredAt() == nil {
-		at = now
-	}
+	at := EventTime(event, now)
 	switch p := event.GetPayload().(type) {
 	case *orgsyncv1.HREvent_Worker:
-		m.recordWorker(p.Worker, at, event.GetEventId(), now, affected)
+		m.recordWorker(event, p.Worker, at, now, affected)
 	case *orgsyncv1.HREvent_OrgUnit:
 		m.recordUnit(p.OrgUnit, affected)
 	case *orgsyncv1.HREvent_Snapshot:
-		m.recordSnapshot(p.Snapshot, at, now, affected)
+		m.recordSnapshot(event.GetSource(), p.Snapshot, at, now, affected)
 	}
 	return affected
 }
 
-func (m *Model) recordWorker(w *orgsyncv1.Worker, at time.Time, eventID string, now time.Time, affected map[owner]struct{}) {
+// EventTime is when an HR event happened for the model: HR's time when it gives one, else the
+// time hr-ingest received it; only an event with neither (never stored by hr-ingest) takes now.
+// Replaying the same event later therefore gives the same leave dates and grace periods.
+func EventTime(event *orgsyncv1.HREvent, now time.Time) time.Time {
+	switch {
+	case event.GetOccurredAt() != nil:
+		return event.GetOccurredAt().AsTime()
+	case event.GetReceivedAt() != nil:
+		return event.GetReceivedAt().AsTime()
+	default:
+		return now
+	}
+}
+
+func (m *Model) recordWorker(event *orgsyncv1.HREvent, w *orgsyncv1.Worker, at, now time.Time, affected map[owner]struct{}) {
 	id := w.GetWorkerId()
 	if id == "" {
 		return
 	}
+	eventID := event.GetEventId()
 	st, known := m.workers[id]
 	if !known {
 		st = &workerState{id: id}
 		m.workers[id] = st
 	}
-	if m.snapshot != nil {
-		m.snapshot.seen[id] = struct{}{}
-	}
+	st.source = event.GetSource()
+	m.markSeen(event, id)
+	w = m.deriveUnit(event.GetSource(), w, affected)
 	previous := st.timeline.at(at)
 	w = keepStatusWhenActiveOmitted(w, previous)
 	terminatedSince := at
@@ -354,24 +376,6 @@ func (m *Model) recordUnit(u *orgsyncv1.OrgUnit, affected map[owner]struct{}) {
 	}
 }
 
-func (m *Model) recordSnapshot(s *orgsyncv1.SnapshotMarker, at, now time.Time, affected map[owner]struct{}) {
-	switch s.GetPhase() {
-	case orgsyncv1.SnapshotMarker_PHASE_BEGIN:
-		m.snapshot = &snapshotState{id: s.GetSnapshotId(), seen: map[string]struct{}{}}
-	case orgsyncv1.SnapshotMarker_PHASE_END:
-		if m.snapshot == nil || m.snapshot.id != s.GetSnapshotId() {
-			return
-		}
-		for id, st := range m.workers {
-			if _, seen := m.snapshot.seen[id]; !seen && st.absentSince.IsZero() {
-				st.absentSince = at
-				m.refreshWorker(st, now, affected)
-			}
-		}
-		m.snapshot = nil
-	}
-}
-
 // subtree lists a unit and every unit below it, once each even when the tree has a cycle.
 func (m *Model) subtree(unitID string) []string {
 	out := []string{unitID}
@@ -427,9 +431,11 @@ func (m *Model) refreshWorker(st *workerState, now time.Time, affected map[owner
 		}
 	}
 	if st.current == nil {
+		m.occupy(st, now, affected)
 		m.schedule(st, st.timeline.nextAfter(now))
 		return
 	}
+	m.ensureUnit(unitID, affected)
 	vars := m.workerVars(st.current.record)
 	st.inScope = true
 	if m.pol.Scope != nil {
@@ -450,6 +456,7 @@ func (m *Model) refreshWorker(st *workerState, now time.Time, affected map[owner
 	if d := lifecycleDates(st, st.current, m.pol).next(now); !d.IsZero() && (next.IsZero() || d.Before(next)) {
 		next = d
 	}
+	m.occupy(st, now, affected)
 	m.schedule(st, next)
 }
 

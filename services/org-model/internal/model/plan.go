@@ -71,9 +71,14 @@ func (m *Model) copyLocked(pol *policy.Policy, withObjects bool) *Model {
 		copied.due = time.Time{}
 		c.workers[id] = &copied
 	}
-	if m.snapshot != nil {
-		c.snapshot = &snapshotState{id: m.snapshot.id, seen: maps.Clone(m.snapshot.seen)}
+	for key, snap := range m.snapshots {
+		c.snapshots[key] = &snapshotState{begunAt: snap.begunAt, seen: maps.Clone(snap.seen)}
 	}
+	// Derived units keep the ids they were derived with, even under a policy with another
+	// hierarchy: a dry run shows groups and members, not a re-derivation of the tree.
+	c.derived = maps.Clone(m.derived)
+	c.occupants = cloneIndex(m.occupants)
+	c.leads = cloneIndex(m.leads)
 	if withObjects {
 		c.globalsComputed = m.globalsComputed
 		c.objects = maps.Clone(m.objects)

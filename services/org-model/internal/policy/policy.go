@@ -46,6 +46,8 @@ type Policy struct {
 	Groups    Groups
 	Lifecycle Lifecycle
 	Guard     Guard
+	// Hierarchies are the org trees derived from worker attributes, by HR source name.
+	Hierarchies map[string]*Hierarchy
 }
 
 // Identifiers holds the ordered candidate templates of generated identifiers. Each candidate
@@ -414,8 +416,8 @@ func (p *parser) policy(root *yaml.Node) (*Policy, error) {
 	if p.unitEnv, err = newEnv(unitVarDecls...); err != nil {
 		return nil, fmt.Errorf("policy: CEL environment: %w", err)
 	}
-	// The file is shared: "sources" belongs to hr-ingest, which checks it; any other unknown
-	// top-level key is a mistake.
+	// The file is shared: "sources" belongs to hr-ingest, which checks it (org-model reads only
+	// each source's hierarchy); any other unknown top-level key is a mistake.
 	top, err := p.fields(root, "the policy", "timezone", "scope", "upnDomains", "identifiers", "mapping", "groups", "lifecycle", "guard", "sources")
 	if err != nil {
 		return nil, err
@@ -467,6 +469,9 @@ func (p *parser) policy(root *yaml.Node) (*Policy, error) {
 		return nil, err
 	}
 	if err := p.guard(top["guard"], pol); err != nil {
+		return nil, err
+	}
+	if err := p.sources(top["sources"], pol); err != nil {
 		return nil, err
 	}
 	return pol, nil
