@@ -68,12 +68,12 @@ type Model struct {
 	unitsManagedBy map[string]map[string]struct{} // worker id → unit ids
 	// ids holds the identifiers assigned to workers per target, the values foreign accounts
 	// hold, and the workers without a valid candidate (identifiers.go).
-	ids        *identifiers
-	owned      map[owner][]string // object paths each owner produced last
-	objects    map[string]*orgsyncv1.DesiredObject
-	members    map[string]map[string]*orgsyncv1.DesiredObject // "<target>/<groupKey>" → member key → membership
-	due        dueHeap
-	now        time.Time
+	ids     *identifiers
+	owned   map[owner][]string // object paths each owner produced last
+	objects map[string]*orgsyncv1.DesiredObject
+	members map[string]map[string]*orgsyncv1.DesiredObject // "<target>/<groupKey>" → member key → membership
+	due     dueHeap
+	now     time.Time
 	// snapshots are the full exports begun and not yet ended, by source and snapshot id.
 	snapshots  map[snapshotKey]*snapshotState
 	evalErrors map[string]string // "worker <id>" or "unit <id>" → the last expression error
