@@ -110,9 +110,6 @@ func (c Config) Validate() error {
 			errs = append(errs, &varError{"ORGSYNC_AUTH_OIDC_AUDIENCE", errors.New("must be set with ORGSYNC_AUTH_OIDC_ISSUER: tokens for another audience must not be accepted")})
 		}
 	}
-	if c.RolesClaim == "" {
-		errs = append(errs, &varError{"ORGSYNC_AUTH_OIDC_ROLES_CLAIM", errors.New("must not be empty")})
-	}
 	if c.ClockSkew < 0 || c.ClockSkew > 5*time.Minute {
 		errs = append(errs, &varError{"ORGSYNC_AUTH_CLOCK_SKEW", fmt.Errorf("%s is outside 0..5m", c.ClockSkew)})
 	}
