@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/orgsync/orgsync/pkg/auth"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
 )
@@ -36,9 +37,23 @@ func hrDate(t time.Time) *orgsyncv1.Date {
 	return &orgsyncv1.Date{Year: int32(t.Year()), Month: int32(t.Month()), Day: int32(t.Day())}
 }
 
-func client(t *testing.T, svc *Service) orgsyncv1.OrgModelServiceClient {
+// approverSubject is the OIDC subject of the tests' client: an approver, who may also read.
+const approverSubject = "approver-7f3a"
+
+// client is a query API client authenticated as an approver with an OIDC token.
+func (h harness) client(t *testing.T, svc *Service) orgsyncv1.OrgModelServiceClient {
 	t.Helper()
-	conn, err := grpc.NewClient(svc.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return h.clientWith(t, svc, h.issuer.Token(approverSubject, auth.Approver))
+}
+
+// clientWith is a query API client sending token ("" sends none).
+func (h harness) clientWith(t *testing.T, svc *Service, token string) orgsyncv1.OrgModelServiceClient {
+	t.Helper()
+	options := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if token != "" {
+		options = append(options, grpc.WithPerRPCCredentials(auth.Bearer(token)))
+	}
+	conn, err := grpc.NewClient(svc.GRPCAddr(), options...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +120,7 @@ func TestGuardHoldsSnapshotThatDropsWorkers(t *testing.T) {
 				h.hr(t, "w"+id, worker(id, "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0))
 			}
 			svc, stop := h.start(t, withClock(fake))
-			api := client(t, svc)
+			api := h.client(t, svc)
 
 			// A full snapshot that lists only 28 of the 40 workers: 30% would be disabled.
 			snapshot := func(phase orgsyncv1.SnapshotMarker_Phase) *orgsyncv1.HREvent {
@@ -141,7 +156,7 @@ func TestGuardHoldsSnapshotThatDropsWorkers(t *testing.T) {
 			// holds them again.
 			stop()
 			svc, stop = h.start(t, withClock(fake))
-			api = client(t, svc)
+			api = h.client(t, svc)
 			pending, err = api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{})
 			if err != nil || len(pending.GetBatches()) != 1 || pending.GetBatches()[0].GetDisables() != 12 {
 				t.Fatalf("after restart: %v, %v", pending, err)
@@ -170,7 +185,7 @@ func TestGuardHoldsSnapshotThatDropsWorkers(t *testing.T) {
 				// The rejection is durable: a restart does not hold the same changes again.
 				stop()
 				svc, stop = h.start(t, withClock(fake))
-				api = client(t, svc)
+				api = h.client(t, svc)
 				if got := enabled(h, t, "E39"); got != "enabled" {
 					t.Errorf("after rejection and restart E39 is %s", got)
 				}

@@ -70,7 +70,8 @@ type Config struct {
 
 // ConfigFromEnv reads NATS_URL, HTTP_ADDR (default :8081), GRPC_ADDR (default :9091),
 // ORGSYNC_CONFIG (the policy file), UPN_DOMAIN (required without a policy file naming
-// upnDomains) and GROUP_NAME_PREFIX (default "Org - ", used without a policy file).
+// upnDomains) and GROUP_NAME_PREFIX (default "Org - ", used without a policy file), and who may
+// call the query API: ORGSYNC_AUTH_* and GRPC_TLS_* (server.ConfigFromEnv, rules in GRPCRules).
 func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	cfg := Config{
 		NATSURL:    env.String("NATS_URL", nats.DefaultURL),
@@ -158,6 +159,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	}
 	nc, js, err := stream.Connect(ctx, cfg.NATSURL, Name, cfg.Streams, logger)
 	if err != nil {
+		srv.Close()
 		return nil, err
 	}
 	decisions, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -168,6 +170,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	})
 	if err != nil {
 		nc.Close()
+		srv.Close()
 		return nil, fmt.Errorf("key-value bucket %s: %w", DecisionsBucket, err)
 	}
 	targets := []orgsyncv1.Target{orgsyncv1.Target_TARGET_ENTRA}
@@ -194,8 +197,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		Audit: audit.NewReader(js, s.causes).List, Streams: s.streamStatus,
 		Services: func(ctx context.Context) ([]*orgsyncv1.ServiceStatus, error) { return stream.ReadStatuses(ctx, js) },
 	}))
+	srv.Authorize(GRPCRules)
 	if err := s.observe(); err != nil {
 		nc.Close()
+		srv.Close()
 		return nil, err
 	}
 	srv.AddCheck("jetstream", stream.ReadyCheck(nc, js))
