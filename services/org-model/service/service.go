@@ -180,19 +180,19 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		targets = append(targets, orgsyncv1.Target_TARGET_AD)
 	}
 	s := &Service{
-		server:    srv,
-		conn:      nc,
-		js:        js,
-		logger:    logger,
-		clock:     cfg.Clock,
-		model:     model.New(pol, targets...),
-		publisher: desired.NewPublisher(stream.NewPublisher(js)),
-		guard:     guard.New(pol.Guard),
-		results:   query.NewResults(),
-		causes:    audit.NewCauses(),
+		server:      srv,
+		conn:        nc,
+		js:          js,
+		logger:      logger,
+		clock:       cfg.Clock,
+		model:       model.New(pol, targets...),
+		publisher:   desired.NewPublisher(stream.NewPublisher(js)),
+		guard:       guard.New(pol.Guard),
+		results:     query.NewResults(),
+		causes:      audit.NewCauses(),
 		decisionsKV: decisions,
 		decisions:   newDecisionLog(),
-		wake:      make(chan struct{}, 1),
+		wake:        make(chan struct{}, 1),
 	}
 	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
 		Model: s.model, Publisher: s.publisher, Results: s.results, Guard: s.guard, Clock: s.clock,
