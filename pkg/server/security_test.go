@@ -2,23 +2,13 @@ package server
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -156,11 +146,11 @@ func TestNewClosesListenersWhenStartUpFails(t *testing.T) {
 }
 
 func TestMutualTLS(t *testing.T) {
-	pki := newPKI(t)
+	pki := authtest.NewPKI(t)
 	authCfg, tokens := authtest.RoleTokens(t)
 	srv, err := New(Config{
 		Name: "org-model", GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Auth: authCfg,
-		TLS: TLSConfig{CertFile: pki.serverCert, KeyFile: pki.serverKey, ClientCAFile: pki.caFile},
+		TLS: TLSConfig{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, ClientCAFile: pki.CAFile},
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -177,16 +167,16 @@ func TestMutualTLS(t *testing.T) {
 		_, err = healthpb.NewHealthClient(conn).Check(t.Context(), &healthpb.HealthCheckRequest{})
 		return err
 	}
-	withoutCert := &tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	withoutCert := &tls.Config{RootCAs: pki.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 	if err := check(withoutCert); status.Code(err) != codes.Unavailable {
 		t.Errorf("gRPC without a client certificate: %v, want the handshake refused (Unavailable)", err)
 	}
 	withCert := withoutCert.Clone()
-	withCert.Certificates = []tls.Certificate{pki.client}
+	withCert.Certificates = []tls.Certificate{pki.Client}
 	if err := check(withCert); err != nil {
 		t.Errorf("gRPC with a client certificate: %v", err)
 	}
-	if err := check(&tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{pki.stranger}, MinVersion: tls.VersionTLS12}); status.Code(err) != codes.Unavailable {
+	if err := check(&tls.Config{RootCAs: pki.Pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{pki.Stranger}, MinVersion: tls.VersionTLS12}); status.Code(err) != codes.Unavailable {
 		t.Errorf("gRPC with a certificate from another CA: %v, want refused", err)
 	}
 
@@ -236,81 +226,3 @@ func TestConfigFromEnvTLS(t *testing.T) {
 	}
 }
 
-// testPKI is a CA with a server certificate for 127.0.0.1 and a client certificate, and a client
-// certificate from another CA.
-type testPKI struct {
-	caFile, serverCert, serverKey string
-	pool                          *x509.CertPool
-	client, stranger              tls.Certificate
-}
-
-func newPKI(t *testing.T) testPKI {
-	t.Helper()
-	dir := t.TempDir()
-	ca, caKey := newCA(t, "orgsync test CA")
-	other, otherKey := newCA(t, "someone else's CA")
-	pki := testPKI{caFile: filepath.Join(dir, "ca.pem"), serverCert: filepath.Join(dir, "server.pem"), serverKey: filepath.Join(dir, "server-key.pem"), pool: x509.NewCertPool()}
-	pki.pool.AddCert(ca)
-	writePEM(t, pki.caFile, "CERTIFICATE", ca.Raw)
-	serverDER, serverKey := issue(t, ca, caKey, &x509.Certificate{
-		Subject: pkix.Name{CommonName: "org-model"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
-	writePEM(t, pki.serverCert, "CERTIFICATE", serverDER)
-	keyDER, err := x509.MarshalECPrivateKey(serverKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, pki.serverKey, "EC PRIVATE KEY", keyDER)
-	clientTemplate := &x509.Certificate{Subject: pkix.Name{CommonName: "orgsyncctl"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	clientDER, clientKey := issue(t, ca, caKey, clientTemplate)
-	pki.client = tls.Certificate{Certificate: [][]byte{clientDER}, PrivateKey: clientKey}
-	strangerDER, strangerKey := issue(t, other, otherKey, clientTemplate)
-	pki.stranger = tls.Certificate{Certificate: [][]byte{strangerDER}, PrivateKey: strangerKey}
-	return pki
-}
-
-func newCA(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	template := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
-
-func issue(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, template *x509.Certificate) ([]byte, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	template.SerialNumber = big.NewInt(time.Now().UnixNano())
-	template.NotBefore, template.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
-	template.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, template, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der, key
-}
-
-func writePEM(t *testing.T, path, kind string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
