@@ -225,4 +225,3 @@ func TestConfigFromEnvTLS(t *testing.T) {
 		})
 	}
 }
-
