@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -223,5 +225,24 @@ func TestConfigFromEnvTLS(t *testing.T) {
 				t.Errorf("error %v, want it to say %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestHTTPTimeoutsOnEveryListener(t *testing.T) {
+	srv, err := New(Config{Name: "x", GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+		HTTPTimeouts: HTTPTimeouts{Read: 5 * time.Second}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	type timeouts struct{ ReadHeader, Read, Write, Idle time.Duration }
+	of := func(s *http.Server) timeouts {
+		return timeouts{s.ReadHeaderTimeout, s.ReadTimeout, s.WriteTimeout, s.IdleTimeout}
+	}
+	if diff := cmp.Diff(timeouts{10 * time.Second, 5 * time.Second, 2 * time.Minute, 2 * time.Minute}, of(srv.httpServer)); diff != "" {
+		t.Errorf("HTTP listener timeouts (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(timeouts{10 * time.Second, 5 * time.Second, 10 * time.Minute, 2 * time.Minute}, of(srv.adminServer)); diff != "" {
+		t.Errorf("admin listener timeouts (-want +got):\n%s", diff)
 	}
 }
