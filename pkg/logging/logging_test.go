@@ -78,8 +78,10 @@ func TestPersonalDataIsRedactedByDefault(t *testing.T) {
 			logger.With("given_name", "Jane").Info("user jane.doe@corp.example.com created",
 				"worker_id", "E1001", "upn", "jane.doe@corp.example.com", "displayName", "Jane Doe",
 				"error", errors.New(`POST /users/jane.doe%40corp.example.com: conflict`))
+			logger.Warn("drift corrected", "dn", "CN=Jane Doe,OU=Sales Team,DC=corp,DC=example", "group", "CN=Org - Sales Team,OU=Groups,DC=corp,DC=example",
+				"error", errors.New(`ldap modify "CN=Jane Doe,OU=Sales Team,DC=corp,DC=example": result 19`))
 			line := buf.String()
-			for _, personal := range []string{"Jane", "jane.doe", "corp.example.com"} {
+			for _, personal := range []string{"Jane", "jane.doe", "corp.example.com", "Sales Team"} {
 				if seen := strings.Contains(line, personal); seen != tc.wantSeen {
 					t.Errorf("%q in the log line: %v, want %v\n%s", personal, seen, tc.wantSeen, line)
 				}

@@ -16,6 +16,7 @@ package pii
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 )
@@ -41,6 +42,88 @@ func Allowed(lookup func(string) (string, bool)) (bool, error) {
 	}
 }
 
+// AllowedByEnvironment reads the process's policy from the environment each time (errors are
+// rare; reading it late lets tests set it). An unknown value keeps the policy at redact.
+func AllowedByEnvironment() bool {
+	allow, _ := Allowed(os.LookupEnv)
+	return allow
+}
+
+// DN returns dn for an error or a log line under the process's policy: as is with
+// ORGSYNC_TELEMETRY_PII=allow, else with RedactDN.
+func DN(dn string) string {
+	if AllowedByEnvironment() {
+		return dn
+	}
+	return RedactDN(dn)
+}
+
+// Name returns a display name (or any other personal value without a recognisable shape) for an
+// error or a log line under the process's policy: as is with ORGSYNC_TELEMETRY_PII=allow, else
+// Redacted.
+func Name(name string) string {
+	if AllowedByEnvironment() || name == "" {
+		return name
+	}
+	return Redacted
+}
+
+// RedactDN keeps a distinguished name's attribute types and its domain (the trailing DC
+// components) and replaces every other value with Redacted: "CN=Doe\\, Jane,OU=Sales,DC=corp,
+// DC=example" becomes "CN=[redacted],OU=[redacted],DC=corp,DC=example". A value that is not a DN
+// becomes Redacted.
+func RedactDN(dn string) string {
+	type component struct {
+		attr, value string
+		sep         byte
+	}
+	var components []component
+	start := 0
+	add := func(end int, sep byte) {
+		attr, value, found := strings.Cut(dn[start:end], "=")
+		if !found {
+			attr = ""
+		}
+		components = append(components, component{strings.TrimSpace(attr), strings.TrimSpace(value), sep})
+	}
+	for i := 0; i < len(dn); i++ {
+		switch dn[i] {
+		case '\\':
+			i++
+		case ',', '+', ';':
+			add(i, dn[i])
+			start = i + 1
+		}
+	}
+	add(len(dn), 0)
+	// The domain is the run of DC components at the end; a DC before another type is data.
+	domainFrom := len(components)
+	for domainFrom > 0 && strings.EqualFold(components[domainFrom-1].attr, "dc") {
+		domainFrom--
+	}
+	var b strings.Builder
+	for i, c := range components {
+		switch {
+		case c.attr == "":
+			b.WriteString(Redacted)
+		case i >= domainFrom:
+			b.WriteString(c.attr + "=" + c.value)
+		default:
+			b.WriteString(c.attr + "=" + Redacted)
+		}
+		if c.sep != 0 {
+			b.WriteByte(c.sep)
+		}
+	}
+	return b.String()
+}
+
+// dnShaped matches distinguished names in text: an RDN of a common type (cn, ou, dc, uid, o, l,
+// st, c, street) followed by more RDNs of any type, values with backslash escapes (doubled, as
+// %q prints them). A DN in quotes ends at the quote; one at the end of a sentence may take the
+// words after its last value with it, which then are redacted too unless it is a DC.
+var dnShaped = regexp.MustCompile(`(?i)\b(?:cn|ou|dc|uid|o|l|st|c|street)=(?:\\+.|[^,+;"'\\\n])*(?:[,+;]\s*(?:[a-z][a-z0-9-]*|[0-9]+(?:\.[0-9]+)+)=(?:\\+.|[^,+;"'\\\n])*)*`)
+
 // personalKeys are normalised attribute names (lower case, letters and digits only) that hold
 // personal data, matched against a key's whole name and its last dotted segment.
 var personalKeys = map[string]bool{
@@ -51,6 +134,8 @@ var personalKeys = map[string]bool{
 	"phone": true, "businessphone": true, "mobilephone": true, "phonenumber": true,
 	"username": true, "useremail": true, "userfullname": true, "streetaddress": true, "homeaddress": true,
 	"birthdate": true, "dateofbirth": true,
+	// LDAP's names: a DN, its CN (the display name), the surname, phone numbers.
+	"dn": true, "distinguishedname": true, "cn": true, "sn": true, "telephonenumber": true, "mobile": true,
 }
 
 // PersonalKey reports whether an attribute or log key names personal data, e.g. "given_name",
@@ -78,12 +163,16 @@ func normalise(key string) string {
 // emailShaped matches e-mail addresses and userPrincipalNames, also percent-encoded ("%40").
 var emailShaped = regexp.MustCompile(`(?i)[a-z0-9._%+'\-]+(@|%40)[a-z0-9\-]+(\.[a-z0-9\-]+)*\.[a-z]{2,}`)
 
-// Scrub replaces e-mail-shaped values in s (addresses, UPNs) with Redacted.
+// Scrub replaces e-mail-shaped values in s (addresses, UPNs) with Redacted, and the values of
+// distinguished names in s as RedactDN does.
 func Scrub(s string) string {
-	if !strings.Contains(s, "@") && !strings.Contains(s, "%40") {
-		return s
+	if strings.Contains(s, "@") || strings.Contains(s, "%40") {
+		s = emailShaped.ReplaceAllString(s, Redacted)
 	}
-	return emailShaped.ReplaceAllString(s, Redacted)
+	if strings.Contains(s, "=") {
+		s = dnShaped.ReplaceAllStringFunc(s, RedactDN)
+	}
+	return s
 }
 
 // URL keeps a URL's scheme, host and path, replacing its query with Redacted and any path segment

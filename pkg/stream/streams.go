@@ -46,15 +46,16 @@ type Config struct {
 }
 
 // DefaultConfig is a one-replica, file-backed setup keeping HR events for ever (org-model rebuilds
-// its state by replaying them) and audit records for 90 days,
-// and deduplicating redelivered webhooks for 24 hours.
+// its state by replaying them) and audit records for 90 days, and deduplicating retried HR
+// requests for 2 hours: the window is for a sender's retries, not for content, so that a state
+// that comes back later (a leave, its rescission, the leave again) is stored and applied.
 func DefaultConfig() Config {
 	return Config{
 		Replicas:    1,
 		Storage:     jetstream.FileStorage,
 		HRMaxAge:    0,
 		AuditMaxAge: 90 * 24 * time.Hour,
-		Duplicates:  24 * time.Hour,
+		Duplicates:  2 * time.Hour,
 	}
 }
 

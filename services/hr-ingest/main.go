@@ -68,6 +68,7 @@ func snapshotUpload(ctx context.Context, args []string, getenv func(string) stri
 	source := flags.String("source", "", "the csv source's name (required)")
 	tokenFile := flags.String("token-file", "", "file holding the source's bearer token (default: $HR_INGEST_TOKEN)")
 	attempts := flags.Int("attempts", 5, "tries while hr-ingest answers 429 or 503")
+	idempotencyKey := flags.String("idempotency-key", "", "names this upload: a later upload with the same key (within the stream's duplicate window) is the same snapshot, stored once (default: a random key, so every run is a new snapshot)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -89,7 +90,7 @@ func snapshotUpload(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	result, err := upload.CSV(ctx, body, upload.Options{BaseURL: *baseURL, Source: *source, Token: token, Attempts: *attempts})
+	result, err := upload.CSV(ctx, body, upload.Options{BaseURL: *baseURL, Source: *source, Token: token, Attempts: *attempts, IdempotencyKey: *idempotencyKey})
 	if err != nil {
 		return err
 	}

@@ -149,7 +149,11 @@ func TestSnapshotUploadCommand(t *testing.T) {
 				}
 				return ""
 			},
-			want: "2 workers (4 already stored)"},
+			want: "2 workers (0 already stored)"}, // a new upload is a new snapshot, applied again
+		{name: "an upload named by a key", args: []string{"-url", "http://" + svc.HTTPAddr(), "-source", "export", "-token-file", tokenFile, "-idempotency-key", "nightly-2026-03-01", csvFile},
+			getenv: noEnv, want: "2 workers (0 already stored)"},
+		{name: "the same upload again, by its key", args: []string{"-url", "http://" + svc.HTTPAddr(), "-source", "export", "-token-file", tokenFile, "-idempotency-key", "nightly-2026-03-01", csvFile},
+			getenv: noEnv, want: "2 workers (4 already stored)"},
 		{name: "wrong token", args: []string{"-url", "http://" + svc.HTTPAddr(), "-source", "export", csvFile},
 			getenv: func(string) string { return "wrong-token-0123456789" }, wantErr: "hr-ingest answered 401"},
 		{name: "no source", args: []string{csvFile}, getenv: noEnv, wantErr: "usage: hr-ingest snapshot-upload"},

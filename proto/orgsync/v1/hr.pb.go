@@ -197,6 +197,9 @@ type HREvent struct {
 	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
 	// received_at is when hr-ingest accepted the request.
 	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	// snapshot_id, on a worker event that is a row of a full export, is the snapshot it belongs to
+	// (the SnapshotMarker's snapshot_id), so that rows of concurrent exports are never mixed.
+	SnapshotId string `protobuf:"bytes,5,opt,name=snapshot_id,json=snapshotId,proto3" json:"snapshot_id,omitempty"`
 	// Types that are valid to be assigned to Payload:
 	//
 	//	*HREvent_Worker
@@ -263,6 +266,13 @@ func (x *HREvent) GetReceivedAt() *timestamppb.Timestamp {
 		return x.ReceivedAt
 	}
 	return nil
+}
+
+func (x *HREvent) GetSnapshotId() string {
+	if x != nil {
+		return x.SnapshotId
+	}
+	return ""
 }
 
 func (x *HREvent) GetPayload() isHREvent_Payload {
@@ -812,14 +822,16 @@ var File_orgsync_v1_hr_proto protoreflect.FileDescriptor
 const file_orgsync_v1_hr_proto_rawDesc = "" +
 	"\n" +
 	"\x13orgsync/v1/hr.proto\x12\n" +
-	"orgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x02\n" +
+	"orgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfc\x02\n" +
 	"\aHREvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12;\n" +
 	"\voccurred_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12;\n" +
 	"\vreceived_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"receivedAt\x12,\n" +
+	"receivedAt\x12\x1f\n" +
+	"\vsnapshot_id\x18\x05 \x01(\tR\n" +
+	"snapshotId\x12,\n" +
 	"\x06worker\x18\n" +
 	" \x01(\v2\x12.orgsync.v1.WorkerH\x00R\x06worker\x120\n" +
 	"\borg_unit\x18\v \x01(\v2\x13.orgsync.v1.OrgUnitH\x00R\aorgUnit\x128\n" +

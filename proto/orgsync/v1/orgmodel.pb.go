@@ -260,9 +260,12 @@ type WorkerAccount struct {
 	// group_keys are the groups the worker is a desired member of.
 	GroupKeys []string `protobuf:"bytes,4,rep,name=group_keys,json=groupKeys,proto3" json:"group_keys,omitempty"`
 	// last_result is the writer's latest report for the account, if any.
-	LastResult    *WriterResult `protobuf:"bytes,5,opt,name=last_result,json=lastResult,proto3" json:"last_result,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LastResult *WriterResult `protobuf:"bytes,5,opt,name=last_result,json=lastResult,proto3" json:"last_result,omitempty"`
+	// identifier_problem is set when the account is FAILED: no candidate of the policy for one of
+	// its identifiers is valid in the target, so no desired user is published there.
+	IdentifierProblem *IdentifierProblem `protobuf:"bytes,6,opt,name=identifier_problem,json=identifierProblem,proto3" json:"identifier_problem,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *WorkerAccount) Reset() {
@@ -330,6 +333,85 @@ func (x *WorkerAccount) GetLastResult() *WriterResult {
 	return nil
 }
 
+func (x *WorkerAccount) GetIdentifierProblem() *IdentifierProblem {
+	if x != nil {
+		return x.IdentifierProblem
+	}
+	return nil
+}
+
+// IdentifierProblem says why a worker has no account in a target: none of the policy's
+// candidates for one of the account's identifiers is valid there. The reason names each
+// candidate by where the policy writes it and what is wrong with it, never its value.
+type IdentifierProblem struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	Target   Target                 `protobuf:"varint,2,opt,name=target,proto3,enum=orgsync.v1.Target" json:"target,omitempty"`
+	// property is the identifier without a valid candidate: "userPrincipalName" or "sAMAccountName".
+	Property      string `protobuf:"bytes,3,opt,name=property,proto3" json:"property,omitempty"`
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IdentifierProblem) Reset() {
+	*x = IdentifierProblem{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IdentifierProblem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IdentifierProblem) ProtoMessage() {}
+
+func (x *IdentifierProblem) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IdentifierProblem.ProtoReflect.Descriptor instead.
+func (*IdentifierProblem) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *IdentifierProblem) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *IdentifierProblem) GetTarget() Target {
+	if x != nil {
+		return x.Target
+	}
+	return Target_TARGET_UNSPECIFIED
+}
+
+func (x *IdentifierProblem) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+func (x *IdentifierProblem) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type ListGroupMembersRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Target   Target                 `protobuf:"varint,1,opt,name=target,proto3,enum=orgsync.v1.Target" json:"target,omitempty"`
@@ -343,7 +425,7 @@ type ListGroupMembersRequest struct {
 
 func (x *ListGroupMembersRequest) Reset() {
 	*x = ListGroupMembersRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[4]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +437,7 @@ func (x *ListGroupMembersRequest) String() string {
 func (*ListGroupMembersRequest) ProtoMessage() {}
 
 func (x *ListGroupMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[4]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +450,7 @@ func (x *ListGroupMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListGroupMembersRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{4}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListGroupMembersRequest) GetTarget() Target {
@@ -410,7 +492,7 @@ type ListGroupMembersResponse struct {
 
 func (x *ListGroupMembersResponse) Reset() {
 	*x = ListGroupMembersResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[5]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +504,7 @@ func (x *ListGroupMembersResponse) String() string {
 func (*ListGroupMembersResponse) ProtoMessage() {}
 
 func (x *ListGroupMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[5]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +517,7 @@ func (x *ListGroupMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListGroupMembersResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{5}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListGroupMembersResponse) GetGroup() *DesiredGroup {
@@ -472,7 +554,7 @@ type GroupMember struct {
 
 func (x *GroupMember) Reset() {
 	*x = GroupMember{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[6]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -484,7 +566,7 @@ func (x *GroupMember) String() string {
 func (*GroupMember) ProtoMessage() {}
 
 func (x *GroupMember) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[6]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -497,7 +579,7 @@ func (x *GroupMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
 func (*GroupMember) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{6}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GroupMember) GetMemberKind() MemberKind {
@@ -534,7 +616,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[7]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +628,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[7]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +641,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{7}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListWorkersRequest) GetOrgUnitId() string {
@@ -593,7 +675,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[8]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +687,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[8]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +700,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{8}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*WorkerSummary {
@@ -651,7 +733,7 @@ type WorkerSummary struct {
 
 func (x *WorkerSummary) Reset() {
 	*x = WorkerSummary{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[9]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +745,7 @@ func (x *WorkerSummary) String() string {
 func (*WorkerSummary) ProtoMessage() {}
 
 func (x *WorkerSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[9]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +758,7 @@ func (x *WorkerSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerSummary.ProtoReflect.Descriptor instead.
 func (*WorkerSummary) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{9}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WorkerSummary) GetWorkerId() string {
@@ -737,7 +819,7 @@ type GetOrgUnitRequest struct {
 
 func (x *GetOrgUnitRequest) Reset() {
 	*x = GetOrgUnitRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[10]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +831,7 @@ func (x *GetOrgUnitRequest) String() string {
 func (*GetOrgUnitRequest) ProtoMessage() {}
 
 func (x *GetOrgUnitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[10]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +844,7 @@ func (x *GetOrgUnitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrgUnitRequest.ProtoReflect.Descriptor instead.
 func (*GetOrgUnitRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{10}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetOrgUnitRequest) GetOrgUnitId() string {
@@ -787,7 +869,7 @@ type GetOrgUnitResponse struct {
 
 func (x *GetOrgUnitResponse) Reset() {
 	*x = GetOrgUnitResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[11]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -799,7 +881,7 @@ func (x *GetOrgUnitResponse) String() string {
 func (*GetOrgUnitResponse) ProtoMessage() {}
 
 func (x *GetOrgUnitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[11]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -812,7 +894,7 @@ func (x *GetOrgUnitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrgUnitResponse.ProtoReflect.Descriptor instead.
 func (*GetOrgUnitResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{11}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetOrgUnitResponse) GetUnit() *OrgUnit {
@@ -862,7 +944,7 @@ type GetOrgTreeRequest struct {
 
 func (x *GetOrgTreeRequest) Reset() {
 	*x = GetOrgTreeRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[12]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +956,7 @@ func (x *GetOrgTreeRequest) String() string {
 func (*GetOrgTreeRequest) ProtoMessage() {}
 
 func (x *GetOrgTreeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[12]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +969,7 @@ func (x *GetOrgTreeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrgTreeRequest.ProtoReflect.Descriptor instead.
 func (*GetOrgTreeRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{12}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetOrgTreeRequest) GetRootOrgUnitId() string {
@@ -915,7 +997,7 @@ type GetOrgTreeResponse struct {
 
 func (x *GetOrgTreeResponse) Reset() {
 	*x = GetOrgTreeResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[13]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1009,7 @@ func (x *GetOrgTreeResponse) String() string {
 func (*GetOrgTreeResponse) ProtoMessage() {}
 
 func (x *GetOrgTreeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[13]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1022,7 @@ func (x *GetOrgTreeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrgTreeResponse.ProtoReflect.Descriptor instead.
 func (*GetOrgTreeResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{13}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetOrgTreeResponse) GetRoots() []*OrgTreeNode {
@@ -971,7 +1053,7 @@ type OrgTreeNode struct {
 
 func (x *OrgTreeNode) Reset() {
 	*x = OrgTreeNode{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[14]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1065,7 @@ func (x *OrgTreeNode) String() string {
 func (*OrgTreeNode) ProtoMessage() {}
 
 func (x *OrgTreeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[14]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1078,7 @@ func (x *OrgTreeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrgTreeNode.ProtoReflect.Descriptor instead.
 func (*OrgTreeNode) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{14}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OrgTreeNode) GetOrgUnitId() string {
@@ -1045,7 +1127,7 @@ type ExplainMembershipRequest struct {
 
 func (x *ExplainMembershipRequest) Reset() {
 	*x = ExplainMembershipRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[15]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1139,7 @@ func (x *ExplainMembershipRequest) String() string {
 func (*ExplainMembershipRequest) ProtoMessage() {}
 
 func (x *ExplainMembershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[15]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1152,7 @@ func (x *ExplainMembershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainMembershipRequest.ProtoReflect.Descriptor instead.
 func (*ExplainMembershipRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{15}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExplainMembershipRequest) GetTarget() Target {
@@ -1106,7 +1188,7 @@ type ExplainMembershipResponse struct {
 
 func (x *ExplainMembershipResponse) Reset() {
 	*x = ExplainMembershipResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[16]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1200,7 @@ func (x *ExplainMembershipResponse) String() string {
 func (*ExplainMembershipResponse) ProtoMessage() {}
 
 func (x *ExplainMembershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[16]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1213,7 @@ func (x *ExplainMembershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainMembershipResponse.ProtoReflect.Descriptor instead.
 func (*ExplainMembershipResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{16}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ExplainMembershipResponse) GetMember() bool {
@@ -1169,7 +1251,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[17]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1181,7 +1263,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[17]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1194,7 +1276,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{17}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PlanRequest) GetEvents() []*HREvent {
@@ -1229,7 +1311,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[18]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1323,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[18]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1336,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{18}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PlanResponse) GetChanges() []*PlannedChange {
@@ -1293,7 +1375,7 @@ type PlannedChange struct {
 
 func (x *PlannedChange) Reset() {
 	*x = PlannedChange{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[19]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1387,7 @@ func (x *PlannedChange) String() string {
 func (*PlannedChange) ProtoMessage() {}
 
 func (x *PlannedChange) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[19]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1400,7 @@ func (x *PlannedChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlannedChange.ProtoReflect.Descriptor instead.
 func (*PlannedChange) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{19}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PlannedChange) GetPath() string {
@@ -1357,7 +1439,7 @@ type ListPendingRequest struct {
 
 func (x *ListPendingRequest) Reset() {
 	*x = ListPendingRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[20]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1451,7 @@ func (x *ListPendingRequest) String() string {
 func (*ListPendingRequest) ProtoMessage() {}
 
 func (x *ListPendingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[20]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1464,7 @@ func (x *ListPendingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPendingRequest.ProtoReflect.Descriptor instead.
 func (*ListPendingRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{20}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{21}
 }
 
 type ListPendingResponse struct {
@@ -1397,7 +1479,7 @@ type ListPendingResponse struct {
 
 func (x *ListPendingResponse) Reset() {
 	*x = ListPendingResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[21]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1491,7 @@ func (x *ListPendingResponse) String() string {
 func (*ListPendingResponse) ProtoMessage() {}
 
 func (x *ListPendingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[21]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1504,7 @@ func (x *ListPendingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPendingResponse.ProtoReflect.Descriptor instead.
 func (*ListPendingResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{21}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListPendingResponse) GetBatches() []*PendingBatch {
@@ -1460,7 +1542,7 @@ type PendingBatch struct {
 
 func (x *PendingBatch) Reset() {
 	*x = PendingBatch{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[22]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +1554,7 @@ func (x *PendingBatch) String() string {
 func (*PendingBatch) ProtoMessage() {}
 
 func (x *PendingBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[22]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +1567,7 @@ func (x *PendingBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingBatch.ProtoReflect.Descriptor instead.
 func (*PendingBatch) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{22}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PendingBatch) GetBatchId() string {
@@ -1567,7 +1649,7 @@ type ApproveRequest struct {
 
 func (x *ApproveRequest) Reset() {
 	*x = ApproveRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[23]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1579,7 +1661,7 @@ func (x *ApproveRequest) String() string {
 func (*ApproveRequest) ProtoMessage() {}
 
 func (x *ApproveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[23]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1592,7 +1674,7 @@ func (x *ApproveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveRequest.ProtoReflect.Descriptor instead.
 func (*ApproveRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{23}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ApproveRequest) GetBatchId() string {
@@ -1613,7 +1695,7 @@ type ApproveResponse struct {
 
 func (x *ApproveResponse) Reset() {
 	*x = ApproveResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[24]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1707,7 @@ func (x *ApproveResponse) String() string {
 func (*ApproveResponse) ProtoMessage() {}
 
 func (x *ApproveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[24]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1720,7 @@ func (x *ApproveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveResponse.ProtoReflect.Descriptor instead.
 func (*ApproveResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{24}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ApproveResponse) GetPublished() int32 {
@@ -1664,7 +1746,7 @@ type RejectRequest struct {
 
 func (x *RejectRequest) Reset() {
 	*x = RejectRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[25]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +1758,7 @@ func (x *RejectRequest) String() string {
 func (*RejectRequest) ProtoMessage() {}
 
 func (x *RejectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[25]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +1771,7 @@ func (x *RejectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectRequest.ProtoReflect.Descriptor instead.
 func (*RejectRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{25}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RejectRequest) GetBatchId() string {
@@ -1710,7 +1792,7 @@ type RejectResponse struct {
 
 func (x *RejectResponse) Reset() {
 	*x = RejectResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[26]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1722,7 +1804,7 @@ func (x *RejectResponse) String() string {
 func (*RejectResponse) ProtoMessage() {}
 
 func (x *RejectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[26]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1735,7 +1817,7 @@ func (x *RejectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectResponse.ProtoReflect.Descriptor instead.
 func (*RejectResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{26}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RejectResponse) GetDropped() int32 {
@@ -1760,7 +1842,7 @@ type GetStatusRequest struct {
 
 func (x *GetStatusRequest) Reset() {
 	*x = GetStatusRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[27]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1772,7 +1854,7 @@ func (x *GetStatusRequest) String() string {
 func (*GetStatusRequest) ProtoMessage() {}
 
 func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[27]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1785,7 +1867,7 @@ func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{27}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{28}
 }
 
 type GetStatusResponse struct {
@@ -1810,14 +1892,17 @@ type GetStatusResponse struct {
 	// last_write is when a writer last reported a write.
 	LastWrite *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_write,json=lastWrite,proto3" json:"last_write,omitempty"`
 	// services are the running service instances, as each last reported itself.
-	Services      []*ServiceStatus `protobuf:"bytes,13,rep,name=services,proto3" json:"services,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Services []*ServiceStatus `protobuf:"bytes,13,rep,name=services,proto3" json:"services,omitempty"`
+	// identifier_problems lists the workers whose account is FAILED in a target for want of a valid
+	// identifier.
+	IdentifierProblems []*IdentifierProblem `protobuf:"bytes,20,rep,name=identifier_problems,json=identifierProblems,proto3" json:"identifier_problems,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *GetStatusResponse) Reset() {
 	*x = GetStatusResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[28]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +1914,7 @@ func (x *GetStatusResponse) String() string {
 func (*GetStatusResponse) ProtoMessage() {}
 
 func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[28]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +1927,7 @@ func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{28}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetStatusResponse) GetCaughtUp() bool {
@@ -1936,6 +2021,13 @@ func (x *GetStatusResponse) GetServices() []*ServiceStatus {
 	return nil
 }
 
+func (x *GetStatusResponse) GetIdentifierProblems() []*IdentifierProblem {
+	if x != nil {
+		return x.IdentifierProblems
+	}
+	return nil
+}
+
 // ServiceStatus is what one running service instance reports about itself, every few seconds, in
 // the key-value bucket ORGSYNC_STATUS (entries expire, so a stopped instance drops out).
 type ServiceStatus struct {
@@ -1963,7 +2055,7 @@ type ServiceStatus struct {
 
 func (x *ServiceStatus) Reset() {
 	*x = ServiceStatus{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[29]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1975,7 +2067,7 @@ func (x *ServiceStatus) String() string {
 func (*ServiceStatus) ProtoMessage() {}
 
 func (x *ServiceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[29]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1988,7 +2080,7 @@ func (x *ServiceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceStatus.ProtoReflect.Descriptor instead.
 func (*ServiceStatus) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{29}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ServiceStatus) GetService() string {
@@ -2067,7 +2159,7 @@ type StreamStatus struct {
 
 func (x *StreamStatus) Reset() {
 	*x = StreamStatus{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[30]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2079,7 +2171,7 @@ func (x *StreamStatus) String() string {
 func (*StreamStatus) ProtoMessage() {}
 
 func (x *StreamStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[30]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2092,7 +2184,7 @@ func (x *StreamStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamStatus.ProtoReflect.Descriptor instead.
 func (*StreamStatus) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{30}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *StreamStatus) GetStream() string {
@@ -2139,7 +2231,7 @@ type ConsumerStatus struct {
 
 func (x *ConsumerStatus) Reset() {
 	*x = ConsumerStatus{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[31]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2243,7 @@ func (x *ConsumerStatus) String() string {
 func (*ConsumerStatus) ProtoMessage() {}
 
 func (x *ConsumerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[31]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2256,7 @@ func (x *ConsumerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsumerStatus.ProtoReflect.Descriptor instead.
 func (*ConsumerStatus) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{31}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ConsumerStatus) GetName() string {
@@ -2215,7 +2307,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[32]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2227,7 +2319,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[32]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2240,7 +2332,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{32}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListAuditRequest) GetWorkerId() string {
@@ -2302,7 +2394,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[33]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2314,7 +2406,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[33]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2327,7 +2419,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{33}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListAuditResponse) GetRecords() []*AuditRecord {
@@ -2368,7 +2460,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[34]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2380,7 +2472,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[34]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2393,7 +2485,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{34}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AuditRecord) GetSequence() uint64 {
@@ -2463,7 +2555,7 @@ type StatusProblem struct {
 
 func (x *StatusProblem) Reset() {
 	*x = StatusProblem{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[35]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2475,7 +2567,7 @@ func (x *StatusProblem) String() string {
 func (*StatusProblem) ProtoMessage() {}
 
 func (x *StatusProblem) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[35]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2488,7 +2580,7 @@ func (x *StatusProblem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusProblem.ProtoReflect.Descriptor instead.
 func (*StatusProblem) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{35}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *StatusProblem) GetSubject() string {
@@ -2522,7 +2614,7 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\tscheduled\x18\x05 \x03(\v2\x1b.orgsync.v1.ScheduledRecordR\tscheduled\"|\n" +
 	"\x0fScheduledRecord\x12=\n" +
 	"\feffective_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\veffectiveAt\x12*\n" +
-	"\x06worker\x18\x02 \x01(\v2\x12.orgsync.v1.WorkerR\x06worker\"\xe4\x01\n" +
+	"\x06worker\x18\x02 \x01(\v2\x12.orgsync.v1.WorkerR\x06worker\"\xb2\x02\n" +
 	"\rWorkerAccount\x12*\n" +
 	"\x06target\x18\x01 \x01(\x0e2\x12.orgsync.v1.TargetR\x06target\x121\n" +
 	"\adesired\x18\x02 \x01(\v2\x17.orgsync.v1.DesiredUserR\adesired\x12\x1a\n" +
@@ -2530,7 +2622,13 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\n" +
 	"group_keys\x18\x04 \x03(\tR\tgroupKeys\x129\n" +
 	"\vlast_result\x18\x05 \x01(\v2\x18.orgsync.v1.WriterResultR\n" +
-	"lastResult\"\x9e\x01\n" +
+	"lastResult\x12L\n" +
+	"\x12identifier_problem\x18\x06 \x01(\v2\x1d.orgsync.v1.IdentifierProblemR\x11identifierProblem\"\x90\x01\n" +
+	"\x11IdentifierProblem\x12\x1b\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12*\n" +
+	"\x06target\x18\x02 \x01(\x0e2\x12.orgsync.v1.TargetR\x06target\x12\x1a\n" +
+	"\bproperty\x18\x03 \x01(\tR\bproperty\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\x9e\x01\n" +
 	"\x17ListGroupMembersRequest\x12*\n" +
 	"\x06target\x18\x01 \x01(\x0e2\x12.orgsync.v1.TargetR\x06target\x12\x1b\n" +
 	"\tgroup_key\x18\x02 \x01(\tR\bgroupKey\x12\x1b\n" +
@@ -2636,7 +2734,7 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\x0eRejectResponse\x12\x18\n" +
 	"\adropped\x18\x01 \x01(\x05R\adropped\x12.\n" +
 	"\x05batch\x18\x02 \x01(\v2\x18.orgsync.v1.PendingBatchR\x05batch\"\x12\n" +
-	"\x10GetStatusRequest\"\xc6\x04\n" +
+	"\x10GetStatusRequest\"\x96\x05\n" +
 	"\x11GetStatusResponse\x12\x1b\n" +
 	"\tcaught_up\x18\x01 \x01(\bR\bcaughtUp\x12\x1b\n" +
 	"\torg_units\x18\x02 \x01(\x05R\borgUnits\x12\x18\n" +
@@ -2653,7 +2751,8 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\raudit_records\x18\v \x01(\x04R\fauditRecords\x129\n" +
 	"\n" +
 	"last_write\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tlastWrite\x125\n" +
-	"\bservices\x18\r \x03(\v2\x19.orgsync.v1.ServiceStatusR\bservices\"\xec\x02\n" +
+	"\bservices\x18\r \x03(\v2\x19.orgsync.v1.ServiceStatusR\bservices\x12N\n" +
+	"\x13identifier_problems\x18\x14 \x03(\v2\x1d.orgsync.v1.IdentifierProblemR\x12identifierProblems\"\xec\x02\n" +
 	"\rServiceStatus\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1a\n" +
 	"\binstance\x18\x02 \x01(\tR\binstance\x12\x14\n" +
@@ -2735,137 +2834,141 @@ func file_orgsync_v1_orgmodel_proto_rawDescGZIP() []byte {
 }
 
 var file_orgsync_v1_orgmodel_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_orgsync_v1_orgmodel_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_orgsync_v1_orgmodel_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_orgsync_v1_orgmodel_proto_goTypes = []any{
 	(Decision)(0),                     // 0: orgsync.v1.Decision
 	(*GetWorkerRequest)(nil),          // 1: orgsync.v1.GetWorkerRequest
 	(*GetWorkerResponse)(nil),         // 2: orgsync.v1.GetWorkerResponse
 	(*ScheduledRecord)(nil),           // 3: orgsync.v1.ScheduledRecord
 	(*WorkerAccount)(nil),             // 4: orgsync.v1.WorkerAccount
-	(*ListGroupMembersRequest)(nil),   // 5: orgsync.v1.ListGroupMembersRequest
-	(*ListGroupMembersResponse)(nil),  // 6: orgsync.v1.ListGroupMembersResponse
-	(*GroupMember)(nil),               // 7: orgsync.v1.GroupMember
-	(*ListWorkersRequest)(nil),        // 8: orgsync.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),       // 9: orgsync.v1.ListWorkersResponse
-	(*WorkerSummary)(nil),             // 10: orgsync.v1.WorkerSummary
-	(*GetOrgUnitRequest)(nil),         // 11: orgsync.v1.GetOrgUnitRequest
-	(*GetOrgUnitResponse)(nil),        // 12: orgsync.v1.GetOrgUnitResponse
-	(*GetOrgTreeRequest)(nil),         // 13: orgsync.v1.GetOrgTreeRequest
-	(*GetOrgTreeResponse)(nil),        // 14: orgsync.v1.GetOrgTreeResponse
-	(*OrgTreeNode)(nil),               // 15: orgsync.v1.OrgTreeNode
-	(*ExplainMembershipRequest)(nil),  // 16: orgsync.v1.ExplainMembershipRequest
-	(*ExplainMembershipResponse)(nil), // 17: orgsync.v1.ExplainMembershipResponse
-	(*PlanRequest)(nil),               // 18: orgsync.v1.PlanRequest
-	(*PlanResponse)(nil),              // 19: orgsync.v1.PlanResponse
-	(*PlannedChange)(nil),             // 20: orgsync.v1.PlannedChange
-	(*ListPendingRequest)(nil),        // 21: orgsync.v1.ListPendingRequest
-	(*ListPendingResponse)(nil),       // 22: orgsync.v1.ListPendingResponse
-	(*PendingBatch)(nil),              // 23: orgsync.v1.PendingBatch
-	(*ApproveRequest)(nil),            // 24: orgsync.v1.ApproveRequest
-	(*ApproveResponse)(nil),           // 25: orgsync.v1.ApproveResponse
-	(*RejectRequest)(nil),             // 26: orgsync.v1.RejectRequest
-	(*RejectResponse)(nil),            // 27: orgsync.v1.RejectResponse
-	(*GetStatusRequest)(nil),          // 28: orgsync.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),         // 29: orgsync.v1.GetStatusResponse
-	(*ServiceStatus)(nil),             // 30: orgsync.v1.ServiceStatus
-	(*StreamStatus)(nil),              // 31: orgsync.v1.StreamStatus
-	(*ConsumerStatus)(nil),            // 32: orgsync.v1.ConsumerStatus
-	(*ListAuditRequest)(nil),          // 33: orgsync.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),         // 34: orgsync.v1.ListAuditResponse
-	(*AuditRecord)(nil),               // 35: orgsync.v1.AuditRecord
-	(*StatusProblem)(nil),             // 36: orgsync.v1.StatusProblem
-	(*Worker)(nil),                    // 37: orgsync.v1.Worker
-	(*timestamppb.Timestamp)(nil),     // 38: google.protobuf.Timestamp
-	(Target)(0),                       // 39: orgsync.v1.Target
-	(*DesiredUser)(nil),               // 40: orgsync.v1.DesiredUser
-	(*WriterResult)(nil),              // 41: orgsync.v1.WriterResult
-	(*DesiredGroup)(nil),              // 42: orgsync.v1.DesiredGroup
-	(MemberKind)(0),                   // 43: orgsync.v1.MemberKind
-	(*OrgUnit)(nil),                   // 44: orgsync.v1.OrgUnit
-	(*HREvent)(nil),                   // 45: orgsync.v1.HREvent
-	(*DesiredObject)(nil),             // 46: orgsync.v1.DesiredObject
-	(*Cause)(nil),                     // 47: orgsync.v1.Cause
-	(*Principal)(nil),                 // 48: orgsync.v1.Principal
+	(*IdentifierProblem)(nil),         // 5: orgsync.v1.IdentifierProblem
+	(*ListGroupMembersRequest)(nil),   // 6: orgsync.v1.ListGroupMembersRequest
+	(*ListGroupMembersResponse)(nil),  // 7: orgsync.v1.ListGroupMembersResponse
+	(*GroupMember)(nil),               // 8: orgsync.v1.GroupMember
+	(*ListWorkersRequest)(nil),        // 9: orgsync.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),       // 10: orgsync.v1.ListWorkersResponse
+	(*WorkerSummary)(nil),             // 11: orgsync.v1.WorkerSummary
+	(*GetOrgUnitRequest)(nil),         // 12: orgsync.v1.GetOrgUnitRequest
+	(*GetOrgUnitResponse)(nil),        // 13: orgsync.v1.GetOrgUnitResponse
+	(*GetOrgTreeRequest)(nil),         // 14: orgsync.v1.GetOrgTreeRequest
+	(*GetOrgTreeResponse)(nil),        // 15: orgsync.v1.GetOrgTreeResponse
+	(*OrgTreeNode)(nil),               // 16: orgsync.v1.OrgTreeNode
+	(*ExplainMembershipRequest)(nil),  // 17: orgsync.v1.ExplainMembershipRequest
+	(*ExplainMembershipResponse)(nil), // 18: orgsync.v1.ExplainMembershipResponse
+	(*PlanRequest)(nil),               // 19: orgsync.v1.PlanRequest
+	(*PlanResponse)(nil),              // 20: orgsync.v1.PlanResponse
+	(*PlannedChange)(nil),             // 21: orgsync.v1.PlannedChange
+	(*ListPendingRequest)(nil),        // 22: orgsync.v1.ListPendingRequest
+	(*ListPendingResponse)(nil),       // 23: orgsync.v1.ListPendingResponse
+	(*PendingBatch)(nil),              // 24: orgsync.v1.PendingBatch
+	(*ApproveRequest)(nil),            // 25: orgsync.v1.ApproveRequest
+	(*ApproveResponse)(nil),           // 26: orgsync.v1.ApproveResponse
+	(*RejectRequest)(nil),             // 27: orgsync.v1.RejectRequest
+	(*RejectResponse)(nil),            // 28: orgsync.v1.RejectResponse
+	(*GetStatusRequest)(nil),          // 29: orgsync.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),         // 30: orgsync.v1.GetStatusResponse
+	(*ServiceStatus)(nil),             // 31: orgsync.v1.ServiceStatus
+	(*StreamStatus)(nil),              // 32: orgsync.v1.StreamStatus
+	(*ConsumerStatus)(nil),            // 33: orgsync.v1.ConsumerStatus
+	(*ListAuditRequest)(nil),          // 34: orgsync.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),         // 35: orgsync.v1.ListAuditResponse
+	(*AuditRecord)(nil),               // 36: orgsync.v1.AuditRecord
+	(*StatusProblem)(nil),             // 37: orgsync.v1.StatusProblem
+	(*Worker)(nil),                    // 38: orgsync.v1.Worker
+	(*timestamppb.Timestamp)(nil),     // 39: google.protobuf.Timestamp
+	(Target)(0),                       // 40: orgsync.v1.Target
+	(*DesiredUser)(nil),               // 41: orgsync.v1.DesiredUser
+	(*WriterResult)(nil),              // 42: orgsync.v1.WriterResult
+	(*DesiredGroup)(nil),              // 43: orgsync.v1.DesiredGroup
+	(MemberKind)(0),                   // 44: orgsync.v1.MemberKind
+	(*OrgUnit)(nil),                   // 45: orgsync.v1.OrgUnit
+	(*HREvent)(nil),                   // 46: orgsync.v1.HREvent
+	(*DesiredObject)(nil),             // 47: orgsync.v1.DesiredObject
+	(*Cause)(nil),                     // 48: orgsync.v1.Cause
+	(*Principal)(nil),                 // 49: orgsync.v1.Principal
 }
 var file_orgsync_v1_orgmodel_proto_depIdxs = []int32{
-	37, // 0: orgsync.v1.GetWorkerResponse.worker:type_name -> orgsync.v1.Worker
+	38, // 0: orgsync.v1.GetWorkerResponse.worker:type_name -> orgsync.v1.Worker
 	4,  // 1: orgsync.v1.GetWorkerResponse.accounts:type_name -> orgsync.v1.WorkerAccount
-	38, // 2: orgsync.v1.GetWorkerResponse.next_change:type_name -> google.protobuf.Timestamp
+	39, // 2: orgsync.v1.GetWorkerResponse.next_change:type_name -> google.protobuf.Timestamp
 	3,  // 3: orgsync.v1.GetWorkerResponse.scheduled:type_name -> orgsync.v1.ScheduledRecord
-	38, // 4: orgsync.v1.ScheduledRecord.effective_at:type_name -> google.protobuf.Timestamp
-	37, // 5: orgsync.v1.ScheduledRecord.worker:type_name -> orgsync.v1.Worker
-	39, // 6: orgsync.v1.WorkerAccount.target:type_name -> orgsync.v1.Target
-	40, // 7: orgsync.v1.WorkerAccount.desired:type_name -> orgsync.v1.DesiredUser
-	41, // 8: orgsync.v1.WorkerAccount.last_result:type_name -> orgsync.v1.WriterResult
-	39, // 9: orgsync.v1.ListGroupMembersRequest.target:type_name -> orgsync.v1.Target
-	42, // 10: orgsync.v1.ListGroupMembersResponse.group:type_name -> orgsync.v1.DesiredGroup
-	7,  // 11: orgsync.v1.ListGroupMembersResponse.members:type_name -> orgsync.v1.GroupMember
-	43, // 12: orgsync.v1.GroupMember.member_kind:type_name -> orgsync.v1.MemberKind
-	10, // 13: orgsync.v1.ListWorkersResponse.workers:type_name -> orgsync.v1.WorkerSummary
-	44, // 14: orgsync.v1.GetOrgUnitResponse.unit:type_name -> orgsync.v1.OrgUnit
-	15, // 15: orgsync.v1.GetOrgTreeResponse.roots:type_name -> orgsync.v1.OrgTreeNode
-	15, // 16: orgsync.v1.OrgTreeNode.children:type_name -> orgsync.v1.OrgTreeNode
-	39, // 17: orgsync.v1.ExplainMembershipRequest.target:type_name -> orgsync.v1.Target
-	45, // 18: orgsync.v1.PlanRequest.events:type_name -> orgsync.v1.HREvent
-	38, // 19: orgsync.v1.PlanRequest.at:type_name -> google.protobuf.Timestamp
-	20, // 20: orgsync.v1.PlanResponse.changes:type_name -> orgsync.v1.PlannedChange
-	46, // 21: orgsync.v1.PlannedChange.before:type_name -> orgsync.v1.DesiredObject
-	46, // 22: orgsync.v1.PlannedChange.after:type_name -> orgsync.v1.DesiredObject
-	23, // 23: orgsync.v1.ListPendingResponse.batches:type_name -> orgsync.v1.PendingBatch
-	23, // 24: orgsync.v1.ListPendingResponse.decided:type_name -> orgsync.v1.PendingBatch
-	38, // 25: orgsync.v1.PendingBatch.created_at:type_name -> google.protobuf.Timestamp
-	47, // 26: orgsync.v1.PendingBatch.cause:type_name -> orgsync.v1.Cause
-	46, // 27: orgsync.v1.PendingBatch.objects:type_name -> orgsync.v1.DesiredObject
-	0,  // 28: orgsync.v1.PendingBatch.decision:type_name -> orgsync.v1.Decision
-	48, // 29: orgsync.v1.PendingBatch.decided_by:type_name -> orgsync.v1.Principal
-	38, // 30: orgsync.v1.PendingBatch.decided_at:type_name -> google.protobuf.Timestamp
-	23, // 31: orgsync.v1.ApproveResponse.batch:type_name -> orgsync.v1.PendingBatch
-	23, // 32: orgsync.v1.RejectResponse.batch:type_name -> orgsync.v1.PendingBatch
-	36, // 33: orgsync.v1.GetStatusResponse.problems:type_name -> orgsync.v1.StatusProblem
-	38, // 34: orgsync.v1.GetStatusResponse.next_transition:type_name -> google.protobuf.Timestamp
-	31, // 35: orgsync.v1.GetStatusResponse.streams:type_name -> orgsync.v1.StreamStatus
-	38, // 36: orgsync.v1.GetStatusResponse.last_write:type_name -> google.protobuf.Timestamp
-	30, // 37: orgsync.v1.GetStatusResponse.services:type_name -> orgsync.v1.ServiceStatus
-	38, // 38: orgsync.v1.ServiceStatus.last_drift_reconcile:type_name -> google.protobuf.Timestamp
-	38, // 39: orgsync.v1.ServiceStatus.updated_at:type_name -> google.protobuf.Timestamp
-	32, // 40: orgsync.v1.StreamStatus.consumers:type_name -> orgsync.v1.ConsumerStatus
-	39, // 41: orgsync.v1.ListAuditRequest.target:type_name -> orgsync.v1.Target
-	38, // 42: orgsync.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
-	38, // 43: orgsync.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
-	35, // 44: orgsync.v1.ListAuditResponse.records:type_name -> orgsync.v1.AuditRecord
-	38, // 45: orgsync.v1.AuditRecord.recorded_at:type_name -> google.protobuf.Timestamp
-	41, // 46: orgsync.v1.AuditRecord.result:type_name -> orgsync.v1.WriterResult
-	47, // 47: orgsync.v1.AuditRecord.cause:type_name -> orgsync.v1.Cause
-	48, // 48: orgsync.v1.AuditRecord.approved_by:type_name -> orgsync.v1.Principal
-	1,  // 49: orgsync.v1.OrgModelService.GetWorker:input_type -> orgsync.v1.GetWorkerRequest
-	5,  // 50: orgsync.v1.OrgModelService.ListGroupMembers:input_type -> orgsync.v1.ListGroupMembersRequest
-	8,  // 51: orgsync.v1.OrgModelService.ListWorkers:input_type -> orgsync.v1.ListWorkersRequest
-	11, // 52: orgsync.v1.OrgModelService.GetOrgUnit:input_type -> orgsync.v1.GetOrgUnitRequest
-	13, // 53: orgsync.v1.OrgModelService.GetOrgTree:input_type -> orgsync.v1.GetOrgTreeRequest
-	16, // 54: orgsync.v1.OrgModelService.ExplainMembership:input_type -> orgsync.v1.ExplainMembershipRequest
-	18, // 55: orgsync.v1.OrgModelService.Plan:input_type -> orgsync.v1.PlanRequest
-	21, // 56: orgsync.v1.OrgModelService.ListPending:input_type -> orgsync.v1.ListPendingRequest
-	24, // 57: orgsync.v1.OrgModelService.Approve:input_type -> orgsync.v1.ApproveRequest
-	26, // 58: orgsync.v1.OrgModelService.Reject:input_type -> orgsync.v1.RejectRequest
-	28, // 59: orgsync.v1.OrgModelService.GetStatus:input_type -> orgsync.v1.GetStatusRequest
-	33, // 60: orgsync.v1.OrgModelService.ListAudit:input_type -> orgsync.v1.ListAuditRequest
-	2,  // 61: orgsync.v1.OrgModelService.GetWorker:output_type -> orgsync.v1.GetWorkerResponse
-	6,  // 62: orgsync.v1.OrgModelService.ListGroupMembers:output_type -> orgsync.v1.ListGroupMembersResponse
-	9,  // 63: orgsync.v1.OrgModelService.ListWorkers:output_type -> orgsync.v1.ListWorkersResponse
-	12, // 64: orgsync.v1.OrgModelService.GetOrgUnit:output_type -> orgsync.v1.GetOrgUnitResponse
-	14, // 65: orgsync.v1.OrgModelService.GetOrgTree:output_type -> orgsync.v1.GetOrgTreeResponse
-	17, // 66: orgsync.v1.OrgModelService.ExplainMembership:output_type -> orgsync.v1.ExplainMembershipResponse
-	19, // 67: orgsync.v1.OrgModelService.Plan:output_type -> orgsync.v1.PlanResponse
-	22, // 68: orgsync.v1.OrgModelService.ListPending:output_type -> orgsync.v1.ListPendingResponse
-	25, // 69: orgsync.v1.OrgModelService.Approve:output_type -> orgsync.v1.ApproveResponse
-	27, // 70: orgsync.v1.OrgModelService.Reject:output_type -> orgsync.v1.RejectResponse
-	29, // 71: orgsync.v1.OrgModelService.GetStatus:output_type -> orgsync.v1.GetStatusResponse
-	34, // 72: orgsync.v1.OrgModelService.ListAudit:output_type -> orgsync.v1.ListAuditResponse
-	61, // [61:73] is the sub-list for method output_type
-	49, // [49:61] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	39, // 4: orgsync.v1.ScheduledRecord.effective_at:type_name -> google.protobuf.Timestamp
+	38, // 5: orgsync.v1.ScheduledRecord.worker:type_name -> orgsync.v1.Worker
+	40, // 6: orgsync.v1.WorkerAccount.target:type_name -> orgsync.v1.Target
+	41, // 7: orgsync.v1.WorkerAccount.desired:type_name -> orgsync.v1.DesiredUser
+	42, // 8: orgsync.v1.WorkerAccount.last_result:type_name -> orgsync.v1.WriterResult
+	5,  // 9: orgsync.v1.WorkerAccount.identifier_problem:type_name -> orgsync.v1.IdentifierProblem
+	40, // 10: orgsync.v1.IdentifierProblem.target:type_name -> orgsync.v1.Target
+	40, // 11: orgsync.v1.ListGroupMembersRequest.target:type_name -> orgsync.v1.Target
+	43, // 12: orgsync.v1.ListGroupMembersResponse.group:type_name -> orgsync.v1.DesiredGroup
+	8,  // 13: orgsync.v1.ListGroupMembersResponse.members:type_name -> orgsync.v1.GroupMember
+	44, // 14: orgsync.v1.GroupMember.member_kind:type_name -> orgsync.v1.MemberKind
+	11, // 15: orgsync.v1.ListWorkersResponse.workers:type_name -> orgsync.v1.WorkerSummary
+	45, // 16: orgsync.v1.GetOrgUnitResponse.unit:type_name -> orgsync.v1.OrgUnit
+	16, // 17: orgsync.v1.GetOrgTreeResponse.roots:type_name -> orgsync.v1.OrgTreeNode
+	16, // 18: orgsync.v1.OrgTreeNode.children:type_name -> orgsync.v1.OrgTreeNode
+	40, // 19: orgsync.v1.ExplainMembershipRequest.target:type_name -> orgsync.v1.Target
+	46, // 20: orgsync.v1.PlanRequest.events:type_name -> orgsync.v1.HREvent
+	39, // 21: orgsync.v1.PlanRequest.at:type_name -> google.protobuf.Timestamp
+	21, // 22: orgsync.v1.PlanResponse.changes:type_name -> orgsync.v1.PlannedChange
+	47, // 23: orgsync.v1.PlannedChange.before:type_name -> orgsync.v1.DesiredObject
+	47, // 24: orgsync.v1.PlannedChange.after:type_name -> orgsync.v1.DesiredObject
+	24, // 25: orgsync.v1.ListPendingResponse.batches:type_name -> orgsync.v1.PendingBatch
+	24, // 26: orgsync.v1.ListPendingResponse.decided:type_name -> orgsync.v1.PendingBatch
+	39, // 27: orgsync.v1.PendingBatch.created_at:type_name -> google.protobuf.Timestamp
+	48, // 28: orgsync.v1.PendingBatch.cause:type_name -> orgsync.v1.Cause
+	47, // 29: orgsync.v1.PendingBatch.objects:type_name -> orgsync.v1.DesiredObject
+	0,  // 30: orgsync.v1.PendingBatch.decision:type_name -> orgsync.v1.Decision
+	49, // 31: orgsync.v1.PendingBatch.decided_by:type_name -> orgsync.v1.Principal
+	39, // 32: orgsync.v1.PendingBatch.decided_at:type_name -> google.protobuf.Timestamp
+	24, // 33: orgsync.v1.ApproveResponse.batch:type_name -> orgsync.v1.PendingBatch
+	24, // 34: orgsync.v1.RejectResponse.batch:type_name -> orgsync.v1.PendingBatch
+	37, // 35: orgsync.v1.GetStatusResponse.problems:type_name -> orgsync.v1.StatusProblem
+	39, // 36: orgsync.v1.GetStatusResponse.next_transition:type_name -> google.protobuf.Timestamp
+	32, // 37: orgsync.v1.GetStatusResponse.streams:type_name -> orgsync.v1.StreamStatus
+	39, // 38: orgsync.v1.GetStatusResponse.last_write:type_name -> google.protobuf.Timestamp
+	31, // 39: orgsync.v1.GetStatusResponse.services:type_name -> orgsync.v1.ServiceStatus
+	5,  // 40: orgsync.v1.GetStatusResponse.identifier_problems:type_name -> orgsync.v1.IdentifierProblem
+	39, // 41: orgsync.v1.ServiceStatus.last_drift_reconcile:type_name -> google.protobuf.Timestamp
+	39, // 42: orgsync.v1.ServiceStatus.updated_at:type_name -> google.protobuf.Timestamp
+	33, // 43: orgsync.v1.StreamStatus.consumers:type_name -> orgsync.v1.ConsumerStatus
+	40, // 44: orgsync.v1.ListAuditRequest.target:type_name -> orgsync.v1.Target
+	39, // 45: orgsync.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
+	39, // 46: orgsync.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
+	36, // 47: orgsync.v1.ListAuditResponse.records:type_name -> orgsync.v1.AuditRecord
+	39, // 48: orgsync.v1.AuditRecord.recorded_at:type_name -> google.protobuf.Timestamp
+	42, // 49: orgsync.v1.AuditRecord.result:type_name -> orgsync.v1.WriterResult
+	48, // 50: orgsync.v1.AuditRecord.cause:type_name -> orgsync.v1.Cause
+	49, // 51: orgsync.v1.AuditRecord.approved_by:type_name -> orgsync.v1.Principal
+	1,  // 52: orgsync.v1.OrgModelService.GetWorker:input_type -> orgsync.v1.GetWorkerRequest
+	6,  // 53: orgsync.v1.OrgModelService.ListGroupMembers:input_type -> orgsync.v1.ListGroupMembersRequest
+	9,  // 54: orgsync.v1.OrgModelService.ListWorkers:input_type -> orgsync.v1.ListWorkersRequest
+	12, // 55: orgsync.v1.OrgModelService.GetOrgUnit:input_type -> orgsync.v1.GetOrgUnitRequest
+	14, // 56: orgsync.v1.OrgModelService.GetOrgTree:input_type -> orgsync.v1.GetOrgTreeRequest
+	17, // 57: orgsync.v1.OrgModelService.ExplainMembership:input_type -> orgsync.v1.ExplainMembershipRequest
+	19, // 58: orgsync.v1.OrgModelService.Plan:input_type -> orgsync.v1.PlanRequest
+	22, // 59: orgsync.v1.OrgModelService.ListPending:input_type -> orgsync.v1.ListPendingRequest
+	25, // 60: orgsync.v1.OrgModelService.Approve:input_type -> orgsync.v1.ApproveRequest
+	27, // 61: orgsync.v1.OrgModelService.Reject:input_type -> orgsync.v1.RejectRequest
+	29, // 62: orgsync.v1.OrgModelService.GetStatus:input_type -> orgsync.v1.GetStatusRequest
+	34, // 63: orgsync.v1.OrgModelService.ListAudit:input_type -> orgsync.v1.ListAuditRequest
+	2,  // 64: orgsync.v1.OrgModelService.GetWorker:output_type -> orgsync.v1.GetWorkerResponse
+	7,  // 65: orgsync.v1.OrgModelService.ListGroupMembers:output_type -> orgsync.v1.ListGroupMembersResponse
+	10, // 66: orgsync.v1.OrgModelService.ListWorkers:output_type -> orgsync.v1.ListWorkersResponse
+	13, // 67: orgsync.v1.OrgModelService.GetOrgUnit:output_type -> orgsync.v1.GetOrgUnitResponse
+	15, // 68: orgsync.v1.OrgModelService.GetOrgTree:output_type -> orgsync.v1.GetOrgTreeResponse
+	18, // 69: orgsync.v1.OrgModelService.ExplainMembership:output_type -> orgsync.v1.ExplainMembershipResponse
+	20, // 70: orgsync.v1.OrgModelService.Plan:output_type -> orgsync.v1.PlanResponse
+	23, // 71: orgsync.v1.OrgModelService.ListPending:output_type -> orgsync.v1.ListPendingResponse
+	26, // 72: orgsync.v1.OrgModelService.Approve:output_type -> orgsync.v1.ApproveResponse
+	28, // 73: orgsync.v1.OrgModelService.Reject:output_type -> orgsync.v1.RejectResponse
+	30, // 74: orgsync.v1.OrgModelService.GetStatus:output_type -> orgsync.v1.GetStatusResponse
+	35, // 75: orgsync.v1.OrgModelService.ListAudit:output_type -> orgsync.v1.ListAuditResponse
+	64, // [64:76] is the sub-list for method output_type
+	52, // [52:64] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_orgsync_v1_orgmodel_proto_init() }
@@ -2882,7 +2985,7 @@ func file_orgsync_v1_orgmodel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgsync_v1_orgmodel_proto_rawDesc), len(file_orgsync_v1_orgmodel_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -79,6 +80,16 @@ type Config struct {
 	RetryAfter time.Duration
 	// OpenAPI is the OpenAPI document served at GET /openapi.yaml (main embeds it).
 	OpenAPI []byte
+	// UnauthenticatedPerMinute is each client address's budget of failed authentications per
+	// minute (bursts of twice as many); default 10.
+	UnauthenticatedPerMinute int
+	// MaxInFlight caps the requests served at once; default 256.
+	MaxInFlight int
+	// SnapshotLockTTL is how long a source's open snapshot holds others of the source off
+	// without being refreshed (a replica that died mid-upload); default 10m.
+	SnapshotLockTTL time.Duration
+	// TrustedProxies are reverse proxies whose X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
 }
 
 // ConfigFromEnv reads the configuration: NATS_URL, REDIS_URL, HTTP_ADDR (default :8080),
@@ -86,7 +97,10 @@ type Config struct {
 // sources of every kind), HR_SOURCES (comma-separated canonical sources) and, per source,
 // HR_SOURCE_<NAME>_SECRET or HR_SOURCE_<NAME>_SECRET_FILE holding one or more whsec_ secrets
 // separated by spaces, WEBHOOK_TOLERANCE (default 5m), MAX_BODY_BYTES (default 1 MiB),
-// PUBLISH_TIMEOUT (default 5s), RETRY_AFTER (default 5s). At least one source must be configured.
+// PUBLISH_TIMEOUT (default 5s), RETRY_AFTER (default 5s), UNAUTHENTICATED_PER_MINUTE (failed
+// authentications allowed per client address, default 10), MAX_IN_FLIGHT (default 256) and
+// TRUSTED_PROXIES (comma-separated CIDR prefixes of reverse proxies whose X-Forwarded-For names
+// the client), SNAPSHOT_LOCK_TTL (default 10m). At least one source must be configured.
 func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	cfg := Config{
 		NATSURL:            env.String("NATS_URL", nats.DefaultURL),
@@ -97,6 +111,26 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 		MaxBodyBytes:       int64(env.Int("MAX_BODY_BYTES", 1<<20)),
 		PublishTimeout:     env.Duration("PUBLISH_TIMEOUT", 5*time.Second),
 		RetryAfter:         env.Duration("RETRY_AFTER", 5*time.Second),
+	}
+	cfg.UnauthenticatedPerMinute = env.Int("UNAUTHENTICATED_PER_MINUTE", 10)
+	cfg.MaxInFlight = env.Int("MAX_IN_FLIGHT", 256)
+	cfg.SnapshotLockTTL = env.Duration("SNAPSHOT_LOCK_TTL", 10*time.Minute)
+	for _, cidr := range strings.Split(env.String("TRUSTED_PROXIES", ""), ",") {
+		if cidr = strings.TrimSpace(cidr); cidr == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			env.Fail("TRUSTED_PROXIES", fmt.Errorf("%q is not a CIDR prefix such as 10.0.0.0/8", cidr))
+			continue
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix)
+	}
+	if cfg.UnauthenticatedPerMinute <= 0 {
+		env.Fail("UNAUTHENTICATED_PER_MINUTE", fmt.Errorf("%d is not a positive number of requests", cfg.UnauthenticatedPerMinute))
+	}
+	if cfg.MaxInFlight <= 0 {
+		env.Fail("MAX_IN_FLIGHT", fmt.Errorf("%d is not a positive number of requests", cfg.MaxInFlight))
 	}
 	if path := env.String("ORGSYNC_CONFIG", ""); path != "" {
 		sources, err := policy.Load(path, func(name string) (string, bool) {
@@ -263,11 +297,25 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 			sources[i].BambooHR = bamboohr.NewVerifier(s.Keys, cfg.TimestampTolerance, nil)
 		}
 	}
+	locks, err := ingest.NewJetStreamSnapshotLocks(ctx, js, cfg.SnapshotLockTTL, cfg.Streams.Replicas, logger)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	perMinute := cfg.UnauthenticatedPerMinute
+	if perMinute <= 0 {
+		perMinute = 10
+	}
 	handler := ingest.NewHandler(sources, stream.NewPublisher(js), ingest.Options{
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		PublishTimeout: cfg.PublishTimeout,
-		RetryAfter:     cfg.RetryAfter,
-		Limiter:        ratelimit.New(rdb, logger),
+		MaxBodyBytes:         cfg.MaxBodyBytes,
+		PublishTimeout:       cfg.PublishTimeout,
+		RetryAfter:           cfg.RetryAfter,
+		Limiter:              ratelimit.New(rdb, logger),
+		History:              ingest.NewJetStreamHistory(js),
+		UnauthenticatedLimit: ratelimit.Limit{Requests: perMinute, Period: time.Minute, Burst: 2 * perMinute},
+		SnapshotLocks:        locks,
+		MaxInFlight:          cfg.MaxInFlight,
+		TrustedProxies:       cfg.TrustedProxies,
 	}, logger)
 	s := &Service{server: srv, conn: nc, js: js, redis: rdb, logger: logger}
 	for pattern, h := range handler.Routes() {

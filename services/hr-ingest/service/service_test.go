@@ -1,6 +1,7 @@
 package service
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +41,8 @@ func TestConfigFromEnv(t *testing.T) {
 		"HR_SOURCES":               "workday",
 		"HR_SOURCE_WORKDAY_SECRET": "whsec_c2VjcmV0LWZvci10ZXN0cy1vbmx5LTAxMjM0NQ==",
 		"REDIS_URL":                "redis://127.0.0.1:6379/0",
+		"TRUSTED_PROXIES":          "10.0.0.0/8, fd00::/8",
+		"MAX_IN_FLIGHT":            "64",
 	})))
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +73,10 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if cfg.RedisURL != "redis://127.0.0.1:6379/0" || cfg.RetryAfter != 5*time.Second {
 		t.Errorf("RedisURL %q, RetryAfter %v", cfg.RedisURL, cfg.RetryAfter)
+	}
+	edges := fmt.Sprint(cfg.TrustedProxies, cfg.MaxInFlight, cfg.UnauthenticatedPerMinute, cfg.SnapshotLockTTL)
+	if edges != "[10.0.0.0/8 fd00::/8] 64 10 10m0s" {
+		t.Errorf("trusted proxies, in-flight cap, failures per minute, snapshot lock TTL = %s", edges)
 	}
 }
 
@@ -102,6 +109,10 @@ func TestConfigFromEnvRejects(t *testing.T) {
 		{name: "two scim sources with one token", vars: map[string]string{
 			"ORGSYNC_CONFIG": write("shared.yaml", "sources:\n  - {name: a, kind: scim, secrets: [{env: T}]}\n  - {name: b, kind: scim, secrets: [{env: T}]}\n"), "T": "long-enough-token-0123",
 		}, want: []string{`source "b", token 1: scim source "a" has the same token`}, notWant: "long-enough-token-0123"},
+		{name: "bad edge settings", vars: map[string]string{
+			"HR_SOURCES": "w", "HR_SOURCE_W_SECRET": "whsec_c2VjcmV0LWZvci10ZXN0cy1vbmx5LTAxMjM0NQ==",
+			"TRUSTED_PROXIES": "10.0.0.0/8,ingress", "MAX_IN_FLIGHT": "0", "UNAUTHENTICATED_PER_MINUTE": "-1",
+		}, want: []string{`TRUSTED_PROXIES: "ingress" is not a CIDR prefix`, "MAX_IN_FLIGHT: 0 is not a positive number", "UNAUTHENTICATED_PER_MINUTE: -1 is not a positive number"}},
 		{name: "bad canonical secret", vars: map[string]string{"HR_SOURCES": "w", "HR_SOURCE_W_SECRET": "not-base64!"},
 			want: []string{"HR_SOURCE_W_SECRET: secret 1: a webhook secret must be whsec_"}, notWant: "not-base64!"},
 	}

@@ -32,6 +32,8 @@ func TestConfigFromEnv(t *testing.T) {
 		{"neither", map[string]string{}, "UPN_DOMAIN: must be set when ORGSYNC_CONFIG is not"},
 		{"bad domain", map[string]string{"UPN_DOMAIN": "corp"}, "UPN_DOMAIN: \"corp\" is not a domain name"},
 		{"bad policy file stops with file and line", map[string]string{"ORGSYNC_CONFIG": bad}, bad + `:4: unknown entra attribute "shoeSize"`},
+		{"plan timeout", map[string]string{"UPN_DOMAIN": "corp.example.com", "PLAN_TIMEOUT": "2m"}, ""},
+		{"zero plan timeout", map[string]string{"UPN_DOMAIN": "corp.example.com", "PLAN_TIMEOUT": "0s"}, "PLAN_TIMEOUT: 0s is not a positive duration"},
 		{"missing policy file", map[string]string{"ORGSYNC_CONFIG": filepath.Join(dir, "none.yaml")}, "ORGSYNC_CONFIG: policy: open"},
 	}
 	for _, tc := range tests {

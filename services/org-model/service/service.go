@@ -66,12 +66,15 @@ type Config struct {
 	PolicyFile string
 	// Clock drives the lifecycle scheduler; nil is the system clock.
 	Clock clock.Clock
+	// PlanTimeout bounds each Plan request (PLAN_TIMEOUT); zero is query.DefaultPlanTimeout.
+	PlanTimeout time.Duration
 }
 
 // ConfigFromEnv reads NATS_URL, HTTP_ADDR (default :8081), GRPC_ADDR (default :9091),
 // ORGSYNC_CONFIG (the policy file), UPN_DOMAIN (required without a policy file naming
-// upnDomains) and GROUP_NAME_PREFIX (default "Org - ", used without a policy file), and who may
-// call the query API: ORGSYNC_AUTH_* and GRPC_TLS_* (server.ConfigFromEnv, rules in GRPCRules).
+// upnDomains), GROUP_NAME_PREFIX (default "Org - ", used without a policy file) and PLAN_TIMEOUT
+// (default 30s, how long one Plan request may run), and who may call the query API:
+// ORGSYNC_AUTH_* and GRPC_TLS_* (server.ConfigFromEnv, rules in GRPCRules).
 func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	cfg := Config{
 		NATSURL:    env.String("NATS_URL", nats.DefaultURL),
@@ -85,6 +88,10 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	}
 	if d := cfg.Policy.UPNDomain; d != "" && (strings.ContainsAny(d, "@ /") || !strings.Contains(d, ".")) {
 		env.Fail("UPN_DOMAIN", fmt.Errorf("%q is not a domain name such as corp.example.com", d))
+	}
+	cfg.PlanTimeout = env.Duration("PLAN_TIMEOUT", query.DefaultPlanTimeout)
+	if cfg.PlanTimeout <= 0 {
+		env.Fail("PLAN_TIMEOUT", fmt.Errorf("%s is not a positive duration such as 30s", cfg.PlanTimeout))
 	}
 	if cfg.PolicyFile == "" && cfg.Policy.UPNDomain == "" {
 		env.Fail("UPN_DOMAIN", errors.New("must be set when ORGSYNC_CONFIG is not"))
@@ -135,6 +142,10 @@ type Service struct {
 	savedVersion uint64
 	// decisions are the most recent approvals and rejections, with who decided.
 	decisions *decisionLog
+	// identifiers records assigned identifiers and held values (identifiers.go).
+	identifiers jetstream.KeyValue
+	// heldConflicts are writers' conflict results read before the replay was done; applyMu guards it.
+	heldConflicts []*orgsyncv1.WriterResult
 	// applyMu serialises applying HR events, scheduled transitions and approvals with publishing.
 	applyMu sync.Mutex
 	// wake tells the scheduler that the next due time may have moved.
@@ -175,6 +186,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		srv.Close()
 		return nil, fmt.Errorf("key-value bucket %s: %w", DecisionsBucket, err)
 	}
+	identifiers, err := openIdentifiers(ctx, js, cfg.Streams)
+	if err != nil {
+		nc.Close()
+		srv.Close()
+		return nil, err
+	}
 	targets := []orgsyncv1.Target{orgsyncv1.Target_TARGET_ENTRA}
 	if _, ok := pol.Mapping["ad"]; ok {
 		targets = append(targets, orgsyncv1.Target_TARGET_AD)
@@ -192,11 +209,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		causes:      audit.NewCauses(),
 		decisionsKV: decisions,
 		decisions:   newDecisionLog(),
+		identifiers: identifiers,
 		wake:        make(chan struct{}, 1),
 	}
 	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
 		Model: s.model, Publisher: s.publisher, Results: s.results, Guard: s.guard, Clock: s.clock,
-		Approve: s.approve, Reject: s.reject, Decided: s.decisions.list, Ready: s.caughtUp.Load,
+		Approve: s.approve, Reject: s.reject, Decided: s.decisions.list, Ready: s.caughtUp.Load, PlanTimeout: cfg.PlanTimeout,
 		Audit: audit.NewReader(js, s.causes).List, Streams: s.streamStatus,
 		Services: func(ctx context.Context) ([]*orgsyncv1.ServiceStatus, error) { return stream.ReadStatuses(ctx, js) },
 	}))
@@ -263,6 +281,9 @@ func (s *Service) followHR(ctx context.Context) error {
 		return fmt.Errorf("loading the published desired state: %w", err)
 	}
 	if err := s.loadRejections(ctx); err != nil {
+		return err
+	}
+	if err := s.loadIdentifiers(ctx); err != nil {
 		return err
 	}
 	hr, err := s.js.Stream(ctx, stream.HR)
@@ -397,12 +418,18 @@ func (s *Service) reconcile(ctx context.Context) error {
 	}
 	s.caughtUp.Store(true)
 	s.poke()
+	if err := s.takeHeldConflicts(ctx); err != nil {
+		return err
+	}
 	s.logger.InfoContext(ctx, "caught up with HR", "desired_objects", len(all))
 	return nil
 }
 
 // emit passes one batch of changes through the guard and publishes what it admits.
 func (s *Service) emit(ctx context.Context, changes []*orgsyncv1.DesiredObject, cause *orgsyncv1.Cause) error {
+	if err := s.recordIdentifiers(ctx); err != nil {
+		return err
+	}
 	if len(changes) == 0 {
 		return nil
 	}
@@ -564,7 +591,8 @@ func (s *Service) publish(ctx context.Context, obj *orgsyncv1.DesiredObject, cau
 	}
 }
 
-// followResults keeps the writers' newest result per object, for the query API.
+// followResults keeps the writers' newest result per object, for the query API, and gives a
+// worker whose identifier a foreign account holds the next candidate.
 func (s *Service) followResults(ctx context.Context) error {
 	consumer, err := s.js.OrderedConsumer(ctx, stream.Results, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{"results.>"},
@@ -573,13 +601,13 @@ func (s *Service) followResults(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consuming RESULTS: %w", err)
 	}
-	return stream.Consume(ctx, consumer, func(_ context.Context, msg jetstream.Msg) error {
+	return stream.Consume(ctx, consumer, func(ctx context.Context, msg jetstream.Msg) error {
 		var result orgsyncv1.WriterResult
 		if err := stream.Decode(msg, &result); err != nil {
 			return err
 		}
 		s.results.Record(strings.TrimPrefix(msg.Subject(), "results."), &result)
-		return nil
+		return s.noteResult(ctx, &result)
 	}, stream.ConsumeOptions{NoAck: true, OnError: func(msg jetstream.Msg, err error) {
 		s.logger.Warn("writer result not recorded", "subject", msg.Subject(), "error", err)
 	}})

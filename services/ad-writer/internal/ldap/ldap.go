@@ -22,6 +22,8 @@ import (
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/orgsync/orgsync/pkg/pii"
 )
 
 // Config says where and how to connect.
@@ -56,6 +58,7 @@ const (
 )
 
 // Error is an LDAP failure: the operation, the DN and the result code, never attribute values.
+// Its message shows the DN as package pii allows (by default only its shape and domain).
 type Error struct {
 	Op    string
 	DN    string
@@ -64,7 +67,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("ldap %s %q: result %d (%s)", e.Op, e.DN, e.Code, goldap.LDAPResultCodeMap[e.Code])
+	return fmt.Sprintf("ldap %s %q: result %d (%s)", e.Op, pii.DN(e.DN), e.Code, goldap.LDAPResultCodeMap[e.Code])
 }
 
 // Code returns the LDAP result code in err, or 0.
@@ -383,7 +386,7 @@ func (c *Client) Members(ctx context.Context, groupDN string) ([]string, error) 
 				if end != "*" {
 					n, err := strconv.Atoi(end)
 					if err != nil {
-						return nil, fmt.Errorf("group %q: bad range %q", groupDN, name)
+						return nil, fmt.Errorf("group %q: bad range %q", pii.DN(groupDN), name)
 					}
 					start, last = n+1, false
 				}
@@ -487,7 +490,10 @@ func (c *Client) DeleteEntry(ctx context.Context, dn string) error {
 	})
 }
 
+// describeAttrs renders an add for the dry-run log: personal values (names, mail, phones) only
+// when package pii allows them.
 func describeAttrs(attrs map[string][]string) string {
+	allow := pii.AllowedByEnvironment()
 	names := make([]string, 0, len(attrs))
 	for name := range attrs {
 		names = append(names, name)
@@ -495,17 +501,24 @@ func describeAttrs(attrs map[string][]string) string {
 	sort.Strings(names)
 	var b strings.Builder
 	for _, name := range names {
-		fmt.Fprintf(&b, "%s=%q; ", name, attrs[name])
+		values := fmt.Sprintf("%q", attrs[name])
+		if !allow && pii.PersonalKey(name) {
+			values = pii.Redacted
+		}
+		fmt.Fprintf(&b, "%s=%s; ", name, values)
 	}
 	return strings.TrimSuffix(b.String(), "; ")
 }
 
+// describeChanges renders a modify for the dry-run log: never a secret, personal values only
+// when package pii allows them.
 func describeChanges(changes []Change) string {
+	allow := pii.AllowedByEnvironment()
 	var b strings.Builder
 	for _, ch := range changes {
 		values := fmt.Sprintf("%q", ch.Values)
-		if ch.Secret {
-			values = "[redacted]"
+		if ch.Secret || !allow && pii.PersonalKey(ch.Attr) {
+			values = pii.Redacted
 		}
 		fmt.Fprintf(&b, "%s %s %s; ", ch.Op, ch.Attr, values)
 	}
@@ -554,8 +567,9 @@ func GUIDFilter(guid string) (string, error) {
 // EscapeFilter escapes a value for use in a search filter.
 func EscapeFilter(s string) string { return goldap.EscapeFilter(s) }
 
-// EscapeRDNValue escapes a value for use as an RDN value.
-func EscapeRDNValue(s string) string { return goldap.EscapeDN(s) }
+// EscapeRDNValue escapes a value for use as an RDN value (RFC 4514), '=' included: AD and Samba
+// refuse a value with an unescaped '=' (LDAP 34, invalidDNSyntax), which go-ldap leaves alone.
+func EscapeRDNValue(s string) string { return strings.ReplaceAll(goldap.EscapeDN(s), "=", `\=`) }
 
 // SameDN reports whether two DNs name the same entry (case-insensitively).
 func SameDN(a, b string) bool {

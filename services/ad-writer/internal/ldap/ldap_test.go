@@ -3,7 +3,10 @@ package ldap
 import (
 	"testing"
 
+	goldap "github.com/go-ldap/ldap/v3"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/orgsync/orgsync/pkg/pii"
 )
 
 func TestUnicodePwd(t *testing.T) {
@@ -56,6 +59,7 @@ func TestDNHelpers(t *testing.T) {
 		{name: "under", got: Under("CN=a,OU=Users,DC=x", "ou=users,dc=x"), want: true},
 		{name: "not under", got: Under("CN=a,OU=Other,DC=x", "OU=Users,DC=x"), want: false},
 		{name: "same", got: SameDN("CN=A B,OU=U,DC=x", "cn=a b,ou=u,dc=x"), want: true},
+		{name: "escape", got: EscapeRDNValue(`Doe, Jane+x "y" <z>;OU=Admins `), want: `Doe\, Jane\+x \"y\" \<z\>\;OU\=Admins\ `},
 		{name: "parent", got: func() []string { r, p := Parent("CN=a\\,b,OU=U,DC=x"); return []string{r, p} }(), want: []string{"CN=a\\,b", "OU=U,DC=x"}},
 	}
 	for _, tt := range tests {
@@ -76,6 +80,37 @@ func TestConfigRefusesPlainOrMissingCA(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := New(Config{URL: tt.url, CAFile: tt.ca}, nil); err == nil {
 				t.Error("New accepted it")
+			}
+		})
+	}
+}
+
+// TestErrorsAndDryRunHidePersonalData: an LDAP error shows only the DN's shape and domain, and a
+// dry-run line no names, unless ORGSYNC_TELEMETRY_PII=allow.
+func TestErrorsAndDryRunHidePersonalData(t *testing.T) {
+	const dn = "CN=Jane Doe,OU=Sales,DC=corp,DC=example"
+	err := classify("add", dn, &goldap.Error{ResultCode: goldap.LDAPResultEntryAlreadyExists})
+	changes := []Change{{Op: Replace, Attr: "displayName", Values: []string{"Jane Doe"}}, {Op: Replace, Attr: "title", Values: []string{"Engineer"}}}
+	attrs := map[string][]string{"sn": {"Doe"}, "department": {"Sales"}}
+	for _, tc := range []struct {
+		policy                      string
+		wantErr, wantMod, wantAttrs string
+	}{
+		{"", `ldap add "CN=[redacted],OU=[redacted],DC=corp,DC=example": result 68 (Entry Already Exists)`,
+			`replace displayName [redacted]; replace title ["Engineer"]`, `department=["Sales"]; sn=[redacted]`},
+		{"allow", `ldap add "CN=Jane Doe,OU=Sales,DC=corp,DC=example": result 68 (Entry Already Exists)`,
+			`replace displayName ["Jane Doe"]; replace title ["Engineer"]`, `department=["Sales"]; sn=["Doe"]`},
+	} {
+		t.Run("policy "+tc.policy, func(t *testing.T) {
+			t.Setenv(pii.Variable, tc.policy)
+			if diff := cmp.Diff(tc.wantErr, err.Error()); diff != "" {
+				t.Errorf("error (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantMod, describeChanges(changes)); diff != "" {
+				t.Errorf("describeChanges (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantAttrs, describeAttrs(attrs)); diff != "" {
+				t.Errorf("describeAttrs (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgsync/orgsync/pkg/auditlog"
+	"github.com/orgsync/orgsync/pkg/pii"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/ad-writer/internal/ldap"
@@ -424,7 +425,7 @@ func (w *Writer) removeMember(ctx context.Context, groupDN, memberDN, ref string
 		}
 		if attempt == 2 {
 			// Moving under every attempt: let the message come back with backoff.
-			return fmt.Errorf("removing %s from %s: the member keeps moving: %w", ref, groupDN, errPending)
+			return fmt.Errorf("removing %s from %s: the member keeps moving: %w", ref, pii.DN(groupDN), errPending)
 		}
 		memberDN = currentDN
 	}
@@ -838,7 +839,7 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 		w.unmanaged[desired.GetWorkerId()] = true
 		w.mu.Unlock()
 		result.ObjectId = current.GUID()
-		return nil, fmt.Errorf("user %s at %q: %w", desired.GetWorkerId(), current.DN, errNotOwned)
+		return nil, fmt.Errorf("user %s at %q: %w", desired.GetWorkerId(), pii.DN(current.DN), errNotOwned)
 	}
 	w.mu.Lock()
 	delete(w.unmanaged, desired.GetWorkerId())
@@ -854,7 +855,7 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 		parent = w.opts.LeaversOU
 	}
 	if !w.managedParent(parent) {
-		return nil, fmt.Errorf("user %s: parent %q is not under a managed OU: %w", desired.GetWorkerId(), parent, stream.ErrPermanent)
+		return nil, fmt.Errorf("user %s: parent %q is not under a managed OU: %w", desired.GetWorkerId(), pii.DN(parent), stream.ErrPermanent)
 	}
 	if obj.GetTombstone() && current == nil {
 		return result, nil
@@ -879,6 +880,11 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 		cn = attrs["sAMAccountName"]
 	}
 	rdn := "CN=" + ldap.EscapeRDNValue(cn)
+	if !obj.GetTombstone() {
+		if err := w.checkDN(rdn, parent); err != nil {
+			return nil, fmt.Errorf("user %s: %w", desired.GetWorkerId(), err)
+		}
+	}
 
 	if current == nil {
 		current, err = w.createUser(ctx, desired, attrs, rdn, parent, enabled, result)
@@ -1061,7 +1067,7 @@ func (w *Writer) applyGroup(ctx context.Context, obj *orgsyncv1.DesiredObject, d
 		return nil, err
 	}
 	if current != nil && !w.owned(current) {
-		return nil, fmt.Errorf("group %s at %q: %w", desired.GetGroupKey(), current.DN, errNotOwned)
+		return nil, fmt.Errorf("group %s at %q: %w", desired.GetGroupKey(), pii.DN(current.DN), errNotOwned)
 	}
 	if obj.GetTombstone() {
 		if current != nil {
@@ -1078,6 +1084,9 @@ func (w *Writer) applyGroup(ctx context.Context, obj *orgsyncv1.DesiredObject, d
 		name = sam
 	}
 	rdn := "CN=" + ldap.EscapeRDNValue(name)
+	if err := w.checkDN(rdn, w.opts.GroupsOU); err != nil {
+		return nil, fmt.Errorf("group %s: %w", desired.GetGroupKey(), err)
+	}
 	attrs := map[string]string{"description": desired.GetDescription(), "displayName": name}
 	if current == nil {
 		add := map[string][]string{

@@ -240,6 +240,7 @@ func parseEmployee(errs *normalize.Errors, at string, raw json.RawMessage, loc *
 	default:
 		errs.Add(at+"/action", fmt.Sprintf("%q is not one of Created, Updated, Deleted", e.Action))
 	}
+	pointers := map[string]string{} // worker field → pointer of the BambooHR field it came from
 	names := make([]string, 0, len(e.Fields))
 	for name := range e.Fields {
 		names = append(names, name)
@@ -258,6 +259,9 @@ func parseEmployee(errs *normalize.Errors, at string, raw json.RawMessage, loc *
 				errs.Add(fieldAt, err.Error())
 			}
 			return d
+		}
+		if field, ok := limitedFields[targets[key(name)]]; ok {
+			pointers[field] = fieldAt
 		}
 		switch targets[key(name)] {
 		case givenName:
@@ -350,11 +354,25 @@ func parseEmployee(errs *normalize.Errors, at string, raw json.RawMessage, loc *
 		errs.Add(at+"/fields/Reporting to", "a worker cannot be their own manager")
 	}
 	normalize.Worker(w, errs, at, normalize.WorkerFieldNames{WorkEmail: "/fields/Work Email", PhoneNumber: "/fields/Work Phone", EndDate: "/fields/Termination Date"})
+	normalize.CheckLengths(w, errs, func(field string) string {
+		if pointer, ok := pointers[field]; ok {
+			return pointer
+		}
+		return at + "/id"
+	})
 	if len(attrs) > 0 {
 		w.CustomAttributes = attrs
 	}
 	event.Payload = &orgsyncv1.HREvent_Worker{Worker: w}
 	return event
+}
+
+// limitedFields names, by canonical worker field, the targets whose length is limited (see
+// normalize.Limits), so that a too-long value is reported at the BambooHR field it came from.
+var limitedFields = map[target]string{
+	givenName: "givenName", familyName: "familyName", middleName: "middleName", preferredName: "preferredName",
+	displayName: "displayName", workEmail: "workEmail", jobTitle: "jobTitle", department: "department",
+	location: "location", manager: "managerWorkerId", company: "company",
 }
 
 // fieldValue reads a field as a string: "x", 42, null, or {"value": "x"}.

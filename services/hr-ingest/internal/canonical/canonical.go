@@ -33,6 +33,8 @@ type FieldError struct {
 	Pointer string `json:"pointer"`
 	// Detail says what is wrong, without echoing secrets.
 	Detail string `json:"detail"`
+	// Limit, when set, is the length in characters the field exceeds.
+	Limit int `json:"limit,omitempty"`
 }
 
 // InvalidError lists every invalid field of a payload.
@@ -133,7 +135,7 @@ func ParseBatch(body []byte) ([]*orgsyncv1.HREvent, error) {
 			events = append(events, event)
 		case errors.As(err, &fields):
 			for _, f := range fields.Fields {
-				invalid.Fields = append(invalid.Fields, FieldError{Pointer: fmt.Sprintf("/%d%s", i, f.Pointer), Detail: f.Detail})
+				invalid.Fields = append(invalid.Fields, FieldError{Pointer: fmt.Sprintf("/%d%s", i, f.Pointer), Detail: f.Detail, Limit: f.Limit})
 			}
 		case errors.As(err, &syntaxErr):
 			invalid.Fields = append(invalid.Fields, FieldError{Pointer: fmt.Sprintf("/%d", i), Detail: syntaxErr.Err.Error()})
@@ -354,6 +356,17 @@ func parseWorker(v *validator, raw json.RawMessage) *orgsyncv1.Worker {
 		v.fail(at+"/name/familyName", "required")
 	}
 	w.CustomAttributes = v.customAttributes(fields, at)
+	lengths := &normalize.Errors{}
+	normalize.CheckLengths(w, lengths, func(field string) string {
+		switch field {
+		case "givenName", "familyName", "middleName", "preferredName", "displayName":
+			return at + "/name/" + field
+		}
+		return at + "/" + field
+	})
+	for _, f := range lengths.Fields {
+		v.fields = append(v.fields, FieldError{Pointer: f.Pointer, Detail: f.Detail, Limit: f.Limit})
+	}
 	return w
 }
 

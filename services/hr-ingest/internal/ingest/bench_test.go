@@ -24,7 +24,7 @@ import (
 
 // benchJetStream starts JetStream on file storage (the default stream config) and returns a
 // publisher over a fresh connection.
-func benchJetStream(b *testing.B) *stream.Publisher {
+func benchJetStream(b *testing.B) (*stream.Publisher, jetstream.JetStream) {
 	b.Helper()
 	srv := natsembed.StartForTest(b)
 	nc, err := nats.Connect(srv.ClientURL())
@@ -40,7 +40,7 @@ func benchJetStream(b *testing.B) *stream.Publisher {
 	if err := stream.EnsureStreams(b.Context(), js, cfg); err != nil {
 		b.Fatal(err)
 	}
-	return stream.NewPublisher(js)
+	return stream.NewPublisher(js), js
 }
 
 func reportRate(b *testing.B, events int64) {
@@ -58,7 +58,7 @@ func BenchmarkPublish(b *testing.B) {
 		}}}
 	}
 	b.Run("raw-jetstream/sequential", func(b *testing.B) {
-		publisher := benchJetStream(b)
+		publisher, _ := benchJetStream(b)
 		var n int64
 		for b.Loop() {
 			n++
@@ -70,7 +70,7 @@ func BenchmarkPublish(b *testing.B) {
 		reportRate(b, n)
 	})
 	b.Run("raw-jetstream/parallel", func(b *testing.B) {
-		publisher := benchJetStream(b)
+		publisher, _ := benchJetStream(b)
 		var n atomic.Int64
 		b.SetParallelism(8) // 16 concurrent senders on 2 cores
 		b.RunParallel(func(pb *testing.PB) {
@@ -86,8 +86,8 @@ func BenchmarkPublish(b *testing.B) {
 	})
 
 	newIngest := func(b *testing.B) *httptest.Server {
-		publisher := benchJetStream(b)
-		h := NewHandler(testSources()[:1:1], publisher, Options{MaxBodyBytes: 4 << 20, Limiter: ratelimit.New(nil, slog.New(slog.DiscardHandler))}, slog.New(slog.DiscardHandler))
+		publisher, js := benchJetStream(b)
+		h := NewHandler(testSources()[:1:1], publisher, Options{MaxBodyBytes: 4 << 20, Limiter: ratelimit.New(nil, slog.New(slog.DiscardHandler)), History: NewJetStreamHistory(js)}, slog.New(slog.DiscardHandler))
 		// A verifier with the real clock: signatures are made as the benchmark runs.
 		h.sources["workday"].Verifier = webhook.NewVerifier([]webhook.Secret{secret}, 5*time.Minute, nil)
 		h.sources["entra"] = &Source{Name: "entra", Kind: KindSCIM, Tokens: []string{scimToken}, Location: time.UTC}

@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,10 +49,17 @@ type Publisher interface {
 
 var _ Publisher = (*stream.Publisher)(nil)
 
-// RateLimiter takes one request from a source's budget, answering how long to wait when it is
-// spent.
+// RateLimiter keeps two kinds of budget apart: a source's requests, spent only once the sender
+// proved who it is, and a client address's failed authentications, so that nobody can spend a
+// source's budget without its secret.
 type RateLimiter interface {
+	// Allow takes one request from a source's budget, answering how long to wait when it is spent.
 	Allow(ctx context.Context, source string, limit ratelimit.Limit) (bool, time.Duration)
+	// ClientFailed records a failed authentication from a client address; false when the
+	// address has spent its budget of failures.
+	ClientFailed(ctx context.Context, client string, limit ratelimit.Limit) (bool, time.Duration)
+	// ClientBlocked says, spending nothing, whether an address has spent that budget.
+	ClientBlocked(ctx context.Context, client string, limit ratelimit.Limit) (bool, time.Duration)
 }
 
 var _ RateLimiter = (*ratelimit.Limiter)(nil)
@@ -103,7 +110,22 @@ type Options struct {
 	PublishConcurrency int
 	// Limiter limits request rates; nil means no limit.
 	Limiter RateLimiter
-	Now     func() time.Time
+	// UnauthenticatedLimit is each client address's budget of failed authentications; past it
+	// the address is answered 429 before its body is read. Default 10 per minute, bursts of 20.
+	UnauthenticatedLimit ratelimit.Limit
+	// MaxInFlight caps the requests being served at once; more are answered 503 with
+	// Retry-After. Default 256.
+	MaxInFlight int
+	// TrustedProxies are the addresses of reverse proxies (an ingress) whose X-Forwarded-For
+	// names the client; without them the connection's address is the client.
+	TrustedProxies []netip.Prefix
+	// History tells a retried request from a repeated state for sources that send no delivery
+	// id (SCIM, BambooHR). Required.
+	History History
+	// SnapshotLocks keep one snapshot per source open at a time; nil leaves snapshots unlocked
+	// (a single replica whose senders never overlap).
+	SnapshotLocks SnapshotLocks
+	Now           func() time.Time
 }
 
 // DefaultSnapshotMaxBytes is a csv source's body limit unless it sets its own: a full export is
@@ -117,6 +139,8 @@ type Handler struct {
 	publisher Publisher
 	opts      Options
 	logger    *slog.Logger
+	// inFlight holds one token per request being served (Options.MaxInFlight).
+	inFlight chan struct{}
 }
 
 // NewHandler returns a Handler for the given sources.
@@ -136,7 +160,14 @@ func NewHandler(sources []Source, publisher Publisher, opts Options, logger *slo
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	h := &Handler{sources: make(map[string]*Source, len(sources)), publisher: publisher, opts: opts, logger: logger}
+	if opts.UnauthenticatedLimit.Requests <= 0 {
+		opts.UnauthenticatedLimit = ratelimit.Limit{Requests: 10, Period: time.Minute, Burst: 20}
+	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 256
+	}
+	h := &Handler{sources: make(map[string]*Source, len(sources)), publisher: publisher, opts: opts, logger: logger,
+		inFlight: make(chan struct{}, opts.MaxInFlight)}
 	for _, s := range sources {
 		if s.Kind == "" {
 			s.Kind = KindCanonical
@@ -158,6 +189,10 @@ func NewHandler(sources []Source, publisher Publisher, opts Options, logger *slo
 	return h
 }
 
+// IdempotencyKeyHeader names a snapshot upload's retries: uploads with the same key are one
+// snapshot, stored once.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
 // Route patterns.
 const (
 	EventsPattern   = "POST /v1/sources/{source}/events"
@@ -169,11 +204,78 @@ const (
 // Routes returns every route the handler serves, by ServeMux pattern.
 func (h *Handler) Routes() map[string]http.Handler {
 	return map[string]http.Handler{
-		EventsPattern:   countRejections(h.serveEvents),
-		SCIMPattern:     countRejections(h.serveSCIM),
-		EntraPattern:    countRejections(h.serveEntraBulkUpload),
-		SnapshotPattern: countRejections(h.serveSnapshot),
+		EventsPattern:   countRejections(h.capInFlight(h.serveEvents)),
+		SCIMPattern:     countRejections(h.capInFlight(h.serveSCIM)),
+		EntraPattern:    countRejections(h.capInFlight(h.serveEntraBulkUpload)),
+		SnapshotPattern: countRejections(h.capInFlight(h.serveSnapshot)),
 	}
+}
+
+// capInFlight answers 503 with Retry-After when Options.MaxInFlight requests are already being
+// served, before anything of the request is read: a flood queues nowhere and holds no memory.
+func (h *Handler) capInFlight(serve http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case h.inFlight <- struct{}{}:
+			defer func() { <-h.inFlight }()
+			serve(w, r)
+		default:
+			problem.Write(w, problem.Details{Type: problem.TypeBase + "overloaded", Status: http.StatusServiceUnavailable,
+				Detail: fmt.Sprintf("%d requests are being served; retry after the Retry-After delay", cap(h.inFlight))}, h.opts.RetryAfter)
+		}
+	}
+}
+
+// client is the address a request comes from: the connection's, or, when that is a trusted
+// proxy, the nearest address in X-Forwarded-For that is not one.
+func (h *Handler) client(r *http.Request) string {
+	addr, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	client := addr.Addr().Unmap()
+	if !h.trusted(client) {
+		return client.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a forged or garbled entry: the last proxy's view is all that can be trusted
+		}
+		client = hop.Unmap()
+		if !h.trusted(client) {
+			break
+		}
+	}
+	return client.String()
+}
+
+func (h *Handler) trusted(addr netip.Addr) bool {
+	for _, p := range h.opts.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientBlocked answers 429 when the request's address has spent its budget of failed
+// authentications; it spends nothing.
+func (h *Handler) clientBlocked(w http.ResponseWriter, r *http.Request) bool {
+	if h.opts.Limiter == nil {
+		return false
+	}
+	if blocked, wait := h.opts.Limiter.ClientBlocked(r.Context(), h.client(r), h.opts.UnauthenticatedLimit); blocked {
+		h.clientLimited(w, wait)
+		return true
+	}
+	return false
+}
+
+func (h *Handler) clientLimited(w http.ResponseWriter, wait time.Duration) {
+	problem.Write(w, problem.Details{Type: problem.TypeBase + "rate-limited", Status: http.StatusTooManyRequests,
+		Detail: "too many requests from this address failed authentication; retry after the Retry-After delay"}, max(wait, time.Second))
 }
 
 // countRejections counts every refused request in metrics.HREvents (outcome "rejected", with
@@ -210,6 +312,8 @@ func rejectionReason(status int) string {
 		return "rate_limited"
 	case http.StatusServiceUnavailable:
 		return "unavailable"
+	case http.StatusConflict:
+		return "snapshot_open"
 	default:
 		return strconv.Itoa(status)
 	}
@@ -259,15 +363,22 @@ func (h *Handler) source(w http.ResponseWriter, r *http.Request, kinds ...Kind) 
 	return nil, false
 }
 
-// admit applies the rate limit, the media type and the body size limit, and returns the body.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request, source *Source, mediaTypes ...string) ([]byte, bool) {
-	if h.opts.Limiter != nil {
-		if ok, wait := h.opts.Limiter.Allow(r.Context(), source.Name, source.RateLimit); !ok {
-			problem.Write(w, problem.Details{Type: problem.TypeBase + "rate-limited", Status: http.StatusTooManyRequests,
-				Detail: fmt.Sprintf("source %q is over its request rate; retry after the Retry-After delay", source.Name)}, max(wait, time.Second))
-			return nil, false
-		}
+// allow takes one request from the source's budget, answering 429 when it is spent. It is
+// called only after the sender proved who it is.
+func (h *Handler) allow(w http.ResponseWriter, r *http.Request, source *Source) bool {
+	if h.opts.Limiter == nil {
+		return true
 	}
+	if ok, wait := h.opts.Limiter.Allow(r.Context(), source.Name, source.RateLimit); !ok {
+		problem.Write(w, problem.Details{Type: problem.TypeBase + "rate-limited", Status: http.StatusTooManyRequests,
+			Detail: fmt.Sprintf("source %q is over its request rate; retry after the Retry-After delay", source.Name)}, max(wait, time.Second))
+		return false
+	}
+	return true
+}
+
+// read applies the media type and the body size limit, and returns the body.
+func (h *Handler) read(w http.ResponseWriter, r *http.Request, source *Source, mediaTypes ...string) ([]byte, bool) {
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || !slices.Contains(mediaTypes, mediaType) {
 		problem.Write(w, problem.Details{Type: problem.TypeBase + "unsupported-media-type", Status: http.StatusUnsupportedMediaType,
@@ -293,8 +404,16 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, source *Source, 
 	return body, true
 }
 
+// unauthenticated answers 401, or 429 once the client's address has spent its budget of failed
+// authentications (see Options.UnauthenticatedLimit).
 func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request, source string, reason error) {
 	h.logger.WarnContext(r.Context(), "request rejected", "source", source, "reason", reason)
+	if h.opts.Limiter != nil {
+		if ok, wait := h.opts.Limiter.ClientFailed(r.Context(), h.client(r), h.opts.UnauthenticatedLimit); !ok {
+			h.clientLimited(w, wait)
+			return
+		}
+	}
 	problem.Write(w, problem.Details{Type: problem.TypeBase + "unauthenticated", Status: http.StatusUnauthorized,
 		Detail: "verification failed: " + reason.Error()}, 0)
 }
@@ -305,16 +424,25 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, ok := h.admit(w, r, source, "application/json")
+	// A signature covers the body, so the body is read before the sender is known: an address
+	// that keeps failing is refused before that, and only a verified request spends the
+	// source's budget.
+	if h.clientBlocked(w, r) {
+		return
+	}
+	body, ok := h.read(w, r, source, "application/json")
 	if !ok {
 		return
 	}
 	var events []*orgsyncv1.HREvent
 	switch source.Kind {
 	case KindBambooHR:
-		// Verify before reading: nothing in an unsigned body is looked at.
+		// Verify before parsing: nothing in an unsigned body is looked at.
 		if _, err := source.BambooHR.Verify(r.Header, body); err != nil {
 			h.unauthenticated(w, r, source.Name, err)
+			return
+		}
+		if !h.allow(w, r, source) {
 			return
 		}
 		var err error
@@ -326,6 +454,9 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 		webhookID, _, err := source.Verifier.Verify(r.Header, body)
 		if err != nil {
 			h.unauthenticated(w, r, source.Name, err)
+			return
+		}
+		if !h.allow(w, r, source) {
 			return
 		}
 		if events, err = canonical.ParseBatch(body); err != nil {
@@ -340,7 +471,11 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	accepted, ok := h.publish(w, r, source, events, false)
+	keying := bySender
+	if source.Kind == KindBambooHR {
+		keying = byHistory
+	}
+	accepted, ok := h.publish(w, r, source, events, keying)
 	if ok {
 		writeJSON(w, "application/json", accepted)
 	}
@@ -395,8 +530,12 @@ func (h *Handler) serveEntraBulkUpload(w http.ResponseWriter, r *http.Request) {
 	h.serveBulk(w, r, source)
 }
 
+// serveBulk serves a SCIM bulk request whose bearer token has been checked.
 func (h *Handler) serveBulk(w http.ResponseWriter, r *http.Request, source *Source) {
-	body, ok := h.admit(w, r, source, "application/scim+json", "application/json")
+	if !h.allow(w, r, source) {
+		return
+	}
+	body, ok := h.read(w, r, source, "application/scim+json", "application/json")
 	if !ok {
 		return
 	}
@@ -405,16 +544,13 @@ func (h *Handler) serveBulk(w http.ResponseWriter, r *http.Request, source *Sour
 		writeInvalid(w, err)
 		return
 	}
-	// SCIM carries no event id. The request's own hash with the operation's position names each
-	// event: a retried request is stored once, while a later request that happens to repeat an
-	// earlier state (A → B → A) is a new event, not a duplicate to drop.
-	requestSum := sha256.Sum256(body)
+	// SCIM carries no delivery id: each event is keyed by what stream HR already holds for its
+	// worker (see publishByHistory).
 	events := make([]*orgsyncv1.HREvent, len(ops))
 	for i, op := range ops {
-		op.Event.EventId = "scim-" + hex.EncodeToString(requestSum[:16]) + "." + strconv.Itoa(i)
 		events[i] = op.Event
 	}
-	if _, ok := h.publish(w, r, source, events, false); !ok {
+	if _, ok := h.publish(w, r, source, events, byHistory); !ok {
 		return
 	}
 	resp := scim.BulkResponse{Schemas: []string{scim.BulkResponseSchema}, Operations: make([]scim.OperationResponse, len(ops))}
@@ -434,7 +570,10 @@ func (h *Handler) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 		h.unauthenticated(w, r, source.Name, errBadToken)
 		return
 	}
-	body, ok := h.admit(w, r, source, "text/csv")
+	if !h.allow(w, r, source) {
+		return
+	}
+	body, ok := h.read(w, r, source, "text/csv")
 	if !ok {
 		return
 	}
@@ -443,8 +582,30 @@ func (h *Handler) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 		writeInvalid(w, err)
 		return
 	}
-	snapshotID := snapshot.ID(source.Name, body)
-	accepted, ok := h.publish(w, r, source, snapshot.Events(snapshotID, workers), true)
+	snapshotID, err := snapshot.NewID(source.Name, r.Header.Get(IdempotencyKeyHeader))
+	if errors.Is(err, snapshot.ErrBadIdempotencyKey) {
+		problem.Write(w, problem.Details{Type: problem.TypeBase + "invalid-payload", Status: http.StatusBadRequest,
+			Title: "Invalid payload", Detail: "1 invalid field(s)", Errors: []problem.FieldError{{Pointer: "header:" + IdempotencyKeyHeader, Detail: err.Error()}}}, 0)
+		return
+	}
+	if err != nil {
+		h.unavailable(w, r, source, err)
+		return
+	}
+	if h.opts.SnapshotLocks != nil {
+		release, err := h.opts.SnapshotLocks.Open(r.Context(), source.Name, snapshotID)
+		if errors.Is(err, ErrSnapshotOpen) {
+			problem.Write(w, problem.Details{Type: problem.TypeBase + "snapshot-open", Status: http.StatusConflict,
+				Detail: fmt.Sprintf("a snapshot of source %q is being published; upload again once it has ended", source.Name)}, h.opts.RetryAfter)
+			return
+		}
+		if err != nil {
+			h.unavailable(w, r, source, err)
+			return
+		}
+		defer release()
+	}
+	accepted, ok := h.publish(w, r, source, snapshot.Events(snapshotID, workers), asSnapshot)
 	if !ok {
 		return
 	}
@@ -458,12 +619,30 @@ func writeJSON(w http.ResponseWriter, contentType string, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// errNoHistory says the handler was built without Options.History, which sources without a
+// delivery id need.
+var errNoHistory = errors.New("no HR history to tell retries from repeated states (Options.History)")
+
+// keying says where a request's events get the ids that make a retry a duplicate.
+type keying int
+
+const (
+	// bySender: the sender's own delivery id (a canonical webhook-id) names the events.
+	bySender keying = iota
+	// byHistory: the sender has no delivery id; each event is named by its content and the
+	// event it follows on its subject (see publishByHistory).
+	byHistory
+	// asSnapshot: the events are a snapshot (BEGIN, rows, END) under one snapshot id per upload.
+	asSnapshot
+)
+
 // publish stores every event, each under the Nats-Msg-Id "<source>:<eventId>", so a retried
 // request stores nothing twice, and answers 503 when JetStream does not acknowledge. Events are
 // published in order; a snapshot's workers (between its BEGIN and END markers, on distinct
 // subjects) are published concurrently, and END only after every worker was acknowledged, so an
-// END marker is never stored for an incomplete snapshot.
-func (h *Handler) publish(w http.ResponseWriter, r *http.Request, source *Source, events []*orgsyncv1.HREvent, isSnapshot bool) (Accepted, bool) {
+// END marker is never stored for an incomplete snapshot. received_at is stamped here, once, on
+// every event of every kind.
+func (h *Handler) publish(w http.ResponseWriter, r *http.Request, source *Source, events []*orgsyncv1.HREvent, keying keying) (Accepted, bool) {
 	receivedAt := timestamppb.New(h.opts.Now())
 	for _, event := range events {
 		event.Source = source.Name
@@ -472,7 +651,9 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request, source *Source
 	accepted := Accepted{EventIDs: make([]string, len(events))}
 	var duplicates atomic.Int64
 	var err error
-	if isSnapshot && len(events) > 2 {
+	if keying == byHistory {
+		err = h.publishByHistory(r.Context(), source, events, &duplicates)
+	} else if keying == asSnapshot && len(events) > 2 {
 		err = h.publishOne(r.Context(), events[0], &duplicates)
 		if err == nil {
 			err = h.publishConcurrently(r.Context(), events[1:len(events)-1], &duplicates)
@@ -489,9 +670,7 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request, source *Source
 	}
 	accepted.Duplicates = int(duplicates.Load())
 	if err != nil {
-		h.logger.ErrorContext(r.Context(), "events not stored; asking the sender to retry", "source", source.Name, "events", len(events), "error", err)
-		problem.Write(w, problem.Details{Type: problem.TypeBase + "unavailable", Status: http.StatusServiceUnavailable,
-			Detail: "the event store did not acknowledge the events; retry the same request later"}, h.opts.RetryAfter)
+		h.unavailable(w, r, source, err)
 		return accepted, false
 	}
 	for i, event := range events {
@@ -504,20 +683,106 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request, source *Source
 	return accepted, true
 }
 
+// unavailable answers 503: the events could not all be stored, the sender should retry.
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, source *Source, err error) {
+	h.logger.ErrorContext(r.Context(), "events not stored; asking the sender to retry", "source", source.Name, "error", err)
+	problem.Write(w, problem.Details{Type: problem.TypeBase + "unavailable", Status: http.StatusServiceUnavailable,
+		Detail: "the event store did not acknowledge the events; retry the same request later"}, h.opts.RetryAfter)
+}
+
 // publishOne stores one event, counting it in duplicates when JetStream already had it.
 func (h *Handler) publishOne(ctx context.Context, event *orgsyncv1.HREvent, duplicates *atomic.Int64) error {
+	_, err := h.publishAck(ctx, event, duplicates)
+	return err
+}
+
+// publishAck stores one event and returns its stream sequence (the stored original's, when
+// JetStream already had it).
+func (h *Handler) publishAck(ctx context.Context, event *orgsyncv1.HREvent, duplicates *atomic.Int64) (uint64, error) {
 	subject, err := stream.HRSubject(event)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.opts.PublishTimeout)
 	defer cancel()
 	ack, err := h.publisher.Publish(ctx, subject, event.GetSource()+":"+event.GetEventId(), event)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if ack.Duplicate {
 		duplicates.Add(1)
+	}
+	return ack.Sequence, nil
+}
+
+// publishByHistory stores the events of a request that has no delivery id. Before the first
+// event of each subject (one worker) it reads the newest event stream HR holds there: when that
+// already carries the state this request leaves the worker in (its last event for the subject;
+// receive time and event id aside), the request is a retry and nothing of that subject is
+// stored again. Otherwise every event is stored under an id made of its content and the
+// sequence of the event it follows, so concurrent retries of one request collapse in
+// JetStream's duplicate window, while a state that comes back after another one (A → B → A) is
+// stored. A subject's events are stored in order; different subjects (workers) concurrently,
+// up to PublishConcurrency, as a snapshot's rows are.
+func (h *Handler) publishByHistory(ctx context.Context, source *Source, events []*orgsyncv1.HREvent, duplicates *atomic.Int64) error {
+	if h.opts.History == nil {
+		return errNoHistory
+	}
+	var subjects []string
+	bySubject := map[string][]*orgsyncv1.HREvent{}
+	for _, event := range events {
+		subject, err := stream.HRSubject(event)
+		if err != nil {
+			return err
+		}
+		if _, seen := bySubject[subject]; !seen {
+			subjects = append(subjects, subject)
+		}
+		bySubject[subject] = append(bySubject[subject], event)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	slots := make(chan struct{}, h.opts.PublishConcurrency)
+	var wg sync.WaitGroup
+	for _, subject := range subjects {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := h.publishSubject(ctx, string(source.Kind)+"-", subject, bySubject[subject], duplicates); err != nil {
+				cancel(err)
+			}
+		})
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// publishSubject stores, in order, a request's events on one subject (see publishByHistory).
+func (h *Handler) publishSubject(ctx context.Context, prefix, subject string, events []*orgsyncv1.HREvent, duplicates *atomic.Int64) error {
+	latest, after, err := h.opts.History.Latest(ctx, subject)
+	if err != nil {
+		return err
+	}
+	if latest != nil && sameContent(latest, events[len(events)-1]) {
+		for _, event := range events {
+			event.EventId = latest.GetEventId()
+			duplicates.Add(1)
+		}
+		return nil
+	}
+	for _, event := range events {
+		if event.EventId, err = historyEventID(prefix, event, after); err != nil {
+			return err
+		}
+		if after, err = h.publishAck(ctx, event, duplicates); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -560,11 +825,11 @@ func writeInvalid(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &canonicalInvalid):
 		for _, f := range canonicalInvalid.Fields {
-			fields = append(fields, problem.FieldError{Pointer: f.Pointer, Detail: f.Detail})
+			fields = append(fields, problem.FieldError{Pointer: f.Pointer, Detail: f.Detail, Limit: f.Limit})
 		}
 	case errors.As(err, &invalid):
 		for _, f := range invalid.Fields {
-			fields = append(fields, problem.FieldError{Pointer: f.Pointer, Detail: f.Detail})
+			fields = append(fields, problem.FieldError{Pointer: f.Pointer, Detail: f.Detail, Limit: f.Limit})
 		}
 	default:
 		title := "Malformed JSON"
@@ -573,6 +838,14 @@ func writeInvalid(w http.ResponseWriter, err error) {
 		}
 		problem.Write(w, problem.Details{Type: problem.TypeBase + "malformed-" + strings.ToLower(strings.TrimPrefix(title, "Malformed ")), Status: http.StatusBadRequest,
 			Title: title, Detail: err.Error()}, 0)
+		return
+	}
+	// A request whose only fault is length is well-formed but cannot be written to the
+	// directories: 422 with the limits, so the sender knows shortening is the fix. Anything
+	// else wrong makes it a 400 listing every field, the lengths included.
+	if !slices.ContainsFunc(fields, func(f problem.FieldError) bool { return f.Limit == 0 }) {
+		problem.Write(w, problem.Details{Type: problem.TypeBase + "field-too-long", Status: http.StatusUnprocessableEntity,
+			Title: "Field too long", Detail: strconv.Itoa(len(fields)) + " field(s) longer than the directories allow", Errors: fields}, 0)
 		return
 	}
 	problem.Write(w, problem.Details{Type: problem.TypeBase + "invalid-payload", Status: http.StatusBadRequest,

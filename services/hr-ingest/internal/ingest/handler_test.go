@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,7 +37,11 @@ const hire = `{"type":"worker.created","data":{"workerId":"E1001","name":{"given
 const (
 	scimToken   = "scim-token-0123456789abcdef"
 	exportToken = "export-token-0123456789abcdef"
-	entraPath   = "/servicePrincipals/5b8c3f2e-7e4c-4c1a-9a0b-2c8d1e0f4a6b/synchronization/jobs/API2AAD.e1f2/bulkUpload"
+	// payrollToken is the token of a second csv source.
+	payrollToken = "payroll-token-0123456789abcdef"
+	// limitedSCIMToken is the token of a scim source allowed one request an hour.
+	limitedSCIMToken = "limited-scim-token-0123456789abcdef"
+	entraPath        = "/servicePrincipals/5b8c3f2e-7e4c-4c1a-9a0b-2c8d1e0f4a6b/synchronization/jobs/API2AAD.e1f2/bulkUpload"
 )
 
 var (
@@ -58,6 +63,7 @@ func readFile(t testing.TB, path string) []byte {
 type fixture struct {
 	handler http.Handler
 	js      jetstream.JetStream
+	locks   *JetStreamSnapshotLocks
 }
 
 // testSources configures one source of every kind, plus a rate-limited one.
@@ -68,12 +74,17 @@ func testSources() []Source {
 		{Name: "limited", Verifier: verifier, RateLimit: ratelimit.Limit{Requests: 1, Period: time.Hour}},
 		{Name: "bamboo", Kind: KindBambooHR, BambooHR: bamboohr.NewVerifier([][]byte{bambooKey}, 5*time.Minute, func() time.Time { return now })},
 		{Name: "entra", Kind: KindSCIM, Tokens: []string{scimToken}},
-		{Name: "export", Kind: KindCSV, Tokens: []string{exportToken}, MaxBodyBytes: 1 << 20, CSV: snapshot.Options{Mapping: snapshot.Mapping{
-			"workerId": "Employee ID", "givenName": "First Name", "familyName": "Last Name", "workEmail": "Email",
-			"jobTitle": "Title", "orgUnitId": "Unit", "managerWorkerId": "Manager", "startDate": "Start Date",
-			"endDate": "End Date", "phoneNumber": "Phone", "employmentType": "Type",
-		}}},
+		{Name: "limited-scim", Kind: KindSCIM, Tokens: []string{limitedSCIMToken}, RateLimit: ratelimit.Limit{Requests: 1, Period: time.Hour}},
+		{Name: "export", Kind: KindCSV, Tokens: []string{exportToken}, MaxBodyBytes: 1 << 20, CSV: snapshot.Options{Mapping: exportMapping}},
+		{Name: "payroll", Kind: KindCSV, Tokens: []string{payrollToken}, CSV: snapshot.Options{Mapping: exportMapping}},
 	}
+}
+
+// exportMapping is the csv sources' column mapping.
+var exportMapping = snapshot.Mapping{
+	"workerId": "Employee ID", "givenName": "First Name", "familyName": "Last Name", "workEmail": "Email",
+	"jobTitle": "Title", "orgUnitId": "Unit", "managerWorkerId": "Manager", "startDate": "Start Date",
+	"endDate": "End Date", "phoneNumber": "Phone", "employmentType": "Type",
 }
 
 func newMux(h *Handler) *http.ServeMux {
@@ -86,6 +97,16 @@ func newMux(h *Handler) *http.ServeMux {
 
 func newFixture(t *testing.T, publisher func(jetstream.JetStream) Publisher, limiter RateLimiter) fixture {
 	t.Helper()
+	if limiter == nil {
+		limiter = ratelimit.New(nil, slog.New(slog.DiscardHandler))
+	}
+	return newFixtureWith(t, publisher, Options{MaxBodyBytes: 4096, Now: func() time.Time { return now }, Limiter: limiter})
+}
+
+// newFixtureWith serves testSources with opts over a fresh embedded JetStream; opts.History is
+// set to read it.
+func newFixtureWith(t *testing.T, publisher func(jetstream.JetStream) Publisher, opts Options) fixture {
+	t.Helper()
 	srv := natsembed.StartForTest(t)
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {
@@ -96,12 +117,14 @@ func newFixture(t *testing.T, publisher func(jetstream.JetStream) Publisher, lim
 	if err := stream.EnsureStreams(t.Context(), js, stream.DefaultConfig()); err != nil {
 		t.Fatal(err)
 	}
-	if limiter == nil {
-		limiter = ratelimit.New(nil, slog.New(slog.DiscardHandler))
+	opts.History = NewJetStreamHistory(js)
+	locks, err := NewJetStreamSnapshotLocks(t.Context(), js, time.Minute, 1, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
 	}
-	h := NewHandler(testSources(), publisher(js), Options{MaxBodyBytes: 4096, Now: func() time.Time { return now }, Limiter: limiter},
-		slog.New(slog.DiscardHandler))
-	return fixture{handler: newMux(h), js: js}
+	opts.SnapshotLocks = locks
+	h := NewHandler(testSources(), publisher(js), opts, slog.New(slog.DiscardHandler))
+	return fixture{handler: newMux(h), js: js, locks: locks}
 }
 
 func realPublisher(js jetstream.JetStream) Publisher { return stream.NewPublisher(js) }
@@ -261,6 +284,7 @@ func TestSCIMBulkUpload(t *testing.T) {
 			for _, e := range events {
 				got = append(got, e.GetSource()+"/"+e.GetWorker().GetWorkerId()+"/"+e.GetWorker().GetManagerWorkerId())
 			}
+			slices.Sort(got) // different workers' events are stored concurrently, in no fixed order
 			if diff := cmp.Diff([]string{"entra/701984/89607", "entra/701985/701984"}, got); diff != "" {
 				t.Errorf("stored (-want +got):\n%s", diff)
 			}
@@ -327,8 +351,8 @@ func TestSnapshotUpload(t *testing.T) {
 		t.Fatalf("status = %d, body %s", rec.Code, rec.Body)
 	}
 	accepted := decode[Accepted](t, rec)
-	snapshotID := snapshot.ID("export", []byte(body))
-	if accepted.SnapshotID != snapshotID || accepted.RecordCount != 3 || len(accepted.EventIDs) != 5 {
+	snapshotID := accepted.SnapshotID
+	if !strings.HasPrefix(snapshotID, "snap-") || accepted.RecordCount != 3 || len(accepted.EventIDs) != 5 {
 		t.Errorf("answer %+v", accepted)
 	}
 	type stored struct {
@@ -363,13 +387,20 @@ func TestSnapshotUpload(t *testing.T) {
 	if diff := cmp.Diff(want, summarise()); diff != "" {
 		t.Errorf("stored (-want +got):\n%s", diff)
 	}
-	// Uploading the same file again stores nothing new.
-	again := f.do(t, request(http.MethodPost, "/v1/sources/export/snapshots", "text/csv", body, bearerToken(exportToken)))
-	if got := decode[Accepted](t, again); again.Code != http.StatusAccepted || got.Duplicates != 5 {
-		t.Errorf("re-upload: status %d, answer %+v", again.Code, got)
+	// A client's retry of one upload (the same Idempotency-Key) stores nothing new.
+	keyed := func() *http.Request {
+		return request(http.MethodPost, "/v1/sources/export/snapshots", "text/csv", body, func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer "+exportToken)
+			r.Header.Set(IdempotencyKeyHeader, "nightly-2026-03-01")
+		})
 	}
-	if diff := cmp.Diff(want, summarise()); diff != "" {
-		t.Errorf("stored after re-upload (-want +got):\n%s", diff)
+	first := decode[Accepted](t, f.do(t, keyed()))
+	retry := f.do(t, keyed())
+	if got := decode[Accepted](t, retry); retry.Code != http.StatusAccepted || got.Duplicates != 5 || got.SnapshotID != first.SnapshotID {
+		t.Errorf("retry: status %d, answer %+v, first %+v", retry.Code, got, first)
+	}
+	if n := len(f.storedEvents(t)); n != 10 {
+		t.Errorf("stored %d events after an upload and a keyed upload retried, want 10", n)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 
@@ -133,6 +134,9 @@ func Before(a, b *orgsyncv1.Date) bool {
 type FieldError struct {
 	Pointer string `json:"pointer"`
 	Detail  string `json:"detail"`
+	// Limit, when set, is the length in characters the field exceeds: the error is a target's
+	// length limit, not a malformed value.
+	Limit int `json:"limit,omitempty"`
 }
 
 // InvalidError lists every invalid field of a request.
@@ -152,6 +156,11 @@ type Errors struct{ Fields []FieldError }
 // Add records that the field at pointer is invalid.
 func (e *Errors) Add(pointer, detail string) {
 	e.Fields = append(e.Fields, FieldError{Pointer: pointer, Detail: detail})
+}
+
+// AddLimit records that the field at pointer is longer than limit characters.
+func (e *Errors) AddLimit(pointer, detail string, limit int) {
+	e.Fields = append(e.Fields, FieldError{Pointer: pointer, Detail: detail, Limit: limit})
 }
 
 // Err returns an *InvalidError when something was recorded, else nil.
@@ -243,4 +252,46 @@ func EmploymentStatus(s string) (orgsyncv1.EmploymentStatus, error) {
 		return t, nil
 	}
 	return 0, fmt.Errorf("%q is not one of active, on_leave, terminated", s)
+}
+
+// FieldLimit is the most characters (runes, not bytes) one worker field may have, because a
+// directory that orgsync writes it to refuses longer values.
+type FieldLimit struct {
+	// Field is the worker field's canonical name, e.g. "workerId" or "givenName".
+	Field string
+	Max   int
+	// Why names the directory attribute that sets the limit.
+	Why string
+	get func(*orgsyncv1.Worker) string
+}
+
+// Limits are the worker fields' lengths as Microsoft Graph's user resource and AD allow them:
+// employeeId (Entra and AD) 16, displayName 256, givenName and surname 64, jobTitle 128,
+// department 64, companyName 64, officeLocation 128, mail 256. A manager's worker id is a
+// worker id and is held to the same limit. They are checked at ingest so that a value no
+// directory accepts is refused where the sender can still fix it.
+var Limits = []FieldLimit{
+	{Field: "workerId", Max: 16, Why: "employeeId in Entra ID and AD", get: func(w *orgsyncv1.Worker) string { return w.GetWorkerId() }},
+	{Field: "managerWorkerId", Max: 16, Why: "a worker id, employeeId in Entra ID and AD", get: func(w *orgsyncv1.Worker) string { return w.GetManagerWorkerId() }},
+	{Field: "displayName", Max: 256, Why: "displayName in Entra ID", get: func(w *orgsyncv1.Worker) string { return w.GetName().GetDisplayName() }},
+	{Field: "givenName", Max: 64, Why: "givenName in Entra ID and AD", get: func(w *orgsyncv1.Worker) string { return w.GetName().GetGivenName() }},
+	{Field: "preferredName", Max: 64, Why: "used as givenName in Entra ID and AD", get: func(w *orgsyncv1.Worker) string { return w.GetName().GetPreferredName() }},
+	{Field: "middleName", Max: 64, Why: "middleName in AD", get: func(w *orgsyncv1.Worker) string { return w.GetName().GetMiddleName() }},
+	{Field: "familyName", Max: 64, Why: "surname in Entra ID, sn in AD", get: func(w *orgsyncv1.Worker) string { return w.GetName().GetFamilyName() }},
+	{Field: "jobTitle", Max: 128, Why: "jobTitle in Entra ID", get: func(w *orgsyncv1.Worker) string { return w.GetJobTitle() }},
+	{Field: "department", Max: 64, Why: "department in Entra ID", get: func(w *orgsyncv1.Worker) string { return w.GetDepartment() }},
+	{Field: "company", Max: 64, Why: "companyName in Entra ID", get: func(w *orgsyncv1.Worker) string { return w.GetCompany() }},
+	{Field: "location", Max: 128, Why: "officeLocation in Entra ID", get: func(w *orgsyncv1.Worker) string { return w.GetLocation() }},
+	{Field: "workEmail", Max: 256, Why: "mail in Entra ID", get: func(w *orgsyncv1.Worker) string { return w.GetWorkEmail() }},
+}
+
+// CheckLengths records every field of w longer than its limit (see Limits), at the pointer
+// pointerOf gives for the field's canonical name. The detail names the length, the limit and
+// the directory attribute, never the value (it may be a name).
+func CheckLengths(w *orgsyncv1.Worker, errs *Errors, pointerOf func(field string) string) {
+	for _, limit := range Limits {
+		if n := utf8.RuneCountInString(limit.get(w)); n > limit.Max {
+			errs.AddLimit(pointerOf(limit.Field), fmt.Sprintf("is %d characters; at most %d are allowed (%s)", n, limit.Max, limit.Why), limit.Max)
+		}
+	}
 }

@@ -13,6 +13,8 @@ import (
 type FieldError struct {
 	Pointer string `json:"pointer"`
 	Detail  string `json:"detail"`
+	// Limit is the field's maximum length in characters, when the field is too long.
+	Limit int `json:"limit,omitempty"`
 }
 
 // Details is an RFC 9457 problem with orgsync's "errors" extension listing invalid fields.

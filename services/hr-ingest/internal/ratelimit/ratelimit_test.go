@@ -83,3 +83,53 @@ func TestConnectHidesURL(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestClientFailuresApart checks, with Redis and without, that failed authentications spend the
+// client address's own budget, never a source's, and that looking spends nothing.
+func TestClientFailuresApart(t *testing.T) {
+	url := redistest.Start(t)
+	tests := []struct {
+		name string
+		url  string
+	}{
+		{name: "shared in Redis", url: url},
+		{name: "in this replica"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rdb, err := Connect(tt.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rdb != nil {
+				t.Cleanup(func() { rdb.Close() })
+			}
+			l := New(rdb, slog.New(slog.DiscardHandler))
+			failures := Limit{Requests: 2, Period: time.Hour}
+			source := Limit{Requests: 1, Period: time.Hour}
+			client := "192.0.2.1 " + tt.name // apart from the other subtest's keys in the shared Redis
+			for i := range 3 {
+				if blocked, _ := l.ClientBlocked(t.Context(), client, failures); blocked {
+					t.Fatalf("look %d: blocked before the budget was spent", i)
+				}
+			}
+			for i := range 2 {
+				if ok, _ := l.ClientFailed(t.Context(), client, failures); !ok {
+					t.Fatalf("failure %d refused within the budget", i+1)
+				}
+			}
+			if blocked, wait := l.ClientBlocked(t.Context(), client, failures); !blocked || wait <= 0 {
+				t.Errorf("after the budget: blocked %v, wait %v; want blocked with a wait", blocked, wait)
+			}
+			if ok, wait := l.ClientFailed(t.Context(), client, failures); ok || wait <= 0 {
+				t.Errorf("third failure: allowed %v, wait %v; want refused with a wait", ok, wait)
+			}
+			if blocked, _ := l.ClientBlocked(t.Context(), "192.0.2.2 "+tt.name, failures); blocked {
+				t.Error("another address is blocked too")
+			}
+			if ok, _ := l.Allow(t.Context(), client, source); !ok {
+				t.Error("a source named like the client lost its budget to the client's failures")
+			}
+		})
+	}
+}

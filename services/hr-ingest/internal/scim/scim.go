@@ -10,6 +10,10 @@
 // a custom attribute. "active": false means the worker leaves. An operation that omits "active" is
 // not a leave: Entra's own service has been seen to disable accounts then, orgsync does not.
 //
+// meta.lastModified, when the sender gives it, is when the event occurred (HREvent.occurred_at);
+// without it the event has no occurrence time of its own and org-model uses the time hr-ingest
+// received it — none is invented here.
+//
 // Attribute names are matched case-insensitively, as RFC 7643 §2.1 requires.
 package scim
 
@@ -24,6 +28,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/normalize"
@@ -142,15 +148,19 @@ func parseOperation(errs *normalize.Errors, at string, raw json.RawMessage, loc 
 		errs.Add(at+"/data", "required")
 		return Operation{}, false
 	}
-	worker := parseUser(errs, at+"/data", dataField.raw, loc)
+	worker, lastModified := parseUser(errs, at+"/data", dataField.raw, loc)
 	if worker == nil {
 		return Operation{}, false
 	}
 	sum := sha256.Sum256(bytes.TrimSpace(dataField.raw))
-	return Operation{Method: method, BulkID: bulkID, Event: &orgsyncv1.HREvent{
+	event := &orgsyncv1.HREvent{
 		EventId: "scim-" + hex.EncodeToString(sum[:16]),
 		Payload: &orgsyncv1.HREvent_Worker{Worker: worker},
-	}}, true
+	}
+	if !lastModified.IsZero() {
+		event.OccurredAt = timestamppb.New(lastModified)
+	}
+	return Operation{Method: method, BulkID: bulkID, Event: event}, true
 }
 
 var userTypes = map[string]orgsyncv1.EmploymentType{
@@ -160,15 +170,28 @@ var userTypes = map[string]orgsyncv1.EmploymentType{
 	"temporary":  orgsyncv1.EmploymentType_EMPLOYMENT_TYPE_TEMPORARY,
 }
 
-func parseUser(errs *normalize.Errors, at string, raw json.RawMessage, loc *time.Location) *orgsyncv1.Worker {
+// parseUser reads a SCIM user into a worker, with meta.lastModified (when the sender gives it:
+// the time HR says the record changed; zero otherwise).
+func parseUser(errs *normalize.Errors, at string, raw json.RawMessage, loc *time.Location) (*orgsyncv1.Worker, time.Time) {
 	user := object(errs, at, raw)
 	if user == nil {
-		return nil
+		return nil, time.Time{}
 	}
 	user.take("schemas")
 	user.take("id") // the service provider's id, not HR's
 	w := &orgsyncv1.Worker{Name: &orgsyncv1.PersonName{}}
 	attrs := map[string]string{}
+	var lastModified time.Time
+	if meta := user.obj(errs, at, "meta"); meta != nil {
+		if value := meta.str(errs, at+"/meta", "lastModified"); value != "" {
+			t, err := normalize.Time(value, loc)
+			if err != nil {
+				errs.Add(at+"/meta/lastModified", err.Error())
+			}
+			lastModified = t
+		}
+		meta.keepRest(attrs, "meta.")
+	}
 	w.WorkerId = user.str(errs, at, "externalId")
 	if w.WorkerId == "" {
 		errs.Add(at+"/externalId", "required: the worker id")
@@ -232,10 +255,19 @@ func parseUser(errs *normalize.Errors, at string, raw json.RawMessage, loc *time
 		}
 	}
 	normalize.Worker(w, errs, at, normalize.WorkerFieldNames{WorkEmail: "/emails", PhoneNumber: "/phoneNumbers", EndDate: strings.TrimPrefix(endDatePointer, at)})
+	enterpriseAt := at + "/" + normalize.EscapePointer(EnterpriseSchema)
+	scimPointers := map[string]string{
+		"workerId": at + "/externalId", "managerWorkerId": enterpriseAt + "/manager/value",
+		"displayName": at + "/displayName", "givenName": at + "/name/givenName", "preferredName": at + "/nickName",
+		"middleName": at + "/name/middleName", "familyName": at + "/name/familyName", "jobTitle": at + "/title",
+		"department": enterpriseAt + "/department", "company": enterpriseAt + "/organization",
+		"location": at + "/addresses", "workEmail": at + "/emails",
+	}
+	normalize.CheckLengths(w, errs, func(field string) string { return scimPointers[field] })
 	if len(attrs) > 0 {
 		w.CustomAttributes = attrs
 	}
-	return w
+	return w, lastModified
 }
 
 func enterprise(errs *normalize.Errors, at string, ext *fields, w *orgsyncv1.Worker, attrs map[string]string) {

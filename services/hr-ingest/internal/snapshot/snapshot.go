@@ -8,6 +8,7 @@ package snapshot
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
@@ -226,6 +227,7 @@ func parseRow(errs *normalize.Errors, at string, header, record []string, column
 	normalize.Worker(w, errs, at, normalize.WorkerFieldNames{
 		WorkEmail: pointerOf("workEmail"), PhoneNumber: pointerOf("phoneNumber"), EndDate: pointerOf("endDate"),
 	})
+	normalize.CheckLengths(w, errs, func(field string) string { return at + pointerOf(field) })
 	attrs := map[string]string{}
 	for i, h := range header {
 		if !mapped[i] && h != "" && strings.TrimSpace(record[i]) != "" {
@@ -238,14 +240,29 @@ func parseRow(errs *normalize.Errors, at string, header, record []string, column
 	return w
 }
 
-// ID is the snapshot id of a file: a hash of the source and the file's bytes, so that uploading
-// the same file again produces the same events and JetStream stores them once.
-func ID(source string, body []byte) string {
+// ErrBadIdempotencyKey says an Idempotency-Key header cannot name an upload.
+var ErrBadIdempotencyKey = errors.New("Idempotency-Key must be 1 to 255 visible ASCII characters")
+
+// NewID returns the snapshot id of one upload. Every upload is a snapshot of its own, so a file
+// uploaded again (HR is back where it was) is applied again; only the client's retries of one
+// upload, which carry the same Idempotency-Key, get the same id, and JetStream stores their
+// events once. Without a key the id is random.
+func NewID(source, idempotencyKey string) (string, error) {
+	if idempotencyKey == "" {
+		random := make([]byte, 12)
+		if _, err := rand.Read(random); err != nil {
+			return "", fmt.Errorf("snapshot id: %w", err)
+		}
+		return "snap-" + hex.EncodeToString(random), nil
+	}
+	if len(idempotencyKey) > 255 || strings.ContainsFunc(idempotencyKey, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		return "", ErrBadIdempotencyKey
+	}
 	h := sha256.New()
 	h.Write([]byte(source))
 	h.Write([]byte{0})
-	h.Write(body)
-	return "snap-" + hex.EncodeToString(h.Sum(nil)[:12])
+	h.Write([]byte(idempotencyKey))
+	return "snap-" + hex.EncodeToString(h.Sum(nil)[:12]), nil
 }
 
 // Events returns the snapshot as events in publishing order: BEGIN, the workers, END with the
@@ -256,7 +273,7 @@ func Events(snapshotID string, workers []*orgsyncv1.Worker) []*orgsyncv1.HREvent
 		Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: snapshotID, Phase: orgsyncv1.SnapshotMarker_PHASE_BEGIN},
 	}})
 	for i, w := range workers {
-		events = append(events, &orgsyncv1.HREvent{EventId: snapshotID + "." + strconv.Itoa(i+1), Payload: &orgsyncv1.HREvent_Worker{Worker: w}})
+		events = append(events, &orgsyncv1.HREvent{EventId: snapshotID + "." + strconv.Itoa(i+1), SnapshotId: snapshotID, Payload: &orgsyncv1.HREvent_Worker{Worker: w}})
 	}
 	events = append(events, &orgsyncv1.HREvent{EventId: snapshotID + ".end", Payload: &orgsyncv1.HREvent_Snapshot{
 		Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: snapshotID, Phase: orgsyncv1.SnapshotMarker_PHASE_END, RecordCount: int64(len(workers))},

@@ -133,15 +133,37 @@ func TestEvents(t *testing.T) {
 	got := Events("snap-1", workers)
 	want := []*orgsyncv1.HREvent{
 		{EventId: "snap-1.begin", Payload: &orgsyncv1.HREvent_Snapshot{Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: "snap-1", Phase: orgsyncv1.SnapshotMarker_PHASE_BEGIN}}},
-		{EventId: "snap-1.1", Payload: &orgsyncv1.HREvent_Worker{Worker: workers[0]}},
-		{EventId: "snap-1.2", Payload: &orgsyncv1.HREvent_Worker{Worker: workers[1]}},
+		{EventId: "snap-1.1", SnapshotId: "snap-1", Payload: &orgsyncv1.HREvent_Worker{Worker: workers[0]}},
+		{EventId: "snap-1.2", SnapshotId: "snap-1", Payload: &orgsyncv1.HREvent_Worker{Worker: workers[1]}},
 		{EventId: "snap-1.end", Payload: &orgsyncv1.HREvent_Snapshot{Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: "snap-1", Phase: orgsyncv1.SnapshotMarker_PHASE_END, RecordCount: 2}}},
 	}
 	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	if ID("a", []byte("x")) != ID("a", []byte("x")) || ID("a", []byte("x")) == ID("b", []byte("x")) || ID("a", []byte("x")) == ID("a", []byte("y")) {
-		t.Error("snapshot ids must be the same for the same source and file, and differ otherwise")
+}
+
+func TestNewID(t *testing.T) {
+	id := func(source, key string) string {
+		t.Helper()
+		got, err := NewID(source, key)
+		if err != nil {
+			t.Fatalf("NewID(%q, %q): %v", source, key, err)
+		}
+		return got
+	}
+	if id("a", "k1") != id("a", "k1") {
+		t.Error("retries with one Idempotency-Key must get one snapshot id")
+	}
+	if id("a", "k1") == id("b", "k1") || id("a", "k1") == id("a", "k2") {
+		t.Error("different sources or keys must get different snapshot ids")
+	}
+	if id("a", "") == id("a", "") {
+		t.Error("uploads without a key must each get their own snapshot id")
+	}
+	for _, bad := range []string{"has space", "tab\t", strings.Repeat("k", 256), "ünïcode"} {
+		if _, err := NewID("a", bad); !errors.Is(err, ErrBadIdempotencyKey) {
+			t.Errorf("NewID(%q) error = %v, want ErrBadIdempotencyKey", bad, err)
+		}
 	}
 }
 

@@ -1,11 +1,14 @@
 // Package upload sends a CSV export to hr-ingest's snapshot endpoint, the client side of
 // `hr-ingest snapshot-upload`. It retries the same bytes on 429 and 503, honouring Retry-After, so
-// a snapshot is stored once however often the upload is repeated.
+// a snapshot is stored once however often the upload is retried: every try of one call carries
+// the same Idempotency-Key. A new call is a new snapshot, applied even when the file is the same.
 package upload
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,7 +29,10 @@ type Options struct {
 	Attempts int
 	// MaxWait caps one Retry-After wait; default 1m.
 	MaxWait time.Duration
-	Client  *http.Client
+	// IdempotencyKey names this upload so that its retries are one snapshot; default a random
+	// key per call of CSV.
+	IdempotencyKey string
+	Client         *http.Client
 }
 
 // Result is hr-ingest's answer to an accepted snapshot.
@@ -55,6 +61,13 @@ func CSV(ctx context.Context, body []byte, opts Options) (Result, error) {
 	if opts.Client == nil {
 		opts.Client = &http.Client{Timeout: 5 * time.Minute}
 	}
+	if opts.IdempotencyKey == "" {
+		random := make([]byte, 16)
+		if _, err := rand.Read(random); err != nil {
+			return Result{}, fmt.Errorf("idempotency key: %w", err)
+		}
+		opts.IdempotencyKey = hex.EncodeToString(random)
+	}
 	endpoint := strings.TrimSuffix(opts.BaseURL, "/") + "/v1/sources/" + url.PathEscape(opts.Source) + "/snapshots"
 	var lastErr error
 	for attempt := 1; attempt <= opts.Attempts; attempt++ {
@@ -64,6 +77,7 @@ func CSV(ctx context.Context, body []byte, opts Options) (Result, error) {
 		}
 		req.Header.Set("Content-Type", "text/csv")
 		req.Header.Set("Authorization", "Bearer "+opts.Token)
+		req.Header.Set("Idempotency-Key", opts.IdempotencyKey)
 		resp, err := opts.Client.Do(req)
 		wait := time.Second << (attempt - 1)
 		if err != nil {
@@ -78,7 +92,9 @@ func CSV(ctx context.Context, body []byte, opts Options) (Result, error) {
 					return Result{}, fmt.Errorf("reading hr-ingest's answer: %w", err)
 				}
 				return result, nil
-			case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusConflict:
+				// 409: another snapshot of the source is being published (perhaps this upload's
+				// own earlier try, whose answer was lost); wait for it to end.
 				lastErr = &Error{Status: resp.StatusCode, Body: strings.TrimSpace(string(answer))}
 				if seconds, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && seconds >= 0 {
 					wait = time.Duration(seconds) * time.Second

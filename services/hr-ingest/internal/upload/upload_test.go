@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,8 +15,10 @@ import (
 
 func TestCSVRetriesThenSucceeds(t *testing.T) {
 	var calls atomic.Int32
+	var keys sync.Map // Idempotency-Key → true: every try of one upload carries the same key
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		keys.Store(r.Header.Get("Idempotency-Key"), true)
 		if r.URL.Path != "/v1/sources/export/snapshots" || r.Header.Get("Authorization") != "Bearer tok" || string(body) != "a,b\n" || r.Header.Get("Content-Type") != "text/csv" {
 			t.Errorf("request %s %q %q %q", r.URL.Path, r.Header.Get("Authorization"), body, r.Header.Get("Content-Type"))
 		}
@@ -26,6 +29,9 @@ func TestCSVRetriesThenSucceeds(t *testing.T) {
 		case 2:
 			w.Header().Set("Retry-After", "0")
 			w.WriteHeader(http.StatusTooManyRequests)
+		case 3:
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusConflict) // another snapshot of the source is open
 		default:
 			w.WriteHeader(http.StatusAccepted)
 			_, _ = w.Write([]byte(`{"snapshotId":"snap-1","recordCount":1,"duplicates":2,"eventIds":["x"]}`))
@@ -39,8 +45,13 @@ func TestCSVRetriesThenSucceeds(t *testing.T) {
 	if diff := cmp.Diff(Result{SnapshotID: "snap-1", RecordCount: 1, Duplicates: 2}, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	if calls.Load() != 3 {
-		t.Errorf("%d calls, want 3", calls.Load())
+	if calls.Load() != 4 {
+		t.Errorf("%d calls, want 4", calls.Load())
+	}
+	var seen []string
+	keys.Range(func(k, _ any) bool { seen = append(seen, k.(string)); return true })
+	if len(seen) != 1 || len(seen[0]) != 32 {
+		t.Errorf("Idempotency-Keys sent: %q, want one random key for every try", seen)
 	}
 }
 

@@ -294,6 +294,12 @@ func (c *cli) status(ctx context.Context, rest []string) error {
 				}
 			}
 		}
+		if len(resp.GetIdentifierProblems()) > 0 {
+			fmt.Fprintln(w, "\nFAILED WORKER\tTARGET\tIDENTIFIER\tREASON")
+			for _, p := range resp.GetIdentifierProblems() {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.GetWorkerId(), targetLabel(p.GetTarget()), p.GetProperty(), p.GetReason())
+			}
+		}
 		if len(resp.GetProblems()) > 0 {
 			fmt.Fprintln(w, "\nPROBLEM\tREASON")
 			for _, p := range resp.GetProblems() {
@@ -324,6 +330,9 @@ func (c *cli) worker(ctx context.Context, rest []string) error {
 			result := "-"
 			if r := a.GetLastResult(); r != nil {
 				result = strings.TrimPrefix(r.GetOutcome().String(), "OUTCOME_") + " rev " + fmt.Sprint(r.GetRevision())
+			}
+			if p := a.GetIdentifierProblem(); p != nil {
+				result = "FAILED: no valid " + p.GetProperty() + ": " + p.GetReason()
 			}
 			fmt.Fprintf(w, "%s\t%s\t%v\t%d\t%s\t%s\n", targetLabel(a.GetTarget()), dash(a.GetDesired().GetUserPrincipalName()),
 				a.GetDesired().GetAccountEnabled(), a.GetRevision(), dash(strings.Join(a.GetGroupKeys(), ",")), result)

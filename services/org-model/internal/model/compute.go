@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/identifier"
 	"github.com/orgsync/orgsync/services/org-model/internal/policy"
 )
 
@@ -48,7 +49,13 @@ func (m *Model) computeWorker(st *workerState, now time.Time) []*orgsyncv1.Desir
 	d := lifecycleDates(st, st.current, m.pol)
 	out := make([]*orgsyncv1.DesiredObject, 0, len(m.targets)*(1+len(groupKeys)))
 	for _, target := range m.targets {
-		user := m.desiredUser(target, st, vars, phase, d, now)
+		ids, ok := m.ids.assigned[targetWorker{target, st.id}]
+		if !ok {
+			// No valid identifier: no account in this target, and so no memberships
+			// (IdentifierProblems says why).
+			continue
+		}
+		user := m.desiredUser(target, st, ids, vars, phase, d, now)
 		out = append(out, &orgsyncv1.DesiredObject{Target: target, Key: st.id, Object: &orgsyncv1.DesiredObject_User{User: user}})
 		for _, groupKey := range groupKeys {
 			out = append(out, membership(target, groupKey, orgsyncv1.MemberKind_MEMBER_KIND_USER, st.id))
@@ -109,9 +116,10 @@ func (m *Model) managesUnit(workerID string) bool {
 	return false
 }
 
-// resolveManager is the manager link of a worker: their manager, or, when the manager has left,
-// the nearest manager above who has not; empty when HR's manager is unknown so far.
-func (m *Model) resolveManager(managerID string, now time.Time) string {
+// resolveManager is the manager link of a worker in target: their manager, or, when the manager
+// has left, the nearest manager above who has not; empty when HR's manager is unknown so far or
+// has no account in target for want of a valid identifier (the link is made once they have).
+func (m *Model) resolveManager(target orgsyncv1.Target, managerID string, now time.Time) string {
 	seen := map[string]bool{}
 	for managerID != "" && !seen[managerID] {
 		seen[managerID] = true
@@ -120,6 +128,9 @@ func (m *Model) resolveManager(managerID string, now time.Time) string {
 			return ""
 		}
 		if m.hasAccount(st, now) {
+			if !m.hasIdentifiers(target, managerID) {
+				return ""
+			}
 			return managerID
 		}
 		managerID = st.current.record.GetManagerWorkerId()
@@ -127,7 +138,7 @@ func (m *Model) resolveManager(managerID string, now time.Time) string {
 	return ""
 }
 
-func (m *Model) desiredUser(target orgsyncv1.Target, st *workerState, vars *policy.WorkerVars, phase Phase, d dates, now time.Time) *orgsyncv1.DesiredUser {
+func (m *Model) desiredUser(target orgsyncv1.Target, st *workerState, ids Assignment, vars *policy.WorkerVars, phase Phase, d dates, now time.Time) *orgsyncv1.DesiredUser {
 	w := st.current.record
 	name := w.GetName()
 	displayName := name.GetDisplayName()
@@ -145,8 +156,8 @@ func (m *Model) desiredUser(target orgsyncv1.Target, st *workerState, vars *poli
 		DisplayName:       displayName,
 		GivenName:         policy.FirstName(name),
 		Surname:           name.GetFamilyName(),
-		UserPrincipalName: st.upn,
-		MailNickname:      strings.SplitN(st.upn, "@", 2)[0],
+		UserPrincipalName: ids.UserPrincipalName,
+		MailNickname:      ids.MailNickname,
 		Mail:              w.GetWorkEmail(),
 		JobTitle:          w.GetJobTitle(),
 		Department:        department,
@@ -155,7 +166,7 @@ func (m *Model) desiredUser(target orgsyncv1.Target, st *workerState, vars *poli
 		EmployeeId:        w.GetWorkerId(),
 		EmployeeType:      employeeTypes[w.GetEmploymentType()],
 		EmployeeHireDate:  dateTimestamp(w.GetHireDate()),
-		ManagerWorkerId:   m.resolveManager(w.GetManagerWorkerId(), now),
+		ManagerWorkerId:   m.resolveManager(target, w.GetManagerWorkerId(), now),
 		CostCenter:        w.GetCostCenter(),
 		Division:          w.GetDivision(),
 		BusinessPhone:     w.GetPhoneNumber(),
@@ -166,7 +177,7 @@ func (m *Model) desiredUser(target orgsyncv1.Target, st *workerState, vars *poli
 	targetName := "entra"
 	if target == orgsyncv1.Target_TARGET_AD {
 		targetName = "ad"
-		user.Attributes = map[string]string{"sAMAccountName": st.sam}
+		user.Attributes = map[string]string{identifier.PropertySAMAccountName: ids.SAMAccountName}
 	}
 	for attribute, expr := range m.pol.Mapping[targetName] {
 		value, err := expr.String(vars)
@@ -182,6 +193,12 @@ func (m *Model) desiredUser(target orgsyncv1.Target, st *workerState, vars *poli
 			user.Attributes = map[string]string{}
 		}
 		user.Attributes[attribute] = value
+	}
+	if target == orgsyncv1.Target_TARGET_ENTRA && user.GetMail() != "" && !identifier.ValidMail(user.GetMail()) {
+		// Graph refuses the whole user for a mail it cannot store (diacritics in a work
+		// e-mail): the account is made without it, and status says why.
+		user.Mail = ""
+		m.evalErrors["worker "+st.id] = "mail left unset in entra: the work e-mail is not an address Graph accepts (ASCII only, one @, a host name)"
 	}
 	return user
 }
@@ -201,7 +218,7 @@ func (m *Model) computeUnit(unitID string) []*orgsyncv1.DesiredObject {
 		return nil
 	}
 	_, names := m.unitChain(unitID)
-	vars := &policy.UnitVars{Unit: unit, UnitPath: names}
+	vars := &policy.UnitVars{Unit: unit, UnitPath: names, Context: m.ctx}
 	var out []*orgsyncv1.DesiredObject
 	for _, target := range m.targets {
 		out = append(out, &orgsyncv1.DesiredObject{Target: target, Key: GroupKey(unitID), Object: &orgsyncv1.DesiredObject_Group{

@@ -14,9 +14,8 @@ package model
 
 import (
 	"container/heap"
-	"fmt"
+	"context"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -67,11 +66,9 @@ type Model struct {
 	workersByUnit  map[string]map[string]struct{} // unit id (known or not) → worker ids, by record in effect
 	reportsOf      map[string]map[string]struct{} // manager id → worker ids, by record in effect
 	unitsManagedBy map[string]map[string]struct{} // worker id → unit ids
-	upnOwners      map[string]string              // lower-case UPN → worker id
-	samOwners      map[string]string              // lower-case sAMAccountName → worker id
-	// nextSuffix remembers, per identifier base, the first number not yet tried, so that many
-	// namesakes do not make each new one try every taken number again.
-	nextSuffix map[string]int
+	// ids holds the identifiers assigned to workers per target, the values foreign accounts
+	// hold, and the workers without a valid candidate (identifiers.go).
+	ids        *identifiers
 	owned      map[owner][]string // object paths each owner produced last
 	objects    map[string]*orgsyncv1.DesiredObject
 	members    map[string]map[string]*orgsyncv1.DesiredObject // "<target>/<groupKey>" → member key → membership
@@ -81,6 +78,10 @@ type Model struct {
 	evalErrors map[string]string // "worker <id>" or "unit <id>" → the last expression error
 	// globalsComputed says the manager and rule groups have been computed once.
 	globalsComputed bool
+	// ctx bounds the expression evaluations of a plan's copy (plan.go); nil for the engine's model.
+	ctx context.Context
+	// replaying is set while Record applies the HR replay at start.
+	replaying bool
 }
 
 type snapshotState struct {
@@ -97,9 +98,6 @@ type workerState struct {
 	// absentSince is set when a full snapshot no longer lists the worker.
 	absentSince time.Time
 	inScope     bool
-	// upn and sam are assigned once and kept, so a later name change does not move the account.
-	upn, sam string
-	nameKey  string
 	// indexed* are what the indices hold for this worker.
 	indexedUnit, indexedManager string
 	due                         time.Time
@@ -121,7 +119,7 @@ func New(pol *policy.Policy, targets ...orgsyncv1.Target) *Model {
 		units: map[string]*orgsyncv1.OrgUnit{}, children: map[string]map[string]struct{}{},
 		workers: map[string]*workerState{}, workersByUnit: map[string]map[string]struct{}{},
 		reportsOf: map[string]map[string]struct{}{}, unitsManagedBy: map[string]map[string]struct{}{},
-		upnOwners: map[string]string{}, samOwners: map[string]string{}, nextSuffix: map[string]int{},
+		ids:   newIdentifiers(),
 		owned: map[owner][]string{}, objects: map[string]*orgsyncv1.DesiredObject{},
 		members: map[string]map[string]*orgsyncv1.DesiredObject{}, evalErrors: map[string]string{},
 	}
@@ -139,6 +137,8 @@ func (m *Model) Record(event *orgsyncv1.HREvent, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.now = now
+	m.replaying = true
+	defer func() { m.replaying = false }()
 	m.record(event, now)
 }
 
@@ -202,6 +202,9 @@ func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
 		affected[owner{kind: 'u', id: id}] = struct{}{}
 	}
 	for _, st := range m.workers {
+		if m.ctx != nil && m.ctx.Err() != nil {
+			break // a plan stopped: what is left would only fail to evaluate
+		}
 		st.due = time.Time{}
 		m.refreshWorker(st, now, affected)
 	}
@@ -440,6 +443,8 @@ func (m *Model) refreshWorker(st *workerState, now time.Time, affected map[owner
 	}
 	if st.inScope {
 		m.assignIdentifiers(st, vars)
+	} else {
+		m.forgetFailures(st.id)
 	}
 	next := st.timeline.nextAfter(now)
 	if d := lifecycleDates(st, st.current, m.pol).next(now); !d.IsZero() && (next.IsZero() || d.Before(next)) {
@@ -598,7 +603,7 @@ func groupIndexKey(target orgsyncv1.Target, groupKey string) string {
 
 // workerVars are the expression variables of a worker record.
 func (m *Model) workerVars(w *orgsyncv1.Worker) *policy.WorkerVars {
-	vars := &policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain}
+	vars := &policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain, Context: m.ctx}
 	vars.UnitIDs, vars.UnitPath = m.unitChain(w.GetOrgUnitId())
 	return vars
 }
@@ -622,121 +627,6 @@ func (m *Model) unitChain(unitID string) (ids, names []string) {
 		names[i], names[j] = names[j], names[i]
 	}
 	return ids, names
-}
-
-// assignIdentifiers gives a worker a UPN (and, for AD, a sAMAccountName) once; a changed name
-// gives a new UPN only when the policy says so.
-func (m *Model) assignIdentifiers(st *workerState, vars *policy.WorkerVars) {
-	name := st.current.record.GetName()
-	nameKey := policy.FirstName(name) + "\x00" + name.GetFamilyName()
-	if st.upn != "" && st.nameKey != nameKey && m.pol.Identifiers.RegenerateOnNameChange {
-		delete(m.upnOwners, st.upn)
-		st.upn = ""
-	}
-	st.nameKey = nameKey
-	if st.upn == "" {
-		st.upn = m.uniqueUPN(st.id, vars)
-	}
-	if st.sam == "" && m.hasTarget(orgsyncv1.Target_TARGET_AD) {
-		st.sam = m.uniqueSAM(st.id, vars)
-	}
-}
-
-func (m *Model) hasTarget(target orgsyncv1.Target) bool {
-	for _, t := range m.targets {
-		if t == target {
-			return true
-		}
-	}
-	return false
-}
-
-func (m *Model) ownsDomain(domain string) bool {
-	for _, d := range m.pol.UPNDomains {
-		if d == domain {
-			return true
-		}
-	}
-	return domain == m.domain
-}
-
-// uniqueUPN tries the candidates in order, then the last one with 2, 3, … added.
-func (m *Model) uniqueUPN(workerID string, vars *policy.WorkerVars) string {
-	var candidates []string
-	for _, expr := range m.pol.Identifiers.UserPrincipalName {
-		value, err := expr.String(vars)
-		if err != nil {
-			m.evalErrors["worker "+workerID] = err.Error()
-			continue
-		}
-		value = strings.ToLower(strings.TrimSpace(value))
-		local, domain, hasDomain := strings.Cut(value, "@")
-		if !hasDomain {
-			domain = m.domain
-		}
-		if local == "" || !m.ownsDomain(domain) {
-			continue
-		}
-		candidates = append(candidates, local+"@"+domain)
-	}
-	if len(candidates) == 0 {
-		candidates = []string{policy.MailSafe(workerID) + "@" + m.domain}
-	}
-	for _, upn := range candidates {
-		if _, taken := m.upnOwners[upn]; !taken {
-			m.upnOwners[upn] = workerID
-			return upn
-		}
-	}
-	base := candidates[len(candidates)-1]
-	local, domain, _ := strings.Cut(base, "@")
-	for n := max(2, m.nextSuffix["upn:"+base]); ; n++ {
-		upn := fmt.Sprintf("%s%d@%s", local, n, domain)
-		if _, taken := m.upnOwners[upn]; !taken {
-			m.upnOwners[upn] = workerID
-			m.nextSuffix["upn:"+base] = n + 1
-			return upn
-		}
-	}
-}
-
-// uniqueSAM is like uniqueUPN for sAMAccountName, cut to 20 characters with the suffix.
-func (m *Model) uniqueSAM(workerID string, vars *policy.WorkerVars) string {
-	var candidates []string
-	for _, expr := range m.pol.Identifiers.SAMAccountName {
-		value, err := expr.String(vars)
-		if err != nil {
-			m.evalErrors["worker "+workerID] = err.Error()
-			continue
-		}
-		if value = strings.ToLower(strings.TrimSpace(value)); value != "" {
-			candidates = append(candidates, cut(value, maxSAMAccountNameSize))
-		}
-	}
-	if len(candidates) == 0 {
-		candidates = []string{cut(policy.MailSafe(workerID), maxSAMAccountNameSize)}
-	}
-	for _, sam := range candidates {
-		if _, taken := m.samOwners[sam]; !taken {
-			m.samOwners[sam] = workerID
-			return sam
-		}
-	}
-	base := candidates[len(candidates)-1]
-	for n := max(2, m.nextSuffix["sam:"+base]); ; n++ {
-		suffix := fmt.Sprint(n)
-		sam := cut(base, maxSAMAccountNameSize-len(suffix)) + suffix
-		if _, taken := m.samOwners[sam]; !taken {
-			m.samOwners[sam] = workerID
-			m.nextSuffix["sam:"+base] = n + 1
-			return sam
-		}
-	}
-}
-
-func cut(s string, n int) string {
-	r := []rune(s)
-	return string(r[:min(len(r), n)])
 }
 
 type dueItem struct {

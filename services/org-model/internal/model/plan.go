@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"maps"
 	"time"
 
@@ -16,12 +17,31 @@ func (m *Model) Clone() *Model {
 	return m.copyLocked(m.pol, true)
 }
 
+// CloneContext is Clone with the copy's expression evaluations bound to ctx: once ctx is done
+// (a plan's deadline, a cancelled request) expressions stop and ComputeAll stops early, and the
+// copy's objects are incomplete. The caller checks ctx.
+func (m *Model) CloneContext(ctx context.Context) *Model {
+	c := m.Clone()
+	c.ctx = ctx
+	return c
+}
+
 // WithPolicy returns a copy of the organisation under another policy, keeping the identifiers
 // already assigned, with every object computed at now.
 func (m *Model) WithPolicy(pol *policy.Policy, now time.Time) *Model {
+	return m.withPolicy(nil, pol, now)
+}
+
+// WithPolicyContext is WithPolicy with the copy bound to ctx, as in CloneContext.
+func (m *Model) WithPolicyContext(ctx context.Context, pol *policy.Policy, now time.Time) *Model {
+	return m.withPolicy(ctx, pol, now)
+}
+
+func (m *Model) withPolicy(ctx context.Context, pol *policy.Policy, now time.Time) *Model {
 	m.mu.RLock()
 	c := m.copyLocked(pol, false)
 	m.mu.RUnlock()
+	c.ctx = ctx
 	c.ComputeAll(now)
 	return c
 }
@@ -41,9 +61,7 @@ func (m *Model) copyLocked(pol *policy.Policy, withObjects bool) *Model {
 	c.workersByUnit = cloneIndex(m.workersByUnit)
 	c.reportsOf = cloneIndex(m.reportsOf)
 	c.unitsManagedBy = cloneIndex(m.unitsManagedBy)
-	c.upnOwners = maps.Clone(m.upnOwners)
-	c.samOwners = maps.Clone(m.samOwners)
-	c.nextSuffix = maps.Clone(m.nextSuffix)
+	c.ids = m.ids.clone()
 	c.evalErrors = maps.Clone(m.evalErrors)
 	c.workers = make(map[string]*workerState, len(m.workers))
 	for id, st := range m.workers {

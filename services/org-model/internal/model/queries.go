@@ -130,7 +130,7 @@ func (m *Model) Explain(target orgsyncv1.Target, groupKey, workerID string) Expl
 	}
 	path := m.findMember(target, groupKey, workerID, map[string]bool{})
 	if path == nil {
-		return Explanation{Reason: m.whyNot(st, groupKey)}
+		return Explanation{Reason: m.whyNot(target, st, groupKey)}
 	}
 	return Explanation{Member: true, Path: path, Reason: m.why(st, path[len(path)-1])}
 }
@@ -191,9 +191,12 @@ func (m *Model) why(st *workerState, directGroup string) string {
 	return "member of " + directGroup
 }
 
-func (m *Model) whyNot(st *workerState, groupKey string) string {
+func (m *Model) whyNot(target orgsyncv1.Target, st *workerState, groupKey string) string {
 	phase := m.phase(st, m.now)
+	problem, failed := m.ids.failed[targetWorker{target, st.id}]
 	switch {
+	case failed && st.inScope:
+		return fmt.Sprintf("the worker has no account in %s: %s %s", stream.TargetName(target), problem.Property, problem.Reason)
 	case st.current == nil:
 		return "the worker's only HR records take effect later"
 	case !st.inScope:
@@ -304,6 +307,9 @@ func (m *Model) Problems() []Problem {
 	}
 	for subject, reason := range m.evalErrors {
 		problems = append(problems, Problem{subject, reason})
+	}
+	for _, p := range m.identifierProblems() {
+		problems = append(problems, Problem{"worker " + p.WorkerID, fmt.Sprintf("no account in %s: %s %s", stream.TargetName(p.Target), p.Property, p.Reason)})
 	}
 	sort.Slice(problems, func(i, j int) bool {
 		if problems[i].Subject != problems[j].Subject {

@@ -1,12 +1,15 @@
 package policy
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/checker"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
@@ -16,6 +19,7 @@ import (
 	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/orgsync/orgsync/pkg/pii"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -32,6 +36,10 @@ type WorkerVars struct {
 	UnitIDs []string
 	// Domain is the policy's first UPN domain.
 	Domain string
+	// Context, when set, bounds every evaluation with these variables: a cancelled or expired
+	// context stops the expression (a plan's deadline). With or without it an evaluation is
+	// bounded by CostLimit and, with a comprehension, EvalTimeout.
+	Context context.Context
 }
 
 var _ interpreter.Activation = (*WorkerVars)(nil)
@@ -68,10 +76,14 @@ func (v *WorkerVars) ResolveName(name string) (any, bool) {
 // Parent implements interpreter.Activation.
 func (v *WorkerVars) Parent() interpreter.Activation { return nil }
 
+func (v *WorkerVars) evalContext() context.Context { return v.Context }
+
 // UnitVars are the variables a unit group template sees.
 type UnitVars struct {
 	Unit     *orgsyncv1.OrgUnit
 	UnitPath []string
+	// Context is as in WorkerVars.
+	Context context.Context
 }
 
 var _ interpreter.Activation = (*UnitVars)(nil)
@@ -92,6 +104,8 @@ func (v *UnitVars) ResolveName(name string) (any, bool) {
 
 // Parent implements interpreter.Activation.
 func (v *UnitVars) Parent() interpreter.Activation { return nil }
+
+func (v *UnitVars) evalContext() context.Context { return v.Context }
 
 func orEmpty(s []string) []string {
 	if s == nil {
@@ -150,7 +164,9 @@ func newEnv(vars ...cel.EnvOption) (*cel.Env, error) {
 	opts := []cel.EnvOption{
 		cel.Types(&orgsyncv1.Worker{}, &orgsyncv1.OrgUnit{}, &orgsyncv1.PersonName{}, &orgsyncv1.Date{}),
 		ext.Strings(),
-		ext.Lists(),
+		// lists.range allocates its whole list before the cost tracker sees it: keep it small.
+		ext.Lists(ext.ListsMaxRangeSize(maxListRange)),
+		cel.CostEstimatorOptions(customCallEstimates()...),
 		cel.Function("normalizeDiacritics", cel.Overload("normalizeDiacritics_string", []*cel.Type{cel.StringType}, cel.StringType, str(NormalizeDiacritics))),
 		cel.Function("stripSpaces", cel.Overload("stripSpaces_string", []*cel.Type{cel.StringType}, cel.StringType, str(func(s string) string {
 			return strings.Map(func(r rune) rune {
@@ -160,6 +176,8 @@ func newEnv(vars ...cel.EnvOption) (*cel.Env, error) {
 				return r
 			}, s)
 		}))),
+		// escapeRDN escapes an attribute value for a DN (RFC 4514), so HR data cannot add RDNs.
+		cel.Function("escapeRDN", cel.Overload("escapeRDN_string", []*cel.Type{cel.StringType}, cel.StringType, str(EscapeRDN))),
 		cel.Function("mailSafe", cel.Overload("mailSafe_string", []*cel.Type{cel.StringType}, cel.StringType, str(MailSafe))),
 		cel.Function("toLower", cel.Overload("toLower_string", []*cel.Type{cel.StringType}, cel.StringType, str(strings.ToLower))),
 		cel.Function("toUpper", cel.Overload("toUpper_string", []*cel.Type{cel.StringType}, cel.StringType, str(strings.ToUpper))),
@@ -261,32 +279,240 @@ type Expr struct {
 	// Source is the expression as written.
 	Source string
 	// At is where it was written, "file:line".
-	At      string
+	At string
+	// What names the rule, e.g. "mapping.ad.parentDistinguishedName".
+	What    string
 	program cel.Program
+	// loops says the expression has a comprehension (map, filter, exists, all).
+	loops bool
 }
 
 // String evaluates an expression whose type is string.
 func (e *Expr) String(vars interpreter.Activation) (string, error) {
-	out, _, err := e.program.Eval(vars)
+	out, err := e.eval(vars)
 	if err != nil {
-		return "", fmt.Errorf("%s: %s: %w", e.At, e.Source, err)
+		return "", err
 	}
 	s, ok := out.(types.String)
 	if !ok {
-		return "", fmt.Errorf("%s: %s: result is %s, not a string", e.At, e.Source, out.Type())
+		return "", fmt.Errorf("%s: %s: result is %s, not a string", e.At, e.What, out.Type())
 	}
 	return string(s), nil
 }
 
 // Bool evaluates an expression whose type is bool.
 func (e *Expr) Bool(vars interpreter.Activation) (bool, error) {
-	out, _, err := e.program.Eval(vars)
+	out, err := e.eval(vars)
 	if err != nil {
-		return false, fmt.Errorf("%s: %s: %w", e.At, e.Source, err)
+		return false, err
 	}
 	b, ok := out.(types.Bool)
 	if !ok {
-		return false, fmt.Errorf("%s: %s: result is %s, not a bool", e.At, e.Source, out.Type())
+		return false, fmt.Errorf("%s: %s: result is %s, not a bool", e.At, e.What, out.Type())
 	}
 	return bool(b), nil
+}
+
+// ErrCostLimit says an evaluation stopped because it cost more than CostLimit.
+var ErrCostLimit = errors.New("CEL cost limit exceeded")
+
+// contextual is implemented by the variables that can carry a context.
+type contextual interface{ evalContext() context.Context }
+
+// eval runs the program under the cost limit and, for an expression with comprehensions (the
+// only place CEL checks for interruption), under EvalTimeout and the context vars carry. Errors
+// name the rule; CEL's own message is scrubbed of personal data, as it may quote values.
+func (e *Expr) eval(vars interpreter.Activation) (ref.Val, error) {
+	var parent context.Context
+	if c, ok := vars.(contextual); ok {
+		parent = c.evalContext()
+	}
+	if parent != nil {
+		if cause := context.Cause(parent); cause != nil {
+			return nil, fmt.Errorf("%s: %s: not evaluated: %w", e.At, e.What, cause)
+		}
+	}
+	var (
+		out ref.Val
+		err error
+		ctx context.Context
+	)
+	if e.loops {
+		if parent == nil {
+			parent = context.Background()
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(parent, EvalTimeout, errEvalTimeout)
+		defer cancel()
+		out, _, err = e.program.ContextEval(ctx, vars)
+	} else {
+		// Without a comprehension an expression runs in time linear in its input: the cost limit
+		// bounds it, and a context would only add work.
+		out, _, err = e.program.Eval(vars)
+	}
+	if err == nil {
+		return out, nil
+	}
+	var cancelled interpreter.EvalCancelledError
+	switch {
+	case errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded:
+		err = fmt.Errorf("%s: %s: %w: evaluation stopped at a cost of %d (the limit per evaluation)", e.At, e.What, ErrCostLimit, CostLimit)
+	case ctx != nil && ctx.Err() != nil:
+		err = fmt.Errorf("%s: %s: evaluation stopped: %w", e.At, e.What, context.Cause(ctx))
+	default:
+		return nil, fmt.Errorf("%s: %s: %s", e.At, e.What, pii.Scrub(err.Error()))
+	}
+	if parent != nil && (errors.Is(err, ErrCostLimit) || errors.Is(err, ErrEvalTimeout)) {
+		if stop, ok := parent.Value(stopKey{}).(context.CancelCauseFunc); ok {
+			stop(err)
+		}
+	}
+	return nil, err
+}
+
+type stopKey struct{}
+
+// StopOnLimit returns a context for evaluations (WorkerVars.Context) that is cancelled, with the
+// evaluation's error as its cause, the first time an evaluation under it exceeds the cost limit
+// or EvalTimeout: one runaway expression ends a plan instead of running again for every worker.
+// Calling cancel releases the context's resources.
+func StopOnLimit(parent context.Context) (ctx context.Context, cancel context.CancelFunc) {
+	ctx, stop := context.WithCancelCause(parent)
+	return context.WithValue(ctx, stopKey{}, stop), func() { stop(nil) }
+}
+
+// ErrEvalTimeout says an evaluation ran longer than EvalTimeout.
+var ErrEvalTimeout = errors.New("CEL evaluation timeout")
+
+var errEvalTimeout = fmt.Errorf("%w: stopped after %s (the limit per evaluation)", ErrEvalTimeout, EvalTimeout)
+
+// EscapeRDN escapes s for use as an attribute value in a distinguished name (RFC 4514 2.4):
+// a backslash before " + , ; < > \ and =, before a leading space or '#' and a trailing space,
+// and NUL as \00. "Smith, Jane" becomes "Smith\, Jane", so a policy that builds a DN from HR data
+// ("OU=" + escapeRDN(unit.name) + ",OU=Staff,…") cannot be made to add or change RDNs.
+func EscapeRDN(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 4)
+	for i, r := range s {
+		switch {
+		case r == 0:
+			b.WriteString(`\00`)
+			continue
+		case strings.ContainsRune(`"+,;<>\=`, r),
+			i == 0 && (r == ' ' || r == '#'),
+			i == len(s)-1 && r == ' ':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Costs: CEL counts about one unit per operation and one per ten characters a string function
+// reads. The built-in defaults cost under a hundred; a runaway (nested comprehensions over a long
+// list) reaches the limit within a few milliseconds.
+const (
+	// CostLimit is the most one evaluation of one policy expression may cost.
+	CostLimit = 1_000_000
+	// EvalTimeout bounds one evaluation of an expression with comprehensions. The cost limit
+	// alone does not bound time: cel-go's cost tracking makes a map over n items take time in n².
+	EvalTimeout = time.Second
+	// interruptEvery is how many comprehension iterations pass between checks of the context.
+	interruptEvery = 100
+	// maxListRange caps lists.range(n).
+	maxListRange = 10_000
+)
+
+// Sizes the static estimate assumes for values CEL cannot see at load: generous bounds of HR
+// data. A value larger at run time is still stopped by CostLimit.
+const (
+	maxStringSize = 1024
+	maxListSize   = 100
+	maxMapSize    = 100
+)
+
+// sizeEstimator gives the static estimate the sizes of variables, fields and custom functions'
+// results, which CEL would otherwise take as unbounded.
+type sizeEstimator struct{}
+
+var _ checker.CostEstimator = sizeEstimator{}
+
+// EstimateSize implements checker.CostEstimator.
+func (sizeEstimator) EstimateSize(element checker.AstNode) *checker.SizeEstimate {
+	var size uint64
+	switch element.Type().Kind() {
+	case types.StringKind, types.BytesKind:
+		size = maxStringSize
+	case types.ListKind:
+		size = maxListSize
+	case types.MapKind:
+		size = maxMapSize
+	default:
+		return nil
+	}
+	return &checker.SizeEstimate{Min: 0, Max: size}
+}
+
+// EstimateCallCost implements checker.CostEstimator.
+func (sizeEstimator) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
+}
+
+// customOverloads are orgsync's own functions that read their string or list arguments whole.
+var customOverloads = []string{
+	"normalizeDiacritics_string", "stripSpaces_string", "mailSafe_string", "toLower_string", "toUpper_string",
+	"properCase_string", "trimDots_string", "escapeRDN_string", "left_string_int", "join_string_list",
+	"coalesce_list", "switch_string_string_map", "formatDate_date_string",
+}
+
+// customCallEstimates estimate orgsync's functions as reading every argument once, with results
+// bounded by maxStringSize (escapeRDN and normalizeDiacritics may grow a string a little).
+func customCallEstimates() []checker.CostOption {
+	opts := make([]checker.CostOption, len(customOverloads))
+	for i, overload := range customOverloads {
+		opts[i] = checker.OverloadCostEstimate(overload, func(estimator checker.CostEstimator, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+			cost := checker.FixedCostEstimate(1)
+			for _, arg := range args {
+				size := checker.SizeEstimate{Min: 0, Max: maxStringSize}
+				if s := estimator.EstimateSize(arg); s != nil {
+					size = *s
+				}
+				cost = cost.Add(size.MultiplyByCostFactor(0.1))
+			}
+			result := checker.SizeEstimate{Min: 0, Max: 2 * maxStringSize}
+			return &checker.CallEstimate{CostEstimate: cost, ResultSize: &result}
+		})
+	}
+	return opts
+}
+
+// actualCosts charges orgsync's functions at run time by what they read, as CEL charges its own
+// string functions, so a long HR value counts.
+type actualCosts struct{}
+
+var customOverloadSet = func() map[string]bool {
+	set := make(map[string]bool, len(customOverloads))
+	for _, o := range customOverloads {
+		set[o] = true
+	}
+	return set
+}()
+
+// CallCost implements interpreter.ActualCostEstimator.
+func (actualCosts) CallCost(_, overloadID string, args []ref.Val, _ ref.Val) *uint64 {
+	if !customOverloadSet[overloadID] {
+		return nil
+	}
+	cost := uint64(1)
+	for _, arg := range args {
+		switch v := arg.(type) {
+		case types.String:
+			cost += uint64(len(v)) / 10
+		case traits.Sizer:
+			if n, ok := v.Size().(types.Int); ok && n > 0 {
+				cost += uint64(n)
+			}
+		}
+	}
+	return &cost
 }

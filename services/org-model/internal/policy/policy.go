@@ -7,12 +7,14 @@ package policy
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"gopkg.in/yaml.v3"
 )
 
@@ -47,16 +49,27 @@ type Policy struct {
 }
 
 // Identifiers holds the ordered candidate templates of generated identifiers. Each candidate
-// yields a local part (or name); an empty result is skipped; when every candidate is taken the
-// last non-empty one gets a number: jane.doe, jane.doe2, ….
+// yields a local part (or name), normalised and validated for its directory; an empty or invalid
+// result is skipped; when every valid candidate is taken the last one gets a number: jane.doe,
+// jane.doe2, ….
 type Identifiers struct {
 	UserPrincipalName []*Expr
 	// SAMAccountName candidates are cut to 20 characters, suffix included.
 	SAMAccountName []*Expr
-	// RegenerateOnNameChange makes a changed name produce a new UPN; by default a UPN, once
-	// assigned, stays.
-	RegenerateOnNameChange bool
+	// Regenerate says when identifiers, once assigned and recorded, are made again.
+	Regenerate Regenerate
 }
+
+// Regenerate says when a worker's recorded identifiers are made again from the candidates.
+type Regenerate string
+
+// Regeneration modes.
+const (
+	// RegenerateNever keeps identifiers once assigned, whatever changes in HR or the policy.
+	RegenerateNever Regenerate = "never"
+	// RegenerateOnNameChange makes them again when the worker's name changes.
+	RegenerateOnNameChange Regenerate = "onNameChange"
+)
 
 // Groups says which groups exist and how they are named.
 type Groups struct {
@@ -352,11 +365,35 @@ func (p *parser) compile(n *yaml.Node, what string, env *cel.Env, want *cel.Type
 	if !ast.OutputType().IsExactType(want) {
 		return nil, p.fail(n, "%s must be a %s expression, but %q is a %s", what, want, src, ast.OutputType())
 	}
-	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	// Reject at load what is sure to be too costly for some input: nested comprehensions over
+	// lists, repeated splits of long strings. What passes is still bounded at run time.
+	estimate, err := env.EstimateCost(ast, sizeEstimator{})
+	if err != nil {
+		return nil, p.fail(n, "%s: CEL cost estimate: %v", what, err)
+	}
+	if estimate.Max > CostLimit {
+		return nil, p.fail(n, "%s: CEL: the expression %s, over the limit of %d per evaluation (in %q); avoid comprehensions nested over lists or split strings",
+			what, costString(estimate.Max), CostLimit, src)
+	}
+	prg, err := env.Program(ast,
+		cel.EvalOptions(cel.OptOptimize),
+		cel.CostLimit(CostLimit),
+		cel.CostTracking(actualCosts{}),
+		cel.InterruptCheckFrequency(interruptEvery),
+	)
 	if err != nil {
 		return nil, p.fail(n, "%s: CEL: %v", what, err)
 	}
-	return &Expr{Source: src, At: fmt.Sprintf("%s:%d", p.file, n.Line), program: prg}, nil
+	loops := len(celast.MatchDescendants(celast.NavigateAST(ast.NativeRep()), celast.KindMatcher(celast.ComprehensionKind))) > 0
+	return &Expr{Source: src, At: fmt.Sprintf("%s:%d", p.file, n.Line), What: what, program: prg, loops: loops}, nil
+}
+
+// costString renders an estimated cost; CEL's "unbounded" is the largest uint64.
+func costString(cost uint64) string {
+	if cost == math.MaxUint64 {
+		return "has no cost bound"
+	}
+	return "may cost up to " + strconv.FormatUint(cost, 10)
 }
 
 // builtin compiles a built-in default expression.
@@ -456,11 +493,12 @@ func (p *parser) identifiers(n *yaml.Node, pol *Policy) error {
 	pol.Identifiers = Identifiers{
 		UserPrincipalName: []*Expr{p.builtin(defaultUPNEmail, p.workerEnv, cel.StringType), p.builtin(defaultUPNName, p.workerEnv, cel.StringType)},
 		SAMAccountName:    []*Expr{p.builtin(defaultSAM, p.workerEnv, cel.StringType)},
+		Regenerate:        RegenerateNever,
 	}
 	if n == nil {
 		return nil
 	}
-	f, err := p.fields(n, "identifiers", "userPrincipalName", "sAMAccountName", "regenerateOnNameChange")
+	f, err := p.fields(n, "identifiers", "userPrincipalName", "sAMAccountName", "regenerate", "regenerateOnNameChange")
 	if err != nil {
 		return err
 	}
@@ -474,9 +512,26 @@ func (p *parser) identifiers(n *yaml.Node, pol *Policy) error {
 			return err
 		}
 	}
-	if v, ok := f["regenerateOnNameChange"]; ok {
-		if pol.Identifiers.RegenerateOnNameChange, err = p.boolValue(v, "identifiers.regenerateOnNameChange"); err != nil {
+	if v, ok := f["regenerate"]; ok {
+		mode, err := p.scalar(v, "identifiers.regenerate")
+		if err != nil {
 			return err
+		}
+		if pol.Identifiers.Regenerate = Regenerate(mode); pol.Identifiers.Regenerate != RegenerateNever && pol.Identifiers.Regenerate != RegenerateOnNameChange {
+			return p.fail(v, "identifiers.regenerate must be %q or %q, not %q", RegenerateNever, RegenerateOnNameChange, mode)
+		}
+	}
+	// regenerateOnNameChange is the older spelling of regenerate: onNameChange.
+	if v, ok := f["regenerateOnNameChange"]; ok {
+		if _, both := f["regenerate"]; both {
+			return p.fail(v, "identifiers.regenerateOnNameChange and identifiers.regenerate say the same thing: keep regenerate")
+		}
+		on, err := p.boolValue(v, "identifiers.regenerateOnNameChange")
+		if err != nil {
+			return err
+		}
+		if on {
+			pol.Identifiers.Regenerate = RegenerateOnNameChange
 		}
 	}
 	return nil

@@ -192,3 +192,36 @@ func TestExamplePolicyLoads(t *testing.T) {
 		t.Errorf("example policy: %+v", pol.Groups)
 	}
 }
+
+func TestIdentifiersRegenerate(t *testing.T) {
+	tests := []struct {
+		name, file string
+		want       Regenerate
+		wantReason string
+	}{
+		{name: "default", file: "timezone: UTC\n", want: RegenerateNever},
+		{name: "never", file: "identifiers:\n  regenerate: never\n", want: RegenerateNever},
+		{name: "on name change", file: "identifiers:\n  regenerate: onNameChange\n", want: RegenerateOnNameChange},
+		{name: "older spelling", file: "identifiers:\n  regenerateOnNameChange: true\n", want: RegenerateOnNameChange},
+		{name: "unknown mode", file: "identifiers:\n  regenerate: always\n", wantReason: `identifiers.regenerate must be "never" or "onNameChange", not "always"`},
+		{name: "both spellings", file: "identifiers:\n  regenerate: never\n  regenerateOnNameChange: true\n", wantReason: "say the same thing"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pol, err := Parse("policy.yaml", []byte(tc.file))
+			if tc.wantReason != "" {
+				var perr *Error
+				if !errors.As(err, &perr) || !strings.Contains(perr.Reason, tc.wantReason) {
+					t.Fatalf("err = %v, want a policy error …%s…", err, tc.wantReason)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pol.Identifiers.Regenerate != tc.want {
+				t.Errorf("regenerate = %q, want %q", pol.Identifiers.Regenerate, tc.want)
+			}
+		})
+	}
+}

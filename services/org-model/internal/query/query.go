@@ -5,9 +5,11 @@ package query
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -94,12 +96,22 @@ type Deps struct {
 	Streams func(ctx context.Context) ([]*orgsyncv1.StreamStatus, error)
 	// Services reports the running service instances; nil leaves them out of status.
 	Services func(ctx context.Context) ([]*orgsyncv1.ServiceStatus, error)
+	// PlanTimeout bounds every Plan (PLAN_TIMEOUT); zero is DefaultPlanTimeout.
+	PlanTimeout time.Duration
 }
+
+// DefaultPlanTimeout is how long a plan may run when Deps.PlanTimeout is not set.
+const DefaultPlanTimeout = 30 * time.Second
 
 // Server implements OrgModelService.
 type Server struct {
 	orgsyncv1.UnimplementedOrgModelServiceServer
 	Deps
+	// policyPlan is held by the one plan of a whole policy that may run at a time: it recomputes
+	// every worker and group, so two would take the CPU from the engine.
+	policyPlan sync.Mutex
+	// planning, when set (by tests), is called inside a plan once it may run.
+	planning func(ctx context.Context)
 }
 
 var _ orgsyncv1.OrgModelServiceServer = (*Server)(nil)
@@ -134,13 +146,17 @@ func (s *Server) GetWorker(_ context.Context, req *orgsyncv1.GetWorkerRequest) (
 	for _, target := range s.Model.Targets() {
 		path := userPath(target, req.GetWorkerId())
 		revision, _ := s.Publisher.Revision(path)
-		resp.Accounts = append(resp.Accounts, &orgsyncv1.WorkerAccount{
+		account := &orgsyncv1.WorkerAccount{
 			Target:     target,
 			Desired:    s.Model.Object(path).GetUser(),
 			Revision:   revision,
 			GroupKeys:  s.Model.GroupKeysOf(target, req.GetWorkerId()),
 			LastResult: s.Results.Get(path),
-		})
+		}
+		if problem, failed := s.Model.FailedIdentifiers(target, req.GetWorkerId()); failed {
+			account.IdentifierProblem = identifierProblem(problem)
+		}
+		resp.Accounts = append(resp.Accounts, account)
 	}
 	return resp, nil
 }
@@ -271,29 +287,61 @@ func (s *Server) ExplainMembership(_ context.Context, req *orgsyncv1.ExplainMemb
 	return &orgsyncv1.ExplainMembershipResponse{Member: e.Member, GroupPath: e.Path, Reason: e.Reason}, nil
 }
 
+// ErrPlanTimeout says a plan ran longer than its timeout (PLAN_TIMEOUT).
+var ErrPlanTimeout = errors.New("plan timeout")
+
 // Plan computes, on a copy of the model, the changes HR events or a policy would make, compared
-// with what DIRECTORY holds.
-func (s *Server) Plan(_ context.Context, req *orgsyncv1.PlanRequest) (*orgsyncv1.PlanResponse, error) {
+// with what DIRECTORY holds. A plan of a whole policy runs one at a time (another one meanwhile
+// gets ResourceExhausted); every plan ends at its timeout or when its caller goes away, and the
+// first expression over its cost limit or evaluation timeout ends it with InvalidArgument.
+func (s *Server) Plan(ctx context.Context, req *orgsyncv1.PlanRequest) (*orgsyncv1.PlanResponse, error) {
 	at := s.Clock.Now()
 	if req.GetAt() != nil {
 		at = req.GetAt().AsTime()
-	}
-	var planned *model.Model
-	if req.GetPolicyYaml() != "" {
-		pol, err := policy.Parse("policy_yaml", []byte(req.GetPolicyYaml()))
-		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
-		}
-		planned = s.Model.WithPolicy(pol, at)
-	} else {
-		planned = s.Model.Clone()
-		planned.Advance(at)
 	}
 	for i, event := range req.GetEvents() {
 		if event.GetPayload() == nil {
 			return nil, status.Errorf(codes.InvalidArgument, "events[%d] has no payload", i)
 		}
+	}
+	var pol *policy.Policy
+	if req.GetPolicyYaml() != "" {
+		var err error
+		if pol, err = policy.Parse("policy_yaml", []byte(req.GetPolicyYaml())); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		if !s.policyPlan.TryLock() {
+			return nil, status.Error(codes.ResourceExhausted, "another plan of a whole policy is running; plans of a policy run one at a time, try again when it ends")
+		}
+		defer s.policyPlan.Unlock()
+	}
+	timeout := s.PlanTimeout
+	if timeout <= 0 {
+		timeout = DefaultPlanTimeout
+	}
+	ctx, cancelTimeout := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("%w: the plan ran longer than %s (PLAN_TIMEOUT)", ErrPlanTimeout, timeout))
+	defer cancelTimeout()
+	ctx, stop := policy.StopOnLimit(ctx)
+	defer stop()
+	if s.planning != nil {
+		s.planning(ctx)
+	}
+
+	var planned *model.Model
+	if pol != nil {
+		planned = s.Model.WithPolicyContext(ctx, pol, at)
+	} else {
+		planned = s.Model.CloneContext(ctx)
+		planned.Advance(at)
+	}
+	for _, event := range req.GetEvents() {
+		if ctx.Err() != nil {
+			break
+		}
 		planned.Apply(event, at)
+	}
+	if err := planStopped(ctx); err != nil {
+		return nil, err
 	}
 	resp := &orgsyncv1.PlanResponse{}
 	after := planned.Objects()
@@ -308,7 +356,27 @@ func (s *Server) Plan(_ context.Context, req *orgsyncv1.PlanRequest) (*orgsyncv1
 			s.addPlanned(resp, path, obj, desired.Tombstone(obj))
 		}
 	}
+	if err := planStopped(ctx); err != nil {
+		return nil, err
+	}
 	return resp, nil
+}
+
+// planStopped turns the reason a plan's context ended into the RPC's status, or nil.
+func planStopped(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, policy.ErrCostLimit), errors.Is(cause, policy.ErrEvalTimeout):
+		return status.Errorf(codes.InvalidArgument, "plan stopped: %v", cause)
+	case errors.Is(cause, ErrPlanTimeout):
+		return status.Error(codes.DeadlineExceeded, cause.Error())
+	case errors.Is(cause, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "plan stopped: the caller's deadline passed")
+	}
+	return status.Error(codes.Canceled, "plan stopped: the caller went away")
 }
 
 func (s *Server) addPlanned(resp *orgsyncv1.PlanResponse, path string, before, after *orgsyncv1.DesiredObject) {
@@ -411,6 +479,9 @@ func (s *Server) GetStatus(ctx context.Context, _ *orgsyncv1.GetStatusRequest) (
 	for _, p := range s.Model.Problems() {
 		resp.Problems = append(resp.Problems, &orgsyncv1.StatusProblem{Subject: p.Subject, Reason: p.Reason})
 	}
+	for _, p := range s.Model.IdentifierProblems() {
+		resp.IdentifierProblems = append(resp.IdentifierProblems, identifierProblem(p))
+	}
 	resp.LastWrite = s.Results.LastWrite()
 	if s.Streams != nil {
 		streams, err := s.Streams(ctx)
@@ -432,4 +503,8 @@ func (s *Server) GetStatus(ctx context.Context, _ *orgsyncv1.GetStatusRequest) (
 		resp.Services = services
 	}
 	return resp, nil
+}
+
+func identifierProblem(p model.IdentifierProblem) *orgsyncv1.IdentifierProblem {
+	return &orgsyncv1.IdentifierProblem{WorkerId: p.WorkerID, Target: p.Target, Property: p.Property, Reason: p.Reason}
 }
