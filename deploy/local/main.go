@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/orgsync/orgsync/deploy/local/stack"
+	"github.com/orgsync/orgsync/pkg/auth"
 	"github.com/orgsync/orgsync/pkg/logging"
 	"github.com/orgsync/orgsync/services/graph-emulator/emulator"
 )
@@ -41,6 +43,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	sample := flags.String("sample", "deploy/local/sample/company.json", "events to load at start; empty loads nothing")
 	logLevel := flags.String("log-level", "warn", "service log level (debug, info, warn, error)")
 	randomPorts := flags.Bool("random-ports", false, "listen on free ports instead of the fixed 1408x/1808x/1908x ones")
+	defaultTokenFile, err := auth.DefaultTokenFile()
+	if err != nil {
+		return err
+	}
+	tokenFile := flags.String("token-file", defaultTokenFile, "where to write the dev admin token, for orgsyncctl; empty writes none")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -66,21 +73,31 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	tokenNote := "not written anywhere"
+	if *tokenFile != "" {
+		if err := writeToken(*tokenFile, s.AdminToken); err != nil {
+			stop()
+			return errors.Join(err, s.Wait())
+		}
+		tokenNote = "written to " + *tokenFile + ", where orgsyncctl finds it"
+	}
 	fmt.Fprintf(stdout, `orgsync is running locally (Ctrl-C stops it):
   NATS JetStream   nats://%s   (store %s)
   Graph emulator   %s   (stats: http://%s%s)
   hr-ingest        webhooks: %s
                    health http://%s/readyz   gRPC %s
   org-model        gRPC %s   health http://%s/readyz
-  entra-writer     gRPC %s   health http://%s/readyz
+  entra-writer     gRPC %s   health http://%s/readyz   admin http://%s/v1/dead-letters
   webhook secret   %s   (source %q)
+  admin token      %s
+                   (%s; send it as "Authorization: Bearer …" to org-model's gRPC and entra-writer's admin port)
 `,
 		s.NATS.Addr(), *storeDir,
 		s.EmulatorURL, s.EmulatorAddr(), emulator.StatsPath,
 		s.WebhookURL(), s.HRIngest.HTTPAddr(), s.HRIngest.GRPCAddr(),
 		s.OrgModel.GRPCAddr(), s.OrgModel.HTTPAddr(),
-		s.EntraWriter.GRPCAddr(), s.EntraWriter.HTTPAddr(),
-		stack.DevSecret, stack.Source)
+		s.EntraWriter.GRPCAddr(), s.EntraWriter.HTTPAddr(), s.EntraWriter.AdminAddr(),
+		stack.DevSecret, stack.Source, s.AdminToken, tokenNote)
 
 	if *sample != "" {
 		if err := load(ctx, s, *sample, stdout); err != nil {
@@ -93,6 +110,18 @@ Then: curl -s "http://127.0.0.1:18080/v1.0/users?\$filter=employeeId%20eq%20'E11
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping…")
 	return s.Wait()
+}
+
+// writeToken writes the dev token where orgsyncctl looks, readable by the user only. It replaces
+// the token of an earlier run, which died with that run.
+func writeToken(path, token string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("token file directory: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("writing the token file: %w", err)
+	}
+	return nil
 }
 
 // load posts every event of a JSON array file to hr-ingest as its own signed webhook.

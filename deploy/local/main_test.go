@@ -7,11 +7,20 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/orgsync/orgsync/pkg/auth"
+	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
 // TestRunAndREADMEWebhook does what the README's quickstart does: start the local stack (on free
@@ -19,6 +28,8 @@ import (
 // send-webhook.sh (openssl + curl), and find the user and the membership through the emulator's
 // Graph API.
 func TestRunAndREADMEWebhook(t *testing.T) {
+	// The dev token goes where orgsyncctl looks by default: here, a temporary config directory.
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	stdoutReader, stdout := io.Pipe()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -38,6 +49,9 @@ func TestRunAndREADMEWebhook(t *testing.T) {
 		"emulator": regexp.MustCompile(`Graph emulator\s+(http://\S+/v1\.0)`),
 		"webhooks": regexp.MustCompile(`webhooks: (http://\S+)`),
 		"loaded":   regexp.MustCompile(`loaded (\d+) sample events`),
+		"token":    regexp.MustCompile(`admin token\s+(orgsync_\S+)`),
+		"orgmodel": regexp.MustCompile(`org-model\s+gRPC (\S+)`),
+		"admin":    regexp.MustCompile(`admin (http://\S+/v1/dead-letters)`),
 	}
 	lines := bufio.NewScanner(stdoutReader)
 	for len(printed) < len(patterns) && lines.Scan() {
@@ -54,6 +68,7 @@ func TestRunAndREADMEWebhook(t *testing.T) {
 	if printed["loaded"] != "17" {
 		t.Errorf("loaded %s sample events, want 17", printed["loaded"])
 	}
+	checkDevToken(t, printed["token"], printed["orgmodel"], printed["admin"])
 
 	cmd := exec.CommandContext(t.Context(), "./send-webhook.sh", "sample/hire-jane.json", "msg_readme")
 	cmd.Env = append(cmd.Environ(), "ORGSYNC_WEBHOOK_URL="+printed["webhooks"])
@@ -86,6 +101,57 @@ func TestRunAndREADMEWebhook(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// checkDevToken checks that the printed token is the one in the default token file, that
+// org-model's gRPC API and entra-writer's admin routes accept it, and refuse a call without it.
+func checkDevToken(t *testing.T, token, orgModelAddr, deadLettersURL string) {
+	t.Helper()
+	path, err := auth.DefaultTokenFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored, err := auth.ReadTokenFile(path); err != nil || stored != token {
+		t.Errorf("default token file holds %q (%v), want the printed token", stored, err)
+	}
+	if info, err := os.Stat(path); err == nil && info.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode %v, want 0600", info.Mode().Perm())
+	}
+	for _, tc := range []struct {
+		token string
+		want  codes.Code
+	}{{"", codes.Unauthenticated}, {token, codes.OK}} {
+		options := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		if tc.token != "" {
+			options = append(options, grpc.WithPerRPCCredentials(auth.Bearer(tc.token)))
+		}
+		conn, err := grpc.NewClient(orgModelAddr, options...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = orgsyncv1.NewOrgModelServiceClient(conn).GetStatus(t.Context(), &orgsyncv1.GetStatusRequest{})
+		conn.Close()
+		if status.Code(err) != tc.want {
+			t.Errorf("GetStatus with token %t: %v, want %s", tc.token != "", err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{{"", http.StatusUnauthorized}, {token, http.StatusOK}} {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", deadLettersURL, nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s with token %t: %d, want %d", deadLettersURL, tc.token != "", resp.StatusCode, tc.want)
+		}
+	}
 }
 
 func graphList(t *testing.T, rawURL string) []map[string]any {

@@ -25,7 +25,8 @@ import (
 )
 
 // ApprovedPrefix starts the reason of a cause that is an approver releasing a held batch:
-// "approved batch <batchId>".
+// "approved batch <batchId>". The batch id and the approver are fields of the cause
+// (approval_batch_id, approved_by); the reason stays for people and for older records.
 const ApprovedPrefix = "approved batch "
 
 // Stamp records in result why it was made: obj's cause, the approval batch when the cause is an
@@ -34,7 +35,10 @@ const ApprovedPrefix = "approved batch "
 // from ctx.
 func Stamp(ctx context.Context, result *orgsyncv1.WriterResult, obj *orgsyncv1.DesiredObject, msg jetstream.Msg) {
 	result.Cause = obj.GetCause()
-	if batchID, ok := strings.CutPrefix(obj.GetCause().GetReason(), ApprovedPrefix); ok {
+	if batchID := obj.GetCause().GetApprovalBatchId(); batchID != "" {
+		result.ApprovalBatchId = batchID
+	} else if batchID, ok := strings.CutPrefix(obj.GetCause().GetReason(), ApprovedPrefix); ok {
+		// A desired state published before Cause.approval_batch_id existed.
 		result.ApprovalBatchId = batchID
 	}
 	sc := trace.SpanContextFromContext(ctx)

@@ -12,15 +12,22 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/orgsync/orgsync/pkg/auth"
+	"github.com/orgsync/orgsync/pkg/auth/authtest"
 )
 
 func TestServerHealthReadinessAndShutdown(t *testing.T) {
+	authCfg, tokens := authtest.RoleTokens(t)
 	srv, err := New(Config{
 		Name: "org-model", GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		ReadinessInterval: 20 * time.Millisecond,
+		ReadinessInterval: 20 * time.Millisecond, Auth: authCfg,
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +61,11 @@ func TestServerHealthReadinessAndShutdown(t *testing.T) {
 	waitForStatus(t, health, healthpb.HealthCheckResponse_NOT_SERVING)
 	broken.Store(false)
 	waitForStatus(t, health, healthpb.HealthCheckResponse_SERVING)
-	if services := reflectedServices(t, conn); !slices.Contains(services, "grpc.health.v1.Health") {
+	if _, err := reflectedServicesWith(t.Context(), conn); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("reflection without credentials: %v, want Unauthenticated", err)
+	}
+	viewer := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+tokens[auth.Viewer])
+	if services := reflectedServices(t, viewer, conn); !slices.Contains(services, "grpc.health.v1.Health") {
 		t.Errorf("reflection lists %v, want the health service among them", services)
 	}
 	if code, _ := get(t, base+"/readyz"); code != http.StatusOK {
@@ -77,26 +88,34 @@ func TestServerHealthReadinessAndShutdown(t *testing.T) {
 
 // reflectedServices lists the services the server reports through gRPC reflection, as grpcurl
 // would.
-func reflectedServices(t *testing.T, conn *grpc.ClientConn) []string {
+func reflectedServices(t *testing.T, ctx context.Context, conn *grpc.ClientConn) []string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
+	names, err := reflectedServicesWith(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+func reflectedServicesWith(ctx context.Context, conn *grpc.ClientConn) ([]string, error) {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // an open stream would hold up the graceful stop
 	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	resp, err := stream.Recv()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var names []string
 	for _, s := range resp.GetListServicesResponse().GetService() {
 		names = append(names, s.GetName())
 	}
-	return names
+	return names, nil
 }
 
 func get(t *testing.T, url string) (int, string) {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgsync/orgsync/deploy/local/stack"
+	"github.com/orgsync/orgsync/pkg/auth"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -50,7 +51,8 @@ func TestAuditShowsEveryWriteWithItsCause(t *testing.T) {
 			t.Fatalf("webhook %s: %d %s", id, resp.StatusCode, respBody)
 		}
 	}
-	conn, err := grpc.NewClient(s.OrgModel.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(s.OrgModel.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(auth.Bearer(s.AdminToken)))
 	if err != nil {
 		t.Fatal(err)
 	}

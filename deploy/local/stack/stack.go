@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +21,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
+	"github.com/orgsync/orgsync/pkg/auth"
 	"github.com/orgsync/orgsync/pkg/logging"
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/server"
@@ -42,6 +45,7 @@ type Ports struct {
 	HRIngestHTTP, HRIngestGRPC       int
 	OrgModelHTTP, OrgModelGRPC       int
 	EntraWriterHTTP, EntraWriterGRPC int
+	EntraWriterAdmin                 int
 }
 
 // FixedPorts are the local stack's well-known ports, chosen clear of the usual NATS (4222) and
@@ -51,6 +55,7 @@ var FixedPorts = Ports{
 	HRIngestHTTP: 18081, HRIngestGRPC: 19081,
 	OrgModelHTTP: 18082, OrgModelGRPC: 19082,
 	EntraWriterHTTP: 18083, EntraWriterGRPC: 19083,
+	EntraWriterAdmin: 18183,
 }
 
 // Options configure a stack.
@@ -62,6 +67,10 @@ type Options struct {
 	// LogWriter receives the services' JSON logs (default: discarded) at LogLevel.
 	LogWriter io.Writer
 	LogLevel  slog.Level
+	// AdminToken is the static API token with role admin that the services accept; empty
+	// generates a random one (Stack.AdminToken). Only its SHA-256 is written, to a tokens file in
+	// StoreDir.
+	AdminToken string
 	// HoldWriter, when set, keeps entra-writer from consuming until it is closed, so a test can
 	// let several changes queue up on DIRECTORY and see them written in one batch.
 	HoldWriter <-chan struct{}
@@ -80,6 +89,9 @@ type Stack struct {
 	HRIngest    *hringest.Service
 	OrgModel    *orgmodel.Service
 	EntraWriter *entrawriter.Service
+	// AdminToken is the dev admin token: a bearer token for org-model's gRPC API and the
+	// writers' admin routes.
+	AdminToken string
 
 	emulatorServer *http.Server
 	emulatorDone   chan struct{}
@@ -99,11 +111,20 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if opts.UPNDomain == "" {
 		opts.UPNDomain = "corp.example.com"
 	}
+	adminToken, authCfg, err := devAuth(opts)
+	if err != nil {
+		return nil, err
+	}
 	natsSrv, err := natsembed.Start(natsembed.Options{Port: orRandom(opts.Ports.NATS), StoreDir: opts.StoreDir})
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{NATS: natsSrv, Emulator: emulator.New(), emulatorDone: make(chan struct{})}
+	s := &Stack{NATS: natsSrv, Emulator: emulator.New(), emulatorDone: make(chan struct{}), AdminToken: adminToken}
+	serverConfig := func(name string, httpPort, grpcPort int) server.Config {
+		cfg := serverConfig(name, httpPort, grpcPort)
+		cfg.Auth = authCfg
+		return cfg
+	}
 	emulatorListener, err := net.Listen("tcp", addr(opts.Ports.Emulator))
 	if err != nil {
 		natsSrv.Shutdown()
@@ -146,9 +167,11 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		return nil, s.abort(err)
 	}
 	s.run(ctx, s.OrgModel.Run)
+	writerServer := serverConfig(entrawriter.Name, opts.Ports.EntraWriterHTTP, opts.Ports.EntraWriterGRPC)
+	writerServer.AdminAddr = addr(opts.Ports.EntraWriterAdmin)
 	if s.EntraWriter, err = entrawriter.New(ctx, entrawriter.Config{
 		NATSURL: natsURL, Streams: streams,
-		Server:       serverConfig(entrawriter.Name, opts.Ports.EntraWriterHTTP, opts.Ports.EntraWriterGRPC),
+		Server:       writerServer,
 		GraphBaseURL: s.EmulatorURL, GraphAuth: "none",
 	}, logger(entrawriter.Name)); err != nil {
 		return nil, s.abort(err)
@@ -239,6 +262,35 @@ func Post(ctx context.Context, client *http.Client, url, webhookID string, body 
 
 func serverConfig(name string, httpPort, grpcPort int) server.Config {
 	return server.Config{Name: name, HTTPAddr: addr(httpPort), GRPCAddr: addr(grpcPort), ShutdownTimeout: 5 * time.Second}
+}
+
+// devAuth returns the admin token (opts' or a new random one) and the auth configuration that
+// accepts it: a tokens file holding its SHA-256, in the store directory (or a temporary file).
+func devAuth(opts Options) (string, auth.Config, error) {
+	token := opts.AdminToken
+	if token == "" {
+		var err error
+		if token, err = auth.NewToken(); err != nil {
+			return "", auth.Config{}, err
+		}
+	}
+	dir := opts.StoreDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", auth.Config{}, fmt.Errorf("store directory: %w", err)
+	}
+	file, err := os.CreateTemp(dir, "orgsync-tokens-*.yaml")
+	if err != nil {
+		return "", auth.Config{}, fmt.Errorf("tokens file: %w", err)
+	}
+	defer file.Close()
+	content := fmt.Sprintf("# The local stack's dev admin token (make run), stored hashed.\ntokens:\n  - name: local-admin\n    sha256: %s\n    roles: [admin]\n", auth.HashToken(token))
+	if _, err := file.WriteString(content); err != nil {
+		return "", auth.Config{}, fmt.Errorf("tokens file: %w", err)
+	}
+	return token, auth.Config{TokensFile: filepath.Clean(file.Name())}, nil
 }
 
 func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }

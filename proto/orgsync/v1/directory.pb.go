@@ -389,8 +389,13 @@ type Cause struct {
 	// hr_sequence is that event's sequence on stream HR.
 	HrSequence uint64 `protobuf:"varint,2,opt,name=hr_sequence,json=hrSequence,proto3" json:"hr_sequence,omitempty"`
 	// reason is a short, human-readable explanation, e.g. "hire", "unit renamed".
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	ComputedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=computed_at,json=computedAt,proto3" json:"computed_at,omitempty"`
+	Reason     string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	ComputedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=computed_at,json=computedAt,proto3" json:"computed_at,omitempty"`
+	// approval_batch_id names the mass-change guard batch whose approval released this state, when
+	// the state was held (reason then reads "approved batch <id>" for older readers).
+	ApprovalBatchId string `protobuf:"bytes,5,opt,name=approval_batch_id,json=approvalBatchId,proto3" json:"approval_batch_id,omitempty"`
+	// approved_by is who approved that batch.
+	ApprovedBy    *Principal `protobuf:"bytes,6,opt,name=approved_by,json=approvedBy,proto3" json:"approved_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -453,6 +458,85 @@ func (x *Cause) GetComputedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Cause) GetApprovalBatchId() string {
+	if x != nil {
+		return x.ApprovalBatchId
+	}
+	return ""
+}
+
+func (x *Cause) GetApprovedBy() *Principal {
+	if x != nil {
+		return x.ApprovedBy
+	}
+	return nil
+}
+
+// Principal is who called orgsync's API to decide or act: an OIDC subject at its issuer, or a
+// static API token by name.
+type Principal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// subject is the OIDC token's "sub", or the static token's name.
+	Subject string `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	// issuer is the OIDC issuer; empty for a static token.
+	Issuer string `protobuf:"bytes,2,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// token_name is the static API token's name; empty for an OIDC token.
+	TokenName     string `protobuf:"bytes,3,opt,name=token_name,json=tokenName,proto3" json:"token_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Principal) Reset() {
+	*x = Principal{}
+	mi := &file_orgsync_v1_directory_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Principal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Principal) ProtoMessage() {}
+
+func (x *Principal) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_directory_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Principal.ProtoReflect.Descriptor instead.
+func (*Principal) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Principal) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *Principal) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *Principal) GetTokenName() string {
+	if x != nil {
+		return x.TokenName
+	}
+	return ""
+}
+
 // DesiredUser is a user account as it should be.
 type DesiredUser struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
@@ -486,7 +570,7 @@ type DesiredUser struct {
 
 func (x *DesiredUser) Reset() {
 	*x = DesiredUser{}
-	mi := &file_orgsync_v1_directory_proto_msgTypes[2]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -498,7 +582,7 @@ func (x *DesiredUser) String() string {
 func (*DesiredUser) ProtoMessage() {}
 
 func (x *DesiredUser) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_directory_proto_msgTypes[2]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -511,7 +595,7 @@ func (x *DesiredUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DesiredUser.ProtoReflect.Descriptor instead.
 func (*DesiredUser) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{2}
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *DesiredUser) GetWorkerId() string {
@@ -677,7 +761,7 @@ type DesiredGroup struct {
 
 func (x *DesiredGroup) Reset() {
 	*x = DesiredGroup{}
-	mi := &file_orgsync_v1_directory_proto_msgTypes[3]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -689,7 +773,7 @@ func (x *DesiredGroup) String() string {
 func (*DesiredGroup) ProtoMessage() {}
 
 func (x *DesiredGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_directory_proto_msgTypes[3]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -702,7 +786,7 @@ func (x *DesiredGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DesiredGroup.ProtoReflect.Descriptor instead.
 func (*DesiredGroup) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{3}
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DesiredGroup) GetGroupKey() string {
@@ -760,7 +844,7 @@ type DesiredMembership struct {
 
 func (x *DesiredMembership) Reset() {
 	*x = DesiredMembership{}
-	mi := &file_orgsync_v1_directory_proto_msgTypes[4]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +856,7 @@ func (x *DesiredMembership) String() string {
 func (*DesiredMembership) ProtoMessage() {}
 
 func (x *DesiredMembership) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_directory_proto_msgTypes[4]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +869,7 @@ func (x *DesiredMembership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DesiredMembership.ProtoReflect.Descriptor instead.
 func (*DesiredMembership) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{4}
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DesiredMembership) GetGroupKey() string {
@@ -827,14 +911,22 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"\n" +
 	"membership\x18\f \x01(\v2\x1d.orgsync.v1.DesiredMembershipH\x00R\n" +
 	"membershipB\b\n" +
-	"\x06object\"\x9d\x01\n" +
+	"\x06object\"\x81\x02\n" +
 	"\x05Cause\x12\x1e\n" +
 	"\vhr_event_id\x18\x01 \x01(\tR\thrEventId\x12\x1f\n" +
 	"\vhr_sequence\x18\x02 \x01(\x04R\n" +
 	"hrSequence\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12;\n" +
 	"\vcomputed_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"computedAt\"\x9e\a\n" +
+	"computedAt\x12*\n" +
+	"\x11approval_batch_id\x18\x05 \x01(\tR\x0fapprovalBatchId\x126\n" +
+	"\vapproved_by\x18\x06 \x01(\v2\x15.orgsync.v1.PrincipalR\n" +
+	"approvedBy\"\\\n" +
+	"\tPrincipal\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
+	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1d\n" +
+	"\n" +
+	"token_name\x18\x03 \x01(\tR\ttokenName\"\x9e\a\n" +
 	"\vDesiredUser\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12'\n" +
 	"\x0faccount_enabled\x18\x02 \x01(\bR\x0eaccountEnabled\x12!\n" +
@@ -916,7 +1008,7 @@ func file_orgsync_v1_directory_proto_rawDescGZIP() []byte {
 }
 
 var file_orgsync_v1_directory_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_orgsync_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_orgsync_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_orgsync_v1_directory_proto_goTypes = []any{
 	(Target)(0),                   // 0: orgsync.v1.Target
 	(ObjectKind)(0),               // 1: orgsync.v1.ObjectKind
@@ -924,29 +1016,31 @@ var file_orgsync_v1_directory_proto_goTypes = []any{
 	(MemberKind)(0),               // 3: orgsync.v1.MemberKind
 	(*DesiredObject)(nil),         // 4: orgsync.v1.DesiredObject
 	(*Cause)(nil),                 // 5: orgsync.v1.Cause
-	(*DesiredUser)(nil),           // 6: orgsync.v1.DesiredUser
-	(*DesiredGroup)(nil),          // 7: orgsync.v1.DesiredGroup
-	(*DesiredMembership)(nil),     // 8: orgsync.v1.DesiredMembership
-	nil,                           // 9: orgsync.v1.DesiredUser.AttributesEntry
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*Principal)(nil),             // 6: orgsync.v1.Principal
+	(*DesiredUser)(nil),           // 7: orgsync.v1.DesiredUser
+	(*DesiredGroup)(nil),          // 8: orgsync.v1.DesiredGroup
+	(*DesiredMembership)(nil),     // 9: orgsync.v1.DesiredMembership
+	nil,                           // 10: orgsync.v1.DesiredUser.AttributesEntry
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_orgsync_v1_directory_proto_depIdxs = []int32{
 	0,  // 0: orgsync.v1.DesiredObject.target:type_name -> orgsync.v1.Target
 	5,  // 1: orgsync.v1.DesiredObject.cause:type_name -> orgsync.v1.Cause
-	6,  // 2: orgsync.v1.DesiredObject.user:type_name -> orgsync.v1.DesiredUser
-	7,  // 3: orgsync.v1.DesiredObject.group:type_name -> orgsync.v1.DesiredGroup
-	8,  // 4: orgsync.v1.DesiredObject.membership:type_name -> orgsync.v1.DesiredMembership
-	10, // 5: orgsync.v1.Cause.computed_at:type_name -> google.protobuf.Timestamp
-	10, // 6: orgsync.v1.DesiredUser.employee_hire_date:type_name -> google.protobuf.Timestamp
-	10, // 7: orgsync.v1.DesiredUser.employee_leave_date_time:type_name -> google.protobuf.Timestamp
-	9,  // 8: orgsync.v1.DesiredUser.attributes:type_name -> orgsync.v1.DesiredUser.AttributesEntry
-	2,  // 9: orgsync.v1.DesiredGroup.kind:type_name -> orgsync.v1.GroupKind
-	3,  // 10: orgsync.v1.DesiredMembership.member_kind:type_name -> orgsync.v1.MemberKind
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	7,  // 2: orgsync.v1.DesiredObject.user:type_name -> orgsync.v1.DesiredUser
+	8,  // 3: orgsync.v1.DesiredObject.group:type_name -> orgsync.v1.DesiredGroup
+	9,  // 4: orgsync.v1.DesiredObject.membership:type_name -> orgsync.v1.DesiredMembership
+	11, // 5: orgsync.v1.Cause.computed_at:type_name -> google.protobuf.Timestamp
+	6,  // 6: orgsync.v1.Cause.approved_by:type_name -> orgsync.v1.Principal
+	11, // 7: orgsync.v1.DesiredUser.employee_hire_date:type_name -> google.protobuf.Timestamp
+	11, // 8: orgsync.v1.DesiredUser.employee_leave_date_time:type_name -> google.protobuf.Timestamp
+	10, // 9: orgsync.v1.DesiredUser.attributes:type_name -> orgsync.v1.DesiredUser.AttributesEntry
+	2,  // 10: orgsync.v1.DesiredGroup.kind:type_name -> orgsync.v1.GroupKind
+	3,  // 11: orgsync.v1.DesiredMembership.member_kind:type_name -> orgsync.v1.MemberKind
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_orgsync_v1_directory_proto_init() }
@@ -965,7 +1059,7 @@ func file_orgsync_v1_directory_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgsync_v1_directory_proto_rawDesc), len(file_orgsync_v1_directory_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

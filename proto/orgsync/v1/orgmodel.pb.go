@@ -22,6 +22,56 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Decision is what an approver decided about a held batch.
+type Decision int32
+
+const (
+	Decision_DECISION_UNSPECIFIED Decision = 0
+	Decision_DECISION_APPROVED    Decision = 1
+	Decision_DECISION_REJECTED    Decision = 2
+)
+
+// Enum value maps for Decision.
+var (
+	Decision_name = map[int32]string{
+		0: "DECISION_UNSPECIFIED",
+		1: "DECISION_APPROVED",
+		2: "DECISION_REJECTED",
+	}
+	Decision_value = map[string]int32{
+		"DECISION_UNSPECIFIED": 0,
+		"DECISION_APPROVED":    1,
+		"DECISION_REJECTED":    2,
+	}
+)
+
+func (x Decision) Enum() *Decision {
+	p := new(Decision)
+	*p = x
+	return p
+}
+
+func (x Decision) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Decision) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgsync_v1_orgmodel_proto_enumTypes[0].Descriptor()
+}
+
+func (Decision) Type() protoreflect.EnumType {
+	return &file_orgsync_v1_orgmodel_proto_enumTypes[0]
+}
+
+func (x Decision) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Decision.Descriptor instead.
+func (Decision) EnumDescriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{0}
+}
+
 type GetWorkerRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
@@ -1418,8 +1468,11 @@ func (*ListPendingRequest) Descriptor() ([]byte, []int) {
 }
 
 type ListPendingResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Batches       []*PendingBatch        `protobuf:"bytes,1,rep,name=batches,proto3" json:"batches,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Batches []*PendingBatch        `protobuf:"bytes,1,rep,name=batches,proto3" json:"batches,omitempty"`
+	// decided lists the most recent decisions (approved or rejected batches), newest first, with
+	// who decided.
+	Decided       []*PendingBatch `protobuf:"bytes,2,rep,name=decided,proto3" json:"decided,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1461,17 +1514,28 @@ func (x *ListPendingResponse) GetBatches() []*PendingBatch {
 	return nil
 }
 
+func (x *ListPendingResponse) GetDecided() []*PendingBatch {
+	if x != nil {
+		return x.Decided
+	}
+	return nil
+}
+
 // PendingBatch is a set of changes the mass-change guard holds until approved or rejected.
 type PendingBatch struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	BatchId   string                 `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// reason says which threshold the batch crossed.
-	Reason        string           `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	Cause         *Cause           `protobuf:"bytes,4,opt,name=cause,proto3" json:"cause,omitempty"`
-	Disables      int32            `protobuf:"varint,5,opt,name=disables,proto3" json:"disables,omitempty"`
-	Removals      int32            `protobuf:"varint,6,opt,name=removals,proto3" json:"removals,omitempty"`
-	Objects       []*DesiredObject `protobuf:"bytes,7,rep,name=objects,proto3" json:"objects,omitempty"`
+	Reason   string           `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Cause    *Cause           `protobuf:"bytes,4,opt,name=cause,proto3" json:"cause,omitempty"`
+	Disables int32            `protobuf:"varint,5,opt,name=disables,proto3" json:"disables,omitempty"`
+	Removals int32            `protobuf:"varint,6,opt,name=removals,proto3" json:"removals,omitempty"`
+	Objects  []*DesiredObject `protobuf:"bytes,7,rep,name=objects,proto3" json:"objects,omitempty"`
+	// decision, decided_by and decided_at are set once the batch was approved or rejected.
+	Decision      Decision               `protobuf:"varint,8,opt,name=decision,proto3,enum=orgsync.v1.Decision" json:"decision,omitempty"`
+	DecidedBy     *Principal             `protobuf:"bytes,9,opt,name=decided_by,json=decidedBy,proto3" json:"decided_by,omitempty"`
+	DecidedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1555,6 +1619,27 @@ func (x *PendingBatch) GetObjects() []*DesiredObject {
 	return nil
 }
 
+func (x *PendingBatch) GetDecision() Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return Decision_DECISION_UNSPECIFIED
+}
+
+func (x *PendingBatch) GetDecidedBy() *Principal {
+	if x != nil {
+		return x.DecidedBy
+	}
+	return nil
+}
+
+func (x *PendingBatch) GetDecidedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return nil
+}
+
 type ApproveRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	BatchId       string                 `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
@@ -1600,8 +1685,10 @@ func (x *ApproveRequest) GetBatchId() string {
 }
 
 type ApproveResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Published     int32                  `protobuf:"varint,1,opt,name=published,proto3" json:"published,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Published int32                  `protobuf:"varint,1,opt,name=published,proto3" json:"published,omitempty"`
+	// batch is the batch as decided, with who approved it (objects left out).
+	Batch         *PendingBatch `protobuf:"bytes,2,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1641,6 +1728,13 @@ func (x *ApproveResponse) GetPublished() int32 {
 		return x.Published
 	}
 	return 0
+}
+
+func (x *ApproveResponse) GetBatch() *PendingBatch {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
 }
 
 type RejectRequest struct {
@@ -1688,8 +1782,10 @@ func (x *RejectRequest) GetBatchId() string {
 }
 
 type RejectResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Dropped       int32                  `protobuf:"varint,1,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Dropped int32                  `protobuf:"varint,1,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	// batch is the batch as decided, with who rejected it (objects left out).
+	Batch         *PendingBatch `protobuf:"bytes,2,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1729,6 +1825,13 @@ func (x *RejectResponse) GetDropped() int32 {
 		return x.Dropped
 	}
 	return 0
+}
+
+func (x *RejectResponse) GetBatch() *PendingBatch {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
 }
 
 type GetStatusRequest struct {
@@ -2349,8 +2452,10 @@ type AuditRecord struct {
 	TraceId string `protobuf:"bytes,6,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
 	// approval_batch_id names the guard batch whose approval released the change, if one was needed.
 	ApprovalBatchId string `protobuf:"bytes,7,opt,name=approval_batch_id,json=approvalBatchId,proto3" json:"approval_batch_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// approved_by is who approved that batch.
+	ApprovedBy    *Principal `protobuf:"bytes,8,opt,name=approved_by,json=approvedBy,proto3" json:"approved_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuditRecord) Reset() {
@@ -2430,6 +2535,13 @@ func (x *AuditRecord) GetApprovalBatchId() string {
 		return x.ApprovalBatchId
 	}
 	return ""
+}
+
+func (x *AuditRecord) GetApprovedBy() *Principal {
+	if x != nil {
+		return x.ApprovedBy
+	}
+	return nil
 }
 
 // StatusProblem is one unresolved reference or failing expression.
@@ -2593,9 +2705,10 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\x06action\x18\x02 \x01(\tR\x06action\x121\n" +
 	"\x06before\x18\x03 \x01(\v2\x19.orgsync.v1.DesiredObjectR\x06before\x12/\n" +
 	"\x05after\x18\x04 \x01(\v2\x19.orgsync.v1.DesiredObjectR\x05after\"\x14\n" +
-	"\x12ListPendingRequest\"I\n" +
+	"\x12ListPendingRequest\"}\n" +
 	"\x13ListPendingResponse\x122\n" +
-	"\abatches\x18\x01 \x03(\v2\x18.orgsync.v1.PendingBatchR\abatches\"\x92\x02\n" +
+	"\abatches\x18\x01 \x03(\v2\x18.orgsync.v1.PendingBatchR\abatches\x122\n" +
+	"\adecided\x18\x02 \x03(\v2\x18.orgsync.v1.PendingBatchR\adecided\"\xb5\x03\n" +
 	"\fPendingBatch\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x129\n" +
 	"\n" +
@@ -2604,15 +2717,23 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\x05cause\x18\x04 \x01(\v2\x11.orgsync.v1.CauseR\x05cause\x12\x1a\n" +
 	"\bdisables\x18\x05 \x01(\x05R\bdisables\x12\x1a\n" +
 	"\bremovals\x18\x06 \x01(\x05R\bremovals\x123\n" +
-	"\aobjects\x18\a \x03(\v2\x19.orgsync.v1.DesiredObjectR\aobjects\"+\n" +
+	"\aobjects\x18\a \x03(\v2\x19.orgsync.v1.DesiredObjectR\aobjects\x120\n" +
+	"\bdecision\x18\b \x01(\x0e2\x14.orgsync.v1.DecisionR\bdecision\x124\n" +
+	"\n" +
+	"decided_by\x18\t \x01(\v2\x15.orgsync.v1.PrincipalR\tdecidedBy\x129\n" +
+	"\n" +
+	"decided_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\"+\n" +
 	"\x0eApproveRequest\x12\x19\n" +
-	"\bbatch_id\x18\x01 \x01(\tR\abatchId\"/\n" +
+	"\bbatch_id\x18\x01 \x01(\tR\abatchId\"_\n" +
 	"\x0fApproveResponse\x12\x1c\n" +
-	"\tpublished\x18\x01 \x01(\x05R\tpublished\"*\n" +
+	"\tpublished\x18\x01 \x01(\x05R\tpublished\x12.\n" +
+	"\x05batch\x18\x02 \x01(\v2\x18.orgsync.v1.PendingBatchR\x05batch\"*\n" +
 	"\rRejectRequest\x12\x19\n" +
-	"\bbatch_id\x18\x01 \x01(\tR\abatchId\"*\n" +
+	"\bbatch_id\x18\x01 \x01(\tR\abatchId\"Z\n" +
 	"\x0eRejectResponse\x12\x18\n" +
-	"\adropped\x18\x01 \x01(\x05R\adropped\"\x12\n" +
+	"\adropped\x18\x01 \x01(\x05R\adropped\x12.\n" +
+	"\x05batch\x18\x02 \x01(\v2\x18.orgsync.v1.PendingBatchR\x05batch\"\x12\n" +
 	"\x10GetStatusRequest\"\x96\x05\n" +
 	"\x11GetStatusResponse\x12\x1b\n" +
 	"\tcaught_up\x18\x01 \x01(\bR\bcaughtUp\x12\x1b\n" +
@@ -2665,7 +2786,7 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"page_token\x18\a \x01(\tR\tpageToken\"n\n" +
 	"\x11ListAuditResponse\x121\n" +
 	"\arecords\x18\x01 \x03(\v2\x17.orgsync.v1.AuditRecordR\arecords\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9c\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd4\x02\n" +
 	"\vAuditRecord\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12;\n" +
 	"\vrecorded_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -2674,10 +2795,16 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\x06result\x18\x04 \x01(\v2\x18.orgsync.v1.WriterResultR\x06result\x12'\n" +
 	"\x05cause\x18\x05 \x01(\v2\x11.orgsync.v1.CauseR\x05cause\x12\x19\n" +
 	"\btrace_id\x18\x06 \x01(\tR\atraceId\x12*\n" +
-	"\x11approval_batch_id\x18\a \x01(\tR\x0fapprovalBatchId\"A\n" +
+	"\x11approval_batch_id\x18\a \x01(\tR\x0fapprovalBatchId\x126\n" +
+	"\vapproved_by\x18\b \x01(\v2\x15.orgsync.v1.PrincipalR\n" +
+	"approvedBy\"A\n" +
 	"\rStatusProblem\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason2\xaa\a\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason*R\n" +
+	"\bDecision\x12\x18\n" +
+	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11DECISION_APPROVED\x10\x01\x12\x15\n" +
+	"\x11DECISION_REJECTED\x10\x022\xaa\a\n" +
 	"\x0fOrgModelService\x12H\n" +
 	"\tGetWorker\x12\x1c.orgsync.v1.GetWorkerRequest\x1a\x1d.orgsync.v1.GetWorkerResponse\x12]\n" +
 	"\x10ListGroupMembers\x12#.orgsync.v1.ListGroupMembersRequest\x1a$.orgsync.v1.ListGroupMembersResponse\x12N\n" +
@@ -2706,132 +2833,142 @@ func file_orgsync_v1_orgmodel_proto_rawDescGZIP() []byte {
 	return file_orgsync_v1_orgmodel_proto_rawDescData
 }
 
+var file_orgsync_v1_orgmodel_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_orgsync_v1_orgmodel_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_orgsync_v1_orgmodel_proto_goTypes = []any{
-	(*GetWorkerRequest)(nil),          // 0: orgsync.v1.GetWorkerRequest
-	(*GetWorkerResponse)(nil),         // 1: orgsync.v1.GetWorkerResponse
-	(*ScheduledRecord)(nil),           // 2: orgsync.v1.ScheduledRecord
-	(*WorkerAccount)(nil),             // 3: orgsync.v1.WorkerAccount
-	(*IdentifierProblem)(nil),         // 4: orgsync.v1.IdentifierProblem
-	(*ListGroupMembersRequest)(nil),   // 5: orgsync.v1.ListGroupMembersRequest
-	(*ListGroupMembersResponse)(nil),  // 6: orgsync.v1.ListGroupMembersResponse
-	(*GroupMember)(nil),               // 7: orgsync.v1.GroupMember
-	(*ListWorkersRequest)(nil),        // 8: orgsync.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),       // 9: orgsync.v1.ListWorkersResponse
-	(*WorkerSummary)(nil),             // 10: orgsync.v1.WorkerSummary
-	(*GetOrgUnitRequest)(nil),         // 11: orgsync.v1.GetOrgUnitRequest
-	(*GetOrgUnitResponse)(nil),        // 12: orgsync.v1.GetOrgUnitResponse
-	(*GetOrgTreeRequest)(nil),         // 13: orgsync.v1.GetOrgTreeRequest
-	(*GetOrgTreeResponse)(nil),        // 14: orgsync.v1.GetOrgTreeResponse
-	(*OrgTreeNode)(nil),               // 15: orgsync.v1.OrgTreeNode
-	(*ExplainMembershipRequest)(nil),  // 16: orgsync.v1.ExplainMembershipRequest
-	(*ExplainMembershipResponse)(nil), // 17: orgsync.v1.ExplainMembershipResponse
-	(*PlanRequest)(nil),               // 18: orgsync.v1.PlanRequest
-	(*PlanResponse)(nil),              // 19: orgsync.v1.PlanResponse
-	(*PlannedChange)(nil),             // 20: orgsync.v1.PlannedChange
-	(*ListPendingRequest)(nil),        // 21: orgsync.v1.ListPendingRequest
-	(*ListPendingResponse)(nil),       // 22: orgsync.v1.ListPendingResponse
-	(*PendingBatch)(nil),              // 23: orgsync.v1.PendingBatch
-	(*ApproveRequest)(nil),            // 24: orgsync.v1.ApproveRequest
-	(*ApproveResponse)(nil),           // 25: orgsync.v1.ApproveResponse
-	(*RejectRequest)(nil),             // 26: orgsync.v1.RejectRequest
-	(*RejectResponse)(nil),            // 27: orgsync.v1.RejectResponse
-	(*GetStatusRequest)(nil),          // 28: orgsync.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),         // 29: orgsync.v1.GetStatusResponse
-	(*ServiceStatus)(nil),             // 30: orgsync.v1.ServiceStatus
-	(*StreamStatus)(nil),              // 31: orgsync.v1.StreamStatus
-	(*ConsumerStatus)(nil),            // 32: orgsync.v1.ConsumerStatus
-	(*ListAuditRequest)(nil),          // 33: orgsync.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),         // 34: orgsync.v1.ListAuditResponse
-	(*AuditRecord)(nil),               // 35: orgsync.v1.AuditRecord
-	(*StatusProblem)(nil),             // 36: orgsync.v1.StatusProblem
-	(*Worker)(nil),                    // 37: orgsync.v1.Worker
-	(*timestamppb.Timestamp)(nil),     // 38: google.protobuf.Timestamp
-	(Target)(0),                       // 39: orgsync.v1.Target
-	(*DesiredUser)(nil),               // 40: orgsync.v1.DesiredUser
-	(*WriterResult)(nil),              // 41: orgsync.v1.WriterResult
-	(*DesiredGroup)(nil),              // 42: orgsync.v1.DesiredGroup
-	(MemberKind)(0),                   // 43: orgsync.v1.MemberKind
-	(*OrgUnit)(nil),                   // 44: orgsync.v1.OrgUnit
-	(*HREvent)(nil),                   // 45: orgsync.v1.HREvent
-	(*DesiredObject)(nil),             // 46: orgsync.v1.DesiredObject
-	(*Cause)(nil),                     // 47: orgsync.v1.Cause
+	(Decision)(0),                     // 0: orgsync.v1.Decision
+	(*GetWorkerRequest)(nil),          // 1: orgsync.v1.GetWorkerRequest
+	(*GetWorkerResponse)(nil),         // 2: orgsync.v1.GetWorkerResponse
+	(*ScheduledRecord)(nil),           // 3: orgsync.v1.ScheduledRecord
+	(*WorkerAccount)(nil),             // 4: orgsync.v1.WorkerAccount
+	(*IdentifierProblem)(nil),         // 5: orgsync.v1.IdentifierProblem
+	(*ListGroupMembersRequest)(nil),   // 6: orgsync.v1.ListGroupMembersRequest
+	(*ListGroupMembersResponse)(nil),  // 7: orgsync.v1.ListGroupMembersResponse
+	(*GroupMember)(nil),               // 8: orgsync.v1.GroupMember
+	(*ListWorkersRequest)(nil),        // 9: orgsync.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),       // 10: orgsync.v1.ListWorkersResponse
+	(*WorkerSummary)(nil),             // 11: orgsync.v1.WorkerSummary
+	(*GetOrgUnitRequest)(nil),         // 12: orgsync.v1.GetOrgUnitRequest
+	(*GetOrgUnitResponse)(nil),        // 13: orgsync.v1.GetOrgUnitResponse
+	(*GetOrgTreeRequest)(nil),         // 14: orgsync.v1.GetOrgTreeRequest
+	(*GetOrgTreeResponse)(nil),        // 15: orgsync.v1.GetOrgTreeResponse
+	(*OrgTreeNode)(nil),               // 16: orgsync.v1.OrgTreeNode
+	(*ExplainMembershipRequest)(nil),  // 17: orgsync.v1.ExplainMembershipRequest
+	(*ExplainMembershipResponse)(nil), // 18: orgsync.v1.ExplainMembershipResponse
+	(*PlanRequest)(nil),               // 19: orgsync.v1.PlanRequest
+	(*PlanResponse)(nil),              // 20: orgsync.v1.PlanResponse
+	(*PlannedChange)(nil),             // 21: orgsync.v1.PlannedChange
+	(*ListPendingRequest)(nil),        // 22: orgsync.v1.ListPendingRequest
+	(*ListPendingResponse)(nil),       // 23: orgsync.v1.ListPendingResponse
+	(*PendingBatch)(nil),              // 24: orgsync.v1.PendingBatch
+	(*ApproveRequest)(nil),            // 25: orgsync.v1.ApproveRequest
+	(*ApproveResponse)(nil),           // 26: orgsync.v1.ApproveResponse
+	(*RejectRequest)(nil),             // 27: orgsync.v1.RejectRequest
+	(*RejectResponse)(nil),            // 28: orgsync.v1.RejectResponse
+	(*GetStatusRequest)(nil),          // 29: orgsync.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),         // 30: orgsync.v1.GetStatusResponse
+	(*ServiceStatus)(nil),             // 31: orgsync.v1.ServiceStatus
+	(*StreamStatus)(nil),              // 32: orgsync.v1.StreamStatus
+	(*ConsumerStatus)(nil),            // 33: orgsync.v1.ConsumerStatus
+	(*ListAuditRequest)(nil),          // 34: orgsync.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),         // 35: orgsync.v1.ListAuditResponse
+	(*AuditRecord)(nil),               // 36: orgsync.v1.AuditRecord
+	(*StatusProblem)(nil),             // 37: orgsync.v1.StatusProblem
+	(*Worker)(nil),                    // 38: orgsync.v1.Worker
+	(*timestamppb.Timestamp)(nil),     // 39: google.protobuf.Timestamp
+	(Target)(0),                       // 40: orgsync.v1.Target
+	(*DesiredUser)(nil),               // 41: orgsync.v1.DesiredUser
+	(*WriterResult)(nil),              // 42: orgsync.v1.WriterResult
+	(*DesiredGroup)(nil),              // 43: orgsync.v1.DesiredGroup
+	(MemberKind)(0),                   // 44: orgsync.v1.MemberKind
+	(*OrgUnit)(nil),                   // 45: orgsync.v1.OrgUnit
+	(*HREvent)(nil),                   // 46: orgsync.v1.HREvent
+	(*DesiredObject)(nil),             // 47: orgsync.v1.DesiredObject
+	(*Cause)(nil),                     // 48: orgsync.v1.Cause
+	(*Principal)(nil),                 // 49: orgsync.v1.Principal
 }
 var file_orgsync_v1_orgmodel_proto_depIdxs = []int32{
-	37, // 0: orgsync.v1.GetWorkerResponse.worker:type_name -> orgsync.v1.Worker
-	3,  // 1: orgsync.v1.GetWorkerResponse.accounts:type_name -> orgsync.v1.WorkerAccount
-	38, // 2: orgsync.v1.GetWorkerResponse.next_change:type_name -> google.protobuf.Timestamp
-	2,  // 3: orgsync.v1.GetWorkerResponse.scheduled:type_name -> orgsync.v1.ScheduledRecord
-	38, // 4: orgsync.v1.ScheduledRecord.effective_at:type_name -> google.protobuf.Timestamp
-	37, // 5: orgsync.v1.ScheduledRecord.worker:type_name -> orgsync.v1.Worker
-	39, // 6: orgsync.v1.WorkerAccount.target:type_name -> orgsync.v1.Target
-	40, // 7: orgsync.v1.WorkerAccount.desired:type_name -> orgsync.v1.DesiredUser
-	41, // 8: orgsync.v1.WorkerAccount.last_result:type_name -> orgsync.v1.WriterResult
-	4,  // 9: orgsync.v1.WorkerAccount.identifier_problem:type_name -> orgsync.v1.IdentifierProblem
-	39, // 10: orgsync.v1.IdentifierProblem.target:type_name -> orgsync.v1.Target
-	39, // 11: orgsync.v1.ListGroupMembersRequest.target:type_name -> orgsync.v1.Target
-	42, // 12: orgsync.v1.ListGroupMembersResponse.group:type_name -> orgsync.v1.DesiredGroup
-	7,  // 13: orgsync.v1.ListGroupMembersResponse.members:type_name -> orgsync.v1.GroupMember
-	43, // 14: orgsync.v1.GroupMember.member_kind:type_name -> orgsync.v1.MemberKind
-	10, // 15: orgsync.v1.ListWorkersResponse.workers:type_name -> orgsync.v1.WorkerSummary
-	44, // 16: orgsync.v1.GetOrgUnitResponse.unit:type_name -> orgsync.v1.OrgUnit
-	15, // 17: orgsync.v1.GetOrgTreeResponse.roots:type_name -> orgsync.v1.OrgTreeNode
-	15, // 18: orgsync.v1.OrgTreeNode.children:type_name -> orgsync.v1.OrgTreeNode
-	39, // 19: orgsync.v1.ExplainMembershipRequest.target:type_name -> orgsync.v1.Target
-	45, // 20: orgsync.v1.PlanRequest.events:type_name -> orgsync.v1.HREvent
-	38, // 21: orgsync.v1.PlanRequest.at:type_name -> google.protobuf.Timestamp
-	20, // 22: orgsync.v1.PlanResponse.changes:type_name -> orgsync.v1.PlannedChange
-	46, // 23: orgsync.v1.PlannedChange.before:type_name -> orgsync.v1.DesiredObject
-	46, // 24: orgsync.v1.PlannedChange.after:type_name -> orgsync.v1.DesiredObject
-	23, // 25: orgsync.v1.ListPendingResponse.batches:type_name -> orgsync.v1.PendingBatch
-	38, // 26: orgsync.v1.PendingBatch.created_at:type_name -> google.protobuf.Timestamp
-	47, // 27: orgsync.v1.PendingBatch.cause:type_name -> orgsync.v1.Cause
-	46, // 28: orgsync.v1.PendingBatch.objects:type_name -> orgsync.v1.DesiredObject
-	36, // 29: orgsync.v1.GetStatusResponse.problems:type_name -> orgsync.v1.StatusProblem
-	38, // 30: orgsync.v1.GetStatusResponse.next_transition:type_name -> google.protobuf.Timestamp
-	31, // 31: orgsync.v1.GetStatusResponse.streams:type_name -> orgsync.v1.StreamStatus
-	38, // 32: orgsync.v1.GetStatusResponse.last_write:type_name -> google.protobuf.Timestamp
-	30, // 33: orgsync.v1.GetStatusResponse.services:type_name -> orgsync.v1.ServiceStatus
-	4,  // 34: orgsync.v1.GetStatusResponse.identifier_problems:type_name -> orgsync.v1.IdentifierProblem
-	38, // 35: orgsync.v1.ServiceStatus.last_drift_reconcile:type_name -> google.protobuf.Timestamp
-	38, // 36: orgsync.v1.ServiceStatus.updated_at:type_name -> google.protobuf.Timestamp
-	32, // 37: orgsync.v1.StreamStatus.consumers:type_name -> orgsync.v1.ConsumerStatus
-	39, // 38: orgsync.v1.ListAuditRequest.target:type_name -> orgsync.v1.Target
-	38, // 39: orgsync.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
-	38, // 40: orgsync.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
-	35, // 41: orgsync.v1.ListAuditResponse.records:type_name -> orgsync.v1.AuditRecord
-	38, // 42: orgsync.v1.AuditRecord.recorded_at:type_name -> google.protobuf.Timestamp
-	41, // 43: orgsync.v1.AuditRecord.result:type_name -> orgsync.v1.WriterResult
-	47, // 44: orgsync.v1.AuditRecord.cause:type_name -> orgsync.v1.Cause
-	0,  // 45: orgsync.v1.OrgModelService.GetWorker:input_type -> orgsync.v1.GetWorkerRequest
-	5,  // 46: orgsync.v1.OrgModelService.ListGroupMembers:input_type -> orgsync.v1.ListGroupMembersRequest
-	8,  // 47: orgsync.v1.OrgModelService.ListWorkers:input_type -> orgsync.v1.ListWorkersRequest
-	11, // 48: orgsync.v1.OrgModelService.GetOrgUnit:input_type -> orgsync.v1.GetOrgUnitRequest
-	13, // 49: orgsync.v1.OrgModelService.GetOrgTree:input_type -> orgsync.v1.GetOrgTreeRequest
-	16, // 50: orgsync.v1.OrgModelService.ExplainMembership:input_type -> orgsync.v1.ExplainMembershipRequest
-	18, // 51: orgsync.v1.OrgModelService.Plan:input_type -> orgsync.v1.PlanRequest
-	21, // 52: orgsync.v1.OrgModelService.ListPending:input_type -> orgsync.v1.ListPendingRequest
-	24, // 53: orgsync.v1.OrgModelService.Approve:input_type -> orgsync.v1.ApproveRequest
-	26, // 54: orgsync.v1.OrgModelService.Reject:input_type -> orgsync.v1.RejectRequest
-	28, // 55: orgsync.v1.OrgModelService.GetStatus:input_type -> orgsync.v1.GetStatusRequest
-	33, // 56: orgsync.v1.OrgModelService.ListAudit:input_type -> orgsync.v1.ListAuditRequest
-	1,  // 57: orgsync.v1.OrgModelService.GetWorker:output_type -> orgsync.v1.GetWorkerResponse
-	6,  // 58: orgsync.v1.OrgModelService.ListGroupMembers:output_type -> orgsync.v1.ListGroupMembersResponse
-	9,  // 59: orgsync.v1.OrgModelService.ListWorkers:output_type -> orgsync.v1.ListWorkersResponse
-	12, // 60: orgsync.v1.OrgModelService.GetOrgUnit:output_type -> orgsync.v1.GetOrgUnitResponse
-	14, // 61: orgsync.v1.OrgModelService.GetOrgTree:output_type -> orgsync.v1.GetOrgTreeResponse
-	17, // 62: orgsync.v1.OrgModelService.ExplainMembership:output_type -> orgsync.v1.ExplainMembershipResponse
-	19, // 63: orgsync.v1.OrgModelService.Plan:output_type -> orgsync.v1.PlanResponse
-	22, // 64: orgsync.v1.OrgModelService.ListPending:output_type -> orgsync.v1.ListPendingResponse
-	25, // 65: orgsync.v1.OrgModelService.Approve:output_type -> orgsync.v1.ApproveResponse
-	27, // 66: orgsync.v1.OrgModelService.Reject:output_type -> orgsync.v1.RejectResponse
-	29, // 67: orgsync.v1.OrgModelService.GetStatus:output_type -> orgsync.v1.GetStatusResponse
-	34, // 68: orgsync.v1.OrgModelService.ListAudit:output_type -> orgsync.v1.ListAuditResponse
-	57, // [57:69] is the sub-list for method output_type
-	45, // [45:57] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	38, // 0: orgsync.v1.GetWorkerResponse.worker:type_name -> orgsync.v1.Worker
+	4,  // 1: orgsync.v1.GetWorkerResponse.accounts:type_name -> orgsync.v1.WorkerAccount
+	39, // 2: orgsync.v1.GetWorkerResponse.next_change:type_name -> google.protobuf.Timestamp
+	3,  // 3: orgsync.v1.GetWorkerResponse.scheduled:type_name -> orgsync.v1.ScheduledRecord
+	39, // 4: orgsync.v1.ScheduledRecord.effective_at:type_name -> google.protobuf.Timestamp
+	38, // 5: orgsync.v1.ScheduledRecord.worker:type_name -> orgsync.v1.Worker
+	40, // 6: orgsync.v1.WorkerAccount.target:type_name -> orgsync.v1.Target
+	41, // 7: orgsync.v1.WorkerAccount.desired:type_name -> orgsync.v1.DesiredUser
+	42, // 8: orgsync.v1.WorkerAccount.last_result:type_name -> orgsync.v1.WriterResult
+	5,  // 9: orgsync.v1.WorkerAccount.identifier_problem:type_name -> orgsync.v1.IdentifierProblem
+	40, // 10: orgsync.v1.IdentifierProblem.target:type_name -> orgsync.v1.Target
+	40, // 11: orgsync.v1.ListGroupMembersRequest.target:type_name -> orgsync.v1.Target
+	43, // 12: orgsync.v1.ListGroupMembersResponse.group:type_name -> orgsync.v1.DesiredGroup
+	8,  // 13: orgsync.v1.ListGroupMembersResponse.members:type_name -> orgsync.v1.GroupMember
+	44, // 14: orgsync.v1.GroupMember.member_kind:type_name -> orgsync.v1.MemberKind
+	11, // 15: orgsync.v1.ListWorkersResponse.workers:type_name -> orgsync.v1.WorkerSummary
+	45, // 16: orgsync.v1.GetOrgUnitResponse.unit:type_name -> orgsync.v1.OrgUnit
+	16, // 17: orgsync.v1.GetOrgTreeResponse.roots:type_name -> orgsync.v1.OrgTreeNode
+	16, // 18: orgsync.v1.OrgTreeNode.children:type_name -> orgsync.v1.OrgTreeNode
+	40, // 19: orgsync.v1.ExplainMembershipRequest.target:type_name -> orgsync.v1.Target
+	46, // 20: orgsync.v1.PlanRequest.events:type_name -> orgsync.v1.HREvent
+	39, // 21: orgsync.v1.PlanRequest.at:type_name -> google.protobuf.Timestamp
+	21, // 22: orgsync.v1.PlanResponse.changes:type_name -> orgsync.v1.PlannedChange
+	47, // 23: orgsync.v1.PlannedChange.before:type_name -> orgsync.v1.DesiredObject
+	47, // 24: orgsync.v1.PlannedChange.after:type_name -> orgsync.v1.DesiredObject
+	24, // 25: orgsync.v1.ListPendingResponse.batches:type_name -> orgsync.v1.PendingBatch
+	24, // 26: orgsync.v1.ListPendingResponse.decided:type_name -> orgsync.v1.PendingBatch
+	39, // 27: orgsync.v1.PendingBatch.created_at:type_name -> google.protobuf.Timestamp
+	48, // 28: orgsync.v1.PendingBatch.cause:type_name -> orgsync.v1.Cause
+	47, // 29: orgsync.v1.PendingBatch.objects:type_name -> orgsync.v1.DesiredObject
+	0,  // 30: orgsync.v1.PendingBatch.decision:type_name -> orgsync.v1.Decision
+	49, // 31: orgsync.v1.PendingBatch.decided_by:type_name -> orgsync.v1.Principal
+	39, // 32: orgsync.v1.PendingBatch.decided_at:type_name -> google.protobuf.Timestamp
+	24, // 33: orgsync.v1.ApproveResponse.batch:type_name -> orgsync.v1.PendingBatch
+	24, // 34: orgsync.v1.RejectResponse.batch:type_name -> orgsync.v1.PendingBatch
+	37, // 35: orgsync.v1.GetStatusResponse.problems:type_name -> orgsync.v1.StatusProblem
+	39, // 36: orgsync.v1.GetStatusResponse.next_transition:type_name -> google.protobuf.Timestamp
+	32, // 37: orgsync.v1.GetStatusResponse.streams:type_name -> orgsync.v1.StreamStatus
+	39, // 38: orgsync.v1.GetStatusResponse.last_write:type_name -> google.protobuf.Timestamp
+	31, // 39: orgsync.v1.GetStatusResponse.services:type_name -> orgsync.v1.ServiceStatus
+	5,  // 40: orgsync.v1.GetStatusResponse.identifier_problems:type_name -> orgsync.v1.IdentifierProblem
+	39, // 41: orgsync.v1.ServiceStatus.last_drift_reconcile:type_name -> google.protobuf.Timestamp
+	39, // 42: orgsync.v1.ServiceStatus.updated_at:type_name -> google.protobuf.Timestamp
+	33, // 43: orgsync.v1.StreamStatus.consumers:type_name -> orgsync.v1.ConsumerStatus
+	40, // 44: orgsync.v1.ListAuditRequest.target:type_name -> orgsync.v1.Target
+	39, // 45: orgsync.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
+	39, // 46: orgsync.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
+	36, // 47: orgsync.v1.ListAuditResponse.records:type_name -> orgsync.v1.AuditRecord
+	39, // 48: orgsync.v1.AuditRecord.recorded_at:type_name -> google.protobuf.Timestamp
+	42, // 49: orgsync.v1.AuditRecord.result:type_name -> orgsync.v1.WriterResult
+	48, // 50: orgsync.v1.AuditRecord.cause:type_name -> orgsync.v1.Cause
+	49, // 51: orgsync.v1.AuditRecord.approved_by:type_name -> orgsync.v1.Principal
+	1,  // 52: orgsync.v1.OrgModelService.GetWorker:input_type -> orgsync.v1.GetWorkerRequest
+	6,  // 53: orgsync.v1.OrgModelService.ListGroupMembers:input_type -> orgsync.v1.ListGroupMembersRequest
+	9,  // 54: orgsync.v1.OrgModelService.ListWorkers:input_type -> orgsync.v1.ListWorkersRequest
+	12, // 55: orgsync.v1.OrgModelService.GetOrgUnit:input_type -> orgsync.v1.GetOrgUnitRequest
+	14, // 56: orgsync.v1.OrgModelService.GetOrgTree:input_type -> orgsync.v1.GetOrgTreeRequest
+	17, // 57: orgsync.v1.OrgModelService.ExplainMembership:input_type -> orgsync.v1.ExplainMembershipRequest
+	19, // 58: orgsync.v1.OrgModelService.Plan:input_type -> orgsync.v1.PlanRequest
+	22, // 59: orgsync.v1.OrgModelService.ListPending:input_type -> orgsync.v1.ListPendingRequest
+	25, // 60: orgsync.v1.OrgModelService.Approve:input_type -> orgsync.v1.ApproveRequest
+	27, // 61: orgsync.v1.OrgModelService.Reject:input_type -> orgsync.v1.RejectRequest
+	29, // 62: orgsync.v1.OrgModelService.GetStatus:input_type -> orgsync.v1.GetStatusRequest
+	34, // 63: orgsync.v1.OrgModelService.ListAudit:input_type -> orgsync.v1.ListAuditRequest
+	2,  // 64: orgsync.v1.OrgModelService.GetWorker:output_type -> orgsync.v1.GetWorkerResponse
+	7,  // 65: orgsync.v1.OrgModelService.ListGroupMembers:output_type -> orgsync.v1.ListGroupMembersResponse
+	10, // 66: orgsync.v1.OrgModelService.ListWorkers:output_type -> orgsync.v1.ListWorkersResponse
+	13, // 67: orgsync.v1.OrgModelService.GetOrgUnit:output_type -> orgsync.v1.GetOrgUnitResponse
+	15, // 68: orgsync.v1.OrgModelService.GetOrgTree:output_type -> orgsync.v1.GetOrgTreeResponse
+	18, // 69: orgsync.v1.OrgModelService.ExplainMembership:output_type -> orgsync.v1.ExplainMembershipResponse
+	20, // 70: orgsync.v1.OrgModelService.Plan:output_type -> orgsync.v1.PlanResponse
+	23, // 71: orgsync.v1.OrgModelService.ListPending:output_type -> orgsync.v1.ListPendingResponse
+	26, // 72: orgsync.v1.OrgModelService.Approve:output_type -> orgsync.v1.ApproveResponse
+	28, // 73: orgsync.v1.OrgModelService.Reject:output_type -> orgsync.v1.RejectResponse
+	30, // 74: orgsync.v1.OrgModelService.GetStatus:output_type -> orgsync.v1.GetStatusResponse
+	35, // 75: orgsync.v1.OrgModelService.ListAudit:output_type -> orgsync.v1.ListAuditResponse
+	64, // [64:76] is the sub-list for method output_type
+	52, // [52:64] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_orgsync_v1_orgmodel_proto_init() }
@@ -2847,13 +2984,14 @@ func file_orgsync_v1_orgmodel_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgsync_v1_orgmodel_proto_rawDesc), len(file_orgsync_v1_orgmodel_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_orgsync_v1_orgmodel_proto_goTypes,
 		DependencyIndexes: file_orgsync_v1_orgmodel_proto_depIdxs,
+		EnumInfos:         file_orgsync_v1_orgmodel_proto_enumTypes,
 		MessageInfos:      file_orgsync_v1_orgmodel_proto_msgTypes,
 	}.Build()
 	File_orgsync_v1_orgmodel_proto = out.File

@@ -112,7 +112,7 @@ type Service struct {
 
 // New opens the listeners, connects to JetStream, prepares the LDAP pool and loads the writer's
 // earlier results so a restarted writer knows the objects it manages.
-func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error) {
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err error) {
 	client, err := ldap.New(cfg.LDAP, logger)
 	if err != nil {
 		return nil, err
@@ -124,6 +124,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			srv.Close()
+		}
+	}()
 	nc, js, err := stream.Connect(ctx, cfg.NATSURL, Name, cfg.Streams, logger)
 	if err != nil {
 		return nil, err

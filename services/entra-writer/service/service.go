@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	orgauth "github.com/orgsync/orgsync/pkg/auth"
 	"github.com/orgsync/orgsync/pkg/envconfig"
 	"github.com/orgsync/orgsync/pkg/metrics"
 	"github.com/orgsync/orgsync/pkg/server"
@@ -73,7 +74,9 @@ type Config struct {
 	DriftPolicy drift.Policy
 }
 
-// ConfigFromEnv reads NATS_URL, HTTP_ADDR (default :8082), GRPC_ADDR (default :9092),
+// ConfigFromEnv reads NATS_URL, HTTP_ADDR (default :8082), GRPC_ADDR (default :9092), ADMIN_ADDR
+// (default :8182: GET /v1/dead-letters for viewers, POST /v1/dead-letters/replay and
+// POST /v1/drift/reconcile for operators), ORGSYNC_AUTH_* and GRPC_TLS_* (server.ConfigFromEnv),
 // GRAPH_BASE_URL (default Graph v1.0), GRAPH_AUTH ("azure", the default when AZURE_CLIENT_ID
 // is set, or "none" for the emulator), the write budget GRAPH_WRITES_PER_WINDOW (default 2700,
 // 90% of Graph's 3,000), GRAPH_WRITE_WINDOW (150s) and GRAPH_WRITE_BURST (100; 0 writes turns the
@@ -89,7 +92,7 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	}
 	cfg := Config{
 		NATSURL:      env.String("NATS_URL", nats.DefaultURL),
-		Server:       server.ConfigFromEnv(Name, env, ":8082", ":9092"),
+		Server:       adminServerConfig(server.ConfigFromEnv(Name, env, ":8082", ":9092"), env),
 		Streams:      stream.ConfigFromEnv(env),
 		GraphBaseURL: strings.TrimRight(env.String("GRAPH_BASE_URL", graph.DefaultBaseURL), "/"),
 		GraphAuth:    env.String("GRAPH_AUTH", defaultAuth),
@@ -124,6 +127,13 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	return cfg, env.Err()
 }
 
+// adminServerConfig gives the admin routes (dead letters, drift) their own listener:
+// ADMIN_ADDR, default :8182.
+func adminServerConfig(cfg server.Config, env *envconfig.Env) server.Config {
+	cfg.AdminAddr = env.String("ADMIN_ADDR", ":8182")
+	return cfg
+}
+
 // Service is a running entra-writer.
 type Service struct {
 	server   *server.Server
@@ -144,7 +154,7 @@ type Service struct {
 
 // New opens the listeners, connects to JetStream and Graph, and loads the writer's own earlier
 // results so a restarted writer knows the objects it manages.
-func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error) {
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err error) {
 	var auth authentication.AuthenticationProvider = graph.NoAuth()
 	if cfg.GraphAuth == "azure" {
 		var err error
@@ -163,10 +173,20 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Server.AdminAddr == "" {
+		// Built without ConfigFromEnv (tests, the local stack): the admin routes still get a
+		// listener, on loopback.
+		cfg.Server.AdminAddr = "127.0.0.1:0"
+	}
 	srv, err := server.New(cfg.Server, logger)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			srv.Close()
+		}
+	}()
 	var dir writer.Directory = client
 	switch {
 	case cfg.WriteBudget.Writes == 0:
@@ -249,8 +269,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	srv.AddCheck("jetstream", stream.ReadyCheck(nc, js))
 	srv.AddCheck("graph", cachedCheck(client.Ping, 15*time.Second))
 	box := deadletter.New(js, orgsyncv1.Target_TARGET_ENTRA)
-	srv.Handle("GET /v1/dead-letters", jsonHandler(logger, func(r *http.Request) (any, error) { return box.List(r.Context()) }))
-	srv.Handle("POST /v1/dead-letters/replay", jsonHandler(logger, func(r *http.Request) (any, error) { return box.Replay(r.Context()) }))
+	srv.HandleAdmin("GET /v1/dead-letters", orgauth.Viewer, jsonHandler(logger, func(r *http.Request) (any, error) { return box.List(r.Context()) }))
+	srv.HandleAdmin("POST /v1/dead-letters/replay", orgauth.Operator, jsonHandler(logger, func(r *http.Request) (any, error) { return box.Replay(r.Context()) }))
 	srv.AddCheck("writer", func(context.Context) error {
 		if paused, reason := w.IsPaused(); paused {
 			return fmt.Errorf("paused: %s", reason)
@@ -274,7 +294,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		driftPolicy = drift.Report
 	}
 	reconciler := drift.New(client, w, desired, driftPolicy, logger)
-	srv.Handle("POST /v1/drift/reconcile", jsonHandler(logger, func(r *http.Request) (any, error) { return reconciler.Pass(r.Context()) }))
+	srv.HandleAdmin("POST /v1/drift/reconcile", orgauth.Operator, jsonHandler(logger, func(r *http.Request) (any, error) { return reconciler.Pass(r.Context()) }))
 	return &Service{server: srv, conn: nc, js: js, logger: logger, writer: w, consumer: consumer, results: results,
 		ping: client.Ping, pauseProbe: cfg.PauseProbe, dryRun: cfg.DryRun,
 		drift: reconciler, driftInterval: cfg.DriftInterval}, nil
@@ -390,6 +410,9 @@ func (s *Service) ReconcileDrift(ctx context.Context) ([]drift.Finding, error) {
 
 // HTTPAddr is where health is served.
 func (s *Service) HTTPAddr() string { return s.server.HTTPAddr().String() }
+
+// AdminAddr is where the admin routes (dead letters, drift) are served.
+func (s *Service) AdminAddr() string { return s.server.AdminAddr().String() }
 
 // GRPCAddr is where gRPC health is served.
 func (s *Service) GRPCAddr() string { return s.server.GRPCAddr().String() }

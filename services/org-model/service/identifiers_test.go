@@ -110,7 +110,7 @@ func TestUPNHeldByForeignAccountGivesNextCandidate(t *testing.T) {
 	if last := h.directoryLastSeq(t); last != seq+1 {
 		t.Errorf("the restart published %d messages, want only E2's user", last-seq)
 	}
-	worker, err := client(t, svc).GetWorker(t.Context(), &orgsyncv1.GetWorkerRequest{WorkerId: "E1"})
+	worker, err := h.client(t, svc).GetWorker(t.Context(), &orgsyncv1.GetWorkerRequest{WorkerId: "E1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestWorkerWithoutValidCandidateIsFailed(t *testing.T) {
 	if obj, ok := h.directory(t)["dir.entra.user.M1"]; ok {
 		t.Errorf("a user was published for the worker without a valid UPN: %v", obj)
 	}
-	api := client(t, svc)
+	api := h.client(t, svc)
 	wantProblem := &orgsyncv1.IdentifierProblem{WorkerId: "M1", Target: orgsyncv1.Target_TARGET_ENTRA, Property: "userPrincipalName",
 		Reason: "no valid candidate: candidate 1 (" + svc.model.Policy().File + ":3) has letters without an ASCII form, which Entra refuses"}
 	worker, err := api.GetWorker(t.Context(), &orgsyncv1.GetWorkerRequest{WorkerId: "M1"})

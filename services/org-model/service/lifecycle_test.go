@@ -10,8 +10,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/orgsync/orgsync/pkg/auditlog"
+	"github.com/orgsync/orgsync/pkg/auth"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
 )
@@ -36,9 +39,23 @@ func hrDate(t time.Time) *orgsyncv1.Date {
 	return &orgsyncv1.Date{Year: int32(t.Year()), Month: int32(t.Month()), Day: int32(t.Day())}
 }
 
-func client(t *testing.T, svc *Service) orgsyncv1.OrgModelServiceClient {
+// approverSubject is the OIDC subject of the tests' client: an approver, who may also read.
+const approverSubject = "approver-7f3a"
+
+// client is a query API client authenticated as an approver with an OIDC token.
+func (h harness) client(t *testing.T, svc *Service) orgsyncv1.OrgModelServiceClient {
 	t.Helper()
-	conn, err := grpc.NewClient(svc.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return h.clientWith(t, svc, h.issuer.Token(approverSubject, auth.Approver))
+}
+
+// clientWith is a query API client sending token ("" sends none).
+func (h harness) clientWith(t *testing.T, svc *Service, token string) orgsyncv1.OrgModelServiceClient {
+	t.Helper()
+	options := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if token != "" {
+		options = append(options, grpc.WithPerRPCCredentials(auth.Bearer(token)))
+	}
+	conn, err := grpc.NewClient(svc.GRPCAddr(), options...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +122,7 @@ func TestGuardHoldsSnapshotThatDropsWorkers(t *testing.T) {
 				h.hr(t, "w"+id, worker(id, "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0))
 			}
 			svc, stop := h.start(t, withClock(fake))
-			api := client(t, svc)
+			api := h.client(t, svc)
 
 			// A full snapshot that lists only 28 of the 40 workers: 30% would be disabled.
 			snapshot := func(phase orgsyncv1.SnapshotMarker_Phase) *orgsyncv1.HREvent {
@@ -141,7 +158,7 @@ func TestGuardHoldsSnapshotThatDropsWorkers(t *testing.T) {
 			// holds them again.
 			stop()
 			svc, stop = h.start(t, withClock(fake))
-			api = client(t, svc)
+			api = h.client(t, svc)
 			pending, err = api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{})
 			if err != nil || len(pending.GetBatches()) != 1 || pending.GetBatches()[0].GetDisables() != 12 {
 				t.Fatalf("after restart: %v, %v", pending, err)
@@ -159,6 +176,38 @@ func TestGuardHoldsSnapshotThatDropsWorkers(t *testing.T) {
 				if got := []string{enabled(h, t, "E39"), enabled(h, t, "E00")}; !cmp.Equal(got, []string{"disabled", "enabled"}) {
 					t.Errorf("after approval E39, E00 = %v", got)
 				}
+				approver := &orgsyncv1.Principal{Subject: approverSubject, Issuer: h.issuer.URL()}
+				if diff := cmp.Diff(approver, resp.GetBatch().GetDecidedBy(), protocmp.Transform()); diff != "" || resp.GetBatch().GetDecision() != orgsyncv1.Decision_DECISION_APPROVED {
+					t.Errorf("approved batch %v, decided by (-want +got):\n%s", resp.GetBatch().GetDecision(), diff)
+				}
+				// The released desired state names the batch and the approver as fields.
+				released := h.directory(t)["dir.entra.user.E39"]
+				if released.GetCause().GetApprovalBatchId() != batch.GetBatchId() {
+					t.Errorf("released cause batch = %q, want %q", released.GetCause().GetApprovalBatchId(), batch.GetBatchId())
+				}
+				if diff := cmp.Diff(approver, released.GetCause().GetApprovedBy(), protocmp.Transform()); diff != "" {
+					t.Errorf("released cause approved_by (-want +got):\n%s", diff)
+				}
+				// A writer's audit record of that write (stamped as the writers stamp it) carries them
+				// into ListAudit.
+				result := &orgsyncv1.WriterResult{Target: orgsyncv1.Target_TARGET_ENTRA, Kind: orgsyncv1.ObjectKind_OBJECT_KIND_USER,
+					Key: "E39", Revision: released.GetRevision(), Outcome: orgsyncv1.Outcome_OUTCOME_APPLIED, Operations: []string{"user.update"}}
+				auditlog.Stamp(t.Context(), result, released, nil)
+				if _, err := h.pub.Publish(t.Context(), "audit.entra.user.E39", "audit-E39", result); err != nil {
+					t.Fatal(err)
+				}
+				var records []*orgsyncv1.AuditRecord
+				eventually(t, func() bool {
+					resp, err := api.ListAudit(t.Context(), &orgsyncv1.ListAuditRequest{WorkerId: "E39"})
+					records = resp.GetRecords()
+					return err == nil && len(records) == 1
+				})
+				if records[0].GetApprovalBatchId() != batch.GetBatchId() {
+					t.Errorf("audit record batch = %q, want %q", records[0].GetApprovalBatchId(), batch.GetBatchId())
+				}
+				if diff := cmp.Diff(approver, records[0].GetApprovedBy(), protocmp.Transform()); diff != "" {
+					t.Errorf("audit record approved_by (-want +got):\n%s", diff)
+				}
 			} else {
 				resp, err := api.Reject(t.Context(), &orgsyncv1.RejectRequest{BatchId: batch.GetBatchId()})
 				if err != nil || resp.GetDropped() != 24 {
@@ -167,16 +216,25 @@ func TestGuardHoldsSnapshotThatDropsWorkers(t *testing.T) {
 				if got := enabled(h, t, "E39"); got != "enabled" {
 					t.Errorf("after rejection E39 is %s", got)
 				}
+				if resp.GetBatch().GetDecision() != orgsyncv1.Decision_DECISION_REJECTED || resp.GetBatch().GetDecidedBy().GetSubject() != approverSubject {
+					t.Errorf("rejected batch: %v", resp.GetBatch())
+				}
 				// The rejection is durable: a restart does not hold the same changes again.
 				stop()
 				svc, stop = h.start(t, withClock(fake))
-				api = client(t, svc)
+				api = h.client(t, svc)
 				if got := enabled(h, t, "E39"); got != "enabled" {
 					t.Errorf("after rejection and restart E39 is %s", got)
 				}
 			}
-			if after, err := api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{}); err != nil || len(after.GetBatches()) != 0 {
+			after, err := api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{})
+			if err != nil || len(after.GetBatches()) != 0 {
 				t.Errorf("pending after %s: %v, %v", decision, after, err)
+			}
+			// The decision is listed with who made it (after a restart too, for the rejection).
+			if decided := after.GetDecided(); len(decided) != 1 || decided[0].GetBatchId() != batch.GetBatchId() ||
+				decided[0].GetDecidedBy().GetSubject() != approverSubject || decided[0].GetDecidedBy().GetIssuer() != h.issuer.URL() {
+				t.Errorf("decided after %s: %v", decision, decided)
 			}
 			// Everything else keeps flowing: a new hire is published.
 			h.hr(t, "hire", worker("E99", "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0.Add(time.Hour)))

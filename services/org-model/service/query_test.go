@@ -31,7 +31,7 @@ groups:
   rules:
     - {key: everyone, filter: 'true'}
 `))
-	api := client(t, svc)
+	api := h.client(t, svc)
 
 	explain, err := api.ExplainMembership(t.Context(), &orgsyncv1.ExplainMembershipRequest{GroupKey: "all-commercial", WorkerId: "E1"})
 	if err != nil {

@@ -76,9 +76,10 @@ type Config struct {
 // ConfigFromEnv reads NATS_URL, HTTP_ADDR (default :8081), GRPC_ADDR (default :9091),
 // ORGSYNC_CONFIG (the policy file), UPN_DOMAIN (required without a policy file naming
 // upnDomains), GROUP_NAME_PREFIX (default "Org - ", used without a policy file), PLAN_TIMEOUT
-// (default 30s, how long one Plan request may run), and CHECKPOINT_EVENTS (default 50000; 0
-// turns checkpoints off) and CHECKPOINT_INTERVAL (default 10m), how often the model's state is
-// saved so that a start replays only the HR events after it.
+// (default 30s, how long one Plan request may run), CHECKPOINT_EVENTS (default 50000; 0 turns
+// checkpoints off) and CHECKPOINT_INTERVAL (default 10m), how often the model's state is saved so
+// that a start replays only the HR events after it, and who may call the query API:
+// ORGSYNC_AUTH_* and GRPC_TLS_* (server.ConfigFromEnv, rules in GRPCRules).
 func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	cfg := Config{
 		NATSURL:    env.String("NATS_URL", nats.DefaultURL),
@@ -147,10 +148,12 @@ type Service struct {
 	results   *query.Results
 	// causes remembers why each revision was published, for the audit trail's join.
 	causes *audit.Causes
-	// decisions keeps the guard's rejections durable across restarts; savedVersion is the guard's
-	// rejection version it holds.
-	decisions    jetstream.KeyValue
+	// decisionsKV keeps the guard's rejections and the recent decisions durable across restarts;
+	// savedVersion is the guard's rejection version it holds.
+	decisionsKV  jetstream.KeyValue
 	savedVersion uint64
+	// decisions are the most recent approvals and rejections, with who decided.
+	decisions *decisionLog
 	// identifiers records assigned identifiers and held values (identifiers.go).
 	identifiers jetstream.KeyValue
 	// heldConflicts are writers' conflict results read before the replay was done; applyMu guards it.
@@ -189,6 +192,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	}
 	nc, js, err := stream.Connect(ctx, cfg.NATSURL, Name, cfg.Streams, logger)
 	if err != nil {
+		srv.Close()
 		return nil, err
 	}
 	decisions, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -199,17 +203,20 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	})
 	if err != nil {
 		nc.Close()
+		srv.Close()
 		return nil, fmt.Errorf("key-value bucket %s: %w", DecisionsBucket, err)
 	}
 	identifiers, err := openIdentifiers(ctx, js, cfg.Streams)
 	if err != nil {
 		nc.Close()
+		srv.Close()
 		return nil, err
 	}
 	var checkpoints jetstream.ObjectStore
 	if cfg.Checkpoint.Events > 0 {
 		if err := cfg.Checkpoint.validate(cfg.Streams.HRMaxAge); err != nil {
 			nc.Close()
+			srv.Close()
 			return nil, err
 		}
 		checkpoints, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
@@ -220,6 +227,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		})
 		if err != nil {
 			nc.Close()
+			srv.Close()
 			return nil, fmt.Errorf("object store %s: %w", CheckpointBucket, err)
 		}
 	}
@@ -238,7 +246,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		guard:       guard.New(pol.Guard),
 		results:     query.NewResults(),
 		causes:      audit.NewCauses(),
-		decisions:   decisions,
+		decisionsKV: decisions,
+		decisions:   newDecisionLog(),
 		identifiers: identifiers,
 		wake:        make(chan struct{}, 1),
 
@@ -248,12 +257,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	}
 	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
 		Model: s.model, Publisher: s.publisher, Results: s.results, Guard: s.guard, Clock: s.clock,
-		Approve: s.approve, Reject: s.reject, Ready: s.caughtUp.Load, PlanTimeout: cfg.PlanTimeout,
+		Approve: s.approve, Reject: s.reject, Decided: s.decisions.list, Ready: s.caughtUp.Load, PlanTimeout: cfg.PlanTimeout,
 		Audit: audit.NewReader(js, s.causes).List, Streams: s.streamStatus,
 		Services: func(ctx context.Context) ([]*orgsyncv1.ServiceStatus, error) { return stream.ReadStatuses(ctx, js) },
 	}))
+	srv.Authorize(GRPCRules)
 	if err := s.observe(); err != nil {
 		nc.Close()
+		srv.Close()
 		return nil, err
 	}
 	srv.AddCheck("jetstream", stream.ReadyCheck(nc, js))
@@ -501,33 +512,47 @@ func (s *Service) emit(ctx context.Context, changes []*orgsyncv1.DesiredObject, 
 	return nil
 }
 
-// approve publishes a pending batch.
-func (s *Service) approve(ctx context.Context, batchID string) (int, error) {
+// approve publishes a pending batch; the causes of its objects name the batch and who approved it.
+func (s *Service) approve(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error) {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	held, ok := s.guard.Batch(batchID)
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: %q", guard.ErrNoBatch, batchID)
+	}
 	objects, err := s.guard.Approve(batchID)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	cause := &orgsyncv1.Cause{Reason: approvedPrefix + batchID, ComputedAt: timestamppb.New(s.clock.Now())}
+	now := s.clock.Now()
+	by := principalOf(ctx)
+	decided := decidedBatch(held, orgsyncv1.Decision_DECISION_APPROVED, by, now)
+	s.recordDecision(ctx, decided)
+	cause := &orgsyncv1.Cause{Reason: approvedPrefix + batchID, ComputedAt: timestamppb.New(now), ApprovalBatchId: batchID, ApprovedBy: by}
 	for _, obj := range objects {
 		if err := s.publish(ctx, obj, cause); err != nil {
-			return 0, err
+			return decided, 0, err
 		}
 	}
-	return len(objects), nil
+	return decided, len(objects), nil
 }
 
 // reject drops a pending batch and keeps its rejected states in the decisions bucket, so that a
 // restart does not hold them again.
-func (s *Service) reject(ctx context.Context, batchID string) (int, error) {
+func (s *Service) reject(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error) {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	held, ok := s.guard.Batch(batchID)
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: %q", guard.ErrNoBatch, batchID)
+	}
 	n, err := s.guard.Reject(batchID)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	return n, s.saveRejections(ctx)
+	decided := decidedBatch(held, orgsyncv1.Decision_DECISION_REJECTED, principalOf(ctx), s.clock.Now())
+	s.recordDecision(ctx, decided)
+	return decided, n, s.saveRejections(ctx)
 }
 
 // saveRejections makes the bucket hold exactly the guard's rejected states. The caller holds applyMu.
@@ -537,12 +562,14 @@ func (s *Service) saveRejections(ctx context.Context) error {
 		return nil
 	}
 	stored := map[string]bool{}
-	keys, err := s.decisions.ListKeys(ctx)
+	keys, err := s.decisionsKV.ListKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("listing %s: %w", DecisionsBucket, err)
 	}
 	for key := range keys.Keys() {
-		stored[key] = true
+		if !isDecisionKey(key) {
+			stored[key] = true
+		}
 	}
 	for path, obj := range rejected {
 		key := decisionKey(path)
@@ -551,12 +578,12 @@ func (s *Service) saveRejections(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := s.decisions.Put(ctx, key, data); err != nil {
+		if _, err := s.decisionsKV.Put(ctx, key, data); err != nil {
 			return fmt.Errorf("saving a rejection in %s: %w", DecisionsBucket, err)
 		}
 	}
 	for key := range stored {
-		if err := s.decisions.Delete(ctx, key); err != nil {
+		if err := s.decisionsKV.Delete(ctx, key); err != nil {
 			return fmt.Errorf("clearing a rejection in %s: %w", DecisionsBucket, err)
 		}
 	}
@@ -565,13 +592,19 @@ func (s *Service) saveRejections(ctx context.Context) error {
 }
 
 func (s *Service) loadRejections(ctx context.Context) error {
-	keys, err := s.decisions.ListKeys(ctx)
+	keys, err := s.decisionsKV.ListKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("listing %s: %w", DecisionsBucket, err)
 	}
 	rejected := map[string]*orgsyncv1.DesiredObject{}
 	for key := range keys.Keys() {
-		entry, err := s.decisions.Get(ctx, key)
+		if isDecisionKey(key) {
+			if err := s.loadDecision(ctx, key); err != nil {
+				s.logger.WarnContext(ctx, "unreadable decision skipped", "bucket", DecisionsBucket, "key", key, "error", err)
+			}
+			continue
+		}
+		entry, err := s.decisionsKV.Get(ctx, key)
 		if err != nil {
 			return fmt.Errorf("reading %s %s: %w", DecisionsBucket, key, err)
 		}
@@ -639,8 +672,12 @@ func (s *Service) followResults(ctx context.Context) error {
 // the batch id back from it (auditlog.Stamp).
 const approvedPrefix = auditlog.ApprovedPrefix
 
-// approvalOf returns the batch id of an approval's cause, or "".
+// approvalOf returns the batch id of an approval's cause, or "": the field, else the reason's
+// "approved batch <id>" written before the field existed.
 func approvalOf(cause *orgsyncv1.Cause) string {
+	if batchID := cause.GetApprovalBatchId(); batchID != "" {
+		return batchID
+	}
 	if batchID, ok := strings.CutPrefix(cause.GetReason(), approvedPrefix); ok {
 		return batchID
 	}

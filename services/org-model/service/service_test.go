@@ -10,12 +10,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/orgsync/orgsync/pkg/auth"
+	"github.com/orgsync/orgsync/pkg/auth/authtest"
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
@@ -26,6 +26,10 @@ type harness struct {
 	url string
 	js  jetstream.JetStream
 	pub *stream.Publisher
+	// issuer and tokens authenticate the test's calls: a static token per role, and OIDC tokens.
+	issuer *authtest.Issuer
+	auth   auth.Config
+	tokens map[auth.Role]string
 }
 
 func newHarness(t *testing.T) harness {
@@ -40,7 +44,10 @@ func newHarness(t *testing.T) harness {
 	if err := stream.EnsureStreams(t.Context(), js, stream.DefaultConfig()); err != nil {
 		t.Fatal(err)
 	}
-	return harness{url: srv.ClientURL(), js: js, pub: stream.NewPublisher(js)}
+	issuer := authtest.NewIssuer(t)
+	authCfg, tokens := authtest.RoleTokens(t)
+	authCfg.Issuer, authCfg.Audience = issuer.URL(), authtest.Audience
+	return harness{url: srv.ClientURL(), js: js, pub: stream.NewPublisher(js), issuer: issuer, auth: authCfg, tokens: tokens}
 }
 
 func (h harness) hr(t *testing.T, id string, event *orgsyncv1.HREvent) {
@@ -61,7 +68,7 @@ func (h harness) start(t *testing.T, options ...func(*Config)) (*Service, func()
 	ctx, cancel := context.WithCancel(t.Context())
 	cfg := Config{
 		NATSURL: h.url,
-		Server:  server.Config{Name: Name, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ReadinessInterval: 10 * time.Millisecond},
+		Server:  server.Config{Name: Name, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ReadinessInterval: 10 * time.Millisecond, Auth: h.auth},
 		Streams: stream.DefaultConfig(),
 		Policy:  Policy{UPNDomain: "corp.example.com", GroupNamePrefix: "Org - "},
 	}
@@ -219,14 +226,10 @@ func TestQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	conn, err := grpc.NewClient(svc.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := orgsyncv1.NewOrgModelServiceClient(conn)
+	client := h.client(t, svc)
 
 	var got *orgsyncv1.GetWorkerResponse
+	var err error
 	eventually(t, func() bool {
 		got, err = client.GetWorker(t.Context(), &orgsyncv1.GetWorkerRequest{WorkerId: "E1"})
 		return err == nil && got.GetAccounts()[0].GetLastResult().GetObjectId() == "0000-1"

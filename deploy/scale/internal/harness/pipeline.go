@@ -130,7 +130,12 @@ func StartPipeline(ctx context.Context, opts PipelineOptions) (*Pipeline, error)
 		return nil, errors.Join(err, p.Close())
 	}
 	for i := range opts.Writers {
-		env := append(Env("GRAPH_BASE_URL", opts.GraphURL, "GRAPH_AUTH", "none"), opts.WriterEnv...)
+		adminPort, err := FreePort()
+		if err != nil {
+			return nil, errors.Join(err, p.Close())
+		}
+		// Each replica's admin routes (dead letters, drift) need a port of their own.
+		env := append(Env("GRAPH_BASE_URL", opts.GraphURL, "GRAPH_AUTH", "none", "ADMIN_ADDR", "127.0.0.1:"+strconv.Itoa(adminPort)), opts.WriterEnv...)
 		if opts.RedisURL != "" {
 			env = append(env, "REDIS_URL="+opts.RedisURL)
 		}

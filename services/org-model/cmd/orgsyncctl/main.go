@@ -1,6 +1,11 @@
 // Command orgsyncctl asks org-model questions and approves its held changes, over its gRPC API:
 //
-//	orgsyncctl [--addr host:port] [--json] <command> [arguments]
+//	orgsyncctl [--addr host:port] [--token-file FILE] [--ca-file FILE [--cert FILE --key FILE]] [--json] <command> [arguments]
+//
+// It authenticates with a bearer token: --token-file, else $ORGSYNC_TOKEN, else the default token
+// file ($XDG_CONFIG_HOME/orgsync/token or ~/.config/orgsync/token, where `make run` writes its dev
+// token). With --ca-file it speaks TLS and checks org-model's certificate against that CA; --cert
+// and --key add a client certificate for servers that require one (GRPC_TLS_CLIENT_CA_FILE).
 //
 // Commands: status, worker ID, workers [--unit ID], unit ID, tree [--root ID], members GROUP,
 // explain GROUP WORKER, plan (--events FILE | --policy FILE), pending, approve BATCH, reject BATCH,
@@ -10,6 +15,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,11 +28,15 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/orgsync/orgsync/pkg/auth"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -38,7 +49,10 @@ func main() {
 	}
 }
 
-const usage = `usage: orgsyncctl [--addr host:port] [--json] [--target entra|ad] <command> [arguments]
+const usage = `usage: orgsyncctl [--addr host:port] [--token-file FILE] [--ca-file FILE] [--cert FILE --key FILE]
+                  [--json] [--target entra|ad] <command> [arguments]
+
+credentials: --token-file, else $ORGSYNC_TOKEN, else $XDG_CONFIG_HOME/orgsync/token (~/.config/orgsync/token)
 
 commands:
   status                      replay state, sizes, unresolved references, pending batches
@@ -65,6 +79,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	asJSON := flags.Bool("json", false, "print JSON")
 	targetName := flags.String("target", "entra", "directory target: entra or ad")
 	timeout := flags.Duration("timeout", 30*time.Second, "how long to wait for an answer")
+	tokenFile := flags.String("token-file", "", "file holding the bearer token (default $ORGSYNC_TOKEN, else the default token file)")
+	caFile := flags.String("ca-file", "", "CA of org-model's certificate: speak TLS")
+	certFile := flags.String("cert", "", "client certificate for mutual TLS (with --key)")
+	keyFile := flags.String("key", "", "client key for mutual TLS (with --cert)")
+	serverName := flags.String("server-name", "", "name to check org-model's certificate against (default: the host of --addr)")
 	if err := flags.Parse(args); err != nil {
 		return fmt.Errorf("%w\n%s", err, usage)
 	}
@@ -79,7 +98,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	default:
 		return fmt.Errorf("--target %q is not entra or ad", *targetName)
 	}
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	token, tokenSource, err := findToken(*tokenFile)
+	if err != nil {
+		return err
+	}
+	transport, err := transportCredentials(*caFile, *certFile, *keyFile, *serverName)
+	if err != nil {
+		return err
+	}
+	options := []grpc.DialOption{grpc.WithTransportCredentials(transport)}
+	if token != "" {
+		options = append(options, grpc.WithPerRPCCredentials(auth.Bearer(token)))
+	}
+	conn, err := grpc.NewClient(*addr, options...)
 	if err != nil {
 		return err
 	}
@@ -98,7 +129,87 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if !ok {
 		return fmt.Errorf("unknown command %q\n%s", command, usage)
 	}
-	return handler(ctx, rest)
+	return explainRefusal(handler(ctx, rest), tokenSource)
+}
+
+// findToken returns the bearer token and where it came from: --token-file, else ORGSYNC_TOKEN,
+// else the default token file when it exists. No token at all is not an error here: org-model
+// answers Unauthenticated, and explainRefusal says where a token would be looked for.
+func findToken(tokenFile string) (token, source string, err error) {
+	if tokenFile != "" {
+		token, err := auth.ReadTokenFile(tokenFile)
+		return token, "--token-file " + tokenFile, err
+	}
+	if token := strings.TrimSpace(os.Getenv("ORGSYNC_TOKEN")); token != "" {
+		return token, "ORGSYNC_TOKEN", nil
+	}
+	path, err := auth.DefaultTokenFile()
+	if err != nil {
+		return "", "", nil
+	}
+	if _, statErr := os.Stat(path); statErr != nil {
+		return "", "", nil
+	}
+	token, err = auth.ReadTokenFile(path)
+	return token, path, err
+}
+
+// explainRefusal adds to an authentication or permission error what the user can do about it.
+func explainRefusal(err error, tokenSource string) error {
+	switch status.Code(err) {
+	case codes.Unauthenticated:
+		if tokenSource == "" {
+			defaultFile, _ := auth.DefaultTokenFile()
+			return fmt.Errorf("%w\n(no token given: use --token-file, ORGSYNC_TOKEN or %s)", err, defaultFile)
+		}
+		return fmt.Errorf("%w\n(the token from %s was refused)", err, tokenSource)
+	case codes.PermissionDenied:
+		return fmt.Errorf("%w\n(the token from %s lacks the role)", err, tokenSource)
+	}
+	return err
+}
+
+// transportCredentials is plaintext without a CA, else TLS checked against the CA, with a client
+// certificate when one is given.
+func transportCredentials(caFile, certFile, keyFile, serverName string) (credentials.TransportCredentials, error) {
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("--cert and --key go together")
+	}
+	if caFile == "" {
+		if certFile != "" {
+			return nil, errors.New("--cert and --key need --ca-file: client certificates are only sent over TLS")
+		}
+		return insecure.NewCredentials(), nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", caFile)
+	}
+	config := &tls.Config{RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS12}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cert/--key: %w", err)
+		}
+		config.Certificates = []tls.Certificate{cert}
+	}
+	return credentials.NewTLS(config), nil
+}
+
+// who names a principal for people: the OIDC subject and its issuer, or the static token's name.
+func who(p *orgsyncv1.Principal) string {
+	switch {
+	case p.GetTokenName() != "":
+		return "token " + p.GetTokenName()
+	case p.GetSubject() != "":
+		return p.GetSubject() + " (" + p.GetIssuer() + ")"
+	default:
+		return "-"
+	}
 }
 
 func envOr(name, def string) string {
@@ -414,7 +525,18 @@ func (c *cli) pending(ctx context.Context, rest []string) error {
 			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\n", b.GetBatchId(), ts(b.GetCreatedAt(), true), b.GetDisables(), b.GetRemovals(),
 				dash(b.GetCause().GetReason()), b.GetReason())
 		}
+		if len(resp.GetDecided()) > 0 {
+			fmt.Fprintln(w, "\nDECIDED\tAT\tDECISION\tBY\tDISABLES\tREMOVALS")
+			for _, b := range resp.GetDecided() {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\n", b.GetBatchId(), ts(b.GetDecidedAt(), true), decision(b.GetDecision()),
+					who(b.GetDecidedBy()), b.GetDisables(), b.GetRemovals())
+			}
+		}
 	})
+}
+
+func decision(d orgsyncv1.Decision) string {
+	return strings.ToLower(strings.TrimPrefix(d.String(), "DECISION_"))
 }
 
 func (c *cli) approve(ctx context.Context, rest []string) error {
@@ -426,7 +548,7 @@ func (c *cli) approve(ctx context.Context, rest []string) error {
 		return err
 	}
 	return c.print(resp, func(w *tabwriter.Writer) {
-		fmt.Fprintf(w, "approved %s: %d changes published\n", rest[0], resp.GetPublished())
+		fmt.Fprintf(w, "approved %s by %s: %d changes published\n", rest[0], who(resp.GetBatch().GetDecidedBy()), resp.GetPublished())
 	})
 }
 
@@ -439,7 +561,7 @@ func (c *cli) reject(ctx context.Context, rest []string) error {
 		return err
 	}
 	return c.print(resp, func(w *tabwriter.Writer) {
-		fmt.Fprintf(w, "rejected %s: %d changes dropped\n", rest[0], resp.GetDropped())
+		fmt.Fprintf(w, "rejected %s by %s: %d changes dropped\n", rest[0], who(resp.GetBatch().GetDecidedBy()), resp.GetDropped())
 	})
 }
 

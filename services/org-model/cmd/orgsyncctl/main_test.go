@@ -17,6 +17,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/orgsync/orgsync/pkg/auth"
+	"github.com/orgsync/orgsync/pkg/auth/authtest"
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
@@ -35,6 +37,38 @@ func startOrgModel(t *testing.T) string {
 // startOrgModelWithNATS is startOrgModel, also returning the NATS URL.
 func startOrgModelWithNATS(t *testing.T) (addr, natsURL string) {
 	t.Helper()
+	f := startFixture(t, server.TLSConfig{})
+	return f.addr, f.natsURL
+}
+
+// fixture is a running org-model and the credentials to call it.
+type fixture struct {
+	addr, natsURL string
+	// tokens holds a static token per role; the admin token is also in the default token file.
+	tokens map[auth.Role]string
+	issuer *authtest.Issuer
+}
+
+// startFixture starts org-model with static tokens and an OIDC issuer, serving tlsCfg, and puts
+// the admin token where orgsyncctl looks by default (a temporary XDG_CONFIG_HOME).
+// connectArgs are the flags orgsyncctl needs to reach it (TLS).
+func startFixture(t *testing.T, tlsCfg server.TLSConfig, connectArgs ...string) fixture {
+	t.Helper()
+	authCfg, tokens := authtest.RoleTokens(t)
+	issuer := authtest.NewIssuer(t)
+	authCfg.Issuer, authCfg.Audience = issuer.URL(), authtest.Audience
+	t.Setenv("ORGSYNC_TOKEN", "")
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	tokenFile, err := auth.DefaultTokenFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(tokenFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tokenFile, []byte(tokens[auth.Admin]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	srv := natsembed.StartForTest(t)
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {
@@ -67,7 +101,8 @@ func startOrgModelWithNATS(t *testing.T) (addr, natsURL string) {
 	ctx, cancel := context.WithCancel(t.Context())
 	svc, err := service.New(ctx, service.Config{
 		NATSURL: srv.ClientURL(), Streams: stream.DefaultConfig(), PolicyFile: policyFile, Clock: clock.NewFake(t0),
-		Server: server.Config{Name: service.Name, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ReadinessInterval: 10 * time.Millisecond},
+		Server: server.Config{Name: service.Name, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ReadinessInterval: 10 * time.Millisecond,
+			Auth: authCfg, TLS: tlsCfg},
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -77,14 +112,14 @@ func startOrgModelWithNATS(t *testing.T) (addr, natsURL string) {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		var out bytes.Buffer
-		if run(t.Context(), []string{"--addr", svc.GRPCAddr(), "status"}, &out) == nil && strings.Contains(out.String(), "caught up        true") {
+		if run(t.Context(), append(append([]string{"--addr", svc.GRPCAddr()}, connectArgs...), "status"), &out) == nil && strings.Contains(out.String(), "caught up        true") {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("org-model not caught up within 10s")
 		}
 	}
-	return svc.GRPCAddr(), srv.ClientURL()
+	return fixture{addr: svc.GRPCAddr(), natsURL: srv.ClientURL(), tokens: tokens, issuer: issuer}
 }
 
 func TestCommands(t *testing.T) {

@@ -226,6 +226,10 @@ func (r *Reader) record(msg jetstream.Msg, meta *jetstream.MsgMetadata) (*orgsyn
 			record.ApprovalBatchId = remembered.ApprovalBatchID
 		}
 	}
+	if record.ApprovalBatchId == "" {
+		record.ApprovalBatchId = record.GetCause().GetApprovalBatchId()
+	}
+	record.ApprovedBy = record.GetCause().GetApprovedBy()
 	if record.TraceId == "" {
 		record.TraceId = TraceID(otel.GetTextMapPropagator().Extract(context.Background(), stream.HeaderCarrier(msg.Headers())))
 	}

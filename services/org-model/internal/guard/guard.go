@@ -11,6 +11,8 @@
 package guard
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -70,7 +72,14 @@ type Guard struct {
 	rejected map[string]*orgsyncv1.DesiredObject
 	// rejectedVersion grows whenever rejected changes, so a caller knows when to save it.
 	rejectedVersion uint64
-	nextID          int
+}
+
+// newBatchID returns a random batch id: an approval names its batch, so the id must not be
+// guessable from the time or a counter.
+func newBatchID() string {
+	var raw [10]byte
+	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return "b-" + hex.EncodeToString(raw[:])
 }
 
 type stamp struct {
@@ -155,8 +164,7 @@ func (g *Guard) Admit(changes []Change, totals Totals, cause *orgsyncv1.Cause, n
 	}
 	batch := g.open
 	if batch == nil {
-		g.nextID++
-		batch = &Batch{ID: fmt.Sprintf("b%d-%s", g.nextID, now.UTC().Format("20060102T150405")), CreatedAt: now, Reason: reason,
+		batch = &Batch{ID: newBatchID(), CreatedAt: now, Reason: reason,
 			Cause: cause, Objects: map[string]*orgsyncv1.DesiredObject{}}
 		g.pending[batch.ID] = batch
 		g.open = batch
@@ -228,8 +236,29 @@ func (g *Guard) Pending() []*Batch {
 		}
 		out = append(out, &c)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
 	return out
+}
+
+// Batch returns a copy of the pending batch id.
+func (g *Guard) Batch(id string) (*Batch, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	b, ok := g.pending[id]
+	if !ok {
+		return nil, false
+	}
+	c := *b
+	c.Objects = make(map[string]*orgsyncv1.DesiredObject, len(b.Objects))
+	for path, obj := range b.Objects {
+		c.Objects[path] = obj
+	}
+	return &c, true
 }
 
 // Approve ends a pending batch and returns its changes, in publishing order (removed

@@ -3,6 +3,7 @@ package guard
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"testing"
 	"time"
 
@@ -153,5 +154,20 @@ func TestHeldObjectStaysHeldWhileTheWindowIsQuiet(t *testing.T) {
 	}
 	if !g.Held(again[0].Path) {
 		t.Error("held object released by a newer destructive state")
+	}
+}
+
+func TestBatchIDsAreNotGuessable(t *testing.T) {
+	format := regexp.MustCompile(`^b-[0-9a-f]{20}$`)
+	seen := map[string]bool{}
+	for range 1000 {
+		id := newBatchID()
+		if !format.MatchString(id) {
+			t.Fatalf("batch id %q is not b- and 80 random bits in hex", id)
+		}
+		if seen[id] {
+			t.Fatalf("batch id %q repeated", id)
+		}
+		seen[id] = true
 	}
 }

@@ -81,10 +81,13 @@ type Deps struct {
 	Results   *Results
 	Guard     *guard.Guard
 	Clock     clock.Clock
-	// Approve publishes a pending batch and says how many objects it published.
-	Approve func(ctx context.Context, batchID string) (int, error)
-	// Reject drops a pending batch and says how many changes it dropped.
-	Reject func(ctx context.Context, batchID string) (int, error)
+	// Approve publishes a pending batch and returns the batch as decided (with who approved it,
+	// the principal in ctx) and how many objects it published.
+	Approve func(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error)
+	// Reject drops a pending batch and returns the batch as decided and how many changes it dropped.
+	Reject func(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error)
+	// Decided lists the most recent decisions, newest first; nil lists none.
+	Decided func() []*orgsyncv1.PendingBatch
 	// Ready says whether the replay at start is done.
 	Ready func() bool
 	// Audit lists the directory writes recorded on stream AUDIT.
@@ -425,31 +428,34 @@ func (s *Server) ListPending(context.Context, *orgsyncv1.ListPendingRequest) (*o
 		}
 		resp.Batches = append(resp.Batches, batch)
 	}
+	if s.Decided != nil {
+		resp.Decided = s.Decided()
+	}
 	return resp, nil
 }
 
 // Approve publishes a held batch.
 func (s *Server) Approve(ctx context.Context, req *orgsyncv1.ApproveRequest) (*orgsyncv1.ApproveResponse, error) {
-	n, err := s.Deps.Approve(ctx, req.GetBatchId())
+	batch, n, err := s.Deps.Approve(ctx, req.GetBatchId())
 	if errors.Is(err, guard.ErrNoBatch) {
 		return nil, status.Error(codes.NotFound, err.Error())
 	}
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	return &orgsyncv1.ApproveResponse{Published: int32(n)}, nil
+	return &orgsyncv1.ApproveResponse{Published: int32(n), Batch: batch}, nil
 }
 
 // Reject drops a held batch.
 func (s *Server) Reject(ctx context.Context, req *orgsyncv1.RejectRequest) (*orgsyncv1.RejectResponse, error) {
-	n, err := s.Deps.Reject(ctx, req.GetBatchId())
+	batch, n, err := s.Deps.Reject(ctx, req.GetBatchId())
 	if errors.Is(err, guard.ErrNoBatch) {
 		return nil, status.Error(codes.NotFound, err.Error())
 	}
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	return &orgsyncv1.RejectResponse{Dropped: int32(n)}, nil
+	return &orgsyncv1.RejectResponse{Dropped: int32(n), Batch: batch}, nil
 }
 
 // ListAudit lists recorded directory writes with their causes.
