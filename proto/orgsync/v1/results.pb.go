@@ -181,8 +181,17 @@ type WriterResult struct {
 	DistinguishedName string `protobuf:"bytes,18,opt,name=distinguished_name,json=distinguishedName,proto3" json:"distinguished_name,omitempty"`
 	// sam_account_name is the user's final sAMAccountName in AD.
 	SamAccountName string `protobuf:"bytes,19,opt,name=sam_account_name,json=samAccountName,proto3" json:"sam_account_name,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// property names the directory property an INVALID or CONFLICT error is about, when the
+	// directory says which: "userPrincipalName", "mailNickname", "sAMAccountName", ... A user create
+	// refused because an object orgsync does not manage holds the identifier is FAILED with
+	// error_class CONFLICT and this property set; org-model then takes the worker's next candidate.
+	Property string `protobuf:"bytes,20,opt,name=property,proto3" json:"property,omitempty"`
+	// manager_link_pending says the user was written without its manager link because the
+	// manager's account does not exist (yet, or its own desired state failed); the writer makes the
+	// link when the manager's account appears.
+	ManagerLinkPending bool `protobuf:"varint,21,opt,name=manager_link_pending,json=managerLinkPending,proto3" json:"manager_link_pending,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *WriterResult) Reset() {
@@ -348,6 +357,20 @@ func (x *WriterResult) GetSamAccountName() string {
 	return ""
 }
 
+func (x *WriterResult) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+func (x *WriterResult) GetManagerLinkPending() bool {
+	if x != nil {
+		return x.ManagerLinkPending
+	}
+	return false
+}
+
 // AttributeChange is one attribute a write changed.
 type AttributeChange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -425,7 +448,7 @@ var File_orgsync_v1_results_proto protoreflect.FileDescriptor
 const file_orgsync_v1_results_proto_rawDesc = "" +
 	"\n" +
 	"\x18orgsync/v1/results.proto\x12\n" +
-	"orgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aorgsync/v1/directory.proto\"\xfe\x05\n" +
+	"orgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aorgsync/v1/directory.proto\"\xcc\x06\n" +
 	"\fWriterResult\x12*\n" +
 	"\x06target\x18\x01 \x01(\x0e2\x12.orgsync.v1.TargetR\x06target\x12*\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x16.orgsync.v1.ObjectKindR\x04kind\x12\x10\n" +
@@ -451,7 +474,9 @@ const file_orgsync_v1_results_proto_rawDesc = "" +
 	"\achanges\x18\x10 \x03(\v2\x1b.orgsync.v1.AttributeChangeR\achanges\x12*\n" +
 	"\x11approval_batch_id\x18\x11 \x01(\tR\x0fapprovalBatchId\x12-\n" +
 	"\x12distinguished_name\x18\x12 \x01(\tR\x11distinguishedName\x12(\n" +
-	"\x10sam_account_name\x18\x13 \x01(\tR\x0esamAccountName\"o\n" +
+	"\x10sam_account_name\x18\x13 \x01(\tR\x0esamAccountName\x12\x1a\n" +
+	"\bproperty\x18\x14 \x01(\tR\bproperty\x120\n" +
+	"\x14manager_link_pending\x18\x15 \x01(\bR\x12managerLinkPending\"o\n" +
 	"\x0fAttributeChange\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06before\x18\x02 \x01(\tR\x06before\x12\x14\n" +
