@@ -587,12 +587,7 @@ func (w *Writer) finish(ctx context.Context, msg jetstream.Msg, obj *orgsyncv1.D
 		return fmt.Errorf("%w: %w", err, stream.ErrPermanent)
 	}
 	auditlog.Stamp(ctx, result, obj, msg)
-	msgID := fmt.Sprintf("%s:%d:%s", path, result.GetRevision(), result.GetOutcome())
-	if result.GetManagerLinkPending() {
-		// Apart from the result that makes the link later, at the same revision.
-		msgID += ":manager-pending"
-	}
-	if err := w.reportAs(ctx, path, msgID, result); err != nil {
+	if err := w.report(ctx, path, result); err != nil {
 		return err
 	}
 	for _, op := range result.GetOperations() {
@@ -628,7 +623,12 @@ func kindName(obj *orgsyncv1.DesiredObject) string {
 
 // report publishes the result and, when something was written, an audit record.
 func (w *Writer) report(ctx context.Context, path string, result *orgsyncv1.WriterResult) error {
-	return w.reportAs(ctx, path, fmt.Sprintf("%s:%d:%s", path, result.GetRevision(), result.GetOutcome()), result)
+	msgID := fmt.Sprintf("%s:%d:%s", path, result.GetRevision(), result.GetOutcome())
+	if result.GetManagerLinkPending() {
+		// Apart from the result that makes the link later, at the same revision.
+		msgID += ":manager-pending"
+	}
+	return w.reportAs(ctx, path, msgID, result)
 }
 
 // reportAs is report with the message id given.
