@@ -3,7 +3,8 @@
 //
 // It listens on GRAPH_EMULATOR_ADDR (default 127.0.0.1:8081), prints the base URL to give to
 // msgraph-sdk-go, logs JSON to stderr at GRAPH_EMULATOR_LOG_LEVEL (default info; every request
-// is logged at debug) and serves its counters at GET /_emulator/stats. SIGINT or SIGTERM shuts it
+// is logged at debug) and serves its counters at GET /_emulator/stats. GRAPH_EMULATOR_VERIFIED_DOMAINS
+// (comma-separated) makes it refuse, as a tenant does, a userPrincipalName in any other domain. SIGINT or SIGTERM shuts it
 // down gracefully.
 package main
 
@@ -17,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -50,12 +52,20 @@ type config struct {
 	Addr string
 	// LogLevel is the minimum level logged (GRAPH_EMULATOR_LOG_LEVEL: debug, info, warn, error).
 	LogLevel slog.Level
+	// VerifiedDomains are the tenant's verified domains (GRAPH_EMULATOR_VERIFIED_DOMAINS, comma
+	// separated); empty accepts every domain.
+	VerifiedDomains []string
 }
 
 func configFromEnv(getenv func(string) string) (config, error) {
 	cfg := config{Addr: "127.0.0.1:8081", LogLevel: slog.LevelInfo}
 	if addr := getenv("GRAPH_EMULATOR_ADDR"); addr != "" {
 		cfg.Addr = addr
+	}
+	for _, domain := range strings.Split(getenv("GRAPH_EMULATOR_VERIFIED_DOMAINS"), ",") {
+		if domain = strings.TrimSpace(domain); domain != "" {
+			cfg.VerifiedDomains = append(cfg.VerifiedDomains, domain)
+		}
 	}
 	if level := getenv("GRAPH_EMULATOR_LOG_LEVEL"); level != "" {
 		if err := cfg.LogLevel.UnmarshalText([]byte(level)); err != nil {
@@ -80,7 +90,11 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, announce io.Wri
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	directory := emulator.New(emulator.WithLogger(logger))
+	opts := []emulator.Option{emulator.WithLogger(logger)}
+	if len(cfg.VerifiedDomains) > 0 {
+		opts = append(opts, emulator.WithVerifiedDomains(cfg.VerifiedDomains...))
+	}
+	directory := emulator.New(opts...)
 	mux := http.NewServeMux()
 	mux.Handle("/", directory)
 	mux.Handle("GET "+emulator.StatsPath, directory.StatsHandler())

@@ -23,6 +23,8 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "defaults", env: map[string]string{}, want: config{Addr: "127.0.0.1:8081", LogLevel: slog.LevelInfo}},
 		{name: "overrides", env: map[string]string{"GRAPH_EMULATOR_ADDR": ":9000", "GRAPH_EMULATOR_LOG_LEVEL": "debug"},
 			want: config{Addr: ":9000", LogLevel: slog.LevelDebug}},
+		{name: "verified domains", env: map[string]string{"GRAPH_EMULATOR_VERIFIED_DOMAINS": "corp.example.com, example.org,"},
+			want: config{Addr: "127.0.0.1:8081", LogLevel: slog.LevelInfo, VerifiedDomains: []string{"corp.example.com", "example.org"}}},
 		{name: "address without port", env: map[string]string{"GRAPH_EMULATOR_ADDR": "localhost"}, wantErr: "GRAPH_EMULATOR_ADDR"},
 		{name: "unknown level", env: map[string]string{"GRAPH_EMULATOR_LOG_LEVEL": "chatty"}, wantErr: "GRAPH_EMULATOR_LOG_LEVEL"},
 	}

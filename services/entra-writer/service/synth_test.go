@@ -190,7 +190,14 @@ func (p pipeline) waitForResults(tb testing.TB, count int, timeout time.Duration
 				tb.Fatalf("%s failed: %s", path, r.GetErrorMessage())
 			}
 		}
-		if len(results) >= count {
+		settled := 0
+		for _, r := range results {
+			// A user written while its manager had no account is not done until the link is.
+			if !r.GetManagerLinkPending() {
+				settled++
+			}
+		}
+		if settled >= count {
 			return results
 		}
 		if time.Now().After(deadline) {

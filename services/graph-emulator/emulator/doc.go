@@ -15,8 +15,11 @@
 // on purpose: reading a user without $select returns only Graph's default user properties,
 // $count needs the header "ConsistencyLevel: eventual", a collection is paged at 100 items by
 // default, passwords are never returned, userPrincipalName is unique regardless of case, and
-// mailNickname, userPrincipalName and passwords are checked against Graph's character and
-// complexity rules.
+// userPrincipalName, mailNickname, mail, passwords, required properties and the documented
+// maximum lengths (employeeId 16, displayName 256, jobTitle 128, ...) are checked as Graph checks
+// them, on POST, PATCH and inside $batch, with Graph's answer: 400 Request_BadRequest and a
+// "details" entry whose code (InvalidValue, ObjectConflict) and target name the property.
+// WithVerifiedDomains restricts userPrincipalName domains as a tenant's verified domains do.
 //
 // A *Server is safe for concurrent use and starts no goroutines. Every request passes through
 // Server.ServeHTTP, which matches a route, runs its handler and writes any error in one place;

@@ -40,8 +40,32 @@ type apiError struct {
 	status  int
 	code    string
 	message string
+	// details are Graph's "details" entries: which property the error is about, with its own
+	// code (InvalidValue, ObjectConflict), where Graph gives them.
+	details []errorDetail
 	// headers are extra response headers, such as Allow on a 405.
 	headers http.Header
+}
+
+// Detail codes Graph puts in an error's "details" entries.
+const (
+	// DetailInvalidValue marks the property whose value Graph refuses.
+	DetailInvalidValue = "InvalidValue"
+	// DetailObjectConflict marks the property another object already holds the value of.
+	DetailObjectConflict = "ObjectConflict"
+)
+
+// errorDetail is one entry of Graph's "details": a code and the property (target) it is about.
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message,omitempty"`
+	Target  string `json:"target,omitempty"`
+}
+
+// about adds a details entry naming the property the error is about.
+func (e *apiError) about(code, property string) *apiError {
+	e.details = append(e.details, errorDetail{Code: code, Target: property})
+	return e
 }
 
 // withHeader adds a response header, such as Retry-After on a 429.
@@ -78,14 +102,33 @@ func requiredProperty(name string) *apiError {
 		"Property %s value is required but is empty or missing.", name)
 }
 
+// invalidProperty is Graph's answer for a value it refuses, such as a mailNickname with a space
+// or a jobTitle over its length.
 func invalidProperty(name string, kind objectKind) *apiError {
 	return newAPIError(http.StatusBadRequest, CodeRequestBadRequest,
-		"Invalid value specified for property '%s' of resource '%s'.", name, kind.resourceName())
+		"Invalid value specified for property '%s' of resource '%s'.", name, kind.resourceName()).
+		about(DetailInvalidValue, name)
 }
 
+// invalidPrincipalName is Graph's own wording for a userPrincipalName it refuses (characters,
+// lengths, the "@").
+func invalidPrincipalName() *apiError {
+	return newAPIError(http.StatusBadRequest, CodeRequestBadRequest,
+		"Property userPrincipalName is invalid.").about(DetailInvalidValue, "userPrincipalName")
+}
+
+// unverifiedDomain is Graph's answer for a userPrincipalName outside the tenant's verified domains.
+func unverifiedDomain() *apiError {
+	return newAPIError(http.StatusBadRequest, CodeRequestBadRequest,
+		"The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.").
+		about(DetailInvalidValue, "userPrincipalName")
+}
+
+// duplicateProperty is Graph's answer when another object holds a unique value.
 func duplicateProperty(name string) *apiError {
 	return newAPIError(http.StatusBadRequest, CodeRequestBadRequest,
-		"Another object with the same value for property %s already exists.", name)
+		"Another object with the same value for property %s already exists.", name).
+		about(DetailObjectConflict, name)
 }
 
 // errorEnvelope is Graph's JSON error body.
@@ -94,9 +137,10 @@ type errorEnvelope struct {
 }
 
 type errorBody struct {
-	Code       string     `json:"code"`
-	Message    string     `json:"message"`
-	InnerError innerError `json:"innerError"`
+	Code       string        `json:"code"`
+	Message    string        `json:"message"`
+	Details    []errorDetail `json:"details,omitempty"`
+	InnerError innerError    `json:"innerError"`
 }
 
 type innerError struct {

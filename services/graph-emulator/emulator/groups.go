@@ -12,7 +12,7 @@ func (s *Server) createGroup(c *call) error {
 	if err != nil {
 		return err
 	}
-	if err := checkRequired(props, requiredGroupProperties, kindGroup, true); err != nil {
+	if err := s.validation(kindGroup, true).group(props); err != nil {
 		return err
 	}
 	delete(props, "id")
@@ -63,7 +63,7 @@ func (s *Server) updateGroup(c *call) error {
 	if err != nil {
 		return err
 	}
-	if err := checkRequired(changes, requiredGroupProperties, kindGroup, false); err != nil {
+	if err := s.validation(kindGroup, false).group(changes); err != nil {
 		return err
 	}
 	delete(changes, "id")

@@ -23,7 +23,9 @@ type Server struct {
 	logger            *slog.Logger
 	now               func() time.Time
 	allUserProperties bool
-	routes            []route
+	// verifiedDomains, when not empty, are the only domains a userPrincipalName may use.
+	verifiedDomains map[string]bool
+	routes          []route
 
 	mu        sync.Mutex
 	directory *directory
@@ -50,6 +52,22 @@ func WithClock(now func() time.Time) Option {
 // does not care about $select.
 func WithAllUserProperties() Option {
 	return func(s *Server) { s.allUserProperties = true }
+}
+
+// WithVerifiedDomains makes the emulator refuse, as Graph does, a userPrincipalName whose domain
+// is not one of domains (compared without case). By default every domain is accepted.
+func WithVerifiedDomains(domains ...string) Option {
+	return func(s *Server) {
+		s.verifiedDomains = make(map[string]bool, len(domains))
+		for _, domain := range domains {
+			s.verifiedDomains[strings.ToLower(domain)] = true
+		}
+	}
+}
+
+// validation returns the checks of a create (creating) or PATCH body of kind.
+func (s *Server) validation(kind objectKind, creating bool) validation {
+	return validation{kind: kind, creating: creating, verifiedDomains: s.verifiedDomains}
 }
 
 // New returns an empty directory.
@@ -246,6 +264,7 @@ func (s *Server) writeError(c *call, err error) string {
 	envelope := errorEnvelope{Error: errorBody{
 		Code:    answer.code,
 		Message: answer.message,
+		Details: answer.details,
 		InnerError: innerError{
 			Date:            s.now().UTC().Format(time.RFC3339),
 			RequestID:       c.requestID,

@@ -10,16 +10,10 @@ func (s *Server) createUser(c *call) error {
 	if err != nil {
 		return err
 	}
-	if err := checkRequired(props, requiredUserProperties, kindUser, true); err != nil {
-		return err
-	}
-	if err := checkPasswordProfile(props, true); err != nil {
+	if err := s.validation(kindUser, true).user(props); err != nil {
 		return err
 	}
 	principalName := props.String("userPrincipalName")
-	if !validUserPrincipalName(principalName) {
-		return invalidProperty("userPrincipalName", kindUser)
-	}
 	// The password is checked, never kept; Graph does not return passwordProfile either.
 	delete(props, "passwordProfile")
 	delete(props, "id")
@@ -65,16 +59,10 @@ func (s *Server) updateUser(c *call) error {
 	if err != nil {
 		return err
 	}
-	if err := checkRequired(changes, requiredUserProperties, kindUser, false); err != nil {
-		return err
-	}
-	if err := checkPasswordProfile(changes, false); err != nil {
+	if err := s.validation(kindUser, false).user(changes); err != nil {
 		return err
 	}
 	newPrincipalName, renaming := changes["userPrincipalName"].(string)
-	if renaming && !validUserPrincipalName(newPrincipalName) {
-		return invalidProperty("userPrincipalName", kindUser)
-	}
 	delete(changes, "passwordProfile")
 	delete(changes, "id")
 

@@ -178,7 +178,7 @@ func TestCreateUserRefusals(t *testing.T) {
 		{
 			name: "userPrincipalName without a domain",
 			body: userBody("Grace Hopper", map[string]any{"userPrincipalName": "grace"}),
-			want: graphError{400, "Request_BadRequest", "Invalid value specified for property 'userPrincipalName' of resource 'User'."},
+			want: graphError{400, "Request_BadRequest", "Property userPrincipalName is invalid."},
 		},
 		{
 			name: "userPrincipalName taken, in another case",

@@ -4,7 +4,12 @@ import (
 	"net/http"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
+
+// The rules below are Graph's, from Microsoft's documentation of the user and group resources,
+// of "create user" and of Entra ID's account restrictions. A property that breaks one is answered
+// 400 Request_BadRequest with a "details" entry naming the property, as Graph answers.
 
 // propertyRule says what a property must hold when it is given.
 type propertyRule struct {
@@ -39,30 +44,142 @@ var (
 	}
 )
 
-// checkRequired verifies rules against props. With creating, a missing property is an error;
-// otherwise (PATCH) only a property that is given, including as null, is checked.
-func checkRequired(props Object, rules []propertyRule, kind objectKind, creating bool) error {
+// Graph's maximum lengths of string properties, in characters.
+var (
+	userLengthLimits = map[string]int{
+		"displayName":    256,
+		"givenName":      64,
+		"surname":        64,
+		"jobTitle":       128,
+		"department":     64,
+		"companyName":    64,
+		"employeeId":     16,
+		"mailNickname":   64,
+		"city":           128,
+		"state":          128,
+		"country":        128,
+		"postalCode":     40,
+		"streetAddress":  1024,
+		"officeLocation": 128,
+	}
+	groupLengthLimits = map[string]int{
+		"displayName":  256,
+		"mailNickname": 64,
+		"description":  1024,
+	}
+)
+
+// Limits of a userPrincipalName, from Entra ID's account restrictions.
+const (
+	maxPrincipalNameLength      = 113
+	maxPrincipalNameAliasLength = 64
+	maxPrincipalNameDomainLen   = 48
+)
+
+// validation checks one create or PATCH body of a kind.
+type validation struct {
+	kind     objectKind
+	creating bool
+	// verifiedDomains, when not empty, are the only domains a userPrincipalName may use
+	// (lowercased).
+	verifiedDomains map[string]bool
+}
+
+// user checks a user body: required properties (on create), password, userPrincipalName,
+// mailNickname, mail and lengths, in that order, returning Graph's answer for the first problem.
+func (v validation) user(props Object) error {
+	if err := v.required(props, requiredUserProperties); err != nil {
+		return err
+	}
+	if err := checkPasswordProfile(props, v.creating); err != nil {
+		return err
+	}
+	if value, given := props["userPrincipalName"]; given {
+		principalName, _ := value.(string)
+		if !validUserPrincipalName(principalName) {
+			return invalidPrincipalName()
+		}
+		if !v.domainVerified(principalName) {
+			return unverifiedDomain()
+		}
+	}
+	if err := v.mailNickname(props); err != nil {
+		return err
+	}
+	if value, given := props["mail"]; given && value != nil {
+		if address, _ := value.(string); !validMail(address) {
+			return invalidProperty("mail", v.kind)
+		}
+	}
+	return v.lengths(props, userLengthLimits)
+}
+
+// group checks a group body the same way.
+func (v validation) group(props Object) error {
+	if err := v.required(props, requiredGroupProperties); err != nil {
+		return err
+	}
+	if err := v.mailNickname(props); err != nil {
+		return err
+	}
+	return v.lengths(props, groupLengthLimits)
+}
+
+// required verifies rules against props. On create a missing property is an error; on PATCH only
+// a property that is given, including as null, is checked.
+func (v validation) required(props Object, rules []propertyRule) error {
 	for _, rule := range rules {
 		value, given := props[rule.name]
-		if !given && !creating {
+		if !given && !v.creating {
 			continue
 		}
 		if !given || value == nil || value == "" {
 			return requiredProperty(rule.name)
 		}
 		if !rule.check(value) {
-			return invalidProperty(rule.name, kind)
+			return invalidProperty(rule.name, v.kind)
 		}
-	}
-	if nickname, given := props["mailNickname"].(string); given && !validMailNickname(nickname) {
-		return invalidProperty("mailNickname", kind)
 	}
 	return nil
 }
 
-// validMailNickname applies Graph's rule: at most 64 ASCII characters, none of @ ( ) \ [ ] " ; : < > , or space.
+func (v validation) mailNickname(props Object) error {
+	if value, given := props["mailNickname"]; given && value != nil {
+		if nickname, _ := value.(string); !validMailNickname(nickname) {
+			return invalidProperty("mailNickname", v.kind)
+		}
+	}
+	return nil
+}
+
+// lengths refuses a string property over its limit, or a limited property that is not a string.
+// null clears a property and is always fine.
+func (v validation) lengths(props Object, limits map[string]int) error {
+	for name, limit := range limits {
+		value, given := props[name]
+		if !given || value == nil {
+			continue
+		}
+		text, isString := value.(string)
+		if !isString || utf8.RuneCountInString(text) > limit {
+			return invalidProperty(name, v.kind)
+		}
+	}
+	return nil
+}
+
+func (v validation) domainVerified(principalName string) bool {
+	if len(v.verifiedDomains) == 0 {
+		return true
+	}
+	_, domain, _ := strings.Cut(principalName, "@")
+	return v.verifiedDomains[strings.ToLower(domain)]
+}
+
+// validMailNickname applies Graph's rule: 1 to 64 ASCII characters, none of
+// @ ( ) \ [ ] " ; : < > , or space.
 func validMailNickname(nickname string) bool {
-	if len(nickname) > 64 {
+	if nickname == "" || len(nickname) > 64 {
 		return false
 	}
 	for _, character := range nickname {
@@ -73,11 +190,16 @@ func validMailNickname(nickname string) bool {
 	return true
 }
 
-// validUserPrincipalName applies Graph's rule: alias@domain, where the alias has at most 64 of
-// A-Z a-z 0-9 ' . - _ ! # ^ ~ and the domain is a host name.
+// validUserPrincipalName applies Entra ID's rule: alias@domain with exactly one "@"; the alias
+// has 1 to 64 of A-Z a-z 0-9 ' . - _ ! # ^ ~ and does not end with "."; the domain is a host name
+// of at most 48 characters; the whole is at most 113 characters. Diacritics and other non-ASCII
+// letters are refused.
 func validUserPrincipalName(principalName string) bool {
-	alias, domain, found := strings.Cut(principalName, "@")
-	if !found || alias == "" || len(alias) > 64 || domain == "" || strings.Contains(domain, "@") {
+	if len(principalName) > maxPrincipalNameLength || strings.Count(principalName, "@") != 1 {
+		return false
+	}
+	alias, domain, _ := strings.Cut(principalName, "@")
+	if alias == "" || len(alias) > maxPrincipalNameAliasLength || strings.HasSuffix(alias, ".") {
 		return false
 	}
 	for _, character := range alias {
@@ -85,12 +207,44 @@ func validUserPrincipalName(principalName string) bool {
 			return false
 		}
 	}
-	for _, character := range domain {
-		if !isASCIIAlphanumeric(character) && character != '.' && character != '-' {
+	return len(domain) <= maxPrincipalNameDomainLen && validHostName(domain)
+}
+
+// validHostName accepts dot-separated labels of ASCII letters, digits and inner hyphens.
+func validHostName(host string) bool {
+	if host == "" {
+		return false
+	}
+	for _, label := range strings.Split(host, ".") {
+		if label == "" || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
 			return false
+		}
+		for _, character := range label {
+			if !isASCIIAlphanumeric(character) && character != '-' {
+				return false
+			}
 		}
 	}
 	return true
+}
+
+// validMail accepts an SMTP address as Graph stores it in mail: local@host with exactly one "@",
+// a local part of printable ASCII without spaces or the specials ( ) < > , ; : \ " [ ], and a
+// host name.
+func validMail(address string) bool {
+	if strings.Count(address, "@") != 1 {
+		return false
+	}
+	local, host, _ := strings.Cut(address, "@")
+	if local == "" || len(local) > 64 || strings.HasPrefix(local, ".") || strings.HasSuffix(local, ".") || strings.Contains(local, "..") {
+		return false
+	}
+	for _, character := range local {
+		if character <= ' ' || character > '~' || strings.ContainsRune(`()<>,;:\"[]`, character) {
+			return false
+		}
+	}
+	return validHostName(host)
 }
 
 func isASCIIAlphanumeric(character rune) bool {
@@ -124,7 +278,8 @@ func checkPasswordProfile(props Object, creating bool) error {
 	}
 	if !complexPassword(text) {
 		return newAPIError(http.StatusBadRequest, CodeRequestBadRequest,
-			"The specified password does not comply with password complexity requirements. Please provide a different password.")
+			"The specified password does not comply with password complexity requirements. Please provide a different password.").
+			about(DetailInvalidValue, "passwordProfile")
 	}
 	return nil
 }
@@ -132,7 +287,7 @@ func checkPasswordProfile(props Object, creating bool) error {
 // complexPassword applies Entra ID's default policy: 8 to 256 characters from at least three of
 // lowercase letters, uppercase letters, digits and symbols.
 func complexPassword(password string) bool {
-	length := len([]rune(password))
+	length := utf8.RuneCountInString(password)
 	if length < 8 || length > 256 {
 		return false
 	}

@@ -64,10 +64,72 @@ type Error struct {
 	DN    string
 	Code  uint16
 	Class Class
+	// Property is the attribute a constraint, syntax or uniqueness failure is about (e.g.
+	// "sAMAccountName", "userPrincipalName"), when the DC's diagnostic message names one; see
+	// AttributeInDiagnostic. The diagnostic message itself is not kept: it may quote the value.
+	Property string
 }
 
 func (e *Error) Error() string {
+	if e.Property != "" {
+		return fmt.Sprintf("ldap %s %q: result %d (%s), attribute %s", e.Op, pii.DN(e.DN), e.Code, goldap.LDAPResultCodeMap[e.Code], e.Property)
+	}
 	return fmt.Sprintf("ldap %s %q: result %d (%s)", e.Op, pii.DN(e.DN), e.Code, goldap.LDAPResultCodeMap[e.Code])
+}
+
+// PropertyOf returns the attribute err is about, or "".
+func PropertyOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Property
+	}
+	return ""
+}
+
+// identifyingAttributes are the attributes AttributeInDiagnostic looks for in a diagnostic
+// message, longest first so that "mailNickname" is not read as "mail".
+var identifyingAttributes = []string{
+	"userPrincipalName", "sAMAccountName", "employeeID", "displayName", "mailNickname",
+	"givenName", "department", "company", "title", "mail", "sn", "cn",
+}
+
+// AttributeInDiagnostic reads which attribute a failure is about from the DC's diagnostic
+// message. LDAP has no field for it (result codes 19, 21, 64 and 68 say what, not where), so this
+// is the one place that reads message text, in the two documented shapes:
+//
+//	AD:    000021C8: AtrErr: DSID-03200BBA, #1: 0: 000021C8: DSID-03200BBA, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att 90290 (userPrincipalName)
+//	Samba: samldb: Account name (sAMAccountName) 'jdoe' already in use!
+//
+// AD's "Att <id> (<name>)" is taken first; otherwise the first attribute orgsync writes that the
+// message names in parentheses or as a word. It returns "" when none is named.
+func AttributeInDiagnostic(message string) string {
+	if _, after, found := strings.Cut(message, ", Att "); found {
+		if _, name, found := strings.Cut(after, "("); found {
+			if name, _, found := strings.Cut(name, ")"); found && name != "" {
+				return name
+			}
+		}
+	}
+	lower := strings.ToLower(message)
+	isWordByte := func(b byte) bool {
+		return b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '_' || b == '-'
+	}
+	for _, attribute := range identifyingAttributes {
+		name := strings.ToLower(attribute)
+		for from := 0; ; {
+			at := strings.Index(lower[from:], name)
+			if at < 0 {
+				break
+			}
+			at += from
+			end := at + len(name)
+			if (at == 0 || !isWordByte(lower[at-1])) && (end == len(lower) || !isWordByte(lower[end])) {
+				return attribute
+			}
+			from = end
+		}
+	}
+	return ""
 }
 
 // Code returns the LDAP result code in err, or 0.
@@ -121,7 +183,35 @@ func classify(op, dn string, err error) error {
 		goldap.LDAPResultUnwillingToPerform, goldap.LDAPResultNotAllowedOnRDN, goldap.LDAPResultNotAllowedOnNonLeaf:
 		class = ClassInvalid
 	}
-	return &Error{Op: op, DN: dn, Code: le.ResultCode, Class: class}
+	classified := &Error{Op: op, DN: dn, Code: le.ResultCode, Class: class}
+	switch le.ResultCode {
+	case goldap.LDAPResultConstraintViolation, goldap.LDAPResultInvalidAttributeSyntax,
+		goldap.LDAPResultNamingViolation, goldap.LDAPResultEntryAlreadyExists, goldap.LDAPResultAttributeOrValueExists:
+		if le.Err != nil {
+			classified.Property = AttributeInDiagnostic(le.Err.Error())
+		}
+		if le.ResultCode == goldap.LDAPResultConstraintViolation && uniquenessDiagnostic(le.Err) {
+			// AD and Samba answer a unique attribute held by another object (a
+			// userPrincipalName, say) with 19, not 68: a conflict, not a bad value.
+			classified.Class = ClassExists
+		}
+	}
+	return classified
+}
+
+// uniquenessDiagnostic reports whether a constraint violation's diagnostic says a value is
+// already in use by another object, in AD's or Samba's words.
+func uniquenessDiagnostic(err error) bool {
+	if err == nil {
+		return false
+	}
+	message := strings.ToLower(err.Error())
+	for _, phrase := range []string{"already in use", "duplicate", "not unique", "unique"} {
+		if strings.Contains(message, phrase) {
+			return true
+		}
+	}
+	return false
 }
 
 // Entry is one directory object as read.

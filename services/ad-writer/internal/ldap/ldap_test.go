@@ -1,6 +1,8 @@
 package ldap
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -111,6 +113,55 @@ func TestErrorsAndDryRunHidePersonalData(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.wantAttrs, describeAttrs(attrs)); diff != "" {
 				t.Errorf("describeAttrs (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestClassify checks what each DC answer means to the writer, and the attribute read from the
+// diagnostic message where AD or Samba names one. Values in the messages never reach Property.
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name         string
+		code         uint16
+		diagnostic   string
+		wantClass    Class
+		wantProperty string
+	}{
+		{"AD duplicate sAMAccountName on add", goldap.LDAPResultEntryAlreadyExists,
+			"00000524: UpdErr: DSID-031A11E2, problem 6005 (ENTRY_EXISTS), data 0", ClassExists, ""},
+		{"Samba duplicate sAMAccountName", goldap.LDAPResultEntryAlreadyExists,
+			"samldb: Account name (sAMAccountName) 'jdoe' already in use!", ClassExists, "sAMAccountName"},
+		{"Samba duplicate userPrincipalName", goldap.LDAPResultConstraintViolation,
+			"samldb: userPrincipalName 'jane@corp.example.test' is already in use", ClassExists, "userPrincipalName"},
+		{"AD constraint on userPrincipalName", goldap.LDAPResultConstraintViolation,
+			"000021C8: AtrErr: DSID-03200BBA, #1:\n\t0: 000021C8: DSID-03200BBA, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att 90290 (userPrincipalName)\n",
+			ClassInvalid, "userPrincipalName"},
+		{"AD sAMAccountName too long", goldap.LDAPResultConstraintViolation,
+			"000021C8: AtrErr: DSID-03200E96, #1:\n\t0: 000021C8: DSID-03200E96, problem 1005 (CONSTRAINT_ATT_TYPE), data 0, Att 900dd (sAMAccountName)",
+			ClassInvalid, "sAMAccountName"},
+		{"invalid syntax of employeeID", goldap.LDAPResultInvalidAttributeSyntax,
+			"00000057: LdapErr: DSID-0C090D8A, comment: Error in attribute conversion operation, data 0, v4563 employeeID", ClassInvalid, "employeeID"},
+		{"naming violation", goldap.LDAPResultNamingViolation,
+			"00002099: NameErr: DSID-0305109C, problem 2005 (NAMING_VIOLATION), data 0, best match of: 'OU=Users'", ClassInvalid, ""},
+		{"mail is not read inside mailNickname", goldap.LDAPResultConstraintViolation,
+			"constraint on mailNickname", ClassInvalid, "mailNickname"},
+		{"busy", goldap.LDAPResultBusy, "", ClassUnavailable, ""},
+		{"no such object", goldap.LDAPResultNoSuchObject, "0000208D: NameErr: DSID-03100241, problem 2001 (NO_OBJECT)", ClassNotFound, ""},
+		{"insufficient access", goldap.LDAPResultInsufficientAccessRights, "", ClassForbidden, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := classify("add", "CN=x", goldap.NewError(tt.code, errors.New(tt.diagnostic)))
+			var got *Error
+			if !errors.As(err, &got) {
+				t.Fatalf("classify returned %T", err)
+			}
+			if diff := cmp.Diff([2]any{tt.wantClass, tt.wantProperty}, [2]any{got.Class, got.Property}); diff != "" {
+				t.Errorf("class, property (-want +got):\n%s", diff)
+			}
+			if strings.Contains(got.Error(), "jdoe") || strings.Contains(got.Error(), "jane@") {
+				t.Errorf("error text quotes a value: %s", got.Error())
 			}
 		})
 	}

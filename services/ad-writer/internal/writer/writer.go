@@ -480,12 +480,18 @@ func (w *Writer) outdated(ctx context.Context, path string, revision uint64) (bo
 // finish turns an outcome into what happens to its message: a retry for what may pass, a FAILED
 // result and termination for what cannot, a reported result otherwise.
 func (w *Writer) finish(ctx context.Context, obj *orgsyncv1.DesiredObject, path string, attempt int, result *orgsyncv1.WriterResult, err error) error {
+	managerPending := result != nil && errors.Is(err, errManagerPending)
+	if managerPending {
+		result.ManagerLinkPending = true
+	}
 	if err != nil {
 		if delay, retry := retryDelay(err, attempt); retry {
-			if ldap.ClassOf(err) == ldap.ClassUnavailable && !errors.Is(err, errPending) {
+			// Only the DC's own silence pauses the writer: a user waiting for another object
+			// (its manager, a member) is not a sign that the directory is unreachable.
+			if ldap.ClassOf(err) == ldap.ClassUnavailable && !errors.Is(err, errPending) && !managerPending {
 				w.setPaused(err)
 			}
-			if result != nil && errors.Is(err, errManagerPending) {
+			if managerPending {
 				// The account is written: report it now, so that its memberships and the other
 				// replica find it while the manager link waits.
 				auditlog.Stamp(ctx, result, obj, nil)
@@ -496,6 +502,14 @@ func (w *Writer) finish(ctx context.Context, obj *orgsyncv1.DesiredObject, path 
 			w.logger.InfoContext(ctx, "will retry", "object", path, "attempt", attempt, "retry_in", delay, "reason", err)
 			return stream.Retry(delay, err)
 		}
+	}
+	if managerPending {
+		// Given up waiting: the account itself is fine, reported as written with the link
+		// pending; a later revision of the user (or of the manager's) tries the link again.
+		w.logger.WarnContext(ctx, "manager still has no account; the user stays without the manager link", "object", path, "attempt", attempt)
+		err = nil
+	}
+	if err != nil {
 		result = w.result(obj)
 		result.Outcome = orgsyncv1.Outcome_OUTCOME_FAILED
 		result.ErrorClass = errorClass(err)
@@ -503,6 +517,7 @@ func (w *Writer) finish(ctx context.Context, obj *orgsyncv1.DesiredObject, path 
 			result.ErrorCode = strconv.Itoa(int(code))
 		}
 		result.ErrorMessage = err.Error()
+		result.Property = ldap.PropertyOf(err)
 		if errors.Is(err, errNotOwned) {
 			result.Outcome, result.ErrorClass = orgsyncv1.Outcome_OUTCOME_SKIPPED, orgsyncv1.ErrorClass_ERROR_CLASS_UNSPECIFIED
 		} else {
@@ -618,6 +633,10 @@ func (w *Writer) markApplied(path string, obj *orgsyncv1.DesiredObject) {
 
 func (w *Writer) report(ctx context.Context, path string, result *orgsyncv1.WriterResult) error {
 	msgID := fmt.Sprintf("%s:%d:%s", path, result.GetRevision(), result.GetOutcome())
+	if result.GetManagerLinkPending() {
+		// Apart from the result that writes the link later, at the same revision.
+		msgID += ":manager-pending"
+	}
 	if _, err := w.sender.Publish(ctx, stream.ResultSubject(path), msgID, result); err != nil {
 		return stream.Retry(time.Second, err)
 	}

@@ -554,12 +554,16 @@ func TestUserWaitsForItsManager(t *testing.T) {
 	type state struct {
 		Pending, ManagerPending, Exists bool
 		Manager                         string
-		Reported                        bool
+		Reported, ReportedLinkPending   bool
+		// Paused is whether the writer took the wait for the DC's silence (issue 15).
+		Paused bool
 	}
 	observe := func(err error) state {
 		got := state{
 			Pending: errors.Is(err, errPending), ManagerPending: errors.Is(err, errManagerPending),
-			Reported: sender.results["results.ad.user.E3"].GetObjectId() != "",
+			Reported:            sender.results["results.ad.user.E3"].GetObjectId() != "",
+			ReportedLinkPending: sender.results["results.ad.user.E3"].GetManagerLinkPending(),
+			Paused:              w.Paused() != nil,
 		}
 		if e := dir.entries[strings.ToLower(e3DN)]; e != nil {
 			got.Exists, got.Manager = true, e.Get("manager")
@@ -574,9 +578,9 @@ func TestUserWaitsForItsManager(t *testing.T) {
 		{name: "waits while the manager has no account", do: func() error { return deliver(report, managerGiveUpAfter-1) },
 			want: state{Pending: true}},
 		{name: "then is written and reported without the manager, still waiting", do: func() error { return deliver(report, managerGiveUpAfter) },
-			want: state{ManagerPending: true, Exists: true, Reported: true}},
+			want: state{ManagerPending: true, Exists: true, Reported: true, ReportedLinkPending: true}},
 		{name: "the manager's account is created", do: func() error { return deliver(testUser("E9", "Head", 1), 1) },
-			want: state{Exists: true, Reported: true}},
+			want: state{Exists: true, Reported: true, ReportedLinkPending: true}},
 		{name: "the next delivery writes the link", do: func() error { return deliver(report, managerGiveUpAfter+1) },
 			want: state{Exists: true, Manager: e9DN, Reported: true}},
 	}
@@ -586,11 +590,16 @@ func TestUserWaitsForItsManager(t *testing.T) {
 		}
 	}
 
-	// A manager that never gets an account ends the wait with a FAILED result.
+	// A manager that never gets an account ends the wait: the user is written, enabled and
+	// reported with the link pending, not FAILED (the account is fine), and the message is done.
 	orphan := testUser("E4", "Engineer", 1)
 	orphan.GetUser().ManagerWorkerId = "E99"
 	err := deliver(orphan, managerWaitAttempts)
-	if !errors.Is(err, stream.ErrPermanent) || sender.results["results.ad.user.E4"].GetOutcome() != orgsyncv1.Outcome_OUTCOME_FAILED {
-		t.Errorf("after %d attempts: %v, result %v; want a permanent error and a FAILED result", managerWaitAttempts, err, sender.results["results.ad.user.E4"])
+	got := sender.results["results.ad.user.E4"]
+	if err != nil || got.GetOutcome() != orgsyncv1.Outcome_OUTCOME_APPLIED || !got.GetManagerLinkPending() {
+		t.Errorf("after %d attempts: %v, result %v; want done, APPLIED with the manager link pending", managerWaitAttempts, err, got)
+	}
+	if w.Paused() != nil {
+		t.Errorf("writer paused by a user waiting for its manager: %v", w.Paused())
 	}
 }

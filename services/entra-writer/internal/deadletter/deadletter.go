@@ -25,6 +25,9 @@ type Letter struct {
 	Revision uint64 `json:"revision"`
 	// Error is the writer's reason, from its latest result for the object.
 	Error string `json:"error,omitempty"`
+	// Property is the directory property the failure is about (e.g. "userPrincipalName"), when
+	// the directory said which.
+	Property string `json:"property,omitempty"`
 }
 
 // Box reads and replays the dead letters of one target. It is safe for concurrent use.
@@ -53,6 +56,7 @@ func (b *Box) List(ctx context.Context) ([]Letter, error) {
 		letter := Letter{Path: path, Revision: obj.GetRevision()}
 		if result, err := b.latest(ctx, stream.Results, stream.ResultSubject(path), &orgsyncv1.WriterResult{}); err == nil {
 			letter.Error = result.(*orgsyncv1.WriterResult).GetErrorMessage()
+			letter.Property = result.(*orgsyncv1.WriterResult).GetProperty()
 		}
 		letters = append(letters, letter)
 		return nil

@@ -196,12 +196,91 @@ type Error struct {
 	// Code is the directory's own error code, e.g. "Request_ResourceNotFound".
 	Code    string
 	Message string
+	// Property is the property an invalid value or a conflict is about (e.g.
+	// "userPrincipalName"), when the directory says which.
+	Property string
 	// RetryAfter is the delay the directory advised, if any.
 	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
+	if e.Property != "" {
+		return fmt.Sprintf("%s: %s (HTTP %d %s, property %s): %s", e.Op, e.Class, e.Status, e.Code, e.Property, e.Message)
+	}
 	return fmt.Sprintf("%s: %s (HTTP %d %s): %s", e.Op, e.Class, e.Status, e.Code, e.Message)
+}
+
+// Graph's codes in an error's "details" entries, whose target names the property.
+const (
+	// DetailObjectConflict: another object holds the value of a unique property.
+	DetailObjectConflict = "ObjectConflict"
+	// DetailInvalidValue: the property's value is refused.
+	DetailInvalidValue = "InvalidValue"
+)
+
+// CodeRequestBadRequest is the directory's code for a request that parses but is refused.
+const CodeRequestBadRequest = "Request_BadRequest"
+
+// RefineBadRequest sets the class and property of a 400 from Graph's details: an ObjectConflict
+// detail makes it a conflict, an InvalidValue detail an invalid value, each about the detail's
+// target. When Graph gives only Request_BadRequest and a message, the property is read from the
+// message by PropertyFromMessage, the one place that reads Graph's message text.
+func (e *Error) RefineBadRequest(detailCode, target string) {
+	if e.Status != 400 {
+		return
+	}
+	switch detailCode {
+	case DetailObjectConflict:
+		e.Class, e.Property = ClassConflict, target
+		return
+	case DetailInvalidValue:
+		e.Class, e.Property = ClassInvalid, target
+		return
+	}
+	if e.Code != CodeRequestBadRequest || e.Property != "" {
+		return
+	}
+	if property, conflict := PropertyFromMessage(e.Message); property != "" {
+		e.Property = property
+		if conflict {
+			e.Class = ClassConflict
+		}
+	}
+}
+
+// PropertyFromMessage reads the property a Request_BadRequest message is about, for answers
+// that carry no details, from Graph's documented message formats:
+//
+//	Property userPrincipalName is invalid.
+//	Invalid value specified for property 'mailNickname' of resource 'User'.
+//	Property displayName value is required but is empty or missing.
+//	Another object with the same value for property userPrincipalName already exists.
+//	The domain portion of the userPrincipalName property is invalid. ...
+//
+// conflict is true for the last-but-one, where another object holds the value. It returns "" for
+// any other message.
+func PropertyFromMessage(message string) (property string, conflict bool) {
+	word := func(s string) string {
+		if end := strings.IndexAny(s, " '."); end >= 0 {
+			s = s[:end]
+		}
+		return s
+	}
+	switch {
+	case strings.HasPrefix(message, "Another object with the same value for property "):
+		return word(strings.TrimPrefix(message, "Another object with the same value for property ")), true
+	case strings.HasPrefix(message, "Invalid value specified for property '"):
+		return word(strings.TrimPrefix(message, "Invalid value specified for property '")), false
+	case strings.HasPrefix(message, "The domain portion of the userPrincipalName property"):
+		return "userPrincipalName", false
+	case strings.HasPrefix(message, "Property "):
+		rest := strings.TrimPrefix(message, "Property ")
+		name := word(rest)
+		if after := strings.TrimPrefix(rest, name); after == " is invalid." || strings.HasPrefix(after, " value is required") {
+			return name, false
+		}
+	}
+	return "", false
 }
 
 // ClassOf returns the class of err, ClassUnknown if it is not a directory error.

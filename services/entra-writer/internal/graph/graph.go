@@ -353,6 +353,14 @@ func batchItemError(op string, item msgraphcore.BatchItem) error {
 		if envelope, ok := body["error"].(map[string]any); ok {
 			dirErr.Code, _ = envelope["code"].(string)
 			dirErr.Message, _ = envelope["message"].(string)
+			detailCode, target := "", ""
+			if details, ok := envelope["details"].([]any); ok && len(details) > 0 {
+				if detail, ok := details[0].(map[string]any); ok {
+					detailCode, _ = detail["code"].(string)
+					target, _ = detail["target"].(string)
+				}
+			}
+			dirErr.RefineBadRequest(detailCode, target)
 		}
 	}
 	if headers := item.GetHeaders(); headers != nil {
@@ -513,9 +521,17 @@ func classify(op string, err error) error {
 	var odataErr *odataerrors.ODataError
 	if errors.As(err, &odataErr) {
 		dirErr := &directory.Error{Op: op, Status: odataErr.ResponseStatusCode, Class: directory.Classify(odataErr.ResponseStatusCode)}
+		detailCode, target := "", ""
 		if main := odataErr.GetErrorEscaped(); main != nil {
 			dirErr.Code, dirErr.Message = deref(main.GetCode()), deref(main.GetMessage())
+			target = deref(main.GetTarget())
+			for _, detail := range main.GetDetails() {
+				if code := deref(detail.GetCode()); code != "" && detailCode == "" {
+					detailCode, target = code, deref(detail.GetTarget())
+				}
+			}
 		}
+		dirErr.RefineBadRequest(detailCode, target)
 		dirErr.RetryAfter = retryAfter(odataErr.ResponseHeaders)
 		return dirErr
 	}

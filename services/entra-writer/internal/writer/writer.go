@@ -66,6 +66,14 @@ type Sender interface {
 // errPending says a membership waits for one of its ends to be created.
 var errPending = errors.New("waiting for the group or member to exist")
 
+// errHolderNotVisible says a user create was refused because the userPrincipalName is taken, but
+// no account visibly holds it yet: the holder may be this worker's own account, not replicated.
+var errHolderNotVisible = errors.New("the userPrincipalName is taken by an account not visible yet")
+
+// errManagerLinkPending says a user was written without its manager link, the manager's account
+// not existing yet: its message comes back until the link is made.
+var errManagerLinkPending = errors.New("the manager link waits for the manager's account")
+
 // errMaybeCreated marks a create that failed in a way that may have applied it (a 5xx or a lost
 // connection): its retry waits out replication lag, so the lookup before the next create sees
 // the object instead of creating a second one (groups have no unique property to refuse it).
@@ -76,8 +84,8 @@ var errMaybeCreated = errors.New("the create may have happened")
 // replicas learn each other's ids from RESULTS, a moment after the fact.
 const endsPatience = 4
 
-// conflictPatience is how many attempts a user create refused with 400 is retried while no
-// account visibly holds its userPrincipalName: the holder may be this worker's account, created by
+// conflictPatience is how many attempts a user create refused with a userPrincipalName conflict
+// is retried while no account visibly holds its userPrincipalName: the holder may be this worker's account, created by
 // an attempt whose answer was lost or by another replica, and not replicated yet.
 const conflictPatience = 12
 
@@ -563,6 +571,7 @@ func (w *Writer) finish(ctx context.Context, msg jetstream.Msg, obj *orgsyncv1.D
 		if errors.As(err, &dirErr) {
 			result.ErrorClass = errorClass(dirErr.Class)
 			result.ErrorCode = dirErr.Code
+			result.Property = dirErr.Property
 		}
 		result.ErrorMessage = err.Error()
 		auditlog.Stamp(ctx, result, obj, msg)
@@ -591,6 +600,12 @@ func (w *Writer) finish(ctx context.Context, msg jetstream.Msg, obj *orgsyncv1.D
 	w.applied[path] = max(w.applied[path], obj.GetRevision())
 	delete(w.lostCreates, path)
 	w.mu.Unlock()
+	if result.GetManagerLinkPending() && msg != nil && attempt < managerGiveUpAfter {
+		// The user is written and reported; only the link waits. The message comes back, ever
+		// less often, until the manager's account exists (see applyManager).
+		delay := min(time.Duration(1<<min(attempt, 8))*250*time.Millisecond, time.Minute)
+		return stream.Retry(delay, fmt.Errorf("%s: %w", path, errManagerLinkPending))
+	}
 	return nil
 }
 
@@ -608,7 +623,12 @@ func kindName(obj *orgsyncv1.DesiredObject) string {
 
 // report publishes the result and, when something was written, an audit record.
 func (w *Writer) report(ctx context.Context, path string, result *orgsyncv1.WriterResult) error {
-	return w.reportAs(ctx, path, fmt.Sprintf("%s:%d:%s", path, result.GetRevision(), result.GetOutcome()), result)
+	msgID := fmt.Sprintf("%s:%d:%s", path, result.GetRevision(), result.GetOutcome())
+	if result.GetManagerLinkPending() {
+		// Apart from the result that makes the link later, at the same revision.
+		msgID += ":manager-pending"
+	}
+	return w.reportAs(ctx, path, msgID, result)
 }
 
 // reportAs is report with the message id given.
@@ -629,7 +649,7 @@ func retryDelay(err error, attempt int) (time.Duration, bool) {
 	backoff := min(time.Duration(1<<min(attempt, 7))*250*time.Millisecond, time.Minute)
 	var dirErr *directory.Error
 	switch {
-	case errors.Is(err, errPending):
+	case errors.Is(err, errPending), errors.Is(err, errHolderNotVisible):
 		// The other end is usually created within seconds, by this replica or another.
 		return min(backoff, 5*time.Second), true
 	case errors.As(err, &dirErr):
@@ -765,22 +785,10 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 		}
 		created, err := w.dir.CreateUser(ctx, attrs, password)
 		if err != nil {
-			// A create whose answer was lost may have happened: its retry then finds the
-			// userPrincipalName taken. Adopt the account if it is this worker's.
-			adopted, lookupErr := w.dir.GetUserByPrincipalName(ctx, attrs.UserPrincipalName)
-			switch {
-			case lookupErr != nil:
-				// The lookup's own failure (throttled, transient) decides: retry, don't fail the create.
-				return nil, fmt.Errorf("looking up the holder of %s after a refused create (%v): %w", attrs.UserPrincipalName, err, lookupErr)
-			case adopted == nil && mayHaveApplied(err):
-				return nil, fmt.Errorf("user.create: %w: %w", errMaybeCreated, err)
-			case adopted == nil && directory.ClassOf(err) == directory.ClassInvalid && attempt < conflictPatience:
-				return nil, fmt.Errorf("user.create refused while no account visibly holds %s: %w: %w", attrs.UserPrincipalName, errPending, err)
-			case adopted == nil || adopted.EmployeeID != desired.GetWorkerId():
+			if created, err = w.afterRefusedCreate(ctx, desired.GetWorkerId(), attrs, attempt, err); err != nil {
 				return nil, err
 			}
-			w.logger.InfoContext(ctx, "adopted the account a create with a lost answer made", "worker_id", desired.GetWorkerId(), "object_id", adopted.ID)
-			created = adopted
+			w.logger.InfoContext(ctx, "adopted the account a create with a lost answer made", "worker_id", desired.GetWorkerId(), "object_id", created.ID)
 		}
 		// Either way the account is orgsync's create; the audit records it once.
 		result.Operations = append(result.Operations, "user.create")
@@ -807,10 +815,51 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 	return result, nil
 }
 
-// managerGiveUpAfter is the attempt after which a user is reported without its manager link when
-// the manager's account still does not exist (e.g. the manager is out of scope). Waits for a
-// missing dependency are capped at 5 s, so this is about ten minutes: a manager whose own create
-// is slow (throttled, replication lag) is waited for, not dropped.
+// afterRefusedCreate decides what a refused (or unanswered) user create means, and returns the
+// account to adopt when the refusal was about this worker's own account.
+//   - An invalid value (a userPrincipalName with diacritics, a mailNickname too long) can never
+//     pass: it is returned as it is, and the desired state is FAILED and dead-lettered at once.
+//   - A create that may have happened (a 5xx, a lost connection), or a conflict on the
+//     userPrincipalName, may be this worker's account, made by an attempt whose answer was lost or
+//     by another replica: the holder is looked up and adopted when its employeeId is this worker's.
+//   - A holder that is another object, one orgsync does not manage, is a CONFLICT: FAILED with the
+//     property, not retried; org-model takes the worker's next identifier candidate.
+//
+// Errors never name the userPrincipalName: it is personal data.
+func (w *Writer) afterRefusedCreate(ctx context.Context, workerID string, attrs directory.UserAttributes, attempt int, createErr error) (*directory.User, error) {
+	var dirErr *directory.Error
+	errors.As(createErr, &dirErr)
+	switch class := directory.ClassOf(createErr); {
+	case class == directory.ClassConflict && dirErr.Property != "" && dirErr.Property != string(directory.FieldUserPrincipalName):
+		// Held by another object (a mailNickname, say): there is no account of ours to find by it.
+		return nil, createErr
+	case class == directory.ClassConflict, mayHaveApplied(createErr):
+	default:
+		// Invalid, throttled, forbidden: the class decides (see retryDelay).
+		return nil, createErr
+	}
+	holder, lookupErr := w.dir.GetUserByPrincipalName(ctx, attrs.UserPrincipalName)
+	switch {
+	case lookupErr != nil:
+		// The lookup's own failure (throttled, transient) decides: retry, don't fail the create.
+		return nil, fmt.Errorf("looking up the holder of the userPrincipalName after a refused create (%v): %w", createErr, lookupErr)
+	case holder == nil && mayHaveApplied(createErr):
+		return nil, fmt.Errorf("user.create: %w: %w", errMaybeCreated, createErr)
+	case holder == nil && dirErr != nil && dirErr.Property == string(directory.FieldUserPrincipalName) && attempt < conflictPatience:
+		return nil, fmt.Errorf("user.create: %w: %w", errHolderNotVisible, createErr)
+	case holder == nil || holder.EmployeeID != workerID:
+		if holder != nil {
+			w.logger.WarnContext(ctx, "the userPrincipalName is held by an account orgsync does not manage", "worker_id", workerID, "holder_object_id", holder.ID)
+		}
+		return nil, createErr
+	}
+	return holder, nil
+}
+
+// managerGiveUpAfter is the attempt after which a user's message stops coming back for its
+// manager link when the manager's account still does not exist (the manager is out of scope, or
+// its own desired state FAILED). The user itself was written at the first attempt; the redeliveries
+// back off to one a minute, so this is about two hours. A later revision of the user tries again.
 const managerGiveUpAfter = 120
 
 // applyManager points the user's manager reference at the manager's account when it points
@@ -826,11 +875,15 @@ func (w *Writer) applyManager(ctx context.Context, desired *orgsyncv1.DesiredUse
 	managerID := w.userIDs[managerWorkerID]
 	w.mu.Unlock()
 	if managerID == "" {
-		if attempt < managerGiveUpAfter {
-			return fmt.Errorf("manager %s of %s: %w", managerWorkerID, desired.GetWorkerId(), errPending)
+		// The user does not wait for the manager: it is written and reported now, with the link
+		// pending, and its message comes back for the link (see finish).
+		result.ManagerLinkPending = true
+		level := slog.LevelDebug
+		if attempt >= managerGiveUpAfter {
+			level = slog.LevelWarn
 		}
-		w.logger.WarnContext(ctx, "manager has no account; reporting the user without a manager link",
-			"worker_id", desired.GetWorkerId(), "manager_worker_id", managerWorkerID)
+		w.logger.Log(ctx, level, "manager has no account yet; the user is written without the manager link",
+			"worker_id", desired.GetWorkerId(), "manager_worker_id", managerWorkerID, "attempt", attempt)
 		return nil
 	}
 	if !justCreated {

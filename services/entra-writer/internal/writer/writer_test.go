@@ -241,7 +241,8 @@ func TestPermanentFailureIsReportedAndPasswordNeverShown(t *testing.T) {
 		return h.outcome("entra.user.E1", 1) == orgsyncv1.Outcome_OUTCOME_FAILED
 	})
 	got := h.results["entra.user.E1"]
-	if got.GetErrorClass() != orgsyncv1.ErrorClass_ERROR_CLASS_INVALID || got.GetErrorCode() != "Request_BadRequest" {
+	// Another account, not this worker's, holds the userPrincipalName: a conflict about it.
+	if got.GetErrorClass() != orgsyncv1.ErrorClass_ERROR_CLASS_CONFLICT || got.GetErrorCode() != "Request_BadRequest" || got.GetProperty() != "userPrincipalName" {
 		t.Errorf("failure result = %v", got)
 	}
 	if len(passwords) == 0 {
@@ -382,8 +383,13 @@ func TestBindFallsBackToSingleAddsPrecisely(t *testing.T) {
 func TestManagerLinkWaitsForTheManager(t *testing.T) {
 	h := newHarness(t)
 	// The report arrives before the manager.
-	h.run(t, []*orgsyncv1.DesiredObject{worker("E2", "E1"), worker("E1", "")}, h.allApplied([]string{"entra.user.E1", "entra.user.E2"}))
+	h.run(t, []*orgsyncv1.DesiredObject{worker("E2", "E1"), worker("E1", "")}, func() bool {
+		return h.allApplied([]string{"entra.user.E1", "entra.user.E2"})() && slices.Contains(h.results["entra.user.E2"].GetOperations(), "manager.set")
+	})
 	report, manager := h.results["entra.user.E2"], h.results["entra.user.E1"]
+	if report.GetManagerLinkPending() {
+		t.Errorf("E2's result still says its manager link is pending: %v", report)
+	}
 	if got, ok := h.fake.Manager(report.GetObjectId()); !ok || got != manager.GetObjectId() {
 		t.Errorf("manager of E2 = %q, %v; want E1's account %q", got, ok, manager.GetObjectId())
 	}
@@ -670,5 +676,74 @@ func TestManagerLinkIsReadNotRemembered(t *testing.T) {
 	}
 	if ops := h.results["entra.user.E3"].GetOperations(); !slices.Contains(ops, "manager.set") {
 		t.Errorf("E3 revision 3 operations = %v, want a manager.set", ops)
+	}
+}
+
+// TestInvalidManagerDoesNotHoldItsReports replays issue 14's wedged account: a manager whose
+// userPrincipalName Graph refuses (diacritics) is FAILED at once — one create attempt, INVALID,
+// the property named, dead-lettered — and its report is created and enabled without the link,
+// which is made when the manager's account appears at a later revision.
+func TestInvalidManagerDoesNotHoldItsReports(t *testing.T) {
+	h := newHarness(t)
+	var mu sync.Mutex
+	creates := 0
+	h.fake.Fail = func(op string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if op == "user.create" {
+			creates++
+		}
+		return nil
+	}
+	manager := worker("E1", "")
+	manager.GetUser().UserPrincipalName = "renée.ødegård@corp.example.com"
+	h.run(t, []*orgsyncv1.DesiredObject{manager, worker("E2", "E1"), worker("E3", "")}, func() bool {
+		return h.outcome("entra.user.E1", 1) == orgsyncv1.Outcome_OUTCOME_FAILED && h.allApplied([]string{"entra.user.E2", "entra.user.E3"})()
+	})
+
+	failed := h.results["entra.user.E1"]
+	if failed.GetErrorClass() != orgsyncv1.ErrorClass_ERROR_CLASS_INVALID || failed.GetProperty() != "userPrincipalName" {
+		t.Errorf("manager's result = %v; want INVALID about userPrincipalName", failed)
+	}
+	if strings.Contains(failed.GetErrorMessage(), "renée") || strings.Contains(h.logs.String(), "renée") {
+		t.Error("the refused userPrincipalName appears in the result's error or a log line")
+	}
+	mu.Lock()
+	if creates != 3 {
+		t.Errorf("user.create attempts = %d; want 3 (the invalid one once, E2, E3)", creates)
+	}
+	mu.Unlock()
+	letters, err := deadletter.New(h.js, entra).List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(letters) != 1 || letters[0].Path != "entra.user.E1" || letters[0].Property != "userPrincipalName" ||
+		!strings.Contains(letters[0].Error, "Property userPrincipalName is invalid.") {
+		t.Errorf("dead letters = %+v; want E1's, about userPrincipalName with Graph's message", letters)
+	}
+
+	report := h.results["entra.user.E2"]
+	if !report.GetManagerLinkPending() {
+		t.Errorf("report's result = %v; want the manager link pending", report)
+	}
+	account, err := h.fake.GetUser(t.Context(), report.GetObjectId())
+	if err != nil || !account.AccountEnabled {
+		t.Errorf("report's account = %+v, %v; want it created and enabled", account, err)
+	}
+	if got, linked := h.fake.Manager(report.GetObjectId()); linked {
+		t.Errorf("report linked to %q before its manager has an account", got)
+	}
+
+	// HR fixes the manager's name: the account appears, and the waiting report is linked.
+	fixed := withRevision(worker("E1", ""), 2)
+	h.run(t, []*orgsyncv1.DesiredObject{fixed}, func() bool {
+		return h.outcome("entra.user.E1", 2) == orgsyncv1.Outcome_OUTCOME_APPLIED &&
+			slices.Contains(h.results["entra.user.E2"].GetOperations(), "manager.set")
+	})
+	if got, _ := h.fake.Manager(report.GetObjectId()); got != h.results["entra.user.E1"].GetObjectId() {
+		t.Errorf("manager of E2 = %q, want E1's account %q", got, h.results["entra.user.E1"].GetObjectId())
+	}
+	if h.results["entra.user.E2"].GetManagerLinkPending() {
+		t.Errorf("E2's result after the link = %v; want no pending link", h.results["entra.user.E2"])
 	}
 }

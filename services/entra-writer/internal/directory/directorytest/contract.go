@@ -123,8 +123,21 @@ func RunContract(t *testing.T, newDirectory func(t *testing.T) (Directory, Membe
 		other.EmployeeID = "E2002"
 		_, err := dir.CreateUser(t.Context(), other, "Xy7!initial-password-Q")
 		var dirErr *directory.Error
-		if !errors.As(err, &dirErr) || dirErr.Status != 400 || dirErr.Code != "Request_BadRequest" || dirErr.Class != directory.ClassInvalid {
-			t.Errorf("duplicate UPN: %v", err)
+		if !errors.As(err, &dirErr) || dirErr.Status != 400 || dirErr.Code != "Request_BadRequest" ||
+			dirErr.Class != directory.ClassConflict || dirErr.Property != "userPrincipalName" {
+			t.Errorf("duplicate UPN: %v; want a 400 Request_BadRequest conflict about userPrincipalName", err)
+		}
+	})
+
+	t.Run("userPrincipalName with diacritics is invalid", func(t *testing.T) {
+		dir, _, _ := newDirectory(t)
+		other := jane
+		other.UserPrincipalName = "renée.ødegård@corp.example.com"
+		_, err := dir.CreateUser(t.Context(), other, "Xy7!initial-password-Q")
+		var dirErr *directory.Error
+		if !errors.As(err, &dirErr) || dirErr.Status != 400 || dirErr.Code != "Request_BadRequest" ||
+			dirErr.Class != directory.ClassInvalid || dirErr.Property != "userPrincipalName" {
+			t.Errorf("UPN with diacritics: %v; want a 400 Request_BadRequest invalid value of userPrincipalName", err)
 		}
 	})
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
 )
@@ -93,10 +94,15 @@ func (f *Fake) CreateUser(_ context.Context, attrs directory.UserAttributes, pas
 	if password == "" {
 		return nil, &directory.Error{Op: "user.create", Class: directory.ClassInvalid, Status: 400, Code: "Request_BadRequest", Message: "passwordProfile is required"}
 	}
+	if strings.IndexFunc(attrs.UserPrincipalName, func(r rune) bool { return r > unicode.MaxASCII || r == ' ' }) >= 0 {
+		// Graph refuses diacritics and spaces; the emulator applies every rule, the fake this one.
+		return nil, &directory.Error{Op: "user.create", Class: directory.ClassInvalid, Status: 400, Code: "Request_BadRequest",
+			Message: "Property userPrincipalName is invalid.", Property: "userPrincipalName"}
+	}
 	for _, u := range append(slices.Collect(maps.Values(f.users)), slices.Collect(maps.Values(f.deleted))...) {
 		if strings.EqualFold(u.UserPrincipalName, attrs.UserPrincipalName) {
-			return nil, &directory.Error{Op: "user.create", Class: directory.ClassInvalid, Status: 400, Code: "Request_BadRequest",
-				Message: "Another object with the same value for property userPrincipalName already exists."}
+			return nil, &directory.Error{Op: "user.create", Class: directory.ClassConflict, Status: 400, Code: "Request_BadRequest",
+				Message: "Another object with the same value for property userPrincipalName already exists.", Property: "userPrincipalName"}
 		}
 	}
 	u := directory.User{ID: f.newID(), UserAttributes: attrs}
