@@ -65,6 +65,12 @@ type Options struct {
 	// HoldWriter, when set, keeps entra-writer from consuming until it is closed, so a test can
 	// let several changes queue up on DIRECTORY and see them written in one batch.
 	HoldWriter <-chan struct{}
+	// NATSConfigFile, when set, starts the embedded server from this nats-server configuration
+	// (accounts, users, permissions: deploy/nats/nats-server.conf) on a free port instead of an
+	// open server, and NATSClients gives each service, by service name, its own credentials.
+	// org-model's entry creates the streams unless it says WaitForStreams.
+	NATSConfigFile string
+	NATSClients    map[string]stream.ClientConfig
 }
 
 // Stack is a running pipeline.
@@ -95,7 +101,13 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if opts.UPNDomain == "" {
 		opts.UPNDomain = "corp.example.com"
 	}
-	natsSrv, err := natsembed.Start(natsembed.Options{Port: orRandom(opts.Ports.NATS), StoreDir: opts.StoreDir})
+	var natsSrv *natsserver.Server
+	var err error
+	if opts.NATSConfigFile != "" {
+		natsSrv, err = natsembed.StartFromConfigFile(opts.NATSConfigFile, opts.StoreDir)
+	} else {
+		natsSrv, err = natsembed.Start(natsembed.Options{Port: orRandom(opts.Ports.NATS), StoreDir: opts.StoreDir})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -124,8 +136,17 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, s.abort(err)
 	}
+	if owner, ok := opts.NATSClients[orgmodel.Name]; ok && !owner.WaitForStreams {
+		// hr-ingest starts first and waits for the streams: create them with org-model's
+		// credentials now, as an init job would.
+		nc, _, err := stream.ConnectWith(ctx, natsURL, orgmodel.Name, owner, streams, logger(orgmodel.Name))
+		if err != nil {
+			return nil, s.abort(err)
+		}
+		nc.Close()
+	}
 	if s.HRIngest, err = hringest.New(ctx, hringest.Config{
-		NATSURL: natsURL, Streams: streams,
+		NATSURL: natsURL, Streams: streams, NATS: opts.NATSClients[hringest.Name],
 		Server:             serverConfig(hringest.Name, opts.Ports.HRIngestHTTP, opts.Ports.HRIngestGRPC),
 		Sources:            []hringest.SourceConfig{{Name: Source, Secrets: []webhook.Secret{secret}}},
 		TimestampTolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20, PublishTimeout: 5 * time.Second,
@@ -134,7 +155,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	s.run(ctx, s.HRIngest.Run)
 	if s.OrgModel, err = orgmodel.New(ctx, orgmodel.Config{
-		NATSURL: natsURL, Streams: streams,
+		NATSURL: natsURL, Streams: streams, NATS: opts.NATSClients[orgmodel.Name],
 		Server: serverConfig(orgmodel.Name, opts.Ports.OrgModelHTTP, opts.Ports.OrgModelGRPC),
 		Policy: orgmodel.Policy{UPNDomain: opts.UPNDomain, GroupNamePrefix: "Org - "},
 	}, logger(orgmodel.Name)); err != nil {
@@ -142,7 +163,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	s.run(ctx, s.OrgModel.Run)
 	if s.EntraWriter, err = entrawriter.New(ctx, entrawriter.Config{
-		NATSURL: natsURL, Streams: streams,
+		NATSURL: natsURL, Streams: streams, NATS: opts.NATSClients[entrawriter.Name],
 		Server:       serverConfig(entrawriter.Name, opts.Ports.EntraWriterHTTP, opts.Ports.EntraWriterGRPC),
 		GraphBaseURL: s.EmulatorURL, GraphAuth: "none",
 	}, logger(entrawriter.Name)); err != nil {
