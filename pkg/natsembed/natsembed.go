@@ -62,3 +62,45 @@ func StartForTest(tb testing.TB) *server.Server {
 	})
 	return srv
 }
+
+// StartFromConfigFile starts a server configured by a nats-server configuration file — its
+// accounts, users and permissions — but listening on a free loopback port with its JetStream
+// store in storeDir, whatever the file says about them, and waits until it accepts connections.
+// Variables the file references ($NAME) come from the environment, as with nats-server itself.
+// The caller shuts it down.
+func StartFromConfigFile(path, storeDir string) (*server.Server, error) {
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("NATS configuration %s: %w", path, err)
+	}
+	opts.Host, opts.Port = "127.0.0.1", -1
+	opts.HTTPPort, opts.HTTPSPort = 0, 0
+	opts.Cluster.Port, opts.LeafNode.Port, opts.Gateway.Port = 0, 0, 0
+	opts.JetStream, opts.StoreDir = true, storeDir
+	opts.NoLog, opts.NoSigs = true, true
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("NATS from %s: %w", path, err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("NATS from %s not ready within 10s", path)
+	}
+	return srv, nil
+}
+
+// StartFromConfigFileForTest is StartFromConfigFile with the store in a test directory, stopped
+// when the test ends.
+func StartFromConfigFileForTest(tb testing.TB, path string) *server.Server {
+	tb.Helper()
+	srv, err := StartFromConfigFile(path, tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	})
+	return srv
+}

@@ -33,22 +33,20 @@ func Instance() string {
 	return host + "-" + strconv.Itoa(os.Getpid())
 }
 
-func statusBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+func statusBucketConfig(cfg Config) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
 		Bucket:      StatusBucket,
 		Description: "orgsync: each running service instance's status, renewed every few seconds",
 		TTL:         StatusTTL,
 		History:     1,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("key-value bucket %s: %w", StatusBucket, err)
+		Replicas:    max(cfg.Replicas, 1),
 	}
-	return kv, nil
 }
 
 // ReportStatus puts the status status() returns into StatusBucket at once and then every interval
 // (default 5s), until ctx ends; it blocks, and the caller owns its goroutine. A failed put is
-// retried at the next tick: status reports are best effort and never stop a service.
+// retried at the next tick: status reports are best effort and never stop a service. The bucket
+// is created with the streams (EnsureStreams), so reporting needs no permission to create it.
 func ReportStatus(ctx context.Context, js jetstream.JetStream, interval time.Duration, status func(context.Context) *orgsyncv1.ServiceStatus) error {
 	if interval <= 0 {
 		interval = 5 * time.Second
@@ -58,7 +56,7 @@ func ReportStatus(ctx context.Context, js jetstream.JetStream, interval time.Dur
 	var kv jetstream.KeyValue
 	for {
 		if kv == nil {
-			kv, _ = statusBucket(ctx, js)
+			kv, _ = js.KeyValue(ctx, StatusBucket)
 		}
 		if kv != nil {
 			s := status(ctx)

@@ -139,6 +139,19 @@ cannot express: values required only in some combinations.
 {{- fail "adWriter.ldap.bindPassword.existingSecret is required: the Secret holding the bind password" }}
 {{- end }}
 {{- end }}
+{{- if and $v.auth.oidc.issuer (not $v.auth.oidc.audience) }}
+{{- fail "auth.oidc.audience is required with auth.oidc.issuer: the audience tokens must carry" }}
+{{- end }}
+{{- if and $v.grpcTLS.clientCA.existingSecret (not $v.grpcTLS.existingSecret) }}
+{{- fail "grpcTLS.clientCA needs grpcTLS.existingSecret: client certificates are only asked for over TLS" }}
+{{- end }}
+{{- if $v.nats.credentials.type }}
+{{- range $key, $name := include "orgsync.components" . | fromYaml }}
+{{- if and (index $v $key).enabled (not (index $v.nats.credentials.secrets $key)) }}
+{{- fail (printf "nats.credentials.secrets.%s is required with nats.credentials.type=%s: the Secret with %s's NATS credential" $key $v.nats.credentials.type $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if and $v.hrIngest.enabled $v.hrIngest.ingress.enabled (not $v.hrIngest.ingress.hosts) }}
 {{- fail "hrIngest.ingress.hosts needs at least one host name when the ingress is enabled" }}
 {{- end }}

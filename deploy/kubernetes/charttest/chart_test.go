@@ -383,9 +383,11 @@ func checkProbes(t reporter, component string, c corev1.Container) {
 		t.Errorf("startup probe = %+v, want HTTP GET /healthz (time to reach JetStream)", c.StartupProbe)
 	}
 	readiness := c.ReadinessProbe
-	if component == "hr-ingest" {
+	if component == "hr-ingest" || readiness.HTTPGet != nil {
+		// hr-ingest, and every service whose gRPC speaks TLS (the kubelet's gRPC probe cannot),
+		// is ready when /readyz says so.
 		if readiness.HTTPGet == nil || readiness.HTTPGet.Path != "/readyz" {
-			t.Errorf("readiness = %+v, want HTTP GET /readyz on the webhook port", readiness.ProbeHandler)
+			t.Errorf("readiness = %+v, want HTTP GET /readyz on the http port", readiness.ProbeHandler)
 		} else {
 			httpPort("readiness", readiness.HTTPGet)
 		}
@@ -445,6 +447,11 @@ func checkReferences(t *testing.T, r rendered) {
 		}
 	}
 	for _, np := range objectsOf[*networkingv1.NetworkPolicy](r) {
+		if np.Namespace != "" {
+			// A policy with a namespace of its own protects a dependency's pods (NATS, Redis);
+			// checkDependencyPolicy looks at it.
+			continue
+		}
 		selects("NetworkPolicy "+np.Name, np.Spec.PodSelector.MatchLabels)
 		// A peer selecting pods in the policy's own namespace must select some of the release's
 		// pods, or the rule silently allows nothing.

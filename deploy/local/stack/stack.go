@@ -78,6 +78,12 @@ type Options struct {
 	Sources []hringest.SourceConfig
 	// PolicyFile is org-model's policy file (ORGSYNC_CONFIG); empty is the built-in policy.
 	PolicyFile string
+	// NATSConfigFile, when set, starts the embedded server from this nats-server configuration
+	// (accounts, users, permissions: deploy/nats/nats-server.conf) on a free port instead of an
+	// open server, and NATSClients gives each service, by service name, its own credentials.
+	// org-model's entry creates the streams unless it says WaitForStreams.
+	NATSConfigFile string
+	NATSClients    map[string]stream.ClientConfig
 }
 
 // Stack is a running pipeline.
@@ -115,7 +121,12 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	natsSrv, err := natsembed.Start(natsembed.Options{Port: orRandom(opts.Ports.NATS), StoreDir: opts.StoreDir})
+	var natsSrv *natsserver.Server
+	if opts.NATSConfigFile != "" {
+		natsSrv, err = natsembed.StartFromConfigFile(opts.NATSConfigFile, opts.StoreDir)
+	} else {
+		natsSrv, err = natsembed.Start(natsembed.Options{Port: orRandom(opts.Ports.NATS), StoreDir: opts.StoreDir})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +160,17 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, s.abort(err)
 	}
+	if owner, ok := opts.NATSClients[orgmodel.Name]; ok && !owner.WaitForStreams {
+		// hr-ingest starts first and waits for the streams: create them with org-model's
+		// credentials now, as an init job would.
+		nc, _, err := stream.ConnectWith(ctx, natsURL, orgmodel.Name, owner, streams, logger(orgmodel.Name))
+		if err != nil {
+			return nil, s.abort(err)
+		}
+		nc.Close()
+	}
 	if s.HRIngest, err = hringest.New(ctx, hringest.Config{
-		NATSURL: natsURL, Streams: streams,
+		NATSURL: natsURL, Streams: streams, NATS: opts.NATSClients[hringest.Name],
 		Server:             serverConfig(hringest.Name, opts.Ports.HRIngestHTTP, opts.Ports.HRIngestGRPC),
 		Sources:            append([]hringest.SourceConfig{{Name: Source, Secrets: []webhook.Secret{secret}}}, opts.Sources...),
 		TimestampTolerance: 5 * time.Minute, MaxBodyBytes: 1 << 20, PublishTimeout: 5 * time.Second,
@@ -159,7 +179,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	s.run(ctx, s.HRIngest.Run)
 	if s.OrgModel, err = orgmodel.New(ctx, orgmodel.Config{
-		NATSURL: natsURL, Streams: streams,
+		NATSURL: natsURL, Streams: streams, NATS: opts.NATSClients[orgmodel.Name],
 		Server:     serverConfig(orgmodel.Name, opts.Ports.OrgModelHTTP, opts.Ports.OrgModelGRPC),
 		Policy:     orgmodel.Policy{UPNDomain: opts.UPNDomain, GroupNamePrefix: "Org - "},
 		PolicyFile: opts.PolicyFile,
@@ -170,7 +190,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	writerServer := serverConfig(entrawriter.Name, opts.Ports.EntraWriterHTTP, opts.Ports.EntraWriterGRPC)
 	writerServer.AdminAddr = addr(opts.Ports.EntraWriterAdmin)
 	if s.EntraWriter, err = entrawriter.New(ctx, entrawriter.Config{
-		NATSURL: natsURL, Streams: streams,
+		NATSURL: natsURL, Streams: streams, NATS: opts.NATSClients[entrawriter.Name],
 		Server:       writerServer,
 		GraphBaseURL: s.EmulatorURL, GraphAuth: "none",
 	}, logger(entrawriter.Name)); err != nil {

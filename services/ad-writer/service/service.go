@@ -37,6 +37,8 @@ const batchSize = 500
 // Config is ad-writer's configuration.
 type Config struct {
 	NATSURL string
+	// NATS is how the service authenticates to NATS (NATS_CREDS_FILE, …) and whether it creates the streams.
+	NATS    stream.ClientConfig
 	Server  server.Config
 	Streams stream.Config
 	LDAP    ldap.Config
@@ -55,6 +57,7 @@ type Config struct {
 func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	cfg := Config{
 		NATSURL: env.String("NATS_URL", nats.DefaultURL),
+		NATS:    stream.ClientConfigFromEnv(env, false),
 		Server:  server.ConfigFromEnv(Name, env, ":8083", ":9093"),
 		Streams: stream.ConfigFromEnv(env),
 		LDAP: ldap.Config{
@@ -129,7 +132,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 			srv.Close()
 		}
 	}()
-	nc, js, err := stream.Connect(ctx, cfg.NATSURL, Name, cfg.Streams, logger)
+	nc, js, err := stream.ConnectWith(ctx, cfg.NATSURL, Name, cfg.NATS, cfg.Streams, logger)
 	if err != nil {
 		return nil, err
 	}

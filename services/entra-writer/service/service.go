@@ -48,6 +48,8 @@ const ConsumerName = "entra-writer"
 // Config is entra-writer's configuration.
 type Config struct {
 	NATSURL string
+	// NATS is how the service authenticates to NATS (NATS_CREDS_FILE, …) and whether it creates the streams.
+	NATS    stream.ClientConfig
 	Server  server.Config
 	Streams stream.Config
 	// GraphBaseURL is Microsoft Graph v1.0 or the emulator.
@@ -92,6 +94,7 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	}
 	cfg := Config{
 		NATSURL:      env.String("NATS_URL", nats.DefaultURL),
+		NATS:         stream.ClientConfigFromEnv(env, false),
 		Server:       adminServerConfig(server.ConfigFromEnv(Name, env, ":8082", ":9092"), env),
 		Streams:      stream.ConfigFromEnv(env),
 		GraphBaseURL: strings.TrimRight(env.String("GRAPH_BASE_URL", graph.DefaultBaseURL), "/"),
@@ -202,7 +205,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	default:
 		dir = budget.Wrap(client, budget.NewLocal(cfg.WriteBudget))
 	}
-	nc, js, err := stream.Connect(ctx, cfg.NATSURL, Name, cfg.Streams, logger)
+	nc, js, err := stream.ConnectWith(ctx, cfg.NATSURL, Name, cfg.NATS, cfg.Streams, logger)
 	if err != nil {
 		return nil, err
 	}

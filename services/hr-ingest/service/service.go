@@ -68,6 +68,8 @@ type SourceConfig struct {
 // Config is hr-ingest's configuration.
 type Config struct {
 	NATSURL string
+	// NATS is how the service authenticates to NATS (NATS_CREDS_FILE, …) and whether it creates the streams.
+	NATS stream.ClientConfig
 	// RedisURL, when set, makes the per-source rate limits shared across replicas.
 	RedisURL           string
 	Server             server.Config
@@ -104,6 +106,7 @@ type Config struct {
 func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	cfg := Config{
 		NATSURL:            env.String("NATS_URL", nats.DefaultURL),
+		NATS:               stream.ClientConfigFromEnv(env, false),
 		RedisURL:           env.Secret("REDIS_URL"),
 		Server:             server.ConfigFromEnv(Name, env, ":8080", ":9090"),
 		Streams:            stream.ConfigFromEnv(env),
@@ -275,7 +278,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	if err != nil {
 		return nil, err
 	}
-	nc, js, err := stream.Connect(ctx, cfg.NATSURL, Name, cfg.Streams, logger)
+	nc, js, err := stream.ConnectWith(ctx, cfg.NATSURL, Name, cfg.NATS, cfg.Streams, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,8 @@ type Policy struct {
 // built-in policy over Policy, no clock means the system clock.
 type Config struct {
 	NATSURL string
+	// NATS is how the service authenticates to NATS (NATS_CREDS_FILE, …) and whether it creates the streams.
+	NATS    stream.ClientConfig
 	Server  server.Config
 	Streams stream.Config
 	Policy  Policy
@@ -83,6 +85,7 @@ type Config struct {
 func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	cfg := Config{
 		NATSURL:    env.String("NATS_URL", nats.DefaultURL),
+		NATS:       stream.ClientConfigFromEnv(env, true),
 		Server:     server.ConfigFromEnv(Name, env, ":8081", ":9091"),
 		Streams:    stream.ConfigFromEnv(env),
 		PolicyFile: env.String("ORGSYNC_CONFIG", ""),
@@ -190,7 +193,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	if err != nil {
 		return nil, err
 	}
-	nc, js, err := stream.Connect(ctx, cfg.NATSURL, Name, cfg.Streams, logger)
+	nc, js, err := stream.ConnectWith(ctx, cfg.NATSURL, Name, cfg.NATS, cfg.Streams, logger)
 	if err != nil {
 		srv.Close()
 		return nil, err
