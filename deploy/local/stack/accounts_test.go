@@ -22,6 +22,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	hringest "github.com/orgsync/orgsync/services/hr-ingest/service"
 )
 
 // exampleNATSConfig is the example configuration the tests load as it is shipped.
@@ -226,6 +227,13 @@ func TestPipelineConvergesWithAServiceUserEach(t *testing.T) {
 	logs := &syncBuffer{}
 	s, err := stack.Start(ctx, stack.Options{
 		StoreDir: t.TempDir(), NATSConfigFile: exampleNATSConfig, NATSClients: clients, LogWriter: logs,
+		// A SCIM source (hr-ingest reads a worker's newest event on HR before storing a request)
+		// and a CSV source (a snapshot takes its source's lock in hr-ingest's key-value bucket),
+		// so that what those need of NATS is exercised on hr-ingest's own user too.
+		Sources: []hringest.SourceConfig{
+			{Name: scimSource, Kind: hringest.KindSCIM, Tokens: []string{scimToken}},
+			{Name: csvSource, Kind: hringest.KindCSV, Tokens: []string{csvToken}},
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -250,6 +258,29 @@ func TestPipelineConvergesWithAServiceUserEach(t *testing.T) {
 			t.Fatalf("webhook %s: %d %s", id, resp.StatusCode, respBody)
 		}
 	}
+	postBulk(t, s, bulkRequest(scimUser("701001", "Ana", "Jones", "Contoso", "Sales", "EMEA")))
+	// Sent twice: the second is a retry of a state already stored, found by reading HR.
+	postBulk(t, s, bulkRequest(scimUser("701001", "Ana", "Jones", "Contoso", "Sales", "EMEA")))
+	csvReq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+s.HRIngest.HTTPAddr()+"/v1/sources/"+csvSource+"/snapshots",
+		strings.NewReader("workerId,givenName,familyName,orgUnitId,employmentStatus,startDate\nX1,Xena,One,sales,active,2026-01-05\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	csvReq.Header.Set("Content-Type", "text/csv")
+	csvReq.Header.Set("Authorization", "Bearer "+csvToken)
+	csvResp, err := client.Do(csvReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csvResp.Body.Close()
+	if csvResp.StatusCode != http.StatusAccepted {
+		t.Fatalf("CSV snapshot: %d", csvResp.StatusCode)
+	}
+	eventually(t, func() bool {
+		_, scimOK := s.Emulator.UserByEmployeeID("701001")
+		_, csvOK := s.Emulator.UserByEmployeeID("X1")
+		return scimOK && csvOK
+	})
 	eventually(t, func() bool {
 		user, ok := s.Emulator.UserByEmployeeID("E1001")
 		group, groupOK := s.Emulator.GroupByMailNickname("orgsync-unit-sales")
