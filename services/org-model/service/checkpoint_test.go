@@ -26,16 +26,23 @@ func (h harness) storedCheckpoint(t *testing.T) *orgsyncv1.ModelCheckpoint {
 	if err != nil {
 		return nil
 	}
-	obj, err := store.Get(t.Context(), checkpointObject)
-	if err != nil {
-		return nil
+	// An object's chunks are read through a pipe with a deadline, which a loaded machine (the
+	// race detector, two packages at a time) can miss: a read that times out is read again.
+	var lastErr error
+	for range 5 {
+		obj, err := store.Get(t.Context(), checkpointObject)
+		if err != nil {
+			return nil
+		}
+		cp, err := decodeCheckpoint(obj)
+		obj.Close()
+		if err == nil {
+			return cp
+		}
+		lastErr = err
 	}
-	defer obj.Close()
-	cp, err := decodeCheckpoint(obj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cp
+	t.Fatal(lastErr)
+	return nil
 }
 
 func (h harness) hrLastSeq(t *testing.T) uint64 {
