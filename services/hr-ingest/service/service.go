@@ -261,6 +261,13 @@ type Service struct {
 	patterns []string
 }
 
+// closeRedis closes the limiter's Redis client, when there is one, on a start that failed.
+func closeRedis(rdb *redis.Client) {
+	if rdb != nil {
+		_ = rdb.Close()
+	}
+}
+
 // OpenAPIPattern is where the OpenAPI document is served.
 const OpenAPIPattern = "GET /openapi.yaml"
 
@@ -276,10 +283,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	}
 	srv, err := server.New(cfg.Server, logger)
 	if err != nil {
+		closeRedis(rdb)
 		return nil, err
 	}
 	nc, js, err := stream.ConnectWith(ctx, cfg.NATSURL, Name, cfg.NATS, cfg.Streams, logger)
 	if err != nil {
+		srv.Close()
+		closeRedis(rdb)
 		return nil, err
 	}
 	sources := make([]ingest.Source, len(cfg.Sources))
@@ -303,6 +313,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	locks, err := ingest.NewJetStreamSnapshotLocks(ctx, js, cfg.SnapshotLockTTL, cfg.Streams.Replicas, logger)
 	if err != nil {
 		nc.Close()
+		srv.Close()
+		closeRedis(rdb)
 		return nil, err
 	}
 	perMinute := cfg.UnauthenticatedPerMinute

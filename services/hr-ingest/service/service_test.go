@@ -1,7 +1,10 @@
 package service
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,4 +135,46 @@ func TestConfigFromEnvRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNewClosesListenersWhenStartFails: a start that cannot reach JetStream returns its error
+// and leaves the ports it had opened free, so a retry in the same process (or a supervisor's
+// restart on a fixed port) can bind them again.
+func TestNewClosesListenersWhenStartFails(t *testing.T) {
+	httpAddr, grpcAddr := freeAddr(t), freeAddr(t)
+	cfg, err := ConfigFromEnv(envconfig.New(envconfig.Map(map[string]string{
+		"HR_SOURCES":               "workday",
+		"HR_SOURCE_WORKDAY_SECRET": "whsec_c2VjcmV0LWZvci10ZXN0cy1vbmx5LTAxMjM0NQ==",
+		"HTTP_ADDR":                httpAddr,
+		"GRPC_ADDR":                grpcAddr,
+		// Nothing listens there: the start waits for JetStream until its context ends.
+		"NATS_URL": "nats://" + freeAddr(t),
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := New(ctx, cfg, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("New succeeded without JetStream")
+	}
+	for _, addr := range []string{httpAddr, grpcAddr} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("%s is still held after the failed start: %v", addr, err)
+			continue
+		}
+		l.Close()
+	}
+}
+
+// freeAddr returns a loopback address no one listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
