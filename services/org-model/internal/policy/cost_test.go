@@ -64,10 +64,11 @@ func TestStaticCostEstimate(t *testing.T) {
 	}
 }
 
-// TestRuntimeCostLimit: HR data longer than the static estimate assumes makes an expression
-// costly at run time; the evaluation stops at the limit with ErrCostLimit, naming the rule.
+// TestRuntimeCostLimit: HR data longer than the static estimate assumes makes an expression of a
+// caller's policy (ParseUntrusted, as Plan parses one) costly at run time; the evaluation stops at
+// the limit with ErrCostLimit, naming the rule.
 func TestRuntimeCostLimit(t *testing.T) {
-	pol, err := Parse("p.yaml", []byte("mapping:\n  entra:\n    jobTitle: 'worker.job_title.replace(\"x\", \"yy\").replace(\"y\", \"zz\")'\n"))
+	pol, err := ParseUntrusted("p.yaml", []byte("mapping:\n  entra:\n    jobTitle: 'worker.job_title.replace(\"x\", \"yy\").replace(\"y\", \"zz\")'\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +84,17 @@ func TestRuntimeCostLimit(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
+	}
+
+	// The operator's own policy (Parse) tracks cost only where there is a comprehension: this
+	// expression is linear in its input, so the same long title is simply evaluated.
+	trusted, err := Parse("p.yaml", []byte("mapping:\n  entra:\n    jobTitle: 'worker.job_title.replace(\"x\", \"yy\").replace(\"y\", \"zz\")'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := trusted.Mapping["entra"]["jobTitle"].String(&WorkerVars{Worker: &orgsyncv1.Worker{JobTitle: strings.Repeat("x", 5_000_000)}})
+	if err != nil || len(got) != 20_000_000 {
+		t.Errorf("operator's policy, long title: %d characters, %v; want 20000000 characters, no error", len(got), err)
 	}
 }
 

@@ -207,9 +207,22 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Reason)
 }
 
-// Parse compiles a policy file's contents; name is the file's name for messages.
+// Parse compiles a policy file's contents; name is the file's name for messages. It is for the
+// policy the service runs (the operator's file): its expressions passed the static cost estimate,
+// so only those with a comprehension, the only kind that can cost more than its input is long,
+// pay for cost tracking at run time.
 func Parse(name string, data []byte) (*Policy, error) {
-	p := &parser{file: name}
+	return parse(&parser{file: name}, data)
+}
+
+// ParseUntrusted compiles a policy a caller sent (a Plan of a policy): every expression runs
+// under the runtime cost limit, whatever it is.
+func ParseUntrusted(name string, data []byte) (*Policy, error) {
+	return parse(&parser{file: name, trackAllCosts: true}, data)
+}
+
+func parse(p *parser, data []byte) (*Policy, error) {
+	name := p.file
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &Error{File: name, Line: lineOf(err.Error(), 1), Reason: strings.TrimPrefix(err.Error(), "yaml: ")}
@@ -241,6 +254,9 @@ func lineOf(msg string, fallback int) int {
 
 type parser struct {
 	file string
+	// trackAllCosts puts every expression, not only those with a comprehension, under the
+	// runtime cost limit (ParseUntrusted).
+	trackAllCosts bool
 	// envs are built once per parse.
 	workerEnv *cel.Env
 	unitEnv   *cel.Env
@@ -377,16 +393,22 @@ func (p *parser) compile(n *yaml.Node, what string, env *cel.Env, want *cel.Type
 		return nil, p.fail(n, "%s: CEL: the expression %s, over the limit of %d per evaluation (in %q); avoid comprehensions nested over lists or split strings",
 			what, costString(estimate.Max), CostLimit, src)
 	}
-	prg, err := env.Program(ast,
-		cel.EvalOptions(cel.OptOptimize),
-		cel.CostLimit(CostLimit),
-		cel.CostTracking(actualCosts{}),
-		cel.InterruptCheckFrequency(interruptEvery),
-	)
+	// Cost tracking is most of an evaluation's allocations (docs/BENCHMARKS.md): an expression
+	// without a comprehension costs at most in proportion to its input, which the estimate above
+	// and hr-ingest's field lengths bound, so it runs untracked unless the policy came from a caller.
+	loops := len(celast.MatchDescendants(celast.NavigateAST(ast.NativeRep()), celast.KindMatcher(celast.ComprehensionKind))) > 0
+	programOpts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if loops || p.trackAllCosts {
+		programOpts = append(programOpts,
+			cel.CostLimit(CostLimit),
+			cel.CostTracking(actualCosts{}),
+			cel.InterruptCheckFrequency(interruptEvery),
+		)
+	}
+	prg, err := env.Program(ast, programOpts...)
 	if err != nil {
 		return nil, p.fail(n, "%s: CEL: %v", what, err)
 	}
-	loops := len(celast.MatchDescendants(celast.NavigateAST(ast.NativeRep()), celast.KindMatcher(celast.ComprehensionKind))) > 0
 	return &Expr{Source: src, At: fmt.Sprintf("%s:%d", p.file, n.Line), What: what, program: prg, loops: loops}, nil
 }
 

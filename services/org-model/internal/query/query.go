@@ -307,7 +307,7 @@ func (s *Server) Plan(ctx context.Context, req *orgsyncv1.PlanRequest) (*orgsync
 	var pol *policy.Policy
 	if req.GetPolicyYaml() != "" {
 		var err error
-		if pol, err = policy.Parse("policy_yaml", []byte(req.GetPolicyYaml())); err != nil {
+		if pol, err = policy.ParseUntrusted("policy_yaml", []byte(req.GetPolicyYaml())); err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 		if !s.policyPlan.TryLock() {
