@@ -316,8 +316,8 @@ func TestAcceptedByHRIngest(t *testing.T) {
 					send(chunk[0].ID, SCIMBulk(chunk))
 				}
 				// Every operation is stored, including a change back to an earlier state
-				// (A → B → A), which this stream holds: hr-ingest names SCIM events by their request
-				// and position, not by their content.
+				// (A → B → A), which this stream holds: hr-ingest treats a SCIM request as a retry
+				// only when it ends a worker in the state already stored for them.
 				want = len(workers)
 			default:
 				for _, e := range events {
