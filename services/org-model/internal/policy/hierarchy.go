@@ -156,32 +156,38 @@ func (p *parser) sources(n *yaml.Node, pol *Policy) error {
 	if n.Kind != yaml.SequenceNode {
 		return p.fail(n, "sources must be a list")
 	}
+	// Each source stands alone: a problem in one does not hide the next one's.
 	for _, item := range n.Content {
-		if item.Kind != yaml.MappingNode {
-			return p.fail(item, "a source must be a mapping")
-		}
-		f, err := p.fields(item, "a source")
-		if err != nil {
-			return err
-		}
-		hn, ok := f["hierarchy"]
-		if !ok {
-			continue
-		}
-		nameNode, ok := f["name"]
-		if !ok {
-			return p.fail(item, "a source with a hierarchy needs a name")
-		}
-		name, err := p.scalar(nameNode, "a source's name")
-		if err != nil {
-			return err
-		}
-		h, err := p.hierarchy(hn, name)
-		if err != nil {
-			return err
-		}
-		pol.Hierarchies[name] = h
+		p.keep(p.source(item, pol))
 	}
+	return nil
+}
+
+func (p *parser) source(item *yaml.Node, pol *Policy) error {
+	if item.Kind != yaml.MappingNode {
+		return p.fail(item, "a source must be a mapping")
+	}
+	f, err := p.fields(item, "a source")
+	if err != nil {
+		return err
+	}
+	hn, ok := f["hierarchy"]
+	if !ok {
+		return nil
+	}
+	nameNode, ok := f["name"]
+	if !ok {
+		return p.fail(item, "a source with a hierarchy needs a name")
+	}
+	name, err := p.scalar(nameNode, "a source's name")
+	if err != nil {
+		return err
+	}
+	h, err := p.hierarchy(hn, name)
+	if err != nil {
+		return err
+	}
+	pol.Hierarchies[name] = h
 	return nil
 }
 

@@ -2,13 +2,15 @@
 // UPN domains orgsync owns, identifier templates, attribute mapping per target, group templates,
 // lifecycle settings and the mass-change guard. Expressions in it are CEL, compiled and
 // type-checked at load, so a bad file stops the service at start with the file, the line and the
-// reason. A Policy is immutable after loading and safe for concurrent use.
+// reason of every problem in it (Errors), not only the first. A Policy is immutable after loading and safe for concurrent use.
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -207,6 +209,28 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Reason)
 }
 
+// Errors is every problem found in a policy file, in line order, so that one start (or one
+// Plan) shows them all. errors.As finds each *Error in it.
+type Errors []*Error
+
+// Error is one line per problem: file:line: reason.
+func (e Errors) Error() string {
+	lines := make([]string, len(e))
+	for i, err := range e {
+		lines[i] = err.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap gives errors.Is and errors.As the problems one by one.
+func (e Errors) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, err := range e {
+		out[i] = err
+	}
+	return out
+}
+
 // Parse compiles a policy file's contents; name is the file's name for messages. It is for the
 // policy the service runs (the operator's file): its expressions passed the static cost estimate,
 // so only those with a comprehension, the only kind that can cost more than its input is long,
@@ -235,6 +259,10 @@ func parse(p *parser, data []byte) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(p.errs) > 0 {
+		sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].Line < p.errs[j].Line })
+		return nil, p.errs
+	}
 	return pol, nil
 }
 
@@ -260,10 +288,27 @@ type parser struct {
 	// envs are built once per parse.
 	workerEnv *cel.Env
 	unitEnv   *cel.Env
+	// errs are the problems found so far: a part of the file that fails (a section, an attribute,
+	// a rule, a candidate) is recorded and the parse goes on with the next part.
+	errs Errors
 }
 
 func (p *parser) fail(n *yaml.Node, format string, args ...any) error {
 	return &Error{File: p.file, Line: n.Line, Reason: fmt.Sprintf(format, args...)}
+}
+
+// keep records err (when there is one) and says whether there was none, so a caller can go on
+// with the next independent part of the file.
+func (p *parser) keep(err error) bool {
+	if err == nil {
+		return true
+	}
+	var perr *Error
+	if !errors.As(err, &perr) {
+		perr = &Error{File: p.file, Line: 1, Reason: err.Error()}
+	}
+	p.errs = append(p.errs, perr)
+	return false
 }
 
 // fields checks that n is a mapping with only the allowed keys and returns the values by key.
@@ -278,10 +323,12 @@ func (p *parser) fields(n *yaml.Node, what string, allowed ...string) (map[strin
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, value := n.Content[i], n.Content[i+1]
 		if allowed != nil && !contains(allowed, key.Value) {
-			return nil, p.fail(key, "unknown key %q in %s (allowed: %s)", key.Value, what, strings.Join(allowed, ", "))
+			p.keep(p.fail(key, "unknown key %q in %s (allowed: %s)", key.Value, what, strings.Join(allowed, ", ")))
+			continue
 		}
 		if _, dup := out[key.Value]; dup {
-			return nil, p.fail(key, "duplicate key %q in %s", key.Value, what)
+			p.keep(p.fail(key, "duplicate key %q in %s", key.Value, what))
+			continue
 		}
 		out[key.Value] = value
 	}
@@ -453,49 +500,36 @@ func (p *parser) policy(root *yaml.Node) (*Policy, error) {
 	}
 	if n, ok := top["timezone"]; ok {
 		name, err := p.scalar(n, "timezone")
-		if err != nil {
-			return nil, err
-		}
-		if pol.Location, err = time.LoadLocation(name); err != nil || name == "" || name == "Local" {
-			return nil, p.fail(n, "timezone %q is not an IANA time zone such as Europe/London", name)
+		if p.keep(err) {
+			if pol.Location, err = time.LoadLocation(name); err != nil || name == "" || name == "Local" {
+				pol.Location = time.UTC
+				p.keep(p.fail(n, "timezone %q is not an IANA time zone such as Europe/London", name))
+			}
 		}
 	}
 	if n, ok := top["scope"]; ok {
-		if pol.Scope, err = p.compile(n, "scope", p.workerEnv, cel.BoolType); err != nil {
-			return nil, err
-		}
+		pol.Scope, err = p.compile(n, "scope", p.workerEnv, cel.BoolType)
+		p.keep(err)
 	}
 	if n, ok := top["upnDomains"]; ok {
 		items, err := p.stringList(n, "upnDomains")
-		if err != nil {
-			return nil, err
-		}
+		p.keep(err)
 		for _, item := range items {
 			d := strings.ToLower(strings.TrimSpace(item.Value))
 			if d == "" || strings.ContainsAny(d, "@ /") || !strings.Contains(d, ".") {
-				return nil, p.fail(item, "%q is not a domain name such as corp.example.com", item.Value)
+				p.keep(p.fail(item, "%q is not a domain name such as corp.example.com", item.Value))
+				continue
 			}
 			pol.UPNDomains = append(pol.UPNDomains, d)
 		}
 	}
-	if err := p.identifiers(top["identifiers"], pol); err != nil {
-		return nil, err
-	}
-	if err := p.mapping(top["mapping"], pol); err != nil {
-		return nil, err
-	}
-	if err := p.groups(top["groups"], pol); err != nil {
-		return nil, err
-	}
-	if err := p.lifecycle(top["lifecycle"], pol); err != nil {
-		return nil, err
-	}
-	if err := p.guard(top["guard"], pol); err != nil {
-		return nil, err
-	}
-	if err := p.sources(top["sources"], pol); err != nil {
-		return nil, err
-	}
+	// Each section stands alone: a problem in one does not hide the problems of the next.
+	p.keep(p.identifiers(top["identifiers"], pol))
+	p.keep(p.mapping(top["mapping"], pol))
+	p.keep(p.groups(top["groups"], pol))
+	p.keep(p.lifecycle(top["lifecycle"], pol))
+	p.keep(p.guard(top["guard"], pol))
+	p.keep(p.sources(top["sources"], pol))
 	return pol, nil
 }
 
@@ -507,10 +541,11 @@ func (p *parser) exprList(n *yaml.Node, what string, env *cel.Env) ([]*Expr, err
 	if len(items) == 0 {
 		return nil, p.fail(n, "%s needs at least one candidate", what)
 	}
-	out := make([]*Expr, len(items))
-	for i, item := range items {
-		if out[i], err = p.compile(item, what, env, cel.StringType); err != nil {
-			return nil, err
+	out := make([]*Expr, 0, len(items))
+	for _, item := range items {
+		expr, err := p.compile(item, what, env, cel.StringType)
+		if p.keep(err) {
+			out = append(out, expr)
 		}
 	}
 	return out, nil
@@ -585,10 +620,16 @@ func (p *parser) mapping(n *yaml.Node, pol *Policy) error {
 		for i := 0; i+1 < len(v.Content); i += 2 {
 			key := v.Content[i]
 			if !known[key.Value] {
-				return p.fail(key, "unknown %s attribute %q in mapping.%s", target, key.Value, target)
+				p.keep(p.fail(key, "unknown %s attribute %q in mapping.%s", target, key.Value, target))
+				continue
 			}
-			if pol.Mapping[target][key.Value], err = p.compile(attrs[key.Value], "mapping."+target+"."+key.Value, p.workerEnv, cel.StringType); err != nil {
-				return err
+			value, ok := attrs[key.Value]
+			if !ok {
+				continue // a duplicate key, already reported
+			}
+			expr, err := p.compile(value, "mapping."+target+"."+key.Value, p.workerEnv, cel.StringType)
+			if p.keep(err) {
+				pol.Mapping[target][key.Value] = expr
 			}
 		}
 	}
@@ -643,12 +684,8 @@ func (p *parser) groups(n *yaml.Node, pol *Policy) error {
 	if err != nil {
 		return err
 	}
-	if err := p.unitTemplate(f["unit"], "groups.unit", &g.Unit, false); err != nil {
-		return err
-	}
-	if err := p.unitTemplate(f["rollup"], "groups.rollup", &g.Rollup, true); err != nil {
-		return err
-	}
+	p.keep(p.unitTemplate(f["unit"], "groups.unit", &g.Unit, false))
+	p.keep(p.unitTemplate(f["rollup"], "groups.rollup", &g.Rollup, true))
 	if v, ok := f["managers"]; ok {
 		mf, err := p.fields(v, "groups.managers", "enabled", "peopleManagers", "unitManagers")
 		if err != nil {
@@ -677,44 +714,56 @@ func (p *parser) groups(n *yaml.Node, pol *Policy) error {
 		}
 		seen := map[string]bool{}
 		for _, item := range v.Content {
-			rf, err := p.fields(item, "a rule group", "key", "displayName", "description", "mailNickname", "filter")
-			if err != nil {
-				return err
+			if rule, ok := p.ruleGroup(item, seen); ok {
+				g.Rules = append(g.Rules, rule)
 			}
-			var rule RuleGroup
-			keyNode, ok := rf["key"]
-			if !ok {
-				return p.fail(item, "a rule group needs a key")
-			}
-			if rule.Key, err = p.scalar(keyNode, "groups.rules.key"); err != nil {
-				return err
-			}
-			if rule.Key == "" || MailSafe(rule.Key) != rule.Key {
-				return p.fail(keyNode, "rule group key %q must be lower-case letters, digits and dashes", rule.Key)
-			}
-			if seen[rule.Key] {
-				return p.fail(keyNode, "rule group key %q is used twice", rule.Key)
-			}
-			seen[rule.Key] = true
-			rule.DisplayName, rule.MailNickname = "Rule - "+rule.Key, "orgsync-rule-"+rule.Key
-			for key, dst := range map[string]*string{"displayName": &rule.DisplayName, "description": &rule.Description, "mailNickname": &rule.MailNickname} {
-				if e, ok := rf[key]; ok {
-					if *dst, err = p.scalar(e, "groups.rules."+key); err != nil {
-						return err
-					}
-				}
-			}
-			filter, ok := rf["filter"]
-			if !ok {
-				return p.fail(item, "rule group %q needs a filter", rule.Key)
-			}
-			if rule.Filter, err = p.compile(filter, "groups.rules["+rule.Key+"].filter", p.workerEnv, cel.BoolType); err != nil {
-				return err
-			}
-			g.Rules = append(g.Rules, rule)
 		}
 	}
 	return nil
+}
+
+// ruleGroup reads one item of groups.rules; a problem is recorded and the item left out.
+func (p *parser) ruleGroup(item *yaml.Node, seen map[string]bool) (RuleGroup, bool) {
+	var rule RuleGroup
+	rf, err := p.fields(item, "a rule group", "key", "displayName", "description", "mailNickname", "filter")
+	if !p.keep(err) {
+		return rule, false
+	}
+	keyNode, ok := rf["key"]
+	if !ok {
+		return rule, p.keep(p.fail(item, "a rule group needs a key"))
+	}
+	if rule.Key, err = p.scalar(keyNode, "groups.rules.key"); !p.keep(err) {
+		return rule, false
+	}
+	if rule.Key == "" || MailSafe(rule.Key) != rule.Key {
+		return rule, p.keep(p.fail(keyNode, "rule group key %q must be lower-case letters, digits and dashes", rule.Key))
+	}
+	if seen[rule.Key] {
+		return rule, p.keep(p.fail(keyNode, "rule group key %q is used twice", rule.Key))
+	}
+	seen[rule.Key] = true
+	ok = true
+	rule.DisplayName, rule.MailNickname = "Rule - "+rule.Key, "orgsync-rule-"+rule.Key
+	for _, field := range []struct {
+		key string
+		dst *string
+	}{{"displayName", &rule.DisplayName}, {"description", &rule.Description}, {"mailNickname", &rule.MailNickname}} {
+		if e, found := rf[field.key]; found {
+			value, err := p.scalar(e, "groups.rules."+field.key)
+			if ok = p.keep(err) && ok; err == nil {
+				*field.dst = value
+			}
+		}
+	}
+	filter, found := rf["filter"]
+	if !found {
+		return rule, p.keep(p.fail(item, "rule group %q needs a filter", rule.Key))
+	}
+	if rule.Filter, err = p.compile(filter, "groups.rules["+rule.Key+"].filter", p.workerEnv, cel.BoolType); !p.keep(err) {
+		return rule, false
+	}
+	return rule, ok
 }
 
 func (p *parser) lifecycle(n *yaml.Node, pol *Policy) error {
@@ -727,35 +776,36 @@ func (p *parser) lifecycle(n *yaml.Node, pol *Policy) error {
 	}
 	l := &pol.Lifecycle
 	if v, ok := f["preCreateDays"]; ok {
-		if l.PreCreateDays, err = p.intValue(v, "lifecycle.preCreateDays", 0, 365); err != nil {
-			return err
+		days, err := p.intValue(v, "lifecycle.preCreateDays", 0, 365)
+		if p.keep(err) {
+			l.PreCreateDays = days
 		}
 	}
 	if v, ok := f["leaverMode"]; ok {
 		mode, err := p.scalar(v, "lifecycle.leaverMode")
-		if err != nil {
-			return err
-		}
-		if l.LeaverMode = LeaverMode(mode); l.LeaverMode != LeaverDisable && l.LeaverMode != LeaverLeaveDateOnly {
-			return p.fail(v, "lifecycle.leaverMode must be %q or %q, not %q", LeaverDisable, LeaverLeaveDateOnly, mode)
+		switch {
+		case !p.keep(err):
+		case LeaverMode(mode) != LeaverDisable && LeaverMode(mode) != LeaverLeaveDateOnly:
+			p.keep(p.fail(v, "lifecycle.leaverMode must be %q or %q, not %q", LeaverDisable, LeaverLeaveDateOnly, mode))
+		default:
+			l.LeaverMode = LeaverMode(mode)
 		}
 	}
 	if v, ok := f["membershipGrace"]; ok {
-		if l.MembershipGrace, err = p.durationValue(v, "lifecycle.membershipGrace"); err != nil {
-			return err
+		grace, err := p.durationValue(v, "lifecycle.membershipGrace")
+		if p.keep(err) {
+			l.MembershipGrace = grace
 		}
 	}
 	if v, ok := f["disableAt"]; ok {
 		at, err := p.scalar(v, "lifecycle.disableAt")
-		if err != nil {
-			return err
-		}
-		switch at {
-		case "startOfEndDate":
+		switch {
+		case !p.keep(err):
+		case at == "startOfEndDate":
 			l.DisableAtStartOfEndDate = true
-		case "endOfEndDate":
+		case at == "endOfEndDate":
 		default:
-			return p.fail(v, "lifecycle.disableAt must be startOfEndDate or endOfEndDate, not %q", at)
+			p.keep(p.fail(v, "lifecycle.disableAt must be startOfEndDate or endOfEndDate, not %q", at))
 		}
 	}
 	return nil
@@ -771,32 +821,34 @@ func (p *parser) guard(n *yaml.Node, pol *Policy) error {
 	}
 	g := &pol.Guard
 	if v, ok := f["maxChanges"]; ok {
-		if g.MaxChanges, err = p.intValue(v, "guard.maxChanges", 0, 1<<30); err != nil {
-			return err
+		changes, err := p.intValue(v, "guard.maxChanges", 0, 1<<30)
+		if p.keep(err) {
+			g.MaxChanges = changes
 		}
 	}
 	if v, ok := f["maxShare"]; ok {
-		s, err := p.scalar(v, "guard.maxShare")
-		if err != nil {
-			return err
+		if s, err := p.scalar(v, "guard.maxShare"); p.keep(err) {
+			share, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+			if err == nil && strings.HasSuffix(s, "%") {
+				share /= 100
+			}
+			if err != nil || share < 0 || share > 1 {
+				p.keep(p.fail(v, "guard.maxShare must be a share such as 0.2 or 20%%, not %q", s))
+			} else {
+				g.MaxShare = share
+			}
 		}
-		share, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
-		if err == nil && strings.HasSuffix(s, "%") {
-			share /= 100
-		}
-		if err != nil || share < 0 || share > 1 {
-			return p.fail(v, "guard.maxShare must be a share such as 0.2 or 20%%, not %q", s)
-		}
-		g.MaxShare = share
 	}
 	if v, ok := f["minChangesForShare"]; ok {
-		if g.MinChangesForShare, err = p.intValue(v, "guard.minChangesForShare", 0, 1<<30); err != nil {
-			return err
+		changes, err := p.intValue(v, "guard.minChangesForShare", 0, 1<<30)
+		if p.keep(err) {
+			g.MinChangesForShare = changes
 		}
 	}
 	if v, ok := f["window"]; ok {
-		if g.Window, err = p.durationValue(v, "guard.window"); err != nil {
-			return err
+		window, err := p.durationValue(v, "guard.window")
+		if p.keep(err) {
+			g.Window = window
 		}
 	}
 	return nil

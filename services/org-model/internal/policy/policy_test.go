@@ -156,6 +156,65 @@ func TestBadPolicyStopsWithFileLineAndReason(t *testing.T) {
 	}
 }
 
+func TestBadPolicyReportsEveryProblemAtOnce(t *testing.T) {
+	// One problem in each independent part of the file: an operator fixing a policy sees them all
+	// in one start, in line order, not one per restart.
+	file := strings.Join([]string{
+		"timezone: Mars/Olympus",                      // 1
+		"safety: {}",                                  // 2
+		"upnDomains: [corp.example.com, \"a@b\"]",     // 3
+		"mapping:",                                    // 4
+		"  entra:",                                    // 5
+		"    favouriteColour: '\"red\"'",              // 6
+		"    jobTitle: 'worker.nope'",                 // 7
+		"    department: 'worker.department'",         // 8
+		"groups:",                                     // 9
+		"  rules:",                                    // 10
+		"    - {key: a, filter: 'worker.location'}",   // 11
+		"    - {key: b, filter: 'true', colour: red}", // 12
+		"lifecycle:",                                  // 13
+		"  leaverMode: delete",                        // 14
+		"  preCreateDays: 9999",                       // 15
+		"guard:",                                      // 16
+		"  maxShare: 1.5",                             // 17
+		"sources:",                                    // 18
+		"  - {name: x, hierarchy: [shoeSize]}",        // 19
+		"",
+	}, "\n")
+	_, err := Parse("orgsync.yaml", []byte(file))
+	var all Errors
+	if !errors.As(err, &all) {
+		t.Fatalf("err = %v, want every problem as policy.Errors", err)
+	}
+	want := []struct {
+		line   int
+		reason string
+	}{
+		{1, "not an IANA time zone"},
+		{2, `unknown key "safety" in the policy`},
+		{3, `"a@b" is not a domain name`},
+		{6, `unknown entra attribute "favouriteColour"`},
+		{7, "undefined field 'nope'"},
+		{11, "groups.rules[a].filter must be a bool expression"},
+		{12, `unknown key "colour" in a rule group`},
+		{14, "lifecycle.leaverMode must be"},
+		{15, "lifecycle.preCreateDays must be a whole number from 0 to 365"},
+		{17, "guard.maxShare must be a share"},
+		{19, `"shoeSize" is not a worker attribute`},
+	}
+	if len(all) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(all), len(want), err)
+	}
+	for i, w := range want {
+		if all[i].File != "orgsync.yaml" || all[i].Line != w.line || !strings.Contains(all[i].Reason, w.reason) {
+			t.Errorf("problem %d = %v; want orgsync.yaml:%d: …%s…", i, all[i], w.line, w.reason)
+		}
+	}
+	if lines := strings.Count(err.Error(), "\n") + 1; lines != len(want) {
+		t.Errorf("the error prints %d lines, want one per problem:\n%v", lines, err)
+	}
+}
+
 func FuzzLoad(f *testing.F) {
 	seed, err := os.ReadFile("testdata/policy.yaml")
 	if err != nil {
