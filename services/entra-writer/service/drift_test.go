@@ -20,7 +20,7 @@ import (
 // handEdits are edits an administrator makes in Entra ID outside orgsync, through Graph: an
 // attribute of a managed user, a managed user deleted, a managed group renamed, a member added to
 // a managed group that orgsync did not add (one of orgsync's users, and an account orgsync does
-// not know), a desired member removed.
+// not know), a desired member removed, and manager links changed, removed and added.
 func handEdits(t *testing.T, p pipeline) {
 	t.Helper()
 	user := func(workerID string) string {
@@ -51,6 +51,12 @@ func handEdits(t *testing.T, p pipeline) {
 	graphCall(t, p, http.MethodPost, "/groups/"+group("unit-u0000")+"/members/$ref", ref(outsider))
 	graphCall(t, p, http.MethodDelete, "/groups/"+group("unit-u0002")+"/members/"+user("E000002")+"/$ref", nil)
 	graphCall(t, p, http.MethodDelete, "/users/"+user("E000007"), nil)
+	userRef := func(id string) map[string]any {
+		return map[string]any{"@odata.id": "https://graph.microsoft.com/v1.0/users/" + id}
+	}
+	graphCall(t, p, http.MethodPut, "/users/"+user("E000004")+"/manager/$ref", userRef(user("E000002"))) // HR: E000001
+	graphCall(t, p, http.MethodDelete, "/users/"+user("E000008")+"/manager/$ref", nil)                   // HR: E000002
+	graphCall(t, p, http.MethodPut, "/users/"+user("E000000")+"/manager/$ref", userRef(user("E000003"))) // HR: none
 }
 
 // graphCall sends one Graph request to the emulator and returns its JSON answer, if any.
@@ -127,6 +133,16 @@ func (o org) differences(p pipeline) []string {
 			if got["jobTitle"] != u.GetJobTitle() || got["department"] != u.GetDepartment() {
 				diffs = append(diffs, fmt.Sprintf("user %s: jobTitle %v, department %v", u.GetWorkerId(), got["jobTitle"], got["department"]))
 			}
+			if got == nil {
+				continue
+			}
+			var want string
+			if manager, ok := p.emulator.UserByEmployeeID(u.GetManagerWorkerId()); ok && u.GetManagerWorkerId() != "" {
+				want = manager["id"].(string)
+			}
+			if managerID, _ := p.emulator.ManagerOf(got["id"].(string)); managerID != want {
+				diffs = append(diffs, fmt.Sprintf("user %s: manager %q, want %q", u.GetWorkerId(), managerID, want))
+			}
 		}
 	}
 	sort.Strings(diffs)
@@ -140,6 +156,9 @@ func (o org) differences(p pipeline) []string {
 func TestDrift(t *testing.T) {
 	wantFindings := []string{
 		"group unit-u0001 corrected=%v",
+		"user E000000 corrected=%v",
+		"user E000004 corrected=%v",
+		"user E000008 corrected=%v",
 		"membership unit-u0000/E000001 corrected=%v",
 		"membership unit-u0000/%s corrected=%v",
 		"membership unit-u0001/E000007 corrected=%v",
@@ -196,11 +215,12 @@ func TestDrift(t *testing.T) {
 
 			// Corrected, nothing differs, and the deleted account is back as itself, not as a
 			// second account. Reported, the edits are all still there: the members of unit-u0000 and
-			// unit-u0002, the name of unit-u0001, user E000005, and user E000007 (gone, and so not
-			// counted among the members unit-u0001 should have).
+			// unit-u0002, the name of unit-u0001, user E000005, user E000007 (gone, and so not
+			// counted among the members unit-u0001 should have), and the manager links of E000000,
+			// E000004 and E000008.
 			wantDiffs := 0
 			if !corrected {
-				wantDiffs = 5
+				wantDiffs = 8
 			}
 			if restored, ok := p.emulator.UserByEmployeeID("E000007"); corrected && (!ok || restored["id"] != deleted["id"]) {
 				t.Errorf("deleted account %v: restored as %v", deleted["id"], restored["id"])

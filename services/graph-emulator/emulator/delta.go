@@ -74,16 +74,28 @@ func (r deltaRound) tracksMembers() bool {
 	return r.Selection == nil || slices.ContainsFunc(r.Selection, isMembers)
 }
 
-// propertySelection is the $select that applies to the objects' own properties: members is a
-// relationship, reported in "members@delta" rather than as a property.
+// tracksManager reports whether the round reports a user's manager link in "manager@delta":
+// Graph does so only when $select names manager.
+func (r deltaRound) tracksManager() bool {
+	return r.EntitySet == kindUser.entitySet() && slices.ContainsFunc(r.Selection, isManager)
+}
+
+// propertySelection is the $select that applies to the objects' own properties: members and
+// manager are relationships, reported in "members@delta" and "manager@delta" rather than as
+// properties.
 func (r deltaRound) propertySelection() []string {
-	if r.Selection == nil || r.EntitySet != kindGroup.entitySet() {
-		return r.Selection
+	switch {
+	case r.Selection == nil:
+		return nil
+	case r.EntitySet == kindGroup.entitySet():
+		return slices.DeleteFunc(slices.Clone(r.Selection), isMembers)
+	default:
+		return slices.DeleteFunc(slices.Clone(r.Selection), isManager)
 	}
-	return slices.DeleteFunc(slices.Clone(r.Selection), isMembers)
 }
 
 func isMembers(name string) bool { return strings.EqualFold(name, "members") }
+func isManager(name string) bool { return strings.EqualFold(name, "manager") }
 
 // delta handles GET /users/delta and /groups/delta.
 func (s *Server) delta(c *call, kind objectKind) error {
@@ -254,7 +266,8 @@ func (d *directory) deltaCandidates(round deltaRound) []deltaCandidate {
 		// The initial round returns every object that existed at its snapshot, as it is now.
 		include := object.sequence <= round.Snapshot
 		if !round.Initial {
-			include = round.covers(object.changed) || (round.tracksMembers() && hasMemberChange(object, round))
+			include = round.covers(object.changed) || (round.tracksMembers() && hasMemberChange(object, round)) ||
+				(round.tracksManager() && round.covers(object.managerChanged))
 		}
 		if include {
 			candidates = append(candidates, deltaCandidate{created: object.sequence, object: object, id: object.id()})
@@ -310,6 +323,11 @@ func (s *Server) renderDelta(candidate deltaCandidate, round deltaRound) Object 
 		return Object{"id": candidate.id, "@removed": map[string]any{"reason": candidate.removed}}
 	}
 	rendered := s.render(candidate.object, round.propertySelection(), false)
+	if round.tracksManager() {
+		if manager := s.directory.managerDelta(candidate.object, round); manager != nil {
+			rendered["manager@delta"] = manager
+		}
+	}
 	if !round.tracksMembers() {
 		return rendered
 	}
@@ -319,6 +337,22 @@ func (s *Server) renderDelta(candidate deltaCandidate, round deltaRound) Object 
 		rendered["members@delta"] = members
 	}
 	return rendered
+}
+
+// managerDelta returns a user's "manager@delta", nil when the round has nothing to say of it: the
+// manager in the initial round (nothing when there is none), and in a later one the manager set
+// within the round, or the one removed, marked "@removed".
+func (d *directory) managerDelta(user *directoryObject, round deltaRound) []any {
+	if !round.Initial && !round.covers(user.managerChanged) {
+		return nil
+	}
+	if managerID, set := d.managers[user.id()]; set {
+		return []any{map[string]any{"@odata.type": kindUser.odataType(), "id": managerID}}
+	}
+	if round.Initial || user.formerManager == "" {
+		return nil
+	}
+	return []any{map[string]any{"@odata.type": kindUser.odataType(), "id": user.formerManager, "@removed": map[string]any{"reason": removedDeleted}}}
 }
 
 // memberDelta returns a group's "members@delta": every member at the snapshot in the initial

@@ -154,6 +154,83 @@ func TestUsersDeltaRounds(t *testing.T) {
 	}
 }
 
+// TestUsersDeltaManager follows a user's manager link through rounds that select manager: Graph
+// reports it in "manager@delta", a list whose entry carries "@removed" when the link was taken away.
+func TestUsersDeltaManager(t *testing.T) {
+	_, client := newTestServer(t)
+	ada := client.mustCreate("users", userBody("Ada Lovelace", nil))
+	grace := client.mustCreate("users", userBody("Grace Hopper", nil))
+	alan := client.mustCreate("users", userBody("Alan Turing", nil))
+	setManager := func(t *testing.T, userID, managerID string) {
+		t.Helper()
+		ref := map[string]any{"@odata.id": "https://graph.microsoft.com/v1.0/users/" + managerID}
+		if got := client.do(http.MethodPut, "/v1.0/users/"+userID+"/manager/$ref", ref); got.status != http.StatusNoContent {
+			t.Fatalf("PUT manager: %d %s", got.status, got.raw)
+		}
+	}
+	setManager(t, ada, grace)
+
+	deltaLink := withQuery("/v1.0/users/delta", "$select", "displayName,manager")
+	withoutManager := withQuery("/v1.0/users/delta", "$select", "displayName")
+	tests := []struct {
+		name    string
+		changes func(t *testing.T)
+		want    []map[string]any
+	}{
+		{
+			name:    "initial round names each user's manager, and nothing for a user without one",
+			changes: func(*testing.T) {},
+			want: []map[string]any{
+				{"id": ada, "displayName": "Ada Lovelace", "manager@delta": []any{memberEntry("user", grace)}},
+				{"id": grace, "displayName": "Grace Hopper"},
+				{"id": alan, "displayName": "Alan Turing"},
+			},
+		},
+		{
+			name:    "a changed manager is the new one",
+			changes: func(t *testing.T) { setManager(t, ada, alan) },
+			want:    []map[string]any{{"id": ada, "displayName": "Ada Lovelace", "manager@delta": []any{memberEntry("user", alan)}}},
+		},
+		{
+			name: "a removed manager is marked removed",
+			changes: func(t *testing.T) {
+				if got := client.do(http.MethodDelete, "/v1.0/users/"+ada+"/manager/$ref", nil); got.status != http.StatusNoContent {
+					t.Fatalf("DELETE manager: %d %s", got.status, got.raw)
+				}
+			},
+			want: []map[string]any{{"id": ada, "displayName": "Ada Lovelace", "manager@delta": []any{removedMemberEntry("user", alan)}}},
+		},
+		{
+			name: "a deleted manager takes the link with it",
+			changes: func(t *testing.T) {
+				setManager(t, grace, alan)
+				withoutManager = client.followDelta(withoutManager).deltaLink
+				if got := client.do(http.MethodDelete, "/v1.0/users/"+alan, nil); got.status != http.StatusNoContent {
+					t.Fatalf("DELETE user: %d %s", got.status, got.raw)
+				}
+			},
+			want: []map[string]any{
+				{"id": grace, "displayName": "Grace Hopper", "manager@delta": []any{removedMemberEntry("user", alan)}},
+				removedItem(alan, "changed"),
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.changes(t)
+			got := client.followDelta(deltaLink)
+			if diff := cmp.Diff(tt.want, got.items, byID, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("items mismatch (-want +got):\n%s", diff)
+			}
+			deltaLink = got.deltaLink
+		})
+	}
+	// A round that does not select manager does not report a manager change as a user change.
+	if got := client.followDelta(withoutManager); len(got.items) != 1 || got.items[0]["id"] != alan {
+		t.Errorf("a round without manager in $select returned %v; want only the deleted user", got.items)
+	}
+}
+
 func TestUsersDeltaDefaultProperties(t *testing.T) {
 	_, client := newTestServer(t)
 	ada := client.mustCreate("users", userBody("Ada Lovelace", map[string]any{"employeeId": "E1"}))

@@ -4,7 +4,7 @@
 // It speaks the subset of Graph that orgsync needs — users, groups and group membership, with
 // $filter (eq clauses joined by and), $select, $top, $skiptoken and $count, $batch, and delta
 // queries on users and groups (users/delta and groups/delta, also spelled delta() as
-// msgraph-sdk-go does, with "members@delta", "@removed", $deltatoken=latest and
+// msgraph-sdk-go does, with "members@delta", "manager@delta" (when $select names manager), "@removed", $deltatoken=latest and
 // "Prefer: odata.maxpagesize") — and answers with Graph's status codes, error codes and error
 // envelope, so that the real msgraph-sdk-go client can be pointed at it:
 //

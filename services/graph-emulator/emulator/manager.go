@@ -28,7 +28,7 @@ func (s *Server) setManager(c *call) error {
 	if manager == user {
 		return newAPIError(http.StatusBadRequest, CodeRequestBadRequest, "A user cannot be their own manager.")
 	}
-	s.directory.managers[user.id()] = manager.id()
+	s.directory.setManager(user, manager.id())
 	return s.writeNoContent(c)
 }
 
@@ -61,10 +61,9 @@ func (s *Server) removeManager(c *call) error {
 	if !found {
 		return resourceNotFound(c.param("user"))
 	}
-	if _, set := s.directory.managers[user.id()]; !set {
+	if !s.directory.clearManager(user) {
 		return resourceNotFound("manager")
 	}
-	delete(s.directory.managers, user.id())
 	return s.writeNoContent(c)
 }
 

@@ -104,6 +104,10 @@ type directoryObject struct {
 	// bounded by the number of distinct members instead of growing with every change.
 	membersChanged uint64
 	removedMembers map[string]memberRemoval
+	// managerChanged is the sequence of a user's last manager link change, and formerManager the
+	// manager that change took away ("" when it set one), for "manager@delta".
+	managerChanged uint64
+	formerManager  string
 }
 
 func (o *directoryObject) id() string { return o.props.ID() }
@@ -286,9 +290,26 @@ func (d *directory) detach(object *directoryObject) {
 	delete(d.managers, id)
 	for userID, managerID := range d.managers {
 		if managerID == id {
-			delete(d.managers, userID)
+			d.clearManager(d.objects[userID])
 		}
 	}
+}
+
+// setManager points user's manager link at managerID.
+func (d *directory) setManager(user *directoryObject, managerID string) {
+	d.managers[user.id()] = managerID
+	user.managerChanged, user.formerManager = d.nextSequence(), ""
+}
+
+// clearManager removes user's manager link; it reports false if there was none.
+func (d *directory) clearManager(user *directoryObject) bool {
+	former, set := d.managers[user.id()]
+	if !set {
+		return false
+	}
+	delete(d.managers, user.id())
+	user.managerChanged, user.formerManager = d.nextSequence(), former
+	return true
 }
 
 // addMember appends memberID to group; it reports false if memberID is already a member.

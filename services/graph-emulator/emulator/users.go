@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"maps"
 	"net/http"
 )
 
@@ -77,6 +78,19 @@ func (s *Server) updateUser(c *call) error {
 			return duplicateProperty("userPrincipalName")
 		}
 		s.directory.renameUser(user, newPrincipalName)
+	}
+	// onPremisesExtensionAttributes is updated attribute by attribute, as Graph documents ("these
+	// properties can be set during creation or update"): the attributes named change, null clears
+	// one, the others stay.
+	if value, given := changes["onPremisesExtensionAttributes"].(map[string]any); given {
+		stored, _ := user.props["onPremisesExtensionAttributes"].(map[string]any)
+		merged := maps.Clone(stored)
+		if merged == nil {
+			merged = map[string]any{}
+		}
+		merge(merged, value)
+		delete(merged, "@odata.type")
+		changes["onPremisesExtensionAttributes"] = merged
 	}
 	s.directory.update(user, changes)
 	return s.writeNoContent(c)

@@ -61,6 +61,7 @@ var (
 		"postalCode":     40,
 		"streetAddress":  1024,
 		"officeLocation": 128,
+		"mobilePhone":    64,
 	}
 	groupLengthLimits = map[string]int{
 		"displayName":  256,
@@ -111,7 +112,83 @@ func (v validation) user(props Object) error {
 			return invalidProperty("mail", v.kind)
 		}
 	}
+	// usageLocation: "A two-letter country code (ISO standard 3166)"; preferredLanguage: "an ISO
+	// 639-1 code", e.g. en-US.
+	if value, given := props["usageLocation"]; given && value != nil {
+		if code, _ := value.(string); !isLetters(code, 2, 2) {
+			return invalidProperty("usageLocation", v.kind)
+		}
+	}
+	if value, given := props["preferredLanguage"]; given && value != nil {
+		if tag, _ := value.(string); !validLanguageTag(tag) {
+			return invalidProperty("preferredLanguage", v.kind)
+		}
+	}
+	if err := v.extensionAttributes(props); err != nil {
+		return err
+	}
 	return v.lengths(props, userLengthLimits)
+}
+
+// maxExtensionAttributeLength is what each of onPremisesExtensionAttributes can store.
+const maxExtensionAttributeLength = 1024
+
+// extensionAttributes checks onPremisesExtensionAttributes: an object of extensionAttribute1 to
+// extensionAttribute15, each a string of at most 1,024 characters or null.
+func (v validation) extensionAttributes(props Object) error {
+	value, given := props["onPremisesExtensionAttributes"]
+	if !given || value == nil {
+		return nil
+	}
+	attributes, isObject := value.(map[string]any)
+	if !isObject {
+		return invalidProperty("onPremisesExtensionAttributes", v.kind)
+	}
+	for name, attribute := range attributes {
+		if name == "@odata.type" {
+			continue
+		}
+		if !isExtensionAttribute(name) {
+			return newAPIError(http.StatusBadRequest, CodeRequestBadRequest,
+				"Property '%s' does not exist as a declared property or extension property.", name).about(DetailInvalidValue, name)
+		}
+		if attribute == nil {
+			continue
+		}
+		if text, isString := attribute.(string); !isString || utf8.RuneCountInString(text) > maxExtensionAttributeLength {
+			return invalidProperty("onPremisesExtensionAttributes."+name, v.kind)
+		}
+	}
+	return nil
+}
+
+func isExtensionAttribute(name string) bool {
+	n, found := strings.CutPrefix(name, "extensionAttribute")
+	if !found || n == "" || n[0] == '0' || len(n) > 2 {
+		return false
+	}
+	number := 0
+	for _, r := range n {
+		if r < '0' || r > '9' {
+			return false
+		}
+		number = number*10 + int(r-'0')
+	}
+	return number >= 1 && number <= 15
+}
+
+// isLetters says whether s is between lo and hi ASCII letters.
+func isLetters(s string, lo, hi int) bool {
+	if len(s) < lo || len(s) > hi {
+		return false
+	}
+	return strings.IndexFunc(s, func(r rune) bool { return (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') }) < 0
+}
+
+// validLanguageTag accepts an ISO 639-1 language, optionally with a region: en, en-US.
+func validLanguageTag(tag string) bool {
+	language, region, hasRegion := strings.Cut(tag, "-")
+	return isLetters(language, 2, 3) && (!hasRegion || isLetters(region, 2, 3))
 }
 
 // group checks a group body the same way.

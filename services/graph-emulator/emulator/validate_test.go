@@ -179,6 +179,19 @@ func TestUpdateValidation(t *testing.T) {
 				[]refusalDetail{{"InvalidValue", "passwordProfile"}}}},
 		{"jobTitle cleared with null", map[string]any{"jobTitle": nil}, nil},
 		{"employeeId of 16", map[string]any{"employeeId": "1234567890123456"}, nil},
+		{"usageLocation of two letters", map[string]any{"usageLocation": "GB"}, nil},
+		{"usageLocation spelled out", map[string]any{"usageLocation": "Britain"}, ptr(invalidValue("usageLocation", "User"))},
+		{"usageLocation cleared with null", map[string]any{"usageLocation": nil}, nil},
+		{"preferredLanguage tag", map[string]any{"preferredLanguage": "en-GB"}, nil},
+		{"preferredLanguage spelled out", map[string]any{"preferredLanguage": "English"}, ptr(invalidValue("preferredLanguage", "User"))},
+		{"mobilePhone too long", map[string]any{"mobilePhone": strings.Repeat("1", 65)}, ptr(invalidValue("mobilePhone", "User"))},
+		{"extension attributes", map[string]any{"onPremisesExtensionAttributes": map[string]any{"extensionAttribute1": "a", "extensionAttribute15": nil}}, nil},
+		{"extensionAttribute16", map[string]any{"onPremisesExtensionAttributes": map[string]any{"extensionAttribute16": "a"}},
+			&graphRefusal{400, "Request_BadRequest", "Property 'extensionAttribute16' does not exist as a declared property or extension property.",
+				[]refusalDetail{{"InvalidValue", "extensionAttribute16"}}}},
+		{"extension attribute too long", map[string]any{"onPremisesExtensionAttributes": map[string]any{"extensionAttribute2": strings.Repeat("x", 1025)}},
+			ptr(invalidValue("onPremisesExtensionAttributes.extensionAttribute2", "User"))},
+		{"extension attributes not an object", map[string]any{"onPremisesExtensionAttributes": "a"}, ptr(invalidValue("onPremisesExtensionAttributes", "User"))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -300,3 +313,23 @@ func TestBatchValidation(t *testing.T) {
 }
 
 func ptr[T any](value T) *T { return &value }
+
+// TestExtensionAttributesChangeOneByOne: a PATCH of onPremisesExtensionAttributes changes the
+// attributes it names and keeps the others; null clears one.
+func TestExtensionAttributesChangeOneByOne(t *testing.T) {
+	server, client := newTestServer(t)
+	id := client.mustCreate("users", userBody("Ada Lovelace", map[string]any{
+		"onPremisesExtensionAttributes": map[string]any{"extensionAttribute1": "one", "extensionAttribute2": "two"},
+	}))
+	answer := client.do(http.MethodPatch, "/v1.0/users/"+id, map[string]any{
+		"onPremisesExtensionAttributes": map[string]any{"extensionAttribute2": nil, "extensionAttribute3": "three"},
+	})
+	if answer.status != http.StatusNoContent {
+		t.Fatalf("PATCH: status %d: %s", answer.status, answer.raw)
+	}
+	user, _ := server.User(id)
+	want := map[string]any{"extensionAttribute1": "one", "extensionAttribute3": "three"}
+	if diff := cmp.Diff(want, user["onPremisesExtensionAttributes"]); diff != "" {
+		t.Errorf("extension attributes (-want +got):\n%s", diff)
+	}
+}

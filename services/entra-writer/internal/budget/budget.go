@@ -183,6 +183,11 @@ func (d *Directory) RemoveMembers(ctx context.Context, refs []directory.MemberRe
 	return d.Directory.RemoveMembers(ctx, refs)
 }
 
+// RemoveManager implements writer.Directory.
+func (d *Directory) RemoveManager(ctx context.Context, userID string) error {
+	return d.charge(ctx, func() error { return d.Directory.RemoveManager(ctx, userID) })
+}
+
 // SetManager implements writer.Directory.
 func (d *Directory) SetManager(ctx context.Context, userID, managerID string) error {
 	return d.charge(ctx, func() error { return d.Directory.SetManager(ctx, userID, managerID) })

@@ -5,6 +5,12 @@ package directory
 type UserDelta struct {
 	User
 	Removed bool
+	// ManagerSeen says the round reported the user's manager link (Graph's "manager@delta"), and
+	// ManagerID is then the manager's object id, "" when the link was taken away. A first round
+	// reports every link there is: there, a user without one has no manager. A later round
+	// reports only links that changed.
+	ManagerSeen bool
+	ManagerID   string
 }
 
 // GroupDelta is one group in a round of Graph's groups delta query: its current attributes and

@@ -38,6 +38,11 @@ type UserAttributes struct {
 	CostCenter            string
 	Division              string
 	BusinessPhones        []string
+	// Mapped are the further properties a policy maps (MappedProperties), by Graph name: a
+	// property is managed only when the desired user names it, and an empty value clears it.
+	// extensionAttribute1 to 15 are those of onPremisesExtensionAttributes. A user read from the
+	// directory has every mapped property that holds a value.
+	Mapped map[string]string
 }
 
 // Values renders the attributes by Graph property name, for audit records.
@@ -51,6 +56,9 @@ func (a UserAttributes) Values() map[string]string {
 		string(FieldEmployeeID): a.EmployeeID, string(FieldEmployeeType): a.EmployeeType,
 		"employeeOrgData/costCenter": a.CostCenter, "employeeOrgData/division": a.Division,
 		string(FieldBusinessPhones): strings.Join(a.BusinessPhones, ", "),
+	}
+	for name, value := range a.Mapped {
+		values[name] = value
 	}
 	if a.EmployeeHireDate != nil {
 		values[string(FieldEmployeeHireDate)] = a.EmployeeHireDate.UTC().Format(time.RFC3339)
@@ -83,7 +91,40 @@ const (
 	FieldEmployeeLeaveDateTime Field = "employeeLeaveDateTime"
 	FieldEmployeeOrgData       Field = "employeeOrgData"
 	FieldBusinessPhones        Field = "businessPhones"
+	// FieldOnPremisesExtensionAttributes is read (in $select) for extensionAttribute1 to 15; it
+	// is written one attribute at a time, as Field("extensionAttributeN").
+	FieldOnPremisesExtensionAttributes Field = "onPremisesExtensionAttributes"
 )
+
+// MappedProperties are the string properties of a user that orgsync writes only when the policy
+// maps them (UserAttributes.Mapped), by Graph name.
+var MappedProperties = []string{
+	"usageLocation", "city", "country", "state", "streetAddress", "postalCode", "mobilePhone",
+	"preferredLanguage",
+	"extensionAttribute1", "extensionAttribute2", "extensionAttribute3", "extensionAttribute4",
+	"extensionAttribute5", "extensionAttribute6", "extensionAttribute7", "extensionAttribute8",
+	"extensionAttribute9", "extensionAttribute10", "extensionAttribute11", "extensionAttribute12",
+	"extensionAttribute13", "extensionAttribute14", "extensionAttribute15",
+}
+
+// IsMapped says whether name is one of MappedProperties.
+func IsMapped(name string) bool { return slices.Contains(MappedProperties, name) }
+
+// IsExtensionAttribute says whether a field is one of onPremisesExtensionAttributes' fifteen.
+func IsExtensionAttribute(field Field) bool {
+	return strings.HasPrefix(string(field), "extensionAttribute") && IsMapped(string(field))
+}
+
+// MappedFields are the fields of the mapped properties attrs names, in MappedProperties' order.
+func (a UserAttributes) MappedFields() []Field {
+	var fields []Field
+	for _, name := range MappedProperties {
+		if _, ok := a.Mapped[name]; ok {
+			fields = append(fields, Field(name))
+		}
+	}
+	return fields
+}
 
 // UserFields lists every managed user property, the $select of a user read.
 var UserFields = []Field{
@@ -91,6 +132,8 @@ var UserFields = []Field{
 	FieldMailNickname, FieldMail, FieldJobTitle, FieldDepartment, FieldCompanyName, FieldOfficeLocation,
 	FieldEmployeeID, FieldEmployeeType, FieldEmployeeHireDate, FieldEmployeeLeaveDateTime,
 	FieldEmployeeOrgData, FieldBusinessPhones,
+	"usageLocation", "city", "country", "state", "streetAddress", "postalCode", "mobilePhone",
+	"preferredLanguage", FieldOnPremisesExtensionAttributes,
 }
 
 // UserChanges lists the properties whose desired value differs from the current one.
@@ -118,6 +161,10 @@ func UserChanges(current, desired UserAttributes) []Field {
 	add(FieldEmployeeLeaveDateTime, !equalTime(current.EmployeeLeaveDateTime, desired.EmployeeLeaveDateTime))
 	add(FieldEmployeeOrgData, current.CostCenter != desired.CostCenter || current.Division != desired.Division)
 	add(FieldBusinessPhones, !slices.Equal(current.BusinessPhones, desired.BusinessPhones))
+	// Only what the policy maps is compared: a property it does not map is someone else's.
+	for _, field := range desired.MappedFields() {
+		add(field, current.Mapped[string(field)] != desired.Mapped[string(field)])
+	}
 	return changed
 }
 

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -202,13 +203,14 @@ func (p *pass) settled(obj *orgsyncv1.DesiredObject) bool {
 
 // userRound reads a users delta round from link and deals with each managed user in it.
 func (p *pass) userRound(ctx context.Context, link string) (string, error) {
+	full := link == ""
 	for {
 		page, err := p.delta.UsersDelta(ctx, link)
 		if err != nil {
 			return "", err
 		}
 		for _, observed := range page.Items {
-			p.user(ctx, observed)
+			p.user(ctx, observed, full)
 		}
 		if page.DeltaLink != "" {
 			return page.DeltaLink, nil
@@ -220,7 +222,9 @@ func (p *pass) userRound(ctx context.Context, link string) (string, error) {
 	}
 }
 
-func (p *pass) user(ctx context.Context, observed directory.UserDelta) {
+// user compares one user of a round with its desired state. full says the round is a first one,
+// which reports every manager link: a user it reports without one has none.
+func (p *pass) user(ctx context.Context, observed directory.UserDelta, full bool) {
 	workerID, ours := p.users[observed.ID]
 	obj := p.want.users[workerID]
 	if !ours || obj == nil || !p.settled(obj) {
@@ -235,11 +239,28 @@ func (p *pass) user(ctx context.Context, observed directory.UserDelta) {
 	default:
 		// A round may carry only the properties that changed: what it carries decides only
 		// whether to look; the correction reads the account and writes what really differs.
-		changed := directory.UserChanges(observed.UserAttributes, writer.UserAttributes(obj.GetUser()))
-		if len(changed) > 0 {
-			p.fix(ctx, obj, "user", fieldList(changed)+" differ", false)
+		var what []string
+		if changed := directory.UserChanges(observed.UserAttributes, writer.UserAttributes(obj.GetUser())); len(changed) > 0 {
+			what = append(what, fieldList(changed)+" differ")
+		}
+		if (observed.ManagerSeen || full) && p.managerDiffers(obj.GetUser(), observed.ManagerID) {
+			what = append(what, "manager link differs")
+		}
+		if len(what) > 0 {
+			p.fix(ctx, obj, "user", strings.Join(what, "; "), false)
 		}
 	}
+}
+
+// managerDiffers reports whether a user's manager link, managerID ("" for none), is not the one
+// its desired state asks for. A manager without an account yet is not drift: the writer links
+// the user when the account exists.
+func (p *pass) managerDiffers(u *orgsyncv1.DesiredUser, managerID string) bool {
+	if u.GetManagerWorkerId() == "" {
+		return managerID != ""
+	}
+	want := p.userObjectID(u.GetManagerWorkerId())
+	return want != "" && !strings.EqualFold(want, managerID)
 }
 
 // groupSeen is what a groups delta round said about one group, gathered over its pages.
@@ -361,13 +382,23 @@ func (p *pass) memberKey(memberID string) string {
 
 // objectID is the object id of a membership's member, "" when orgsync has none.
 func (p *pass) objectID(m *orgsyncv1.DesiredMembership) string {
-	if p.userIDs == nil {
-		p.userIDs, p.groupIDs = invert(p.users), invert(p.groups)
-	}
+	p.invert()
 	if m.GetMemberKind() == orgsyncv1.MemberKind_MEMBER_KIND_GROUP {
 		return p.groupIDs[m.GetMemberKey()]
 	}
 	return p.userIDs[m.GetMemberKey()]
+}
+
+// userObjectID is the object id of a worker's account, "" when orgsync has none.
+func (p *pass) userObjectID(workerID string) string {
+	p.invert()
+	return p.userIDs[workerID]
+}
+
+func (p *pass) invert() {
+	if p.userIDs == nil {
+		p.userIDs, p.groupIDs = invert(p.users), invert(p.groups)
+	}
 }
 
 func invert(m map[string]string) map[string]string {

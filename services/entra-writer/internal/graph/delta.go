@@ -3,12 +3,16 @@ package graph
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
 )
+
+// userDeltaSelect asks for the user properties orgsync manages and the manager link changes.
+var userDeltaSelect = append(slices.Clone(userSelect), "manager")
 
 // groupDeltaSelect asks for the group properties orgsync manages and the member changes.
 var groupDeltaSelect = []string{"id", "displayName", "description", "mailNickname", "members"}
@@ -23,7 +27,7 @@ func (c *Client) UsersDelta(ctx context.Context, link string) (directory.DeltaPa
 		builder = users.NewDeltaRequestBuilder(link, c.adapter)
 	} else {
 		config = &users.DeltaRequestBuilderGetRequestConfiguration{
-			QueryParameters: &users.DeltaRequestBuilderGetQueryParameters{Select: userSelect},
+			QueryParameters: &users.DeltaRequestBuilderGetQueryParameters{Select: userDeltaSelect},
 		}
 	}
 	resp, err := builder.GetAsDeltaGetResponse(ctx, config)
@@ -33,7 +37,18 @@ func (c *Client) UsersDelta(ctx context.Context, link string) (directory.DeltaPa
 	page := directory.DeltaPage[directory.UserDelta]{NextLink: deref(resp.GetOdataNextLink()), DeltaLink: deref(resp.GetOdataDeltaLink())}
 	for _, u := range resp.GetValue() {
 		item := directory.UserDelta{User: *toUser(u)}
-		_, item.Removed = u.GetAdditionalData()["@removed"]
+		extra := u.GetAdditionalData()
+		_, item.Removed = extra["@removed"]
+		if changes, ok := extra["manager@delta"]; ok {
+			added, removed, err := memberChanges("manager@delta", changes)
+			if err != nil {
+				return directory.DeltaPage[directory.UserDelta]{}, fmt.Errorf("user.delta: user %s: %w", item.ID, err)
+			}
+			item.ManagerSeen = len(added)+len(removed) > 0
+			if len(added) > 0 {
+				item.ManagerID = added[len(added)-1]
+			}
+		}
 		page.Items = append(page.Items, item)
 	}
 	return page, nil
@@ -61,7 +76,7 @@ func (c *Client) GroupsDelta(ctx context.Context, link string) (directory.DeltaP
 		extra := g.GetAdditionalData()
 		_, item.Removed = extra["@removed"]
 		if changes, ok := extra["members@delta"]; ok {
-			if item.MembersAdded, item.MembersRemoved, err = memberChanges(changes); err != nil {
+			if item.MembersAdded, item.MembersRemoved, err = memberChanges("members@delta", changes); err != nil {
 				return directory.DeltaPage[directory.GroupDelta]{}, fmt.Errorf("group.delta: group %s: %w", item.ID, err)
 			}
 		}
@@ -70,21 +85,21 @@ func (c *Client) GroupsDelta(ctx context.Context, link string) (directory.DeltaP
 	return page, nil
 }
 
-// memberChanges reads a members@delta annotation, which the SDK keeps as raw JSON values: a list
-// of objects with an id, and "@removed" on those removed.
-func memberChanges(raw any) (added, removed []string, err error) {
+// memberChanges reads a relationship's delta annotation (members@delta, manager@delta), which the
+// SDK keeps as raw JSON values: a list of objects with an id, and "@removed" on those removed.
+func memberChanges(name string, raw any) (added, removed []string, err error) {
 	list, ok := raw.([]any)
 	if !ok {
-		return nil, nil, fmt.Errorf("members@delta is a %T, not a list", raw)
+		return nil, nil, fmt.Errorf("%s is a %T, not a list", name, raw)
 	}
 	for i, entry := range list {
 		member, ok := entry.(map[string]any)
 		if !ok {
-			return nil, nil, fmt.Errorf("members@delta[%d] is a %T, not an object", i, entry)
+			return nil, nil, fmt.Errorf("%s[%d] is a %T, not an object", name, i, entry)
 		}
 		id := rawString(member["id"])
 		if id == "" {
-			return nil, nil, fmt.Errorf("members@delta[%d] has no id", i)
+			return nil, nil, fmt.Errorf("%s[%d] has no id", name, i)
 		}
 		if _, gone := member["@removed"]; gone {
 			removed = append(removed, id)

@@ -385,6 +385,21 @@ func (c *Client) SetManager(ctx context.Context, userID, managerID string) error
 	return nil
 }
 
+// RemoveManager takes a user's manager link away (DELETE /users/{id}/manager/$ref). Graph
+// answers 404 when the user has no manager: there is no link, which is what was asked (as in
+// GetManager, a 404 does not tell a missing link from a missing user; the user's own read and
+// update find the latter).
+func (c *Client) RemoveManager(ctx context.Context, userID string) error {
+	err := c.graph.Users().ByUserId(userID).Manager().Ref().Delete(ctx, nil)
+	if err == nil {
+		return nil
+	}
+	if err = classify("manager.remove", err); directory.ClassOf(err) == directory.ClassNotFound {
+		return nil
+	}
+	return err
+}
+
 // GetManager returns the object id of a user's manager; "" when the user has none (Graph
 // answers 404).
 func (c *Client) GetManager(ctx context.Context, userID string) (string, error) {
@@ -422,7 +437,7 @@ func (c *Client) RemoveMember(ctx context.Context, groupID, memberID string) err
 // setUserFields copies the listed fields of attrs onto user. With clear, an empty value is sent as
 // null so that Graph clears the property; without it, empty values are left out.
 func setUserFields(user *models.User, attrs directory.UserAttributes, fields []directory.Field, clear bool) {
-	nulls := map[string]any{}
+	nulls, extensions := map[string]any{}, map[string]any{}
 	str := func(field directory.Field, value string, set func(*string)) {
 		switch {
 		case value != "":
@@ -482,11 +497,81 @@ func setUserFields(user *models.User, attrs directory.UserAttributes, fields []d
 			if len(attrs.BusinessPhones) > 0 || clear {
 				user.SetBusinessPhones(append([]string{}, attrs.BusinessPhones...))
 			}
+		case directory.FieldOnPremisesExtensionAttributes:
+			// On create: every extension attribute the policy maps that has a value.
+			for _, name := range directory.MappedProperties {
+				if directory.IsExtensionAttribute(directory.Field(name)) && attrs.Mapped[name] != "" {
+					extensions[name] = attrs.Mapped[name]
+				}
+			}
+		default:
+			value := attrs.Mapped[string(field)]
+			switch {
+			case directory.IsExtensionAttribute(field) && value != "":
+				extensions[string(field)] = value
+			case directory.IsExtensionAttribute(field) && clear:
+				extensions[string(field)] = nil
+			case mappedSetters[field] != nil:
+				str(field, value, func(v *string) { mappedSetters[field](user, v) })
+			}
 		}
+	}
+	if len(extensions) > 0 {
+		// Graph updates the attributes named and keeps the others; null clears one.
+		ext := models.NewOnPremisesExtensionAttributes()
+		ext.SetAdditionalData(extensions)
+		user.SetOnPremisesExtensionAttributes(ext)
 	}
 	if len(nulls) > 0 {
 		user.SetAdditionalData(nulls)
 	}
+}
+
+// mappedSetters write the plain mapped properties (directory.MappedProperties but the extension
+// attributes) onto a Graph user.
+var mappedSetters = map[directory.Field]func(*models.User, *string){
+	"usageLocation":     (*models.User).SetUsageLocation,
+	"city":              (*models.User).SetCity,
+	"country":           (*models.User).SetCountry,
+	"state":             (*models.User).SetState,
+	"streetAddress":     (*models.User).SetStreetAddress,
+	"postalCode":        (*models.User).SetPostalCode,
+	"mobilePhone":       (*models.User).SetMobilePhone,
+	"preferredLanguage": (*models.User).SetPreferredLanguage,
+}
+
+// mappedValues read the mapped properties from a Graph user.
+func mappedValues(u models.Userable) map[string]string {
+	values := map[string]string{}
+	for name, value := range map[string]*string{
+		"usageLocation": u.GetUsageLocation(), "city": u.GetCity(), "country": u.GetCountry(),
+		"state": u.GetState(), "streetAddress": u.GetStreetAddress(), "postalCode": u.GetPostalCode(),
+		"mobilePhone": u.GetMobilePhone(), "preferredLanguage": u.GetPreferredLanguage(),
+	} {
+		if deref(value) != "" {
+			values[name] = *value
+		}
+	}
+	if ext := u.GetOnPremisesExtensionAttributes(); ext != nil {
+		for name, value := range map[string]*string{
+			"extensionAttribute1": ext.GetExtensionAttribute1(), "extensionAttribute2": ext.GetExtensionAttribute2(),
+			"extensionAttribute3": ext.GetExtensionAttribute3(), "extensionAttribute4": ext.GetExtensionAttribute4(),
+			"extensionAttribute5": ext.GetExtensionAttribute5(), "extensionAttribute6": ext.GetExtensionAttribute6(),
+			"extensionAttribute7": ext.GetExtensionAttribute7(), "extensionAttribute8": ext.GetExtensionAttribute8(),
+			"extensionAttribute9": ext.GetExtensionAttribute9(), "extensionAttribute10": ext.GetExtensionAttribute10(),
+			"extensionAttribute11": ext.GetExtensionAttribute11(), "extensionAttribute12": ext.GetExtensionAttribute12(),
+			"extensionAttribute13": ext.GetExtensionAttribute13(), "extensionAttribute14": ext.GetExtensionAttribute14(),
+			"extensionAttribute15": ext.GetExtensionAttribute15(),
+		} {
+			if deref(value) != "" {
+				values[name] = *value
+			}
+		}
+	}
+	if len(values) == 0 {
+		return nil
+	}
+	return values
 }
 
 func toUser(u models.Userable) *directory.User {
@@ -506,6 +591,7 @@ func toUser(u models.Userable) *directory.User {
 	if len(user.BusinessPhones) == 0 {
 		user.BusinessPhones = nil
 	}
+	user.Mapped = mappedValues(u)
 	return user
 }
 

@@ -53,6 +53,8 @@ type Directory interface {
 	// missing member is success.
 	RemoveMembers(ctx context.Context, refs []directory.MemberRef) []error
 	SetManager(ctx context.Context, userID, managerID string) error
+	// RemoveManager takes a user's manager link away; a user without one is success.
+	RemoveManager(ctx context.Context, userID string) error
 	// GetManager returns the object id of a user's manager, "" when the user has none.
 	GetManager(ctx context.Context, userID string) (string, error)
 	GetUserByPrincipalName(ctx context.Context, principalName string) (*directory.User, error)
@@ -863,12 +865,24 @@ func (w *Writer) afterRefusedCreate(ctx context.Context, workerID string, attrs 
 const managerGiveUpAfter = 120
 
 // applyManager points the user's manager reference at the manager's account when it points
-// elsewhere. It reads the link first, except on an account just created (which has none): another
-// replica, or an administrator, may have changed it since this replica last looked, so no
-// replica keeps its own idea of it. A read is not a write: Graph's write quota is what counts.
+// elsewhere, and takes it away when HR names no manager. It reads the link first, except on an
+// account just created (which has none): another replica, or an administrator, may have changed
+// it since this replica last looked, so no replica keeps its own idea of it. A read is not a
+// write: Graph's write quota is what counts.
 func (w *Writer) applyManager(ctx context.Context, desired *orgsyncv1.DesiredUser, userID string, justCreated bool, attempt int, result *orgsyncv1.WriterResult) error {
 	managerWorkerID := desired.GetManagerWorkerId()
 	if managerWorkerID == "" {
+		if justCreated {
+			return nil
+		}
+		current, err := w.dir.GetManager(ctx, userID)
+		if err != nil || current == "" {
+			return err
+		}
+		if err := w.dir.RemoveManager(ctx, userID); err != nil {
+			return err
+		}
+		result.Operations = append(result.Operations, "manager.remove")
 		return nil
 	}
 	w.mu.Lock()
@@ -921,6 +935,14 @@ func UserAttributes(u *orgsyncv1.DesiredUser) directory.UserAttributes {
 	}
 	if u.GetBusinessPhone() != "" {
 		attrs.BusinessPhones = []string{u.GetBusinessPhone()}
+	}
+	for name, value := range u.GetAttributes() {
+		if directory.IsMapped(name) {
+			if attrs.Mapped == nil {
+				attrs.Mapped = map[string]string{}
+			}
+			attrs.Mapped[name] = value
+		}
 	}
 	return attrs
 }

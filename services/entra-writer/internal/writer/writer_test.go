@@ -398,6 +398,32 @@ func TestManagerLinkWaitsForTheManager(t *testing.T) {
 	}
 }
 
+// TestManagerRemovedInHRIsUnlinked: when HR no longer names a manager, the link goes; a revision
+// that changes nothing else costs no write at all.
+func TestManagerRemovedInHRIsUnlinked(t *testing.T) {
+	h := newHarness(t)
+	h.run(t, []*orgsyncv1.DesiredObject{worker("E1", ""), worker("E2", "E1")}, func() bool {
+		return h.allApplied([]string{"entra.user.E1", "entra.user.E2"})() && slices.Contains(h.results["entra.user.E2"].GetOperations(), "manager.set")
+	})
+	e2 := h.results["entra.user.E2"].GetObjectId()
+	revision2 := worker("E2", "")
+	revision2.Revision = 2
+	h.run(t, []*orgsyncv1.DesiredObject{revision2}, func() bool { return h.outcome("entra.user.E2", 2) == orgsyncv1.Outcome_OUTCOME_APPLIED })
+	if got, linked := h.fake.Manager(e2); linked {
+		t.Errorf("E2 still has manager %q after HR removed it", got)
+	}
+	if ops := h.results["entra.user.E2"].GetOperations(); !slices.Equal(ops, []string{"manager.remove"}) {
+		t.Errorf("E2 revision 2 operations = %v, want [manager.remove]", ops)
+	}
+	writes := h.fake.Writes["manager.remove"]
+	revision3 := worker("E2", "")
+	revision3.Revision = 3
+	h.run(t, []*orgsyncv1.DesiredObject{revision3}, func() bool { return h.outcome("entra.user.E2", 3) != orgsyncv1.Outcome_OUTCOME_UNSPECIFIED })
+	if got := h.fake.Writes["manager.remove"]; got != writes {
+		t.Errorf("a revision without a manager on a user without one removed the link again (%d writes, want %d)", got, writes)
+	}
+}
+
 // lostCreate applies the first create but answers it with a 500, and hides new users from the
 // employeeId lookup, as Graph's eventual consistency may.
 type lostCreate struct {

@@ -18,6 +18,8 @@ import (
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
 	"gopkg.in/yaml.v3"
+
+	"github.com/orgsync/orgsync/pkg/targetattr"
 )
 
 // LeaverMode says what happens to a leaver's account on the end date.
@@ -132,32 +134,6 @@ type Guard struct {
 	// MinChangesForShare keeps the share rule from holding a single leaver in a small company.
 	MinChangesForShare int
 	Window             time.Duration
-}
-
-// Entra attribute names the mapping may set, by Graph's names.
-var entraAttributes = map[string]bool{
-	"displayName": true, "givenName": true, "surname": true, "mail": true, "jobTitle": true,
-	"department": true, "companyName": true, "officeLocation": true, "employeeType": true,
-	"costCenter": true, "division": true, "businessPhone": true, "usageLocation": true,
-	"city": true, "country": true, "state": true, "streetAddress": true, "postalCode": true,
-	"mobilePhone": true, "preferredLanguage": true,
-	"extensionAttribute1": true, "extensionAttribute2": true, "extensionAttribute3": true,
-	"extensionAttribute4": true, "extensionAttribute5": true, "extensionAttribute6": true,
-	"extensionAttribute7": true, "extensionAttribute8": true, "extensionAttribute9": true,
-	"extensionAttribute10": true, "extensionAttribute11": true, "extensionAttribute12": true,
-	"extensionAttribute13": true, "extensionAttribute14": true, "extensionAttribute15": true,
-}
-
-// AD attribute names the mapping may set, by LDAP's names. parentDistinguishedName is not an LDAP
-// attribute but ad-writer's instruction where the account lives (the OU), e.g. per org unit.
-var adAttributes = map[string]bool{
-	"parentDistinguishedName": true,
-	"displayName":             true, "givenName": true, "sn": true, "mail": true, "title": true,
-	"department": true, "company": true, "physicalDeliveryOfficeName": true, "employeeType": true,
-	"division": true, "telephoneNumber": true, "description": true, "l": true, "c": true,
-	"co": true, "st": true, "streetAddress": true, "postalCode": true, "mobile": true,
-	"extensionAttribute1": true, "extensionAttribute2": true, "extensionAttribute3": true,
-	"extensionAttribute4": true, "extensionAttribute5": true,
 }
 
 // Load reads and compiles the policy file at path.
@@ -607,7 +583,7 @@ func (p *parser) mapping(n *yaml.Node, pol *Policy) error {
 	if err != nil {
 		return err
 	}
-	for target, known := range map[string]map[string]bool{"entra": entraAttributes, "ad": adAttributes} {
+	for target, known := range map[string]func(string) bool{"entra": targetattr.IsEntra, "ad": targetattr.IsAD} {
 		v, ok := f[target]
 		if !ok {
 			continue
@@ -619,7 +595,7 @@ func (p *parser) mapping(n *yaml.Node, pol *Policy) error {
 		pol.Mapping[target] = map[string]*Expr{}
 		for i := 0; i+1 < len(v.Content); i += 2 {
 			key := v.Content[i]
-			if !known[key.Value] {
+			if !known(key.Value) {
 				p.keep(p.fail(key, "unknown %s attribute %q in mapping.%s", target, key.Value, target))
 				continue
 			}

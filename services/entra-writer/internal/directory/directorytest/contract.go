@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ type Directory interface {
 	RemoveMember(ctx context.Context, groupID, memberID string) error
 	RemoveMembers(ctx context.Context, refs []directory.MemberRef) []error
 	SetManager(ctx context.Context, userID, managerID string) error
+	RemoveManager(ctx context.Context, userID string) error
 	GetManager(ctx context.Context, userID string) (string, error)
 	GetUserByPrincipalName(ctx context.Context, principalName string) (*directory.User, error)
 }
@@ -111,6 +113,58 @@ func RunContract(t *testing.T, newDirectory func(t *testing.T) (Directory, Membe
 		}
 		if none, err := dir.FindDeletedUserByEmployeeID(ctx, "E1001"); none != nil || err != nil {
 			t.Errorf("still among the deleted: %v, %v", none, err)
+		}
+	})
+
+	t.Run("mapped properties are written, kept when not named, and cleared with null", func(t *testing.T) {
+		dir, _, _ := newDirectory(t)
+		ctx := t.Context()
+		// Every mapped property gets a value at create: none may be dropped on the way.
+		withAll := jane
+		withAll.Mapped = map[string]string{}
+		for i, name := range directory.MappedProperties {
+			withAll.Mapped[name] = fmt.Sprintf("%s value %d", name, i)
+		}
+		withAll.Mapped["usageLocation"], withAll.Mapped["preferredLanguage"] = "GB", "en-GB"
+		created, err := dir.CreateUser(ctx, withAll, "Xy7!initial-password-Q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := dir.GetUser(ctx, created.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(withAll.Mapped, got.Mapped); diff != "" {
+			t.Errorf("mapped properties after create (-want +got):\n%s", diff)
+		}
+
+		// A later policy names only some: those it names change or clear, the others stay.
+		named := jane
+		named.Mapped = map[string]string{"city": "", "extensionAttribute3": "", "extensionAttribute5": "changed", "usageLocation": "FR"}
+		fields := directory.UserChanges(got.UserAttributes, named)
+		if err := dir.UpdateUser(ctx, created.ID, named, fields); err != nil {
+			t.Fatal(err)
+		}
+		want := maps.Clone(withAll.Mapped)
+		delete(want, "city")
+		delete(want, "extensionAttribute3")
+		want["extensionAttribute5"], want["usageLocation"] = "changed", "FR"
+		if got, err = dir.GetUser(ctx, created.ID); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got.Mapped); diff != "" {
+			t.Errorf("mapped properties after update (-want +got):\n%s", diff)
+		}
+		if again := directory.UserChanges(got.UserAttributes, named); len(again) != 0 {
+			t.Errorf("changes after the update = %v, want none", again)
+		}
+
+		bad := jane
+		bad.Mapped = map[string]string{"usageLocation": "Britain"}
+		err = dir.UpdateUser(ctx, created.ID, bad, directory.UserChanges(got.UserAttributes, bad))
+		var dirErr *directory.Error
+		if !errors.As(err, &dirErr) || dirErr.Class != directory.ClassInvalid || dirErr.Property != "usageLocation" {
+			t.Errorf("usageLocation %q: %v, want invalid, naming the property", "Britain", err)
 		}
 	})
 
@@ -271,6 +325,18 @@ func RunContract(t *testing.T, newDirectory func(t *testing.T) (Directory, Membe
 		}
 		if got, ok := managers(janeUser.ID); !ok || got != bossUser.ID {
 			t.Errorf("manager = %q, %v", got, ok)
+		}
+		if err := dir.RemoveManager(ctx, janeUser.ID); err != nil {
+			t.Fatalf("removing the manager: %v", err)
+		}
+		if got, err := dir.GetManager(ctx, janeUser.ID); err != nil || got != "" {
+			t.Errorf("manager after removal = %q, %v; want none", got, err)
+		}
+		if got, ok := managers(janeUser.ID); ok {
+			t.Errorf("manager after removal = %q; want none", got)
+		}
+		if err := dir.RemoveManager(ctx, janeUser.ID); err != nil {
+			t.Errorf("removing a manager that is not there: %v; want success", err)
 		}
 		found, err := dir.GetUserByPrincipalName(ctx, "JANE.DOE@corp.example.com")
 		if err != nil || found == nil || found.ID != janeUser.ID || found.EmployeeID != "E1001" {

@@ -105,7 +105,11 @@ func (f *Fake) CreateUser(_ context.Context, attrs directory.UserAttributes, pas
 				Message: "Another object with the same value for property userPrincipalName already exists.", Property: "userPrincipalName"}
 		}
 	}
+	if err := checkMapped("user.create", attrs); err != nil {
+		return nil, err
+	}
 	u := directory.User{ID: f.newID(), UserAttributes: attrs}
+	u.Mapped = applyMapped(nil, attrs, attrs.MappedFields())
 	f.users[u.ID] = u
 	f.Writes["user.create"]++
 	return &u, nil
@@ -122,8 +126,14 @@ func (f *Fake) UpdateUser(_ context.Context, id string, attrs directory.UserAttr
 	if !ok {
 		return notFound("user.update", id)
 	}
-	// The fake stores the whole desired state; which fields were sent is the Graph client's concern.
+	if err := checkMapped("user.update", attrs); err != nil {
+		return err
+	}
+	// The fake stores the whole desired state, but for the mapped properties, which, as in Graph,
+	// change only when named (an empty value clears one).
+	mapped := applyMapped(u.Mapped, attrs, fields)
 	u.UserAttributes = attrs
+	u.Mapped = mapped
 	f.users[id] = u
 	f.Writes["user.update"]++
 	return nil
@@ -336,6 +346,24 @@ func (f *Fake) SetManager(_ context.Context, userID, managerID string) error {
 	return nil
 }
 
+// RemoveManager implements the Directory port: a user without a manager is success, as in Graph's
+// adapter.
+func (f *Fake) RemoveManager(_ context.Context, userID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("manager.remove"); err != nil {
+		return err
+	}
+	if _, ok := f.users[userID]; !ok {
+		return notFound("manager.remove", userID)
+	}
+	if _, ok := f.manager[userID]; ok {
+		delete(f.manager, userID)
+		f.Writes["manager.remove"]++
+	}
+	return nil
+}
+
 // GetManager implements the Directory port.
 func (f *Fake) GetManager(_ context.Context, userID string) (string, error) {
 	f.mu.Lock()
@@ -395,4 +423,42 @@ func (f *Fake) Members(groupID string) []string {
 		ids = append(ids, id)
 	}
 	return ids
+}
+
+// applyMapped is stored's mapped properties after writing the named fields of attrs: as Graph
+// reads them back, without empty values, nil when none is left.
+func applyMapped(stored map[string]string, attrs directory.UserAttributes, fields []directory.Field) map[string]string {
+	out := maps.Clone(stored)
+	for _, field := range fields {
+		name := string(field)
+		if !directory.IsMapped(name) {
+			continue
+		}
+		if value := attrs.Mapped[name]; value != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[name] = value
+		} else {
+			delete(out, name)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// checkMapped applies the one rule of the mapped properties the contract checks: usageLocation
+// is a two-letter country code (ISO 3166-1 alpha-2).
+func checkMapped(op string, attrs directory.UserAttributes) error {
+	if location, ok := attrs.Mapped["usageLocation"]; ok && location != "" && !isCountryCode(location) {
+		return &directory.Error{Op: op, Class: directory.ClassInvalid, Status: 400, Code: "Request_BadRequest",
+			Message: "Invalid value specified for property 'usageLocation' of resource 'User'.", Property: "usageLocation"}
+	}
+	return nil
+}
+
+func isCountryCode(s string) bool {
+	return len(s) == 2 && strings.IndexFunc(s, func(r rune) bool { return (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') }) < 0
 }
