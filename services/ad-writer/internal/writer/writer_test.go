@@ -583,6 +583,10 @@ func TestUserWaitsForItsManager(t *testing.T) {
 			want: state{Exists: true, Reported: true, ReportedLinkPending: true}},
 		{name: "the next delivery writes the link", do: func() error { return deliver(report, managerGiveUpAfter+1) },
 			want: state{Exists: true, Manager: e9DN, Reported: true}},
+		{name: "HR removes the manager: the link goes", do: func() error {
+			unmanaged := testUser("E3", "Engineer", 2)
+			return deliver(unmanaged, 1)
+		}, want: state{Exists: true, Reported: true}},
 	}
 	for _, step := range steps {
 		if diff := cmp.Diff(step.want, observe(step.do())); diff != "" {
