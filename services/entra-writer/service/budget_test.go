@@ -1,6 +1,7 @@
 package service
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -10,12 +11,13 @@ import (
 )
 
 // TestScalingOutDoesNotMultiply429s runs two entra-writer replicas against an emulator that
-// allows 60 writes per 2 s. With a budget of 54 per 2 s shared in Redis they stay inside the quota
+// allows 60 writes per 2 s. With a budget of 50 per 2 s (burst 5: at most 55 in any 2 s, a margin for
+// the time between a grant and its arrival) shared in Redis they stay inside the quota
 // and get no 429; with the same budget kept by each replica alone they offer twice as much and
 // are throttled. Both converge.
 func TestScalingOutDoesNotMultiply429s(t *testing.T) {
 	o := synthOrg(240, 6)
-	limit := budget.Limit{Writes: 54, Window: 2 * time.Second, Burst: 6}
+	limit := budget.Limit{Writes: 50, Window: 2 * time.Second, Burst: 5}
 	quota := emulator.Faults{WriteQuota: 60, QuotaWindow: 2 * time.Second}
 	run := func(t *testing.T, redisURL string) int {
 		p := newPipeline(t, quota)
@@ -41,4 +43,29 @@ func TestScalingOutDoesNotMultiply429s(t *testing.T) {
 			t.Error("no write throttled with two separate budgets; the comparison shows nothing")
 		}
 	})
+}
+
+// TestRetryAfterKeepsEveryReplicaOut converges an organisation with two replicas sharing Redis
+// while Graph throttles a fifth of the calls with a Retry-After of one second, and keeps refusing
+// calls inside that second, as Graph does. A 429 pauses both replicas: the only calls inside a
+// window are those already on their way when it opened, at most one per other replica (each
+// replica makes one call at a time), and each of those is refused and pauses too.
+func TestRetryAfterKeepsEveryReplicaOut(t *testing.T) {
+	o := synthOrg(12, 3)
+	p := newPipeline(t, emulator.Faults{ThrottleRate: 0.2, RetryAfter: time.Second, HoldThrottle: true, Seed: 20261205})
+	redisURL := redistest.Start(t)
+	for range 2 {
+		p.startWriter(t, func(cfg *Config) { cfg.RedisURL, cfg.BudgetKey = redisURL, "graph-writes:test" })
+	}
+	p.publish(t, o.objects)
+	p.waitForResults(t, len(o.objects), 3*time.Minute)
+	if d := o.differences(p); len(d) != 0 {
+		t.Errorf("not converged:\n%s", strings.Join(d, "\n"))
+	}
+	stats := p.emulator.Stats()
+	throttled := stats.ErrorCodes[emulator.CodeTooManyRequests]
+	t.Logf("%d calls, %d answered 429, %d inside a Retry-After window", stats.Requests, throttled, stats.CallsInRetryAfterWindow)
+	if windows := throttled - stats.CallsInRetryAfterWindow; stats.CallsInRetryAfterWindow > windows {
+		t.Errorf("%d calls inside %d Retry-After windows; want at most one per window (the other replica's call on its way)", stats.CallsInRetryAfterWindow, windows)
+	}
 }

@@ -245,7 +245,8 @@ func TestDrift(t *testing.T) {
 }
 
 // TestDriftPassRetriesAFailedCorrection edits a user by hand while Graph's write quota is spent,
-// so the pass finds the drift but cannot correct it: the next pass, once writes pass again, still
+// so the pass finds the drift but cannot correct it: the next pass, once writes pass again (the
+// 429's Retry-After, which keeps every call of the writer out until it ends, has passed), still
 // finds and corrects it (the failed pass does not move past the change it could not correct).
 func TestDriftPassRetriesAFailedCorrection(t *testing.T) {
 	o := synthOrg(6, 2)
@@ -258,7 +259,7 @@ func TestDriftPassRetriesAFailedCorrection(t *testing.T) {
 	}
 
 	// One write left in the window: the hand edit takes it, the correction is throttled.
-	p.emulator.SetFaults(emulator.Faults{WriteQuota: 1, QuotaWindow: time.Hour})
+	p.emulator.SetFaults(emulator.Faults{WriteQuota: 1, QuotaWindow: 2 * time.Second})
 	u, _ := p.emulator.UserByEmployeeID("E000003")
 	graphCall(t, p, http.MethodPatch, "/users/"+u["id"].(string), map[string]any{"jobTitle": "Edited by hand"})
 	if _, err := svc.ReconcileDrift(t.Context()); err == nil {
@@ -269,7 +270,14 @@ func TestDriftPassRetriesAFailedCorrection(t *testing.T) {
 	}
 
 	p.emulator.SetFaults(emulator.Faults{})
-	findings, err := svc.ReconcileDrift(t.Context())
+	var findings []drift.Finding
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		findings, err = svc.ReconcileDrift(t.Context())
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

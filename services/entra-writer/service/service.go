@@ -167,7 +167,19 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	} else if strings.HasPrefix(cfg.GraphBaseURL, graph.DefaultBaseURL) {
 		logger.Warn("GRAPH_AUTH=none against Microsoft Graph itself: every call will be refused")
 	}
-	var graphOpts []graph.Option
+	// Graph throttles per app and tenant: a Retry-After pauses every replica's calls, through
+	// Redis when there is one (the key is the write budget's, so one per app and tenant).
+	var rdb *redis.Client
+	var throttle graph.Throttle = budget.NewLocalPause()
+	if cfg.RedisURL != "" {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", errors.New(redactedParseError(err)))
+		}
+		rdb = redis.NewClient(opts)
+		throttle = budget.NewSharedPause(rdb, cfg.BudgetKey+":paused")
+	}
+	graphOpts := []graph.Option{graph.WithThrottle(throttle)}
 	if cfg.DryRun {
 		logger.Warn("dry run: Graph writes are logged, not sent; results are logged, not published")
 		graphOpts = append(graphOpts, graph.WithDryRun(logger))
@@ -194,16 +206,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	switch {
 	case cfg.WriteBudget.Writes == 0:
 		logger.Warn("no Graph write budget: writes are limited only by Graph's throttling")
-	case cfg.RedisURL != "":
-		opts, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL: %w", errors.New(redactedParseError(err)))
-		}
-		rdb := redis.NewClient(opts)
+	case rdb != nil:
 		dir = budget.Wrap(client, budget.NewShared(rdb, cfg.BudgetKey, cfg.WriteBudget))
-		srv.AddCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	default:
 		dir = budget.Wrap(client, budget.NewLocal(cfg.WriteBudget))
+	}
+	if rdb != nil {
+		srv.AddCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	}
 	nc, js, err := stream.ConnectWith(ctx, cfg.NATSURL, Name, cfg.NATS, cfg.Streams, logger)
 	if err != nil {

@@ -29,6 +29,11 @@ type Faults struct {
 	// Retry-After until the window ends — Graph's per-app write quota in miniature.
 	WriteQuota  int
 	QuotaWindow time.Duration
+	// HoldThrottle keeps refusing calls, with 429 and the time left in Retry-After, until the
+	// Retry-After of the last 429 or 503 has passed, as Graph does: a throttled app that calls
+	// again early is refused again (and the early calls count against it). Without it only the
+	// calls are counted (Stats.CallsInRetryAfterWindow).
+	HoldThrottle bool
 	// CredentialsRevoked answers every request 401 InvalidAuthenticationToken, as Graph does once
 	// an app's secret is revoked or expired.
 	CredentialsRevoked bool
@@ -53,6 +58,10 @@ type faultInjector struct {
 	// windowStart and windowWrites count writes in the current quota window.
 	windowStart  time.Time
 	windowWrites int
+	// throttledUntil is when the Retry-After of the last 429 or 503 ends; callsInWindow counts the
+	// calls that arrived before it.
+	throttledUntil time.Time
+	callsInWindow  int
 }
 
 func newFaultInjector() *faultInjector {
@@ -72,15 +81,32 @@ func (f *faultInjector) roll(rate float64) bool {
 	return rate > 0 && f.random.Float64() < rate
 }
 
-// before may refuse a request before it is applied.
-func (f *faultInjector) before(r *http.Request) error {
+// before may refuse a request before it is applied. batchItem says the request is an item of a
+// $batch, which arrived with its envelope: only whole calls count as calls inside a Retry-After
+// window.
+func (f *faultInjector) before(r *http.Request, batchItem bool) (err error) {
 	f.mu.Lock()
 	faults := f.faults
+	now := time.Now()
+	held := !batchItem && now.Before(f.throttledUntil)
+	if held {
+		f.callsInWindow++
+	}
 	throttle := f.roll(faults.ThrottleRate)
 	serverError := !throttle && f.roll(faults.ServerErrorRate)
 	unavailable := f.random.IntN(2) == 0
 	overQuota, quotaRetry := f.chargeQuota(r.Method)
+	left := f.throttledUntil.Sub(now)
 	f.mu.Unlock()
+	defer func() { f.startWindow(err, now) }()
+	if held && faults.HoldThrottle {
+		seconds := strconv.Itoa(int((left + time.Second - 1) / time.Second))
+		return newAPIError(http.StatusTooManyRequests, CodeTooManyRequests,
+			"Too many requests. Retry after %s seconds.", seconds).
+			withHeader("Retry-After", seconds).
+			withHeader("x-ms-throttle-limit-percentage", "1.0").
+			withHeader("x-ms-throttle-scope", "Tenant_Application/WriteRequests")
+	}
 	if faults.Latency > 0 {
 		select {
 		case <-time.After(faults.Latency):
@@ -112,6 +138,31 @@ func (f *faultInjector) before(r *http.Request) error {
 		return lostAnswer()
 	}
 	return nil
+}
+
+// startWindow starts a Retry-After window when err is a 429 or 503 that asks for a wait; a
+// longer window already running stands.
+func (f *faultInjector) startWindow(err error, now time.Time) {
+	apiErr, ok := err.(*apiError)
+	if !ok || (apiErr.status != http.StatusTooManyRequests && apiErr.status != http.StatusServiceUnavailable) {
+		return
+	}
+	seconds, _ := strconv.Atoi(apiErr.headers.Get("Retry-After"))
+	if seconds <= 0 {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if until := now.Add(time.Duration(seconds) * time.Second); until.After(f.throttledUntil) {
+		f.throttledUntil = until
+	}
+}
+
+// callsInRetryAfterWindow returns how many calls arrived inside a Retry-After window.
+func (f *faultInjector) callsInRetryAfterWindow() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.callsInWindow
 }
 
 // chargeQuota counts a write against the quota window; it reports whether the write is over

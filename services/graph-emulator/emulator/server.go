@@ -178,7 +178,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, batchItem bool) {
 	if err == nil {
 		c.operation = matched.route.operation
 		c.params = matched.params
-		err = s.faults.before(r)
+		err = s.faults.before(r, batchItem)
 		if err == nil {
 			err = s.handle(c, matched.route)
 		}

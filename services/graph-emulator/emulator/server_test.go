@@ -257,3 +257,25 @@ func TestConcurrentWrites(t *testing.T) {
 		t.Errorf("counts mismatch (-want +got):\n%s", diff)
 	}
 }
+
+// TestRetryAfterWindow: a 429 with Retry-After opens a window; calls inside it are counted, and
+// with HoldThrottle refused with the time left, as Graph refuses a throttled app that calls early.
+func TestRetryAfterWindow(t *testing.T) {
+	server, client := newTestServer(t, emulator.WithFaults(emulator.Faults{ThrottleRate: 1, RetryAfter: 3 * time.Second}))
+	first := client.do(http.MethodGet, "/v1.0/users", nil)
+	if first.status != http.StatusTooManyRequests || first.header.Get("Retry-After") != "3" {
+		t.Fatalf("first call: %d, Retry-After %q; want 429 with 3", first.status, first.header.Get("Retry-After"))
+	}
+	server.SetFaults(emulator.Faults{HoldThrottle: true})
+	held := client.do(http.MethodGet, "/v1.0/users", nil)
+	if retry := held.header.Get("Retry-After"); held.status != http.StatusTooManyRequests || (retry != "3" && retry != "2") {
+		t.Errorf("call inside the window with HoldThrottle: %d, Retry-After %q; want 429 with the time left", held.status, retry)
+	}
+	server.SetFaults(emulator.Faults{})
+	if counted := client.do(http.MethodGet, "/v1.0/users", nil); counted.status != http.StatusOK {
+		t.Errorf("call inside the window without HoldThrottle: %d, want 200", counted.status)
+	}
+	if got := server.Stats().CallsInRetryAfterWindow; got != 2 {
+		t.Errorf("CallsInRetryAfterWindow = %d, want 2", got)
+	}
+}

@@ -21,11 +21,17 @@ type Stats struct {
 	Operations map[string]int `json:"operations"`
 	// ErrorCodes counts error answers by Graph error code (CodeRequestBadRequest, ...).
 	ErrorCodes map[string]int `json:"errorCodes"`
+	// CallsInRetryAfterWindow counts calls (a $batch is one) that arrived while the Retry-After of
+	// an earlier 429 or 503 was still running: calls a client that honours Retry-After across all
+	// its requests and replicas does not make.
+	CallsInRetryAfterWindow int `json:"callsInRetryAfterWindow"`
 }
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
-	return s.stats.snapshot()
+	stats := s.stats.snapshot()
+	stats.CallsInRetryAfterWindow = s.faults.callsInRetryAfterWindow()
+	return stats
 }
 
 type statsRecorder struct {

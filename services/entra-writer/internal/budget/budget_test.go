@@ -87,3 +87,55 @@ func TestDirectoryChargesWritesNotReads(t *testing.T) {
 		t.Errorf("members = %v", got)
 	}
 }
+
+// TestPauseIsSharedAndOnlyLengthens: a Retry-After one replica heard pauses the others; a shorter
+// one heard meanwhile does not cut it short. The same holds for the in-process pause.
+func TestPauseIsSharedAndOnlyLengthens(t *testing.T) {
+	opts, err := redis.ParseURL(redistest.Start(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := func() *SharedPause {
+		client := redis.NewClient(opts)
+		t.Cleanup(func() { _ = client.Close() })
+		return NewSharedPause(client, "graph-writes:tenant:paused")
+	}
+	local := NewLocalPause()
+	for name, replicas := range map[string][2]interface {
+		Remaining(context.Context) (time.Duration, error)
+		Pause(context.Context, time.Duration) error
+	}{"redis": {shared(), shared()}, "local": {local, local}} {
+		t.Run(name, func(t *testing.T) {
+			first, second := replicas[0], replicas[1]
+			if left, err := second.Remaining(t.Context()); err != nil || left != 0 {
+				t.Fatalf("before any pause: %s left, %v; want none", left, err)
+			}
+			if err := first.Pause(t.Context(), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if err := second.Pause(t.Context(), time.Second); err != nil {
+				t.Fatal(err)
+			}
+			left, err := second.Remaining(t.Context())
+			if err != nil || left < 50*time.Second || left > time.Minute {
+				t.Errorf("after a minute's pause by one replica and a second's by another: %s left, %v; want about a minute", left, err)
+			}
+		})
+	}
+}
+
+// TestLocalPauseEnds: a pause is over once its time has passed.
+func TestLocalPauseEnds(t *testing.T) {
+	now := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
+	p := NewLocalPause()
+	p.now = func() time.Time { return now }
+	_ = p.Pause(t.Context(), 3*time.Second)
+	now = now.Add(2 * time.Second)
+	if left, _ := p.Remaining(t.Context()); left != time.Second {
+		t.Errorf("2 s into a 3 s pause: %s left, want 1s", left)
+	}
+	now = now.Add(2 * time.Second)
+	if left, _ := p.Remaining(t.Context()); left != 0 {
+		t.Errorf("after the pause: %s left, want none", left)
+	}
+}

@@ -37,6 +37,8 @@ type Client struct {
 	graph   *msgraph.GraphServiceClient
 	adapter *msgraph.GraphRequestAdapter
 	baseURL string
+	// throttle, when set, also hears of the 429s inside a $batch's answer.
+	throttle Throttle
 }
 
 var _ writer.Directory = (*Client)(nil)
@@ -67,7 +69,11 @@ func New(baseURL string, auth authentication.AuthenticationProvider, opts ...Opt
 	if settings.dryRun != nil {
 		base = DryRunTransport{Base: base, Logger: settings.dryRun}
 	}
-	httpClient.Transport = khttp.NewCustomTransportWithParentTransport(RetryTransport{Base: base}, middleware...)
+	var transport http.RoundTripper = RetryTransport{Base: base}
+	if settings.throttle != nil {
+		transport = ThrottleTransport{Base: transport, Throttle: settings.throttle}
+	}
+	httpClient.Transport = khttp.NewCustomTransportWithParentTransport(transport, middleware...)
 	httpClient.Transport = otelhttp.NewTransport(httpClient.Transport,
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "graph " + r.Method }))
 	httpClient.Timeout = 60 * time.Second
@@ -77,13 +83,20 @@ func New(baseURL string, auth authentication.AuthenticationProvider, opts ...Opt
 	}
 	baseURL = strings.TrimRight(baseURL, "/")
 	adapter.SetBaseUrl(baseURL)
-	return &Client{graph: msgraph.NewGraphServiceClient(adapter), adapter: adapter, baseURL: baseURL}, nil
+	return &Client{graph: msgraph.NewGraphServiceClient(adapter), adapter: adapter, baseURL: baseURL, throttle: settings.throttle}, nil
 }
 
 // Option configures a Client.
 type Option func(*settings)
 
-type settings struct{ dryRun *slog.Logger }
+type settings struct {
+	dryRun   *slog.Logger
+	throttle Throttle
+}
+
+// WithThrottle keeps every call out of the Retry-After window of an earlier 429 or 503, of this
+// replica or another (see ThrottleTransport).
+func WithThrottle(t Throttle) Option { return func(s *settings) { s.throttle = t } }
 
 // WithDryRun makes the Client log every write instead of sending it (see DryRunTransport).
 func WithDryRun(logger *slog.Logger) Option { return func(s *settings) { s.dryRun = logger } }
@@ -335,8 +348,13 @@ func (c *Client) RemoveMembers(ctx context.Context, refs []directory.MemberRef) 
 			continue
 		}
 		errs[i] = batchItemError("member.remove", item)
-		if directory.ClassOf(errs[i]) == directory.ClassNotFound {
+		var dirErr *directory.Error
+		switch {
+		case directory.ClassOf(errs[i]) == directory.ClassNotFound:
 			errs[i] = nil
+		case c.throttle != nil && errors.As(errs[i], &dirErr) && dirErr.Class == directory.ClassThrottled && dirErr.RetryAfter > 0:
+			// Throttled inside the batch: the app is, for every call (see ThrottleTransport).
+			_ = c.throttle.Pause(ctx, dirErr.RetryAfter)
 		}
 	}
 	return errs
