@@ -8,11 +8,9 @@ package writer
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgsync/orgsync/pkg/auditlog"
+	"github.com/orgsync/orgsync/pkg/password"
 	"github.com/orgsync/orgsync/pkg/pii"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
@@ -122,7 +121,7 @@ func New(dir Directory, sender Sender, logger *slog.Logger, opts Options) *Write
 		opts.MemberChunk = 500
 	}
 	if opts.NewPassword == nil {
-		opts.NewPassword = newPassword
+		opts.NewPassword = password.New
 	}
 	if opts.MarkerAttribute == "" {
 		opts.MarkerAttribute, opts.MarkerValue = "adminDescription", "managed-by:orgsync"
@@ -1302,30 +1301,4 @@ func sortedKeys(m map[string]string) []string {
 		}
 	}
 	return keys
-}
-
-const (
-	lowers   = "abcdefghijkmnopqrstuvwxyz"
-	uppers   = "ABCDEFGHJKLMNPQRSTUVWXYZ"
-	digits   = "23456789"
-	symbols  = "!@#$%^&*-_=+?"
-	alphabet = lowers + uppers + digits + symbols
-)
-
-// newPassword returns a random 24-character password with every character class AD's
-// complexity rule asks for.
-func newPassword() (string, error) {
-	password := make([]byte, 24)
-	for i := range password {
-		set := alphabet
-		if i < 4 {
-			set = []string{lowers, uppers, digits, symbols}[i]
-		}
-		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(set))))
-		if err != nil {
-			return "", fmt.Errorf("generating a password: %w", err)
-		}
-		password[i] = set[n.Int64()]
-	}
-	return string(password), nil
 }

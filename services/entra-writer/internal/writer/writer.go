@@ -6,11 +6,9 @@ package writer
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/auditlog"
 	"github.com/orgsync/orgsync/pkg/metrics"
+	"github.com/orgsync/orgsync/pkg/password"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
@@ -781,11 +780,11 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 		}
 	}
 	if current == nil {
-		password, err := newPassword()
+		initial, err := password.New()
 		if err != nil {
 			return nil, err
 		}
-		created, err := w.dir.CreateUser(ctx, attrs, password)
+		created, err := w.dir.CreateUser(ctx, attrs, initial)
 		if err != nil {
 			if created, err = w.afterRefusedCreate(ctx, desired.GetWorkerId(), attrs, attempt, err); err != nil {
 				return nil, err
@@ -1064,38 +1063,4 @@ func errorClass(c directory.Class) orgsyncv1.ErrorClass {
 	default:
 		return orgsyncv1.ErrorClass_ERROR_CLASS_UNSPECIFIED
 	}
-}
-
-const (
-	lowers   = "abcdefghijkmnopqrstuvwxyz"
-	uppers   = "ABCDEFGHJKLMNPQRSTUVWXYZ"
-	digits   = "23456789"
-	symbols  = "!@#$%^&*-_=+?"
-	alphabet = lowers + uppers + digits + symbols
-)
-
-// newPassword returns a random 24-character initial password with every character class Entra's
-// complexity rule asks for. It is sent once, in the create request, and never logged or stored.
-func newPassword() (string, error) {
-	password := make([]byte, 24)
-	for i := range password {
-		set := alphabet
-		if i < 4 {
-			set = []string{lowers, uppers, digits, symbols}[i]
-		}
-		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(set))))
-		if err != nil {
-			return "", fmt.Errorf("generating a password: %w", err)
-		}
-		password[i] = set[n.Int64()]
-	}
-	// Move the guaranteed classes away from the front.
-	for i := len(password) - 1; i > 0; i-- {
-		j, err := rand.Int(rand.Reader, big.NewInt(int64(i+1)))
-		if err != nil {
-			return "", fmt.Errorf("generating a password: %w", err)
-		}
-		password[i], password[j.Int64()] = password[j.Int64()], password[i]
-	}
-	return string(password), nil
 }

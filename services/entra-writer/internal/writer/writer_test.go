@@ -289,25 +289,6 @@ func (c *capturingDirectory) CreateUser(ctx context.Context, attrs directory.Use
 
 func maps(m map[string]int) map[string]int { return stdmaps.Clone(m) }
 
-func TestNewPasswordHasEveryClass(t *testing.T) {
-	seen := map[string]bool{}
-	for range 100 {
-		p, err := newPassword()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, set := range []string{lowers, uppers, digits, symbols} {
-			if !strings.ContainsAny(p, set) {
-				t.Fatalf("password %q lacks a character from %q", p, set)
-			}
-		}
-		if seen[p] {
-			t.Fatal("repeated password")
-		}
-		seen[p] = true
-	}
-}
-
 func worker(id, manager string) *orgsyncv1.DesiredObject {
 	return &orgsyncv1.DesiredObject{Target: entra, Key: id, Revision: 1, Object: &orgsyncv1.DesiredObject_User{User: &orgsyncv1.DesiredUser{
 		WorkerId: id, EmployeeId: id, AccountEnabled: true, DisplayName: "Worker " + id,
