@@ -202,26 +202,27 @@ func bind(t *testing.T, principal, password string) error {
 }
 
 // TestManagerLinkFollowsHR: the manager attribute is set, put back by drift after an edit by hand,
-// and taken away when HR no longer names a manager.
+// and taken away when HR no longer names a manager. (Worker ids are unique across the package's
+// tests: they share one AD domain, where sAMAccountName and userPrincipalName are unique.)
 func TestManagerLinkFollowsHR(t *testing.T) {
 	d := newDomain(t, "managers")
 	svc, _ := d.startWriter(t, nil)
 	withManager := func(id string) func(*orgsyncv1.DesiredUser) {
 		return func(u *orgsyncv1.DesiredUser) { u.ManagerWorkerId = id }
 	}
-	objs := []*orgsyncv1.DesiredObject{user("M1", 1, nil), user("M2", 1, nil), user("R1", 1, withManager("M1"))}
+	objs := []*orgsyncv1.DesiredObject{user("HM1", 1, nil), user("HM2", 1, nil), user("HR1", 1, withManager("HM1"))}
 	d.publish(t, objs...)
 	d.waitFor(t, 30*time.Second, objs...)
-	m1, m2 := d.entry(t, "(employeeID=M1)").DN, d.entry(t, "(employeeID=M2)").DN
-	manager := func() string { return d.entry(t, "(employeeID=R1)", "manager").Get("manager") }
+	m1, m2 := d.entry(t, "(employeeID=HM1)").DN, d.entry(t, "(employeeID=HM2)").DN
+	manager := func() string { return d.entry(t, "(employeeID=HR1)", "manager").Get("manager") }
 	if got := manager(); !ldap.SameDN(got, m1) {
-		t.Fatalf("manager of R1 = %q, want %q", got, m1)
+		t.Fatalf("manager of HR1 = %q, want %q", got, m1)
 	}
 
 	if _, err := svc.Reconcile(t.Context()); err != nil { // the baseline pass
 		t.Fatal(err)
 	}
-	reportDN := d.entry(t, "(employeeID=R1)").DN
+	reportDN := d.entry(t, "(employeeID=HR1)").DN
 	if err := d.admin.Modify(t.Context(), reportDN, []ldap.Change{{Op: ldap.Replace, Attr: "manager", Values: []string{m2}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -230,13 +231,13 @@ func TestManagerLinkFollowsHR(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := manager(); found != 1 || !ldap.SameDN(got, m1) {
-		t.Errorf("after a drift pass: %d found, manager of R1 = %q; want 1 found and %q", found, got, m1)
+		t.Errorf("after a drift pass: %d found, manager of HR1 = %q; want 1 found and %q", found, got, m1)
 	}
 
-	unmanaged := user("R1", 2, nil)
+	unmanaged := user("HR1", 2, nil)
 	d.publish(t, unmanaged)
 	d.waitFor(t, 30*time.Second, unmanaged)
 	if got := manager(); got != "" {
-		t.Errorf("manager of R1 after HR removed it = %q, want none", got)
+		t.Errorf("manager of HR1 after HR removed it = %q, want none", got)
 	}
 }
