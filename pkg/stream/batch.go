@@ -51,6 +51,9 @@ func ConsumeBatch(ctx context.Context, consumer jetstream.Consumer, maxBatch int
 			if i < len(errs) {
 				msgErr = errs[i]
 			}
+			if errors.Is(msgErr, ErrHeld) {
+				continue // the handler settles it
+			}
 			if msgErr != nil && opts.OnError != nil {
 				opts.OnError(msg, msgErr)
 			}

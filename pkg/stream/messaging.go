@@ -200,6 +200,18 @@ func processMessage(ctx context.Context, msg jetstream.Msg, handle Handler, opts
 }
 
 // settle acknowledges, redelivers or terminates msg according to the handler's err.
+// ErrHeld is what a BatchHandler returns for a message it keeps to settle later itself, with
+// Settle: ConsumeBatch leaves the message unacknowledged (JetStream delivers it again after the
+// consumer's AckWait if it is never settled).
+var ErrHeld = errors.New("held by the handler, to be settled later")
+
+// Settle acknowledges msg when err is nil, terminates it for ErrPermanent, and asks for its
+// redelivery otherwise (after a RetryError's delay, else after a second): what ConsumeBatch does
+// with a handler's answer, for a message the handler held.
+func Settle(msg jetstream.Msg, err error) {
+	settle(msg, err, ConsumeOptions{DefaultRetry: time.Second})
+}
+
 func settle(msg jetstream.Msg, err error, opts ConsumeOptions) {
 	if opts.NoAck {
 		return

@@ -74,6 +74,9 @@ type Config struct {
 	DriftInterval time.Duration
 	// DriftPolicy says whether drift is corrected or only reported.
 	DriftPolicy drift.Policy
+	// MembershipGather is how long membership additions are held back per group while many
+	// arrive at once, to be bound 20 at a time (writer.Options.GatherWindow); 0 turns it off.
+	MembershipGather time.Duration
 }
 
 // ConfigFromEnv reads NATS_URL, HTTP_ADDR (default :8082), GRPC_ADDR (default :9092), ADMIN_ADDR
@@ -85,8 +88,8 @@ type Config struct {
 // budget off), REDIS_URL (optional: shares the budget across replicas) and MANAGED_UPN_DOMAINS
 // (comma-separated userPrincipalName domains orgsync owns; users elsewhere are left alone),
 // DRY_RUN (true: log the Graph writes and the results instead of making and publishing them),
-// ENTRA_DRIFT_INTERVAL (15m; 0 turns the drift reconcile off) and ENTRA_DRIFT_POLICY (correct,
-// the default, or report).
+// ENTRA_DRIFT_INTERVAL (15m; 0 turns the drift reconcile off), ENTRA_DRIFT_POLICY (correct,
+// the default, or report) and ENTRA_MEMBERSHIP_GATHER (2s; 0 binds each batch's additions at once).
 func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	defaultAuth := "none"
 	if env.String("AZURE_CLIENT_ID", "") != "" {
@@ -104,15 +107,19 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 			Window: env.Duration("GRAPH_WRITE_WINDOW", 150*time.Second),
 			Burst:  env.Int("GRAPH_WRITE_BURST", 100),
 		},
-		RedisURL:       env.Secret("REDIS_URL"),
-		DryRun:         env.Bool("DRY_RUN", false),
-		ManagedDomains: strings.FieldsFunc(env.String("MANAGED_UPN_DOMAINS", ""), func(r rune) bool { return r == ',' || r == ' ' }),
-		DriftInterval:  env.Duration("ENTRA_DRIFT_INTERVAL", 15*time.Minute),
+		RedisURL:         env.Secret("REDIS_URL"),
+		DryRun:           env.Bool("DRY_RUN", false),
+		ManagedDomains:   strings.FieldsFunc(env.String("MANAGED_UPN_DOMAINS", ""), func(r rune) bool { return r == ',' || r == ' ' }),
+		DriftInterval:    env.Duration("ENTRA_DRIFT_INTERVAL", 15*time.Minute),
+		MembershipGather: env.Duration("ENTRA_MEMBERSHIP_GATHER", 2*time.Second),
 	}
 	if policy, err := drift.ParsePolicy(env.String("ENTRA_DRIFT_POLICY", "correct")); err != nil {
 		env.Fail("ENTRA_DRIFT_POLICY", err)
 	} else {
 		cfg.DriftPolicy = policy
+	}
+	if cfg.MembershipGather < 0 {
+		env.Fail("ENTRA_MEMBERSHIP_GATHER", errors.New("must not be negative (0 binds each batch's additions at once)"))
 	}
 	if cfg.DriftInterval < 0 {
 		env.Fail("ENTRA_DRIFT_INTERVAL", errors.New("must not be negative (0 turns the drift reconcile off)"))
@@ -153,6 +160,8 @@ type Service struct {
 	drift      *drift.Reconciler
 	// driftInterval is how often drift runs; 0: never on its own.
 	driftInterval time.Duration
+	// gatherWindow is how long membership additions are held back per group.
+	gatherWindow time.Duration
 }
 
 // New opens the listeners, connects to JetStream and Graph, and loads the writer's own earlier
@@ -248,7 +257,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 		}
 		return &obj, nil
 	}
-	w := writer.New(dir, sender, logger, writer.Options{ManagedDomains: cfg.ManagedDomains, PausedRetry: cfg.PauseProbe, Latest: latest})
+	w := writer.New(dir, sender, logger, writer.Options{ManagedDomains: cfg.ManagedDomains, PausedRetry: cfg.PauseProbe, Latest: latest, GatherWindow: cfg.MembershipGather})
 	// Replicas learn each other's object ids from RESULTS: the live follower starts before the
 	// initial read, so no result falls between the two.
 	results, err := js.OrderedConsumer(ctx, stream.Results, jetstream.OrderedConsumerConfig{
@@ -271,7 +280,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 		FilterSubject: stream.DirectoryFilter(orgsyncv1.Target_TARGET_ENTRA),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       2 * time.Minute,
-		MaxAckPending: 1000,
+		// Room for a whole load's memberships to be held back at once (see MembershipGather):
+		// with less, a load gathers only what fits, and members of one group arrive apart.
+		MaxAckPending: 50_000,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
@@ -309,7 +320,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	srv.HandleAdmin("POST /v1/drift/reconcile", orgauth.Operator, jsonHandler(logger, func(r *http.Request) (any, error) { return reconciler.Pass(r.Context()) }))
 	return &Service{server: srv, conn: nc, js: js, logger: logger, writer: w, consumer: consumer, results: results,
 		ping: client.Ping, pauseProbe: cfg.PauseProbe, dryRun: cfg.DryRun,
-		drift: reconciler, driftInterval: cfg.DriftInterval}, nil
+		drift: reconciler, driftInterval: cfg.DriftInterval, gatherWindow: cfg.MembershipGather}, nil
 }
 
 // status is what this replica reports for `orgsyncctl status`: readiness, running / paused (and
@@ -435,6 +446,22 @@ func (s *Service) Run(ctx context.Context) error {
 	group, groupCtx := errgroup.WithContext(ctx)
 	group.Go(func() error { return s.server.Run(groupCtx) })
 	group.Go(func() error { return s.consume(groupCtx) })
+	if s.gatherWindow > 0 {
+		// Held membership additions are bound when their window ends, also when no further
+		// message arrives to trigger it.
+		group.Go(func() error {
+			ticker := time.NewTicker(max(s.gatherWindow/4, 50*time.Millisecond))
+			defer ticker.Stop()
+			for {
+				select {
+				case <-groupCtx.Done():
+					return nil
+				case <-ticker.C:
+					s.writer.FlushGathered(groupCtx)
+				}
+			}
+		})
+	}
 	group.Go(func() error { return stream.ReportStatus(groupCtx, s.js, 0, s.status) })
 	if s.driftInterval > 0 {
 		group.Go(func() error { return s.drift.Run(groupCtx, s.driftInterval) })
@@ -445,6 +472,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}, stream.ConsumeOptions{NoAck: true})
 	})
 	err := group.Wait()
+	s.writer.ReleaseGathered()
 	if drainErr := s.conn.Drain(); drainErr != nil {
 		err = errors.Join(err, fmt.Errorf("draining NATS: %w", drainErr))
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -76,6 +78,13 @@ func synthOrg(workers, units int) org {
 	return o
 }
 
+// shuffleMemberships puts the memberships, which follow every user and group, in random order.
+func (o org) shuffleMemberships(r *rand.Rand) {
+	first := slices.IndexFunc(o.objects, func(obj *orgsyncv1.DesiredObject) bool { return obj.GetMembership() != nil })
+	memberships := o.objects[first:]
+	r.Shuffle(len(memberships), func(i, j int) { memberships[i], memberships[j] = memberships[j], memberships[i] })
+}
+
 // minimumWrites is the fewest Graph writes that can build the organisation: one create per user
 // and group, one manager link per managed worker, and one bind per 20 members of a group.
 func (o org) minimumWrites() int {
@@ -132,6 +141,7 @@ func (p pipeline) startWriterWith(tb testing.TB, configure func(*Config), inspec
 		NATSURL: p.natsURL, Streams: stream.DefaultConfig(),
 		Server:       server.Config{Name: Name, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
 		GraphBaseURL: p.graphURL, GraphAuth: "none",
+		MembershipGather: 2 * time.Second, // ConfigFromEnv's default
 	}
 	if configure != nil {
 		configure(&cfg)

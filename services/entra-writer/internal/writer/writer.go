@@ -122,6 +122,10 @@ type Writer struct {
 	// lostCreates counts, per object path, the creates that may have happened without an answer
 	// since the object was last applied: each waits out replication lag longer.
 	lostCreates map[string]int
+	// gatherWindow and gathering hold membership additions back per group while a load is
+	// under way, so that members arriving in any order are bound 20 at a time (see gather).
+	gatherWindow time.Duration
+	gathering    map[string]*gatheringGroup // by group object id
 	// unmanaged marks workers whose accounts are outside the managed domains.
 	unmanaged      map[string]bool
 	managedDomains []string
@@ -205,6 +209,10 @@ type Options struct {
 	// LagWait is how long a create that may have happened waits before it is looked up and
 	// retried: longer than Graph's usual replication lag; default 15s.
 	LagWait time.Duration
+	// GatherWindow, when positive, holds membership additions back per group for up to this long
+	// while many arrive at once, so that a group's members are bound 20 at a time whatever order
+	// they arrive in (see gather). Zero binds each batch's additions at once.
+	GatherWindow time.Duration
 	// Latest returns the newest desired state of the object at path (stream DIRECTORY), nil when
 	// there is none. With it, a write is followed by the newest revision when a newer one exists
 	// (see catchUp); without it, by nothing.
@@ -217,7 +225,7 @@ func New(dir Directory, sender Sender, logger *slog.Logger, opts ...Options) *Wr
 		dir: dir, sender: sender, logger: logger, now: time.Now,
 		userIDs: map[string]string{}, groupIDs: map[string]string{}, applied: map[string]uint64{}, lostCreates: map[string]int{},
 		unmanaged: map[string]bool{}, paused: make(chan struct{}), pausedRetry: 30 * time.Second,
-		lagWait: 15 * time.Second,
+		lagWait: 15 * time.Second, gathering: map[string]*gatheringGroup{},
 	}
 	for _, o := range opts {
 		if o.LagWait > 0 {
@@ -228,6 +236,9 @@ func New(dir Directory, sender Sender, logger *slog.Logger, opts ...Options) *Wr
 		}
 		if o.Latest != nil {
 			w.latest = o.Latest
+		}
+		if o.GatherWindow > 0 {
+			w.gatherWindow = o.GatherWindow
 		}
 		for _, domain := range o.ManagedDomains {
 			if domain = strings.ToLower(strings.TrimSpace(domain)); domain != "" {
@@ -296,6 +307,7 @@ func (w *Writer) Handle(ctx context.Context, msg jetstream.Msg) error {
 func (w *Writer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []error {
 	w.applyMu.Lock()
 	defer w.applyMu.Unlock()
+	w.flushGathered(ctx, w.now())
 	errs := make([]error, len(msgs))
 	newest := map[string]int{}
 	objs := make([]*orgsyncv1.DesiredObject, len(msgs))
@@ -424,15 +436,40 @@ func (w *Writer) removeMembers(ctx context.Context, msgs []jetstream.Msg, objs [
 	}
 }
 
+// errGathering says a held membership addition was given back unwritten.
+var errGathering = errors.New("held back to be bound with more members of its group")
+
+// addition is one membership addition on its way to a bind: its message, desired object and
+// path, the object ids of both ends, and how its outcome is settled — into the batch's error
+// slice for an addition of the batch being handled, on its message for one held back earlier.
+type addition struct {
+	msg             jetstream.Msg
+	obj             *orgsyncv1.DesiredObject
+	path            string
+	groupID, member string
+	settle          func(error)
+	// held says the addition was held back by an earlier batch and is settled on its message.
+	held bool
+}
+
+// gatheringGroup is a group's additions held back, and when the first of them came.
+type gatheringGroup struct {
+	first time.Time
+	held  []addition
+}
+
 // addMembers applies the membership additions at the given indexes, 20 per bind request. A bind
 // is all or nothing, so when one fails because a member is already there (400) or an object is
 // not found yet (404), its members are added one by one, which tells exactly which is which.
+//
+// With a gathering window, additions are held back per group while many arrive at once, so that
+// a group's members are bound 20 at a time whatever order they arrive in: without it, members
+// that arrive in random order after a load's users and groups cost one write each instead of one
+// per 20 (measured: 8,606 writes for the memberships of 10,000 workers in 600 units, where 600
+// binds do). A held message stays unacknowledged in this replica until its group is bound (see
+// gather and FlushGathered); if the replica dies, JetStream delivers it again after AckWait.
 func (w *Writer) addMembers(ctx context.Context, msgs []jetstream.Msg, objs []*orgsyncv1.DesiredObject, paths []string, indexes []int, errs []error) {
-	type pending struct {
-		index    int
-		memberID string
-	}
-	byGroup := map[string][]pending{}
+	byGroup := map[string][]addition{}
 	var groupOrder []string
 	for _, i := range indexes {
 		groupID, memberID := w.membershipEnds(objs[i].GetMembership())
@@ -443,37 +480,151 @@ func (w *Writer) addMembers(ctx context.Context, msgs []jetstream.Msg, objs []*o
 		if _, ok := byGroup[groupID]; !ok {
 			groupOrder = append(groupOrder, groupID)
 		}
-		byGroup[groupID] = append(byGroup[groupID], pending{index: i, memberID: memberID})
+		byGroup[groupID] = append(byGroup[groupID], addition{msg: msgs[i], obj: objs[i], path: paths[i], groupID: groupID, member: memberID,
+			settle: func(err error) { errs[i] = err }})
 	}
+	now, busy := w.now(), len(indexes) >= maxBind
 	for _, groupID := range groupOrder {
-		members := byGroup[groupID]
-		for start := 0; start < len(members); start += maxBind {
-			chunk := members[start:min(start+maxBind, len(members))]
-			ids := make([]string, len(chunk))
-			batchMsgs := make([]jetstream.Msg, len(chunk))
-			for k, p := range chunk {
-				ids[k], batchMsgs[k] = p.memberID, msgs[p.index]
-			}
-			spanCtx, span := otel.Tracer(tracerName).Start(ctx, "bind members",
-				trace.WithLinks(stream.LinkMessages(ctx, batchMsgs)...))
-			err := w.bind(spanCtx, groupID, ids)
-			for _, p := range chunk {
-				obj := objs[p.index]
-				attempt := stream.Attempt(msgs[p.index])
-				switch {
-				case err == nil:
-					result := w.result(obj)
-					result.Outcome, result.Operations = orgsyncv1.Outcome_OUTCOME_APPLIED, []string{"member.bind"}
-					errs[p.index] = w.finish(spanCtx, msgs[p.index], obj, paths[p.index], attempt, result, nil)
-				case errors.Is(err, errBindRefused):
-					result, addErr := w.applyMembership(spanCtx, obj)
-					errs[p.index] = w.finish(spanCtx, msgs[p.index], obj, paths[p.index], attempt, result, addErr)
-				default:
-					errs[p.index] = w.finish(spanCtx, msgs[p.index], obj, paths[p.index], attempt, nil, err)
-				}
-			}
-			span.End()
+		additions := byGroup[groupID]
+		if w.gatherWindow > 0 {
+			additions = w.gather(groupID, additions, now, busy)
 		}
+		w.bindAdditions(ctx, groupID, additions)
+	}
+}
+
+// gather adds a group's additions of this batch to those held back for it and returns the ones
+// to bind now; it holds back the rest.
+//   - A quiet batch (fewer than 20 additions: one hire, one move) is bound at once, unless its
+//     group is already gathering: a single change never waits longer than the window.
+//   - Full chunks of 20 are bound at once.
+//   - Once the group's window has passed since its first held addition, everything is bound.
+//
+// Of two revisions of one membership, only the newer is kept; the older is acknowledged.
+func (w *Writer) gather(groupID string, batch []addition, now time.Time, busy bool) []addition {
+	g := w.gathering[groupID]
+	if g == nil && !busy {
+		return batch
+	}
+	if g == nil {
+		g = &gatheringGroup{first: now}
+		w.gathering[groupID] = g
+	}
+	all := g.held
+	for _, a := range batch {
+		if k := slices.IndexFunc(all, func(h addition) bool { return h.path == a.path }); k >= 0 {
+			older, newer := all[k], a
+			if older.obj.GetRevision() > newer.obj.GetRevision() {
+				older, newer = newer, older
+			}
+			older.settle(nil)
+			all[k] = newer
+			continue
+		}
+		all = append(all, a)
+	}
+	if !now.Before(g.first.Add(w.gatherWindow)) {
+		delete(w.gathering, groupID)
+		return all
+	}
+	full := len(all) / maxBind * maxBind
+	g.held = nil
+	for _, a := range all[full:] {
+		if !a.held {
+			a.settle(stream.ErrHeld) // the batch leaves its message unsettled
+			msg := a.msg
+			a.held, a.settle = true, func(err error) { stream.Settle(msg, err) }
+		}
+		g.held = append(g.held, a)
+	}
+	if len(g.held) == 0 {
+		delete(w.gathering, groupID)
+	}
+	return all[:full]
+}
+
+// FlushGathered binds the additions held back for every group whose gathering window has
+// passed. The service calls it between batches, so held additions are bound on time even when
+// no further message arrives.
+func (w *Writer) FlushGathered(ctx context.Context) {
+	w.applyMu.Lock()
+	defer w.applyMu.Unlock()
+	w.flushGathered(ctx, w.now())
+}
+
+// ReleaseGathered gives every held addition back to the stream at once, unwritten, for another
+// replica (or this one, restarted) to apply: on a graceful stop, so that they need not wait out
+// the consumer's AckWait.
+func (w *Writer) ReleaseGathered() {
+	w.applyMu.Lock()
+	defer w.applyMu.Unlock()
+	for groupID, g := range w.gathering {
+		delete(w.gathering, groupID)
+		for _, a := range g.held {
+			a.settle(stream.Retry(0, errGathering))
+		}
+	}
+}
+
+func (w *Writer) flushGathered(ctx context.Context, now time.Time) {
+	for groupID, g := range w.gathering {
+		if now.Before(g.first.Add(w.gatherWindow)) {
+			continue
+		}
+		delete(w.gathering, groupID)
+		w.bindAdditions(ctx, groupID, g.held)
+	}
+}
+
+// bindAdditions binds a group's additions 20 at a time and settles each. An addition held back
+// while a newer revision of its membership was applied (removed, say) is stale: it is
+// acknowledged, not written.
+func (w *Writer) bindAdditions(ctx context.Context, groupID string, additions []addition) {
+	live := additions[:0:0]
+	for _, a := range additions {
+		w.mu.Lock()
+		stale := w.applied[a.path] > a.obj.GetRevision()
+		w.mu.Unlock()
+		if stale {
+			a.settle(nil)
+			continue
+		}
+		live = append(live, a)
+	}
+	for start := 0; start < len(live); start += maxBind {
+		chunk := live[start:min(start+maxBind, len(live))]
+		ids := make([]string, len(chunk))
+		batchMsgs := make([]jetstream.Msg, len(chunk))
+		for k, a := range chunk {
+			ids[k], batchMsgs[k] = a.member, a.msg
+		}
+		spanCtx, span := otel.Tracer(tracerName).Start(ctx, "bind members",
+			trace.WithLinks(stream.LinkMessages(ctx, batchMsgs)...))
+		err := w.bind(spanCtx, groupID, ids)
+		for _, a := range chunk {
+			attempt := stream.Attempt(a.msg)
+			var outcome error
+			switch {
+			case err == nil:
+				result := w.result(a.obj)
+				result.Outcome, result.Operations = orgsyncv1.Outcome_OUTCOME_APPLIED, []string{"member.bind"}
+				outcome = w.finish(spanCtx, a.msg, a.obj, a.path, attempt, result, nil)
+			case errors.Is(err, errBindRefused):
+				result, addErr := w.applyMembership(spanCtx, a.obj)
+				outcome = w.finish(spanCtx, a.msg, a.obj, a.path, attempt, result, addErr)
+			default:
+				outcome = w.finish(spanCtx, a.msg, a.obj, a.path, attempt, nil, err)
+			}
+			if a.held && outcome == nil {
+				// Its batch's catch-up has passed: a newer revision applied meanwhile by another
+				// replica is applied again after this write (see catchUp).
+				outcomes := []error{nil}
+				w.catchUp(spanCtx, []*orgsyncv1.DesiredObject{a.obj}, []string{a.path}, outcomes)
+				outcome = outcomes[0]
+			}
+			a.settle(outcome)
+		}
+		span.End()
 	}
 }
 

@@ -121,6 +121,16 @@ func (h *harness) runBatches(t *testing.T, batchSize int, objs []*orgsyncv1.Desi
 	go func() {
 		done <- stream.ConsumeBatch(ctx, consumer, batchSize, h.writer.HandleBatch, stream.ConsumeOptions{})
 	}()
+	// As the service does: held membership additions are bound when their window ends.
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		for ctx.Err() == nil {
+			h.writer.FlushGathered(ctx)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	defer func() { <-flushed }()
 	for ctx.Err() == nil {
 		h.results = h.readResults(t)
 		if until() {
@@ -402,6 +412,57 @@ func TestManagerRemovedInHRIsUnlinked(t *testing.T) {
 	h.run(t, []*orgsyncv1.DesiredObject{revision3}, func() bool { return h.outcome("entra.user.E2", 3) != orgsyncv1.Outcome_OUTCOME_UNSPECIFIED })
 	if got := h.fake.Writes["manager.remove"]; got != writes {
 		t.Errorf("a revision without a manager on a user without one removed the link again (%d writes, want %d)", got, writes)
+	}
+}
+
+// TestMembersArrivingInAnyOrderAreBoundTogether: memberships of three groups arrive interleaved,
+// a few per group in each batch. Held back per group for the gathering window, each group's
+// members are bound in one write, where binding each batch's share would take several. A
+// membership removed while its addition is held back is not added.
+func TestMembersArrivingInAnyOrderAreBoundTogether(t *testing.T) {
+	h := newHarness(t)
+	h.writer = New(h.fake, h.pub, slog.New(slog.DiscardHandler), Options{GatherWindow: 300 * time.Millisecond})
+	groups := []string{"unit-a", "unit-b", "unit-c"}
+	var objs []*orgsyncv1.DesiredObject
+	for _, key := range groups {
+		objs = append(objs, &orgsyncv1.DesiredObject{Target: entra, Key: key, Revision: 1, Object: &orgsyncv1.DesiredObject_Group{Group: &orgsyncv1.DesiredGroup{
+			GroupKey: key, DisplayName: "Org - " + key, MailNickname: "orgsync-" + key,
+		}}})
+	}
+	for i := range 45 {
+		objs = append(objs, worker(fmt.Sprintf("E%03d", i), ""))
+	}
+	h.runBatches(t, 200, objs, func() bool { return h.outcome("entra.user.E044", 1) == orgsyncv1.Outcome_OUTCOME_APPLIED })
+
+	membershipOf := func(i int, revision uint64, tombstone bool) *orgsyncv1.DesiredObject {
+		key, workerID := groups[i%3], fmt.Sprintf("E%03d", i)
+		return &orgsyncv1.DesiredObject{Target: entra, Key: key + "/" + workerID, Revision: revision, Tombstone: tombstone,
+			Object: &orgsyncv1.DesiredObject_Membership{Membership: &orgsyncv1.DesiredMembership{
+				GroupKey: key, MemberKind: orgsyncv1.MemberKind_MEMBER_KIND_USER, MemberKey: workerID,
+			}}}
+	}
+	var memberships []*orgsyncv1.DesiredObject
+	var paths []string
+	for i := range 45 { // a, b, c, a, b, c, …: in each batch of 20, about 7 of each group
+		memberships = append(memberships, membershipOf(i, 1, false))
+		paths = append(paths, fmt.Sprintf("entra.member.%s.E%03d", groups[i%3], i))
+	}
+	// E000 leaves unit-a before its addition is bound.
+	memberships = append(memberships, membershipOf(0, 2, true))
+	h.runBatches(t, 20, memberships, func() bool {
+		return h.allApplied(paths[1:])() && h.outcome("entra.member.unit-a.E000", 2) == orgsyncv1.Outcome_OUTCOME_APPLIED
+	})
+	if got := h.fake.Writes["member.bind"]; got != 3 {
+		t.Errorf("%d binds for 3 groups of 15 members arriving interleaved, want 3 (writes %v)", got, h.fake.Writes)
+	}
+	for _, key := range groups {
+		want := 15
+		if key == "unit-a" {
+			want = 14 // without E000, removed while its addition was held back
+		}
+		if got := len(h.fake.Members(h.results["entra.group."+key].GetObjectId())); got != want {
+			t.Errorf("%s has %d members, want %d", key, got, want)
+		}
 	}
 }
 
