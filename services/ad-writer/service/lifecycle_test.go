@@ -230,8 +230,8 @@ func TestManagerLinkFollowsHR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := manager(); found != 1 || !ldap.SameDN(got, m1) {
-		t.Errorf("after a drift pass: %d found, manager of HR1 = %q; want 1 found and %q", found, got, m1)
+	if got := manager(); found.Changed != 1 || !ldap.SameDN(got, m1) {
+		t.Errorf("after a drift pass: %d found, manager of HR1 = %q; want 1 found and %q", found.Changed, got, m1)
 	}
 
 	unmanaged := user("HR1", 2, nil)

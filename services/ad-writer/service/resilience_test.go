@@ -95,7 +95,7 @@ func TestDrift(t *testing.T) {
 				t.Fatal(err)
 			}
 			e := d.entry(t, "(employeeID="+id+")", "title", "userAccountControl")
-			got := map[string]any{"found": found, "title": e.Get("title"), "uac": e.Get("userAccountControl"), "members": len(d.members(t, groupDN))}
+			got := map[string]any{"found": found.Changed, "title": e.Get("title"), "uac": e.Get("userAccountControl"), "members": len(d.members(t, groupDN))}
 			want := map[string]any{"found": 2, "title": tt.wantTitle, "uac": tt.wantUAC, "members": tt.wantMembers}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("after reconcile (-want +got):\n%s", diff)

@@ -9,13 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/protobuf/proto"
 
+	"github.com/orgsync/orgsync/pkg/converge"
 	"github.com/orgsync/orgsync/pkg/envconfig"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
@@ -45,6 +46,8 @@ type Config struct {
 	Writer  writer.Options
 	// DriftInterval is how often the uSNChanged reconcile runs (0: never).
 	DriftInterval time.Duration
+	// PauseProbe is how often a paused writer asks the DC whether it answers again; default 5s.
+	PauseProbe time.Duration
 }
 
 // ConfigFromEnv reads NATS_URL, HTTP_ADDR (default :8083), GRPC_ADDR (default :9093), LDAP_URL,
@@ -52,13 +55,15 @@ type Config struct {
 // AD_USERS_OU, AD_GROUPS_OU, AD_LEAVERS_OU, AD_MANAGED_OUS (";"-separated, default the three),
 // AD_MARKER_ATTRIBUTE (adminDescription) and AD_MARKER_VALUE (managed-by:orgsync),
 // AD_MUST_CHANGE_PASSWORD (true), AD_KEEP_RDN_ON_RENAME (false), AD_MEMBER_CHUNK (500),
-// AD_DRY_RUN (false), AD_DRIFT_INTERVAL (5m; 0 turns it off) and AD_DRIFT_POLICY (correct or
-// report).
+// AD_DRY_RUN (false), AD_DRIFT_INTERVAL (5m; 0 turns it off), AD_DRIFT_POLICY (correct or
+// report), AD_PAUSE_PROBE (5s), and ADMIN_ADDR (default :8183: GET /v1/dead-letters for viewers,
+// POST /v1/dead-letters/replay and POST /v1/drift/reconcile for operators) with ORGSYNC_AUTH_*
+// and GRPC_TLS_* (server.ConfigFromEnv).
 func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	cfg := Config{
 		NATSURL: env.String("NATS_URL", nats.DefaultURL),
 		NATS:    stream.ClientConfigFromEnv(env, false),
-		Server:  server.ConfigFromEnv(Name, env, ":8083", ":9093"),
+		Server:  adminServerConfig(server.ConfigFromEnv(Name, env, ":8083", ":9093"), env),
 		Streams: stream.ConfigFromEnv(env),
 		LDAP: ldap.Config{
 			URL: env.Required("LDAP_URL"), BindDN: env.Required("LDAP_BIND_DN"), CAFile: env.Required("LDAP_CA_FILE"),
@@ -72,6 +77,7 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 			MemberChunk: env.Int("AD_MEMBER_CHUNK", 500),
 		},
 		DriftInterval: env.Duration("AD_DRIFT_INTERVAL", 5*time.Minute),
+		PauseProbe:    env.Duration("AD_PAUSE_PROBE", 5*time.Second),
 	}
 	if ous := env.String("AD_MANAGED_OUS", ""); ous != "" {
 		cfg.Writer.ManagedOUs = strings.Split(ous, ";")
@@ -98,19 +104,36 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	if cfg.Writer.MemberChunk < 1 || cfg.Writer.MemberChunk > 1500 {
 		env.Fail("AD_MEMBER_CHUNK", errors.New("must be 1 to 1500"))
 	}
+	if cfg.PauseProbe <= 0 {
+		env.Fail("AD_PAUSE_PROBE", errors.New("must be positive"))
+	}
 	return cfg, env.Err()
+}
+
+// adminServerConfig gives the admin routes (dead letters, drift) their own listener:
+// ADMIN_ADDR, default :8183.
+func adminServerConfig(cfg server.Config, env *envconfig.Env) server.Config {
+	cfg.AdminAddr = env.String("ADMIN_ADDR", ":8183")
+	return cfg
 }
 
 // Service is a running ad-writer.
 type Service struct {
-	cfg      Config
-	server   *server.Server
-	conn     *nats.Conn
-	logger   *slog.Logger
-	client   *ldap.Client
-	writer   *writer.Writer
-	consumer jetstream.Consumer
-	results  jetstream.Consumer
+	cfg    Config
+	server *server.Server
+	conn   *nats.Conn
+	js     jetstream.JetStream
+	logger *slog.Logger
+	client *ldap.Client
+	writer *writer.Writer
+	// consumer takes DIRECTORY, stepping aside while the DC does not answer.
+	consumer converge.Consumer
+	// results follows RESULTS live, so object GUIDs and revisions of other replicas are known.
+	results *converge.Results
+	admin   converge.Admin
+
+	driftMu   sync.Mutex
+	lastDrift time.Time
 }
 
 // New opens the listeners, connects to JetStream, prepares the LDAP pool and loads the writer's
@@ -122,6 +145,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	}
 	if cfg.LDAP.DryRun {
 		logger.Warn("AD_DRY_RUN: LDAP writes are logged, not sent")
+	}
+	if cfg.Server.AdminAddr == "" {
+		// Built without ConfigFromEnv (tests, the local stack): the admin routes still get a
+		// listener, on loopback.
+		cfg.Server.AdminAddr = "127.0.0.1:0"
+	}
+	if cfg.PauseProbe <= 0 {
+		cfg.PauseProbe = 5 * time.Second
 	}
 	srv, err := server.New(cfg.Server, logger)
 	if err != nil {
@@ -136,25 +167,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	if err != nil {
 		return nil, err
 	}
-	directory, err := js.Stream(ctx, stream.Directory)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("stream %s: %w", stream.Directory, err)
-	}
 	opts := cfg.Writer
-	opts.Revisions = directoryRevisions{directory}
+	if opts.Latest, err = converge.DirectoryLatest(ctx, js); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	w := writer.New(client, stream.NewPublisher(js), logger, opts)
-	filter := stream.ResultsFilter(orgsyncv1.Target_TARGET_AD)
-	results, err := js.OrderedConsumer(ctx, stream.Results, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverNewPolicy,
-	})
+	results, err := converge.LoadResults(ctx, js, orgsyncv1.Target_TARGET_AD, w.Seed)
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("following RESULTS: %w", err)
-	}
-	if err := stream.ReadLatest(ctx, js, stream.Results, filter, func(msg jetstream.Msg) error { return seed(w, msg) }); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("loading earlier results: %w", err)
+		return nil, err
 	}
 	consumer, err := js.CreateOrUpdateConsumer(ctx, stream.Directory, jetstream.ConsumerConfig{
 		Durable:       ConsumerName,
@@ -170,43 +192,19 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 		return nil, fmt.Errorf("consumer %s: %w", ConsumerName, err)
 	}
 	srv.AddCheck("jetstream", stream.ReadyCheck(nc, js))
-	srv.AddCheck("ldap", func(ctx context.Context) error {
-		if err := w.Paused(); err != nil {
-			return fmt.Errorf("writer paused: %w", err)
-		}
-		return client.Ping(ctx)
-	})
-	return &Service{cfg: cfg, server: srv, conn: nc, logger: logger, client: client, writer: w, consumer: consumer, results: results}, nil
-}
-
-// directoryRevisions reads the newest revision of an object from DIRECTORY, a compacted log: its
-// last message on the object's subject.
-type directoryRevisions struct{ stream jetstream.Stream }
-
-var _ writer.Revisions = directoryRevisions{}
-
-func (d directoryRevisions) Newest(ctx context.Context, path string) (uint64, error) {
-	msg, err := d.stream.GetLastMsgForSubject(ctx, "dir."+path) // stream.DirectorySubject's form
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
+	srv.AddCheck("ldap", client.Ping)
+	s := &Service{cfg: cfg, server: srv, conn: nc, js: js, logger: logger, client: client, writer: w, results: results,
+		consumer: converge.Consumer{
+			Consumer: consumer, BatchSize: batchSize, Handle: w.HandleBatch, Pause: w.Pause(),
+			Probe: client.Ping, ProbeEvery: cfg.PauseProbe, Logger: logger,
+		}}
+	s.admin = converge.Admin{
+		Service: Name, Target: orgsyncv1.Target_TARGET_AD, JS: js, Pause: w.Pause(), DryRun: cfg.LDAP.DryRun,
+		Drift:     func(ctx context.Context) (any, error) { return s.Reconcile(ctx) },
+		LastDrift: s.LastDrift, Logger: logger,
 	}
-	if err != nil {
-		return 0, err
-	}
-	var obj orgsyncv1.DesiredObject
-	if err := proto.Unmarshal(msg.Data, &obj); err != nil {
-		return 0, fmt.Errorf("decoding %s: %w", msg.Subject, err)
-	}
-	return obj.GetRevision(), nil
-}
-
-func seed(w *writer.Writer, msg jetstream.Msg) error {
-	var result orgsyncv1.WriterResult
-	if err := stream.Decode(msg, &result); err != nil {
-		return err
-	}
-	w.Seed(&result, strings.TrimPrefix(msg.Subject(), "results."))
-	return nil
+	s.admin.Serve(srv)
+	return s, nil
 }
 
 // HTTPAddr is where health is served.
@@ -218,25 +216,49 @@ func (s *Service) Operations() map[string]int64 { return s.client.Operations() }
 // Durations returns the time spent in LDAP operations so far, by kind.
 func (s *Service) Durations() map[string]time.Duration { return s.client.Durations() }
 
+// DriftPass is what a drift pass found: the objects edited outside orgsync and corrected (or,
+// under AD_DRIFT_POLICY=report, found).
+type DriftPass struct {
+	Changed int `json:"changed"`
+}
+
 // Reconcile runs one drift reconcile pass now.
-func (s *Service) Reconcile(ctx context.Context) (int, error) { return s.writer.Reconcile(ctx) }
+func (s *Service) Reconcile(ctx context.Context) (DriftPass, error) {
+	changed, err := s.writer.Reconcile(ctx)
+	if err == nil {
+		s.driftMu.Lock()
+		s.lastDrift = time.Now()
+		s.driftMu.Unlock()
+	}
+	return DriftPass{Changed: changed}, err
+}
+
+// LastDrift is when the last drift pass ended (zero: none yet).
+func (s *Service) LastDrift() time.Time {
+	s.driftMu.Lock()
+	defer s.driftMu.Unlock()
+	return s.lastDrift
+}
+
+// AdminAddr is where the admin routes (dead letters, drift) are served.
+func (s *Service) AdminAddr() string { return s.server.AdminAddr().String() }
 
 // Paused returns why the writer is paused, or nil.
-func (s *Service) Paused() error { return s.writer.Paused() }
+func (s *Service) Paused() error {
+	if paused, reason := s.writer.Pause().Paused(); paused {
+		return errors.New(reason)
+	}
+	return nil
+}
 
 // Run applies desired state until ctx ends, then stops the servers, drains NATS and closes LDAP.
 func (s *Service) Run(ctx context.Context) error {
 	s.logger.Info("serving", "http", s.HTTPAddr())
 	group, groupCtx := errgroup.WithContext(ctx)
 	group.Go(func() error { return s.server.Run(groupCtx) })
-	group.Go(func() error {
-		return stream.ConsumeBatch(groupCtx, s.consumer, batchSize, s.writer.HandleBatch, stream.ConsumeOptions{})
-	})
-	group.Go(func() error {
-		return stream.Consume(groupCtx, s.results, func(_ context.Context, msg jetstream.Msg) error {
-			return seed(s.writer, msg)
-		}, stream.ConsumeOptions{NoAck: true})
-	})
+	group.Go(func() error { return s.consumer.Run(groupCtx) })
+	group.Go(func() error { return s.results.Follow(groupCtx) })
+	group.Go(func() error { return stream.ReportStatus(groupCtx, s.js, 0, s.admin.Status(s.server.Ready)) })
 	if s.cfg.DriftInterval > 0 {
 		group.Go(func() error {
 			ticker := time.NewTicker(s.cfg.DriftInterval)
@@ -246,7 +268,7 @@ func (s *Service) Run(ctx context.Context) error {
 				case <-groupCtx.Done():
 					return nil
 				case <-ticker.C:
-					if _, err := s.writer.Reconcile(groupCtx); err != nil && groupCtx.Err() == nil {
+					if _, err := s.Reconcile(groupCtx); err != nil && groupCtx.Err() == nil {
 						s.logger.Warn("drift reconcile incomplete", "error", err)
 					}
 				}

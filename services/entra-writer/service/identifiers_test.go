@@ -10,9 +10,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/orgsync/orgsync/pkg/converge"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
-	"github.com/orgsync/orgsync/services/entra-writer/internal/deadletter"
 	"github.com/orgsync/orgsync/services/graph-emulator/emulator"
 )
 
@@ -100,7 +100,7 @@ func TestGraphRefusalsThroughTheSDK(t *testing.T) {
 	if got := p.emulator.Stats().Operations[emulator.OpUserCreate]; got != 5 {
 		t.Errorf("user.create requests = %d, want 5", got)
 	}
-	letters, err := deadletter.New(p.js, orgsyncv1.Target_TARGET_ENTRA).List(t.Context())
+	letters, err := converge.NewBox(p.js, orgsyncv1.Target_TARGET_ENTRA).List(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,9 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -20,16 +18,13 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
-	orgauth "github.com/orgsync/orgsync/pkg/auth"
+	"github.com/orgsync/orgsync/pkg/converge"
 	"github.com/orgsync/orgsync/pkg/envconfig"
-	"github.com/orgsync/orgsync/pkg/metrics"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/budget"
-	"github.com/orgsync/orgsync/services/entra-writer/internal/deadletter"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/drift"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/graph"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/writer"
@@ -146,18 +141,17 @@ func adminServerConfig(cfg server.Config, env *envconfig.Env) server.Config {
 
 // Service is a running entra-writer.
 type Service struct {
-	server   *server.Server
-	conn     *nats.Conn
-	js       jetstream.JetStream
-	logger   *slog.Logger
-	writer   *writer.Writer
-	consumer jetstream.Consumer
+	server *server.Server
+	conn   *nats.Conn
+	js     jetstream.JetStream
+	logger *slog.Logger
+	writer *writer.Writer
+	// consumer takes DIRECTORY, stepping aside while the writer is paused.
+	consumer converge.Consumer
 	// results follows RESULTS live, so object ids created by other replicas are known here.
-	results    jetstream.Consumer
-	ping       func(context.Context) error
-	pauseProbe time.Duration
-	dryRun     bool
-	drift      *drift.Reconciler
+	results *converge.Results
+	admin   converge.Admin
+	drift   *drift.Reconciler
 	// driftInterval is how often drift runs; 0: never on its own.
 	driftInterval time.Duration
 	// gatherWindow is how long membership additions are held back per group.
@@ -233,46 +227,22 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	if cfg.PauseProbe <= 0 {
 		cfg.PauseProbe = 30 * time.Second
 	}
-	var sender writer.Sender = stream.NewPublisher(js)
+	var sender converge.Sender = stream.NewPublisher(js)
 	consumerName := ConsumerName
 	if cfg.DryRun {
 		sender, consumerName = loggingSender{logger}, ConsumerName+"-dry-run"
 	}
-	directoryStream, err := js.Stream(ctx, stream.Directory)
+	latest, err := converge.DirectoryLatest(ctx, js)
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("stream %s: %w", stream.Directory, err)
-	}
-	latest := func(ctx context.Context, path string) (*orgsyncv1.DesiredObject, error) {
-		msg, err := directoryStream.GetLastMsgForSubject(ctx, "dir."+path)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		var obj orgsyncv1.DesiredObject
-		if err := proto.Unmarshal(msg.Data, &obj); err != nil {
-			return nil, fmt.Errorf("%s: %w", msg.Subject, err)
-		}
-		return &obj, nil
+		return nil, err
 	}
 	w := writer.New(dir, sender, logger, writer.Options{ManagedDomains: cfg.ManagedDomains, PausedRetry: cfg.PauseProbe, Latest: latest, GatherWindow: cfg.MembershipGather})
-	// Replicas learn each other's object ids from RESULTS: the live follower starts before the
-	// initial read, so no result falls between the two.
-	results, err := js.OrderedConsumer(ctx, stream.Results, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{stream.ResultsFilter(orgsyncv1.Target_TARGET_ENTRA)},
-		DeliverPolicy:  jetstream.DeliverNewPolicy,
-	})
+	// Replicas learn each other's object ids from RESULTS.
+	results, err := converge.LoadResults(ctx, js, orgsyncv1.Target_TARGET_ENTRA, w.Seed)
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("following RESULTS: %w", err)
-	}
-	if err := stream.ReadLatest(ctx, js, stream.Results, stream.ResultsFilter(orgsyncv1.Target_TARGET_ENTRA), func(msg jetstream.Msg) error {
-		return seed(w, msg)
-	}); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("loading earlier results: %w", err)
+		return nil, err
 	}
 	consumer, err := js.CreateOrUpdateConsumer(ctx, stream.Directory, jetstream.ConsumerConfig{
 		Durable:       consumerName,
@@ -291,107 +261,23 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	}
 	srv.AddCheck("jetstream", stream.ReadyCheck(nc, js))
 	srv.AddCheck("graph", cachedCheck(client.Ping, 15*time.Second))
-	box := deadletter.New(js, orgsyncv1.Target_TARGET_ENTRA)
-	srv.HandleAdmin("GET /v1/dead-letters", orgauth.Viewer, jsonHandler(logger, func(r *http.Request) (any, error) { return box.List(r.Context()) }))
-	srv.HandleAdmin("POST /v1/dead-letters/replay", orgauth.Operator, jsonHandler(logger, func(r *http.Request) (any, error) { return box.Replay(r.Context()) }))
-	srv.AddCheck("writer", func(context.Context) error {
-		if paused, reason := w.IsPaused(); paused {
-			return fmt.Errorf("paused: %s", reason)
-		}
-		return nil
-	})
-	desired := func(ctx context.Context) ([]*orgsyncv1.DesiredObject, error) {
-		var objs []*orgsyncv1.DesiredObject
-		err := stream.ReadLatest(ctx, js, stream.Directory, stream.DirectoryFilter(orgsyncv1.Target_TARGET_ENTRA), func(msg jetstream.Msg) error {
-			var obj orgsyncv1.DesiredObject
-			if err := stream.Decode(msg, &obj); err != nil {
-				return fmt.Errorf("%s: %w", msg.Subject(), err)
-			}
-			objs = append(objs, &obj)
-			return nil
-		})
-		return objs, err
-	}
 	driftPolicy := cfg.DriftPolicy
 	if cfg.DryRun {
 		driftPolicy = drift.Report
 	}
-	reconciler := drift.New(client, w, desired, driftPolicy, logger)
-	srv.HandleAdmin("POST /v1/drift/reconcile", orgauth.Operator, jsonHandler(logger, func(r *http.Request) (any, error) { return reconciler.Pass(r.Context()) }))
-	return &Service{server: srv, conn: nc, js: js, logger: logger, writer: w, consumer: consumer, results: results,
-		ping: client.Ping, pauseProbe: cfg.PauseProbe, dryRun: cfg.DryRun,
+	reconciler := drift.New(client, w, converge.DesiredStates(js, orgsyncv1.Target_TARGET_ENTRA), driftPolicy, logger)
+	admin := converge.Admin{
+		Service: Name, Target: orgsyncv1.Target_TARGET_ENTRA, JS: js, Pause: w.Pause(), DryRun: cfg.DryRun,
+		Drift:     func(ctx context.Context) (any, error) { return reconciler.Pass(ctx) },
+		LastDrift: reconciler.LastPass, Logger: logger,
+	}
+	admin.Serve(srv)
+	return &Service{server: srv, conn: nc, js: js, logger: logger, writer: w, results: results, admin: admin,
+		consumer: converge.Consumer{
+			Consumer: consumer, BatchSize: batchSize, Handle: w.HandleBatch, Pause: w.Pause(),
+			Probe: client.Ping, ProbeEvery: cfg.PauseProbe, Logger: logger,
+		},
 		drift: reconciler, driftInterval: cfg.DriftInterval, gatherWindow: cfg.MembershipGather}, nil
-}
-
-// status is what this replica reports for `orgsyncctl status`: readiness, running / paused (and
-// why) / dry run, and the dead letters waiting for a replay.
-func (s *Service) status(ctx context.Context) *orgsyncv1.ServiceStatus {
-	st := stream.ReadyStatus(Name, stream.Instance(), s.server.Ready)(ctx)
-	st.State = "running"
-	if paused, reason := s.writer.IsPaused(); paused {
-		st.State, st.PausedReason = "paused", reason
-	} else if s.dryRun {
-		st.State = "dry-run"
-	}
-	if last := s.drift.LastPass(); !last.IsZero() {
-		st.LastDriftReconcile = timestamppb.New(last)
-	}
-	if dead, err := s.js.Stream(ctx, stream.DeadLetter); err == nil {
-		if info, err := dead.Info(ctx, jetstream.WithSubjectFilter("dead.entra.>")); err == nil {
-			st.DeadLetters = int64(len(info.State.Subjects))
-			metrics.Default().DeadLetterSize(ctx, "entra", st.DeadLetters)
-		}
-	}
-	return st
-}
-
-// consume applies DIRECTORY until ctx ends, stepping aside while the writer is paused: it stops
-// fetching, probes Graph every PauseProbe, and resumes once the credentials are accepted again.
-func (s *Service) consume(ctx context.Context) error {
-	for ctx.Err() == nil {
-		paused, _ := s.writer.Paused()
-		consumeCtx, stop := context.WithCancel(ctx)
-		// Stops consuming when the writer pauses; exits when consuming stops either way.
-		go func() {
-			select {
-			case <-paused:
-				stop()
-			case <-consumeCtx.Done():
-			}
-		}()
-		err := stream.ConsumeBatch(consumeCtx, s.consumer, batchSize, s.writer.HandleBatch, stream.ConsumeOptions{})
-		stop()
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := s.waitForCredentials(ctx); err != nil {
-			return nil
-		}
-	}
-	return nil
-}
-
-// waitForCredentials probes Graph until it accepts the credentials, then resumes the writer.
-func (s *Service) waitForCredentials(ctx context.Context) error {
-	ticker := time.NewTicker(s.pauseProbe)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-ticker.C:
-		}
-		err := s.ping(ctx)
-		if err == nil {
-			s.logger.Info("Graph accepts the credentials again; resuming")
-			s.writer.Resume()
-			return nil
-		}
-		s.logger.Warn("still paused", "probe", err)
-	}
 }
 
 // loggingSender logs what the writer would publish, for a dry run.
@@ -400,30 +286,6 @@ type loggingSender struct{ logger *slog.Logger }
 func (s loggingSender) Publish(ctx context.Context, subject, _ string, m proto.Message) (*jetstream.PubAck, error) {
 	s.logger.InfoContext(ctx, "dry run: not published", "subject", subject, "message", prototext.Format(m))
 	return &jetstream.PubAck{}, nil
-}
-
-// jsonHandler answers with the JSON of what serve returns, or 500 with the error.
-func jsonHandler(logger *slog.Logger, serve func(*http.Request) (any, error)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := serve(r)
-		if err != nil {
-			logger.ErrorContext(r.Context(), "admin request failed", "path", r.URL.Path, "error", err)
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(body)
-	})
-}
-
-// seed records one writer result, this replica's or another's.
-func seed(w *writer.Writer, msg jetstream.Msg) error {
-	var result orgsyncv1.WriterResult
-	if err := stream.Decode(msg, &result); err != nil {
-		return err
-	}
-	w.Seed(&result, strings.TrimPrefix(msg.Subject(), "results."))
-	return nil
 }
 
 // ReconcileDrift runs one drift pass now and returns what it found.
@@ -445,7 +307,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.logger.Info("serving", "http", s.HTTPAddr(), "grpc", s.GRPCAddr())
 	group, groupCtx := errgroup.WithContext(ctx)
 	group.Go(func() error { return s.server.Run(groupCtx) })
-	group.Go(func() error { return s.consume(groupCtx) })
+	group.Go(func() error { return s.consumer.Run(groupCtx) })
 	if s.gatherWindow > 0 {
 		// Held membership additions are bound when their window ends, also when no further
 		// message arrives to trigger it.
@@ -462,15 +324,11 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		})
 	}
-	group.Go(func() error { return stream.ReportStatus(groupCtx, s.js, 0, s.status) })
+	group.Go(func() error { return stream.ReportStatus(groupCtx, s.js, 0, s.admin.Status(s.server.Ready)) })
 	if s.driftInterval > 0 {
 		group.Go(func() error { return s.drift.Run(groupCtx, s.driftInterval) })
 	}
-	group.Go(func() error {
-		return stream.Consume(groupCtx, s.results, func(_ context.Context, msg jetstream.Msg) error {
-			return seed(s.writer, msg)
-		}, stream.ConsumeOptions{NoAck: true})
-	})
+	group.Go(func() error { return s.results.Follow(groupCtx) })
 	err := group.Wait()
 	s.writer.ReleaseGathered()
 	if drainErr := s.conn.Drain(); drainErr != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/server"
@@ -247,4 +248,76 @@ func testLogger(tb testing.TB) *slog.Logger {
 	}
 	tb.Cleanup(func() { f.Close() })
 	return slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// reorganise moves n workers (never a unit head) to another unit, managed by that unit's head, and
+// returns the desired states that say so — the moved users' revisions first, then the membership
+// removals and additions in random order — with the fewest Graph writes that can apply them.
+func (o org) reorganise(r *rand.Rand, n int) ([]*orgsyncv1.DesiredObject, int) {
+	users := map[string]*orgsyncv1.DesiredUser{}
+	for _, obj := range o.objects {
+		if u := obj.GetUser(); u != nil {
+			users[u.GetWorkerId()] = u
+		}
+	}
+	var candidates []int
+	for w := o.unit; w < o.workers; w++ {
+		candidates = append(candidates, w)
+	}
+	r.Shuffle(len(candidates), func(i, j int) { candidates[i], candidates[j] = candidates[j], candidates[i] })
+	var moved, memberships []*orgsyncv1.DesiredObject
+	added := map[string]int{}
+	for _, w := range candidates[:n] {
+		id := fmt.Sprintf("E%06d", w)
+		from := w % o.unit
+		to := (from + 1 + r.IntN(o.unit-1)) % o.unit
+		fromKey, toKey := fmt.Sprintf("unit-u%04d", from), fmt.Sprintf("unit-u%04d", to)
+		user := proto.Clone(users[id]).(*orgsyncv1.DesiredUser)
+		user.Department, user.ManagerWorkerId = fmt.Sprintf("Unit %d", to), fmt.Sprintf("E%06d", to)
+		moved = append(moved, &orgsyncv1.DesiredObject{Target: orgsyncv1.Target_TARGET_ENTRA, Key: id, Revision: 2,
+			Object: &orgsyncv1.DesiredObject_User{User: user}})
+		memberships = append(memberships,
+			&orgsyncv1.DesiredObject{Target: orgsyncv1.Target_TARGET_ENTRA, Key: fromKey + "/" + id, Revision: 2, Tombstone: true,
+				Object: &orgsyncv1.DesiredObject_Membership{Membership: &orgsyncv1.DesiredMembership{
+					GroupKey: fromKey, MemberKind: orgsyncv1.MemberKind_MEMBER_KIND_USER, MemberKey: id,
+				}}},
+			&orgsyncv1.DesiredObject{Target: orgsyncv1.Target_TARGET_ENTRA, Key: toKey + "/" + id, Revision: 1,
+				Object: &orgsyncv1.DesiredObject_Membership{Membership: &orgsyncv1.DesiredMembership{
+					GroupKey: toKey, MemberKind: orgsyncv1.MemberKind_MEMBER_KIND_USER, MemberKey: id,
+				}}})
+		added[toKey]++
+	}
+	r.Shuffle(len(memberships), func(i, j int) { memberships[i], memberships[j] = memberships[j], memberships[i] })
+	minimum := 3 * n // an update, a manager link and a removal per moved worker
+	for _, count := range added {
+		minimum += (count + 19) / 20
+	}
+	return append(moved, memberships...), minimum
+}
+
+// waitForRevisions waits until every object in objs has a result at its revision or later (the
+// manager link written).
+func (p pipeline) waitForRevisions(tb testing.TB, objs []*orgsyncv1.DesiredObject, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		results := p.waitForResults(tb, 0, timeout)
+		waiting := 0
+		for _, obj := range objs {
+			path, err := stream.ObjectPath(obj)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if r := results[path]; r.GetRevision() < obj.GetRevision() || r.GetManagerLinkPending() {
+				waiting++
+			}
+		}
+		if waiting == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%d of %d objects without a result at their revision after %v", waiting, len(objs), timeout)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }

@@ -18,16 +18,21 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orgsync/orgsync/pkg/auditlog"
+	"github.com/orgsync/orgsync/pkg/converge"
 	"github.com/orgsync/orgsync/pkg/password"
 	"github.com/orgsync/orgsync/pkg/pii"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/ad-writer/internal/ldap"
 )
+
+const tracerName = "github.com/orgsync/orgsync/services/ad-writer/internal/writer"
 
 // Directory is what the writer needs of AD.
 type Directory interface {
@@ -42,11 +47,6 @@ type Directory interface {
 }
 
 var _ Directory = (*ldap.Client)(nil)
-
-// Sender stores one message durably.
-type Sender interface {
-	Publish(ctx context.Context, subject, msgID string, m proto.Message) (*jetstream.PubAck, error)
-}
 
 // Options are the writer's policy.
 type Options struct {
@@ -72,22 +72,18 @@ type Options struct {
 	DriftReportOnly bool
 	// NewPassword generates initial passwords (default: 24 random characters).
 	NewPassword func() (string, error)
-	// Revisions, when set, is asked right before each write whether DIRECTORY holds a newer
-	// revision of the object: replicas share the work, so another one may be applying it.
-	Revisions Revisions
-}
-
-// Revisions tells the newest revision stream DIRECTORY holds for the object at path (0 when it
-// holds none).
-type Revisions interface {
-	Newest(ctx context.Context, path string) (uint64, error)
+	// Latest, when set, is asked right before each write whether DIRECTORY holds a newer
+	// revision of the object (replicas share the work, so another one may be applying it), and
+	// for the newest desired state of an object whose message is stale.
+	Latest converge.Latest
 }
 
 // Writer applies desired objects. HandleBatch is called by one goroutine at a time; Seed and
 // Reconcile may run concurrently with it.
 type Writer struct {
 	dir    Directory
-	sender Sender
+	engine *converge.Engine
+	pause  *converge.Pause
 	logger *slog.Logger
 	opts   Options
 
@@ -99,8 +95,6 @@ type Writer struct {
 	// "group/unit-x"): objectGUID from RESULTS, DN as last seen.
 	guids map[string]string
 	dns   map[string]string
-	// applied is the newest revision applied per object path.
-	applied map[string]uint64
 	// desired is the last desired state applied per objectGUID, for the drift reconcile.
 	desired map[string]*orgsyncv1.DesiredObject
 	// unmanaged marks users orgsync must leave alone.
@@ -109,11 +103,10 @@ type Writer struct {
 	// reconcile; it holds what this process applied since it started.
 	members map[string]map[string]appliedMember
 	lastUSN int64
-	paused  error
 }
 
 // New returns a Writer.
-func New(dir Directory, sender Sender, logger *slog.Logger, opts Options) *Writer {
+func New(dir Directory, sender converge.Sender, logger *slog.Logger, opts Options) *Writer {
 	if len(opts.ManagedOUs) == 0 {
 		opts.ManagedOUs = []string{opts.UsersOU, opts.GroupsOU, opts.LeaversOU}
 	}
@@ -127,8 +120,9 @@ func New(dir Directory, sender Sender, logger *slog.Logger, opts Options) *Write
 		opts.MarkerAttribute, opts.MarkerValue = "adminDescription", "managed-by:orgsync"
 	}
 	return &Writer{
-		dir: dir, sender: sender, logger: logger, opts: opts,
-		guids: map[string]string{}, dns: map[string]string{}, applied: map[string]uint64{},
+		dir: dir, logger: logger, opts: opts,
+		engine: converge.New(orgsyncv1.Target_TARGET_AD, sender, opts.Latest, logger), pause: converge.NewPause(logger),
+		guids: map[string]string{}, dns: map[string]string{},
 		desired: map[string]*orgsyncv1.DesiredObject{}, unmanaged: map[string]bool{}, members: map[string]map[string]appliedMember{},
 	}
 }
@@ -155,9 +149,9 @@ func groupRef(groupKey string) string { return "group/" + groupKey }
 
 // Seed records a result published before, so a restarted writer knows its objects.
 func (w *Writer) Seed(result *orgsyncv1.WriterResult, path string) {
+	w.engine.Seed(path, result.GetRevision())
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.applied[path] = max(w.applied[path], result.GetRevision())
 	if result.GetObjectId() == "" {
 		return
 	}
@@ -169,47 +163,23 @@ func (w *Writer) Seed(result *orgsyncv1.WriterResult, path string) {
 	}
 }
 
-// Paused returns why the writer cannot reach the directory, or nil.
-func (w *Writer) Paused() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.paused
-}
+// Pause is the writer's pause: entered while the DC does not answer, ended by the consumer's
+// probe (see converge.Consumer) or by the DC's next answer.
+func (w *Writer) Pause() *converge.Pause { return w.pause }
 
-func (w *Writer) setPaused(err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err != nil && w.paused == nil {
-		w.logger.Warn("directory unreachable: writer paused until it answers", "error", err)
-	}
-	if err == nil && w.paused != nil {
-		w.logger.Info("directory reachable again: writer resumed")
-	}
-	w.paused = err
-}
+// Engine is the writer's share of the convergence engine.
+func (w *Writer) Engine() *converge.Engine { return w.engine }
 
 // HandleBatch is the batch stream handler: users and groups one by one, membership changes
 // grouped per group and sent in chunks.
 func (w *Writer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []error {
 	w.applyMu.Lock()
 	defer w.applyMu.Unlock()
-	errs := make([]error, len(msgs))
+	items, errs := w.engine.Decode(ctx, msgs)
 	objs := make([]*orgsyncv1.DesiredObject, len(msgs))
 	paths := make([]string, len(msgs))
-	newest := map[string]int{}
-	for i, msg := range msgs {
-		objs[i], paths[i], errs[i] = w.decode(msg)
-		if objs[i] == nil {
-			continue
-		}
-		if j, seen := newest[paths[i]]; seen {
-			if objs[j].GetRevision() > objs[i].GetRevision() {
-				objs[i] = nil
-				continue
-			}
-			objs[j] = nil
-		}
-		newest[paths[i]] = i
+	for i, it := range items {
+		objs[i], paths[i] = it.Obj, it.Path
 	}
 	var memberships []int
 	for i, obj := range objs {
@@ -223,16 +193,16 @@ func (w *Writer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []error 
 		// A batch takes tens of seconds against a busy DC: by this object's turn a newer
 		// revision may be on DIRECTORY, applied or being applied by another replica, and
 		// writing this one would put the older state back.
-		if outdated, err := w.outdated(ctx, paths[i], obj.GetRevision()); err != nil || outdated {
+		if outdated, err := w.engine.Outdated(ctx, paths[i], obj.GetRevision()); err != nil || outdated {
 			if err != nil {
-				errs[i] = w.finish(ctx, obj, paths[i], stream.Attempt(msgs[i]), nil, err)
+				errs[i] = w.finish(ctx, msgs[i], obj, paths[i], stream.Attempt(msgs[i]), nil, err)
 			}
 			continue
 		}
 		spanCtx, span := stream.StartProcessSpan(ctx, msgs[i])
 		attempt := stream.Attempt(msgs[i])
 		result, err := w.Apply(spanCtx, obj, attempt)
-		errs[i] = w.finish(spanCtx, obj, paths[i], attempt, result, err)
+		errs[i] = w.finish(spanCtx, msgs[i], obj, paths[i], attempt, result, err)
 		span.End()
 	}
 	w.applyMemberships(ctx, msgs, objs, paths, memberships, errs)
@@ -255,29 +225,29 @@ func (w *Writer) applyMemberships(ctx context.Context, msgs []jetstream.Msg, obj
 	var order []batchKey
 	for _, i := range indexes {
 		obj := objs[i]
-		if outdated, err := w.outdated(ctx, paths[i], obj.GetRevision()); err != nil || outdated {
+		if outdated, err := w.engine.Outdated(ctx, paths[i], obj.GetRevision()); err != nil || outdated {
 			if err != nil { // superseded meanwhile otherwise, as in HandleBatch
-				errs[i] = w.finish(ctx, obj, paths[i], stream.Attempt(msgs[i]), nil, err)
+				errs[i] = w.finish(ctx, msgs[i], obj, paths[i], stream.Attempt(msgs[i]), nil, err)
 			}
 			continue
 		}
-		result := w.result(obj)
+		result := w.engine.Result(obj)
 		if w.unmanagedMember(obj.GetMembership()) {
 			result.Outcome, result.ErrorMessage = orgsyncv1.Outcome_OUTCOME_SKIPPED, "the member is not orgsync's"
-			errs[i] = w.finish(ctx, obj, paths[i], stream.Attempt(msgs[i]), result, nil)
+			errs[i] = w.finish(ctx, msgs[i], obj, paths[i], stream.Attempt(msgs[i]), result, nil)
 			continue
 		}
 		groupDN, memberDN, err := w.membershipEnds(ctx, obj.GetMembership())
 		if err != nil || groupDN == "" || memberDN == "" {
 			if err == nil && obj.GetTombstone() {
 				// orgsync never created one end, so it never added this membership.
-				errs[i] = w.finish(ctx, obj, paths[i], stream.Attempt(msgs[i]), result, nil)
+				errs[i] = w.finish(ctx, msgs[i], obj, paths[i], stream.Attempt(msgs[i]), result, nil)
 				continue
 			}
 			if err == nil {
 				err = fmt.Errorf("membership %s: %w", obj.GetKey(), errPending)
 			}
-			errs[i] = w.finish(ctx, obj, paths[i], stream.Attempt(msgs[i]), nil, err)
+			errs[i] = w.finish(ctx, msgs[i], obj, paths[i], stream.Attempt(msgs[i]), nil, err)
 			continue
 		}
 		key := batchKey{groupDN: groupDN, remove: obj.GetTombstone()}
@@ -294,7 +264,7 @@ func (w *Writer) applyMemberships(ctx context.Context, msgs []jetstream.Msg, obj
 			current, err := w.dir.Members(ctx, key.groupDN)
 			if err != nil {
 				for _, p := range members {
-					errs[p.index] = w.finish(ctx, objs[p.index], paths[p.index], stream.Attempt(msgs[p.index]), nil, err)
+					errs[p.index] = w.finish(ctx, msgs[p.index], objs[p.index], paths[p.index], stream.Attempt(msgs[p.index]), nil, err)
 				}
 				continue
 			}
@@ -309,7 +279,7 @@ func (w *Writer) applyMemberships(ctx context.Context, msgs []jetstream.Msg, obj
 					// the member since, so it may be there under its current DN.
 					currentDN, err := w.currentDN(ctx, memberRef(objs[p.index].GetMembership()))
 					if err != nil {
-						errs[p.index] = w.finish(ctx, objs[p.index], paths[p.index], stream.Attempt(msgs[p.index]), nil, err)
+						errs[p.index] = w.finish(ctx, msgs[p.index], objs[p.index], paths[p.index], stream.Attempt(msgs[p.index]), nil, err)
 						continue
 					}
 					if currentDN != "" {
@@ -320,45 +290,58 @@ func (w *Writer) applyMemberships(ctx context.Context, msgs []jetstream.Msg, obj
 					todo = append(todo, p)
 					continue
 				}
-				result := w.result(objs[p.index])
-				errs[p.index] = w.finish(ctx, objs[p.index], paths[p.index], stream.Attempt(msgs[p.index]), result, nil)
+				result := w.engine.Result(objs[p.index])
+				errs[p.index] = w.finish(ctx, msgs[p.index], objs[p.index], paths[p.index], stream.Attempt(msgs[p.index]), result, nil)
 			}
 			members = todo
 		}
 		for start := 0; start < len(members); start += w.opts.MemberChunk {
 			// Checked again right before the write: looking up DNs and reading members took time.
 			chunk := slices.DeleteFunc(slices.Clone(members[start:min(start+w.opts.MemberChunk, len(members))]), func(p pending) bool {
-				return w.stale(paths[p.index], objs[p.index].GetRevision())
+				return w.engine.Stale(paths[p.index], objs[p.index].GetRevision())
 			})
 			if len(chunk) == 0 {
 				continue
 			}
 			values := make([]string, len(chunk))
+			chunkMsgs := make([]jetstream.Msg, len(chunk))
 			for k, p := range chunk {
-				values[k] = p.memberDN
+				values[k], chunkMsgs[k] = p.memberDN, msgs[p.index]
 			}
+			// One span for the modify, linked to the trace of every change it carries.
+			spanName := "add members"
+			if key.remove {
+				spanName = "remove members"
+			}
+			spanCtx, span := otel.Tracer(tracerName).Start(ctx, spanName, trace.WithLinks(stream.LinkMessages(ctx, chunkMsgs)...),
+				trace.WithAttributes(attribute.Int("orgsync.members", len(chunk))))
 			one := func(p pending) error {
 				if key.remove {
-					return w.removeMember(ctx, key.groupDN, p.memberDN, memberRef(objs[p.index].GetMembership()))
+					return w.removeMember(spanCtx, key.groupDN, p.memberDN, memberRef(objs[p.index].GetMembership()))
 				}
-				return w.changeMembers(ctx, key.groupDN, []string{p.memberDN}, false)
+				return w.changeMembers(spanCtx, key.groupDN, []string{p.memberDN}, false)
 			}
 			var err error
 			if len(chunk) == 1 {
 				err = one(chunk[0])
 			} else {
-				err = w.changeMembers(ctx, key.groupDN, values, key.remove)
+				err = w.changeMembers(spanCtx, key.groupDN, values, key.remove)
 			}
 			if err != nil && len(chunk) > 1 && ldap.ClassOf(err) != ldap.ClassUnavailable {
 				// One value decided the chunk's fate: find out which, one by one.
 				for _, p := range chunk {
-					errs[p.index] = w.finishMembership(ctx, objs[p.index], paths[p.index], msgs[p.index], key.remove, one(p))
+					errs[p.index] = w.finishMembership(spanCtx, objs[p.index], paths[p.index], msgs[p.index], key.remove, one(p))
 				}
+				span.End()
 				continue
 			}
-			for _, p := range chunk {
-				errs[p.index] = w.finishMembership(ctx, objs[p.index], paths[p.index], msgs[p.index], key.remove, err)
+			if err != nil {
+				span.SetStatus(codes.Error, "modify refused")
 			}
+			for _, p := range chunk {
+				errs[p.index] = w.finishMembership(spanCtx, objs[p.index], paths[p.index], msgs[p.index], key.remove, err)
+			}
+			span.End()
 		}
 	}
 }
@@ -371,14 +354,14 @@ func (w *Writer) finishMembership(ctx context.Context, obj *orgsyncv1.DesiredObj
 		w.mu.Unlock()
 	}
 	if err != nil {
-		return w.finish(ctx, obj, path, stream.Attempt(msg), nil, err)
+		return w.finish(ctx, msg, obj, path, stream.Attempt(msg), nil, err)
 	}
-	result := w.result(obj)
+	result := w.engine.Result(obj)
 	result.Outcome, result.Operations = orgsyncv1.Outcome_OUTCOME_APPLIED, []string{"member.add"}
 	if remove {
 		result.Operations = []string{"member.remove"}
 	}
-	return w.finish(ctx, obj, path, stream.Attempt(msg), result, nil)
+	return w.finish(ctx, msg, obj, path, stream.Attempt(msg), result, nil)
 }
 
 // changeMembers adds or removes member values. For a single value, "already a member" (LDAP 20,
@@ -439,46 +422,10 @@ func (w *Writer) currentDN(ctx context.Context, ref string) (string, error) {
 	return w.dnOf(ctx, ref)
 }
 
-func (w *Writer) decode(msg jetstream.Msg) (*orgsyncv1.DesiredObject, string, error) {
-	var obj orgsyncv1.DesiredObject
-	if err := stream.Decode(msg, &obj); err != nil {
-		return nil, "", err
-	}
-	path, err := stream.ObjectPath(&obj)
-	if err != nil {
-		return nil, "", fmt.Errorf("%w: %w", err, stream.ErrPermanent)
-	}
-	if w.stale(path, obj.GetRevision()) {
-		w.logger.Debug("stale revision dropped", "object", path, "revision", obj.GetRevision())
-		return nil, path, nil
-	}
-	return &obj, path, nil
-}
-
-// stale reports whether a newer revision of the object at path than revision has been applied,
-// by this process or by another replica (RESULTS told Seed).
-func (w *Writer) stale(path string, revision uint64) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.applied[path] > revision
-}
-
-// outdated reports whether a newer revision of the object at path than revision has been
-// applied (stale) or is on DIRECTORY, about to be applied, perhaps by another replica.
-func (w *Writer) outdated(ctx context.Context, path string, revision uint64) (bool, error) {
-	if w.stale(path, revision) || w.opts.Revisions == nil {
-		return w.stale(path, revision), nil
-	}
-	newest, err := w.opts.Revisions.Newest(ctx, path)
-	if err != nil {
-		return false, fmt.Errorf("newest revision of %s: %w", path, err)
-	}
-	return newest > revision, nil
-}
-
 // finish turns an outcome into what happens to its message: a retry for what may pass, a FAILED
 // result and termination for what cannot, a reported result otherwise.
-func (w *Writer) finish(ctx context.Context, obj *orgsyncv1.DesiredObject, path string, attempt int, result *orgsyncv1.WriterResult, err error) error {
+func (w *Writer) finish(ctx context.Context, msg jetstream.Msg, obj *orgsyncv1.DesiredObject, path string, attempt int, result *orgsyncv1.WriterResult, err error) error {
+	it := converge.Item{Msg: msg, Obj: obj, Path: path}
 	managerPending := result != nil && errors.Is(err, errManagerPending)
 	if managerPending {
 		result.ManagerLinkPending = true
@@ -488,18 +435,17 @@ func (w *Writer) finish(ctx context.Context, obj *orgsyncv1.DesiredObject, path 
 			// Only the DC's own silence pauses the writer: a user waiting for another object
 			// (its manager, a member) is not a sign that the directory is unreachable.
 			if ldap.ClassOf(err) == ldap.ClassUnavailable && !errors.Is(err, errPending) && !managerPending {
-				w.setPaused(err)
+				w.pause.Enter(err.Error())
 			}
 			if managerPending {
 				// The account is written: report it now, so that its memberships and the other
 				// replica find it while the manager link waits.
-				auditlog.Stamp(ctx, result, obj, nil)
-				if pubErr := w.report(ctx, path, result); pubErr != nil {
+				auditlog.Stamp(ctx, result, obj, msg)
+				if pubErr := w.engine.Report(ctx, path, result); pubErr != nil {
 					return pubErr
 				}
 			}
-			w.logger.InfoContext(ctx, "will retry", "object", path, "attempt", attempt, "retry_in", delay, "reason", err)
-			return stream.Retry(delay, err)
+			return w.engine.Retry(ctx, it, delay, err)
 		}
 	}
 	if managerPending {
@@ -508,36 +454,21 @@ func (w *Writer) finish(ctx context.Context, obj *orgsyncv1.DesiredObject, path 
 		w.logger.WarnContext(ctx, "manager still has no account; the user stays without the manager link", "object", path, "attempt", attempt)
 		err = nil
 	}
-	if err != nil {
-		result = w.result(obj)
-		result.Outcome = orgsyncv1.Outcome_OUTCOME_FAILED
-		result.ErrorClass = errorClass(err)
+	switch {
+	case errors.Is(err, errNotOwned):
+		return w.engine.Skip(ctx, it, err.Error())
+	case err != nil:
+		failure := converge.Failure{Class: errorClass(err), Property: ldap.PropertyOf(err)}
 		if code := ldap.Code(err); code != 0 {
-			result.ErrorCode = strconv.Itoa(int(code))
+			failure.Code = strconv.Itoa(int(code))
 		}
-		result.ErrorMessage = err.Error()
-		result.Property = ldap.PropertyOf(err)
-		if errors.Is(err, errNotOwned) {
-			result.Outcome, result.ErrorClass = orgsyncv1.Outcome_OUTCOME_SKIPPED, orgsyncv1.ErrorClass_ERROR_CLASS_UNSPECIFIED
-		} else {
-			w.logger.ErrorContext(ctx, "desired state not applied", "object", path, "revision", obj.GetRevision(), "error", err)
-		}
-		auditlog.Stamp(ctx, result, obj, nil)
-		if pubErr := w.report(ctx, path, result); pubErr != nil {
-			return pubErr
-		}
-		if errors.Is(err, errNotOwned) {
-			w.markApplied(path, obj)
-			return nil
-		}
-		return fmt.Errorf("%w: %w", err, stream.ErrPermanent)
+		return w.engine.Park(ctx, it, err, failure)
 	}
-	w.setPaused(nil)
-	auditlog.Stamp(ctx, result, obj, nil)
-	if err := w.report(ctx, path, result); err != nil {
+	// The DC answered.
+	w.pause.Resume()
+	if err := w.engine.Succeed(ctx, it, result); err != nil {
 		return err
 	}
-	w.markApplied(path, obj)
 	if m := obj.GetMembership(); m != nil && result.GetOutcome() != orgsyncv1.Outcome_OUTCOME_SKIPPED {
 		w.noteMember(m, appliedMember{path: path, revision: obj.GetRevision()}, !obj.GetTombstone())
 	}
@@ -577,7 +508,7 @@ func (w *Writer) reconcileMembers(ctx context.Context, groupKey string, result *
 	w.mu.Lock()
 	var refs []string
 	for ref, member := range w.members[groupKey] {
-		if w.applied[member.path] > member.revision {
+		if w.engine.Stale(member.path, member.revision) {
 			// Another replica added or removed this member at a newer revision since (RESULTS
 			// told Seed): adding it back would undo a removal.
 			delete(w.members[groupKey], ref)
@@ -624,39 +555,16 @@ func (w *Writer) reconcileMembers(ctx context.Context, groupKey string, result *
 	return nil
 }
 
-func (w *Writer) markApplied(path string, obj *orgsyncv1.DesiredObject) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.applied[path] = max(w.applied[path], obj.GetRevision())
-}
-
-func (w *Writer) report(ctx context.Context, path string, result *orgsyncv1.WriterResult) error {
-	msgID := fmt.Sprintf("%s:%d:%s", path, result.GetRevision(), result.GetOutcome())
-	if result.GetManagerLinkPending() {
-		// Apart from the result that writes the link later, at the same revision.
-		msgID += ":manager-pending"
-	}
-	if _, err := w.sender.Publish(ctx, stream.ResultSubject(path), msgID, result); err != nil {
-		return stream.Retry(time.Second, err)
-	}
-	if len(result.GetOperations()) > 0 {
-		if _, err := w.sender.Publish(ctx, stream.AuditSubject(path), msgID, result); err != nil {
-			return stream.Retry(time.Second, err)
-		}
-	}
-	return nil
-}
-
 // retryDelay says whether and when to try again after err on the given attempt.
 func retryDelay(err error, attempt int) (time.Duration, bool) {
-	backoff := min(time.Duration(1<<min(attempt, 7))*250*time.Millisecond, 30*time.Second)
+	backoff := converge.Backoff(attempt)
 	switch {
 	case errors.Is(err, errNotOwned):
 		return 0, false
 	case errors.Is(err, errManagerPending):
 		return backoff, attempt < managerWaitAttempts
 	case errors.Is(err, errPending):
-		return min(backoff, 5*time.Second), true
+		return converge.WaitBackoff(attempt), true
 	case errors.Is(err, stream.ErrPermanent):
 		return 0, false
 	}
@@ -684,22 +592,6 @@ func errorClass(err error) orgsyncv1.ErrorClass {
 		return orgsyncv1.ErrorClass_ERROR_CLASS_FORBIDDEN
 	}
 	return orgsyncv1.ErrorClass_ERROR_CLASS_UNSPECIFIED
-}
-
-func (w *Writer) result(obj *orgsyncv1.DesiredObject) *orgsyncv1.WriterResult {
-	kind := orgsyncv1.ObjectKind_OBJECT_KIND_UNSPECIFIED
-	switch obj.GetObject().(type) {
-	case *orgsyncv1.DesiredObject_User:
-		kind = orgsyncv1.ObjectKind_OBJECT_KIND_USER
-	case *orgsyncv1.DesiredObject_Group:
-		kind = orgsyncv1.ObjectKind_OBJECT_KIND_GROUP
-	case *orgsyncv1.DesiredObject_Membership:
-		kind = orgsyncv1.ObjectKind_OBJECT_KIND_MEMBERSHIP
-	}
-	return &orgsyncv1.WriterResult{
-		Target: obj.GetTarget(), Kind: kind, Key: obj.GetKey(), Revision: obj.GetRevision(),
-		Outcome: orgsyncv1.Outcome_OUTCOME_UNCHANGED, ObservedAt: timestamppb.Now(),
-	}
 }
 
 // Apply converges one user or group and returns the result to report.
@@ -846,7 +738,7 @@ const (
 )
 
 func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, desired *orgsyncv1.DesiredUser, attempt int) (*orgsyncv1.WriterResult, error) {
-	result := w.result(obj)
+	result := w.engine.Result(obj)
 	ref := userRef(desired.GetWorkerId())
 	current, err := w.find(ctx, ref, "(&(objectCategory=person)(objectClass=user)(employeeID="+ldap.EscapeFilter(desired.GetWorkerId())+"))", w.userReadAttrs(desired))
 	if err != nil {
@@ -1073,7 +965,7 @@ func (w *Writer) updateUser(ctx context.Context, current *ldap.Entry, attrs map[
 const groupTypeGlobalSecurity = "-2147483646"
 
 func (w *Writer) applyGroup(ctx context.Context, obj *orgsyncv1.DesiredObject, desired *orgsyncv1.DesiredGroup) (*orgsyncv1.WriterResult, error) {
-	result := w.result(obj)
+	result := w.engine.Result(obj)
 	ref := groupRef(desired.GetGroupKey())
 	sam := desired.GetGroupKey()
 	if len(sam) > 64 {
@@ -1230,8 +1122,7 @@ func (w *Writer) Reconcile(ctx context.Context) (int, error) {
 					continue
 				}
 				w.logger.WarnContext(ctx, "drift corrected: object edited outside orgsync", "dn", entry.DN, "object", obj.GetKey(), "operations", result.GetOperations())
-				path, _ := stream.ObjectPath(obj)
-				if err := w.report(ctx, path, result); err != nil {
+				if err := w.engine.ReportCorrection(ctx, obj, result, "object edited outside orgsync"); err != nil {
 					return changed, err
 				}
 			}
@@ -1249,7 +1140,7 @@ func (w *Writer) Reconcile(ctx context.Context) (int, error) {
 // object's drift.
 func (w *Writer) superseded(obj *orgsyncv1.DesiredObject) bool {
 	path, err := stream.ObjectPath(obj)
-	return err == nil && w.stale(path, obj.GetRevision())
+	return err == nil && w.engine.Stale(path, obj.GetRevision())
 }
 
 // reconcileOne re-applies obj; with DriftReportOnly its writes are recorded, not sent.

@@ -14,6 +14,11 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orgsync/orgsync/pkg/stream"
@@ -273,7 +278,13 @@ func (d *memDirectory) Members(_ context.Context, groupDN string) ([]string, err
 // newestRevisions is DIRECTORY's newest revision per object path.
 type newestRevisions map[string]uint64
 
-func (n newestRevisions) Newest(_ context.Context, path string) (uint64, error) { return n[path], nil }
+// latest is DIRECTORY's newest desired state of the object at path: only its revision matters here.
+func (n newestRevisions) latest(_ context.Context, path string) (*orgsyncv1.DesiredObject, error) {
+	if n[path] == 0 {
+		return nil, nil
+	}
+	return &orgsyncv1.DesiredObject{Revision: n[path]}, nil
+}
 
 // acceptingSender stores nothing and acknowledges every publish.
 type acceptingSender struct{}
@@ -288,11 +299,17 @@ type desiredMsg struct {
 	subject string
 	data    []byte
 	attempt int
+	header  nats.Header
 }
 
-func (m desiredMsg) Subject() string      { return m.subject }
-func (m desiredMsg) Data() []byte         { return m.data }
-func (m desiredMsg) Headers() nats.Header { return nats.Header{} }
+func (m desiredMsg) Subject() string { return m.subject }
+func (m desiredMsg) Data() []byte    { return m.data }
+func (m desiredMsg) Headers() nats.Header {
+	if m.header == nil {
+		return nats.Header{}
+	}
+	return m.header
+}
 func (m desiredMsg) Metadata() (*jetstream.MsgMetadata, error) {
 	return &jetstream.MsgMetadata{NumDelivered: uint64(max(m.attempt, 1))}, nil
 }
@@ -322,7 +339,7 @@ func messages(t *testing.T, objs ...*orgsyncv1.DesiredObject) []jetstream.Msg {
 // run (deploy/scale), where users went back to an older title, OU and enabled state. Drift on an
 // object whose newest revision this replica applied is still corrected.
 func TestReconcileLeavesNewerRevisionsOfOtherReplicas(t *testing.T) {
-	dir, w := replicaWithSales(t)
+	dir, w := replicaWithSales(t, nil)
 	if _, err := w.Reconcile(t.Context()); err != nil { // the baseline pass
 		t.Fatal(err)
 	}
@@ -379,10 +396,14 @@ func testMember(id string, revision uint64, tombstone bool) *orgsyncv1.DesiredOb
 
 // replicaWithSales is a writer over an in-memory directory that has applied revision 1 of group
 // sales, users E1 and E2 (title Engineer) and their memberships.
-func replicaWithSales(t *testing.T) (*memDirectory, *Writer) {
+func replicaWithSales(t *testing.T, directory newestRevisions) (*memDirectory, *Writer) {
 	t.Helper()
 	dir := newMemDirectory()
-	w := New(dir, acceptingSender{}, slog.New(slog.DiscardHandler), Options{BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups})
+	opts := Options{BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups}
+	if directory != nil {
+		opts.Latest = directory.latest
+	}
+	w := New(dir, acceptingSender{}, slog.New(slog.DiscardHandler), opts)
 	first := []*orgsyncv1.DesiredObject{
 		{Key: "sales", Revision: 1, Object: &orgsyncv1.DesiredObject_Group{Group: &orgsyncv1.DesiredGroup{GroupKey: "sales", DisplayName: "Org - Sales"}}},
 		testUser("E1", "Engineer", 1), testUser("E2", "Engineer", 1), testMember("E1", 1, false), testMember("E2", 1, false),
@@ -447,9 +468,8 @@ func TestBatchDropsRevisionsSupersededMeanwhile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir, w := replicaWithSales(t)
 			directory := newestRevisions{}
-			w.opts.Revisions = directory
+			dir, w := replicaWithSales(t, directory)
 			dir.beforeModify = func(dn string) {
 				if dn == e1DN {
 					dir.beforeModify = nil
@@ -490,7 +510,7 @@ func TestRemovesAMemberMovedByAnotherReplica(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir, w := replicaWithSales(t)
+			dir, w := replicaWithSales(t, nil)
 			if err := dir.AddEntry(t.Context(), testMoved, map[string][]string{"objectClass": {"organizationalUnit"}}); err != nil {
 				t.Fatal(err)
 			}
@@ -563,7 +583,7 @@ func TestUserWaitsForItsManager(t *testing.T) {
 			Pending: errors.Is(err, errPending), ManagerPending: errors.Is(err, errManagerPending),
 			Reported:            sender.results["results.ad.user.E3"].GetObjectId() != "",
 			ReportedLinkPending: sender.results["results.ad.user.E3"].GetManagerLinkPending(),
-			Paused:              w.Paused() != nil,
+			Paused:              paused(w),
 		}
 		if e := dir.entries[strings.ToLower(e3DN)]; e != nil {
 			got.Exists, got.Manager = true, e.Get("manager")
@@ -603,7 +623,77 @@ func TestUserWaitsForItsManager(t *testing.T) {
 	if err != nil || got.GetOutcome() != orgsyncv1.Outcome_OUTCOME_APPLIED || !got.GetManagerLinkPending() {
 		t.Errorf("after %d attempts: %v, result %v; want done, APPLIED with the manager link pending", managerWaitAttempts, err, got)
 	}
-	if w.Paused() != nil {
-		t.Errorf("writer paused by a user waiting for its manager: %v", w.Paused())
+	if paused, reason := w.Pause().Paused(); paused {
+		t.Errorf("writer paused by a user waiting for its manager: %v", reason)
+	}
+}
+
+func paused(w *Writer) bool {
+	paused, _ := w.Pause().Paused()
+	return paused
+}
+
+// TestSpansForEveryWrite: each user and group is applied under a span continuing the trace of the
+// change that produced it; a chunk of memberships sent in one modify gets one span, linked to the
+// trace of every change it carries.
+func TestSpansForEveryWrite(t *testing.T) {
+	recorder := tracetest.NewSpanRecorder()
+	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
+	prevProvider, prevPropagator := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+	otel.SetTracerProvider(provider)
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	t.Cleanup(func() { otel.SetTracerProvider(prevProvider); otel.SetTextMapPropagator(prevPropagator) })
+
+	objs := []*orgsyncv1.DesiredObject{
+		{Key: "sales", Revision: 1, Object: &orgsyncv1.DesiredObject_Group{Group: &orgsyncv1.DesiredGroup{GroupKey: "sales", DisplayName: "Org - Sales"}}},
+		testUser("E1", "Engineer", 1), testUser("E2", "Engineer", 1), testMember("E1", 1, false), testMember("E2", 1, false),
+	}
+	msgs := messages(t, objs...)
+	producers := map[string]trace.TraceID{} // by subject
+	for i, msg := range msgs {
+		ctx, span := provider.Tracer("hr").Start(t.Context(), "change")
+		header := nats.Header{}
+		otel.GetTextMapPropagator().Inject(ctx, stream.HeaderCarrier(header))
+		span.End()
+		m := msg.(desiredMsg)
+		m.header = header
+		msgs[i] = m
+		producers[m.subject] = span.SpanContext().TraceID()
+	}
+	w := New(newMemDirectory(), acceptingSender{}, slog.New(slog.DiscardHandler), Options{BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups})
+	for i, err := range w.HandleBatch(t.Context(), msgs) {
+		if err != nil {
+			t.Fatalf("applying %s: %v", objs[i].GetKey(), err)
+		}
+	}
+	type span struct {
+		Trace trace.TraceID
+		Links []trace.TraceID
+	}
+	got := map[string][]span{}
+	for _, s := range recorder.Ended() {
+		if s.Name() == "change" {
+			continue
+		}
+		var links []trace.TraceID
+		for _, l := range s.Links() {
+			links = append(links, l.SpanContext.TraceID())
+		}
+		got[s.Name()] = append(got[s.Name()], span{Trace: s.SpanContext().TraceID(), Links: links})
+	}
+	want := map[string][]span{
+		"process dir.ad.group": {{Trace: producers["dir.ad.group.sales"], Links: []trace.TraceID{producers["dir.ad.group.sales"]}}},
+		"process dir.ad.user": {
+			{Trace: producers["dir.ad.user.E1"], Links: []trace.TraceID{producers["dir.ad.user.E1"]}},
+			{Trace: producers["dir.ad.user.E2"], Links: []trace.TraceID{producers["dir.ad.user.E2"]}},
+		},
+		"add members": {{Links: []trace.TraceID{producers["dir.ad.member.sales.E1"], producers["dir.ad.member.sales.E2"]}}},
+	}
+	// The modify's own trace is new; only its links tie it to the changes.
+	for i := range got["add members"] {
+		got["add members"][i].Trace = trace.TraceID{}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("spans (-want +got):\n%s", diff)
 	}
 }

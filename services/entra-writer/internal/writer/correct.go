@@ -4,11 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
-	"github.com/orgsync/orgsync/pkg/metrics"
-	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
 )
@@ -36,9 +31,7 @@ func (w *Writer) Objects() (users, groups map[string]string) {
 // object at path, so that a difference between the directory and that revision is drift rather
 // than a change still on its way.
 func (w *Writer) Converged(path string, revision uint64) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.applied[path] >= revision
+	return w.engine.Applied(path) >= revision
 }
 
 // Correct applies obj's desired state again, to undo an edit made outside orgsync that reason
@@ -62,16 +55,7 @@ func (w *Writer) Correct(ctx context.Context, obj *orgsyncv1.DesiredObject, reas
 	if reportOnly || len(result.GetOperations()) == 0 {
 		return result, nil
 	}
-	path, err := stream.ObjectPath(obj)
-	if err != nil {
-		return nil, err
-	}
-	w.stampDrift(ctx, result, reason)
-	for _, op := range result.GetOperations() {
-		metrics.Default().DirectoryWrite(ctx, "entra", kindName(obj), op, "applied")
-	}
-	// Its own message id: the original write's result may still be in the dedup window.
-	return result, w.reportAs(ctx, path, fmt.Sprintf("%s:%d:drift:%d", path, obj.GetRevision(), w.now().UnixNano()), result)
+	return result, w.engine.ReportCorrection(ctx, obj, result, reason)
 }
 
 // RemoveStray removes from a group orgsync manages a member its desired state does not have
@@ -83,27 +67,7 @@ func (w *Writer) RemoveStray(ctx context.Context, groupKey, groupID, memberKey, 
 	if err := w.dir.RemoveMember(ctx, groupID, memberID); err != nil {
 		return nil, fmt.Errorf("removing stray member %s of %s: %w", memberKey, groupKey, err)
 	}
-	result := &orgsyncv1.WriterResult{
-		Target: orgsyncv1.Target_TARGET_ENTRA, Kind: orgsyncv1.ObjectKind_OBJECT_KIND_MEMBERSHIP,
-		Key: groupKey + "/" + memberKey, Outcome: orgsyncv1.Outcome_OUTCOME_APPLIED,
-		ObjectId: memberID, Operations: []string{"member.remove"}, ObservedAt: timestamppb.New(w.now()),
-	}
-	w.stampDrift(ctx, result, "a member orgsync did not add")
-	metrics.Default().DirectoryWrite(ctx, "entra", "membership", "member.remove", "applied")
-	path := "entra.member." + stream.Token(groupKey) + "." + stream.Token(memberKey)
-	// Only the audit trail: RESULTS answers desired objects, and this membership has none.
-	msgID := fmt.Sprintf("%s:drift:%d", path, w.now().UnixNano())
-	if _, err := w.sender.Publish(ctx, stream.AuditSubject(path), msgID, result); err != nil {
-		return result, fmt.Errorf("auditing the removal of stray member %s of %s: %w", memberKey, groupKey, err)
-	}
-	return result, nil
-}
-
-func (w *Writer) stampDrift(ctx context.Context, result *orgsyncv1.WriterResult, reason string) {
-	result.Cause = &orgsyncv1.Cause{Reason: "drift: " + reason, ComputedAt: timestamppb.New(w.now())}
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		result.TraceId = sc.TraceID().String()
-	}
+	return w.engine.AuditStray(ctx, groupKey, memberKey, memberID)
 }
 
 // recordOnly reads from the directory and drops every write, for a report-only drift reconcile.

@@ -17,10 +17,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgsync/orgsync/pkg/auditlog"
+	"github.com/orgsync/orgsync/pkg/converge"
 	"github.com/orgsync/orgsync/pkg/metrics"
 	"github.com/orgsync/orgsync/pkg/password"
 	"github.com/orgsync/orgsync/pkg/stream"
@@ -57,11 +56,6 @@ type Directory interface {
 	// GetManager returns the object id of a user's manager, "" when the user has none.
 	GetManager(ctx context.Context, userID string) (string, error)
 	GetUserByPrincipalName(ctx context.Context, principalName string) (*directory.User, error)
-}
-
-// Sender stores one message durably.
-type Sender interface {
-	Publish(ctx context.Context, subject, msgID string, m proto.Message) (*jetstream.PubAck, error)
 }
 
 // errPending says a membership waits for one of its ends to be created.
@@ -103,7 +97,8 @@ func mayHaveApplied(err error) bool {
 // that.
 type Writer struct {
 	dir    Directory
-	sender Sender
+	engine *converge.Engine
+	pause  *converge.Pause
 	logger *slog.Logger
 	now    func() time.Time
 
@@ -117,8 +112,6 @@ type Writer struct {
 	// cannot be trusted to find it.
 	userIDs  map[string]string
 	groupIDs map[string]string
-	// applied is the newest revision applied per object path, to drop stale redeliveries.
-	applied map[string]uint64
 	// lostCreates counts, per object path, the creates that may have happened without an answer
 	// since the object was last applied: each waits out replication lag longer.
 	lostCreates map[string]int
@@ -129,14 +122,11 @@ type Writer struct {
 	// unmanaged marks workers whose accounts are outside the managed domains.
 	unmanaged      map[string]bool
 	managedDomains []string
-	// forbiddenStreak counts consecutive 401/403 answers; at pauseAfterForbidden the writer pauses,
-	// closing paused, until Resume.
+	// forbiddenStreak counts consecutive 401/403 answers; at pauseAfterForbidden the writer
+	// pauses.
 	forbiddenStreak int
-	pauseReason     string
-	paused          chan struct{}
 	pausedRetry     time.Duration
 	lagWait         time.Duration
-	latest          func(ctx context.Context, path string) (*orgsyncv1.DesiredObject, error)
 }
 
 // pauseAfterForbidden consecutive refusals of the credentials, on any objects, pause the writer:
@@ -144,36 +134,12 @@ type Writer struct {
 // lose them.
 const pauseAfterForbidden = 3
 
-// Paused returns a channel closed while the writer is paused, and why.
-func (w *Writer) Paused() (<-chan struct{}, string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.paused, w.pauseReason
-}
+// Pause is the writer's pause: entered after pauseAfterForbidden refusals of the credentials,
+// ended by the consumer's probe (see converge.Consumer).
+func (w *Writer) Pause() *converge.Pause { return w.pause }
 
-// IsPaused reports whether the writer is paused, and why.
-func (w *Writer) IsPaused() (bool, string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	select {
-	case <-w.paused:
-		return true, w.pauseReason
-	default:
-		return false, ""
-	}
-}
-
-// Resume ends a pause, once the directory accepts the credentials again.
-func (w *Writer) Resume() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.forbiddenStreak, w.pauseReason = 0, ""
-	select {
-	case <-w.paused:
-		w.paused = make(chan struct{})
-	default:
-	}
-}
+// Engine is the writer's share of the convergence engine.
+func (w *Writer) Engine() *converge.Engine { return w.engine }
 
 // noteOutcome keeps the run of credential refusals.
 func (w *Writer) noteOutcome(err error) {
@@ -189,13 +155,9 @@ func (w *Writer) noteOutcome(err error) {
 	if w.forbiddenStreak < pauseAfterForbidden {
 		return
 	}
-	select {
-	case <-w.paused:
-	default:
-		w.pauseReason = fmt.Sprintf("%d consecutive refusals of the credentials, the last: %v", w.forbiddenStreak, err)
-		close(w.paused)
-		w.logger.Error("writer paused: the directory refuses the credentials", "reason", w.pauseReason)
-	}
+	// After the pause, it takes as many refusals again to pause again.
+	w.pause.Enter(fmt.Sprintf("%d consecutive refusals of the credentials, the last: %v", w.forbiddenStreak, err))
+	w.forbiddenStreak = 0
 }
 
 // Options tune a Writer.
@@ -216,26 +178,31 @@ type Options struct {
 	// Latest returns the newest desired state of the object at path (stream DIRECTORY), nil when
 	// there is none. With it, a write is followed by the newest revision when a newer one exists
 	// (see catchUp); without it, by nothing.
-	Latest func(ctx context.Context, path string) (*orgsyncv1.DesiredObject, error)
+	Latest converge.Latest
 }
 
 // New returns a Writer.
-func New(dir Directory, sender Sender, logger *slog.Logger, opts ...Options) *Writer {
+func New(dir Directory, sender converge.Sender, logger *slog.Logger, opts ...Options) *Writer {
+	var latest converge.Latest
+	for _, o := range opts {
+		if o.Latest != nil {
+			latest = o.Latest
+		}
+	}
 	w := &Writer{
-		dir: dir, sender: sender, logger: logger, now: time.Now,
-		userIDs: map[string]string{}, groupIDs: map[string]string{}, applied: map[string]uint64{}, lostCreates: map[string]int{},
-		unmanaged: map[string]bool{}, paused: make(chan struct{}), pausedRetry: 30 * time.Second,
+		dir: dir, logger: logger, now: time.Now,
+		engine: converge.New(orgsyncv1.Target_TARGET_ENTRA, sender, latest, logger), pause: converge.NewPause(logger),
+		userIDs: map[string]string{}, groupIDs: map[string]string{}, lostCreates: map[string]int{},
+		unmanaged: map[string]bool{}, pausedRetry: 30 * time.Second,
 		lagWait: 15 * time.Second, gathering: map[string]*gatheringGroup{},
 	}
+	w.engine.Now = func() time.Time { return w.now() }
 	for _, o := range opts {
 		if o.LagWait > 0 {
 			w.lagWait = o.LagWait
 		}
 		if o.PausedRetry > 0 {
 			w.pausedRetry = o.PausedRetry
-		}
-		if o.Latest != nil {
-			w.latest = o.Latest
 		}
 		if o.GatherWindow > 0 {
 			w.gatherWindow = o.GatherWindow
@@ -272,9 +239,9 @@ func (w *Writer) leaveAlone(ctx context.Context, result *orgsyncv1.WriterResult,
 // Seed records a result the writer published before, so a restarted writer knows the objects it
 // manages and the revisions it applied.
 func (w *Writer) Seed(result *orgsyncv1.WriterResult, path string) {
+	w.engine.Seed(path, result.GetRevision())
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.applied[path] = max(w.applied[path], result.GetRevision())
 	if result.GetObjectId() == "" {
 		return
 	}
@@ -286,21 +253,6 @@ func (w *Writer) Seed(result *orgsyncv1.WriterResult, path string) {
 	}
 }
 
-// Handle is the stream handler for one DIRECTORY message of target entra.
-func (w *Writer) Handle(ctx context.Context, msg jetstream.Msg) error {
-	w.applyMu.Lock()
-	defer w.applyMu.Unlock()
-	obj, path, err := w.decode(ctx, msg)
-	if err != nil || obj == nil {
-		return err
-	}
-	attempt := stream.Attempt(msg)
-	result, err := w.Apply(ctx, obj, attempt)
-	errs := []error{w.finish(ctx, msg, obj, path, attempt, result, err)}
-	w.catchUp(ctx, []*orgsyncv1.DesiredObject{obj}, []string{path}, errs)
-	return errs[0]
-}
-
 // HandleBatch is the batch stream handler: users and groups are applied one by one, each under
 // its own span continuing its producer's trace; membership additions are grouped per group and
 // sent 20 to a request with members@odata.bind.
@@ -308,24 +260,11 @@ func (w *Writer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []error 
 	w.applyMu.Lock()
 	defer w.applyMu.Unlock()
 	w.flushGathered(ctx, w.now())
-	errs := make([]error, len(msgs))
-	newest := map[string]int{}
+	items, errs := w.engine.Decode(ctx, msgs)
 	objs := make([]*orgsyncv1.DesiredObject, len(msgs))
 	paths := make([]string, len(msgs))
-	for i, msg := range msgs {
-		objs[i], paths[i], errs[i] = w.decode(ctx, msg)
-		if objs[i] == nil {
-			continue
-		}
-		// Of two revisions of one object in a batch only the newer is applied.
-		if j, seen := newest[paths[i]]; seen {
-			if objs[j].GetRevision() > objs[i].GetRevision() {
-				objs[i] = nil
-				continue
-			}
-			objs[j] = nil
-		}
-		newest[paths[i]] = i
+	for i, it := range items {
+		objs[i], paths[i] = it.Obj, it.Path
 	}
 	var additions, removals []int
 	for i, obj := range objs {
@@ -359,20 +298,17 @@ func (w *Writer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []error 
 // older message is retried (not acknowledged): the newer one may be done already, and the retry,
 // stale by then wherever it lands, applies the newest revision again (see decode).
 func (w *Writer) catchUp(ctx context.Context, objs []*orgsyncv1.DesiredObject, paths []string, errs []error) {
-	if w.latest == nil {
-		return
-	}
 	for i, obj := range objs {
 		if obj == nil || errs[i] != nil {
 			continue
 		}
-		newest, err := w.latest(ctx, paths[i])
+		newest, err := w.engine.Newer(ctx, paths[i], obj.GetRevision())
 		if err != nil {
 			// Unknown is not "none newer": retried, the message is checked again.
 			errs[i] = stream.Retry(time.Second, fmt.Errorf("reading the newest revision of %s: %w", paths[i], err))
 			continue
 		}
-		if newest == nil || newest.GetRevision() <= obj.GetRevision() {
+		if newest == nil {
 			continue
 		}
 		result, err := w.Apply(ctx, newest, 1)
@@ -386,7 +322,7 @@ func (w *Writer) catchUp(ctx context.Context, objs []*orgsyncv1.DesiredObject, p
 			continue
 		}
 		if len(result.GetOperations()) > 0 {
-			if err := w.report(ctx, paths[i], result); err != nil {
+			if err := w.engine.Report(ctx, paths[i], result); err != nil {
 				w.logger.WarnContext(ctx, "result of a newer revision not reported", "object", paths[i], "error", err)
 			}
 		}
@@ -408,7 +344,7 @@ func (w *Writer) removeMembers(ctx context.Context, msgs []jetstream.Msg, objs [
 				continue
 			}
 			// orgsync never created one end, so it never added this membership.
-			errs[i] = w.finish(ctx, msgs[i], objs[i], paths[i], attempt, w.result(objs[i]), nil)
+			errs[i] = w.finish(ctx, msgs[i], objs[i], paths[i], attempt, w.engine.Result(objs[i]), nil)
 			continue
 		}
 		pending = append(pending, i)
@@ -427,7 +363,7 @@ func (w *Writer) removeMembers(ctx context.Context, msgs []jetstream.Msg, objs [
 		for k, i := range chunk {
 			var result *orgsyncv1.WriterResult
 			if itemErrs[k] == nil {
-				result = w.result(objs[i])
+				result = w.engine.Result(objs[i])
 				result.Outcome, result.Operations = orgsyncv1.Outcome_OUTCOME_APPLIED, []string{"member.remove"}
 			}
 			errs[i] = w.finish(spanCtx, msgs[i], objs[i], paths[i], stream.Attempt(msgs[i]), result, itemErrs[k])
@@ -582,10 +518,7 @@ func (w *Writer) flushGathered(ctx context.Context, now time.Time) {
 func (w *Writer) bindAdditions(ctx context.Context, groupID string, additions []addition) {
 	live := additions[:0:0]
 	for _, a := range additions {
-		w.mu.Lock()
-		stale := w.applied[a.path] > a.obj.GetRevision()
-		w.mu.Unlock()
-		if stale {
+		if w.engine.Stale(a.path, a.obj.GetRevision()) {
 			a.settle(nil)
 			continue
 		}
@@ -606,7 +539,7 @@ func (w *Writer) bindAdditions(ctx context.Context, groupID string, additions []
 			var outcome error
 			switch {
 			case err == nil:
-				result := w.result(a.obj)
+				result := w.engine.Result(a.obj)
 				result.Outcome, result.Operations = orgsyncv1.Outcome_OUTCOME_APPLIED, []string{"member.bind"}
 				outcome = w.finish(spanCtx, a.msg, a.obj, a.path, attempt, result, nil)
 			case errors.Is(err, errBindRefused):
@@ -648,46 +581,12 @@ func (w *Writer) bind(ctx context.Context, groupID string, memberIDs []string) e
 
 const tracerName = "github.com/orgsync/orgsync/services/entra-writer/internal/writer"
 
-// decode reads a DIRECTORY message. A stale revision (older than one already applied) is not
-// applied; instead, when the object's newest desired state on DIRECTORY is newer than the
-// message, that is returned to be applied again: the stale message may be the retry of a catch-up
-// that failed (see catchUp), and applying the newest again costs little and is always right.
-// Otherwise it returns a nil object, and the message is acknowledged and dropped.
-func (w *Writer) decode(ctx context.Context, msg jetstream.Msg) (*orgsyncv1.DesiredObject, string, error) {
-	var obj orgsyncv1.DesiredObject
-	if err := stream.Decode(msg, &obj); err != nil {
-		return nil, "", err
-	}
-	path, err := stream.ObjectPath(&obj)
-	if err != nil {
-		return nil, "", fmt.Errorf("%w: %w", err, stream.ErrPermanent)
-	}
-	w.mu.Lock()
-	applied := w.applied[path]
-	w.mu.Unlock()
-	if obj.GetRevision() >= applied {
-		return &obj, path, nil
-	}
-	if w.latest != nil {
-		newest, err := w.latest(ctx, path)
-		if err != nil {
-			return nil, path, stream.Retry(time.Second, fmt.Errorf("reading the newest revision of %s: %w", path, err))
-		}
-		if newest != nil && newest.GetRevision() > obj.GetRevision() {
-			w.logger.DebugContext(ctx, "stale revision: applying the newest instead", "object", path, "revision", obj.GetRevision(), "newest", newest.GetRevision())
-			return newest, path, nil
-		}
-	}
-	w.logger.DebugContext(ctx, "stale revision dropped", "object", path, "revision", obj.GetRevision(), "applied", applied)
-	return nil, path, nil
-}
-
 // finish turns the outcome of applying obj into what happens to its message: a retry for what may
 // pass, a FAILED result and termination for what cannot, a reported result otherwise.
 func (w *Writer) finish(ctx context.Context, msg jetstream.Msg, obj *orgsyncv1.DesiredObject, path string, attempt int, result *orgsyncv1.WriterResult, err error) error {
 	w.noteOutcome(err)
-	kind := kindName(obj)
-	if paused, _ := w.IsPaused(); paused && err != nil {
+	it := converge.Item{Msg: msg, Obj: obj, Path: path}
+	if paused, _ := w.pause.Paused(); paused && err != nil {
 		// Nothing is burned while paused: the message comes back after the pause.
 		return stream.Retry(w.pausedRetry, err)
 	}
@@ -711,45 +610,22 @@ func (w *Writer) finish(ctx context.Context, msg jetstream.Msg, obj *orgsyncv1.D
 				metrics.Default().GraphThrottle(ctx, "")
 				metrics.Default().ThrottleWait(ctx, "retry-after", delay)
 			}
-			w.logger.InfoContext(ctx, "will retry", "object", path, "attempt", attempt, "retry_in", delay, "reason", err)
-			return stream.Retry(delay, err)
+			return w.engine.Retry(ctx, it, delay, err)
 		}
 		w.mu.Lock()
 		delete(w.lostCreates, path)
 		w.mu.Unlock()
-		result = w.result(obj)
-		result.Outcome = orgsyncv1.Outcome_OUTCOME_FAILED
+		var failure converge.Failure
 		var dirErr *directory.Error
 		if errors.As(err, &dirErr) {
-			result.ErrorClass = errorClass(dirErr.Class)
-			result.ErrorCode = dirErr.Code
-			result.Property = dirErr.Property
+			failure = converge.Failure{Class: errorClass(dirErr.Class), Code: dirErr.Code, Property: dirErr.Property}
 		}
-		result.ErrorMessage = err.Error()
-		auditlog.Stamp(ctx, result, obj, msg)
-		metrics.Default().DirectoryWrite(ctx, "entra", kind, "apply", "failed")
-		w.logger.ErrorContext(ctx, "desired state not applied; parked as a dead letter", "object", path, "revision", obj.GetRevision(), "error", err)
-		if pubErr := w.report(ctx, path, result); pubErr != nil {
-			return pubErr
-		}
-		// Parked, so it can be replayed after a fix (see package deadletter).
-		if _, pubErr := w.sender.Publish(ctx, stream.DeadLetterSubject(path), fmt.Sprintf("%s:%d:dead", path, obj.GetRevision()), obj); pubErr != nil {
-			return stream.Retry(time.Second, pubErr)
-		}
-		return fmt.Errorf("%w: %w", err, stream.ErrPermanent)
+		return w.engine.Park(ctx, it, err, failure)
 	}
-	auditlog.Stamp(ctx, result, obj, msg)
-	if err := w.report(ctx, path, result); err != nil {
+	if err := w.engine.Succeed(ctx, it, result); err != nil {
 		return err
 	}
-	for _, op := range result.GetOperations() {
-		metrics.Default().DirectoryWrite(ctx, "entra", kind, op, "applied")
-	}
-	if len(result.GetOperations()) > 0 && msg != nil {
-		metrics.Default().ChangeApplied(stream.MessageContext(ctx, msg), "entra", kind, w.now())
-	}
 	w.mu.Lock()
-	w.applied[path] = max(w.applied[path], obj.GetRevision())
 	delete(w.lostCreates, path)
 	w.mu.Unlock()
 	if result.GetManagerLinkPending() && msg != nil && attempt < managerGiveUpAfter {
@@ -761,49 +637,14 @@ func (w *Writer) finish(ctx context.Context, msg jetstream.Msg, obj *orgsyncv1.D
 	return nil
 }
 
-// kindName is the metric label of obj's kind: user, group or membership.
-func kindName(obj *orgsyncv1.DesiredObject) string {
-	switch obj.GetObject().(type) {
-	case *orgsyncv1.DesiredObject_User:
-		return "user"
-	case *orgsyncv1.DesiredObject_Group:
-		return "group"
-	default:
-		return "membership"
-	}
-}
-
-// report publishes the result and, when something was written, an audit record.
-func (w *Writer) report(ctx context.Context, path string, result *orgsyncv1.WriterResult) error {
-	msgID := fmt.Sprintf("%s:%d:%s", path, result.GetRevision(), result.GetOutcome())
-	if result.GetManagerLinkPending() {
-		// Apart from the result that makes the link later, at the same revision.
-		msgID += ":manager-pending"
-	}
-	return w.reportAs(ctx, path, msgID, result)
-}
-
-// reportAs is report with the message id given.
-func (w *Writer) reportAs(ctx context.Context, path, msgID string, result *orgsyncv1.WriterResult) error {
-	if _, err := w.sender.Publish(ctx, stream.ResultSubject(path), msgID, result); err != nil {
-		return stream.Retry(time.Second, err)
-	}
-	if len(result.GetOperations()) > 0 {
-		if _, err := w.sender.Publish(ctx, stream.AuditSubject(path), msgID, result); err != nil {
-			return stream.Retry(time.Second, err)
-		}
-	}
-	return nil
-}
-
 // retryDelay says whether and when to try again after err on the given attempt.
 func retryDelay(err error, attempt int) (time.Duration, bool) {
-	backoff := min(time.Duration(1<<min(attempt, 7))*250*time.Millisecond, time.Minute)
+	backoff := converge.Backoff(attempt)
 	var dirErr *directory.Error
 	switch {
 	case errors.Is(err, errPending), errors.Is(err, errHolderNotVisible):
 		// The other end is usually created within seconds, by this replica or another.
-		return min(backoff, 5*time.Second), true
+		return converge.WaitBackoff(attempt), true
 	case errors.As(err, &dirErr):
 		switch dirErr.Class {
 		case directory.ClassThrottled:
@@ -841,22 +682,6 @@ func (w *Writer) Apply(ctx context.Context, obj *orgsyncv1.DesiredObject, attemp
 	}
 }
 
-func (w *Writer) result(obj *orgsyncv1.DesiredObject) *orgsyncv1.WriterResult {
-	kind := orgsyncv1.ObjectKind_OBJECT_KIND_UNSPECIFIED
-	switch obj.GetObject().(type) {
-	case *orgsyncv1.DesiredObject_User:
-		kind = orgsyncv1.ObjectKind_OBJECT_KIND_USER
-	case *orgsyncv1.DesiredObject_Group:
-		kind = orgsyncv1.ObjectKind_OBJECT_KIND_GROUP
-	case *orgsyncv1.DesiredObject_Membership:
-		kind = orgsyncv1.ObjectKind_OBJECT_KIND_MEMBERSHIP
-	}
-	return &orgsyncv1.WriterResult{
-		Target: obj.GetTarget(), Kind: kind, Key: obj.GetKey(), Revision: obj.GetRevision(),
-		Outcome: orgsyncv1.Outcome_OUTCOME_UNCHANGED, ObservedAt: timestamppb.New(w.now()),
-	}
-}
-
 // currentUser finds the worker's account: by the recorded id, else by employeeId.
 func (w *Writer) currentUser(ctx context.Context, workerID string, attempt int) (*directory.User, error) {
 	w.mu.Lock()
@@ -890,7 +715,7 @@ func (w *Writer) forgetUser(workerID string) {
 }
 
 func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, desired *orgsyncv1.DesiredUser, attempt int) (*orgsyncv1.WriterResult, error) {
-	result := w.result(obj)
+	result := w.engine.Result(obj)
 	if !obj.GetTombstone() && !w.manages(desired.GetUserPrincipalName()) {
 		return w.leaveAlone(ctx, result, desired.GetWorkerId(), "the desired userPrincipalName is not in a managed domain"), nil
 	}
@@ -1098,7 +923,7 @@ func UserAttributes(u *orgsyncv1.DesiredUser) directory.UserAttributes {
 }
 
 func (w *Writer) applyGroup(ctx context.Context, obj *orgsyncv1.DesiredObject, desired *orgsyncv1.DesiredGroup, attempt int) (*orgsyncv1.WriterResult, error) {
-	result := w.result(obj)
+	result := w.engine.Result(obj)
 	key := desired.GetGroupKey()
 	w.mu.Lock()
 	id := w.groupIDs[key]
@@ -1170,7 +995,7 @@ func (w *Writer) membershipEnds(m *orgsyncv1.DesiredMembership) (groupID, member
 }
 
 func (w *Writer) applyMembership(ctx context.Context, obj *orgsyncv1.DesiredObject) (*orgsyncv1.WriterResult, error) {
-	result := w.result(obj)
+	result := w.engine.Result(obj)
 	if w.unmanagedMember(obj.GetMembership()) {
 		result.Outcome, result.ErrorMessage = orgsyncv1.Outcome_OUTCOME_SKIPPED, "the member's account is outside the managed domains"
 		return result, nil

@@ -17,10 +17,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/orgsync/orgsync/pkg/converge"
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
-	"github.com/orgsync/orgsync/services/entra-writer/internal/deadletter"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/directory/directorytest"
 )
@@ -561,10 +561,10 @@ func TestRevokedCredentialsPauseInsteadOfBurningMessages(t *testing.T) {
 	}
 	objs := []*orgsyncv1.DesiredObject{worker("E1", ""), worker("E2", ""), worker("E3", ""), worker("E4", "")}
 	h.runBatches(t, 200, objs, func() bool {
-		paused, _ := h.writer.IsPaused()
+		paused, _ := h.writer.Pause().Paused()
 		return paused
 	})
-	_, reason := h.writer.IsPaused()
+	_, reason := h.writer.Pause().Paused()
 	if !strings.Contains(reason, "InvalidAuthenticationToken") {
 		t.Errorf("pause reason = %q", reason)
 	}
@@ -576,13 +576,13 @@ func TestRevokedCredentialsPauseInsteadOfBurningMessages(t *testing.T) {
 	mu.Lock()
 	revoked = false
 	mu.Unlock()
-	h.writer.Resume()
+	h.writer.Pause().Resume()
 	h.runBatches(t, 200, nil, h.allApplied([]string{"entra.user.E1", "entra.user.E2", "entra.user.E3", "entra.user.E4"}))
 }
 
 func TestPermanentFailuresAreParkedAndReplayedAfterAFix(t *testing.T) {
 	h := newHarness(t)
-	box := deadletter.New(h.js, entra)
+	box := converge.NewBox(h.js, entra)
 	var mu sync.Mutex
 	broken := true
 	h.fake.Fail = func(op string) error {
@@ -617,7 +617,7 @@ func TestPermanentFailuresAreParkedAndReplayedAfterAFix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if outcome != (deadletter.Outcome{Replayed: 1, Obsolete: 1}) {
+	if outcome != (converge.ReplayOutcome{Replayed: 1, Obsolete: 1}) {
 		t.Errorf("replay = %+v, want one replayed (E1) and one obsolete (E2)", outcome)
 	}
 	h.run(t, nil, func() bool { return h.outcome("entra.user.E1", 1) == orgsyncv1.Outcome_OUTCOME_APPLIED })
@@ -781,7 +781,7 @@ func TestInvalidManagerDoesNotHoldItsReports(t *testing.T) {
 		t.Errorf("user.create attempts = %d; want 3 (the invalid one once, E2, E3)", creates)
 	}
 	mu.Unlock()
-	letters, err := deadletter.New(h.js, entra).List(t.Context())
+	letters, err := converge.NewBox(h.js, entra).List(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

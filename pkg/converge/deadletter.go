@@ -1,9 +1,10 @@
-// Package deadletter lists and replays the desired states a writer parked on stream DEADLETTER
-// after a permanent failure (an invalid attribute, a conflict). After the cause is fixed — in HR,
-// in the policy, or in the directory — a replay puts each parked state back on DIRECTORY, but
-// only while it is still the newest desired state of its object; a parked state that a newer one
-// has replaced is obsolete and is dropped.
-package deadletter
+package converge
+
+// Dead letters: the desired states a writer parked on stream DEADLETTER after a permanent failure
+// (an invalid attribute, a conflict; see Engine.Park). After the cause is fixed — in HR, in the
+// policy, or in the directory — a replay puts each parked state back on DIRECTORY, but only while
+// it is still the newest desired state of its object; a parked state that a newer one has
+// replaced is obsolete and is dropped.
 
 import (
 	"context"
@@ -37,8 +38,8 @@ type Box struct {
 	pub    *stream.Publisher
 }
 
-// New returns the dead-letter box of target.
-func New(js jetstream.JetStream, target orgsyncv1.Target) *Box {
+// NewBox returns the dead-letter box of target.
+func NewBox(js jetstream.JetStream, target orgsyncv1.Target) *Box {
 	return &Box{js: js, target: target, pub: stream.NewPublisher(js)}
 }
 
@@ -64,16 +65,16 @@ func (b *Box) List(ctx context.Context) ([]Letter, error) {
 	return letters, err
 }
 
-// Outcome counts what a replay did.
-type Outcome struct {
+// ReplayOutcome counts what a replay did.
+type ReplayOutcome struct {
 	Replayed int `json:"replayed"`
 	Obsolete int `json:"obsolete"`
 }
 
 // Replay puts every parked state that is still current back on DIRECTORY and removes it from the
 // box; parked states a newer desired state replaced are removed without replay.
-func (b *Box) Replay(ctx context.Context) (Outcome, error) {
-	var outcome Outcome
+func (b *Box) Replay(ctx context.Context) (ReplayOutcome, error) {
+	var outcome ReplayOutcome
 	letters, err := b.List(ctx)
 	if err != nil {
 		return outcome, err
