@@ -50,12 +50,15 @@ type Engine struct {
 	// applied is the newest revision applied per object path, by this replica or another one
 	// (RESULTS tells Seed).
 	applied map[string]uint64
+	// throttled counts, per object path, the deliveries this replica answered with a throttling
+	// retry since the object was last applied or parked (see Attempt).
+	throttled map[string]int
 }
 
 // New returns the engine of a writer for target. latest may be nil (tests): then a stale
 // message is dropped without looking for a newer desired state.
 func New(target orgsyncv1.Target, sender Sender, latest Latest, logger *slog.Logger) *Engine {
-	return &Engine{target: target, sender: sender, logger: logger, latest: latest, Now: time.Now, applied: map[string]uint64{}}
+	return &Engine{target: target, sender: sender, logger: logger, latest: latest, Now: time.Now, applied: map[string]uint64{}, throttled: map[string]int{}}
 }
 
 // TargetName is the target's name in subjects and metrics: "entra" or "ad".
@@ -77,6 +80,33 @@ func (e *Engine) Applied(path string) uint64 {
 
 // Stale reports whether a newer revision of the object at path than revision has been applied.
 func (e *Engine) Stale(path string, revision uint64) bool { return e.Applied(path) > revision }
+
+// Attempt is how many times the object at path has been tried with msg: its deliveries, less
+// those that met the target throttling. A throttled delivery tried nothing — the call was not
+// sent (inside a Retry-After window) or the target asked to wait — so it must not spend a
+// writer's patience: under heavy throttling a message can be delivered dozens of times, and a
+// create waiting for its own account to become visible would otherwise fail for good after a
+// handful of real tries (found by the chaos run).
+func (e *Engine) Attempt(msg jetstream.Msg, path string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return max(stream.Attempt(msg)-e.throttled[path], 1)
+}
+
+// Throttled records that a delivery of the object at path met the target throttling (see
+// Attempt).
+func (e *Engine) Throttled(path string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.throttled[path]++
+}
+
+// settled forgets the throttled deliveries of the object at path.
+func (e *Engine) settled(path string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.throttled, path)
+}
 
 // Item is one desired state to apply, with the message that brought it.
 type Item struct {
@@ -241,6 +271,7 @@ func (e *Engine) Succeed(ctx context.Context, it Item, result *orgsyncv1.WriterR
 		metrics.Default().ChangeApplied(stream.MessageContext(ctx, it.Msg), e.TargetName(), kind, e.Now())
 	}
 	e.Seed(it.Path, it.Obj.GetRevision())
+	e.settled(it.Path)
 	return nil
 }
 
@@ -261,6 +292,7 @@ func (e *Engine) Park(ctx context.Context, it Item, err error, failure Failure) 
 	result.ErrorMessage = err.Error()
 	auditlog.Stamp(ctx, result, it.Obj, it.Msg)
 	metrics.Default().DirectoryWrite(ctx, e.TargetName(), kindLabel(it.Obj), "apply", "failed")
+	e.settled(it.Path)
 	e.logger.ErrorContext(ctx, "desired state not applied; parked as a dead letter", "object", it.Path, "revision", it.Obj.GetRevision(), "error", err)
 	if pubErr := e.Report(ctx, it.Path, result); pubErr != nil {
 		return pubErr

@@ -2,7 +2,6 @@ package service
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -12,29 +11,11 @@ import (
 	"github.com/orgsync/orgsync/pkg/auth"
 	"github.com/orgsync/orgsync/pkg/auth/authtest"
 	"github.com/orgsync/orgsync/pkg/converge"
+	"github.com/orgsync/orgsync/pkg/converge/convergetest"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/ad-writer/internal/ldap"
 )
-
-// adminCall calls an admin route with token (none when empty) and returns the status and body.
-func adminCall(t *testing.T, base, method, path, token string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, base+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, body
-}
 
 // TestAdminRoutesAccess calls every admin route without credentials, with a valid token that
 // lacks the role, and with the role the route needs; the routes are not on the open HTTP port.
@@ -44,40 +25,7 @@ func TestAdminRoutesAccess(t *testing.T) {
 	issuer := authtest.NewIssuer(t)
 	authCfg.Issuer, authCfg.Audience = issuer.URL(), authtest.Audience
 	svc, _ := d.startWriter(t, func(cfg *Config) { cfg.Server.Auth = authCfg })
-
-	routes := []struct {
-		method, path string
-		required     auth.Role
-		lacking      auth.Role
-	}{
-		{"GET", "/v1/dead-letters", auth.Viewer, ""},
-		{"POST", "/v1/dead-letters/replay", auth.Operator, auth.Approver},
-		{"POST", "/v1/drift/reconcile", auth.Operator, auth.Viewer},
-	}
-	admin, open := "http://"+svc.AdminAddr(), "http://"+svc.HTTPAddr()
-	for _, route := range routes {
-		t.Run(route.method+" "+route.path, func(t *testing.T) {
-			if code, _ := adminCall(t, admin, route.method, route.path, ""); code != http.StatusUnauthorized {
-				t.Errorf("without credentials: %d, want 401", code)
-			}
-			if code, _ := adminCall(t, admin, route.method, route.path, issuer.Token("someone")); code != http.StatusForbidden {
-				t.Errorf("with a token holding no role: %d, want 403", code)
-			}
-			if route.lacking != "" {
-				if code, _ := adminCall(t, admin, route.method, route.path, tokens[route.lacking]); code != http.StatusForbidden {
-					t.Errorf("as %s: %d, want 403", route.lacking, code)
-				}
-			}
-			for _, role := range []auth.Role{route.required, auth.Admin} {
-				if code, body := adminCall(t, admin, route.method, route.path, tokens[role]); code != http.StatusOK {
-					t.Errorf("as %s: %d %s, want 200", role, code, body)
-				}
-			}
-			if code, _ := adminCall(t, open, route.method, route.path, tokens[auth.Admin]); code != http.StatusNotFound {
-				t.Errorf("on the open HTTP port: %d, want 404", code)
-			}
-		})
-	}
+	convergetest.CheckAdminAccess(t, svc.AdminAddr(), svc.HTTPAddr(), tokens, issuer.Token("someone"))
 }
 
 // TestDeadLettersListedAndReplayed: an account orgsync does not manage holds the sAMAccountName a
@@ -109,7 +57,7 @@ func TestDeadLettersListedAndReplayed(t *testing.T) {
 	var letters []converge.Letter
 	deadline := time.Now().Add(60 * time.Second)
 	for len(letters) == 0 && time.Now().Before(deadline) {
-		code, body := adminCall(t, admin, "GET", "/v1/dead-letters", tokens[auth.Viewer])
+		code, body := convergetest.Call(t, admin, "GET", "/v1/dead-letters", tokens[auth.Viewer])
 		if code != http.StatusOK {
 			t.Fatalf("listing dead letters: %d %s", code, body)
 		}
@@ -151,7 +99,7 @@ func TestDeadLettersListedAndReplayed(t *testing.T) {
 	if err := d.admin.DeleteEntry(t.Context(), foreign); err != nil {
 		t.Fatal(err)
 	}
-	code, body := adminCall(t, admin, "POST", "/v1/dead-letters/replay", tokens[auth.Operator])
+	code, body := convergetest.Call(t, admin, "POST", "/v1/dead-letters/replay", tokens[auth.Operator])
 	if code != http.StatusOK || string(body) != "{\"replayed\":1,\"obsolete\":0}\n" {
 		t.Fatalf("replay: %d %s", code, body)
 	}
@@ -165,7 +113,7 @@ func TestDeadLettersListedAndReplayed(t *testing.T) {
 	if got := d.entry(t, "(employeeID=DL1)", "sAMAccountName").Get("sAMAccountName"); got != "deadlettersam" {
 		t.Errorf("sAMAccountName of DL1 = %q", got)
 	}
-	if code, body := adminCall(t, admin, "GET", "/v1/dead-letters", tokens[auth.Viewer]); code != http.StatusOK || string(body) != "null\n" {
+	if code, body := convergetest.Call(t, admin, "GET", "/v1/dead-letters", tokens[auth.Viewer]); code != http.StatusOK || string(body) != "null\n" {
 		t.Errorf("dead letters after the replay: %d %s, want none", code, body)
 	}
 }

@@ -146,7 +146,12 @@ func StartPipeline(ctx context.Context, opts PipelineOptions) (*Pipeline, error)
 		p.Writers = append(p.Writers, writer)
 	}
 	for i := range opts.ADWriters {
-		writer, _, err := service(fmt.Sprintf("ad-writer-%d", i+1), "ad-writer", opts.ADWriterEnv...)
+		adminPort, err := FreePort()
+		if err != nil {
+			return nil, errors.Join(err, p.Close())
+		}
+		env := append(Env("ADMIN_ADDR", "127.0.0.1:"+strconv.Itoa(adminPort)), opts.ADWriterEnv...)
+		writer, _, err := service(fmt.Sprintf("ad-writer-%d", i+1), "ad-writer", env...)
 		if err != nil {
 			return nil, errors.Join(err, p.Close())
 		}

@@ -9,6 +9,8 @@ import (
 	"github.com/microsoft/kiota-abstractions-go/authentication"
 	kiotaazure "github.com/microsoft/kiota-authentication-azure-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
+
+	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
 )
 
 // NewAzureAuth authenticates as the application with azidentity's DefaultAzureCredential, which
@@ -38,14 +40,20 @@ func NoAuth() authentication.AuthenticationProvider {
 	return &authentication.AnonymousAuthenticationProvider{}
 }
 
-// Ping checks that Graph answers and accepts the credentials with the cheapest read there is.
+// Ping checks that Graph answers and accepts the credentials with the cheapest read there is. A
+// throttled answer counts as an answer: Graph throttles an app it has authenticated, and a writer
+// inside a Retry-After window (its own calls answered locally, see ThrottleTransport) is waiting,
+// not broken — failing readiness for it would take every replica out of service while Graph
+// only asked them to slow down.
 func (c *Client) Ping(ctx context.Context) error {
 	top := int32(1)
 	_, err := c.graph.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
 		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Top: &top, Select: []string{"id"}},
 	})
 	if err != nil {
-		return classify("ping", err)
+		if err := classify("ping", err); directory.ClassOf(err) != directory.ClassThrottled {
+			return err
+		}
 	}
 	return nil
 }

@@ -280,7 +280,7 @@ func (w *Writer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []error 
 			continue
 		}
 		spanCtx, span := stream.StartProcessSpan(ctx, msgs[i])
-		attempt := stream.Attempt(msgs[i])
+		attempt := w.engine.Attempt(msgs[i], paths[i])
 		result, err := w.Apply(spanCtx, obj, attempt)
 		errs[i] = w.finish(spanCtx, msgs[i], obj, paths[i], attempt, result, err)
 		span.End()
@@ -337,7 +337,7 @@ func (w *Writer) removeMembers(ctx context.Context, msgs []jetstream.Msg, objs [
 	for _, i := range indexes {
 		groupID, memberID := w.membershipEnds(objs[i].GetMembership())
 		if groupID == "" || memberID == "" {
-			attempt := stream.Attempt(msgs[i])
+			attempt := w.engine.Attempt(msgs[i], paths[i])
 			if attempt < endsPatience {
 				// Another replica may have created an end moments ago; its result is on its way.
 				errs[i] = w.finish(ctx, msgs[i], objs[i], paths[i], attempt, nil, fmt.Errorf("membership %s: %w", objs[i].GetKey(), errPending))
@@ -366,7 +366,7 @@ func (w *Writer) removeMembers(ctx context.Context, msgs []jetstream.Msg, objs [
 				result = w.engine.Result(objs[i])
 				result.Outcome, result.Operations = orgsyncv1.Outcome_OUTCOME_APPLIED, []string{"member.remove"}
 			}
-			errs[i] = w.finish(spanCtx, msgs[i], objs[i], paths[i], stream.Attempt(msgs[i]), result, itemErrs[k])
+			errs[i] = w.finish(spanCtx, msgs[i], objs[i], paths[i], w.engine.Attempt(msgs[i], paths[i]), result, itemErrs[k])
 		}
 		span.End()
 	}
@@ -410,7 +410,7 @@ func (w *Writer) addMembers(ctx context.Context, msgs []jetstream.Msg, objs []*o
 	for _, i := range indexes {
 		groupID, memberID := w.membershipEnds(objs[i].GetMembership())
 		if groupID == "" || memberID == "" {
-			errs[i] = w.finish(ctx, msgs[i], objs[i], paths[i], stream.Attempt(msgs[i]), nil, fmt.Errorf("membership %s: %w", objs[i].GetKey(), errPending))
+			errs[i] = w.finish(ctx, msgs[i], objs[i], paths[i], w.engine.Attempt(msgs[i], paths[i]), nil, fmt.Errorf("membership %s: %w", objs[i].GetKey(), errPending))
 			continue
 		}
 		if _, ok := byGroup[groupID]; !ok {
@@ -535,7 +535,7 @@ func (w *Writer) bindAdditions(ctx context.Context, groupID string, additions []
 			trace.WithLinks(stream.LinkMessages(ctx, batchMsgs)...))
 		err := w.bind(spanCtx, groupID, ids)
 		for _, a := range chunk {
-			attempt := stream.Attempt(a.msg)
+			attempt := w.engine.Attempt(a.msg, a.path)
 			var outcome error
 			switch {
 			case err == nil:
@@ -609,6 +609,7 @@ func (w *Writer) finish(ctx context.Context, msg jetstream.Msg, obj *orgsyncv1.D
 			if directory.ClassOf(err) == directory.ClassThrottled {
 				metrics.Default().GraphThrottle(ctx, "")
 				metrics.Default().ThrottleWait(ctx, "retry-after", delay)
+				w.engine.Throttled(path)
 			}
 			return w.engine.Retry(ctx, it, delay, err)
 		}

@@ -666,6 +666,20 @@ func TestAdoptsThroughReplicationLag(t *testing.T) {
 	}
 }
 
+// TestThrottledDeliveriesDoNotSpendPatience: the lost create's account is invisible for a few
+// lookups, as above, but Graph throttles the first 20 lookups: a message delivered that often
+// must still wait for the account it created, not fail on the conflict for good — deliveries that
+// met throttling tried nothing (found by the chaos run, where the shared Retry-After pause
+// answered many deliveries locally and a valid create was parked as a dead letter).
+func TestThrottledDeliveriesDoNotSpendPatience(t *testing.T) {
+	h := newHarness(t)
+	h.writer = New(&lostCreate{Directory: h.fake, hiddenByPrincipalName: 3, throttledLookups: 2 * conflictPatience}, h.pub, h.writer.logger, Options{LagWait: 50 * time.Millisecond})
+	h.run(t, []*orgsyncv1.DesiredObject{user(1, "Sales")}, h.allApplied([]string{"entra.user.E1"}))
+	if got := h.fake.Writes["user.create"]; got != 1 {
+		t.Errorf("user.create writes = %d, want 1", got)
+	}
+}
+
 // TestNewestRevisionIsTheLastWrite plays two replicas applying two revisions of one user at once:
 // the other replica has applied revision 2 (department Finance) while this one applies revision 1
 // (Sales), and this one's write lands last. After its write it sees revision 2 on DIRECTORY and
