@@ -58,6 +58,7 @@ type config struct {
 	binDir                  string
 	keep                    bool
 	faultRate               float64
+	writeQuota              int
 	replicationLag          time.Duration
 	rate                    float64
 	ad                      bool
@@ -80,6 +81,7 @@ func main() {
 	flag.StringVar(&cfg.binDir, "bin", "", "directory with prebuilt hr-ingest, org-model, entra-writer and ad-writer (default: build them)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory (logs, JetStream store)")
 	flag.Float64Var(&cfg.faultRate, "fault-rate", 0.2, "share of Graph calls that fail")
+	flag.IntVar(&cfg.writeQuota, "write-quota", 250, "Graph writes the app may make per 5 s before it is throttled (0: no quota)")
 	flag.DurationVar(&cfg.replicationLag, "replication-lag", 2*time.Second, "how long a new Graph object stays invisible")
 	flag.BoolVar(&cfg.ad, "ad", true, "run AD too: two ad-writers against a Samba AD DC, restarted during the run")
 	flag.StringVar(&cfg.sambaDir, "samba-dir", "", "provision the Samba DC into (or reuse) this directory and keep it (default: a new temporary one, removed)")
@@ -135,9 +137,16 @@ func run(ctx context.Context, cfg config) (err error) {
 		return err
 	}
 
+	// Random faults on any call (429s and 5xx without a Retry-After: each refused call backs off on
+	// its own), and throttling as Graph throttles: an app over its write quota is refused, with
+	// Retry-After until the window ends, and every call it makes meanwhile is refused too
+	// (HoldThrottle) — so the writers' shared pause (graph.ThrottleTransport) is exercised under
+	// load, with two replicas. A random 429 with a Retry-After would pause every call of both
+	// replicas each time; Graph does not throttle a client at random.
 	faults := emulator.Faults{
 		ThrottleRate: cfg.faultRate * 0.4, ServerErrorRate: cfg.faultRate * 0.35, LostAnswerRate: cfg.faultRate * 0.25,
-		RetryAfter: time.Second, ReplicationLag: cfg.replicationLag, Seed: cfg.seed,
+		ReplicationLag: cfg.replicationLag, Seed: cfg.seed,
+		WriteQuota: cfg.writeQuota, QuotaWindow: 5 * time.Second, HoldThrottle: true,
 	}
 	emu := emulator.New(emulator.WithFaults(faults))
 	graphURL, stopEmulator, err := serveEmulator(emu)

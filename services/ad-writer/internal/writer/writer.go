@@ -433,8 +433,9 @@ func (w *Writer) finish(ctx context.Context, msg jetstream.Msg, obj *orgsyncv1.D
 	if err != nil {
 		if delay, retry := retryDelay(err, attempt); retry {
 			// Only the DC's own silence pauses the writer: a user waiting for another object
-			// (its manager, a member) is not a sign that the directory is unreachable.
-			if ldap.ClassOf(err) == ldap.ClassUnavailable && !errors.Is(err, errPending) && !managerPending {
+			// (its manager, a member) is not a sign that the directory is unreachable, nor is a
+			// failed read of DIRECTORY (NATS restarting) or the writer's own shutdown.
+			if dcSilent(err) && !errors.Is(err, errPending) && !managerPending {
 				w.pause.Enter(err.Error())
 			}
 			if managerPending {
@@ -473,6 +474,14 @@ func (w *Writer) finish(ctx context.Context, msg jetstream.Msg, obj *orgsyncv1.D
 		w.noteMember(m, appliedMember{path: path, revision: obj.GetRevision()}, !obj.GetTombstone())
 	}
 	return nil
+}
+
+// dcSilent reports whether err is the DC not answering: an LDAP operation that found it
+// unreachable or unavailable, not an error of anything else the writer waits on.
+func dcSilent(err error) bool {
+	var ldapErr *ldap.Error
+	return errors.As(err, &ldapErr) && ldapErr.Class == ldap.ClassUnavailable &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 func memberRef(m *orgsyncv1.DesiredMembership) string {

@@ -120,6 +120,8 @@ type memDirectory struct {
 	usn     int64
 	// beforeModify, when set, runs at the start of every Modify (another replica's work).
 	beforeModify func(dn string)
+	// failAll, when set, is every search's answer: a DC that does not answer.
+	failAll error
 }
 
 var _ Directory = (*memDirectory)(nil)
@@ -132,6 +134,9 @@ func (d *memDirectory) touch(e *ldap.Entry) {
 }
 
 func (d *memDirectory) Search(_ context.Context, base, filter string, _ []string) ([]*ldap.Entry, error) {
+	if d.failAll != nil {
+		return nil, d.failAll
+	}
 	match := func(e *ldap.Entry) bool {
 		for _, attr := range []string{"employeeID", "sAMAccountName"} {
 			if _, value, ok := strings.Cut(filter, "("+attr+"="); ok {
@@ -695,5 +700,30 @@ func TestSpansForEveryWrite(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("spans (-want +got):\n%s", diff)
+	}
+}
+
+// TestOnlyTheDCsSilencePauses: a batch whose check of DIRECTORY fails (NATS restarting) is
+// retried, but the writer does not pause — the DC answers; pausing would stop the writer for a
+// probe interval each time (found by the chaos run). A DC that does not answer pauses it.
+func TestOnlyTheDCsSilencePauses(t *testing.T) {
+	dir := newMemDirectory()
+	opts := Options{BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups}
+	opts.Latest = func(context.Context, string) (*orgsyncv1.DesiredObject, error) {
+		return nil, fmt.Errorf("nats: %w", context.DeadlineExceeded)
+	}
+	w := New(dir, acceptingSender{}, slog.New(slog.DiscardHandler), opts)
+	errs := w.HandleBatch(t.Context(), messages(t, testUser("E1", "Lead", 1)))
+	if errs[0] == nil {
+		t.Fatal("a failed check of DIRECTORY was not retried")
+	}
+	if paused(w) {
+		t.Errorf("paused by a failed read of DIRECTORY: %v", errs[0])
+	}
+
+	dir.failAll = &ldap.Error{Op: "dial", Code: 200, Class: ldap.ClassUnavailable}
+	w = New(dir, acceptingSender{}, slog.New(slog.DiscardHandler), Options{BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups})
+	if errs := w.HandleBatch(t.Context(), messages(t, testUser("E2", "Lead", 1))); errs[0] == nil || !paused(w) {
+		t.Errorf("DC unreachable: error %v, paused %v; want a retry and a pause", errs[0], paused(w))
 	}
 }

@@ -94,7 +94,7 @@ type settings struct {
 	throttle Throttle
 }
 
-// WithThrottle keeps every call out of the Retry-After window of an earlier 429 or 503, of this
+// WithThrottle keeps every call out of the Retry-After window of an earlier 429, of this
 // replica or another (see ThrottleTransport).
 func WithThrottle(t Throttle) Option { return func(s *settings) { s.throttle = t } }
 

@@ -23,7 +23,10 @@ type Throttle interface {
 // while paused, the call is not sent but answered here as Graph would answer it — 429
 // TooManyRequests with the time left in Retry-After — so the writer sends that message back to
 // the stream for as long, exactly as after Graph's own 429, and nothing waits in place. After a
-// call, a 429 or 503 whose Retry-After asks for a wait sets the pause for every replica. If the
+// call, a 429 whose Retry-After asks for a wait sets the pause for every replica. Only a 429:
+// Graph's throttling "limits any further requests from that client app for some time", while a
+// 503 is the service unavailable for that request ("you may repeat the request after a delay"),
+// so a 503's Retry-After delays only its own message (see the writer's retryDelay). If the
 // Throttle cannot be read (Redis down), the call goes: Graph still throttles, and a writer that
 // stopped on Redis would stop on a cache.
 type ThrottleTransport struct {
@@ -43,7 +46,7 @@ func (t ThrottleTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if err != nil {
 		return resp, err
 	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+	if resp.StatusCode == http.StatusTooManyRequests {
 		if wait, ok := parseRetryAfter(resp.Header.Get("Retry-After")); ok && wait > 0 {
 			_ = t.Throttle.Pause(req.Context(), wait)
 		}

@@ -51,3 +51,32 @@ func TestRetryAfterPausesEveryCall(t *testing.T) {
 		t.Errorf("calls sent inside the window: %d (the emulator counted %d); want none", stats.Requests-sent, stats.CallsInRetryAfterWindow)
 	}
 }
+
+// TestServiceUnavailableDelaysOnlyItsRequest: a 503 with Retry-After is the service unavailable
+// for that request, not the app throttled: the next call goes to Graph at once, and the refused
+// call carries the advised delay for its own retry.
+func TestServiceUnavailableDelaysOnlyItsRequest(t *testing.T) {
+	emu := emulator.New(emulator.WithFaults(emulator.Faults{ServerErrorRate: 1, RetryAfter: 30 * time.Second, Seed: 3}))
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	pause := budget.NewLocalPause()
+	client, err := New(srv.URL+"/v1.0", NoAuth(), WithThrottle(pause))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.GetUser(t.Context(), "00000000-0000-0000-0000-000000000001")
+	if directory.ClassOf(err) != directory.ClassTransient {
+		t.Fatalf("GetUser = %v, want a transient refusal", err)
+	}
+	emu.SetFaults(emulator.Faults{})
+	sent := emu.Stats().Requests
+	if _, err := client.GetGroup(t.Context(), "00000000-0000-0000-0000-000000000002"); directory.ClassOf(err) != directory.ClassNotFound {
+		t.Errorf("the next call: %v, want Graph's own answer (not found)", err)
+	}
+	if got := emu.Stats().Requests - sent; got != 1 {
+		t.Errorf("%d calls reached Graph after the 503, want 1", got)
+	}
+	if left, _ := pause.Remaining(t.Context()); left != 0 {
+		t.Errorf("paused for %v after a 503", left)
+	}
+}

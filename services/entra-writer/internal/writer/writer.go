@@ -335,9 +335,13 @@ func (w *Writer) removeMembers(ctx context.Context, msgs []jetstream.Msg, objs [
 	var pending []int
 	var refs []directory.MemberRef
 	for _, i := range indexes {
-		groupID, memberID := w.membershipEnds(objs[i].GetMembership())
+		attempt := w.engine.Attempt(msgs[i], paths[i])
+		groupID, memberID, err := w.resolveEnds(ctx, objs[i].GetMembership(), attempt)
+		if err != nil {
+			errs[i] = w.finish(ctx, msgs[i], objs[i], paths[i], attempt, nil, err)
+			continue
+		}
 		if groupID == "" || memberID == "" {
-			attempt := w.engine.Attempt(msgs[i], paths[i])
 			if attempt < endsPatience {
 				// Another replica may have created an end moments ago; its result is on its way.
 				errs[i] = w.finish(ctx, msgs[i], objs[i], paths[i], attempt, nil, fmt.Errorf("membership %s: %w", objs[i].GetKey(), errPending))
@@ -408,9 +412,13 @@ func (w *Writer) addMembers(ctx context.Context, msgs []jetstream.Msg, objs []*o
 	byGroup := map[string][]addition{}
 	var groupOrder []string
 	for _, i := range indexes {
-		groupID, memberID := w.membershipEnds(objs[i].GetMembership())
-		if groupID == "" || memberID == "" {
-			errs[i] = w.finish(ctx, msgs[i], objs[i], paths[i], w.engine.Attempt(msgs[i], paths[i]), nil, fmt.Errorf("membership %s: %w", objs[i].GetKey(), errPending))
+		attempt := w.engine.Attempt(msgs[i], paths[i])
+		groupID, memberID, err := w.resolveEnds(ctx, objs[i].GetMembership(), attempt)
+		if err == nil && (groupID == "" || memberID == "") {
+			err = fmt.Errorf("membership %s: %w", objs[i].GetKey(), errPending)
+		}
+		if err != nil {
+			errs[i] = w.finish(ctx, msgs[i], objs[i], paths[i], attempt, nil, err)
 			continue
 		}
 		if _, ok := byGroup[groupID]; !ok {
@@ -654,6 +662,10 @@ func retryDelay(err error, attempt int) (time.Duration, bool) {
 			}
 			return backoff, true
 		case directory.ClassTransient, directory.ClassNotFound, directory.ClassUnknown:
+			if dirErr.RetryAfter > 0 {
+				// A 503's advice is for this request only (see graph.ThrottleTransport).
+				return dirErr.RetryAfter, true
+			}
 			return backoff, true
 		}
 		return 0, false
@@ -993,6 +1005,24 @@ func (w *Writer) membershipEnds(m *orgsyncv1.DesiredMembership) (groupID, member
 		return w.groupIDs[m.GetGroupKey()], w.userIDs[m.GetMemberKey()]
 	}
 	return w.groupIDs[m.GetGroupKey()], w.groupIDs[m.GetMemberKey()]
+}
+
+// resolveEnds is membershipEnds that, from attempt endsPatience on, looks a user member this
+// replica does not know up in the directory by its employeeId: the replica's record is a cache of
+// RESULTS, not the directory — a replica may have forgotten an id it could not read for a while,
+// and without the lookup a removal concluded that orgsync never added the member (leaving it in
+// the group) and an addition waited for ever (both found by the chaos run).
+func (w *Writer) resolveEnds(ctx context.Context, m *orgsyncv1.DesiredMembership, attempt int) (groupID, memberID string, err error) {
+	groupID, memberID = w.membershipEnds(m)
+	if memberID != "" || attempt < endsPatience || m.GetMemberKind() != orgsyncv1.MemberKind_MEMBER_KIND_USER {
+		return groupID, memberID, nil
+	}
+	user, err := w.dir.FindUserByEmployeeID(ctx, m.GetMemberKey())
+	if err != nil || user == nil {
+		return groupID, "", err
+	}
+	w.rememberUser(m.GetMemberKey(), user.ID)
+	return groupID, user.ID, nil
 }
 
 func (w *Writer) applyMembership(ctx context.Context, obj *orgsyncv1.DesiredObject) (*orgsyncv1.WriterResult, error) {

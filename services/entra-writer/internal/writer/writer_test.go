@@ -680,6 +680,36 @@ func TestThrottledDeliveriesDoNotSpendPatience(t *testing.T) {
 	}
 }
 
+// TestUnknownMemberIsLookedUp: a replica that does not know a member's object id (it forgot an id
+// it could not read, or has not learnt it from RESULTS) looks the member up by employeeId once
+// another replica's result cannot be on its way any more — a removal removes the member instead
+// of concluding that orgsync never added it, an addition is bound instead of waiting for ever
+// (both found by the chaos run: stray and missing members).
+func TestUnknownMemberIsLookedUp(t *testing.T) {
+	h := newHarness(t)
+	h.run(t, []*orgsyncv1.DesiredObject{group(1), user(1, "Sales"), membership(1, false)},
+		h.allApplied([]string{"entra.group.unit-sales", "entra.user.E1", "entra.member.unit-sales.E1"}))
+	groupID := h.results["entra.group.unit-sales"].GetObjectId()
+
+	h.writer.forgetUser("E1")
+	h.run(t, []*orgsyncv1.DesiredObject{membership(2, true)}, func() bool {
+		r := h.results["entra.member.unit-sales.E1"]
+		return r.GetRevision() == 2 && r.GetOutcome() != orgsyncv1.Outcome_OUTCOME_UNSPECIFIED
+	})
+	if got := h.fake.Members(groupID); len(got) != 0 {
+		t.Errorf("members after the removal by a replica that did not know the member: %v, want none", got)
+	}
+
+	h.writer.forgetUser("E1")
+	h.run(t, []*orgsyncv1.DesiredObject{membership(3, false)}, func() bool {
+		r := h.results["entra.member.unit-sales.E1"]
+		return r.GetRevision() == 3 && r.GetOutcome() == orgsyncv1.Outcome_OUTCOME_APPLIED
+	})
+	if got := h.fake.Members(groupID); len(got) != 1 {
+		t.Errorf("members after the addition by a replica that did not know the member: %v, want E1's account", got)
+	}
+}
+
 // TestNewestRevisionIsTheLastWrite plays two replicas applying two revisions of one user at once:
 // the other replica has applied revision 2 (department Finance) while this one applies revision 1
 // (Sales), and this one's write lands last. After its write it sees revision 2 on DIRECTORY and
