@@ -1,10 +1,14 @@
 // Command local runs the whole orgsync pipeline on one machine for development (`make run`):
 // embedded JetStream, the Graph emulator, hr-ingest, org-model and entra-writer, loaded with a
-// small sample company through hr-ingest's real webhook endpoint.
+// small sample company through hr-ingest's real webhook endpoint. When Samba is installed (and
+// this runs as root, as Samba needs), it also provisions a Samba AD domain controller on loopback
+// and starts ad-writer on it, so the company appears in Active Directory too; otherwise it says
+// in one line why AD is skipped.
 package main
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -20,11 +24,17 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 
+	"github.com/orgsync/orgsync/deploy/local/sambadc"
 	"github.com/orgsync/orgsync/deploy/local/stack"
 	"github.com/orgsync/orgsync/pkg/auth"
 	"github.com/orgsync/orgsync/pkg/logging"
 	"github.com/orgsync/orgsync/services/graph-emulator/emulator"
 )
+
+// adPolicy is org-model's policy when ad-writer runs: the built-in one plus a mapping for AD.
+//
+//go:embed sample/policy-ad.yaml
+var adPolicy []byte
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -35,14 +45,17 @@ func main() {
 	}
 }
 
-// run starts the stack, prints where it listens to stdout, loads the sample and serves until ctx
-// ends.
+// run starts the stack, prints where it listens to stdout, loads the sample, then starts AD (a
+// Samba DC and ad-writer) when it can, and serves until ctx ends. Entra is served while the DC is
+// being provisioned: org-model publishes AD's desired state from the start, and ad-writer's
+// durable consumer catches up once it runs.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	flags := flag.NewFlagSet("orgsync-local", flag.ContinueOnError)
 	storeDir := flags.String("store", "", "JetStream store directory (default: a new temporary directory)")
 	sample := flags.String("sample", "deploy/local/sample/company.json", "events to load at start; empty loads nothing")
 	logLevel := flags.String("log-level", "warn", "service log level (debug, info, warn, error)")
 	randomPorts := flags.Bool("random-ports", false, "listen on free ports instead of the fixed 1408x/1808x/1908x ones")
+	withAD := flags.Bool("ad", true, "start a Samba AD DC and ad-writer when Samba is installed (false: Entra only)")
 	defaultTokenFile, err := auth.DefaultTokenFile()
 	if err != nil {
 		return err
@@ -69,7 +82,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if *randomPorts {
 		ports = stack.Ports{}
 	}
-	s, err := stack.Start(ctx, stack.Options{StoreDir: *storeDir, Ports: ports, LogWriter: os.Stderr, LogLevel: level})
+	opts := stack.Options{StoreDir: *storeDir, Ports: ports, LogWriter: os.Stderr, LogLevel: level}
+	sambaScript, adSkipped := "", errors.New("-ad=false")
+	if *withAD {
+		sambaScript, adSkipped = sambadc.Check(sambadc.Host{})
+	}
+	if adSkipped == nil {
+		// Only a policy that maps AD makes org-model publish AD's desired state.
+		opts.PolicyFile = filepath.Join(*storeDir, "policy-ad.yaml")
+		if err := os.WriteFile(opts.PolicyFile, adPolicy, 0o600); err != nil {
+			return fmt.Errorf("writing the AD policy: %w", err)
+		}
+	}
+	s, err := stack.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -90,7 +115,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
   entra-writer     gRPC %s   health http://%s/readyz   admin http://%s/v1/dead-letters
   webhook secret   %s   (source %q)
   admin token      %s
-                   (%s; send it as "Authorization: Bearer …" to org-model's gRPC and entra-writer's admin port)
+                   (%s; send it as "Authorization: Bearer …" to org-model's gRPC and the writers' admin ports)
 `,
 		s.NATS.Addr(), *storeDir,
 		s.EmulatorURL, s.EmulatorAddr(), emulator.StatsPath,
@@ -98,6 +123,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		s.OrgModel.GRPCAddr(), s.OrgModel.HTTPAddr(),
 		s.EntraWriter.GRPCAddr(), s.EntraWriter.HTTPAddr(), s.EntraWriter.AdminAddr(),
 		stack.DevSecret, stack.Source, s.AdminToken, tokenNote)
+	if adSkipped != nil {
+		fmt.Fprintf(stdout, "AD skipped: %v; everything else runs, Entra only.\n", adSkipped)
+	} else {
+		fmt.Fprintln(stdout, "AD starting: provisioning a Samba AD DC takes about 10 s (longer while another user of the machine's DC holds it); Entra works meanwhile.")
+	}
 
 	if *sample != "" {
 		if err := load(ctx, s, *sample, stdout); err != nil {
@@ -107,9 +137,61 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, `Try: deploy/local/send-webhook.sh deploy/local/sample/hire-jane.json
 Then: curl -s "http://127.0.0.1:18080/v1.0/users?\$filter=employeeId%20eq%20'E1104'&\$select=id,displayName,userPrincipalName,employeeId,department"`)
+	var dc *sambadc.DC
+	if adSkipped == nil {
+		dc = startAD(ctx, s, sambaScript, stdout)
+	}
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping…")
-	return s.Wait()
+	err = s.Wait()
+	if dc != nil {
+		err = errors.Join(err, dc.Close())
+	}
+	return err
+}
+
+// startAD starts the Samba DC, then ad-writer on it, and prints where they listen. It returns the
+// DC, to be closed once the stack has stopped, or nil when AD could not be started, which it says
+// on stdout: the rest of the stack keeps running.
+func startAD(ctx context.Context, s *stack.Stack, sambaScript string, stdout io.Writer) *sambadc.DC {
+	began := time.Now()
+	skip := func(err error) {
+		if ctx.Err() == nil {
+			fmt.Fprintf(stdout, "AD skipped: %v; everything else runs, Entra only.\n", err)
+		}
+	}
+	dc, err := sambadc.Start(ctx, sambaScript, func() {
+		fmt.Fprintf(stdout, "AD waiting: the machine's one Samba DC (fixed ports) is in use, by ad-writer's tests or another make run; waiting for its lock %s\n",
+			filepath.Join(os.TempDir(), sambadc.LockName))
+	})
+	if err != nil {
+		skip(fmt.Errorf("starting the Samba AD DC: %w", err))
+		return nil
+	}
+	password, err := dc.Password()
+	if err == nil {
+		err = s.StartADWriter(ctx, stack.AD{URL: dc.URL, CAFile: dc.CAFile, BaseDN: dc.BaseDN, BindDN: dc.BindDN, BindPassword: password})
+	}
+	if err != nil {
+		skip(err)
+		if closeErr := dc.Close(); closeErr != nil {
+			fmt.Fprintf(stdout, "stopping the Samba AD DC: %v\n", closeErr)
+		}
+		return nil
+	}
+	ous := stack.NewADOUs(dc.BaseDN)
+	fmt.Fprintf(stdout, `Active Directory is up (in %s; the machine's Samba DC is held until this stops):
+  Samba AD DC      %s   base %s   (domain files in %s)
+                   bind %s   password file %s   CA %s
+  ad-writer        health http://%s/readyz   admin http://%s/v1/dead-letters   managing %s
+Try: samba-tool user show jdoe -H %s   (Jane, once hired)
+`,
+		time.Since(began).Round(100*time.Millisecond),
+		dc.URL, dc.BaseDN, dc.Dir,
+		dc.BindDN, dc.PasswordFile, dc.CAFile,
+		s.ADWriter.HTTPAddr(), s.ADWriter.AdminAddr(), ous.Root,
+		filepath.Join(dc.Dir, "private", "sam.ldb"))
+	return dc
 }
 
 // writeToken writes the dev token where orgsyncctl looks, readable by the user only. It replaces

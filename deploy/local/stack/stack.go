@@ -1,6 +1,7 @@
 // Package stack runs the whole orgsync pipeline in one process — embedded JetStream, the Graph
-// emulator, hr-ingest, org-model and entra-writer — for `make run` and the end-to-end tests.
-// Each service runs exactly as its own binary would, wired by its own service package.
+// emulator, hr-ingest, org-model and entra-writer, and ad-writer once a domain controller is
+// given to StartADWriter — for `make run` and the end-to-end tests. Each service runs exactly as
+// its own binary would, wired by its own service package.
 package stack
 
 import (
@@ -26,6 +27,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	adwriter "github.com/orgsync/orgsync/services/ad-writer/service"
 	entrawriter "github.com/orgsync/orgsync/services/entra-writer/service"
 	"github.com/orgsync/orgsync/services/graph-emulator/emulator"
 	hringest "github.com/orgsync/orgsync/services/hr-ingest/service"
@@ -46,6 +48,8 @@ type Ports struct {
 	OrgModelHTTP, OrgModelGRPC       int
 	EntraWriterHTTP, EntraWriterGRPC int
 	EntraWriterAdmin                 int
+	ADWriterHTTP, ADWriterGRPC       int
+	ADWriterAdmin                    int
 }
 
 // FixedPorts are the local stack's well-known ports, chosen clear of the usual NATS (4222) and
@@ -54,8 +58,8 @@ var FixedPorts = Ports{
 	NATS: 14222, Emulator: 18080,
 	HRIngestHTTP: 18081, HRIngestGRPC: 19081,
 	OrgModelHTTP: 18082, OrgModelGRPC: 19082,
-	EntraWriterHTTP: 18083, EntraWriterGRPC: 19083,
-	EntraWriterAdmin: 18183,
+	EntraWriterHTTP: 18083, EntraWriterGRPC: 19083, EntraWriterAdmin: 18183,
+	ADWriterHTTP: 18084, ADWriterGRPC: 19084, ADWriterAdmin: 18184,
 }
 
 // Options configure a stack.
@@ -77,6 +81,7 @@ type Options struct {
 	// Sources are HR sources besides "local" (e.g. a SCIM source with its bearer token).
 	Sources []hringest.SourceConfig
 	// PolicyFile is org-model's policy file (ORGSYNC_CONFIG); empty is the built-in policy.
+	// org-model publishes AD's desired state only when the policy maps AD (deploy/local/sample/policy-ad.yaml does).
 	PolicyFile string
 	// NATSConfigFile, when set, starts the embedded server from this nats-server configuration
 	// (accounts, users, permissions: deploy/nats/nats-server.conf) on a free port instead of an
@@ -95,9 +100,18 @@ type Stack struct {
 	HRIngest    *hringest.Service
 	OrgModel    *orgmodel.Service
 	EntraWriter *entrawriter.Service
+	// ADWriter is nil until StartADWriter has started it.
+	ADWriter *adwriter.Service
 	// AdminToken is the dev admin token: a bearer token for org-model's gRPC API and the
 	// writers' admin routes.
 	AdminToken string
+
+	// opts, natsURL, streams and auth are what StartADWriter wires ad-writer with, as Start
+	// wired the others.
+	opts    Options
+	natsURL string
+	streams stream.Config
+	auth    auth.Config
 
 	emulatorServer *http.Server
 	emulatorDone   chan struct{}
@@ -130,12 +144,11 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{NATS: natsSrv, Emulator: emulator.New(), emulatorDone: make(chan struct{}), AdminToken: adminToken}
-	serverConfig := func(name string, httpPort, grpcPort int) server.Config {
-		cfg := serverConfig(name, httpPort, grpcPort)
-		cfg.Auth = authCfg
-		return cfg
+	s := &Stack{
+		NATS: natsSrv, Emulator: emulator.New(), emulatorDone: make(chan struct{}), AdminToken: adminToken,
+		opts: opts, natsURL: natsSrv.ClientURL(), streams: stream.DefaultConfig(), auth: authCfg,
 	}
+	serverConfig := s.serverConfig
 	emulatorListener, err := net.Listen("tcp", addr(opts.Ports.Emulator))
 	if err != nil {
 		natsSrv.Shutdown()
@@ -154,8 +167,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		}
 	}()
 
-	streams := stream.DefaultConfig()
-	natsURL := natsSrv.ClientURL()
+	streams, natsURL := s.streams, s.natsURL
 	secret, err := webhook.ParseSecret(DevSecret)
 	if err != nil {
 		return nil, s.abort(err)
@@ -280,8 +292,9 @@ func Post(ctx context.Context, client *http.Client, url, webhookID string, body 
 	return resp, respBody, err
 }
 
-func serverConfig(name string, httpPort, grpcPort int) server.Config {
-	return server.Config{Name: name, HTTPAddr: addr(httpPort), GRPCAddr: addr(grpcPort), ShutdownTimeout: 5 * time.Second}
+// serverConfig is a service's servers on the given ports (0: free ones), accepting the dev token.
+func (s *Stack) serverConfig(name string, httpPort, grpcPort int) server.Config {
+	return server.Config{Name: name, HTTPAddr: addr(httpPort), GRPCAddr: addr(grpcPort), ShutdownTimeout: 5 * time.Second, Auth: s.auth}
 }
 
 // devAuth returns the admin token (opts' or a new random one) and the auth configuration that
