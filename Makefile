@@ -26,7 +26,7 @@ help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 .PHONY: run
-run: ## Start the whole pipeline locally (embedded JetStream, Graph emulator, the services) with a sample company.
+run: ## Start the whole pipeline locally (embedded JetStream, Graph emulator, the services; a Samba AD DC and ad-writer when Samba is installed) with a sample company.
 	go build -o $(BIN)/orgsync-local ./deploy/local
 	exec $(BIN)/orgsync-local $(RUN_ARGS)
 
@@ -49,7 +49,7 @@ deps: ## Install what the tests need beyond Go (Debian packages, only where miss
 
 .PHONY: build
 build: ## Build every service binary into .bin/.
-	go build -o $(BIN)/ ./services/hr-ingest ./services/org-model ./services/entra-writer ./services/graph-emulator
+	go build -o $(BIN)/ ./services/hr-ingest ./services/org-model ./services/entra-writer ./services/ad-writer ./services/graph-emulator
 
 .PHONY: lint
 lint: $(BIN)/buf ## gofmt, go vet, buf lint.

@@ -1,8 +1,8 @@
 # Kubernetes: the Helm chart's offline tests and the container images (see docs/kubernetes.md).
 
 CHARTTEST_DIR := deploy/kubernetes/charttest
-# The services `make images` builds; ad-writer joins when it exists.
-IMAGE_SERVICES ?= hr-ingest org-model entra-writer graph-emulator
+# The services `make images` builds: every one under services/ (TestEveryServiceIsBuilt checks).
+IMAGE_SERVICES ?= hr-ingest org-model entra-writer ad-writer graph-emulator
 IMAGE_REPOSITORY ?= ghcr.io/orgsync
 IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 IMAGE_GOARCH ?= $(shell go env GOARCH)

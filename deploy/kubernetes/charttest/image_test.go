@@ -9,25 +9,34 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"sigs.k8s.io/yaml"
 )
 
-// TestImageBinary builds hr-ingest with deploy/docker/build.sh, the script `make images` and the
-// Tiltfile use, and checks the binary is what a distroless/static (or scratch) image needs: static,
-// no interpreter or shared libraries, stripped, built without cgo and local paths, with the
-// version stamped into main.version.
+// TestImageBinary builds services with deploy/docker/build.sh, the script `make images` and the
+// Tiltfile use, and checks each binary is what a distroless/static (or scratch) image needs:
+// static, no interpreter or shared libraries, stripped, built without cgo and local paths, with
+// the version stamped into main.version. hr-ingest and ad-writer (go-ldap, the newest image)
+// stand for the rest: entra-writer's cold build of msgraph-sdk-go takes minutes, and every
+// service goes through the same script and flags.
 func TestImageBinary(t *testing.T) {
+	for _, service := range []string{"hr-ingest", "ad-writer"} {
+		t.Run(service, func(t *testing.T) { checkImageBinary(t, service) })
+	}
+}
+
+func checkImageBinary(t *testing.T, service string) {
 	out := t.TempDir()
 	version := "charttest-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	cmd := exec.Command(filepath.Join(repoRoot, "deploy", "docker", "build.sh"), "hr-ingest", out)
+	cmd := exec.Command(filepath.Join(repoRoot, "deploy", "docker", "build.sh"), service, out)
 	cmd.Env = append(os.Environ(), "VERSION="+version)
 	if output, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build.sh hr-ingest: %v\n%s", err, output)
+		t.Fatalf("build.sh %s: %v\n%s", service, err, output)
 	}
-	binary := filepath.Join(out, "hr-ingest")
+	binary := filepath.Join(out, service)
 
 	t.Run("static ELF", func(t *testing.T) {
 		f, err := elf.Open(binary)
@@ -84,7 +93,8 @@ func TestImageBinary(t *testing.T) {
 }
 
 // TestDockerfileUser checks that the image runs as the numeric non-root user the chart's
-// podSecurityContext declares, so runAsNonRoot can verify it and files are owned consistently.
+// podSecurityContext declares, so runAsNonRoot can verify it and files are owned consistently,
+// and that every workload the chart renders (ad-writer included) runs as that user.
 func TestDockerfileUser(t *testing.T) {
 	dockerfile, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "docker", "Dockerfile"))
 	if err != nil {
@@ -118,6 +128,46 @@ func TestDockerfileUser(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^ENTRYPOINT \["[^"]+"\]\s*$`).Match(dockerfile) {
 		t.Error("the ENTRYPOINT is not in exec form: the image has no shell to run a shell form")
+	}
+	r := renderObjects(t, "--values", filepath.Join(examplesDir, "values-production.yaml"),
+		"--values", filepath.Join(repoRoot, "deploy", "kubernetes", "charttest", "testdata", "all-features.yaml"))
+	for _, component := range serviceNames(t) {
+		d := r.deployments[component]
+		if d == nil {
+			t.Errorf("the chart with every feature renders no Deployment for %s", component)
+			continue
+		}
+		sc := d.Spec.Template.Spec.SecurityContext
+		if sc == nil || sc.RunAsUser == nil || sc.RunAsGroup == nil || int(*sc.RunAsUser) != uid || int(*sc.RunAsGroup) != gid {
+			t.Errorf("%s pod securityContext %+v, want runAsUser %d and runAsGroup %d, the Dockerfile's USER", component, sc, uid, gid)
+		}
+	}
+}
+
+// TestEveryServiceIsBuilt checks that `make build` and `make images` name every service under
+// services/ (a dry run: make -n prints the commands without running them).
+func TestEveryServiceIsBuilt(t *testing.T) {
+	for _, target := range []string{"build", "images"} {
+		t.Run(target, func(t *testing.T) {
+			// CONTAINER_ENGINE given: the dry run must not depend on docker or buildah.
+			cmd := exec.Command("make", "--no-print-directory", "-n", "-C", repoRoot, target, "CONTAINER_ENGINE=docker")
+			// A make running this test passes its flags down; this one must not inherit them.
+			for _, v := range os.Environ() {
+				if name, _, _ := strings.Cut(v, "="); name != "MAKEFLAGS" && name != "MFLAGS" && name != "MAKELEVEL" {
+					cmd.Env = append(cmd.Env, v)
+				}
+			}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("make -n %s: %v\n%s", target, err, out)
+			}
+			for _, service := range serviceNames(t) {
+				want := regexp.MustCompile(`(^|[\s/])` + regexp.QuoteMeta(service) + `(\s|;|$)`)
+				if !want.Match(out) {
+					t.Errorf("make %s does not build %s:\n%s", target, service, out)
+				}
+			}
+		})
 	}
 }
 
