@@ -240,6 +240,9 @@ func (s *Service) LastDrift() time.Time {
 	return s.lastDrift
 }
 
+// GRPCAddr is where gRPC health is served.
+func (s *Service) GRPCAddr() string { return s.server.GRPCAddr().String() }
+
 // AdminAddr is where the admin routes (dead letters, drift) are served.
 func (s *Service) AdminAddr() string { return s.server.AdminAddr().String() }
 
