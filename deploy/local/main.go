@@ -183,13 +183,13 @@ func startAD(ctx context.Context, s *stack.Stack, sambaScript string, stdout io.
 	fmt.Fprintf(stdout, `Active Directory is up (in %s; the machine's Samba DC is held until this stops):
   Samba AD DC      %s   base %s   (domain files in %s)
                    bind %s   password file %s   CA %s
-  ad-writer        gRPC %s   health http://%s/readyz   admin http://%s/v1/dead-letters   managing %s
+  ad-writer        health http://%s/readyz   admin http://%s/v1/dead-letters   managing %s
 Try: samba-tool user show jdoe -H %s   (Jane, once hired)
 `,
 		time.Since(began).Round(100*time.Millisecond),
 		dc.URL, dc.BaseDN, dc.Dir,
 		dc.BindDN, dc.PasswordFile, dc.CAFile,
-		s.ADWriter.GRPCAddr(), s.ADWriter.HTTPAddr(), s.ADWriter.AdminAddr(), ous.Root,
+		s.ADWriter.HTTPAddr(), s.ADWriter.AdminAddr(), ous.Root,
 		filepath.Join(dc.Dir, "private", "sam.ldb"))
 	return dc
 }
