@@ -1182,8 +1182,21 @@ func (w *Writer) reapply(ctx context.Context, obj *orgsyncv1.DesiredObject) (*or
 	return result, w.reconcileMembers(ctx, obj.GetGroup().GetGroupKey(), result)
 }
 
-// recordOnly reads from the directory and drops writes.
-type recordOnly struct{ Directory }
+// recordOnly reads from the directory and drops writes. It forwards each method of Directory
+// by name, so that a method added to the port does not compile until it is decided here.
+type recordOnly struct{ dir Directory }
+
+var _ Directory = recordOnly{}
+
+func (r recordOnly) Search(ctx context.Context, base, filter string, attrs []string) ([]*ldap.Entry, error) {
+	return r.dir.Search(ctx, base, filter, attrs)
+}
+
+func (r recordOnly) HighestUSN(ctx context.Context) (int64, error) { return r.dir.HighestUSN(ctx) }
+
+func (r recordOnly) Members(ctx context.Context, groupDN string) ([]string, error) {
+	return r.dir.Members(ctx, groupDN)
+}
 
 func (recordOnly) AddEntry(context.Context, string, map[string][]string) error { return nil }
 func (recordOnly) Modify(context.Context, string, []ldap.Change) error         { return nil }
