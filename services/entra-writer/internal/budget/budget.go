@@ -95,9 +95,12 @@ func (l *Local) TryTake(_ context.Context, n int) (bool, error) {
 	return l.limiter.AllowN(time.Now(), n), nil
 }
 
-// Directory charges every write to a budget before passing it on.
+// Directory charges every write to a budget before passing it on; reads are passed on free. It
+// wraps the port method by method, so a method added to writer.Directory does not compile here
+// until it is decided whether it is charged. It is safe for concurrent use if the wrapped
+// directory is.
 type Directory struct {
-	writer.Directory
+	dir    writer.Directory
 	budget Budget
 }
 
@@ -105,7 +108,42 @@ var _ writer.Directory = (*Directory)(nil)
 
 // Wrap returns dir with its writes charged to budget.
 func Wrap(dir writer.Directory, budget Budget) *Directory {
-	return &Directory{Directory: dir, budget: budget}
+	return &Directory{dir: dir, budget: budget}
+}
+
+// FindUserByEmployeeID implements writer.Directory: a read, not charged.
+func (d *Directory) FindUserByEmployeeID(ctx context.Context, employeeID string) (*directory.User, error) {
+	return d.dir.FindUserByEmployeeID(ctx, employeeID)
+}
+
+// GetUser implements writer.Directory: a read, not charged.
+func (d *Directory) GetUser(ctx context.Context, id string) (*directory.User, error) {
+	return d.dir.GetUser(ctx, id)
+}
+
+// FindDeletedUserByEmployeeID implements writer.Directory: a read, not charged.
+func (d *Directory) FindDeletedUserByEmployeeID(ctx context.Context, employeeID string) (*directory.User, error) {
+	return d.dir.FindDeletedUserByEmployeeID(ctx, employeeID)
+}
+
+// GetUserByPrincipalName implements writer.Directory: a read, not charged.
+func (d *Directory) GetUserByPrincipalName(ctx context.Context, principalName string) (*directory.User, error) {
+	return d.dir.GetUserByPrincipalName(ctx, principalName)
+}
+
+// FindGroupByMailNickname implements writer.Directory: a read, not charged.
+func (d *Directory) FindGroupByMailNickname(ctx context.Context, mailNickname string) (*directory.Group, error) {
+	return d.dir.FindGroupByMailNickname(ctx, mailNickname)
+}
+
+// GetGroup implements writer.Directory: a read, not charged.
+func (d *Directory) GetGroup(ctx context.Context, id string) (*directory.Group, error) {
+	return d.dir.GetGroup(ctx, id)
+}
+
+// GetManager implements writer.Directory: a read, not charged.
+func (d *Directory) GetManager(ctx context.Context, userID string) (string, error) {
+	return d.dir.GetManager(ctx, userID)
 }
 
 // CreateUser implements writer.Directory.
@@ -113,12 +151,12 @@ func (d *Directory) CreateUser(ctx context.Context, attrs directory.UserAttribut
 	if err := d.wait(ctx); err != nil {
 		return nil, err
 	}
-	return d.Directory.CreateUser(ctx, attrs, password)
+	return d.dir.CreateUser(ctx, attrs, password)
 }
 
 // UpdateUser implements writer.Directory.
 func (d *Directory) UpdateUser(ctx context.Context, id string, attrs directory.UserAttributes, fields []directory.Field) error {
-	return d.charge(ctx, func() error { return d.Directory.UpdateUser(ctx, id, attrs, fields) })
+	return d.charge(ctx, func() error { return d.dir.UpdateUser(ctx, id, attrs, fields) })
 }
 
 // RestoreUser implements writer.Directory.
@@ -126,12 +164,12 @@ func (d *Directory) RestoreUser(ctx context.Context, id string) (*directory.User
 	if err := d.wait(ctx); err != nil {
 		return nil, err
 	}
-	return d.Directory.RestoreUser(ctx, id)
+	return d.dir.RestoreUser(ctx, id)
 }
 
 // DeleteUser implements writer.Directory.
 func (d *Directory) DeleteUser(ctx context.Context, id string) error {
-	return d.charge(ctx, func() error { return d.Directory.DeleteUser(ctx, id) })
+	return d.charge(ctx, func() error { return d.dir.DeleteUser(ctx, id) })
 }
 
 // CreateGroup implements writer.Directory.
@@ -139,32 +177,32 @@ func (d *Directory) CreateGroup(ctx context.Context, attrs directory.GroupAttrib
 	if err := d.wait(ctx); err != nil {
 		return nil, err
 	}
-	return d.Directory.CreateGroup(ctx, attrs)
+	return d.dir.CreateGroup(ctx, attrs)
 }
 
 // UpdateGroup implements writer.Directory.
 func (d *Directory) UpdateGroup(ctx context.Context, id string, attrs directory.GroupAttributes) error {
-	return d.charge(ctx, func() error { return d.Directory.UpdateGroup(ctx, id, attrs) })
+	return d.charge(ctx, func() error { return d.dir.UpdateGroup(ctx, id, attrs) })
 }
 
 // DeleteGroup implements writer.Directory.
 func (d *Directory) DeleteGroup(ctx context.Context, id string) error {
-	return d.charge(ctx, func() error { return d.Directory.DeleteGroup(ctx, id) })
+	return d.charge(ctx, func() error { return d.dir.DeleteGroup(ctx, id) })
 }
 
 // AddMember implements writer.Directory.
 func (d *Directory) AddMember(ctx context.Context, groupID, memberID string) error {
-	return d.charge(ctx, func() error { return d.Directory.AddMember(ctx, groupID, memberID) })
+	return d.charge(ctx, func() error { return d.dir.AddMember(ctx, groupID, memberID) })
 }
 
 // AddMembers implements writer.Directory: one bind PATCH is one write, whatever its size.
 func (d *Directory) AddMembers(ctx context.Context, groupID string, memberIDs []string) error {
-	return d.charge(ctx, func() error { return d.Directory.AddMembers(ctx, groupID, memberIDs) })
+	return d.charge(ctx, func() error { return d.dir.AddMembers(ctx, groupID, memberIDs) })
 }
 
 // RemoveMember implements writer.Directory.
 func (d *Directory) RemoveMember(ctx context.Context, groupID, memberID string) error {
-	return d.charge(ctx, func() error { return d.Directory.RemoveMember(ctx, groupID, memberID) })
+	return d.charge(ctx, func() error { return d.dir.RemoveMember(ctx, groupID, memberID) })
 }
 
 // RemoveMembers implements writer.Directory: Graph charges each item of a $batch as a write.
@@ -180,17 +218,17 @@ func (d *Directory) RemoveMembers(ctx context.Context, refs []directory.MemberRe
 	if waited := time.Since(started); waited > time.Millisecond {
 		metrics.Default().ThrottleWait(ctx, "budget", waited)
 	}
-	return d.Directory.RemoveMembers(ctx, refs)
+	return d.dir.RemoveMembers(ctx, refs)
 }
 
 // RemoveManager implements writer.Directory.
 func (d *Directory) RemoveManager(ctx context.Context, userID string) error {
-	return d.charge(ctx, func() error { return d.Directory.RemoveManager(ctx, userID) })
+	return d.charge(ctx, func() error { return d.dir.RemoveManager(ctx, userID) })
 }
 
 // SetManager implements writer.Directory.
 func (d *Directory) SetManager(ctx context.Context, userID, managerID string) error {
-	return d.charge(ctx, func() error { return d.Directory.SetManager(ctx, userID, managerID) })
+	return d.charge(ctx, func() error { return d.dir.SetManager(ctx, userID, managerID) })
 }
 
 func (d *Directory) charge(ctx context.Context, write func() error) error {

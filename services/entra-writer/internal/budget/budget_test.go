@@ -88,6 +88,79 @@ func TestDirectoryChargesWritesNotReads(t *testing.T) {
 	}
 }
 
+// TestDirectoryContract runs the Directory contract through the budget wrapping the fake, with a
+// budget too large to matter: charging writes changes nothing else the port promises.
+func TestDirectoryContract(t *testing.T) {
+	directorytest.RunContract(t, func(*testing.T) (directorytest.Directory, directorytest.Members, directorytest.Managers) {
+		fake := directorytest.NewFake()
+		plenty := NewLocal(Limit{Writes: 1_000_000, Window: time.Second, Burst: 1_000_000})
+		return Wrap(fake, plenty), fake.Members, fake.Manager
+	})
+}
+
+// countingBudget grants every request and counts the writes taken.
+type countingBudget struct{ taken int }
+
+func (c *countingBudget) Wait(_ context.Context, n int) error { c.taken += n; return nil }
+
+func (c *countingBudget) TryTake(_ context.Context, n int) (bool, error) {
+	c.taken += n
+	return true, nil
+}
+
+// TestDirectoryChargesEachMethod: every method of the port, called once, takes from the budget
+// what it costs in Graph writes — reads nothing, a $batch removal one per item.
+func TestDirectoryChargesEachMethod(t *testing.T) {
+	const someID = "00000000-0000-0000-0000-000000000001"
+	refs := []directory.MemberRef{{GroupID: someID, MemberID: "a"}, {GroupID: someID, MemberID: "b"}, {GroupID: someID, MemberID: "c"}}
+	tests := []struct {
+		method string
+		call   func(ctx context.Context, dir *Directory)
+		writes int
+	}{
+		{"FindUserByEmployeeID", func(ctx context.Context, dir *Directory) { _, _ = dir.FindUserByEmployeeID(ctx, "E1") }, 0},
+		{"GetUser", func(ctx context.Context, dir *Directory) { _, _ = dir.GetUser(ctx, someID) }, 0},
+		{"FindDeletedUserByEmployeeID", func(ctx context.Context, dir *Directory) { _, _ = dir.FindDeletedUserByEmployeeID(ctx, "E1") }, 0},
+		{"GetUserByPrincipalName", func(ctx context.Context, dir *Directory) {
+			_, _ = dir.GetUserByPrincipalName(ctx, "a@corp.example.com")
+		}, 0},
+		{"FindGroupByMailNickname", func(ctx context.Context, dir *Directory) { _, _ = dir.FindGroupByMailNickname(ctx, "g") }, 0},
+		{"GetGroup", func(ctx context.Context, dir *Directory) { _, _ = dir.GetGroup(ctx, someID) }, 0},
+		{"GetManager", func(ctx context.Context, dir *Directory) { _, _ = dir.GetManager(ctx, someID) }, 0},
+		{"CreateUser", func(ctx context.Context, dir *Directory) {
+			_, _ = dir.CreateUser(ctx, directory.UserAttributes{UserPrincipalName: "a@corp.example.com", EmployeeID: "E1"}, "Xy7!initial-password-Q")
+		}, 1},
+		{"UpdateUser", func(ctx context.Context, dir *Directory) {
+			_ = dir.UpdateUser(ctx, someID, directory.UserAttributes{}, []directory.Field{directory.FieldDepartment})
+		}, 1},
+		{"DeleteUser", func(ctx context.Context, dir *Directory) { _ = dir.DeleteUser(ctx, someID) }, 1},
+		{"RestoreUser", func(ctx context.Context, dir *Directory) { _, _ = dir.RestoreUser(ctx, someID) }, 1},
+		{"CreateGroup", func(ctx context.Context, dir *Directory) {
+			_, _ = dir.CreateGroup(ctx, directory.GroupAttributes{DisplayName: "G", MailNickname: "g"})
+		}, 1},
+		{"UpdateGroup", func(ctx context.Context, dir *Directory) {
+			_ = dir.UpdateGroup(ctx, someID, directory.GroupAttributes{})
+		}, 1},
+		{"DeleteGroup", func(ctx context.Context, dir *Directory) { _ = dir.DeleteGroup(ctx, someID) }, 1},
+		{"AddMember", func(ctx context.Context, dir *Directory) { _ = dir.AddMember(ctx, someID, "a") }, 1},
+		{"AddMembers", func(ctx context.Context, dir *Directory) { _ = dir.AddMembers(ctx, someID, []string{"a", "b", "c"}) }, 1},
+		{"RemoveMember", func(ctx context.Context, dir *Directory) { _ = dir.RemoveMember(ctx, someID, "a") }, 1},
+		{"RemoveMembers", func(ctx context.Context, dir *Directory) { _ = dir.RemoveMembers(ctx, refs) }, len(refs)},
+		{"SetManager", func(ctx context.Context, dir *Directory) { _ = dir.SetManager(ctx, someID, "a") }, 1},
+		{"RemoveManager", func(ctx context.Context, dir *Directory) { _ = dir.RemoveManager(ctx, someID) }, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method, func(t *testing.T) {
+			budget := &countingBudget{}
+			// Whether the call succeeds does not matter: the write is charged before it is sent.
+			tt.call(t.Context(), Wrap(directorytest.NewFake(), budget))
+			if budget.taken != tt.writes {
+				t.Errorf("%s took %d writes from the budget, want %d", tt.method, budget.taken, tt.writes)
+			}
+		})
+	}
+}
+
 // TestPauseIsSharedAndOnlyLengthens: a Retry-After one replica heard pauses the others; a shorter
 // one heard meanwhile does not cut it short. The same holds for the in-process pause.
 func TestPauseIsSharedAndOnlyLengthens(t *testing.T) {

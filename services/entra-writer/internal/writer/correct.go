@@ -43,7 +43,7 @@ func (w *Writer) Correct(ctx context.Context, obj *orgsyncv1.DesiredObject, reas
 	defer w.applyMu.Unlock()
 	if reportOnly {
 		real := w.dir
-		w.dir = recordOnly{real}
+		w.dir = recordOnly{dir: real}
 		defer func() { w.dir = real }()
 	}
 	// As a late attempt: a recorded object id that Graph no longer knows is looked up again
@@ -72,10 +72,40 @@ func (w *Writer) RemoveStray(ctx context.Context, groupKey, groupID, memberKey, 
 
 // recordOnly reads from the directory and drops every write, for a report-only drift reconcile.
 // Creates and restores are refused: a report never needs them (a deleted object is reported as
-// such, not re-created).
-type recordOnly struct{ Directory }
+// such, not re-created). It wraps the port method by method, so a method added to Directory does
+// not compile here until it is decided whether it is a read to pass on or a write to drop.
+type recordOnly struct{ dir Directory }
+
+// compile-time check that recordOnly still covers the port.
+var _ Directory = recordOnly{}
 
 var errReportOnly = &directory.Error{Op: "report-only", Class: directory.ClassInvalid, Code: "orgsync_ReportOnly", Message: "not written: drift is only reported"}
+
+// Reads go through.
+
+func (r recordOnly) FindUserByEmployeeID(ctx context.Context, employeeID string) (*directory.User, error) {
+	return r.dir.FindUserByEmployeeID(ctx, employeeID)
+}
+func (r recordOnly) GetUser(ctx context.Context, id string) (*directory.User, error) {
+	return r.dir.GetUser(ctx, id)
+}
+func (r recordOnly) FindDeletedUserByEmployeeID(ctx context.Context, employeeID string) (*directory.User, error) {
+	return r.dir.FindDeletedUserByEmployeeID(ctx, employeeID)
+}
+func (r recordOnly) GetUserByPrincipalName(ctx context.Context, principalName string) (*directory.User, error) {
+	return r.dir.GetUserByPrincipalName(ctx, principalName)
+}
+func (r recordOnly) FindGroupByMailNickname(ctx context.Context, mailNickname string) (*directory.Group, error) {
+	return r.dir.FindGroupByMailNickname(ctx, mailNickname)
+}
+func (r recordOnly) GetGroup(ctx context.Context, id string) (*directory.Group, error) {
+	return r.dir.GetGroup(ctx, id)
+}
+func (r recordOnly) GetManager(ctx context.Context, userID string) (string, error) {
+	return r.dir.GetManager(ctx, userID)
+}
+
+// Creates and restores are refused.
 
 func (recordOnly) CreateUser(context.Context, directory.UserAttributes, string) (*directory.User, error) {
 	return nil, errReportOnly
@@ -86,6 +116,9 @@ func (recordOnly) RestoreUser(context.Context, string) (*directory.User, error) 
 func (recordOnly) CreateGroup(context.Context, directory.GroupAttributes) (*directory.Group, error) {
 	return nil, errReportOnly
 }
+
+// Every other write is dropped, reported as done.
+
 func (recordOnly) UpdateUser(context.Context, string, directory.UserAttributes, []directory.Field) error {
 	return nil
 }
@@ -100,6 +133,3 @@ func (recordOnly) RemoveManager(context.Context, string) error                  
 func (recordOnly) RemoveMembers(_ context.Context, refs []directory.MemberRef) []error {
 	return make([]error, len(refs))
 }
-
-// compile-time check that recordOnly still covers the port.
-var _ Directory = recordOnly{}
