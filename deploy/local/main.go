@@ -24,10 +24,10 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 
-	"github.com/orgsync/orgsync/deploy/local/sambadc"
 	"github.com/orgsync/orgsync/deploy/local/stack"
 	"github.com/orgsync/orgsync/pkg/auth"
 	"github.com/orgsync/orgsync/pkg/logging"
+	"github.com/orgsync/orgsync/pkg/sambadc"
 	"github.com/orgsync/orgsync/services/graph-emulator/emulator"
 )
 
@@ -160,10 +160,9 @@ func startAD(ctx context.Context, s *stack.Stack, sambaScript string, stdout io.
 			fmt.Fprintf(stdout, "AD skipped: %v; everything else runs, Entra only.\n", err)
 		}
 	}
-	dc, err := sambadc.Start(ctx, sambaScript, func() {
-		fmt.Fprintf(stdout, "AD waiting: the machine's one Samba DC (fixed ports) is in use, by ad-writer's tests or another make run; waiting for its lock %s\n",
-			filepath.Join(os.TempDir(), sambadc.LockName))
-	})
+	dc, err := sambadc.Start(ctx, sambadc.Options{Script: sambaScript, Waiting: func(lockFile string) {
+		fmt.Fprintf(stdout, "AD waiting: the machine's one Samba DC (fixed ports) is in use, by ad-writer's tests or another make run; waiting for its lock %s\n", lockFile)
+	}})
 	if err != nil {
 		skip(fmt.Errorf("starting the Samba AD DC: %w", err))
 		return nil

@@ -25,8 +25,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/orgsync/orgsync/deploy/local/sambadc"
 	"github.com/orgsync/orgsync/pkg/auth"
+	"github.com/orgsync/orgsync/pkg/sambadc"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 

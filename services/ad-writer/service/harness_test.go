@@ -14,25 +14,43 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orgsync/orgsync/pkg/natsembed"
+	"github.com/orgsync/orgsync/pkg/sambadc"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/ad-writer/internal/ldap"
-	"github.com/orgsync/orgsync/services/ad-writer/internal/samba"
 )
 
-// dc is the one Samba domain controller this package's tests share.
-var dc *samba.DC
+// dc is the one Samba domain controller this package's tests share, adminPassword its
+// administrator's password.
+var (
+	dc            *sambadc.DC
+	adminPassword string
+)
 
-func TestMain(m *testing.M) {
+func TestMain(m *testing.M) { os.Exit(runWithDC(m)) }
+
+// runWithDC runs the tests with a freshly provisioned DC, waiting for the machine's DC lock while
+// another test binary or run holds it.
+func runWithDC(m *testing.M) int {
 	var err error
-	if dc, err = samba.Start(); err != nil {
+	dc, err = sambadc.Start(context.Background(), sambadc.Options{Waiting: func(lockFile string) {
+		fmt.Fprintln(os.Stderr, "waiting for the Samba AD DC: another test or run holds", lockFile)
+	}})
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the Samba AD DC:", err)
-		os.Exit(1)
+		return 1
 	}
-	code := m.Run()
-	dc.Close()
-	os.Exit(code)
+	defer func() {
+		if err := dc.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the Samba AD DC:", err)
+		}
+	}()
+	if adminPassword, err = dc.Password(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
 }
 
 // domain is one test's corner of the shared DC: its own OU tree, an embedded JetStream, an admin
@@ -49,7 +67,7 @@ type domain struct {
 // newDomain creates OU=<name> with Users, Groups, Leavers and the extra OUs below it.
 func newDomain(tb testing.TB, name string, extraOUs ...string) *domain {
 	tb.Helper()
-	admin, err := ldap.New(ldap.Config{URL: dc.URL, BindDN: dc.BindDN, BindPassword: dc.Password(), CAFile: dc.CAFile}, slog.New(slog.DiscardHandler))
+	admin, err := ldap.New(ldap.Config{URL: dc.URL, BindDN: dc.BindDN, BindPassword: adminPassword, CAFile: dc.CAFile}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -89,7 +107,7 @@ func (d *domain) config(configure func(*Config)) Config {
 	cfg := Config{
 		NATSURL: d.natsURL, Streams: stream.DefaultConfig(),
 		Server: server.Config{Name: Name, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
-		LDAP:   ldap.Config{URL: dc.URL, BindDN: dc.BindDN, BindPassword: dc.Password(), CAFile: dc.CAFile, Timeout: 10 * time.Second},
+		LDAP:   ldap.Config{URL: dc.URL, BindDN: dc.BindDN, BindPassword: adminPassword, CAFile: dc.CAFile, Timeout: 10 * time.Second},
 	}
 	cfg.Writer.BaseDN, cfg.Writer.UsersOU, cfg.Writer.GroupsOU, cfg.Writer.LeaversOU = dc.BaseDN, d.users, d.groups, d.leavers
 	cfg.Writer.ManagedOUs = []string{d.root}

@@ -199,7 +199,7 @@ func TestConnections(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			client, err := ldap.New(ldap.Config{URL: tt.url, BindDN: dc.BindDN, BindPassword: dc.Password(), CAFile: tt.ca}, slog.New(slog.DiscardHandler))
+			client, err := ldap.New(ldap.Config{URL: tt.url, BindDN: dc.BindDN, BindPassword: adminPassword, CAFile: tt.ca}, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -208,7 +208,7 @@ func TestConnections(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Errorf("Ping: %v, want error %v", err, tt.wantErr)
 			}
-			if err != nil && strings.Contains(err.Error(), dc.Password()) {
+			if err != nil && strings.Contains(err.Error(), adminPassword) {
 				t.Errorf("the error shows the bind password")
 			}
 		})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/orgsync/orgsync/deploy/scale/internal/harness"
+	"github.com/orgsync/orgsync/pkg/sambadc"
 )
 
 // chaos kills and restarts the pipeline's processes, and restarts the Samba DC, at random moments
@@ -15,7 +16,7 @@ import (
 type chaos struct {
 	pipeline *harness.Pipeline
 	// dc is the Samba DC, nil when the run has no AD.
-	dc                      *harness.SambaDC
+	dc                      *sambadc.DC
 	rng                     *rand.Rand
 	say                     func(string, ...any)
 	actions                 int
@@ -131,7 +132,7 @@ func (c *chaos) restartDC(ctx context.Context, down time.Duration) error {
 		return ctx.Err()
 	case <-time.After(down):
 	}
-	if err := c.dc.Start(); err != nil {
+	if err := c.dc.Resume(); err != nil {
 		return err
 	}
 	if err := c.pipeline.WaitReady(ctx, 2*time.Minute); err != nil {

@@ -43,6 +43,7 @@ import (
 
 	"github.com/orgsync/orgsync/deploy/scale/internal/harness"
 	"github.com/orgsync/orgsync/deploy/scale/synth"
+	"github.com/orgsync/orgsync/pkg/sambadc"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/graph-emulator/emulator"
@@ -157,7 +158,7 @@ func run(ctx context.Context, cfg config) (err error) {
 
 	org := synth.Generate(synth.Options{Workers: cfg.workers, Units: cfg.units, Seed: cfg.seed, Now: time.Now()})
 	policy := harness.PolicyYAML
-	var dc *harness.SambaDC
+	var dc *sambadc.DC
 	var layout harness.ADLayout
 	var adEnv []string
 	adWriters := 0
@@ -171,7 +172,7 @@ func run(ctx context.Context, cfg config) (err error) {
 			}
 		}()
 		policy, adWriters = harness.PolicyWithAD(layout), 2
-		adEnv = append(append(dc.Env(), layout.WriterEnv()...), "AD_DRIFT_INTERVAL="+cfg.adDriftInterval.String())
+		adEnv = append(append(harness.ADWriterEnv(dc), layout.WriterEnv()...), "AD_DRIFT_INTERVAL="+cfg.adDriftInterval.String())
 	}
 
 	pipeline, err := harness.StartPipeline(ctx, harness.PipelineOptions{
@@ -269,7 +270,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		entraDiff = harness.Compare(emu, entraExpected)
 		if cfg.ad {
 			var snap harness.ADSnapshot
-			if snap, adErr = dc.Snapshot(layout); adErr == nil {
+			if snap, adErr = harness.SnapshotAD(dc, layout); adErr == nil {
 				adDiff = harness.CompareAD(snap, adExpected, layout)
 			}
 		}
@@ -354,13 +355,16 @@ func run(ctx context.Context, cfg config) (err error) {
 
 // startDC starts the Samba DC (waiting for its lock) and gives it an empty managed OU tree with an
 // OU per second-level unit of org, where PolicyWithAD puts their workers.
-func startDC(ctx context.Context, cfg config, org *synth.Org, say func(string, ...any)) (*harness.SambaDC, harness.ADLayout, error) {
+func startDC(ctx context.Context, cfg config, org *synth.Org, say func(string, ...any)) (*sambadc.DC, harness.ADLayout, error) {
 	root, err := harness.RepoRoot(".")
 	if err != nil {
 		return nil, harness.ADLayout{}, err
 	}
-	dc, err := harness.StartSambaDC(ctx, root, cfg.sambaDir, func() {
-		say("waiting for the Samba DC lock: another test or run is using the DC")
+	dc, err := sambadc.Start(ctx, sambadc.Options{
+		Script: filepath.Join(root, "scripts", "samba-dc.sh"), Dir: cfg.sambaDir,
+		Waiting: func(lockFile string) {
+			say("waiting for the Samba DC lock %s: another test or run is using the DC", lockFile)
+		},
 	})
 	if err != nil {
 		return nil, harness.ADLayout{}, err
@@ -373,7 +377,7 @@ func startDC(ctx context.Context, cfg config, org *synth.Org, say func(string, .
 		}
 	}
 	layout := harness.NewADLayout(dc.BaseDN, names)
-	if err := dc.PrepareLayout(layout); err != nil {
+	if err := harness.PrepareAD(dc, layout); err != nil {
 		return nil, layout, errors.Join(err, dc.Close())
 	}
 	say("Samba DC ready in %s", dc.Dir)
