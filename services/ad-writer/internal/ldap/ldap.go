@@ -199,6 +199,15 @@ func classify(op, dn string, err error) error {
 	return classified
 }
 
+// Answer returns the error Client returns when the directory answers op on dn with an LDAP result
+// code and diagnostic message: classified, with the attribute the message names. ldaptest's fake
+// answers through it, so that its errors are classified as a DC's.
+func Answer(op, dn string, code uint16, diagnostic string) *Error {
+	var classified *Error
+	errors.As(classify(op, dn, goldap.NewError(code, errors.New(diagnostic))), &classified)
+	return classified
+}
+
 // uniquenessDiagnostic reports whether a constraint violation's diagnostic says a value is
 // already in use by another object, in AD's or Samba's words.
 func uniquenessDiagnostic(err error) bool {

@@ -13,10 +13,11 @@ import (
 	"github.com/orgsync/orgsync/pkg/pii"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/ad-writer/internal/ldap"
+	"github.com/orgsync/orgsync/services/ad-writer/internal/ldap/ldaptest"
 )
 
 func TestCheckDN(t *testing.T) {
-	w := New(newMemDirectory(), acceptingSender{}, slog.New(slog.DiscardHandler), Options{
+	w := New(ldaptest.NewFake(testUsers, testGroups), acceptingSender{}, slog.New(slog.DiscardHandler), Options{
 		BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups, LeaversOU: "OU=Leavers," + testBase,
 		ManagedOUs: []string{testUsers, testGroups, "CN=Staff," + testBase},
 	})
@@ -73,7 +74,7 @@ func TestCheckDN(t *testing.T) {
 // nor the log line shows the DN's values by default.
 func TestRefusedDNIsAPermanentFailure(t *testing.T) {
 	t.Setenv(pii.Variable, "")
-	dir := newMemDirectory()
+	dir := ldaptest.NewFake(testUsers, testGroups)
 	sender := recordingSender{results: map[string]*orgsyncv1.WriterResult{}}
 	var logs bytes.Buffer
 	logger := logging.NewWithOptions(&logs, "ad-writer", slog.LevelInfo, logging.Options{})
@@ -87,12 +88,16 @@ func TestRefusedDNIsAPermanentFailure(t *testing.T) {
 		t.Fatal("the batch accepted a DN with an injected RDN")
 	}
 	result := sender.results["results.ad.user.E7"]
+	written, err := dir.Search(t.Context(), testBase, "(objectClass=user)", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got := struct {
 		Outcome orgsyncv1.Outcome
 		Class   orgsyncv1.ErrorClass
 		Code    string
 		Written int
-	}{result.GetOutcome(), result.GetErrorClass(), result.GetErrorCode(), len(dir.entries)}
+	}{result.GetOutcome(), result.GetErrorClass(), result.GetErrorCode(), len(written)}
 	want := got
 	want.Outcome, want.Class, want.Code, want.Written = orgsyncv1.Outcome_OUTCOME_FAILED, orgsyncv1.ErrorClass_ERROR_CLASS_INVALID, "34", 0
 	if diff := cmp.Diff(want, got); diff != "" {

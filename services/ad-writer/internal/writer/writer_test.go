@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/ad-writer/internal/ldap"
+	"github.com/orgsync/orgsync/services/ad-writer/internal/ldap/ldaptest"
 )
 
 func TestRetryDelay(t *testing.T) {
@@ -110,174 +110,6 @@ func TestDesiredUserAttrs(t *testing.T) {
 	if diff := cmp.Diff(want, pick); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-}
-
-// memDirectory is a directory held in memory, enough for applying users, groups and members and
-// for the drift reconcile: a search matches by objectGUID, employeeID, sAMAccountName or
-// uSNChanged when the filter names one, else it returns the entries under its base.
-type memDirectory struct {
-	entries map[string]*ldap.Entry // by lower-case DN
-	usn     int64
-	// beforeModify, when set, runs at the start of every Modify (another replica's work).
-	beforeModify func(dn string)
-	// failAll, when set, is every search's answer: a DC that does not answer.
-	failAll error
-}
-
-var _ Directory = (*memDirectory)(nil)
-
-func newMemDirectory() *memDirectory { return &memDirectory{entries: map[string]*ldap.Entry{}} }
-
-func (d *memDirectory) touch(e *ldap.Entry) {
-	d.usn++
-	e.Attrs["uSNChanged"] = []string{strconv.FormatInt(d.usn, 10)}
-}
-
-func (d *memDirectory) Search(_ context.Context, base, filter string, _ []string) ([]*ldap.Entry, error) {
-	if d.failAll != nil {
-		return nil, d.failAll
-	}
-	match := func(e *ldap.Entry) bool {
-		for _, attr := range []string{"employeeID", "sAMAccountName"} {
-			if _, value, ok := strings.Cut(filter, "("+attr+"="); ok {
-				value, _, _ = strings.Cut(value, ")")
-				return e.Get(attr) == value
-			}
-		}
-		if _, since, ok := strings.Cut(filter, "(uSNChanged>="); ok {
-			since, _, _ = strings.Cut(since, ")")
-			min, _ := strconv.ParseInt(since, 10, 64)
-			changed, _ := strconv.ParseInt(e.Get("uSNChanged"), 10, 64)
-			return changed >= min
-		}
-		if strings.Contains(filter, "(objectGUID=") {
-			guidFilter, _ := ldap.GUIDFilter(e.GUID())
-			return guidFilter == filter
-		}
-		return true
-	}
-	var out []*ldap.Entry
-	for _, e := range d.entries {
-		if ldap.Under(e.DN, base) && match(e) {
-			copied := &ldap.Entry{DN: e.DN, Attrs: map[string][]string{}}
-			for name, values := range e.Attrs {
-				copied.Attrs[name] = slices.Clone(values)
-			}
-			out = append(out, copied)
-		}
-	}
-	return out, nil
-}
-
-func (d *memDirectory) AddEntry(_ context.Context, dn string, attrs map[string][]string) error {
-	if d.entries[strings.ToLower(dn)] != nil {
-		return &ldap.Error{Op: "add", Code: ldap.ResultEntryExists, Class: ldap.ClassExists}
-	}
-	e := &ldap.Entry{DN: dn, Attrs: map[string][]string{}}
-	for name, values := range attrs {
-		e.Attrs[name] = slices.Clone(values)
-	}
-	guid := make([]byte, 16)
-	guid[15] = byte(len(d.entries) + 1)
-	e.Attrs["objectGUID"] = []string{string(guid)}
-	d.touch(e)
-	d.entries[strings.ToLower(dn)] = e
-	return nil
-}
-
-func (d *memDirectory) Modify(_ context.Context, dn string, changes []ldap.Change) error {
-	if d.beforeModify != nil {
-		d.beforeModify(dn)
-	}
-	e := d.entries[strings.ToLower(dn)]
-	if e == nil {
-		return &ldap.Error{Op: "modify", Code: ldap.ResultNoSuchObject, Class: ldap.ClassNotFound}
-	}
-	for _, ch := range changes {
-		if strings.EqualFold(ch.Attr, "member") {
-			if err := d.changeMembers(e, ch); err != nil {
-				return err
-			}
-			continue
-		}
-		switch ch.Op {
-		case ldap.Replace:
-			e.Attrs[ch.Attr] = slices.Clone(ch.Values)
-		case ldap.Add:
-			e.Attrs[ch.Attr] = append(e.Attrs[ch.Attr], ch.Values...)
-		case ldap.Delete:
-			if len(ch.Values) == 0 {
-				delete(e.Attrs, ch.Attr)
-			}
-			e.Attrs[ch.Attr] = slices.DeleteFunc(e.Attrs[ch.Attr], func(v string) bool { return slices.Contains(ch.Values, v) })
-		}
-	}
-	d.touch(e)
-	return nil
-}
-
-// changeMembers answers as Samba does: adding a DN that names no entry is 32, adding a member
-// again 68, and removing a value that is not there, or a DN that names no entry, 53.
-func (d *memDirectory) changeMembers(group *ldap.Entry, ch ldap.Change) error {
-	for _, dn := range ch.Values {
-		present := slices.ContainsFunc(group.Attrs["member"], func(v string) bool { return strings.EqualFold(v, dn) })
-		switch {
-		case ch.Op == ldap.Add && d.entries[strings.ToLower(dn)] == nil:
-			return &ldap.Error{Op: "modify", Code: ldap.ResultNoSuchObject, Class: ldap.ClassNotFound}
-		case ch.Op == ldap.Add && present:
-			return &ldap.Error{Op: "modify", Code: ldap.ResultEntryExists, Class: ldap.ClassExists}
-		case ch.Op == ldap.Delete && !present:
-			return &ldap.Error{Op: "modify", Code: ldap.ResultUnwillingToPerfom, Class: ldap.ClassInvalid}
-		}
-	}
-	if ch.Op == ldap.Add {
-		group.Attrs["member"] = append(group.Attrs["member"], ch.Values...)
-		return nil
-	}
-	group.Attrs["member"] = slices.DeleteFunc(group.Attrs["member"], func(v string) bool {
-		return slices.ContainsFunc(ch.Values, func(dn string) bool { return strings.EqualFold(v, dn) })
-	})
-	return nil
-}
-
-// ModifyDN moves an entry and, as AD does for linked attributes, rewrites the member and manager
-// values that name it.
-func (d *memDirectory) ModifyDN(_ context.Context, dn, newRDN, newSuperior string) error {
-	e := d.entries[strings.ToLower(dn)]
-	if e == nil {
-		return &ldap.Error{Op: "modifydn", Code: ldap.ResultNoSuchObject, Class: ldap.ClassNotFound}
-	}
-	if newSuperior == "" {
-		_, newSuperior = ldap.Parent(dn)
-	}
-	delete(d.entries, strings.ToLower(dn))
-	e.DN = newRDN + "," + newSuperior
-	d.entries[strings.ToLower(e.DN)] = e
-	d.touch(e)
-	for _, other := range d.entries {
-		for _, attr := range []string{"member", "manager"} {
-			for i, v := range other.Attrs[attr] {
-				if strings.EqualFold(v, dn) {
-					other.Attrs[attr][i] = e.DN
-				}
-			}
-		}
-	}
-	return nil
-}
-
-func (d *memDirectory) DeleteEntry(_ context.Context, dn string) error {
-	delete(d.entries, strings.ToLower(dn))
-	return nil
-}
-
-func (d *memDirectory) HighestUSN(context.Context) (int64, error) { return d.usn, nil }
-
-func (d *memDirectory) Members(_ context.Context, groupDN string) ([]string, error) {
-	if e := d.entries[strings.ToLower(groupDN)]; e != nil {
-		return slices.Clone(e.Attrs["member"]), nil
-	}
-	return nil, nil
 }
 
 // newestRevisions is DIRECTORY's newest revision per object path.
@@ -370,7 +202,7 @@ func TestReconcileLeavesNewerRevisionsOfOtherReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]any{"E1 title": dir.entries[strings.ToLower(e1DN)].Get("title"), "E2 title": dir.entries[strings.ToLower(e2DN)].Get("title"), "members": members}
+	got := map[string]any{"E1 title": dir.Entry(e1DN).Get("title"), "E2 title": dir.Entry(e2DN).Get("title"), "members": members}
 	want := map[string]any{"E1 title": "Manager", "E2 title": "Engineer", "members": []string{e2DN}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("after the reconcile (-want +got):\n%s", diff)
@@ -401,9 +233,9 @@ func testMember(id string, revision uint64, tombstone bool) *orgsyncv1.DesiredOb
 
 // replicaWithSales is a writer over an in-memory directory that has applied revision 1 of group
 // sales, users E1 and E2 (title Engineer) and their memberships.
-func replicaWithSales(t *testing.T, directory newestRevisions) (*memDirectory, *Writer) {
+func replicaWithSales(t *testing.T, directory newestRevisions) (*ldaptest.Fake, *Writer) {
 	t.Helper()
-	dir := newMemDirectory()
+	dir := ldaptest.NewFake(testUsers, testGroups)
 	opts := Options{BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups}
 	if directory != nil {
 		opts.Latest = directory.latest
@@ -443,14 +275,14 @@ func TestBatchDropsRevisionsSupersededMeanwhile(t *testing.T) {
 	tests := []struct {
 		name string
 		// meanwhile runs while this replica writes E1's revision 2.
-		meanwhile func(t *testing.T, dir *memDirectory, w *Writer, directory newestRevisions)
+		meanwhile func(t *testing.T, dir *ldaptest.Fake, w *Writer, directory newestRevisions)
 		wantTitle string
 		// wantE1Member: E1's membership, whose revision 2 in the batch removes it.
 		wantE1Member bool
 	}{
 		{
 			name: "applied by the other replica",
-			meanwhile: func(t *testing.T, dir *memDirectory, w *Writer, _ newestRevisions) {
+			meanwhile: func(t *testing.T, dir *ldaptest.Fake, w *Writer, _ newestRevisions) {
 				if err := dir.Modify(t.Context(), e2DN, []ldap.Change{{Op: ldap.Replace, Attr: "title", Values: []string{"Director"}}}); err != nil {
 					t.Error(err)
 				}
@@ -460,14 +292,14 @@ func TestBatchDropsRevisionsSupersededMeanwhile(t *testing.T) {
 		},
 		{
 			name: "on DIRECTORY, not applied yet",
-			meanwhile: func(_ *testing.T, _ *memDirectory, _ *Writer, directory newestRevisions) {
+			meanwhile: func(_ *testing.T, _ *ldaptest.Fake, _ *Writer, directory newestRevisions) {
 				directory["ad.user.E2"], directory["ad.member.sales.E1"] = 3, 3
 			},
 			wantTitle: "Engineer", wantE1Member: true,
 		},
 		{
 			name:      "nothing newer",
-			meanwhile: func(*testing.T, *memDirectory, *Writer, newestRevisions) {},
+			meanwhile: func(*testing.T, *ldaptest.Fake, *Writer, newestRevisions) {},
 			wantTitle: "Lead", wantE1Member: false,
 		},
 	}
@@ -475,9 +307,9 @@ func TestBatchDropsRevisionsSupersededMeanwhile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			directory := newestRevisions{}
 			dir, w := replicaWithSales(t, directory)
-			dir.beforeModify = func(dn string) {
+			dir.BeforeModify = func(dn string) {
 				if dn == e1DN {
-					dir.beforeModify = nil
+					dir.BeforeModify = nil
 					tt.meanwhile(t, dir, w, directory)
 				}
 			}
@@ -491,7 +323,7 @@ func TestBatchDropsRevisionsSupersededMeanwhile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := map[string]any{"E1 title": dir.entries[strings.ToLower(e1DN)].Get("title"), "E2 title": dir.entries[strings.ToLower(e2DN)].Get("title"),
+			got := map[string]any{"E1 title": dir.Entry(e1DN).Get("title"), "E2 title": dir.Entry(e2DN).Get("title"),
 				"E1 member": slices.Contains(members, e1DN)}
 			want := map[string]any{"E1 title": "Lead", "E2 title": tt.wantTitle, "E1 member": tt.wantE1Member}
 			if diff := cmp.Diff(want, got); diff != "" {
@@ -564,7 +396,7 @@ func (r recordingSender) Publish(_ context.Context, subject, _ string, m proto.M
 // is written — found by the chaos run (deploy/scale), where users created while their manager's
 // create waited behind a killed replica's batch were left without a manager for good.
 func TestUserWaitsForItsManager(t *testing.T) {
-	dir := newMemDirectory()
+	dir := ldaptest.NewFake(testUsers, testGroups)
 	sender := recordingSender{results: map[string]*orgsyncv1.WriterResult{}}
 	w := New(dir, sender, slog.New(slog.DiscardHandler), Options{BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups})
 	report := testUser("E3", "Engineer", 1)
@@ -590,7 +422,7 @@ func TestUserWaitsForItsManager(t *testing.T) {
 			ReportedLinkPending: sender.results["results.ad.user.E3"].GetManagerLinkPending(),
 			Paused:              paused(w),
 		}
-		if e := dir.entries[strings.ToLower(e3DN)]; e != nil {
+		if e := dir.Entry(e3DN); e != nil {
 			got.Exists, got.Manager = true, e.Get("manager")
 		}
 		return got
@@ -665,7 +497,7 @@ func TestSpansForEveryWrite(t *testing.T) {
 		msgs[i] = m
 		producers[m.subject] = span.SpanContext().TraceID()
 	}
-	w := New(newMemDirectory(), acceptingSender{}, slog.New(slog.DiscardHandler), Options{BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups})
+	w := New(ldaptest.NewFake(testUsers, testGroups), acceptingSender{}, slog.New(slog.DiscardHandler), Options{BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups})
 	for i, err := range w.HandleBatch(t.Context(), msgs) {
 		if err != nil {
 			t.Fatalf("applying %s: %v", objs[i].GetKey(), err)
@@ -707,7 +539,7 @@ func TestSpansForEveryWrite(t *testing.T) {
 // retried, but the writer does not pause — the DC answers; pausing would stop the writer for a
 // probe interval each time (found by the chaos run). A DC that does not answer pauses it.
 func TestOnlyTheDCsSilencePauses(t *testing.T) {
-	dir := newMemDirectory()
+	dir := ldaptest.NewFake(testUsers, testGroups)
 	opts := Options{BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups}
 	opts.Latest = func(context.Context, string) (*orgsyncv1.DesiredObject, error) {
 		return nil, fmt.Errorf("nats: %w", context.DeadlineExceeded)
@@ -721,7 +553,7 @@ func TestOnlyTheDCsSilencePauses(t *testing.T) {
 		t.Errorf("paused by a failed read of DIRECTORY: %v", errs[0])
 	}
 
-	dir.failAll = &ldap.Error{Op: "dial", Code: 200, Class: ldap.ClassUnavailable}
+	dir.FailAll = &ldap.Error{Op: "dial", Code: 200, Class: ldap.ClassUnavailable}
 	w = New(dir, acceptingSender{}, slog.New(slog.DiscardHandler), Options{BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups})
 	if errs := w.HandleBatch(t.Context(), messages(t, testUser("E2", "Lead", 1))); errs[0] == nil || !paused(w) {
 		t.Errorf("DC unreachable: error %v, paused %v; want a retry and a pause", errs[0], paused(w))
