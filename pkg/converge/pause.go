@@ -89,6 +89,11 @@ type Consumer struct {
 // probes the target every ProbeEvery, and resumes once the probe passes.
 func (c Consumer) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
+		// A writer paused already (by the previous round, or before Run) fetches nothing
+		// until its probe passes.
+		if err := c.waitForTarget(ctx); err != nil {
+			return nil
+		}
 		paused := c.Pause.done()
 		consumeCtx, stop := context.WithCancel(ctx)
 		// Stops consuming when the writer pauses; exits when consuming stops either way.
@@ -106,9 +111,6 @@ func (c Consumer) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			return err
-		}
-		if err := c.waitForTarget(ctx); err != nil {
-			return nil
 		}
 	}
 	return nil
