@@ -165,12 +165,22 @@ func TestSCIMHierarchyBecomesUnitAndRollupGroups(t *testing.T) {
 
 	// Ben moves to EMEA: he leaves US's group for EMEA's, and US, now empty, is removed.
 	postBulk(t, s, bulkRequest(scimUser("701002", "Ben", "Smith", "Contoso", "Sales", "EMEA")))
+	// The changes reach Graph as separate writes (a membership, a group deletion, a roll-up's
+	// membership), so the test waits for the whole of the end state, not for its first part.
+	salesRollup := []string{"group:Org - EMEA (all)", "group:Org - Sales"}
 	moved := func() bool {
 		_, usLeft := s.Emulator.GroupByDisplayName("Org - US")
-		return !usLeft && cmp.Equal([]string{"701001", "701002"}, groupMembers(s, "Org - EMEA"))
+		return !usLeft && cmp.Equal([]string{"701001", "701002"}, groupMembers(s, "Org - EMEA")) &&
+			cmp.Equal(salesRollup, groupMembers(s, "Org - Sales (all)"))
 	}
 	waitFor(t, moved)
-	if diff := cmp.Diff([]string{"group:Org - EMEA (all)", "group:Org - Sales"}, groupMembers(s, "Org - Sales (all)")); diff != "" {
+	if _, usLeft := s.Emulator.GroupByDisplayName("Org - US"); usLeft {
+		t.Error("Org - US is still in the emulator after its last member moved")
+	}
+	if diff := cmp.Diff([]string{"701001", "701002"}, groupMembers(s, "Org - EMEA")); diff != "" {
+		t.Errorf("EMEA after the move (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(salesRollup, groupMembers(s, "Org - Sales (all)")); diff != "" {
 		t.Errorf("Sales roll-up after the move (-want +got):\n%s", diff)
 	}
 }
