@@ -3,6 +3,7 @@ package converge
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -31,7 +32,20 @@ type Admin struct {
 	Drift func(context.Context) (any, error)
 	// LastDrift is when the last drift pass ended (zero: none yet).
 	LastDrift func() time.Time
-	Logger    *slog.Logger
+	// Lease, when set, says whether this replica is the active one: a standby reports "standby"
+	// and refuses a drift pass (it would write beside the active replica).
+	Lease  *Lease
+	Logger *slog.Logger
+}
+
+// errStandby refuses work only the active replica may do.
+type errStandby struct{ holder string }
+
+func (e errStandby) Error() string {
+	if e.holder == "" {
+		return "this replica is on standby and no replica holds the writer's lease yet; try again shortly"
+	}
+	return fmt.Sprintf("this replica is on standby; the active replica is %s", e.holder)
 }
 
 // Serve adds the admin routes to srv — dead letters (viewer), their replay and a drift pass now
@@ -41,7 +55,13 @@ func (a Admin) Serve(srv *server.Server) {
 	srv.HandleAdmin("GET /v1/dead-letters", auth.Viewer, a.json(func(r *http.Request) (any, error) { return box.List(r.Context()) }))
 	srv.HandleAdmin("POST /v1/dead-letters/replay", auth.Operator, a.json(func(r *http.Request) (any, error) { return box.Replay(r.Context()) }))
 	if a.Drift != nil {
-		srv.HandleAdmin("POST /v1/drift/reconcile", auth.Operator, a.json(func(r *http.Request) (any, error) { return a.Drift(r.Context()) }))
+		srv.HandleAdmin("POST /v1/drift/reconcile", auth.Operator, a.json(func(r *http.Request) (any, error) {
+			if a.Lease != nil && !a.Lease.Active() {
+				holder, _ := a.Lease.CurrentHolder(r.Context())
+				return nil, errStandby{holder}
+			}
+			return a.Drift(r.Context())
+		}))
 	}
 	srv.AddCheck("writer", func(context.Context) error {
 		if paused, reason := a.Pause.Paused(); paused {
@@ -51,14 +71,16 @@ func (a Admin) Serve(srv *server.Server) {
 	})
 }
 
-// Status is what this replica reports for `orgsyncctl status`: readiness, running / paused (and
-// why) / dry run, the last drift pass, and the dead letters waiting for a replay.
+// Status is what this replica reports for `orgsyncctl status`: readiness, running / standby /
+// paused (and why) / dry run, the last drift pass, and the dead letters waiting for a replay.
 func (a Admin) Status(ready func(context.Context) error) func(context.Context) *orgsyncv1.ServiceStatus {
 	readyStatus := stream.ReadyStatus(a.Service, stream.Instance(), ready)
 	return func(ctx context.Context) *orgsyncv1.ServiceStatus {
 		st := readyStatus(ctx)
 		st.State = "running"
-		if paused, reason := a.Pause.Paused(); paused {
+		if a.Lease != nil && !a.Lease.Active() {
+			st.State = "standby"
+		} else if paused, reason := a.Pause.Paused(); paused {
 			st.State, st.PausedReason = "paused", reason
 		} else if a.DryRun {
 			st.State = "dry-run"
@@ -83,6 +105,10 @@ func (a Admin) Status(ready func(context.Context) error) func(context.Context) *
 func (a Admin) json(serve func(*http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := serve(r)
+		if standby := (errStandby{}); errors.As(err, &standby) {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
 		if err != nil {
 			a.Logger.ErrorContext(r.Context(), "admin request failed", "path", r.URL.Path, "error", err)
 			http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -270,10 +270,10 @@ func ConnectWith(ctx context.Context, url, name string, client ClientConfig, cfg
 	}
 }
 
-// streamsExist checks that every orgsync stream and the status bucket exist, asking only for
+// streamsExist checks that every orgsync stream and the status and lease buckets exist, asking only for
 // their information, which is all a service that does not manage them may do.
 func streamsExist(ctx context.Context, js jetstream.JetStream) error {
-	names := []string{"KV_" + StatusBucket}
+	names := []string{"KV_" + StatusBucket, "KV_" + LeaseBucket}
 	for _, sc := range StreamConfigs(DefaultConfig()) {
 		names = append(names, sc.Name)
 	}

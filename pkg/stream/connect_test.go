@@ -215,8 +215,10 @@ func TestConnectWithWaitsForTheOwnerOfTheStreams(t *testing.T) {
 		t.Fatalf("waiting service: %v", got.err)
 	}
 	t.Cleanup(got.nc.Close)
-	if _, err := got.js.KeyValue(t.Context(), stream.StatusBucket); err != nil {
-		t.Errorf("status bucket after the owner connected: %v", err)
+	for _, bucket := range []string{stream.StatusBucket, stream.LeaseBucket} {
+		if _, err := got.js.KeyValue(t.Context(), bucket); err != nil {
+			t.Errorf("bucket %s after the owner connected: %v", bucket, err)
+		}
 	}
 	if n := strings.Count(logs.String(), "JetStream not ready"); n != 1 {
 		t.Errorf("the waiting service logged %d times that it waits, want once:\n%s", n, logs)

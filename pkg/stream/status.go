@@ -43,6 +43,25 @@ func statusBucketConfig(cfg Config) jetstream.KeyValueConfig {
 	}
 }
 
+// LeaseBucket is the key-value bucket where each writer's active replica holds its lease, under
+// the writer's service name: one replica of a writer applies desired states at a time (see
+// converge.Lease). An entry not renewed for LeaseTTL expires, and another replica takes over.
+const LeaseBucket = "ORGSYNC_LEASES"
+
+// LeaseTTL is how long a lease stays without being renewed: the time a standby replica waits
+// before taking over from an active one that died without letting go.
+const LeaseTTL = 15 * time.Second
+
+func leaseBucketConfig(cfg Config) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      LeaseBucket,
+		Description: "orgsync: which replica of each writer is the active one, renewed every few seconds",
+		TTL:         LeaseTTL,
+		History:     1,
+		Replicas:    max(cfg.Replicas, 1),
+	}
+}
+
 // ReportStatus puts the status status() returns into StatusBucket at once and then every interval
 // (default 5s), until ctx ends; it blocks, and the caller owns its goroutine. A failed put is
 // retried at the next tick: status reports are best effort and never stop a service. The bucket

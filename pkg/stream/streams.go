@@ -111,17 +111,19 @@ func StreamConfigs(cfg Config) []jetstream.StreamConfig {
 	}
 }
 
-// EnsureStreams creates orgsync's streams and the status bucket, or updates them to cfg. Only
-// their owner calls it (org-model unless NATS_MANAGE_STREAMS says otherwise, an init job, a
-// test); it is idempotent.
+// EnsureStreams creates orgsync's streams and the status and lease buckets, or updates them to
+// cfg. Only their owner calls it (org-model unless NATS_MANAGE_STREAMS says otherwise, an init
+// job, a test); it is idempotent.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	for _, sc := range StreamConfigs(cfg) {
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("stream %s: %w", sc.Name, err)
 		}
 	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, statusBucketConfig(cfg)); err != nil {
-		return fmt.Errorf("key-value bucket %s: %w", StatusBucket, err)
+	for _, kv := range []jetstream.KeyValueConfig{statusBucketConfig(cfg), leaseBucketConfig(cfg)} {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
+			return fmt.Errorf("key-value bucket %s: %w", kv.Bucket, err)
+		}
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orgsync/orgsync/deploy/local/stack"
+	"github.com/orgsync/orgsync/pkg/converge"
 	"github.com/orgsync/orgsync/pkg/logging"
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/stream"
@@ -217,6 +218,21 @@ func TestExampleNATSAccountsLimitEachServiceToItsSubjects(t *testing.T) {
 				t.Fatalf("consumer on %s created", filter)
 			}
 			writer.violations.expect(t, "Publish", "$JS.API.CONSUMER.CREATE.DIRECTORY.peek."+filter)
+		})
+		t.Run(writer.name+" takes its own lease only", func(t *testing.T) {
+			kv, err := writer.js.KeyValue(t.Context(), stream.LeaseBucket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lease := &converge.Lease{KV: kv, Key: writer.name, Holder: "test"}
+			if _, err := lease.CurrentHolder(t.Context()); err != nil {
+				t.Errorf("reading its own lease: %v", err)
+			}
+			other := map[string]string{"entra-writer": "ad-writer", "ad-writer": "entra-writer"}[writer.name]
+			if _, err := kv.Put(shortContext(t), other, []byte("test")); err == nil {
+				t.Fatalf("%s put %s's lease", writer.name, other)
+			}
+			writer.violations.expect(t, "Publish", "$KV."+stream.LeaseBucket+"."+other)
 		})
 	}
 }

@@ -2040,7 +2040,7 @@ type ServiceStatus struct {
 	Ready bool `protobuf:"varint,3,opt,name=ready,proto3" json:"ready,omitempty"`
 	// not_ready_reason says which check fails.
 	NotReadyReason string `protobuf:"bytes,4,opt,name=not_ready_reason,json=notReadyReason,proto3" json:"not_ready_reason,omitempty"`
-	// state is "running", or for a writer "paused" or "dry-run".
+	// state is "running", or for a writer "standby" (another replica is active), "paused" or "dry-run".
 	State string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
 	// paused_reason says why a writer paused, e.g. tenant-wide authorization failures.
 	PausedReason string `protobuf:"bytes,6,opt,name=paused_reason,json=pausedReason,proto3" json:"paused_reason,omitempty"`

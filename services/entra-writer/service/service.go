@@ -148,6 +148,8 @@ type Service struct {
 	writer *writer.Writer
 	// consumer takes DIRECTORY, stepping aside while the writer is paused.
 	consumer converge.Consumer
+	// lease makes one replica the active one: only it consumes and runs drift.
+	lease *converge.Lease
 	// results follows RESULTS live, so object ids created by other replicas are known here.
 	results *converge.Results
 	admin   converge.Admin
@@ -259,6 +261,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 		nc.Close()
 		return nil, fmt.Errorf("consumer %s: %w", ConsumerName, err)
 	}
+	lease, err := converge.NewLease(ctx, js, consumerName, logger)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
 	srv.AddCheck("jetstream", stream.ReadyCheck(nc, js))
 	srv.AddCheck("graph", cachedCheck(client.Ping, 15*time.Second))
 	driftPolicy := cfg.DriftPolicy
@@ -269,15 +276,44 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	admin := converge.Admin{
 		Service: Name, Target: orgsyncv1.Target_TARGET_ENTRA, JS: js, Pause: w.Pause(), DryRun: cfg.DryRun,
 		Drift:     func(ctx context.Context) (any, error) { return reconciler.Pass(ctx) },
-		LastDrift: reconciler.LastPass, Logger: logger,
+		LastDrift: reconciler.LastPass, Lease: lease, Logger: logger,
 	}
 	admin.Serve(srv)
-	return &Service{server: srv, conn: nc, js: js, logger: logger, writer: w, results: results, admin: admin,
+	return &Service{server: srv, conn: nc, js: js, logger: logger, writer: w, results: results, admin: admin, lease: lease,
 		consumer: converge.Consumer{
 			Consumer: consumer, BatchSize: batchSize, Handle: w.HandleBatch, Pause: w.Pause(),
 			Probe: client.Ping, ProbeEvery: cfg.PauseProbe, Logger: logger,
 		},
 		drift: reconciler, driftInterval: cfg.DriftInterval, gatherWindow: cfg.MembershipGather}, nil
+}
+
+// active is the work of the replica holding the lease, until ctx ends (the lease is lost or the
+// service stops): consuming DIRECTORY, binding held memberships on time, and drift.
+func (s *Service) active(ctx context.Context) error {
+	// Held additions go back to the stream at once, for whichever replica is active next.
+	defer s.writer.ReleaseGathered()
+	group, groupCtx := errgroup.WithContext(ctx)
+	group.Go(func() error { return s.consumer.Run(groupCtx) })
+	if s.gatherWindow > 0 {
+		// Held membership additions are bound when their window ends, also when no further
+		// message arrives to trigger it.
+		group.Go(func() error {
+			ticker := time.NewTicker(max(s.gatherWindow/4, 50*time.Millisecond))
+			defer ticker.Stop()
+			for {
+				select {
+				case <-groupCtx.Done():
+					return nil
+				case <-ticker.C:
+					s.writer.FlushGathered(groupCtx)
+				}
+			}
+		})
+	}
+	if s.driftInterval > 0 {
+		group.Go(func() error { return s.drift.Run(groupCtx, s.driftInterval) })
+	}
+	return group.Wait()
 }
 
 // loggingSender logs what the writer would publish, for a dry run.
@@ -287,6 +323,10 @@ func (s loggingSender) Publish(ctx context.Context, subject, _ string, m proto.M
 	s.logger.InfoContext(ctx, "dry run: not published", "subject", subject, "message", prototext.Format(m))
 	return &jetstream.PubAck{}, nil
 }
+
+// Active reports whether this replica holds the writer's lease: only the active replica consumes
+// DIRECTORY and runs drift; the others stand by to take over.
+func (s *Service) Active() bool { return s.lease.Active() }
 
 // ReconcileDrift runs one drift pass now and returns what it found.
 func (s *Service) ReconcileDrift(ctx context.Context) ([]drift.Finding, error) {
@@ -307,30 +347,11 @@ func (s *Service) Run(ctx context.Context) error {
 	s.logger.Info("serving", "http", s.HTTPAddr(), "grpc", s.GRPCAddr())
 	group, groupCtx := errgroup.WithContext(ctx)
 	group.Go(func() error { return s.server.Run(groupCtx) })
-	group.Go(func() error { return s.consumer.Run(groupCtx) })
-	if s.gatherWindow > 0 {
-		// Held membership additions are bound when their window ends, also when no further
-		// message arrives to trigger it.
-		group.Go(func() error {
-			ticker := time.NewTicker(max(s.gatherWindow/4, 50*time.Millisecond))
-			defer ticker.Stop()
-			for {
-				select {
-				case <-groupCtx.Done():
-					return nil
-				case <-ticker.C:
-					s.writer.FlushGathered(groupCtx)
-				}
-			}
-		})
-	}
+	group.Go(func() error { return s.lease.Run(groupCtx, s.active) })
 	group.Go(func() error { return stream.ReportStatus(groupCtx, s.js, 0, s.admin.Status(s.server.Ready)) })
-	if s.driftInterval > 0 {
-		group.Go(func() error { return s.drift.Run(groupCtx, s.driftInterval) })
-	}
+	// A standby follows RESULTS too, so it knows every object id when it takes over.
 	group.Go(func() error { return s.results.Follow(groupCtx) })
 	err := group.Wait()
-	s.writer.ReleaseGathered()
 	if drainErr := s.conn.Drain(); drainErr != nil {
 		err = errors.Join(err, fmt.Errorf("draining NATS: %w", drainErr))
 	}

@@ -138,6 +138,14 @@ func (p pipeline) startWriter(tb testing.TB, configure func(*Config)) {
 // readiness, and returns the replica.
 func (p pipeline) startWriterWith(tb testing.TB, configure func(*Config), inspect func(*server.Server)) *Service {
 	tb.Helper()
+	svc, _ := p.startReplica(tb, configure, inspect)
+	return svc
+}
+
+// startReplica is startWriterWith that also returns a function stopping the replica (as a
+// SIGTERM would); it returns once the replica has stopped.
+func (p pipeline) startReplica(tb testing.TB, configure func(*Config), inspect func(*server.Server)) (*Service, func()) {
+	tb.Helper()
 	cfg := Config{
 		NATSURL: p.natsURL, Streams: stream.DefaultConfig(),
 		Server:       server.Config{Name: Name, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
@@ -162,8 +170,9 @@ func (p pipeline) startWriterWith(tb testing.TB, configure func(*Config), inspec
 			tb.Errorf("entra-writer: %v", err)
 		}
 	})
-	tb.Cleanup(func() { cancel(); wg.Wait() })
-	return svc
+	stop := func() { cancel(); wg.Wait() }
+	tb.Cleanup(stop)
+	return svc, stop
 }
 
 func (p pipeline) publish(tb testing.TB, objs []*orgsyncv1.DesiredObject) {

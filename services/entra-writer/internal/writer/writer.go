@@ -176,8 +176,8 @@ type Options struct {
 	// they arrive in (see gather). Zero binds each batch's additions at once.
 	GatherWindow time.Duration
 	// Latest returns the newest desired state of the object at path (stream DIRECTORY), nil when
-	// there is none. With it, a write is followed by the newest revision when a newer one exists
-	// (see catchUp); without it, by nothing.
+	// there is none. With it, a redelivered revision older than one applied is replaced by the
+	// newest desired state (see converge.Engine.Decode); without it, it is dropped.
 	Latest converge.Latest
 }
 
@@ -287,46 +287,7 @@ func (w *Writer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []error 
 	}
 	w.addMembers(ctx, msgs, objs, paths, additions, errs)
 	w.removeMembers(ctx, msgs, objs, paths, removals, errs)
-	w.catchUp(ctx, objs, paths, errs)
 	return errs
-}
-
-// catchUp applies the newest desired state of each object just written whose DIRECTORY subject
-// already holds a newer revision. Replicas share one consumer, so two revisions of an object can
-// be applied at once by two replicas, and the older write can land last; whichever replica
-// finishes last sees the newer revision here and makes it the last write. When that fails, the
-// older message is retried (not acknowledged): the newer one may be done already, and the retry,
-// stale by then wherever it lands, applies the newest revision again (see decode).
-func (w *Writer) catchUp(ctx context.Context, objs []*orgsyncv1.DesiredObject, paths []string, errs []error) {
-	for i, obj := range objs {
-		if obj == nil || errs[i] != nil {
-			continue
-		}
-		newest, err := w.engine.Newer(ctx, paths[i], obj.GetRevision())
-		if err != nil {
-			// Unknown is not "none newer": retried, the message is checked again.
-			errs[i] = stream.Retry(time.Second, fmt.Errorf("reading the newest revision of %s: %w", paths[i], err))
-			continue
-		}
-		if newest == nil {
-			continue
-		}
-		result, err := w.Apply(ctx, newest, 1)
-		if err != nil {
-			delay, retry := retryDelay(err, 1)
-			if !retry {
-				delay = w.pausedRetry
-			}
-			w.logger.InfoContext(ctx, "newer revision not applied after an older one; retrying", "object", paths[i], "revision", newest.GetRevision(), "retry_in", delay, "error", err)
-			errs[i] = stream.Retry(delay, fmt.Errorf("applying revision %d of %s after revision %d: %w", newest.GetRevision(), paths[i], obj.GetRevision(), err))
-			continue
-		}
-		if len(result.GetOperations()) > 0 {
-			if err := w.engine.Report(ctx, paths[i], result); err != nil {
-				w.logger.WarnContext(ctx, "result of a newer revision not reported", "object", paths[i], "error", err)
-			}
-		}
-	}
 }
 
 // removeMembers applies the membership tombstones at the given indexes, 20 to a $batch, and
@@ -555,13 +516,6 @@ func (w *Writer) bindAdditions(ctx context.Context, groupID string, additions []
 				outcome = w.finish(spanCtx, a.msg, a.obj, a.path, attempt, result, addErr)
 			default:
 				outcome = w.finish(spanCtx, a.msg, a.obj, a.path, attempt, nil, err)
-			}
-			if a.held && outcome == nil {
-				// Its batch's catch-up has passed: a newer revision applied meanwhile by another
-				// replica is applied again after this write (see catchUp).
-				outcomes := []error{nil}
-				w.catchUp(spanCtx, []*orgsyncv1.DesiredObject{a.obj}, []string{a.path}, outcomes)
-				outcome = outcomes[0]
 			}
 			a.settle(outcome)
 		}
