@@ -123,8 +123,7 @@ cannot express: values required only in some combinations.
 {{- fail "entraWriter.azure.tenantId is required with a client secret or certificate" }}
 {{- end }}
 {{- end }}
-{{- $writers := ternary $v.entraWriter.autoscaling.maxReplicas $v.entraWriter.replicaCount $v.entraWriter.autoscaling.enabled }}
-{{- if and (gt (int $writers) 1) (not (or $v.redis.url $v.redis.existingSecret)) }}
+{{- if and (gt (int $v.entraWriter.replicaCount) 1) (not (or $v.redis.url $v.redis.existingSecret)) }}
 {{- fail "entraWriter: more than one replica needs redis.url or redis.existingSecret, so that the replicas share one Graph write budget" }}
 {{- end }}
 {{- end }}
@@ -154,6 +153,11 @@ cannot express: values required only in some combinations.
 {{- end }}
 {{- if and $v.hrIngest.enabled $v.hrIngest.ingress.enabled (not $v.hrIngest.ingress.hosts) }}
 {{- fail "hrIngest.ingress.hosts needs at least one host name when the ingress is enabled" }}
+{{- end }}
+{{- range $key := list "entraWriter" "adWriter" }}
+{{- if (index $v $key).autoscaling.enabled }}
+{{- fail (printf "%s.autoscaling: only the replica holding the writer's lease writes, so more pods add no throughput; set replicaCount instead (2 keeps a standby)" $key) }}
+{{- end }}
 {{- end }}
 {{- range $key := list "hrIngest" "entraWriter" "adWriter" }}
 {{- $autoscaling := (index $v $key).autoscaling }}

@@ -108,8 +108,15 @@ var exampleCases = []exampleCase{
 			if ref := vars["REDIS_URL"].ValueFrom; ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "orgsync-redis" {
 				t.Errorf("REDIS_URL = %+v, want it from Secret orgsync-redis", vars["REDIS_URL"])
 			}
-			for _, component := range []string{"hr-ingest", "entra-writer"} {
-				wantObject(t, r, "HorizontalPodAutoscaler/orgsync-"+component)
+			wantObject(t, r, "HorizontalPodAutoscaler/orgsync-hr-ingest")
+			// One writer replica holds the lease and writes; the second stands by.
+			for _, component := range []string{"entra-writer", "ad-writer"} {
+				if d := r.deployments[component]; d.Spec.Replicas == nil || *d.Spec.Replicas != 2 {
+					t.Errorf("%s replicas = %v, want 2 (one active, one standby)", component, d.Spec.Replicas)
+				}
+				if _, ok := r.byID["HorizontalPodAutoscaler/orgsync-"+component]; ok {
+					t.Errorf("%s is autoscaled: only the replica holding its lease writes", component)
+				}
 			}
 			ingress := wantObject(t, r, "Ingress/orgsync-hr-ingest").(*networkingv1.Ingress)
 			for _, rule := range ingress.Spec.Rules {

@@ -137,6 +137,12 @@ func TestValuesRejected(t *testing.T) {
 			want:   []string{"entraWriter: more than one replica needs redis.url or redis.existingSecret"},
 		},
 		{
+			name:   "an autoscaled writer",
+			values: "values-production.yaml",
+			set:    []string{"--set", "entraWriter.autoscaling.enabled=true"},
+			want:   []string{"entraWriter.autoscaling: only the replica holding the writer's lease writes"},
+		},
+		{
 			name:   "ad-writer without a bind password",
 			values: "values-ad-only.yaml",
 			set:    []string{"--set", "adWriter.ldap.bindPassword.existingSecret="},
