@@ -173,33 +173,6 @@ func (e *Engine) decode(ctx context.Context, msg jetstream.Msg) (*orgsyncv1.Desi
 	return nil, path, nil
 }
 
-// Outdated reports whether a newer revision of the object at path than revision has been applied
-// or is on DIRECTORY, perhaps being applied by another replica right now: writing revision then
-// would put an older state back.
-func (e *Engine) Outdated(ctx context.Context, path string, revision uint64) (bool, error) {
-	if e.Stale(path, revision) || e.latest == nil {
-		return e.Stale(path, revision), nil
-	}
-	newest, err := e.latest(ctx, path)
-	if err != nil {
-		return false, fmt.Errorf("newest revision of %s: %w", path, err)
-	}
-	return newest != nil && newest.GetRevision() > revision, nil
-}
-
-// Newer returns the desired state of the object at path on DIRECTORY when it is newer than
-// revision, else nil.
-func (e *Engine) Newer(ctx context.Context, path string, revision uint64) (*orgsyncv1.DesiredObject, error) {
-	if e.latest == nil {
-		return nil, nil
-	}
-	newest, err := e.latest(ctx, path)
-	if err != nil || newest == nil || newest.GetRevision() <= revision {
-		return nil, err
-	}
-	return newest, nil
-}
-
 // Result is obj's result before anything is done: UNCHANGED, observed now.
 func (e *Engine) Result(obj *orgsyncv1.DesiredObject) *orgsyncv1.WriterResult {
 	return &orgsyncv1.WriterResult{

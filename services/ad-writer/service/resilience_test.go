@@ -271,3 +271,45 @@ func TestRemovesAMemberMovedMeanwhile(t *testing.T) {
 		t.Errorf("members after the removal (-want +got):\n%s", diff)
 	}
 }
+
+// TestStandbyTakesOver: of two replicas one holds the lease and writes; the other stands by. The
+// active one stops in the middle of a load; the standby takes over within seconds (the stopping
+// replica lets the lease go) and the load converges in AD, with nothing lost.
+func TestStandbyTakesOver(t *testing.T) {
+	d := newDomain(t, "standby")
+	first, stopFirst := d.startWriter(t, nil)
+	waitActive := func(svc *Service, within time.Duration) time.Duration {
+		start := time.Now()
+		for !svc.Active() && time.Since(start) < within {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !svc.Active() {
+			t.Fatalf("no replica became active within %v", within)
+		}
+		return time.Since(start)
+	}
+	waitActive(first, 10*time.Second)
+	second, _ := d.startWriter(t, nil)
+
+	load := []*orgsyncv1.DesiredObject{group("sb-unit", 1)}
+	for i := range 40 {
+		id := fmt.Sprintf("SB%d", i)
+		load = append(load, user(id, 1, nil), member("sb-unit", orgsyncv1.MemberKind_MEMBER_KIND_USER, id, 1, false))
+	}
+	d.publish(t, load...)
+	deadline := time.Now().Add(time.Minute)
+	for len(d.results(t)) < 5 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if second.Active() {
+		t.Fatal("the standby is active while the first replica holds the lease")
+	}
+	written := len(d.results(t))
+	stopFirst()
+	took := waitActive(second, 10*time.Second)
+	t.Logf("took over %v after the active replica stopped, %d of %d objects written by then", took.Round(time.Millisecond), written, len(load))
+	d.waitFor(t, 2*time.Minute, load...)
+	if got := len(d.members(t, "CN=Org - sb-unit,"+d.groups)); got != 40 {
+		t.Errorf("%d members after the takeover, want 40", got)
+	}
+}

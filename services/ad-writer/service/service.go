@@ -128,7 +128,10 @@ type Service struct {
 	writer *writer.Writer
 	// consumer takes DIRECTORY, stepping aside while the DC does not answer.
 	consumer converge.Consumer
-	// results follows RESULTS live, so object GUIDs and revisions of other replicas are known.
+	// lease makes one replica the active one: only it consumes and runs drift.
+	lease *converge.Lease
+	// results follows RESULTS live, so a standby knows the object GUIDs and revisions the active
+	// replica wrote when it takes over.
 	results *converge.Results
 	admin   converge.Admin
 
@@ -191,9 +194,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 		nc.Close()
 		return nil, fmt.Errorf("consumer %s: %w", ConsumerName, err)
 	}
+	lease, err := converge.NewLease(ctx, js, ConsumerName, logger)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
 	srv.AddCheck("jetstream", stream.ReadyCheck(nc, js))
 	srv.AddCheck("ldap", client.Ping)
-	s := &Service{cfg: cfg, server: srv, conn: nc, js: js, logger: logger, client: client, writer: w, results: results,
+	s := &Service{cfg: cfg, server: srv, conn: nc, js: js, logger: logger, client: client, writer: w, results: results, lease: lease,
 		consumer: converge.Consumer{
 			Consumer: consumer, BatchSize: batchSize, Handle: w.HandleBatch, Pause: w.Pause(),
 			Probe: client.Ping, ProbeEvery: cfg.PauseProbe, Logger: logger,
@@ -201,7 +209,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	s.admin = converge.Admin{
 		Service: Name, Target: orgsyncv1.Target_TARGET_AD, JS: js, Pause: w.Pause(), DryRun: cfg.LDAP.DryRun,
 		Drift:     func(ctx context.Context) (any, error) { return s.Reconcile(ctx) },
-		LastDrift: s.LastDrift, Logger: logger,
+		LastDrift: s.LastDrift, Lease: lease, Logger: logger,
 	}
 	s.admin.Serve(srv)
 	return s, nil
@@ -254,14 +262,31 @@ func (s *Service) Paused() error {
 	return nil
 }
 
+// Active reports whether this replica holds the writer's lease: only the active replica consumes
+// DIRECTORY and runs drift; the others stand by to take over.
+func (s *Service) Active() bool { return s.lease.Active() }
+
 // Run applies desired state until ctx ends, then stops the servers, drains NATS and closes LDAP.
 func (s *Service) Run(ctx context.Context) error {
 	s.logger.Info("serving", "http", s.HTTPAddr())
 	group, groupCtx := errgroup.WithContext(ctx)
 	group.Go(func() error { return s.server.Run(groupCtx) })
-	group.Go(func() error { return s.consumer.Run(groupCtx) })
+	group.Go(func() error { return s.lease.Run(groupCtx, s.active) })
 	group.Go(func() error { return s.results.Follow(groupCtx) })
 	group.Go(func() error { return stream.ReportStatus(groupCtx, s.js, 0, s.admin.Status(s.server.Ready)) })
+	err := group.Wait()
+	if drainErr := s.conn.Drain(); drainErr != nil {
+		err = errors.Join(err, fmt.Errorf("draining NATS: %w", drainErr))
+	}
+	s.client.Close()
+	return err
+}
+
+// active is the work of the replica holding the lease, until ctx ends (the lease is lost or the
+// service stops): consuming DIRECTORY and drift.
+func (s *Service) active(ctx context.Context) error {
+	group, groupCtx := errgroup.WithContext(ctx)
+	group.Go(func() error { return s.consumer.Run(groupCtx) })
 	if s.cfg.DriftInterval > 0 {
 		group.Go(func() error {
 			ticker := time.NewTicker(s.cfg.DriftInterval)
@@ -278,10 +303,5 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		})
 	}
-	err := group.Wait()
-	if drainErr := s.conn.Drain(); drainErr != nil {
-		err = errors.Join(err, fmt.Errorf("draining NATS: %w", drainErr))
-	}
-	s.client.Close()
-	return err
+	return group.Wait()
 }

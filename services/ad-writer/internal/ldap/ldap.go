@@ -183,6 +183,13 @@ func classify(op, dn string, err error) error {
 		goldap.LDAPResultUnwillingToPerform, goldap.LDAPResultNotAllowedOnRDN, goldap.LDAPResultNotAllowedOnNonLeaf:
 		class = ClassInvalid
 	}
+	if le.ResultCode == goldap.LDAPResultOther && le.Err != nil && strings.Contains(strings.ToLower(le.Err.Error()), "parent does not exist") {
+		// Samba answers a move under an OU that does not exist with 80 ("00002095: objectclass:
+		// Cannot rename ..., parent does not exist!") where AD answers 32. It is the desired state
+		// naming a missing OU, not a DC that cannot serve: pausing the writer on it would stop
+		// every other object for good.
+		class = ClassNotFound
+	}
 	classified := &Error{Op: op, DN: dn, Code: le.ResultCode, Class: class}
 	switch le.ResultCode {
 	case goldap.LDAPResultConstraintViolation, goldap.LDAPResultInvalidAttributeSyntax,

@@ -72,9 +72,11 @@ type Options struct {
 	DriftReportOnly bool
 	// NewPassword generates initial passwords (default: 24 random characters).
 	NewPassword func() (string, error)
-	// Latest, when set, is asked right before each write whether DIRECTORY holds a newer
-	// revision of the object (replicas share the work, so another one may be applying it), and
-	// for the newest desired state of an object whose message is stale.
+	// Latest returns the newest desired state of the object at path (stream DIRECTORY), nil when
+	// there is none. With it, a redelivered revision older than one applied is replaced by the
+	// newest desired state (see converge.Engine.Decode); without it, it is dropped. One replica
+	// applies at a time (converge.Lease), so nothing newer can be written between the decode and
+	// the write.
 	Latest converge.Latest
 }
 
@@ -141,6 +143,11 @@ var errPending = errors.New("waiting for another object to exist")
 // yet: the message comes back until it does, and the link is written then.
 var errManagerPending = errors.New("written without the manager, whose account does not exist yet")
 
+// errManagerMoved says the manager DN the writer had recorded names nothing any more (the
+// manager was moved or renamed outside orgsync): it was looked up again by objectGUID, and the
+// next attempt writes the link with the current DN.
+var errManagerMoved = errors.New("the manager's recorded DN names nothing; looked up again")
+
 // errNotOwned says an object exists but is not orgsync's to change.
 var errNotOwned = errors.New("outside the managed OUs or without orgsync's marker")
 
@@ -190,15 +197,6 @@ func (w *Writer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []error 
 			memberships = append(memberships, i)
 			continue
 		}
-		// A batch takes tens of seconds against a busy DC: by this object's turn a newer
-		// revision may be on DIRECTORY, applied or being applied by another replica, and
-		// writing this one would put the older state back.
-		if outdated, err := w.engine.Outdated(ctx, paths[i], obj.GetRevision()); err != nil || outdated {
-			if err != nil {
-				errs[i] = w.finish(ctx, msgs[i], obj, paths[i], stream.Attempt(msgs[i]), nil, err)
-			}
-			continue
-		}
 		spanCtx, span := stream.StartProcessSpan(ctx, msgs[i])
 		attempt := stream.Attempt(msgs[i])
 		result, err := w.Apply(spanCtx, obj, attempt)
@@ -225,12 +223,6 @@ func (w *Writer) applyMemberships(ctx context.Context, msgs []jetstream.Msg, obj
 	var order []batchKey
 	for _, i := range indexes {
 		obj := objs[i]
-		if outdated, err := w.engine.Outdated(ctx, paths[i], obj.GetRevision()); err != nil || outdated {
-			if err != nil { // superseded meanwhile otherwise, as in HandleBatch
-				errs[i] = w.finish(ctx, msgs[i], obj, paths[i], stream.Attempt(msgs[i]), nil, err)
-			}
-			continue
-		}
 		result := w.engine.Result(obj)
 		if w.unmanagedMember(obj.GetMembership()) {
 			result.Outcome, result.ErrorMessage = orgsyncv1.Outcome_OUTCOME_SKIPPED, "the member is not orgsync's"
@@ -413,6 +405,22 @@ func (w *Writer) removeMember(ctx context.Context, groupDN, memberDN, ref string
 	}
 }
 
+// checkManagerDN looks at a write of desired refused as invalid or not found: when it carried a
+// manager DN from this process's record, and the manager's objectGUID now lives at another DN
+// (moved or renamed outside orgsync; AD and Samba refuse a DN naming nothing with 19,
+// "Referenced object not found"), it returns errManagerMoved, so the write is retried with the
+// current DN rather than parked as invalid. Any other error is returned as it is.
+func (w *Writer) checkManagerDN(ctx context.Context, desired *orgsyncv1.DesiredUser, managerDN string, err error) error {
+	if managerDN == "" || (ldap.ClassOf(err) != ldap.ClassInvalid && ldap.ClassOf(err) != ldap.ClassNotFound) {
+		return err
+	}
+	current, lookupErr := w.currentDN(ctx, userRef(desired.GetManagerWorkerId()))
+	if lookupErr != nil || current == "" || ldap.SameDN(current, managerDN) {
+		return err
+	}
+	return fmt.Errorf("user %s, manager %s: %w (%w)", desired.GetWorkerId(), desired.GetManagerWorkerId(), errManagerMoved, err)
+}
+
 // currentDN looks the object of ref up again by its objectGUID, not trusting the DN this process
 // saw last, and records it.
 func (w *Writer) currentDN(ctx context.Context, ref string) (string, error) {
@@ -572,6 +580,8 @@ func retryDelay(err error, attempt int) (time.Duration, bool) {
 		return 0, false
 	case errors.Is(err, errManagerPending):
 		return backoff, attempt < managerWaitAttempts
+	case errors.Is(err, errManagerMoved):
+		return 0, attempt < managerGiveUpAfter
 	case errors.Is(err, errPending):
 		return converge.WaitBackoff(attempt), true
 	case errors.Is(err, stream.ErrPermanent):
@@ -808,7 +818,7 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 	if current == nil {
 		current, err = w.createUser(ctx, desired, attrs, rdn, parent, enabled, result)
 		if err != nil {
-			return nil, err
+			return nil, w.checkManagerDN(ctx, desired, managerDN, err)
 		}
 	} else {
 		if current.Get(keyVersionAttribute) == "1" {
@@ -822,7 +832,7 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 			current.Attrs["userAccountControl"] = []string{strconv.Itoa(uac)}
 		}
 		if err := w.updateUser(ctx, current, attrs, enabled, result); err != nil {
-			return nil, err
+			return nil, w.checkManagerDN(ctx, desired, managerDN, err)
 		}
 		currentRDN, currentParent := ldap.Parent(current.DN)
 		newRDN := ""

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"testing"
 
@@ -20,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/orgsync/orgsync/pkg/converge"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/ad-writer/internal/ldap"
@@ -110,17 +110,6 @@ func TestDesiredUserAttrs(t *testing.T) {
 	if diff := cmp.Diff(want, pick); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-}
-
-// newestRevisions is DIRECTORY's newest revision per object path.
-type newestRevisions map[string]uint64
-
-// latest is DIRECTORY's newest desired state of the object at path: only its revision matters here.
-func (n newestRevisions) latest(_ context.Context, path string) (*orgsyncv1.DesiredObject, error) {
-	if n[path] == 0 {
-		return nil, nil
-	}
-	return &orgsyncv1.DesiredObject{Revision: n[path]}, nil
 }
 
 // acceptingSender stores nothing and acknowledges every publish.
@@ -233,13 +222,10 @@ func testMember(id string, revision uint64, tombstone bool) *orgsyncv1.DesiredOb
 
 // replicaWithSales is a writer over an in-memory directory that has applied revision 1 of group
 // sales, users E1 and E2 (title Engineer) and their memberships.
-func replicaWithSales(t *testing.T, directory newestRevisions) (*ldaptest.Fake, *Writer) {
+func replicaWithSales(t *testing.T, latest converge.Latest) (*ldaptest.Fake, *Writer) {
 	t.Helper()
 	dir := ldaptest.NewFake(testUsers, testGroups)
-	opts := Options{BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups}
-	if directory != nil {
-		opts.Latest = directory.latest
-	}
+	opts := Options{BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups, Latest: latest}
 	w := New(dir, acceptingSender{}, slog.New(slog.DiscardHandler), opts)
 	first := []*orgsyncv1.DesiredObject{
 		{Key: "sales", Revision: 1, Object: &orgsyncv1.DesiredObject_Group{Group: &orgsyncv1.DesiredGroup{GroupKey: "sales", DisplayName: "Org - Sales"}}},
@@ -266,70 +252,26 @@ func seedApplied(t *testing.T, w *Writer, objs ...*orgsyncv1.DesiredObject) {
 	}
 }
 
-// TestBatchDropsRevisionsSupersededMeanwhile: a batch is applied one object after the other,
-// which takes tens of seconds against a busy DC; meanwhile a newer revision of an object further
-// down the batch may reach DIRECTORY and another replica. The older one must then be dropped, not
-// written over it — found by the chaos run (deploy/scale), where users and memberships ended at
-// an older revision's state.
-func TestBatchDropsRevisionsSupersededMeanwhile(t *testing.T) {
-	tests := []struct {
-		name string
-		// meanwhile runs while this replica writes E1's revision 2.
-		meanwhile func(t *testing.T, dir *ldaptest.Fake, w *Writer, directory newestRevisions)
-		wantTitle string
-		// wantE1Member: E1's membership, whose revision 2 in the batch removes it.
-		wantE1Member bool
-	}{
-		{
-			name: "applied by the other replica",
-			meanwhile: func(t *testing.T, dir *ldaptest.Fake, w *Writer, _ newestRevisions) {
-				if err := dir.Modify(t.Context(), e2DN, []ldap.Change{{Op: ldap.Replace, Attr: "title", Values: []string{"Director"}}}); err != nil {
-					t.Error(err)
-				}
-				seedApplied(t, w, testUser("E2", "Director", 3), testMember("E1", 3, false))
-			},
-			wantTitle: "Director", wantE1Member: true,
-		},
-		{
-			name: "on DIRECTORY, not applied yet",
-			meanwhile: func(_ *testing.T, _ *ldaptest.Fake, _ *Writer, directory newestRevisions) {
-				directory["ad.user.E2"], directory["ad.member.sales.E1"] = 3, 3
-			},
-			wantTitle: "Engineer", wantE1Member: true,
-		},
-		{
-			name:      "nothing newer",
-			meanwhile: func(*testing.T, *ldaptest.Fake, *Writer, newestRevisions) {},
-			wantTitle: "Lead", wantE1Member: false,
-		},
+// TestStaleRedeliveryAppliesTheNewestRevision: a replica that takes over after the active one
+// was killed gets the killed one's unacknowledged deliveries again. One of them is revision 1 of
+// E2, whose revision 2 (Director) the killed replica reported applied (RESULTS, Seed) and then
+// an operator undid by hand. The old state is not written, nor is the message just dropped: the
+// newest desired state on DIRECTORY is applied.
+func TestStaleRedeliveryAppliesTheNewestRevision(t *testing.T) {
+	newest := testUser("E2", "Director", 2)
+	dir, w := replicaWithSales(t, func(_ context.Context, path string) (*orgsyncv1.DesiredObject, error) {
+		if path == "ad.user.E2" {
+			return newest, nil
+		}
+		return nil, nil
+	})
+	seedApplied(t, w, testUser("E2", "Director", 2))
+	stale := testUser("E2", "Lead", 1)
+	if errs := w.HandleBatch(t.Context(), messages(t, stale)); errs[0] != nil {
+		t.Fatalf("applying the redelivery: %v", errs[0])
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			directory := newestRevisions{}
-			dir, w := replicaWithSales(t, directory)
-			dir.BeforeModify = func(dn string) {
-				if dn == e1DN {
-					dir.BeforeModify = nil
-					tt.meanwhile(t, dir, w, directory)
-				}
-			}
-			batch := []*orgsyncv1.DesiredObject{testUser("E1", "Lead", 2), testUser("E2", "Lead", 2), testMember("E1", 2, true)}
-			for i, err := range w.HandleBatch(t.Context(), messages(t, batch...)) {
-				if err != nil {
-					t.Fatalf("applying %s: %v", batch[i].GetKey(), err)
-				}
-			}
-			members, err := dir.Members(t.Context(), groupDN)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := map[string]any{"E1 title": dir.Entry(e1DN).Get("title"), "E2 title": dir.Entry(e2DN).Get("title"),
-				"E1 member": slices.Contains(members, e1DN)}
-			want := map[string]any{"E1 title": "Lead", "E2 title": tt.wantTitle, "E1 member": tt.wantE1Member}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("after the batch (-want +got):\n%s", diff)
-			}
-		})
+	if got := dir.Entry(e2DN).Get("title"); got != "Director" {
+		t.Errorf("E2's title = %q, want Director (revision 2, the newest)", got)
 	}
 }
 
@@ -545,6 +487,8 @@ func TestOnlyTheDCsSilencePauses(t *testing.T) {
 		return nil, fmt.Errorf("nats: %w", context.DeadlineExceeded)
 	}
 	w := New(dir, acceptingSender{}, slog.New(slog.DiscardHandler), opts)
+	// A redelivery of a revision older than the one applied: the writer reads the newest.
+	seedApplied(t, w, testUser("E1", "Lead", 2))
 	errs := w.HandleBatch(t.Context(), messages(t, testUser("E1", "Lead", 1)))
 	if errs[0] == nil {
 		t.Fatal("a failed check of DIRECTORY was not retried")
@@ -557,5 +501,80 @@ func TestOnlyTheDCsSilencePauses(t *testing.T) {
 	w = New(dir, acceptingSender{}, slog.New(slog.DiscardHandler), Options{BaseDN: testBase, UsersOU: testUsers, GroupsOU: testGroups})
 	if errs := w.HandleBatch(t.Context(), messages(t, testUser("E2", "Lead", 1))); errs[0] == nil || !paused(w) {
 		t.Errorf("DC unreachable: error %v, paused %v; want a retry and a pause", errs[0], paused(w))
+	}
+}
+
+// TestMissingOUDoesNotPauseTheWriter: a user moved into an OU that does not exist (a policy
+// naming an OU nobody created) is refused by Samba with 80, "parent does not exist". That is the
+// desired state's fault, not a DC that cannot serve: the writer must not pause (which would stop
+// every other object and retry for ever); the move is retried a few times, since the OU may be
+// created meanwhile, and then reported NOT_FOUND and parked.
+func TestMissingOUDoesNotPauseTheWriter(t *testing.T) {
+	dir, w := replicaWithSales(t, nil)
+	moved := testUser("E1", "Engineer", 2)
+	moved.GetUser().Attributes = map[string]string{"parentDistinguishedName": "OU=Missing," + testUsers}
+	errs := w.HandleBatch(t.Context(), messages(t, moved))
+	if errs[0] == nil {
+		t.Fatal("the move under a missing OU succeeded")
+	}
+	if paused(w) {
+		t.Errorf("paused by a missing OU: %v", errs[0])
+	}
+	if ldap.ClassOf(errs[0]) != ldap.ClassNotFound {
+		t.Errorf("class of %v = %d, want not found", errs[0], ldap.ClassOf(errs[0]))
+	}
+	if _, retry := retryDelay(errs[0], 1); !retry {
+		t.Error("not retried: the OU may be created meanwhile")
+	}
+	if _, retry := retryDelay(errs[0], 6); retry {
+		t.Error("retried for ever")
+	}
+	// The next object is written as usual.
+	if errs := w.HandleBatch(t.Context(), messages(t, testUser("E2", "Lead", 2))); errs[0] != nil {
+		t.Errorf("the next user: %v", errs[0])
+	}
+	if got := dir.Entry(e2DN).Get("title"); got != "Lead" {
+		t.Errorf("E2's title = %q, want Lead", got)
+	}
+}
+
+// TestManagerMovedOutsideOrgsyncIsLookedUpAgain: the writer records the manager's DN when it
+// sees it. An administrator then moves the manager; AD rewrites the link of the manager's
+// reports, but the writer's next write of a report still carries the recorded DN, which Samba
+// refuses with 19 ("Referenced object not found"). That must not park the report as invalid:
+// the manager is looked up again by objectGUID and the next attempt writes the current DN.
+func TestManagerMovedOutsideOrgsyncIsLookedUpAgain(t *testing.T) {
+	dir, w := replicaWithSales(t, nil)
+	report := func(title string, revision uint64) *orgsyncv1.DesiredObject {
+		obj := testUser("E3", title, revision)
+		obj.GetUser().ManagerWorkerId = "E1"
+		return obj
+	}
+	if errs := w.HandleBatch(t.Context(), messages(t, report("Engineer", 1))); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if err := dir.AddEntry(t.Context(), testMoved, map[string][]string{"objectClass": {"organizationalUnit"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dir.ModifyDN(t.Context(), e1DN, "CN=Worker E1", testMoved); err != nil {
+		t.Fatal(err)
+	}
+	e3DN := "CN=Worker E3," + testUsers
+	msg := messages(t, report("Lead", 2))[0].(desiredMsg)
+	err := w.HandleBatch(t.Context(), []jetstream.Msg{msg})[0]
+	if err == nil {
+		t.Fatal("the write with the recorded manager DN succeeded; the test did not reproduce the refusal")
+	}
+	if _, retry := retryDelay(err, 1); !retry {
+		t.Fatalf("%v is not retried; want a retry with the manager looked up again", err)
+	}
+	msg.attempt = 2
+	if err := w.HandleBatch(t.Context(), []jetstream.Msg{msg})[0]; err != nil {
+		t.Fatalf("second attempt: %v", err)
+	}
+	got := map[string]string{"title": dir.Entry(e3DN).Get("title"), "manager": dir.Entry(e3DN).Get("manager")}
+	want := map[string]string{"title": "Lead", "manager": "CN=Worker E1," + testMoved}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("E3 (-want +got):\n%s", diff)
 	}
 }
