@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -161,8 +160,11 @@ type Service struct {
 	identifiers jetstream.KeyValue
 	// heldConflicts are writers' conflict results read before the replay was done; applyMu guards it.
 	heldConflicts []*orgsyncv1.WriterResult
-	// applyMu serialises applying HR events, scheduled transitions and approvals with publishing.
-	applyMu sync.Mutex
+	// applyMu serialises applying HR events, scheduled transitions and approvals with publishing;
+	// approvals wait for it only as long as their request (applyLock).
+	applyMu applyLock
+	// publishing says whether publishing to DIRECTORY is failing now.
+	publishing publishHealth
 	// wake tells the scheduler that the next due time may have moved.
 	wake chan struct{}
 	// caughtUp is set once the HR replay at start has been applied and reconciled.
@@ -240,6 +242,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	}
 	s := &Service{
 		server:      srv,
+		applyMu:     newApplyLock(),
 		conn:        nc,
 		js:          js,
 		logger:      logger,
@@ -517,7 +520,9 @@ func (s *Service) emit(ctx context.Context, changes []*orgsyncv1.DesiredObject, 
 
 // approve publishes a pending batch; the causes of its objects name the batch and who approved it.
 func (s *Service) approve(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error) {
-	s.applyMu.Lock()
+	if err := s.lockForDecision(ctx); err != nil {
+		return nil, 0, err
+	}
 	defer s.applyMu.Unlock()
 	held, ok := s.guard.Batch(batchID)
 	if !ok {
@@ -540,10 +545,29 @@ func (s *Service) approve(ctx context.Context, batchID string) (*orgsyncv1.Pendi
 	return decided, len(objects), nil
 }
 
+// lockForDecision takes the apply lock for an approval or a rejection: refused at once with
+// errPublishing while publishing to DIRECTORY fails (the lock's holder is then retrying a publish
+// for as long as it takes), and given up with errPublishing when ctx ends first.
+func (s *Service) lockForDecision(ctx context.Context) error {
+	if s.publishing.failing() {
+		return errPublishing
+	}
+	if err := s.applyMu.LockContext(ctx); err != nil {
+		return fmt.Errorf("%w (%w)", errPublishing, err)
+	}
+	if s.publishing.failing() {
+		s.applyMu.Unlock()
+		return errPublishing
+	}
+	return nil
+}
+
 // reject drops a pending batch and keeps its rejected states in the decisions bucket, so that a
 // restart does not hold them again.
 func (s *Service) reject(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error) {
-	s.applyMu.Lock()
+	if err := s.lockForDecision(ctx); err != nil {
+		return nil, 0, err
+	}
 	defer s.applyMu.Unlock()
 	held, ok := s.guard.Batch(batchID)
 	if !ok {
@@ -632,6 +656,11 @@ func (s *Service) publish(ctx context.Context, obj *orgsyncv1.DesiredObject, cau
 	backoff := 100 * time.Millisecond
 	for {
 		published, err := s.publisher.Publish(ctx, obj, cause)
+		if err != nil {
+			s.publishing.failed(time.Now())
+		} else {
+			s.publishing.succeeded()
+		}
 		if err == nil {
 			if path, pathErr := stream.ObjectPath(obj); published && pathErr == nil {
 				revision, _ := s.publisher.Revision(path)

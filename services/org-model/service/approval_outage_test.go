@@ -1,0 +1,110 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/orgsync/orgsync/pkg/stream"
+	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/clock"
+)
+
+// TestDecisionsWhileDirectoryRefusesDesiredState: while stream DIRECTORY refuses desired state,
+// org-model retries the publish of the HR change it is applying for as long as it takes (the HR
+// stream is read by an ordered consumer that does not redeliver). An approval or a rejection then
+// must not wait behind it for ever: it is refused at once with Unavailable and nothing is decided;
+// once DIRECTORY accepts again, the waiting change is published and the approval goes through.
+func TestDecisionsWhileDirectoryRefusesDesiredState(t *testing.T) {
+	h := newHarness(t)
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	fake := clock.NewFake(t0)
+	h.hr(t, "u1", unit("sales", "Sales", ""))
+	var ids []string
+	for i := range 40 {
+		id := fmt.Sprintf("E%02d", i)
+		ids = append(ids, id)
+		h.hr(t, "w"+id, worker(id, "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0))
+	}
+	svc, _ := h.start(t, withClock(fake))
+	api := h.client(t, svc)
+
+	// A full snapshot listing 28 of the 40 workers: the guard holds the 12 leavers.
+	snapshot := func(phase orgsyncv1.SnapshotMarker_Phase) *orgsyncv1.HREvent {
+		return &orgsyncv1.HREvent{OccurredAt: timestamppb.New(t0.Add(time.Hour)), Payload: &orgsyncv1.HREvent_Snapshot{
+			Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: "s1", Phase: phase}}}
+	}
+	fake.Set(t0.Add(time.Hour))
+	h.hr(t, "s-begin", snapshot(orgsyncv1.SnapshotMarker_PHASE_BEGIN))
+	for _, id := range ids[:28] {
+		h.hr(t, "again"+id, worker(id, "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0.Add(time.Hour)))
+	}
+	h.hr(t, "s-end", snapshot(orgsyncv1.SnapshotMarker_PHASE_END))
+	var batchID string
+	eventually(t, func() bool {
+		pending, err := api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{})
+		if err != nil || len(pending.GetBatches()) != 1 {
+			return false
+		}
+		batchID = pending.GetBatches()[0].GetBatchId()
+		return true
+	})
+
+	// DIRECTORY stops taking desired state (its subjects moved away: every publish is refused),
+	// and a hire arrives: org-model keeps retrying its publish.
+	directory, err := h.js.Stream(t.Context(), stream.Directory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := directory.CachedInfo().Config
+	subjects := cfg.Subjects
+	cfg.Subjects = []string{"refusing.>"}
+	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	h.hr(t, "hire", worker("N1", "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0.Add(time.Hour)))
+	eventually(t, svc.publishing.failing)
+
+	for _, decide := range []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"approve", func(ctx context.Context) error {
+			_, err := api.Approve(ctx, &orgsyncv1.ApproveRequest{BatchId: batchID})
+			return err
+		}},
+		{"reject", func(ctx context.Context) error {
+			_, err := api.Reject(ctx, &orgsyncv1.RejectRequest{BatchId: batchID})
+			return err
+		}},
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		err := decide.call(ctx)
+		cancel()
+		if status.Code(err) != codes.Unavailable {
+			t.Errorf("%s while DIRECTORY refuses: %v; want Unavailable (before: it waited behind the publish for ever)", decide.name, err)
+		}
+	}
+	if pending, err := api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{}); err != nil || len(pending.GetBatches()) != 1 {
+		t.Fatalf("after the refused decisions: %v, %v; want the batch still pending", pending, err)
+	}
+
+	// DIRECTORY takes desired state again: the hire is published, and the approval goes through.
+	cfg.Subjects = subjects
+	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { return h.directory(t)["dir.entra.user.N1"] != nil })
+	resp, err := api.Approve(t.Context(), &orgsyncv1.ApproveRequest{BatchId: batchID})
+	if err != nil || resp.GetPublished() != 24 {
+		t.Fatalf("approve once DIRECTORY accepts: %v, %v; want 24 published", resp, err)
+	}
+	if got := enabled(h, t, "E39"); got != "disabled" {
+		t.Errorf("after the approval E39 is %s, want disabled", got)
+	}
+}
