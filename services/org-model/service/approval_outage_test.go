@@ -21,39 +21,8 @@ import (
 // must not wait behind it for ever: it is refused at once with Unavailable and nothing is decided;
 // once DIRECTORY accepts again, the waiting change is published and the approval goes through.
 func TestDecisionsWhileDirectoryRefusesDesiredState(t *testing.T) {
-	h := newHarness(t)
+	h, svc, api, batchID := heldBatch(t)
 	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	fake := clock.NewFake(t0)
-	h.hr(t, "u1", unit("sales", "Sales", ""))
-	var ids []string
-	for i := range 40 {
-		id := fmt.Sprintf("E%02d", i)
-		ids = append(ids, id)
-		h.hr(t, "w"+id, worker(id, "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0))
-	}
-	svc, _ := h.start(t, withClock(fake))
-	api := h.client(t, svc)
-
-	// A full snapshot listing 28 of the 40 workers: the guard holds the 12 leavers.
-	snapshot := func(phase orgsyncv1.SnapshotMarker_Phase) *orgsyncv1.HREvent {
-		return &orgsyncv1.HREvent{OccurredAt: timestamppb.New(t0.Add(time.Hour)), Payload: &orgsyncv1.HREvent_Snapshot{
-			Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: "s1", Phase: phase}}}
-	}
-	fake.Set(t0.Add(time.Hour))
-	h.hr(t, "s-begin", snapshot(orgsyncv1.SnapshotMarker_PHASE_BEGIN))
-	for _, id := range ids[:28] {
-		h.hr(t, "again"+id, worker(id, "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0.Add(time.Hour)))
-	}
-	h.hr(t, "s-end", snapshot(orgsyncv1.SnapshotMarker_PHASE_END))
-	var batchID string
-	eventually(t, func() bool {
-		pending, err := api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{})
-		if err != nil || len(pending.GetBatches()) != 1 {
-			return false
-		}
-		batchID = pending.GetBatches()[0].GetBatchId()
-		return true
-	})
 
 	// DIRECTORY stops taking desired state (its subjects moved away: every publish is refused),
 	// and a hire arrives: org-model keeps retrying its publish.
@@ -106,5 +75,87 @@ func TestDecisionsWhileDirectoryRefusesDesiredState(t *testing.T) {
 	}
 	if got := enabled(h, t, "E39"); got != "disabled" {
 		t.Errorf("after the approval E39 is %s, want disabled", got)
+	}
+}
+
+// heldBatch starts an org-model with 40 workers, then sends a full snapshot listing 28 of them:
+// the guard holds the batch disabling the other 12 and removing their memberships (24 objects).
+func heldBatch(t *testing.T) (harness, *Service, orgsyncv1.OrgModelServiceClient, string) {
+	t.Helper()
+	h := newHarness(t)
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	fake := clock.NewFake(t0)
+	h.hr(t, "u1", unit("sales", "Sales", ""))
+	var ids []string
+	for i := range 40 {
+		id := fmt.Sprintf("E%02d", i)
+		ids = append(ids, id)
+		h.hr(t, "w"+id, worker(id, "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0))
+	}
+	svc, _ := h.start(t, withClock(fake))
+	api := h.client(t, svc)
+
+	// A full snapshot listing 28 of the 40 workers: the guard holds the 12 leavers.
+	snapshot := func(phase orgsyncv1.SnapshotMarker_Phase) *orgsyncv1.HREvent {
+		return &orgsyncv1.HREvent{OccurredAt: timestamppb.New(t0.Add(time.Hour)), Payload: &orgsyncv1.HREvent_Snapshot{
+			Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: "s1", Phase: phase}}}
+	}
+	fake.Set(t0.Add(time.Hour))
+	h.hr(t, "s-begin", snapshot(orgsyncv1.SnapshotMarker_PHASE_BEGIN))
+	for _, id := range ids[:28] {
+		h.hr(t, "again"+id, worker(id, "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0.Add(time.Hour)))
+	}
+	h.hr(t, "s-end", snapshot(orgsyncv1.SnapshotMarker_PHASE_END))
+	var batchID string
+	eventually(t, func() bool {
+		pending, err := api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{})
+		if err != nil || len(pending.GetBatches()) != 1 {
+			return false
+		}
+		batchID = pending.GetBatches()[0].GetBatchId()
+		return true
+	})
+
+	return h, svc, api, batchID
+}
+
+// TestApprovalPublishesTheWholeBatchWhenItsCallerGoesAway: an approval whose caller's deadline
+// ends while the batch is being published still publishes all of it — the decision is taken;
+// stopping half-way left the rest unpublished until a restart, where the guard held it again.
+func TestApprovalPublishesTheWholeBatchWhenItsCallerGoesAway(t *testing.T) {
+	h, _, api, batchID := heldBatch(t)
+	// Deadlines from 1 ms up: the first approval that is decided is the one whose caller went
+	// away soonest after the decision (a shorter deadline ends before the lock is taken, and the
+	// refused approval decides nothing).
+	decided := false
+	for deadline := time.Millisecond; !decided && deadline < 5*time.Second; deadline += deadline / 2 {
+		ctx, cancel := context.WithTimeout(t.Context(), deadline)
+		_, err := api.Approve(ctx, &orgsyncv1.ApproveRequest{BatchId: batchID})
+		cancel()
+		pending, listErr := api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{})
+		if listErr != nil {
+			t.Fatal(listErr)
+		}
+		decided = len(pending.GetBatches()) == 0
+		if decided {
+			t.Logf("decided with a deadline of %v (the approval answered %v)", deadline, status.Code(err))
+		}
+	}
+	if !decided {
+		t.Fatal("no approval was decided")
+	}
+	eventually(t, func() bool {
+		disabled := 0
+		for i := 28; i < 40; i++ {
+			if enabled(h, t, fmt.Sprintf("E%02d", i)) == "disabled" {
+				disabled++
+			}
+		}
+		return disabled == 12
+	})
+	for i := 28; i < 40; i++ {
+		if got := enabled(h, t, fmt.Sprintf("E%02d", i)); got != "disabled" {
+			t.Errorf("E%02d is %s after the approval, want disabled", i, got)
+		}
 	}
 }

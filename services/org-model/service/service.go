@@ -163,6 +163,9 @@ type Service struct {
 	// applyMu serialises applying HR events, scheduled transitions and approvals with publishing;
 	// approvals wait for it only as long as their request (applyLock).
 	applyMu applyLock
+	// running ends when Run stops: an approval's objects are published until then even when its
+	// caller has gone away.
+	running context.Context
 	// publishing says whether publishing to DIRECTORY is failing now.
 	publishing publishHealth
 	// wake tells the scheduler that the next due time may have moved.
@@ -295,6 +298,7 @@ func (s *Service) HTTPAddr() string { return s.server.HTTPAddr().String() }
 func (s *Service) Run(ctx context.Context) error {
 	s.logger.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr())
 	group, groupCtx := errgroup.WithContext(ctx)
+	s.running = groupCtx
 	group.Go(func() error { return s.server.Run(groupCtx) })
 	group.Go(func() error { return s.followHR(groupCtx) })
 	group.Go(func() error { return s.followResults(groupCtx) })
@@ -537,8 +541,16 @@ func (s *Service) approve(ctx context.Context, batchID string) (*orgsyncv1.Pendi
 	decided := decidedBatch(held, orgsyncv1.Decision_DECISION_APPROVED, by, now)
 	s.recordDecision(ctx, decided)
 	cause := &orgsyncv1.Cause{Reason: approvedPrefix + batchID, ComputedAt: timestamppb.New(now), ApprovalBatchId: batchID, ApprovedBy: by}
+	// The batch is decided: its objects are published even if the caller goes away meanwhile
+	// (stopping half-way would leave the rest unpublished until a restart, and held again then),
+	// for as long as the service runs.
+	publishCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	if s.running != nil {
+		defer context.AfterFunc(s.running, cancel)()
+	}
 	for _, obj := range objects {
-		if err := s.publish(ctx, obj, cause); err != nil {
+		if err := s.publish(publishCtx, obj, cause); err != nil {
 			return decided, 0, err
 		}
 	}
