@@ -289,18 +289,11 @@ func (s *Service) active(ctx context.Context) error {
 	group.Go(func() error { return s.consumer.Run(groupCtx) })
 	if s.cfg.DriftInterval > 0 {
 		group.Go(func() error {
-			ticker := time.NewTicker(s.cfg.DriftInterval)
-			defer ticker.Stop()
-			for {
-				select {
-				case <-groupCtx.Done():
-					return nil
-				case <-ticker.C:
-					if _, err := s.Reconcile(groupCtx); err != nil && groupCtx.Err() == nil {
-						s.logger.Warn("drift reconcile incomplete", "error", err)
-					}
+			return converge.Every(groupCtx, s.cfg.DriftInterval, func(ctx context.Context) {
+				if _, err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
+					s.logger.Warn("drift reconcile incomplete", "error", err)
 				}
-			}
+			})
 		})
 	}
 	return group.Wait()

@@ -298,16 +298,7 @@ func (s *Service) active(ctx context.Context) error {
 		// Held membership additions are bound when their window ends, also when no further
 		// message arrives to trigger it.
 		group.Go(func() error {
-			ticker := time.NewTicker(max(s.gatherWindow/4, 50*time.Millisecond))
-			defer ticker.Stop()
-			for {
-				select {
-				case <-groupCtx.Done():
-					return nil
-				case <-ticker.C:
-					s.writer.FlushGathered(groupCtx)
-				}
-			}
+			return converge.Every(groupCtx, max(s.gatherWindow/4, 50*time.Millisecond), s.writer.FlushGathered)
 		})
 	}
 	if s.driftInterval > 0 {

@@ -21,8 +21,8 @@ import (
 // must not wait behind it for ever: it is refused at once with Unavailable and nothing is decided;
 // once DIRECTORY accepts again, the waiting change is published and the approval goes through.
 func TestDecisionsWhileDirectoryRefusesDesiredState(t *testing.T) {
-	h, svc, api, batchID := heldBatch(t)
-	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	held := heldBatch(t, "s1")
+	h, svc, api, batchID := held.h, held.svc, held.api, held.batch.GetBatchId()
 
 	// DIRECTORY stops taking desired state (its subjects moved away: every publish is refused),
 	// and a hire arrives: org-model keeps retrying its publish.
@@ -36,7 +36,7 @@ func TestDecisionsWhileDirectoryRefusesDesiredState(t *testing.T) {
 	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	h.hr(t, "hire", worker("N1", "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0.Add(time.Hour)))
+	h.hr(t, "hire", worker("N1", "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, heldT0.Add(time.Hour)))
 	eventually(t, svc.publishing.failing)
 
 	for _, decide := range []struct {
@@ -78,52 +78,64 @@ func TestDecisionsWhileDirectoryRefusesDesiredState(t *testing.T) {
 	}
 }
 
-// heldBatch starts an org-model with 40 workers, then sends a full snapshot listing 28 of them:
-// the guard holds the batch disabling the other 12 and removing their memberships (24 objects).
-func heldBatch(t *testing.T) (harness, *Service, orgsyncv1.OrgModelServiceClient, string) {
+// heldSnapshot is an org-model with 40 workers in unit sales (hired at heldT0) after a full
+// snapshot listed only 28 of them: the guard holds the batch that disables the other 12 (E28–E39)
+// and removes their memberships, 24 objects.
+type heldSnapshot struct {
+	h     harness
+	svc   *Service
+	stop  func()
+	api   orgsyncv1.OrgModelServiceClient
+	fake  *clock.Fake
+	batch *orgsyncv1.PendingBatch
+}
+
+var heldT0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+func heldBatch(t *testing.T, snapshotID string) heldSnapshot {
 	t.Helper()
 	h := newHarness(t)
-	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	fake := clock.NewFake(t0)
+	fake := clock.NewFake(heldT0)
 	h.hr(t, "u1", unit("sales", "Sales", ""))
 	var ids []string
 	for i := range 40 {
 		id := fmt.Sprintf("E%02d", i)
 		ids = append(ids, id)
-		h.hr(t, "w"+id, worker(id, "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0))
+		h.hr(t, "w"+id, worker(id, "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, heldT0))
 	}
-	svc, _ := h.start(t, withClock(fake))
+	svc, stop := h.start(t, withClock(fake))
 	api := h.client(t, svc)
-
-	// A full snapshot listing 28 of the 40 workers: the guard holds the 12 leavers.
 	snapshot := func(phase orgsyncv1.SnapshotMarker_Phase) *orgsyncv1.HREvent {
-		return &orgsyncv1.HREvent{OccurredAt: timestamppb.New(t0.Add(time.Hour)), Payload: &orgsyncv1.HREvent_Snapshot{
-			Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: "s1", Phase: phase}}}
+		return &orgsyncv1.HREvent{OccurredAt: timestamppb.New(heldT0.Add(time.Hour)), Payload: &orgsyncv1.HREvent_Snapshot{
+			Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: snapshotID, Phase: phase}}}
 	}
-	fake.Set(t0.Add(time.Hour))
+	fake.Set(heldT0.Add(time.Hour))
 	h.hr(t, "s-begin", snapshot(orgsyncv1.SnapshotMarker_PHASE_BEGIN))
 	for _, id := range ids[:28] {
-		h.hr(t, "again"+id, worker(id, "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0.Add(time.Hour)))
+		h.hr(t, "again"+id, worker(id, "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, heldT0.Add(time.Hour)))
 	}
 	h.hr(t, "s-end", snapshot(orgsyncv1.SnapshotMarker_PHASE_END))
-	var batchID string
+	var batch *orgsyncv1.PendingBatch
 	eventually(t, func() bool {
 		pending, err := api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{})
 		if err != nil || len(pending.GetBatches()) != 1 {
 			return false
 		}
-		batchID = pending.GetBatches()[0].GetBatchId()
+		batch = pending.GetBatches()[0]
 		return true
 	})
-
-	return h, svc, api, batchID
+	if batch == nil {
+		t.FailNow()
+	}
+	return heldSnapshot{h: h, svc: svc, stop: stop, api: api, fake: fake, batch: batch}
 }
 
 // TestApprovalPublishesTheWholeBatchWhenItsCallerGoesAway: an approval whose caller's deadline
 // ends while the batch is being published still publishes all of it — the decision is taken;
 // stopping half-way left the rest unpublished until a restart, where the guard held it again.
 func TestApprovalPublishesTheWholeBatchWhenItsCallerGoesAway(t *testing.T) {
-	h, _, api, batchID := heldBatch(t)
+	held := heldBatch(t, "s1")
+	h, api, batchID := held.h, held.api, held.batch.GetBatchId()
 	// Deadlines from 1 ms up: the first approval that is decided is the one whose caller went
 	// away soonest after the decision (a shorter deadline ends before the lock is taken, and the
 	// refused approval decides nothing).

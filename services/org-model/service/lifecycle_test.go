@@ -1,7 +1,6 @@
 package service
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/testing/protocmp"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgsync/orgsync/pkg/auditlog"
 	"github.com/orgsync/orgsync/pkg/auth"
@@ -111,38 +109,8 @@ func TestSchedulerAppliesTransitionsWhenDueAndAfterRestart(t *testing.T) {
 func TestGuardHoldsSnapshotThatDropsWorkers(t *testing.T) {
 	for _, decision := range []string{"approve", "reject"} {
 		t.Run(decision, func(t *testing.T) {
-			h := newHarness(t)
-			t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-			fake := clock.NewFake(t0)
-			h.hr(t, "u1", unit("sales", "Sales", ""))
-			var ids []string
-			for i := range 40 {
-				id := fmt.Sprintf("E%02d", i)
-				ids = append(ids, id)
-				h.hr(t, "w"+id, worker(id, "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0))
-			}
-			svc, stop := h.start(t, withClock(fake))
-			api := h.client(t, svc)
-
-			// A full snapshot that lists only 28 of the 40 workers: 30% would be disabled.
-			snapshot := func(phase orgsyncv1.SnapshotMarker_Phase) *orgsyncv1.HREvent {
-				return &orgsyncv1.HREvent{OccurredAt: timestamppb.New(t0.Add(time.Hour)), Payload: &orgsyncv1.HREvent_Snapshot{
-					Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: "s1-" + decision, Phase: phase}}}
-			}
-			fake.Set(t0.Add(time.Hour))
-			h.hr(t, "s-begin", snapshot(orgsyncv1.SnapshotMarker_PHASE_BEGIN))
-			for _, id := range ids[:28] {
-				h.hr(t, "again"+id, worker(id, "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0.Add(time.Hour)))
-			}
-			h.hr(t, "s-end", snapshot(orgsyncv1.SnapshotMarker_PHASE_END))
-
-			var pending *orgsyncv1.ListPendingResponse
-			eventually(t, func() bool {
-				var err error
-				pending, err = api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{})
-				return err == nil && len(pending.GetBatches()) == 1
-			})
-			batch := pending.GetBatches()[0]
+			held := heldBatch(t, "s1-"+decision)
+			h, svc, stop, api, fake, batch := held.h, held.svc, held.stop, held.api, held.fake, held.batch
 			if batch.GetDisables() != 12 || batch.GetRemovals() != 12 || batch.GetCause().GetReason() != "HR snapshot end" {
 				t.Errorf("batch: %d disables, %d removals, cause %q", batch.GetDisables(), batch.GetRemovals(), batch.GetCause().GetReason())
 			}
@@ -159,7 +127,7 @@ func TestGuardHoldsSnapshotThatDropsWorkers(t *testing.T) {
 			stop()
 			svc, stop = h.start(t, withClock(fake))
 			api = h.client(t, svc)
-			pending, err = api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{})
+			pending, err := api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{})
 			if err != nil || len(pending.GetBatches()) != 1 || pending.GetBatches()[0].GetDisables() != 12 {
 				t.Fatalf("after restart: %v, %v", pending, err)
 			}
@@ -237,7 +205,7 @@ func TestGuardHoldsSnapshotThatDropsWorkers(t *testing.T) {
 				t.Errorf("decided after %s: %v", decision, decided)
 			}
 			// Everything else keeps flowing: a new hire is published.
-			h.hr(t, "hire", worker("E99", "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, t0.Add(time.Hour)))
+			h.hr(t, "hire", worker("E99", "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, heldT0.Add(time.Hour)))
 			eventually(t, func() bool { return enabled(h, t, "E99") == "enabled" })
 		})
 	}

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orgsync/orgsync/pkg/converge"
 	"github.com/orgsync/orgsync/pkg/metrics"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
@@ -109,18 +110,11 @@ func (r *Reconciler) LastPass() time.Time {
 // Run runs a pass every interval until ctx ends. A failed pass is logged; the next one starts
 // from where the last complete pass ended, so nothing is missed.
 func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C:
-		}
+	return converge.Every(ctx, interval, func(ctx context.Context) {
 		if _, err := r.Pass(ctx); err != nil && ctx.Err() == nil {
 			r.logger.WarnContext(ctx, "drift pass incomplete; the next pass picks up from the last complete one", "error", err)
 		}
-	}
+	})
 }
 
 // Pass runs one drift pass and returns what it found.
