@@ -104,7 +104,13 @@ func (c Consumer) Run(ctx context.Context) error {
 			case <-consumeCtx.Done():
 			}
 		}()
-		err := stream.ConsumeBatch(consumeCtx, c.Consumer, c.BatchSize, c.Handle, stream.ConsumeOptions{})
+		// A batch in hand is reported in progress every third of the AckWait, so the AckWait
+		// can be short: after a replica dies, its batch is delivered to the next active one soon.
+		var opts stream.ConsumeOptions
+		if info := c.Consumer.CachedInfo(); info != nil {
+			opts.InProgressEvery = info.Config.AckWait / 3
+		}
+		err := stream.ConsumeBatch(consumeCtx, c.Consumer, c.BatchSize, c.Handle, opts)
 		stop()
 		if ctx.Err() != nil {
 			return nil

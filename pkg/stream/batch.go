@@ -44,7 +44,9 @@ func ConsumeBatch(ctx context.Context, consumer jetstream.Consumer, maxBatch int
 		for _, msg := range msgs {
 			countRedelivery(batchCtx, msg)
 		}
+		stopProgress := reportProgress(batchCtx, msgs, opts.InProgressEvery)
 		errs := handle(batchCtx, msgs)
+		stopProgress()
 		span.End()
 		for i, msg := range msgs {
 			var msgErr error
@@ -61,6 +63,37 @@ func ConsumeBatch(ctx context.Context, consumer jetstream.Consumer, maxBatch int
 		}
 	}
 	return nil
+}
+
+// reportProgress tells JetStream every interval that msgs are still being worked on, until the
+// returned function is called (it returns once the reporting has stopped).
+func reportProgress(ctx context.Context, msgs []jetstream.Msg, every time.Duration) func() {
+	if every <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		ticker := time.NewTicker(every)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+				for _, msg := range msgs {
+					_ = msg.InProgress() // a failed report only risks an early redelivery
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
 }
 
 // fetch waits up to a second for the first message, then takes what else is waiting.

@@ -154,6 +154,12 @@ type ConsumeOptions struct {
 	DefaultRetry time.Duration
 	// OnError observes every handler error, e.g. to log it.
 	OnError func(msg jetstream.Msg, err error)
+	// InProgressEvery, for ConsumeBatch, tells JetStream every so often that the batch being
+	// handled is still being worked on, so that a batch taking longer than the consumer's AckWait
+	// is not delivered again meanwhile; a third of the AckWait suits. Zero: never. With it, the
+	// AckWait can be short, and a message in the hands of a process that died is delivered again
+	// soon.
+	InProgressEvery time.Duration
 }
 
 // Consume feeds the consumer's messages to handle one at a time, in delivery order, until ctx is

@@ -283,3 +283,55 @@ func TestConsumeBatchTakesWhatIsWaitingAndSettlesEachMessage(t *testing.T) {
 		t.Errorf("deliveries = %v", deliveries)
 	}
 }
+
+// TestBatchInProgressIsNotDeliveredAgain: a batch that takes longer than the consumer's AckWait
+// is reported in progress, so no other process fetching from the same durable consumer (a replica
+// taking over) gets it meanwhile; without the reports it would, after the AckWait.
+func TestBatchInProgressIsNotDeliveredAgain(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		every         time.Duration
+		wantElsewhere int
+	}{
+		{name: "reported in progress", every: 100 * time.Millisecond, wantElsewhere: 0},
+		{name: "not reported", every: 0, wantElsewhere: 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			js := connect(t)
+			consumer, err := js.CreateOrUpdateConsumer(t.Context(), stream.Directory, jetstream.ConsumerConfig{
+				Durable: "slow", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 300 * time.Millisecond, FilterSubject: "dir.>",
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := stream.NewPublisher(js).Publish(t.Context(), "dir.entra.user.E1", "E1:1", &orgsyncv1.DesiredObject{Key: "E1", Revision: 1}); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			elsewhere := make(chan int, 1)
+			done := make(chan error, 1)
+			go func() {
+				done <- stream.ConsumeBatch(ctx, consumer, 10, func(context.Context, []jetstream.Msg) []error {
+					// Meanwhile another process fetches from the same consumer for a second.
+					batch, err := consumer.Fetch(1, jetstream.FetchMaxWait(time.Second))
+					n := 0
+					if err == nil {
+						for range batch.Messages() {
+							n++
+						}
+					}
+					elsewhere <- n
+					cancel()
+					return []error{nil}
+				}, stream.ConsumeOptions{InProgressEvery: tt.every})
+			}()
+			if got := <-elsewhere; got != tt.wantElsewhere {
+				t.Errorf("delivered elsewhere while in hand: %d, want %d", got, tt.wantElsewhere)
+			}
+			if err := <-done; err != nil {
+				t.Errorf("ConsumeBatch = %v", err)
+			}
+		})
+	}
+}

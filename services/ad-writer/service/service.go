@@ -186,7 +186,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 		Description:   "ad-writer: converges Active Directory to the desired state",
 		FilterSubject: stream.DirectoryFilter(orgsyncv1.Target_TARGET_AD),
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       2 * time.Minute,
+		// Short, for failover: a batch in hand is reported in progress every 10 s
+		// (converge.Consumer), so only a replica that died leaves its batch to be delivered
+		// again, 30 s later, to the replica active next.
+		AckWait:       30 * time.Second,
 		MaxAckPending: 5000,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
