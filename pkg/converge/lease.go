@@ -110,11 +110,16 @@ func (l *Lease) hold(ctx context.Context, revision uint64, active func(context.C
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
 	renewed := time.Now()
+	// stepDown stops active after the lease is lost; active's error is returned unless it only
+	// says it was stopped.
 	stepDown := func(why string, err error) error {
 		l.Logger.Warn("standby: the writer's lease is lost", "lease", l.Key, "why", why, "error", err)
 		stop()
 		err = <-done
 		l.set(false)
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
 		return err
 	}
 	for {
@@ -135,16 +140,10 @@ func (l *Lease) hold(ctx context.Context, revision uint64, active func(context.C
 				// Stopping: the next round of the loop sees done.
 			case errors.Is(err, jetstream.ErrKeyRevisionMismatch), errors.Is(err, jetstream.ErrKeyNotFound):
 				// It expired and another replica took it.
-				if err := stepDown("another replica holds it", err); err != nil && !errors.Is(err, context.Canceled) {
-					return err
-				}
-				return nil
+				return stepDown("another replica holds it", err)
 			case time.Since(renewed) >= l.TTL-every:
 				// Before the entry can expire and a standby start.
-				if err := stepDown("not renewed in time", err); err != nil && !errors.Is(err, context.Canceled) {
-					return err
-				}
-				return nil
+				return stepDown("not renewed in time", err)
 			default:
 				l.Logger.Warn("writer's lease not renewed; trying again", "lease", l.Key, "error", err)
 			}

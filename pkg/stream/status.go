@@ -34,13 +34,7 @@ func Instance() string {
 }
 
 func statusBucketConfig(cfg Config) jetstream.KeyValueConfig {
-	return jetstream.KeyValueConfig{
-		Bucket:      StatusBucket,
-		Description: "orgsync: each running service instance's status, renewed every few seconds",
-		TTL:         StatusTTL,
-		History:     1,
-		Replicas:    max(cfg.Replicas, 1),
-	}
+	return expiringBucket(cfg, StatusBucket, "orgsync: each running service instance's status, renewed every few seconds", StatusTTL)
 }
 
 // LeaseBucket is the key-value bucket where each writer's active replica holds its lease, under
@@ -53,13 +47,13 @@ const LeaseBucket = "ORGSYNC_LEASES"
 const LeaseTTL = 15 * time.Second
 
 func leaseBucketConfig(cfg Config) jetstream.KeyValueConfig {
-	return jetstream.KeyValueConfig{
-		Bucket:      LeaseBucket,
-		Description: "orgsync: which replica of each writer is the active one, renewed every few seconds",
-		TTL:         LeaseTTL,
-		History:     1,
-		Replicas:    max(cfg.Replicas, 1),
-	}
+	return expiringBucket(cfg, LeaseBucket, "orgsync: which replica of each writer is the active one, renewed every few seconds", LeaseTTL)
+}
+
+// expiringBucket is the configuration of a key-value bucket whose entries live for ttl unless
+// renewed, keeping only the newest value of each key.
+func expiringBucket(cfg Config, bucket, description string, ttl time.Duration) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{Bucket: bucket, Description: description, TTL: ttl, History: 1, Replicas: max(cfg.Replicas, 1)}
 }
 
 // ReportStatus puts the status status() returns into StatusBucket at once and then every interval

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
-	"time"
 )
 
 // applyLock serialises applying HR events, scheduled transitions and approvals with publishing.
@@ -36,16 +35,11 @@ func (l applyLock) LockContext(ctx context.Context) error {
 // Unavailable), with nothing decided.
 var errPublishing = errors.New("org-model cannot publish desired state now (stream DIRECTORY refuses it); nothing was decided — try again once it accepts")
 
-// publishHealth tracks whether publishing to DIRECTORY is failing, and since when.
-type publishHealth struct {
-	failingSince atomic.Int64 // unix nanoseconds of the first failure of the current run; 0: healthy
-}
+// publishHealth tracks whether publishing to DIRECTORY is failing now.
+type publishHealth struct{ failed atomic.Bool }
 
-func (h *publishHealth) failed(now time.Time) {
-	h.failingSince.CompareAndSwap(0, now.UnixNano())
-}
+// note records the outcome of a publish attempt.
+func (h *publishHealth) note(err error) { h.failed.Store(err != nil) }
 
-func (h *publishHealth) succeeded() { h.failingSince.Store(0) }
-
-// failing reports whether the last publish failed.
-func (h *publishHealth) failing() bool { return h.failingSince.Load() != 0 }
+// failing reports whether the last publish attempt failed.
+func (h *publishHealth) failing() bool { return h.failed.Load() }

@@ -668,11 +668,7 @@ func (s *Service) publish(ctx context.Context, obj *orgsyncv1.DesiredObject, cau
 	backoff := 100 * time.Millisecond
 	for {
 		published, err := s.publisher.Publish(ctx, obj, cause)
-		if err != nil {
-			s.publishing.failed(time.Now())
-		} else {
-			s.publishing.succeeded()
-		}
+		s.publishing.note(err)
 		if err == nil {
 			if path, pathErr := stream.ObjectPath(obj); published && pathErr == nil {
 				revision, _ := s.publisher.Revision(path)
