@@ -71,8 +71,8 @@ generate-check: generate ## Fail when the committed generated code is stale.
 		git status --short -- proto; git diff --stat -- proto; exit 1; fi
 
 .PHONY: proto-breaking
-proto-breaking: $(BIN)/buf ## Check proto/ for breaking changes against AGAINST (default: main on the origin).
-	$(BIN)/buf breaking --against '$(or $(AGAINST),.git#branch=origin/main)'
+proto-breaking: $(BIN)/buf ## Fail on a breaking change to proto/ against the last release (AGAINST) that proto/breaking/intended.txt does not record.
+	./scripts/proto-breaking.sh $(BIN)/buf '$(or $(AGAINST),proto/breaking/released.binpb)' proto/breaking/intended.txt
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target (FUZZ_TARGETS) for FUZZTIME (default 20s).

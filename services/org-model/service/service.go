@@ -23,7 +23,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/orgsync/orgsync/pkg/auditlog"
 	"github.com/orgsync/orgsync/pkg/envconfig"
 	"github.com/orgsync/orgsync/pkg/metrics"
 	"github.com/orgsync/orgsync/pkg/server"
@@ -328,7 +327,7 @@ func (s *Service) followHR(ctx context.Context) error {
 		}
 		if path, err := stream.ObjectPath(&obj); err == nil {
 			producer := otel.GetTextMapPropagator().Extract(context.Background(), stream.HeaderCarrier(msg.Headers()))
-			s.causes.Record(path, obj.GetRevision(), audit.Cause{Cause: obj.GetCause(), TraceID: audit.TraceID(producer), ApprovalBatchID: approvalOf(obj.GetCause())})
+			s.causes.Record(path, obj.GetRevision(), audit.Cause{Cause: obj.GetCause(), TraceID: audit.TraceID(producer), ApprovalBatchID: obj.GetCause().GetApprovalBatchId()})
 		}
 		return s.publisher.Seed(&obj)
 	})
@@ -540,7 +539,7 @@ func (s *Service) approve(ctx context.Context, batchID string) (*orgsyncv1.Pendi
 	by := principalOf(ctx)
 	decided := decidedBatch(held, orgsyncv1.Decision_DECISION_APPROVED, by, now)
 	s.recordDecision(ctx, decided)
-	cause := &orgsyncv1.Cause{Reason: approvedPrefix + batchID, ComputedAt: timestamppb.New(now), ApprovalBatchId: batchID, ApprovedBy: by}
+	cause := &orgsyncv1.Cause{Reason: "held batch approved", ComputedAt: timestamppb.New(now), ApprovalBatchId: batchID, ApprovedBy: by}
 	// The batch is decided: its objects are published even if the caller goes away meanwhile
 	// (stopping half-way would leave the rest unpublished until a restart, and held again then),
 	// for as long as the service runs.
@@ -672,7 +671,7 @@ func (s *Service) publish(ctx context.Context, obj *orgsyncv1.DesiredObject, cau
 		if err == nil {
 			if path, pathErr := stream.ObjectPath(obj); published && pathErr == nil {
 				revision, _ := s.publisher.Revision(path)
-				s.causes.Record(path, revision, audit.Cause{Cause: cause, TraceID: audit.TraceID(ctx), ApprovalBatchID: approvalOf(cause)})
+				s.causes.Record(path, revision, audit.Cause{Cause: cause, TraceID: audit.TraceID(ctx), ApprovalBatchID: cause.GetApprovalBatchId()})
 			}
 			return nil
 		}
@@ -706,22 +705,6 @@ func (s *Service) followResults(ctx context.Context) error {
 	}, stream.ConsumeOptions{NoAck: true, OnError: func(msg jetstream.Msg, err error) {
 		s.logger.Warn("writer result not recorded", "subject", msg.Subject(), "error", err)
 	}})
-}
-
-// approvedPrefix starts the reason of a cause that is an approval of a held batch; writers read
-// the batch id back from it (auditlog.Stamp).
-const approvedPrefix = auditlog.ApprovedPrefix
-
-// approvalOf returns the batch id of an approval's cause, or "": the field, else the reason's
-// "approved batch <id>" written before the field existed.
-func approvalOf(cause *orgsyncv1.Cause) string {
-	if batchID := cause.GetApprovalBatchId(); batchID != "" {
-		return batchID
-	}
-	if batchID, ok := strings.CutPrefix(cause.GetReason(), approvedPrefix); ok {
-		return batchID
-	}
-	return ""
 }
 
 func reason(event *orgsyncv1.HREvent) string {

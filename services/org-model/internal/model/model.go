@@ -319,15 +319,11 @@ func (m *Model) recordWorker(event *orgsyncv1.HREvent, w *orgsyncv1.Worker, at, 
 	m.refreshWorker(st, now, affected)
 }
 
-// ActiveOmittedAttribute marks a record from a source (SCIM) whose update did not say whether the
-// worker is active; hr-ingest sets it to "true".
-const ActiveOmittedAttribute = "scim.activeOmitted"
-
 // keepStatusWhenActiveOmitted gives a record that did not state the worker's status the status of
 // the record before it: omitting `active` must neither disable an active worker nor re-enable one
 // who left (the trap of Entra's API-driven provisioning). A first record keeps hr-ingest's ACTIVE.
 func keepStatusWhenActiveOmitted(w *orgsyncv1.Worker, previous *entry) *orgsyncv1.Worker {
-	if w.GetCustomAttributes()[ActiveOmittedAttribute] != "true" || previous == nil {
+	if !w.GetEmploymentStatusOmitted() || previous == nil {
 		return w
 	}
 	kept := proto.CloneOf(w)

@@ -88,7 +88,7 @@ func status(s orgsyncv1.EmploymentStatus) func(*orgsyncv1.Worker) {
 // (and publishes as ACTIVE).
 func activeOmitted(w *orgsyncv1.Worker) {
 	w.EmploymentStatus = active
-	w.CustomAttributes = map[string]string{ActiveOmittedAttribute: "true"}
+	w.EmploymentStatusOmitted = true
 }
 func typed(t orgsyncv1.EmploymentType) func(*orgsyncv1.Worker) {
 	return func(w *orgsyncv1.Worker) { w.EmploymentType = t }

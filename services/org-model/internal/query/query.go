@@ -133,7 +133,7 @@ func (s *Server) GetWorker(_ context.Context, req *orgsyncv1.GetWorkerRequest) (
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "no worker %q", req.GetWorkerId())
 	}
-	resp := &orgsyncv1.GetWorkerResponse{Worker: info.Record, Phase: info.Phase.String()}
+	resp := &orgsyncv1.GetWorkerResponse{Worker: info.Record, Phase: info.Phase.Proto()}
 	if !info.NextChange.IsZero() {
 		resp.NextChange = timestamppb.New(info.NextChange)
 	}
@@ -215,7 +215,7 @@ func (s *Server) ListWorkers(_ context.Context, req *orgsyncv1.ListWorkersReques
 		user := s.Model.Object(userPath(orgsyncv1.Target_TARGET_ENTRA, id)).GetUser()
 		resp.Workers = append(resp.Workers, &orgsyncv1.WorkerSummary{
 			WorkerId: id, DisplayName: user.GetDisplayName(), OrgUnitId: info.Record.GetOrgUnitId(), JobTitle: info.Record.GetJobTitle(),
-			Phase: info.Phase.String(), UserPrincipalName: user.GetUserPrincipalName(), AccountEnabled: user.GetAccountEnabled(),
+			Phase: info.Phase.Proto(), UserPrincipalName: user.GetUserPrincipalName(), AccountEnabled: user.GetAccountEnabled(),
 		})
 	}
 	if more && len(ids) > 0 {
@@ -386,19 +386,19 @@ func (s *Server) addPlanned(resp *orgsyncv1.PlanResponse, path string, before, a
 	change := &orgsyncv1.PlannedChange{Path: path, Before: before, After: after}
 	switch effect := guard.Classify(before, after); {
 	case before == nil || before.GetTombstone():
-		change.Action = "create"
+		change.Action = orgsyncv1.ChangeAction_CHANGE_ACTION_CREATE
 	case effect == guard.Disable && !after.GetTombstone():
-		change.Action = "disable"
+		change.Action = orgsyncv1.ChangeAction_CHANGE_ACTION_DISABLE
 		resp.Disables++
 	case after.GetTombstone():
-		change.Action = "delete"
+		change.Action = orgsyncv1.ChangeAction_CHANGE_ACTION_DELETE
 		if effect == guard.Disable {
 			resp.Disables++
 		} else {
 			resp.Removals++
 		}
 	default:
-		change.Action = "update"
+		change.Action = orgsyncv1.ChangeAction_CHANGE_ACTION_UPDATE
 	}
 	resp.Changes = append(resp.Changes, change)
 }
