@@ -52,9 +52,10 @@ build: ## Build every service binary into .bin/.
 	go build -o $(BIN)/ ./services/hr-ingest ./services/org-model ./services/entra-writer ./services/ad-writer ./services/graph-emulator
 
 .PHONY: lint
-lint: $(BIN)/buf ## gofmt, go vet, buf lint.
+lint: $(BIN)/buf $(BIN)/staticcheck ## gofmt, go vet, staticcheck, buf lint.
 	@unformatted=$$(gofmt -l $(MODULES) tools); if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
 	go vet $(PACKAGES)
+	$(BIN)/staticcheck $(PACKAGES)
 	$(BIN)/buf lint
 	@# msgraph-sdk-go costs minutes and gigabytes to compile: only the Graph adapter may import it.
 	@offenders=$$(grep -rl --include='*.go' '"github.com/microsoftgraph/' services pkg deploy proto | grep -v '^services/entra-writer/internal/graph/' || true); \
@@ -87,7 +88,7 @@ tidy: ## go mod tidy in every module.
 	for m in $(MODULES) tools; do (cd $$m && GOWORK=off go mod tidy); done
 
 .PHONY: tools
-tools: $(TOOLS) ## Build the pinned tools (tools/go.mod) into .bin/.
+tools: $(TOOLS) $(BIN)/staticcheck ## Build the pinned tools (tools/go.mod) into .bin/.
 
 $(BIN)/%: tools/go.mod tools/go.sum
 	@mkdir -p $(BIN)
