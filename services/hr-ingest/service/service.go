@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/orgsync/orgsync/pkg/auth"
 	"github.com/orgsync/orgsync/pkg/envconfig"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
@@ -337,6 +338,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		srv.Handle(pattern, h)
 		s.patterns = append(s.patterns, pattern)
 	}
+	// The dry run is for orgsync's own clients: orgsync's tokens, not a source's credentials.
+	srv.HandleAuthenticated(ingest.DryRunPattern, auth.Viewer, handler.DryRun())
+	s.patterns = append(s.patterns, ingest.DryRunPattern)
 	if cfg.OpenAPI != nil {
 		srv.Handle(OpenAPIPattern, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/yaml")

@@ -765,22 +765,65 @@ func (h *Handler) publishByHistory(ctx context.Context, source *Source, events [
 
 // publishSubject stores, in order, a request's events on one subject (see publishByHistory).
 func (h *Handler) publishSubject(ctx context.Context, prefix, subject string, events []*orgsyncv1.HREvent, duplicates *atomic.Int64) error {
-	latest, after, err := h.opts.History.Latest(ctx, subject)
+	retry, err := h.nameByHistory(ctx, prefix, subject, events)
 	if err != nil {
 		return err
+	}
+	if retry {
+		duplicates.Add(int64(len(events)))
+		return nil
+	}
+	for _, event := range events {
+		if _, err := h.publishAck(ctx, event, duplicates); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nameByHistory sets the ids of a request's events on one subject from what stream HR holds
+// there (see publishByHistory); it reads and stores nothing else. It reports whether the request
+// is a retry for the subject: the newest stored event already carries the state the request
+// leaves the worker in, and every event is then named after it.
+func (h *Handler) nameByHistory(ctx context.Context, prefix, subject string, events []*orgsyncv1.HREvent) (retry bool, err error) {
+	if h.opts.History == nil {
+		return false, errNoHistory
+	}
+	latest, after, err := h.opts.History.Latest(ctx, subject)
+	if err != nil {
+		return false, err
 	}
 	if latest != nil && sameContent(latest, events[len(events)-1]) {
 		for _, event := range events {
 			event.EventId = latest.GetEventId()
-			duplicates.Add(1)
 		}
-		return nil
+		return true, nil
 	}
+	for i, event := range events {
+		if event.EventId, err = historyEventID(prefix, event, after, i); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// historyIDs names a request's events the way publishByHistory does, subject after subject,
+// without storing anything: a dry run's ids are the ones a real request would get now.
+func (h *Handler) historyIDs(ctx context.Context, source *Source, events []*orgsyncv1.HREvent) error {
+	var subjects []string
+	bySubject := map[string][]*orgsyncv1.HREvent{}
 	for _, event := range events {
-		if event.EventId, err = historyEventID(prefix, event, after); err != nil {
+		subject, err := stream.HRSubject(event)
+		if err != nil {
 			return err
 		}
-		if after, err = h.publishAck(ctx, event, duplicates); err != nil {
+		if _, seen := bySubject[subject]; !seen {
+			subjects = append(subjects, subject)
+		}
+		bySubject[subject] = append(bySubject[subject], event)
+	}
+	for _, subject := range subjects {
+		if _, err := h.nameByHistory(ctx, string(source.Kind)+"-", subject, bySubject[subject]); err != nil {
 			return err
 		}
 	}
