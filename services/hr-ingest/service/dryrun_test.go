@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -181,13 +182,15 @@ func TestDryRun(t *testing.T) {
 		t.Fatalf("the dry run published %d events", len(stored))
 	}
 
-	// The real route, given the same body, publishes the same events under the same ids.
+	// The real route, given the same body, publishes the same events under the same ids (workers
+	// are published concurrently, so in any order).
 	resp, body = post(t, base+"/v1/sources/entra/scim/Bulk", "application/scim+json", dryRunSCIMToken, dryRunBulk)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("real request = %d %s", resp.StatusCode, body)
 	}
 	ignoreReceived := protocmp.IgnoreFields(&orgsyncv1.HREvent{}, "received_at")
-	if diff := cmp.Diff(dryEvents, storedHREvents(t, js), protocmp.Transform(), ignoreReceived); diff != "" {
+	byWorker := cmpopts.SortSlices(func(a, b *orgsyncv1.HREvent) bool { return a.GetWorker().GetWorkerId() < b.GetWorker().GetWorkerId() })
+	if diff := cmp.Diff(dryEvents, storedHREvents(t, js), protocmp.Transform(), ignoreReceived, byWorker); diff != "" {
 		t.Errorf("stored by the real route (-dry run +stored):\n%s", diff)
 	}
 }

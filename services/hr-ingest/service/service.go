@@ -23,48 +23,30 @@ import (
 	"github.com/orgsync/orgsync/pkg/envconfig"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
-	"github.com/orgsync/orgsync/services/hr-ingest/internal/bamboohr"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/ingest"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/policy"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/ratelimit"
-	"github.com/orgsync/orgsync/services/hr-ingest/internal/snapshot"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
 )
 
 // Name is the service name in health checks, telemetry and logs.
 const Name = "hr-ingest"
 
+// SourceConfig is one HR source (see package source): the one source configuration the policy
+// file is read into and the pipeline is built from.
+type SourceConfig = source.Config
+
+// SourceKind is how a source talks to orgsync.
+type SourceKind = source.Kind
+
 // Source kinds: how a source talks to orgsync.
 const (
-	KindCanonical = "canonical"
-	KindSCIM      = "scim"
-	KindBambooHR  = "bamboohr"
-	KindCSV       = "csv"
+	KindCanonical = source.KindCanonical
+	KindSCIM      = source.KindSCIM
+	KindBambooHR  = source.KindBambooHR
+	KindCSV       = source.KindCSV
 )
-
-// SourceConfig is one HR source. Only Name and, per kind, its secrets are required.
-type SourceConfig struct {
-	Name string
-	// Kind is canonical (the default), scim, bamboohr or csv.
-	Kind string
-	// Secrets are a canonical source's Standard Webhooks secrets (several during a rotation).
-	Secrets []webhook.Secret
-	// Keys are a bamboohr source's webhook private keys.
-	Keys [][]byte
-	// Tokens are a scim or csv source's bearer tokens.
-	Tokens []string
-	// Location is the time zone of dates and times without an offset; nil is UTC.
-	Location *time.Location
-	// RateRequests per RatePeriod (default 1s), with bursts of RateBurst; 0 is unlimited.
-	RateRequests int
-	RatePeriod   time.Duration
-	RateBurst    int
-	// MaxBodyBytes overrides Config.MaxBodyBytes for this source.
-	MaxBodyBytes int64
-	// CSVColumns maps worker fields to CSV headers; CSVComma is the delimiter (default ',').
-	CSVColumns map[string]string
-	CSVComma   rune
-}
 
 // Config is hr-ingest's configuration.
 type Config struct {
@@ -144,33 +126,26 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 		if err != nil {
 			env.Fail("ORGSYNC_CONFIG", err)
 		}
-		for _, s := range sources {
-			source, err := fromPolicy(s)
-			if err != nil {
-				env.Fail("ORGSYNC_CONFIG", err)
-				continue
-			}
-			cfg.Sources = append(cfg.Sources, source)
-		}
+		cfg.Sources = append(cfg.Sources, sources...)
 	}
 	for _, name := range strings.Split(env.String("HR_SOURCES", ""), ",") {
 		if name = strings.TrimSpace(name); name == "" {
 			continue
 		}
 		variable := "HR_SOURCE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_SECRET"
-		source := SourceConfig{Name: name, Kind: KindCanonical}
+		canonical := SourceConfig{Name: name, Kind: KindCanonical}
 		for i, value := range strings.Fields(env.Secret(variable)) {
 			secret, err := webhook.ParseSecret(value)
 			if err != nil {
 				env.Fail(variable, fmt.Errorf("secret %d: %w", i+1, err))
 				continue
 			}
-			source.Secrets = append(source.Secrets, secret)
+			canonical.Secrets = append(canonical.Secrets, secret)
 		}
-		if len(source.Secrets) == 0 {
+		if len(canonical.Secrets) == 0 {
 			env.Fail(variable, errors.New("source "+name+" needs at least one secret (or "+variable+"_FILE)"))
 		}
-		cfg.Sources = append(cfg.Sources, source)
+		cfg.Sources = append(cfg.Sources, canonical)
 	}
 	if len(cfg.Sources) == 0 && env.Err() == nil {
 		env.Fail("HR_SOURCES", errors.New("no HR source is configured: set ORGSYNC_CONFIG (its sources list) or HR_SOURCES"))
@@ -181,76 +156,9 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	return cfg, env.Err()
 }
 
-// fromPolicy turns a policy file source into a SourceConfig, reading its secrets for its kind.
-// Errors name the source and the secret's position, never its value.
-func fromPolicy(s policy.Source) (SourceConfig, error) {
-	source := SourceConfig{
-		Name: s.Name, Kind: string(s.Kind), Location: s.Location,
-		RateRequests: s.RateRequests, RatePeriod: s.RatePeriod, RateBurst: s.RateBurst,
-		MaxBodyBytes: s.MaxBodyBytes, CSVColumns: s.CSVColumns, CSVComma: s.CSVComma,
-	}
-	for i, value := range s.Secrets {
-		switch s.Kind {
-		case policy.KindCanonical:
-			secret, err := webhook.ParseSecret(value)
-			if err != nil {
-				return source, fmt.Errorf("source %q, secret %d: %w", s.Name, i+1, err)
-			}
-			source.Secrets = append(source.Secrets, secret)
-		case policy.KindBambooHR:
-			source.Keys = append(source.Keys, []byte(value))
-		default:
-			if len(value) < 16 {
-				return source, fmt.Errorf("source %q, token %d: a bearer token must be at least 16 characters", s.Name, i+1)
-			}
-			source.Tokens = append(source.Tokens, value)
-		}
-	}
-	return source, nil
-}
-
-// Validate checks that every source has a known kind, a unique name and a secret for its kind.
-func (c Config) Validate() error {
-	var errs []error
-	seen := map[string]bool{}
-	scimTokens := map[string]string{} // token → source: at the Entra-style path the token picks the source
-	for _, s := range c.Sources {
-		if seen[s.Name] {
-			errs = append(errs, fmt.Errorf("source %q is configured twice", s.Name))
-		}
-		seen[s.Name] = true
-		switch s.Kind {
-		case "", KindCanonical:
-			if len(s.Secrets) == 0 {
-				errs = append(errs, fmt.Errorf("source %q needs a webhook secret", s.Name))
-			}
-		case KindBambooHR:
-			if len(s.Keys) == 0 {
-				errs = append(errs, fmt.Errorf("source %q needs a BambooHR private key", s.Name))
-			}
-		case KindSCIM, KindCSV:
-			if len(s.Tokens) == 0 {
-				errs = append(errs, fmt.Errorf("source %q needs a bearer token", s.Name))
-			}
-			for i, token := range s.Tokens {
-				if other, taken := scimTokens[token]; taken && s.Kind == KindSCIM {
-					errs = append(errs, fmt.Errorf("source %q, token %d: scim source %q has the same token", s.Name, i+1, other))
-				}
-				if s.Kind == KindSCIM {
-					scimTokens[token] = s.Name
-				}
-			}
-		default:
-			errs = append(errs, fmt.Errorf("source %q: kind %q is not one of canonical, scim, bamboohr, csv", s.Name, s.Kind))
-		}
-		if s.CSVColumns != nil {
-			if err := snapshot.CheckMapping(s.CSVColumns); err != nil {
-				errs = append(errs, fmt.Errorf("source %q: %w", s.Name, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
+// Validate checks that every source has a known kind, a unique name and credentials for its
+// kind.
+func (c Config) Validate() error { return source.ValidateAll(c.Sources) }
 
 // Service is a running hr-ingest.
 type Service struct {
@@ -293,24 +201,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		closeRedis(rdb)
 		return nil, err
 	}
-	sources := make([]ingest.Source, len(cfg.Sources))
-	for i, s := range cfg.Sources {
-		sources[i] = ingest.Source{
-			Name:         s.Name,
-			Kind:         ingest.Kind(s.Kind),
-			Tokens:       s.Tokens,
-			Location:     s.Location,
-			RateLimit:    ratelimit.Limit{Requests: s.RateRequests, Period: s.RatePeriod, Burst: s.RateBurst},
-			MaxBodyBytes: s.MaxBodyBytes,
-			CSV:          snapshot.Options{Mapping: s.CSVColumns, Comma: s.CSVComma, Location: s.Location},
-		}
-		switch s.Kind {
-		case "", KindCanonical:
-			sources[i].Verifier = webhook.NewVerifier(s.Secrets, cfg.TimestampTolerance, nil)
-		case KindBambooHR:
-			sources[i].BambooHR = bamboohr.NewVerifier(s.Keys, cfg.TimestampTolerance, nil)
-		}
-	}
 	locks, err := ingest.NewJetStreamSnapshotLocks(ctx, js, cfg.SnapshotLockTTL, cfg.Streams.Replicas, logger)
 	if err != nil {
 		nc.Close()
@@ -322,8 +212,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	if perMinute <= 0 {
 		perMinute = 10
 	}
-	handler := ingest.NewHandler(sources, stream.NewPublisher(js), ingest.Options{
+	handler, err := ingest.NewHandler(cfg.Sources, stream.NewPublisher(js), ingest.Options{
 		MaxBodyBytes:         cfg.MaxBodyBytes,
+		TimestampTolerance:   cfg.TimestampTolerance,
 		PublishTimeout:       cfg.PublishTimeout,
 		RetryAfter:           cfg.RetryAfter,
 		Limiter:              ratelimit.New(rdb, logger),
@@ -333,6 +224,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		MaxInFlight:          cfg.MaxInFlight,
 		TrustedProxies:       cfg.TrustedProxies,
 	}, logger)
+	if err != nil {
+		nc.Close()
+		srv.Close()
+		closeRedis(rdb)
+		return nil, err
+	}
 	s := &Service{server: srv, conn: nc, js: js, redis: rdb, logger: logger}
 	for pattern, h := range handler.Routes() {
 		srv.Handle(pattern, h)

@@ -51,11 +51,12 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	type summary struct {
-		Name, Kind, Zone string
-		Secrets, Keys    int
-		Tokens           []string
-		Rate             int
-		Columns          map[string]string
+		Name, Zone    string
+		Kind          SourceKind
+		Secrets, Keys int
+		Tokens        []string
+		Rate          int
+		Columns       map[string]string
 	}
 	var got []summary
 	for _, s := range cfg.Sources {
@@ -101,7 +102,7 @@ func TestConfigFromEnvRejects(t *testing.T) {
 		{name: "nothing configured", vars: map[string]string{}, want: []string{"HR_SOURCES: no HR source is configured"}},
 		{name: "short token", vars: map[string]string{
 			"ORGSYNC_CONFIG": write("short.yaml", "sources:\n  - {name: e, kind: scim, secrets: [{env: T}]}\n"), "T": "short-secret",
-		}, want: []string{`ORGSYNC_CONFIG: source "e", token 1: a bearer token must be at least 16 characters`}, notWant: "short-secret"},
+		}, want: []string{`ORGSYNC_CONFIG: ` + filepath.Join(dir, "short.yaml") + `:2: source "e", token 1: a bearer token must be at least 16 characters`}, notWant: "short-secret"},
 		{name: "bad policy line", vars: map[string]string{
 			"ORGSYNC_CONFIG": write("bad.yaml", "sources:\n  - name: e\n    kind: scim\n    secrets: [{env: T}]\n    tokens: x\n"), "T": "long-enough-token-0123",
 		}, want: []string{"bad.yaml:5: unknown key \"tokens\" in a source"}},

@@ -174,7 +174,7 @@ func TestInFlightCap(t *testing.T) {
 }
 
 func TestClientAddressBehindTrustedProxies(t *testing.T) {
-	h := NewHandler(nil, nil, Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, slog.New(slog.DiscardHandler))
+	h := newHandler(t, nil, nil, Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 	tests := []struct {
 		name         string
 		remote       string
