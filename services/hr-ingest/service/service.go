@@ -25,7 +25,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/stream"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/ingest"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/policy"
-	"github.com/orgsync/orgsync/services/hr-ingest/internal/ratelimit"
+	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
 )
@@ -217,9 +217,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		TimestampTolerance:   cfg.TimestampTolerance,
 		PublishTimeout:       cfg.PublishTimeout,
 		RetryAfter:           cfg.RetryAfter,
-		Limiter:              ratelimit.New(rdb, logger),
+		Limiter:              ratelimit.New(rdb, "orgsync:hr-ingest:", logger),
 		History:              ingest.NewJetStreamHistory(js),
-		UnauthenticatedLimit: ratelimit.Limit{Requests: perMinute, Period: time.Minute, Burst: 2 * perMinute},
+		UnauthenticatedLimit: ratelimit.Limit{Events: perMinute, Period: time.Minute, Burst: 2 * perMinute},
 		SnapshotLocks:        locks,
 		MaxInFlight:          cfg.MaxInFlight,
 		TrustedProxies:       cfg.TrustedProxies,

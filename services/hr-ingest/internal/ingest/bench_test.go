@@ -16,7 +16,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
-	"github.com/orgsync/orgsync/services/hr-ingest/internal/ratelimit"
+	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/scim"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
@@ -92,7 +92,7 @@ func BenchmarkPublish(b *testing.B) {
 			{Name: "workday", Secrets: []webhook.Secret{secret}},
 			{Name: "entra", Kind: source.KindSCIM, Tokens: []string{scimToken}},
 			{Name: "export", Kind: source.KindCSV, Tokens: []string{exportToken}},
-		}, publisher, Options{MaxBodyBytes: 4 << 20, Limiter: ratelimit.New(nil, slog.New(slog.DiscardHandler)), History: NewJetStreamHistory(js)})
+		}, publisher, Options{MaxBodyBytes: 4 << 20, Limiter: ratelimit.New(nil, "", slog.New(slog.DiscardHandler)), History: NewJetStreamHistory(js)})
 		srv := httptest.NewServer(newMux(h))
 		b.Cleanup(srv.Close)
 		// Keep a connection per sender rather than dialling anew (the default keeps 2 idle).

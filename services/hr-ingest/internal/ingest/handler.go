@@ -33,7 +33,7 @@ import (
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/normalize"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/problem"
-	"github.com/orgsync/orgsync/services/hr-ingest/internal/ratelimit"
+	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 )
 
@@ -44,20 +44,17 @@ type Publisher interface {
 
 var _ Publisher = (*stream.Publisher)(nil)
 
-// RateLimiter keeps two kinds of budget apart: a source's requests, spent only once the sender
-// proved who it is, and a client address's failed authentications, so that nobody can spend a
-// source's budget without its secret.
-type RateLimiter interface {
-	// Allow takes one request from a source's budget, answering how long to wait when it is spent.
-	Allow(ctx context.Context, source string, limit ratelimit.Limit) (bool, time.Duration)
-	// ClientFailed records a failed authentication from a client address; false when the
-	// address has spent its budget of failures.
-	ClientFailed(ctx context.Context, client string, limit ratelimit.Limit) (bool, time.Duration)
-	// ClientBlocked says, spending nothing, whether an address has spent that budget.
-	ClientBlocked(ctx context.Context, client string, limit ratelimit.Limit) (bool, time.Duration)
+// Limiter takes from budgets by key (pkg/ratelimit's Limiter: shared in Redis, kept in the
+// process without it). The pipeline keeps two kinds of budget apart: a source's requests (key
+// "source:<name>"), spent only once the sender proved who it is, and a client address's failed
+// authentications ("client:<address>"), so that nobody can spend a source's budget without its
+// secret.
+type Limiter interface {
+	// Take spends n of key's budget (0 only looks), answering how long to wait when it cannot.
+	Take(ctx context.Context, key string, limit ratelimit.Limit, n int) (bool, time.Duration)
 }
 
-var _ RateLimiter = (*ratelimit.Limiter)(nil)
+var _ Limiter = (*ratelimit.Limiter)(nil)
 
 // Options tune the handler.
 type Options struct {
@@ -74,7 +71,7 @@ type Options struct {
 	// awaiting an acknowledgement or being named at once.
 	PublishConcurrency int
 	// Limiter limits request rates; nil means no limit.
-	Limiter RateLimiter
+	Limiter Limiter
 	// UnauthenticatedLimit is each client address's budget of failed authentications; past it
 	// the address is answered 429 before its body is read. Default 10 per minute, bursts of 20.
 	UnauthenticatedLimit ratelimit.Limit
@@ -124,8 +121,8 @@ func NewHandler(configs []source.Config, publisher Publisher, opts Options, logg
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.UnauthenticatedLimit.Requests <= 0 {
-		opts.UnauthenticatedLimit = ratelimit.Limit{Requests: 10, Period: time.Minute, Burst: 20}
+	if opts.UnauthenticatedLimit.Events <= 0 {
+		opts.UnauthenticatedLimit = ratelimit.Limit{Events: 10, Period: time.Minute, Burst: 20}
 	}
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = 256
@@ -362,8 +359,8 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, src Source) bool
 		return true
 	}
 	cfg := src.Config()
-	limit := ratelimit.Limit{Requests: cfg.RateRequests, Period: cfg.RatePeriod, Burst: cfg.RateBurst}
-	if ok, wait := h.opts.Limiter.Allow(r.Context(), cfg.Name, limit); !ok {
+	limit := ratelimit.Limit{Events: cfg.RateRequests, Period: cfg.RatePeriod, Burst: cfg.RateBurst}
+	if ok, wait := h.opts.Limiter.Take(r.Context(), "source:"+cfg.Name, limit, 1); !ok {
 		problem.Write(w, problem.Details{Type: problem.TypeBase + "rate-limited", Status: http.StatusTooManyRequests,
 			Detail: fmt.Sprintf("source %q is over its request rate; retry after the Retry-After delay", cfg.Name)}, max(wait, time.Second))
 		return false
@@ -411,7 +408,7 @@ func (h *Handler) clientBlocked(w http.ResponseWriter, r *http.Request) bool {
 	if h.opts.Limiter == nil {
 		return false
 	}
-	if blocked, wait := h.opts.Limiter.ClientBlocked(r.Context(), h.client(r), h.opts.UnauthenticatedLimit); blocked {
+	if allowed, wait := h.opts.Limiter.Take(r.Context(), "client:"+h.client(r), h.opts.UnauthenticatedLimit, 0); !allowed {
 		h.clientLimited(w, wait)
 		return true
 	}
@@ -509,7 +506,7 @@ type Accepted struct {
 func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request, source string, reason error) {
 	h.logger.WarnContext(r.Context(), "request rejected", "source", source, "reason", reason)
 	if h.opts.Limiter != nil {
-		if ok, wait := h.opts.Limiter.ClientFailed(r.Context(), h.client(r), h.opts.UnauthenticatedLimit); !ok {
+		if ok, wait := h.opts.Limiter.Take(r.Context(), "client:"+h.client(r), h.opts.UnauthenticatedLimit, 1); !ok {
 			h.clientLimited(w, wait)
 			return
 		}

@@ -26,7 +26,7 @@ import (
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/bamboohr"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/problem"
-	"github.com/orgsync/orgsync/services/hr-ingest/internal/ratelimit"
+	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/scim"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/snapshot"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
@@ -107,10 +107,10 @@ func newMux(h *Handler) *http.ServeMux {
 	return mux
 }
 
-func newFixture(t *testing.T, publisher func(jetstream.JetStream) Publisher, limiter RateLimiter) fixture {
+func newFixture(t *testing.T, publisher func(jetstream.JetStream) Publisher, limiter Limiter) fixture {
 	t.Helper()
 	if limiter == nil {
-		limiter = ratelimit.New(nil, slog.New(slog.DiscardHandler))
+		limiter = ratelimit.New(nil, "", slog.New(slog.DiscardHandler))
 	}
 	return newFixtureWith(t, publisher, Options{MaxBodyBytes: 4096, Now: func() time.Time { return now }, Limiter: limiter})
 }
@@ -545,7 +545,7 @@ func TestRateLimitSharedAcrossReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { rdb.Close() })
-		return newFixture(t, realPublisher, ratelimit.New(rdb, slog.New(slog.DiscardHandler)))
+		return newFixture(t, realPublisher, ratelimit.New(rdb, "orgsync:hr-ingest:", slog.New(slog.DiscardHandler)))
 	}
 	replicas := []fixture{newReplica(), newReplica()}
 	tests := []struct {

@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/problem"
-	"github.com/orgsync/orgsync/services/hr-ingest/internal/ratelimit"
+	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
 )
@@ -121,7 +121,7 @@ func TestEveryKindGoesThroughOnePipeline(t *testing.T) {
 	}
 
 	f := newFixtureWith(t, realPublisher, Options{MaxBodyBytes: 1 << 20, Now: func() time.Time { return now },
-		Limiter: ratelimit.New(nil, slog.New(slog.DiscardHandler)), UnauthenticatedLimit: ratelimit.Limit{Requests: 100, Period: time.Minute}}, configs...)
+		Limiter: ratelimit.New(nil, "", slog.New(slog.DiscardHandler)), UnauthenticatedLimit: ratelimit.Limit{Events: 100, Period: time.Minute}}, configs...)
 	for i, k := range kinds {
 		name := configs[i].Name
 		// Every kind's requests come from one address of their own.
