@@ -21,11 +21,11 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/auth"
 	"github.com/orgsync/orgsync/pkg/envconfig"
+	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/ingest"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/policy"
-	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
 )

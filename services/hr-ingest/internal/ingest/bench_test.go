@@ -14,9 +14,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orgsync/orgsync/pkg/natsembed"
+	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
-	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/scim"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"

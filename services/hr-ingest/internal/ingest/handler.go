@@ -29,11 +29,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgsync/orgsync/pkg/metrics"
+	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/normalize"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/problem"
-	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 )
 

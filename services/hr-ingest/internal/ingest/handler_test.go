@@ -21,12 +21,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orgsync/orgsync/pkg/natsembed"
+	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/pkg/redistest"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/bamboohr"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/problem"
-	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/scim"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/snapshot"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"

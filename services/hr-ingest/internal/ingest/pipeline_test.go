@@ -12,8 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/orgsync/orgsync/services/hr-ingest/internal/problem"
 	"github.com/orgsync/orgsync/pkg/ratelimit"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/problem"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
 )
