@@ -170,42 +170,44 @@ type Service struct {
 	patterns []string
 }
 
-// closeRedis closes the limiter's Redis client, when there is one, on a start that failed.
-func closeRedis(rdb *redis.Client) {
-	if rdb != nil {
-		_ = rdb.Close()
-	}
-}
-
 // OpenAPIPattern is where the OpenAPI document is served.
 const OpenAPIPattern = "GET /openapi.yaml"
 
 // New opens the listeners, connects to JetStream (waiting for it until ctx ends) and builds the
 // handlers. Call Run to serve.
-func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error) {
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Whatever start-up opened is closed again when it fails: no port stays bound, no
+	// connection open.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
 	rdb, err := ratelimit.Connect(cfg.RedisURL)
 	if err != nil {
 		return nil, err
 	}
+	if rdb != nil {
+		undo = append(undo, func() { _ = rdb.Close() })
+	}
 	srv, err := server.New(cfg.Server, logger)
 	if err != nil {
-		closeRedis(rdb)
 		return nil, err
 	}
+	undo = append(undo, srv.Close)
 	nc, js, err := stream.ConnectWith(ctx, cfg.NATSURL, Name, cfg.NATS, cfg.Streams, logger)
 	if err != nil {
-		srv.Close()
-		closeRedis(rdb)
 		return nil, err
 	}
+	undo = append(undo, nc.Close)
 	locks, err := ingest.NewJetStreamSnapshotLocks(ctx, js, cfg.SnapshotLockTTL, cfg.Streams.Replicas, logger)
 	if err != nil {
-		nc.Close()
-		srv.Close()
-		closeRedis(rdb)
 		return nil, err
 	}
 	perMinute := cfg.UnauthenticatedPerMinute
@@ -225,9 +227,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		TrustedProxies:       cfg.TrustedProxies,
 	}, logger)
 	if err != nil {
-		nc.Close()
-		srv.Close()
-		closeRedis(rdb)
 		return nil, err
 	}
 	s := &Service{server: srv, conn: nc, js: js, redis: rdb, logger: logger}
