@@ -25,9 +25,10 @@ type DryRunResult struct {
 // DryRun serves DryRunPattern. Register it behind pkg/auth's middleware
 // (server.HandleAuthenticated): in place of the pipeline's authenticate and limit steps, the
 // caller was authenticated by orgsync's own tokens, and no source's rate budget is spent; in
-// place of publish and answer, the events are answered.
+// place of publish and answer, the events are answered. Its refusals are not counted as a
+// source's rejected events: nothing was sent by the source.
 func (h *Handler) DryRun() http.Handler {
-	return countRejections(h.capInFlight(func(w http.ResponseWriter, r *http.Request) {
+	return h.capInFlight(func(w http.ResponseWriter, r *http.Request) {
 		src, ok := h.byPath("")(w, r)
 		if !ok {
 			return
@@ -54,5 +55,5 @@ func (h *Handler) DryRun() http.Handler {
 			result.Events[i] = data
 		}
 		writeJSON(w, http.StatusOK, "application/json", result)
-	}))
+	})
 }
