@@ -28,6 +28,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/metrics"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/audit"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
@@ -326,7 +327,7 @@ func (s *Service) followHR(ctx context.Context) error {
 		if err := stream.Decode(msg, &obj); err != nil {
 			return err
 		}
-		if path, err := stream.ObjectPath(&obj); err == nil {
+		if path, err := subject.ObjectPath(&obj); err == nil {
 			producer := otel.GetTextMapPropagator().Extract(context.Background(), stream.HeaderCarrier(msg.Headers()))
 			s.causes.Record(path, obj.GetRevision(), audit.Cause{Cause: obj.GetCause(), TraceID: audit.TraceID(producer), ApprovalBatchID: approvalOf(obj.GetCause())})
 		}
@@ -462,22 +463,8 @@ func (s *Service) reconcile(ctx context.Context) error {
 	now := s.clock.Now()
 	cause := &orgsyncv1.Cause{Reason: "reconcile at start", ComputedAt: timestamppb.New(now)}
 	all := s.model.ComputeAll(now)
-	wanted := make(map[string]bool, len(all))
-	for _, obj := range all {
-		wanted[guard.PathOf(obj)] = true
-	}
-	var removedMembers, removedObjects []*orgsyncv1.DesiredObject
-	for _, obj := range s.publisher.Live() {
-		if !wanted[guard.PathOf(obj)] {
-			if obj.GetMembership() != nil {
-				removedMembers = append(removedMembers, desired.Tombstone(obj))
-			} else {
-				removedObjects = append(removedObjects, desired.Tombstone(obj))
-			}
-		}
-	}
-	changes := append(removedMembers, all...)
-	changes = append(changes, removedObjects...)
+	changes := model.Diff(all, s.publisher.Live())
+	changes = append(changes, s.stillRejected(all, changes)...)
 	if err := s.emit(ctx, changes, cause); err != nil {
 		return err
 	}
@@ -488,6 +475,27 @@ func (s *Service) reconcile(ctx context.Context) error {
 	}
 	s.logger.InfoContext(ctx, "caught up with HR", "desired_objects", len(all))
 	return nil
+}
+
+// stillRejected returns the desired objects that model.Diff left out because they equal what is
+// published but whose path the guard keeps a rejection for, so that the guard sees HR has moved
+// away from the rejected state (as it would have when reconcile passed every desired object).
+func (s *Service) stillRejected(all, changes []*orgsyncv1.DesiredObject) []*orgsyncv1.DesiredObject {
+	rejected, _ := s.guard.Rejected()
+	if len(rejected) == 0 {
+		return nil
+	}
+	inChanges := make(map[string]bool, len(changes))
+	for _, obj := range changes {
+		inChanges[guard.PathOf(obj)] = true
+	}
+	var out []*orgsyncv1.DesiredObject
+	for _, obj := range all {
+		if path := guard.PathOf(obj); rejected[path] != nil && !inChanges[path] {
+			out = append(out, obj)
+		}
+	}
+	return out
 }
 
 // emit passes one batch of changes through the guard and publishes what it admits.
@@ -670,7 +678,7 @@ func (s *Service) publish(ctx context.Context, obj *orgsyncv1.DesiredObject, cau
 		published, err := s.publisher.Publish(ctx, obj, cause)
 		s.publishing.note(err)
 		if err == nil {
-			if path, pathErr := stream.ObjectPath(obj); published && pathErr == nil {
+			if path, pathErr := subject.ObjectPath(obj); published && pathErr == nil {
 				revision, _ := s.publisher.Revision(path)
 				s.causes.Record(path, revision, audit.Cause{Cause: cause, TraceID: audit.TraceID(ctx), ApprovalBatchID: approvalOf(cause)})
 			}

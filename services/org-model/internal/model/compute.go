@@ -174,9 +174,8 @@ func (m *Model) desiredUser(target orgsyncv1.Target, st *workerState, ids Assign
 	if !d.leave.IsZero() {
 		user.EmployeeLeaveDateTime = timestamppb.New(d.leave)
 	}
-	targetName := "entra"
+	targetName := TargetName(target)
 	if target == orgsyncv1.Target_TARGET_AD {
-		targetName = "ad"
 		user.Attributes = map[string]string{identifier.PropertySAMAccountName: ids.SAMAccountName}
 	}
 	for attribute, expr := range m.pol.Mapping[targetName] {

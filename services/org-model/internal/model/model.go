@@ -21,7 +21,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/policy"
 )
@@ -69,9 +68,9 @@ type Model struct {
 	// ids holds the identifiers assigned to workers per target, the values foreign accounts
 	// hold, and the workers without a valid candidate (identifiers.go).
 	ids     *identifiers
-	owned   map[owner][]string // object paths each owner produced last
-	objects map[string]*orgsyncv1.DesiredObject
-	members map[string]map[string]*orgsyncv1.DesiredObject // "<target>/<groupKey>" → member key → membership
+	owned   map[owner][]Ref // the objects each owner produced last
+	objects map[Ref]*orgsyncv1.DesiredObject
+	members map[groupRef]map[string]*orgsyncv1.DesiredObject // group → member key → membership
 	due     dueHeap
 	now     time.Time
 	// snapshots are the full exports begun and not yet ended, by source and snapshot id.
@@ -128,8 +127,8 @@ func New(pol *policy.Policy, targets ...orgsyncv1.Target) *Model {
 		workers: map[string]*workerState{}, workersByUnit: map[string]map[string]struct{}{},
 		reportsOf: map[string]map[string]struct{}{}, unitsManagedBy: map[string]map[string]struct{}{},
 		ids:   newIdentifiers(),
-		owned: map[owner][]string{}, objects: map[string]*orgsyncv1.DesiredObject{},
-		members: map[string]map[string]*orgsyncv1.DesiredObject{}, evalErrors: map[string]string{},
+		owned: map[owner][]Ref{}, objects: map[Ref]*orgsyncv1.DesiredObject{},
+		members: map[groupRef]map[string]*orgsyncv1.DesiredObject{}, evalErrors: map[string]string{},
 		snapshots: map[snapshotKey]*snapshotState{}, derived: map[string]*orgsyncv1.OrgUnit{},
 		occupants: map[string]map[string]struct{}{}, leads: map[string]map[string]struct{}{},
 	}
@@ -223,30 +222,40 @@ func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
 }
 
 func (m *Model) allObjects() []*orgsyncv1.DesiredObject {
-	paths := make([]string, 0, len(m.objects))
-	for path := range m.objects {
-		paths = append(paths, path)
+	out := make([]*orgsyncv1.DesiredObject, 0, len(m.objects))
+	for _, obj := range m.objects {
+		out = append(out, obj)
 	}
-	sort.Strings(paths)
-	out := make([]*orgsyncv1.DesiredObject, len(paths))
-	for i, path := range paths {
-		out[i] = m.objects[path]
-	}
+	sort.Slice(out, func(i, j int) bool { return refLess(RefOf(out[i]), RefOf(out[j])) })
 	return out
 }
 
-// Objects returns every desired object, sorted by path.
+// refLess orders references as their object paths sort: by target name, kind name, then keys.
+func refLess(a, b Ref) bool {
+	if a.Target != b.Target {
+		return TargetName(a.Target) < TargetName(b.Target)
+	}
+	if a.Kind != b.Kind {
+		return kindNames[a.Kind] < kindNames[b.Kind]
+	}
+	if a.Key != b.Key {
+		return a.Key < b.Key
+	}
+	return a.Member < b.Member
+}
+
+// Objects returns every desired object, sorted by target, kind and key.
 func (m *Model) Objects() []*orgsyncv1.DesiredObject {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.allObjects()
 }
 
-// Object returns the desired object at path, or nil.
-func (m *Model) Object(path string) *orgsyncv1.DesiredObject {
+// Object returns the desired object ref names, or nil.
+func (m *Model) Object(ref Ref) *orgsyncv1.DesiredObject {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.objects[path]
+	return m.objects[ref]
 }
 
 // record applies an event to the organisation and returns the owners it affects.
@@ -524,88 +533,87 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 		}
 		return owners[i].id < owners[j].id
 	})
-	// Removed memberships first, then groups and users, then added memberships, then removed
-	// groups and users, so a writer always finds both ends of a membership.
-	var removedMembers, upserts, addedMembers, removedObjects []*orgsyncv1.DesiredObject
+	var fresh, previous []*orgsyncv1.DesiredObject
 	for _, o := range owners {
-		var fresh []*orgsyncv1.DesiredObject
+		var computed []*orgsyncv1.DesiredObject
 		switch o.kind {
 		case 'w':
-			fresh = m.computeWorker(m.workers[o.id], now)
+			computed = m.computeWorker(m.workers[o.id], now)
 		case 'u':
-			fresh = m.computeUnit(o.id)
+			computed = m.computeUnit(o.id)
 		case 'g':
-			fresh = m.computeGlobal()
+			computed = m.computeGlobal()
 		}
-		paths := make([]string, 0, len(fresh))
-		kept := make(map[string]bool, len(fresh))
-		for _, obj := range fresh {
-			path, err := stream.ObjectPath(obj)
-			if err != nil {
-				continue
-			}
-			paths = append(paths, path)
-			kept[path] = true
-			if previous, ok := m.objects[path]; ok && proto.Equal(previous, obj) {
-				continue
-			}
-			m.setObject(path, obj)
-			if obj.GetMembership() != nil {
-				addedMembers = append(addedMembers, obj)
-			} else {
-				upserts = append(upserts, obj)
+		for _, ref := range m.owned[o] {
+			if obj, ok := m.objects[ref]; ok {
+				previous = append(previous, obj)
 			}
 		}
-		for _, path := range m.owned[o] {
-			if kept[path] {
-				continue
-			}
-			if previous, ok := m.objects[path]; ok {
-				m.deleteObject(path, previous)
-				tombstone := proto.CloneOf(previous)
-				tombstone.Tombstone = true
-				if previous.GetMembership() != nil {
-					removedMembers = append(removedMembers, tombstone)
-				} else {
-					removedObjects = append(removedObjects, tombstone)
-				}
+		refs := m.owned[o][:0:0]
+		for _, obj := range computed {
+			if ref := RefOf(obj); ref.Kind != KindNone {
+				refs = append(refs, ref)
 			}
 		}
-		if len(paths) == 0 {
+		if len(refs) == 0 {
 			delete(m.owned, o)
 		} else {
-			m.owned[o] = paths
+			m.owned[o] = refs
+		}
+		fresh = append(fresh, computed...)
+	}
+	changes := Diff(fresh, previous)
+	for _, obj := range changes {
+		ref := RefOf(obj)
+		if obj.GetTombstone() {
+			m.deleteObject(ref)
+		} else {
+			m.setObject(ref, obj)
 		}
 	}
-	changes := append(removedMembers, upserts...)
-	changes = append(changes, addedMembers...)
-	return append(changes, removedObjects...)
+	return changes
 }
 
-func (m *Model) setObject(path string, obj *orgsyncv1.DesiredObject) {
-	m.objects[path] = obj
-	if ms := obj.GetMembership(); ms != nil {
-		key := groupIndexKey(obj.GetTarget(), ms.GetGroupKey())
+func (m *Model) setObject(ref Ref, obj *orgsyncv1.DesiredObject) {
+	m.objects[ref] = obj
+	if ref.Kind == KindMember {
+		key := groupRef{ref.Target, ref.Key}
 		if m.members[key] == nil {
 			m.members[key] = map[string]*orgsyncv1.DesiredObject{}
 		}
-		m.members[key][ms.GetMemberKey()] = obj
+		m.members[key][ref.Member] = obj
 	}
 }
 
-func (m *Model) deleteObject(path string, obj *orgsyncv1.DesiredObject) {
-	delete(m.objects, path)
-	if ms := obj.GetMembership(); ms != nil {
-		key := groupIndexKey(obj.GetTarget(), ms.GetGroupKey())
-		delete(m.members[key], ms.GetMemberKey())
+func (m *Model) deleteObject(ref Ref) {
+	delete(m.objects, ref)
+	if ref.Kind == KindMember {
+		key := groupRef{ref.Target, ref.Key}
+		delete(m.members[key], ref.Member)
 		if len(m.members[key]) == 0 {
 			delete(m.members, key)
 		}
 	}
 }
 
-func groupIndexKey(target orgsyncv1.Target, groupKey string) string {
-	return stream.TargetName(target) + "/" + groupKey
+// groupRef names a group in the members index.
+type groupRef struct {
+	target   orgsyncv1.Target
+	groupKey string
+}
+
+var kindNames = [...]string{KindNone: "", KindUser: "user", KindGroup: "group", KindMember: "member"}
+
+// TargetName is the name of a target in the policy and in messages: "entra" or "ad".
+func TargetName(target orgsyncv1.Target) string {
+	switch target {
+	case orgsyncv1.Target_TARGET_ENTRA:
+		return "entra"
+	case orgsyncv1.Target_TARGET_AD:
+		return "ad"
+	default:
+		return "unknown"
+	}
 }
 
 // workerVars are the expression variables of a worker record.

@@ -83,7 +83,7 @@ func (m *Model) copyLocked(pol *policy.Policy, withObjects bool) *Model {
 		c.globalsComputed = m.globalsComputed
 		c.objects = maps.Clone(m.objects)
 		c.owned = maps.Clone(m.owned)
-		c.members = make(map[string]map[string]*orgsyncv1.DesiredObject, len(m.members))
+		c.members = make(map[groupRef]map[string]*orgsyncv1.DesiredObject, len(m.members))
 		for key, members := range m.members {
 			c.members[key] = maps.Clone(members)
 		}
