@@ -99,6 +99,15 @@ func Tombstone(obj *orgsyncv1.DesiredObject) *orgsyncv1.DesiredObject {
 // desired, and of published for tombstones. Objects that name nothing are left out. Incremental
 // apply, the reconcile at start and plans all use it.
 func Diff(desired, published []*orgsyncv1.DesiredObject) []*orgsyncv1.DesiredObject {
+	refs := make([]Ref, len(desired))
+	for i, obj := range desired {
+		refs[i] = RefOf(obj)
+	}
+	return diff(desired, refs, published)
+}
+
+// diff is Diff with the references of desired already made.
+func diff(desired []*orgsyncv1.DesiredObject, desiredRefs []Ref, published []*orgsyncv1.DesiredObject) []*orgsyncv1.DesiredObject {
 	before := make(map[Ref]*orgsyncv1.DesiredObject, len(published))
 	for _, obj := range published {
 		if ref := RefOf(obj); ref.Kind != KindNone && !obj.GetTombstone() {
@@ -110,8 +119,8 @@ func Diff(desired, published []*orgsyncv1.DesiredObject) []*orgsyncv1.DesiredObj
 	if len(before) > 0 {
 		wanted = make(map[Ref]struct{}, len(desired))
 	}
-	for _, obj := range desired {
-		ref := RefOf(obj)
+	for i, obj := range desired {
+		ref := desiredRefs[i]
 		if ref.Kind == KindNone {
 			continue
 		}

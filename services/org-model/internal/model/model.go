@@ -15,7 +15,9 @@ package model
 import (
 	"container/heap"
 	"context"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,6 +83,9 @@ type Model struct {
 	derived   map[string]*orgsyncv1.OrgUnit
 	occupants map[string]map[string]struct{}
 	leads     map[string]map[string]struct{}
+	// chains caches unitChain for the computations (queries, under the read lock, do not use
+	// it); any unit event empties it.
+	chains map[string]unitChainEntry
 	// globalsComputed says the manager and rule groups have been computed once.
 	globalsComputed bool
 	// ctx bounds the expression evaluations of a plan's copy (plan.go); nil for the engine's model.
@@ -206,7 +211,14 @@ func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
 	defer m.mu.Unlock()
 	m.now = now
 	m.globalsComputed = true
-	affected := map[owner]struct{}{{kind: 'g'}: {}}
+	if len(m.objects) == 0 {
+		// A first computation: size the maps for a user and about two memberships per worker
+		// and target, so they do not grow step by step.
+		m.objects = make(map[Ref]*orgsyncv1.DesiredObject, 3*len(m.workers)*len(m.targets))
+		m.owned = make(map[owner][]Ref, len(m.workers)+len(m.units)+1)
+	}
+	affected := make(map[owner]struct{}, len(m.workers)+len(m.units)+1)
+	affected[owner{kind: 'g'}] = struct{}{}
 	for id := range m.units {
 		affected[owner{kind: 'u', id: id}] = struct{}{}
 	}
@@ -222,26 +234,34 @@ func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
 }
 
 func (m *Model) allObjects() []*orgsyncv1.DesiredObject {
-	out := make([]*orgsyncv1.DesiredObject, 0, len(m.objects))
-	for _, obj := range m.objects {
-		out = append(out, obj)
+	type refObject struct {
+		ref Ref
+		obj *orgsyncv1.DesiredObject
 	}
-	sort.Slice(out, func(i, j int) bool { return refLess(RefOf(out[i]), RefOf(out[j])) })
+	sorted := make([]refObject, 0, len(m.objects))
+	for ref, obj := range m.objects {
+		sorted = append(sorted, refObject{ref, obj})
+	}
+	slices.SortFunc(sorted, func(a, b refObject) int { return refCompare(a.ref, b.ref) })
+	out := make([]*orgsyncv1.DesiredObject, len(sorted))
+	for i, ro := range sorted {
+		out[i] = ro.obj
+	}
 	return out
 }
 
-// refLess orders references as their object paths sort: by target name, kind name, then keys.
-func refLess(a, b Ref) bool {
+// refCompare orders references by target name, kind name, then keys.
+func refCompare(a, b Ref) int {
 	if a.Target != b.Target {
-		return TargetName(a.Target) < TargetName(b.Target)
+		return strings.Compare(TargetName(a.Target), TargetName(b.Target))
 	}
 	if a.Kind != b.Kind {
-		return kindNames[a.Kind] < kindNames[b.Kind]
+		return strings.Compare(kindNames[a.Kind], kindNames[b.Kind])
 	}
-	if a.Key != b.Key {
-		return a.Key < b.Key
+	if c := strings.Compare(a.Key, b.Key); c != 0 {
+		return c
 	}
-	return a.Member < b.Member
+	return strings.Compare(a.Member, b.Member)
 }
 
 // Objects returns every desired object, sorted by target, kind and key.
@@ -369,6 +389,7 @@ func (m *Model) recordUnit(u *orgsyncv1.OrgUnit, affected map[owner]struct{}) {
 		affected[owner{kind: 'w', id: old.GetManagerWorkerId()}] = struct{}{}
 	}
 	m.units[id] = u
+	clear(m.chains)
 	addTo(m.children, u.GetParentOrgUnitId(), id)
 	addTo(m.unitsManagedBy, u.GetManagerWorkerId(), id)
 	affected[owner{kind: 'w', id: u.GetManagerWorkerId()}] = struct{}{}
@@ -534,6 +555,7 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 		return owners[i].id < owners[j].id
 	})
 	var fresh, previous []*orgsyncv1.DesiredObject
+	var freshRefs []Ref
 	for _, o := range owners {
 		var computed []*orgsyncv1.DesiredObject
 		switch o.kind {
@@ -549,20 +571,18 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 				previous = append(previous, obj)
 			}
 		}
-		refs := m.owned[o][:0:0]
+		start := len(freshRefs)
 		for _, obj := range computed {
-			if ref := RefOf(obj); ref.Kind != KindNone {
-				refs = append(refs, ref)
-			}
-		}
-		if len(refs) == 0 {
-			delete(m.owned, o)
-		} else {
-			m.owned[o] = refs
+			freshRefs = append(freshRefs, RefOf(obj))
 		}
 		fresh = append(fresh, computed...)
+		if refs := freshRefs[start:]; len(refs) == 0 {
+			delete(m.owned, o)
+		} else {
+			m.owned[o] = slices.Clone(refs)
+		}
 	}
-	changes := Diff(fresh, previous)
+	changes := diff(fresh, freshRefs, previous)
 	for _, obj := range changes {
 		ref := RefOf(obj)
 		if obj.GetTombstone() {
@@ -619,8 +639,25 @@ func TargetName(target orgsyncv1.Target) string {
 // workerVars are the expression variables of a worker record.
 func (m *Model) workerVars(w *orgsyncv1.Worker) *policy.WorkerVars {
 	vars := &policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain, Context: m.ctx}
-	vars.UnitIDs, vars.UnitPath = m.unitChain(w.GetOrgUnitId())
+	vars.UnitIDs, vars.UnitPath = m.cachedUnitChain(w.GetOrgUnitId())
 	return vars
+}
+
+type unitChainEntry struct{ ids, names []string }
+
+// cachedUnitChain is unitChain, remembered until a unit changes; the slices it returns are
+// shared and never changed. Only the goroutine that applies changes (holding the write lock)
+// calls it.
+func (m *Model) cachedUnitChain(unitID string) (ids, names []string) {
+	if chain, ok := m.chains[unitID]; ok {
+		return chain.ids, chain.names
+	}
+	ids, names = m.unitChain(unitID)
+	if m.chains == nil {
+		m.chains = map[string]unitChainEntry{}
+	}
+	m.chains[unitID] = unitChainEntry{ids: ids[:len(ids):len(ids)], names: names[:len(names):len(names)]}
+	return ids, names
 }
 
 // unitChain lists the ids and names of a unit and its ancestors, root first; a cycle or a
