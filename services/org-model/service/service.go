@@ -240,10 +240,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 			return nil, fmt.Errorf("object store %s: %w", CheckpointBucket, err)
 		}
 	}
-	targets := []orgsyncv1.Target{orgsyncv1.Target_TARGET_ENTRA}
-	if _, ok := pol.Mapping["ad"]; ok {
-		targets = append(targets, orgsyncv1.Target_TARGET_AD)
-	}
+	targets := model.TargetsOf(pol)
 	s := &Service{
 		server:      srv,
 		applyMu:     newApplyLock(),

@@ -139,6 +139,16 @@ func New(pol *policy.Policy, targets ...orgsyncv1.Target) *Model {
 	}
 }
 
+// TargetsOf lists the targets a policy computes objects for: Entra, and AD when the policy maps
+// AD attributes.
+func TargetsOf(pol *policy.Policy) []orgsyncv1.Target {
+	targets := []orgsyncv1.Target{orgsyncv1.Target_TARGET_ENTRA}
+	if _, ok := pol.Mapping["ad"]; ok {
+		targets = append(targets, orgsyncv1.Target_TARGET_AD)
+	}
+	return targets
+}
+
 // Policy is the policy the model applies.
 func (m *Model) Policy() *policy.Policy { return m.pol }
 
