@@ -201,13 +201,13 @@ func (s *Service) noteResult(ctx context.Context, result *orgsyncv1.WriterResult
 	if !isHeldConflict(result) {
 		return nil
 	}
-	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
-	if !s.caughtUp.Load() {
-		s.heldConflicts = append(s.heldConflicts, result)
-		return nil
-	}
-	return s.takeNextCandidate(ctx, result)
+	return s.engine.Do(ctx, func(ctx context.Context) error {
+		if !s.caughtUp.Load() {
+			s.heldConflicts = append(s.heldConflicts, result)
+			return nil
+		}
+		return s.takeNextCandidate(ctx, result)
+	})
 }
 
 func isHeldConflict(result *orgsyncv1.WriterResult) bool {
@@ -222,7 +222,7 @@ func isHeldConflict(result *orgsyncv1.WriterResult) bool {
 	return false
 }
 
-// takeHeldConflicts handles the conflicts read during the replay. The caller holds applyMu.
+// takeHeldConflicts handles the conflicts read during the replay. It runs on the engine's goroutine.
 func (s *Service) takeHeldConflicts(ctx context.Context) error {
 	conflicts := s.heldConflicts
 	s.heldConflicts = nil
@@ -235,7 +235,7 @@ func (s *Service) takeHeldConflicts(ctx context.Context) error {
 }
 
 // takeNextCandidate applies one conflict result. Only a result about the revision published
-// now counts: an older one is about identifiers already replaced. The caller holds applyMu.
+// now counts: an older one is about identifiers already replaced. It runs on the engine's goroutine.
 func (s *Service) takeNextCandidate(ctx context.Context, result *orgsyncv1.WriterResult) error {
 	obj := &orgsyncv1.DesiredObject{Target: result.GetTarget(), Key: result.GetKey(), Object: &orgsyncv1.DesiredObject_User{User: &orgsyncv1.DesiredUser{WorkerId: result.GetKey()}}}
 	path, err := subject.ObjectPath(obj)

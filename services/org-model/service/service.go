@@ -33,6 +33,7 @@ import (
 	"github.com/orgsync/orgsync/services/org-model/internal/audit"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
 	"github.com/orgsync/orgsync/services/org-model/internal/desired"
+	"github.com/orgsync/orgsync/services/org-model/internal/engine"
 	"github.com/orgsync/orgsync/services/org-model/internal/guard"
 	"github.com/orgsync/orgsync/services/org-model/internal/model"
 	"github.com/orgsync/orgsync/services/org-model/internal/policy"
@@ -159,23 +160,23 @@ type Service struct {
 	decisions *decisionLog
 	// identifiers records assigned identifiers and held values (identifiers.go).
 	identifiers jetstream.KeyValue
-	// heldConflicts are writers' conflict results read before the replay was done; applyMu guards it.
+	// heldConflicts are writers' conflict results read before the replay was done; the engine's
+	// goroutine owns it.
 	heldConflicts []*orgsyncv1.WriterResult
-	// applyMu serialises applying HR events, scheduled transitions and approvals with publishing;
-	// approvals wait for it only as long as their request (applyLock).
-	applyMu applyLock
+	// engine is the one goroutine that applies HR events, due transitions, approvals, writers'
+	// conflicts and checkpoints to the model and publishes what changes; approvals wait for it
+	// only as long as their request.
+	engine *engine.Engine
 	// running ends when Run stops: an approval's objects are published until then even when its
 	// caller has gone away.
 	running context.Context
 	// publishing says whether publishing to DIRECTORY is failing now.
 	publishing publishHealth
-	// wake tells the scheduler that the next due time may have moved.
-	wake chan struct{}
 	// caughtUp is set once the HR replay at start has been applied and reconciled.
 	caughtUp atomic.Bool
 	// checkpoints is the object store of the model's checkpoint (nil: checkpoints off);
 	// checkpointDue asks the writer for one. appliedSeq and checkpointedSeq are the HR sequences
-	// last applied and last saved; applyMu guards them.
+	// last applied and last saved; the engine's goroutine owns them.
 	checkpoints     jetstream.ObjectStore
 	checkpointCfg   CheckpointConfig
 	checkpointDue   chan struct{}
@@ -243,7 +244,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	targets := model.TargetsOf(pol)
 	s := &Service{
 		server:      srv,
-		applyMu:     newApplyLock(),
 		conn:        nc,
 		js:          js,
 		logger:      logger,
@@ -256,12 +256,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		decisionsKV: decisions,
 		decisions:   newDecisionLog(),
 		identifiers: identifiers,
-		wake:        make(chan struct{}, 1),
 
 		checkpoints:   checkpoints,
 		checkpointCfg: cfg.Checkpoint,
 		checkpointDue: make(chan struct{}, 1),
 	}
+	s.engine = engine.New(s.clock, schedule{s})
 	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
 		Model: s.model, Publisher: s.publisher, Results: s.results, Guard: s.guard, Clock: s.clock,
 		Approve: s.approve, Reject: s.reject, Decided: s.decisions.list, Ready: s.caughtUp.Load, PlanTimeout: cfg.PlanTimeout,
@@ -300,7 +300,7 @@ func (s *Service) Run(ctx context.Context) error {
 	group.Go(func() error { return s.server.Run(groupCtx) })
 	group.Go(func() error { return s.followHR(groupCtx) })
 	group.Go(func() error { return s.followResults(groupCtx) })
-	group.Go(func() error { return s.schedule(groupCtx) })
+	group.Go(func() error { return s.engine.Run(groupCtx) })
 	group.Go(func() error { return s.writeCheckpoints(groupCtx) })
 	group.Go(func() error {
 		return stream.ReportStatus(groupCtx, s.js, 0, stream.ReadyStatus(Name, stream.Instance(), s.server.Ready))
@@ -354,10 +354,7 @@ func (s *Service) followHR(ctx context.Context) error {
 		}
 	}
 	if replayUntil == 0 {
-		s.applyMu.Lock()
-		err := s.reconcile(ctx)
-		s.applyMu.Unlock()
-		if err != nil {
+		if err := s.engine.Do(ctx, s.reconcile); err != nil {
 			return err
 		}
 	}
@@ -382,12 +379,16 @@ func (s *Service) applyHR(ctx context.Context, msg jetstream.Msg, replayUntil ui
 		// A message that cannot be decoded cannot become valid later; it is reported and skipped.
 		return err
 	}
-	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
-	s.noteApplied(meta.Sequence.Stream)
+	return s.engine.Do(ctx, func(ctx context.Context) error { return s.apply(ctx, &event, meta.Sequence.Stream, replayUntil) })
+}
+
+// apply applies one HR event on the engine's goroutine: recorded during the replay at start (and
+// the whole state reconciled after the last one), applied and published after.
+func (s *Service) apply(ctx context.Context, event *orgsyncv1.HREvent, sequence, replayUntil uint64) error {
+	s.noteApplied(sequence)
 	if !s.caughtUp.Load() {
-		s.model.Record(&event, s.clock.Now())
-		if meta.Sequence.Stream >= replayUntil {
+		s.model.Record(event, s.clock.Now())
+		if sequence >= replayUntil {
 			return s.reconcile(ctx)
 		}
 		return nil
@@ -405,51 +406,35 @@ func (s *Service) applyHR(ctx context.Context, msg jetstream.Msg, replayUntil ui
 	if event.GetReceivedAt() != nil {
 		ctx = metrics.WithAcceptedAt(ctx, event.GetReceivedAt().AsTime())
 	}
-	changes := s.model.Apply(&event, s.clock.Now())
-	s.poke()
+	changes := s.model.Apply(event, s.clock.Now())
 	cause := &orgsyncv1.Cause{
 		HrEventId:  event.GetEventId(),
-		HrSequence: meta.Sequence.Stream,
-		Reason:     reason(&event),
+		HrSequence: sequence,
+		Reason:     reason(event),
 		ComputedAt: timestamppb.New(s.clock.Now()),
 	}
 	return s.emit(ctx, changes, cause)
 }
 
-// poke wakes the scheduler to look at the next due time again.
-func (s *Service) poke() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+// schedule is the service's lifecycle schedule for the engine: transitions and future-dated
+// records apply exactly when they fall due, once the replay at start is done (its reconcile
+// applies those that fell due while the service was down).
+type schedule struct{ s *Service }
+
+var _ engine.Schedule = schedule{}
+
+// NextDue is when the model's next transition falls due, zero before the replay is done.
+func (sc schedule) NextDue() time.Time {
+	if !sc.s.caughtUp.Load() {
+		return time.Time{}
 	}
+	return sc.s.model.NextDue()
 }
 
-// schedule applies lifecycle transitions and future-dated records exactly when they fall due.
-// After a restart, the reconcile applies those that fell due meanwhile.
-func (s *Service) schedule(ctx context.Context) error {
-	for {
-		var due <-chan time.Time
-		if s.caughtUp.Load() {
-			if next := s.model.NextDue(); !next.IsZero() {
-				due = s.clock.After(next.Sub(s.clock.Now()))
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.wake:
-			continue
-		case <-due:
-		}
-		s.applyMu.Lock()
-		now := s.clock.Now()
-		changes := s.model.Advance(now)
-		err := s.emit(ctx, changes, &orgsyncv1.Cause{Reason: "lifecycle transition due", ComputedAt: timestamppb.New(now)})
-		s.applyMu.Unlock()
-		if err != nil {
-			return err
-		}
-	}
+// Due applies and publishes the transitions due at now.
+func (sc schedule) Due(ctx context.Context, now time.Time) error {
+	changes := sc.s.model.Advance(now)
+	return sc.s.emit(ctx, changes, &orgsyncv1.Cause{Reason: "lifecycle transition due", ComputedAt: timestamppb.New(now)})
 }
 
 // reconcile publishes every desired object that differs from DIRECTORY and a tombstone for every
@@ -466,7 +451,6 @@ func (s *Service) reconcile(ctx context.Context) error {
 		return err
 	}
 	s.caughtUp.Store(true)
-	s.poke()
 	if err := s.takeHeldConflicts(ctx); err != nil {
 		return err
 	}
@@ -528,11 +512,16 @@ func (s *Service) emit(ctx context.Context, changes []*orgsyncv1.DesiredObject, 
 }
 
 // approve publishes a pending batch; the causes of its objects name the batch and who approved it.
-func (s *Service) approve(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error) {
-	if err := s.lockForDecision(ctx); err != nil {
-		return nil, 0, err
-	}
-	defer s.applyMu.Unlock()
+func (s *Service) approve(ctx context.Context, batchID string) (decided *orgsyncv1.PendingBatch, published int, err error) {
+	err = s.decide(ctx, func(ctx context.Context) error {
+		decided, published, err = s.approveNow(ctx, batchID)
+		return err
+	})
+	return decided, published, err
+}
+
+// approveNow approves a pending batch on the engine's goroutine.
+func (s *Service) approveNow(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error) {
 	held, ok := s.guard.Batch(batchID)
 	if !ok {
 		return nil, 0, fmt.Errorf("%w: %q", guard.ErrNoBatch, batchID)
@@ -562,30 +551,39 @@ func (s *Service) approve(ctx context.Context, batchID string) (*orgsyncv1.Pendi
 	return decided, len(objects), nil
 }
 
-// lockForDecision takes the apply lock for an approval or a rejection: refused at once with
-// errPublishing while publishing to DIRECTORY fails (the lock's holder is then retrying a publish
-// for as long as it takes), and given up with errPublishing when ctx ends first.
-func (s *Service) lockForDecision(ctx context.Context) error {
+// decide runs an approval or a rejection on the engine: refused at once with errPublishing while
+// publishing to DIRECTORY fails (the engine is then retrying a publish for as long as it takes),
+// and given up with errPublishing, nothing decided, when ctx ends before the engine takes it.
+func (s *Service) decide(ctx context.Context, decision func(ctx context.Context) error) error {
 	if s.publishing.failing() {
 		return errPublishing
 	}
-	if err := s.applyMu.LockContext(ctx); err != nil {
+	taken := false
+	err := s.engine.Do(ctx, func(ctx context.Context) error {
+		taken = true
+		if s.publishing.failing() {
+			return errPublishing
+		}
+		return decision(ctx)
+	})
+	if err != nil && !taken {
 		return fmt.Errorf("%w (%w)", errPublishing, err)
 	}
-	if s.publishing.failing() {
-		s.applyMu.Unlock()
-		return errPublishing
-	}
-	return nil
+	return err
 }
 
 // reject drops a pending batch and keeps its rejected states in the decisions bucket, so that a
 // restart does not hold them again.
-func (s *Service) reject(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error) {
-	if err := s.lockForDecision(ctx); err != nil {
-		return nil, 0, err
-	}
-	defer s.applyMu.Unlock()
+func (s *Service) reject(ctx context.Context, batchID string) (decided *orgsyncv1.PendingBatch, rejected int, err error) {
+	err = s.decide(ctx, func(ctx context.Context) error {
+		decided, rejected, err = s.rejectNow(ctx, batchID)
+		return err
+	})
+	return decided, rejected, err
+}
+
+// rejectNow rejects a pending batch on the engine's goroutine.
+func (s *Service) rejectNow(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error) {
 	held, ok := s.guard.Batch(batchID)
 	if !ok {
 		return nil, 0, fmt.Errorf("%w: %q", guard.ErrNoBatch, batchID)
@@ -599,7 +597,7 @@ func (s *Service) reject(ctx context.Context, batchID string) (*orgsyncv1.Pendin
 	return decided, n, s.saveRejections(ctx)
 }
 
-// saveRejections makes the bucket hold exactly the guard's rejected states. The caller holds applyMu.
+// saveRejections makes the bucket hold exactly the guard's rejected states, on the engine's goroutine.
 func (s *Service) saveRejections(ctx context.Context) error {
 	rejected, version := s.guard.Rejected()
 	if version == s.savedVersion {
