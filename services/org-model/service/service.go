@@ -38,6 +38,7 @@ import (
 	"github.com/orgsync/orgsync/services/org-model/internal/model"
 	"github.com/orgsync/orgsync/services/org-model/internal/policy"
 	"github.com/orgsync/orgsync/services/org-model/internal/query"
+	"github.com/orgsync/orgsync/services/org-model/internal/status"
 )
 
 // Name is the service name in health checks, telemetry and logs.
@@ -265,11 +266,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
 		Model: s.model, Publisher: s.publisher, Results: s.results, Guard: s.guard, Clock: s.clock,
 		Approve: s.approve, Reject: s.reject, Decided: s.decisions.list, Ready: s.caughtUp.Load, PlanTimeout: cfg.PlanTimeout,
-		Audit: audit.NewReader(js, s.causes).List, Streams: s.streamStatus,
+		Audit: audit.NewReader(js, s.causes).List, Streams: func(ctx context.Context) ([]*orgsyncv1.StreamStatus, error) { return status.Streams(ctx, js) },
 		Services: func(ctx context.Context) ([]*orgsyncv1.ServiceStatus, error) { return stream.ReadStatuses(ctx, js) },
 	}))
 	srv.Authorize(GRPCRules)
-	if err := s.observe(); err != nil {
+	if s.observers, err = status.Observe(js, s.guardHeld); err != nil {
 		nc.Close()
 		srv.Close()
 		return nil, err
@@ -414,6 +415,15 @@ func (s *Service) apply(ctx context.Context, event *orgsyncv1.HREvent, sequence,
 		ComputedAt: timestamppb.New(s.clock.Now()),
 	}
 	return s.emit(ctx, changes, cause)
+}
+
+// guardHeld counts the changes the mass-change guard holds.
+func (s *Service) guardHeld() int {
+	held := 0
+	for _, batch := range s.guard.Pending() {
+		held += len(batch.Objects)
+	}
+	return held
 }
 
 // schedule is the service's lifecycle schedule for the engine: transitions and future-dated
@@ -738,60 +748,4 @@ func reason(event *orgsyncv1.HREvent) string {
 	default:
 		return "HR event"
 	}
-}
-
-// streamStatus reports each orgsync stream's size and its durable consumers' lag.
-func (s *Service) streamStatus(ctx context.Context) ([]*orgsyncv1.StreamStatus, error) {
-	var statuses []*orgsyncv1.StreamStatus
-	for _, name := range []string{stream.HR, stream.Directory, stream.Results, stream.Audit} {
-		str, err := s.js.Stream(ctx, name)
-		if err != nil {
-			return nil, fmt.Errorf("stream %s: %w", name, err)
-		}
-		info := str.CachedInfo()
-		st := &orgsyncv1.StreamStatus{Stream: name, Messages: info.State.Msgs, Bytes: info.State.Bytes}
-		consumers := str.ListConsumers(ctx)
-		for consumer := range consumers.Info() {
-			if consumer.Config.Durable == "" {
-				continue // ordered and ephemeral readers are not lag anyone waits on
-			}
-			st.Consumers = append(st.Consumers, &orgsyncv1.ConsumerStatus{
-				Name: consumer.Name, Pending: consumer.NumPending, AckPending: int64(consumer.NumAckPending), Redelivered: int64(consumer.NumRedelivered),
-			})
-		}
-		if err := consumers.Err(); err != nil {
-			return nil, fmt.Errorf("consumers of %s: %w", name, err)
-		}
-		statuses = append(statuses, st)
-	}
-	return statuses, nil
-}
-
-// observe registers the gauges org-model reports for the whole deployment: every durable
-// consumer's lag and the changes the guard holds.
-func (s *Service) observe() error {
-	lag, err := stream.ObserveConsumerLag(s.js)
-	if err != nil {
-		return fmt.Errorf("consumer lag metric: %w", err)
-	}
-	s.observers = append(s.observers, lag)
-	meter := otel.Meter("github.com/orgsync/orgsync/services/org-model")
-	pending, err := meter.Int64ObservableGauge(metrics.GuardPending, metric.WithUnit("{object}"),
-		metric.WithDescription("Changes the mass-change guard holds until approved or rejected"))
-	if err != nil {
-		return fmt.Errorf("guard metric: %w", err)
-	}
-	registration, err := meter.RegisterCallback(func(_ context.Context, observer metric.Observer) error {
-		held := 0
-		for _, batch := range s.guard.Pending() {
-			held += len(batch.Objects)
-		}
-		observer.ObserveInt64(pending, int64(held))
-		return nil
-	}, pending)
-	if err != nil {
-		return fmt.Errorf("guard metric: %w", err)
-	}
-	s.observers = append(s.observers, registration)
-	return nil
 }
