@@ -5,7 +5,6 @@ package service
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,7 +19,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgsync/orgsync/pkg/auditlog"
@@ -32,6 +30,7 @@ import (
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/audit"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
+	"github.com/orgsync/orgsync/services/org-model/internal/decisions"
 	"github.com/orgsync/orgsync/services/org-model/internal/desired"
 	"github.com/orgsync/orgsync/services/org-model/internal/engine"
 	"github.com/orgsync/orgsync/services/org-model/internal/guard"
@@ -45,7 +44,7 @@ import (
 const Name = "org-model"
 
 // DecisionsBucket is the JetStream key-value bucket that keeps the guard's rejections.
-const DecisionsBucket = "ORGMODEL_GUARD"
+const DecisionsBucket = decisions.Bucket
 
 // Policy is the policy in force without a policy file, from the environment.
 type Policy struct {
@@ -153,12 +152,8 @@ type Service struct {
 	results   *query.Results
 	// causes remembers why each revision was published, for the audit trail's join.
 	causes *audit.Causes
-	// decisionsKV keeps the guard's rejections and the recent decisions durable across restarts;
-	// savedVersion is the guard's rejection version it holds.
-	decisionsKV  jetstream.KeyValue
-	savedVersion uint64
-	// decisions are the most recent approvals and rejections, with who decided.
-	decisions *decisionLog
+	// decisions keeps the guard's rejections and the recent decisions durable across restarts.
+	decisions *decisions.Store
 	// identifiers records assigned identifiers and held values (identifiers.go).
 	identifiers jetstream.KeyValue
 	// heldConflicts are writers' conflict results read before the replay was done; the engine's
@@ -206,7 +201,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		srv.Close()
 		return nil, err
 	}
-	decisions, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	decisionsKV, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      DecisionsBucket,
 		Description: "org-model: desired states rejected through the mass-change guard, by object path",
 		Replicas:    max(cfg.Streams.Replicas, 1),
@@ -254,18 +249,17 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		guard:       guard.New(pol.Guard),
 		results:     query.NewResults(),
 		causes:      audit.NewCauses(),
-		decisionsKV: decisions,
-		decisions:   newDecisionLog(),
 		identifiers: identifiers,
 
 		checkpoints:   checkpoints,
 		checkpointCfg: cfg.Checkpoint,
 		checkpointDue: make(chan struct{}, 1),
 	}
+	s.decisions = decisions.NewStore(decisionsKV, s.guard, logger)
 	s.engine = engine.New(s.clock, schedule{s})
 	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
 		Model: s.model, Publisher: s.publisher, Results: s.results, Guard: s.guard, Clock: s.clock,
-		Approve: s.approve, Reject: s.reject, Decided: s.decisions.list, Ready: s.caughtUp.Load, PlanTimeout: cfg.PlanTimeout,
+		Approve: s.approve, Reject: s.reject, Decided: s.decisions.List, Ready: s.caughtUp.Load, PlanTimeout: cfg.PlanTimeout,
 		Audit: audit.NewReader(js, s.causes).List, Streams: func(ctx context.Context) ([]*orgsyncv1.StreamStatus, error) { return status.Streams(ctx, js) },
 		Services: func(ctx context.Context) ([]*orgsyncv1.ServiceStatus, error) { return stream.ReadStatuses(ctx, js) },
 	}))
@@ -334,7 +328,7 @@ func (s *Service) followHR(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading the published desired state: %w", err)
 	}
-	if err := s.loadRejections(ctx); err != nil {
+	if err := s.decisions.Load(ctx); err != nil {
 		return err
 	}
 	if err := s.loadIdentifiers(ctx); err != nil {
@@ -513,10 +507,8 @@ func (s *Service) emit(ctx context.Context, changes []*orgsyncv1.DesiredObject, 
 		}
 	}
 	// A rejected state that HR has since moved away from is no longer suppressed.
-	if s.guard.RejectedVersion() != s.savedVersion {
-		if err := s.saveRejections(ctx); err != nil {
-			s.logger.WarnContext(ctx, "guard decisions not saved; a restart may hold rejected changes again", "error", err)
-		}
+	if err := s.decisions.SaveRejections(ctx); err != nil {
+		s.logger.WarnContext(ctx, "guard decisions not saved; a restart may hold rejected changes again", "error", err)
 	}
 	return nil
 }
@@ -541,9 +533,9 @@ func (s *Service) approveNow(ctx context.Context, batchID string) (*orgsyncv1.Pe
 		return nil, 0, err
 	}
 	now := s.clock.Now()
-	by := principalOf(ctx)
-	decided := decidedBatch(held, orgsyncv1.Decision_DECISION_APPROVED, by, now)
-	s.recordDecision(ctx, decided)
+	by := decisions.PrincipalOf(ctx)
+	decided := decisions.DecidedBatch(held, orgsyncv1.Decision_DECISION_APPROVED, by, now)
+	s.decisions.Record(ctx, decided)
 	cause := &orgsyncv1.Cause{Reason: approvedPrefix + batchID, ComputedAt: timestamppb.New(now), ApprovalBatchId: batchID, ApprovedBy: by}
 	// The batch is decided: its objects are published even if the caller goes away meanwhile
 	// (stopping half-way would leave the rest unpublished until a restart, and held again then),
@@ -602,78 +594,10 @@ func (s *Service) rejectNow(ctx context.Context, batchID string) (*orgsyncv1.Pen
 	if err != nil {
 		return nil, 0, err
 	}
-	decided := decidedBatch(held, orgsyncv1.Decision_DECISION_REJECTED, principalOf(ctx), s.clock.Now())
-	s.recordDecision(ctx, decided)
-	return decided, n, s.saveRejections(ctx)
+	decided := decisions.DecidedBatch(held, orgsyncv1.Decision_DECISION_REJECTED, decisions.PrincipalOf(ctx), s.clock.Now())
+	s.decisions.Record(ctx, decided)
+	return decided, n, s.decisions.SaveRejections(ctx)
 }
-
-// saveRejections makes the bucket hold exactly the guard's rejected states, on the engine's goroutine.
-func (s *Service) saveRejections(ctx context.Context) error {
-	rejected, version := s.guard.Rejected()
-	if version == s.savedVersion {
-		return nil
-	}
-	stored := map[string]bool{}
-	keys, err := s.decisionsKV.ListKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("listing %s: %w", DecisionsBucket, err)
-	}
-	for key := range keys.Keys() {
-		if !isDecisionKey(key) {
-			stored[key] = true
-		}
-	}
-	for path, obj := range rejected {
-		key := decisionKey(path)
-		delete(stored, key)
-		data, err := proto.Marshal(obj)
-		if err != nil {
-			return err
-		}
-		if _, err := s.decisionsKV.Put(ctx, key, data); err != nil {
-			return fmt.Errorf("saving a rejection in %s: %w", DecisionsBucket, err)
-		}
-	}
-	for key := range stored {
-		if err := s.decisionsKV.Delete(ctx, key); err != nil {
-			return fmt.Errorf("clearing a rejection in %s: %w", DecisionsBucket, err)
-		}
-	}
-	s.savedVersion = version
-	return nil
-}
-
-func (s *Service) loadRejections(ctx context.Context) error {
-	keys, err := s.decisionsKV.ListKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("listing %s: %w", DecisionsBucket, err)
-	}
-	rejected := map[string]*orgsyncv1.DesiredObject{}
-	for key := range keys.Keys() {
-		if isDecisionKey(key) {
-			if err := s.loadDecision(ctx, key); err != nil {
-				s.logger.WarnContext(ctx, "unreadable decision skipped", "bucket", DecisionsBucket, "key", key, "error", err)
-			}
-			continue
-		}
-		entry, err := s.decisionsKV.Get(ctx, key)
-		if err != nil {
-			return fmt.Errorf("reading %s %s: %w", DecisionsBucket, key, err)
-		}
-		var obj orgsyncv1.DesiredObject
-		if err := proto.Unmarshal(entry.Value(), &obj); err != nil {
-			s.logger.WarnContext(ctx, "unreadable rejection skipped", "bucket", DecisionsBucket, "key", key, "error", err)
-			continue
-		}
-		rejected[guard.PathOf(&obj)] = &obj
-	}
-	s.guard.Restore(rejected)
-	_, s.savedVersion = s.guard.Rejected()
-	return nil
-}
-
-// decisionKey is a key-value key for an object path (paths hold '%', which keys may not).
-func decisionKey(path string) string { return base64.RawURLEncoding.EncodeToString([]byte(path)) }
 
 // publish retries until DIRECTORY acknowledges or ctx ends: HR is read by an ordered consumer that
 // does not redeliver, so giving up here would lose the change until the next restart.
