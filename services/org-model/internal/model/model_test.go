@@ -9,7 +9,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/policy"
 )
@@ -111,7 +110,7 @@ type account struct {
 }
 
 func accountOf(m *Model, workerID string) account {
-	user := m.Object("entra.user." + stream.Token(workerID)).GetUser()
+	user := m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, workerID)).GetUser()
 	if user == nil {
 		return account{}
 	}
