@@ -16,6 +16,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/scim"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
@@ -63,7 +64,7 @@ func BenchmarkPublish(b *testing.B) {
 		for b.Loop() {
 			n++
 			event := worker(n)
-			if _, err := publisher.Publish(b.Context(), stream.HRWorkerSubject("workday", event.GetWorker().GetWorkerId()), "workday:"+event.GetEventId(), event); err != nil {
+			if _, err := publisher.Publish(b.Context(), subject.HRWorkerSubject("workday", event.GetWorker().GetWorkerId()), "workday:"+event.GetEventId(), event); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -76,7 +77,7 @@ func BenchmarkPublish(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				event := worker(n.Add(1))
-				if _, err := publisher.Publish(b.Context(), stream.HRWorkerSubject("workday", event.GetWorker().GetWorkerId()), "workday:"+event.GetEventId(), event); err != nil {
+				if _, err := publisher.Publish(b.Context(), subject.HRWorkerSubject("workday", event.GetWorker().GetWorkerId()), "workday:"+event.GetEventId(), event); err != nil {
 					b.Error(err)
 					return
 				}

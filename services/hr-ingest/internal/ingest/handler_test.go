@@ -24,6 +24,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/pkg/redistest"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/bamboohr"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/problem"
@@ -378,8 +379,8 @@ func TestSnapshotUpload(t *testing.T) {
 	summarise := func() []stored {
 		var got []stored
 		for _, e := range f.storedEvents(t) {
-			subject, _ := stream.HRSubject(e)
-			got = append(got, stored{Subject: subject, Phase: e.GetSnapshot().GetPhase(), Count: e.GetSnapshot().GetRecordCount()})
+			name, _ := subject.HRSubject(e)
+			got = append(got, stored{Subject: name, Phase: e.GetSnapshot().GetPhase(), Count: e.GetSnapshot().GetRecordCount()})
 		}
 		// Workers are published concurrently between the markers; their order is not fixed.
 		if len(got) > 2 {

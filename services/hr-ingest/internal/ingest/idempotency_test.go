@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -20,7 +21,7 @@ func (f fixture) latestWorkerEvent(t *testing.T, source, workerID string) *orgsy
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := s.GetLastMsgForSubject(t.Context(), stream.HRWorkerSubject(source, workerID))
+	msg, err := s.GetLastMsgForSubject(t.Context(), subject.HRWorkerSubject(source, workerID))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/orgsync/orgsync/pkg/metrics"
-	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/problem"
 )
@@ -83,15 +83,15 @@ func bySubject(events []*orgsyncv1.HREvent) ([]subjectEvents, error) {
 	var groups []subjectEvents
 	index := map[string]int{}
 	for _, event := range events {
-		subject, err := stream.HRSubject(event)
+		name, err := subject.HRSubject(event)
 		if err != nil {
 			return nil, err
 		}
-		i, seen := index[subject]
+		i, seen := index[name]
 		if !seen {
 			i = len(groups)
-			index[subject] = i
-			groups = append(groups, subjectEvents{subject: subject})
+			index[name] = i
+			groups = append(groups, subjectEvents{subject: name})
 		}
 		groups[i].events = append(groups[i].events, event)
 	}
@@ -156,13 +156,13 @@ func (h *Handler) publishOne(ctx context.Context, event *orgsyncv1.HREvent, dupl
 // publishAck stores one event and returns its stream sequence (the stored original's, when
 // JetStream already had it).
 func (h *Handler) publishAck(ctx context.Context, event *orgsyncv1.HREvent, duplicates *atomic.Int64) (uint64, error) {
-	subject, err := stream.HRSubject(event)
+	name, err := subject.HRSubject(event)
 	if err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.opts.PublishTimeout)
 	defer cancel()
-	ack, err := h.publisher.Publish(ctx, subject, event.GetSource()+":"+event.GetEventId(), event)
+	ack, err := h.publisher.Publish(ctx, name, event.GetSource()+":"+event.GetEventId(), event)
 	if err != nil {
 		return 0, err
 	}

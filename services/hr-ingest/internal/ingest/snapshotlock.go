@@ -10,7 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 )
 
 // ErrSnapshotOpen says another snapshot of the same source is being published.
@@ -62,7 +62,7 @@ func NewJetStreamSnapshotLocks(ctx context.Context, js jetstream.JetStream, ttl 
 
 // Open implements SnapshotLocks.
 func (l *JetStreamSnapshotLocks) Open(ctx context.Context, source, snapshotID string) (func(), error) {
-	key := stream.Token(source)
+	key := subject.Token(source)
 	revision, err := l.kv.Create(ctx, key, []byte(snapshotID))
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return nil, ErrSnapshotOpen
