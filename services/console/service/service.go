@@ -37,6 +37,9 @@ import (
 // Name is the service name.
 const Name = "console"
 
+// Writer is a writer's admin endpoint and metrics, as the health page reads them.
+type Writer = web.Writer
+
 // Config is the console's configuration.
 type Config struct {
 	// Server is health and metrics (HTTP_ADDR) and gRPC health (GRPC_ADDR); Server.Auth is also
@@ -191,6 +194,19 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 			conn.Close()
 		}
 	}()
+	listener, err := net.Listen("tcp", cfg.ConsoleAddr)
+	if err != nil {
+		return nil, fmt.Errorf("console listener on %s: %w", cfg.ConsoleAddr, err)
+	}
+	defer func() {
+		if err != nil {
+			listener.Close()
+		}
+	}()
+	if cfg.PublicURL == "" {
+		// The local stack on a free port: the console is reached where it listens.
+		cfg.PublicURL = "http://" + listener.Addr().String()
+	}
 	httpClient := &http.Client{Timeout: 30 * time.Second, Transport: otelhttp.NewTransport(http.DefaultTransport)}
 	handler, err := web.New(web.Config{
 		OrgModel: orgsyncv1.NewOrgModelServiceClient(conn),
@@ -205,13 +221,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	if err != nil {
 		return nil, err
 	}
-	listener, err := net.Listen("tcp", cfg.ConsoleAddr)
-	if err != nil {
-		return nil, fmt.Errorf("console listener on %s: %w", cfg.ConsoleAddr, err)
-	}
 	srv, err := server.New(cfg.Server, logger)
 	if err != nil {
-		listener.Close()
 		return nil, err
 	}
 	srv.AddCheck("org-model", func(context.Context) error {
@@ -236,6 +247,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 
 // ConsoleAddr is where the web console listens.
 func (s *Service) ConsoleAddr() net.Addr { return s.listener.Addr() }
+
+// PublicURL is the console's URL as configured (or where it listens, when none was).
+func (s *Service) PublicURL() string { return s.cfg.PublicURL }
+
+// RedirectURL is the OIDC callback the issuer must know for this console.
+func (s *Service) RedirectURL() string { return s.cfg.PublicURL + "/auth/callback" }
 
 // HTTPAddr is where health and metrics are served.
 func (s *Service) HTTPAddr() net.Addr { return s.srv.HTTPAddr() }

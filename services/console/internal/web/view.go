@@ -202,9 +202,10 @@ func codeOf(err error) string {
 	return st.Code().String()
 }
 
-func containsFold(s, sub string) bool { return strings.Contains(strings.ToLower(s), strings.ToLower(sub)) }
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }
 
 func urlQuery(s string) string { return url.QueryEscape(s) }
-
