@@ -49,7 +49,7 @@ deps: ## Install what the tests need beyond Go (Debian packages, only where miss
 
 .PHONY: build
 build: ## Build every service binary into .bin/.
-	go build -o $(BIN)/ ./services/hr-ingest ./services/org-model ./services/entra-writer ./services/ad-writer ./services/graph-emulator
+	go build -o $(BIN)/ ./services/hr-ingest ./services/org-model ./services/entra-writer ./services/ad-writer ./services/graph-emulator ./services/console
 
 .PHONY: lint
 lint: $(BIN)/buf ## gofmt, go vet, buf lint.
