@@ -95,6 +95,59 @@ func TestAdminRoutes(t *testing.T) {
 	}
 }
 
+func TestAuthenticatedRoutesOnTheOpenListener(t *testing.T) {
+	authCfg, tokens := authtest.RoleTokens(t)
+	srv, err := New(Config{Name: "hr-ingest", GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Auth: authCfg}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.HandleAuthenticated("POST /v1/dry-run/{source}", auth.Viewer, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		principal, _ := auth.PrincipalFrom(r.Context())
+		_, _ = io.WriteString(w, principal.TokenName+" "+r.PathValue("source"))
+	}))
+	srv.Handle("POST /v1/sources/{source}/events", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "signed elsewhere")
+	}))
+	startServer(t, srv)
+	open := "http://" + srv.HTTPAddr().String()
+
+	tests := []struct {
+		name, url string
+		token     string
+		want      int
+		wantBody  string
+	}{
+		{"without credentials", open + "/v1/dry-run/workday", "", http.StatusUnauthorized, ""},
+		{"with an unknown token", open + "/v1/dry-run/workday", "not-a-token-of-anyone", http.StatusUnauthorized, ""},
+		{"as viewer", open + "/v1/dry-run/workday", tokens[auth.Viewer], http.StatusOK, "viewer workday"},
+		{"as operator", open + "/v1/dry-run/workday", tokens[auth.Operator], http.StatusOK, "operator workday"},
+		{"a route with its own authentication is untouched", open + "/v1/sources/workday/events", "", http.StatusOK, "signed elsewhere"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, tt.url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status = %d %q, want %d", resp.StatusCode, body, tt.want)
+			}
+			if tt.wantBody != "" && string(body) != tt.wantBody {
+				t.Errorf("body = %q, want %q", body, tt.wantBody)
+			}
+		})
+	}
+}
+
 func TestRunRefusesDoorsOutsideTheTable(t *testing.T) {
 	t.Run("gRPC method without a rule", func(t *testing.T) {
 		srv, err := New(Config{Name: "x", GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}, slog.New(slog.DiscardHandler))

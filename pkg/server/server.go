@@ -352,6 +352,18 @@ func (s *Server) GRPC() *grpc.Server { return s.grpcServer }
 // signed webhooks). Admin routes go to HandleAdmin.
 func (s *Server) Handle(pattern string, handler http.Handler) { s.mux.Handle(pattern, handler) }
 
+// HandleAuthenticated registers a route on the service's open HTTP listener that only callers
+// holding role may use, checked by pkg/auth's table like an admin route (a bearer token: 401
+// without one, 403 without the role). It is for routes that people and orgsync's own clients
+// call next to endpoints that carry their own authentication (hr-ingest's dry run next to its
+// signed webhooks).
+func (s *Server) HandleAuthenticated(pattern string, role auth.Role, handler http.Handler) {
+	route := http.NewServeMux()
+	route.Handle(pattern, handler)
+	s.authorizer.Allow(auth.Rules{pattern: role})
+	s.mux.Handle(pattern, s.authorizer.Middleware(route))
+}
+
 // AddCheck adds a readiness check; the service is ready when every check passes.
 func (s *Server) AddCheck(name string, check Check) {
 	s.mu.Lock()

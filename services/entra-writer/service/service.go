@@ -177,11 +177,17 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	var rdb *redis.Client
 	var throttle graph.Throttle = budget.NewLocalPause()
 	if cfg.RedisURL != "" {
-		opts, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL: %w", errors.New(redactedParseError(err)))
+		opts, parseErr := redis.ParseURL(cfg.RedisURL)
+		if parseErr != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", errors.New(redactedParseError(parseErr)))
 		}
 		rdb = redis.NewClient(opts)
+		// A start that fails leaves no connection open (err is New's result).
+		defer func() {
+			if err != nil {
+				_ = rdb.Close()
+			}
+		}()
 		throttle = budget.NewSharedPause(rdb, cfg.BudgetKey+":paused")
 	}
 	graphOpts := []graph.Option{graph.WithThrottle(throttle)}
@@ -212,7 +218,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	case cfg.WriteBudget.Writes == 0:
 		logger.Warn("no Graph write budget: writes are limited only by Graph's throttling")
 	case rdb != nil:
-		dir = budget.Wrap(client, budget.NewShared(rdb, cfg.BudgetKey, cfg.WriteBudget))
+		dir = budget.Wrap(client, budget.NewShared(rdb, cfg.BudgetKey, cfg.WriteBudget, logger))
 	default:
 		dir = budget.Wrap(client, budget.NewLocal(cfg.WriteBudget))
 	}

@@ -19,51 +19,34 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/orgsync/orgsync/pkg/auth"
 	"github.com/orgsync/orgsync/pkg/envconfig"
+	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
-	"github.com/orgsync/orgsync/services/hr-ingest/internal/bamboohr"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/ingest"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/policy"
-	"github.com/orgsync/orgsync/services/hr-ingest/internal/ratelimit"
-	"github.com/orgsync/orgsync/services/hr-ingest/internal/snapshot"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
 )
 
 // Name is the service name in health checks, telemetry and logs.
 const Name = "hr-ingest"
 
+// SourceConfig is one HR source (see package source): the one source configuration the policy
+// file is read into and the pipeline is built from.
+type SourceConfig = source.Config
+
+// SourceKind is how a source talks to orgsync.
+type SourceKind = source.Kind
+
 // Source kinds: how a source talks to orgsync.
 const (
-	KindCanonical = "canonical"
-	KindSCIM      = "scim"
-	KindBambooHR  = "bamboohr"
-	KindCSV       = "csv"
+	KindCanonical = source.KindCanonical
+	KindSCIM      = source.KindSCIM
+	KindBambooHR  = source.KindBambooHR
+	KindCSV       = source.KindCSV
 )
-
-// SourceConfig is one HR source. Only Name and, per kind, its secrets are required.
-type SourceConfig struct {
-	Name string
-	// Kind is canonical (the default), scim, bamboohr or csv.
-	Kind string
-	// Secrets are a canonical source's Standard Webhooks secrets (several during a rotation).
-	Secrets []webhook.Secret
-	// Keys are a bamboohr source's webhook private keys.
-	Keys [][]byte
-	// Tokens are a scim or csv source's bearer tokens.
-	Tokens []string
-	// Location is the time zone of dates and times without an offset; nil is UTC.
-	Location *time.Location
-	// RateRequests per RatePeriod (default 1s), with bursts of RateBurst; 0 is unlimited.
-	RateRequests int
-	RatePeriod   time.Duration
-	RateBurst    int
-	// MaxBodyBytes overrides Config.MaxBodyBytes for this source.
-	MaxBodyBytes int64
-	// CSVColumns maps worker fields to CSV headers; CSVComma is the delimiter (default ',').
-	CSVColumns map[string]string
-	CSVComma   rune
-}
 
 // Config is hr-ingest's configuration.
 type Config struct {
@@ -143,33 +126,26 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 		if err != nil {
 			env.Fail("ORGSYNC_CONFIG", err)
 		}
-		for _, s := range sources {
-			source, err := fromPolicy(s)
-			if err != nil {
-				env.Fail("ORGSYNC_CONFIG", err)
-				continue
-			}
-			cfg.Sources = append(cfg.Sources, source)
-		}
+		cfg.Sources = append(cfg.Sources, sources...)
 	}
 	for _, name := range strings.Split(env.String("HR_SOURCES", ""), ",") {
 		if name = strings.TrimSpace(name); name == "" {
 			continue
 		}
 		variable := "HR_SOURCE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_SECRET"
-		source := SourceConfig{Name: name, Kind: KindCanonical}
+		canonical := SourceConfig{Name: name, Kind: KindCanonical}
 		for i, value := range strings.Fields(env.Secret(variable)) {
 			secret, err := webhook.ParseSecret(value)
 			if err != nil {
 				env.Fail(variable, fmt.Errorf("secret %d: %w", i+1, err))
 				continue
 			}
-			source.Secrets = append(source.Secrets, secret)
+			canonical.Secrets = append(canonical.Secrets, secret)
 		}
-		if len(source.Secrets) == 0 {
+		if len(canonical.Secrets) == 0 {
 			env.Fail(variable, errors.New("source "+name+" needs at least one secret (or "+variable+"_FILE)"))
 		}
-		cfg.Sources = append(cfg.Sources, source)
+		cfg.Sources = append(cfg.Sources, canonical)
 	}
 	if len(cfg.Sources) == 0 && env.Err() == nil {
 		env.Fail("HR_SOURCES", errors.New("no HR source is configured: set ORGSYNC_CONFIG (its sources list) or HR_SOURCES"))
@@ -180,76 +156,9 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	return cfg, env.Err()
 }
 
-// fromPolicy turns a policy file source into a SourceConfig, reading its secrets for its kind.
-// Errors name the source and the secret's position, never its value.
-func fromPolicy(s policy.Source) (SourceConfig, error) {
-	source := SourceConfig{
-		Name: s.Name, Kind: string(s.Kind), Location: s.Location,
-		RateRequests: s.RateRequests, RatePeriod: s.RatePeriod, RateBurst: s.RateBurst,
-		MaxBodyBytes: s.MaxBodyBytes, CSVColumns: s.CSVColumns, CSVComma: s.CSVComma,
-	}
-	for i, value := range s.Secrets {
-		switch s.Kind {
-		case policy.KindCanonical:
-			secret, err := webhook.ParseSecret(value)
-			if err != nil {
-				return source, fmt.Errorf("source %q, secret %d: %w", s.Name, i+1, err)
-			}
-			source.Secrets = append(source.Secrets, secret)
-		case policy.KindBambooHR:
-			source.Keys = append(source.Keys, []byte(value))
-		default:
-			if len(value) < 16 {
-				return source, fmt.Errorf("source %q, token %d: a bearer token must be at least 16 characters", s.Name, i+1)
-			}
-			source.Tokens = append(source.Tokens, value)
-		}
-	}
-	return source, nil
-}
-
-// Validate checks that every source has a known kind, a unique name and a secret for its kind.
-func (c Config) Validate() error {
-	var errs []error
-	seen := map[string]bool{}
-	scimTokens := map[string]string{} // token → source: at the Entra-style path the token picks the source
-	for _, s := range c.Sources {
-		if seen[s.Name] {
-			errs = append(errs, fmt.Errorf("source %q is configured twice", s.Name))
-		}
-		seen[s.Name] = true
-		switch s.Kind {
-		case "", KindCanonical:
-			if len(s.Secrets) == 0 {
-				errs = append(errs, fmt.Errorf("source %q needs a webhook secret", s.Name))
-			}
-		case KindBambooHR:
-			if len(s.Keys) == 0 {
-				errs = append(errs, fmt.Errorf("source %q needs a BambooHR private key", s.Name))
-			}
-		case KindSCIM, KindCSV:
-			if len(s.Tokens) == 0 {
-				errs = append(errs, fmt.Errorf("source %q needs a bearer token", s.Name))
-			}
-			for i, token := range s.Tokens {
-				if other, taken := scimTokens[token]; taken && s.Kind == KindSCIM {
-					errs = append(errs, fmt.Errorf("source %q, token %d: scim source %q has the same token", s.Name, i+1, other))
-				}
-				if s.Kind == KindSCIM {
-					scimTokens[token] = s.Name
-				}
-			}
-		default:
-			errs = append(errs, fmt.Errorf("source %q: kind %q is not one of canonical, scim, bamboohr, csv", s.Name, s.Kind))
-		}
-		if s.CSVColumns != nil {
-			if err := snapshot.CheckMapping(s.CSVColumns); err != nil {
-				errs = append(errs, fmt.Errorf("source %q: %w", s.Name, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
+// Validate checks that every source has a known kind, a unique name and credentials for its
+// kind.
+func (c Config) Validate() error { return source.ValidateAll(c.Sources) }
 
 // Service is a running hr-ingest.
 type Service struct {
@@ -261,82 +170,73 @@ type Service struct {
 	patterns []string
 }
 
-// closeRedis closes the limiter's Redis client, when there is one, on a start that failed.
-func closeRedis(rdb *redis.Client) {
-	if rdb != nil {
-		_ = rdb.Close()
-	}
-}
-
 // OpenAPIPattern is where the OpenAPI document is served.
 const OpenAPIPattern = "GET /openapi.yaml"
 
 // New opens the listeners, connects to JetStream (waiting for it until ctx ends) and builds the
 // handlers. Call Run to serve.
-func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error) {
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Whatever start-up opened is closed again when it fails: no port stays bound, no
+	// connection open.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
 	rdb, err := ratelimit.Connect(cfg.RedisURL)
 	if err != nil {
 		return nil, err
 	}
+	if rdb != nil {
+		undo = append(undo, func() { _ = rdb.Close() })
+	}
 	srv, err := server.New(cfg.Server, logger)
 	if err != nil {
-		closeRedis(rdb)
 		return nil, err
 	}
+	undo = append(undo, srv.Close)
 	nc, js, err := stream.ConnectWith(ctx, cfg.NATSURL, Name, cfg.NATS, cfg.Streams, logger)
 	if err != nil {
-		srv.Close()
-		closeRedis(rdb)
 		return nil, err
 	}
-	sources := make([]ingest.Source, len(cfg.Sources))
-	for i, s := range cfg.Sources {
-		sources[i] = ingest.Source{
-			Name:         s.Name,
-			Kind:         ingest.Kind(s.Kind),
-			Tokens:       s.Tokens,
-			Location:     s.Location,
-			RateLimit:    ratelimit.Limit{Requests: s.RateRequests, Period: s.RatePeriod, Burst: s.RateBurst},
-			MaxBodyBytes: s.MaxBodyBytes,
-			CSV:          snapshot.Options{Mapping: s.CSVColumns, Comma: s.CSVComma, Location: s.Location},
-		}
-		switch s.Kind {
-		case "", KindCanonical:
-			sources[i].Verifier = webhook.NewVerifier(s.Secrets, cfg.TimestampTolerance, nil)
-		case KindBambooHR:
-			sources[i].BambooHR = bamboohr.NewVerifier(s.Keys, cfg.TimestampTolerance, nil)
-		}
-	}
+	undo = append(undo, nc.Close)
 	locks, err := ingest.NewJetStreamSnapshotLocks(ctx, js, cfg.SnapshotLockTTL, cfg.Streams.Replicas, logger)
 	if err != nil {
-		nc.Close()
-		srv.Close()
-		closeRedis(rdb)
 		return nil, err
 	}
 	perMinute := cfg.UnauthenticatedPerMinute
 	if perMinute <= 0 {
 		perMinute = 10
 	}
-	handler := ingest.NewHandler(sources, stream.NewPublisher(js), ingest.Options{
+	handler, err := ingest.NewHandler(cfg.Sources, stream.NewPublisher(js), ingest.Options{
 		MaxBodyBytes:         cfg.MaxBodyBytes,
+		TimestampTolerance:   cfg.TimestampTolerance,
 		PublishTimeout:       cfg.PublishTimeout,
 		RetryAfter:           cfg.RetryAfter,
-		Limiter:              ratelimit.New(rdb, logger),
+		Limiter:              ratelimit.New(rdb, "orgsync:hr-ingest:", logger),
 		History:              ingest.NewJetStreamHistory(js),
-		UnauthenticatedLimit: ratelimit.Limit{Requests: perMinute, Period: time.Minute, Burst: 2 * perMinute},
+		UnauthenticatedLimit: ratelimit.Limit{Events: perMinute, Period: time.Minute, Burst: 2 * perMinute},
 		SnapshotLocks:        locks,
 		MaxInFlight:          cfg.MaxInFlight,
 		TrustedProxies:       cfg.TrustedProxies,
 	}, logger)
+	if err != nil {
+		return nil, err
+	}
 	s := &Service{server: srv, conn: nc, js: js, redis: rdb, logger: logger}
 	for pattern, h := range handler.Routes() {
 		srv.Handle(pattern, h)
 		s.patterns = append(s.patterns, pattern)
 	}
+	// The dry run is for orgsync's own clients: orgsync's tokens, not a source's credentials.
+	srv.HandleAuthenticated(ingest.DryRunPattern, auth.Viewer, handler.DryRun())
+	s.patterns = append(s.patterns, ingest.DryRunPattern)
 	if cfg.OpenAPI != nil {
 		srv.Handle(OpenAPIPattern, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/yaml")

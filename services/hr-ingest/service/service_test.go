@@ -12,8 +12,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orgsync/orgsync/pkg/envconfig"
+	"github.com/orgsync/orgsync/pkg/natsembed"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/ingest"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -51,11 +55,12 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	type summary struct {
-		Name, Kind, Zone string
-		Secrets, Keys    int
-		Tokens           []string
-		Rate             int
-		Columns          map[string]string
+		Name, Zone    string
+		Kind          SourceKind
+		Secrets, Keys int
+		Tokens        []string
+		Rate          int
+		Columns       map[string]string
 	}
 	var got []summary
 	for _, s := range cfg.Sources {
@@ -101,7 +106,7 @@ func TestConfigFromEnvRejects(t *testing.T) {
 		{name: "nothing configured", vars: map[string]string{}, want: []string{"HR_SOURCES: no HR source is configured"}},
 		{name: "short token", vars: map[string]string{
 			"ORGSYNC_CONFIG": write("short.yaml", "sources:\n  - {name: e, kind: scim, secrets: [{env: T}]}\n"), "T": "short-secret",
-		}, want: []string{`ORGSYNC_CONFIG: source "e", token 1: a bearer token must be at least 16 characters`}, notWant: "short-secret"},
+		}, want: []string{`ORGSYNC_CONFIG: ` + filepath.Join(dir, "short.yaml") + `:2: source "e", token 1: a bearer token must be at least 16 characters`}, notWant: "short-secret"},
 		{name: "bad policy line", vars: map[string]string{
 			"ORGSYNC_CONFIG": write("bad.yaml", "sources:\n  - name: e\n    kind: scim\n    secrets: [{env: T}]\n    tokens: x\n"), "T": "long-enough-token-0123",
 		}, want: []string{"bad.yaml:5: unknown key \"tokens\" in a source"}},
@@ -137,34 +142,73 @@ func TestConfigFromEnvRejects(t *testing.T) {
 	}
 }
 
-// TestNewClosesListenersWhenStartFails: a start that cannot reach JetStream returns its error
-// and leaves the ports it had opened free, so a retry in the same process (or a supervisor's
-// restart on a fixed port) can bind them again.
+// TestNewClosesListenersWhenStartFails: a start that fails after opening its listeners returns
+// its error and leaves the ports it had opened free (and its NATS connection closed), so a retry
+// in the same process (or a supervisor's restart on a fixed port) can bind them again.
 func TestNewClosesListenersWhenStartFails(t *testing.T) {
-	httpAddr, grpcAddr := freeAddr(t), freeAddr(t)
-	cfg, err := ConfigFromEnv(envconfig.New(envconfig.Map(map[string]string{
-		"HR_SOURCES":               "workday",
-		"HR_SOURCE_WORKDAY_SECRET": "whsec_c2VjcmV0LWZvci10ZXN0cy1vbmx5LTAxMjM0NQ==",
-		"HTTP_ADDR":                httpAddr,
-		"GRPC_ADDR":                grpcAddr,
-		// Nothing listens there: the start waits for JetStream until its context ends.
-		"NATS_URL": "nats://" + freeAddr(t),
-	})))
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name string
+		// natsURL returns the NATS the service starts against.
+		natsURL func(t *testing.T) string
+		wantErr string
+	}{
+		{
+			name: "JetStream unreachable",
+			// Nothing listens there: the start waits for JetStream until its context ends.
+			natsURL: func(t *testing.T) string { return "nats://" + freeAddr(t) },
+		},
+		{
+			name: "JetStream reached, then refused",
+			// A stream squatting on the snapshot-lock bucket's subjects: the streams are set up,
+			// then the bucket cannot be.
+			natsURL: func(t *testing.T) string {
+				ns := natsembed.StartForTest(t)
+				nc, err := nats.Connect(ns.ClientURL())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer nc.Close()
+				js, err := jetstream.New(nc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "SQUAT", Subjects: []string{"$KV." + ingest.SnapshotLockBucket + ".>"}}); err != nil {
+					t.Fatal(err)
+				}
+				return ns.ClientURL()
+			},
+			wantErr: ingest.SnapshotLockBucket,
+		},
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
-	defer cancel()
-	if _, err := New(ctx, cfg, slog.New(slog.DiscardHandler)); err == nil {
-		t.Fatal("New succeeded without JetStream")
-	}
-	for _, addr := range []string{httpAddr, grpcAddr} {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Errorf("%s is still held after the failed start: %v", addr, err)
-			continue
-		}
-		l.Close()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			httpAddr, grpcAddr := freeAddr(t), freeAddr(t)
+			cfg, err := ConfigFromEnv(envconfig.New(envconfig.Map(map[string]string{
+				"HR_SOURCES":               "workday",
+				"HR_SOURCE_WORKDAY_SECRET": "whsec_c2VjcmV0LWZvci10ZXN0cy1vbmx5LTAxMjM0NQ==",
+				"HTTP_ADDR":                httpAddr,
+				"GRPC_ADDR":                grpcAddr,
+				"NATS_URL":                 tt.natsURL(t),
+				"NATS_MANAGE_STREAMS":      "true",
+			})))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+			defer cancel()
+			_, err = New(ctx, cfg, slog.New(slog.DiscardHandler))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("New = %v, want an error naming %q", err, tt.wantErr)
+			}
+			for _, addr := range []string{httpAddr, grpcAddr} {
+				l, err := net.Listen("tcp", addr)
+				if err != nil {
+					t.Errorf("%s is still held after the failed start: %v", addr, err)
+					continue
+				}
+				l.Close()
+			}
+		})
 	}
 }
 

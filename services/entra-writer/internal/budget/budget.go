@@ -1,19 +1,20 @@
 // Package budget keeps entra-writer inside Microsoft Graph's write quota (about 3,000 writes per
-// 150 seconds per app and tenant). With Redis the budget is one GCRA limiter shared by every
-// entra-writer replica, so scaling out does not multiply 429s; without Redis each process keeps
-// its own. A Directory wrapper charges every write before it is sent; reads are free.
+// 150 seconds per app and tenant). The budget is orgsync's one rate limiter (pkg/ratelimit): with
+// Redis one GCRA shared by every entra-writer replica, so scaling out does not multiply 429s;
+// without Redis, or while Redis cannot be reached, each process keeps its own. A Directory wrapper
+// charges every write before it is sent; reads are free. A Pause (pause.go) holds Graph's
+// Retry-After for every replica.
 package budget
 
 import (
 	"context"
-	"fmt"
+	"log/slog"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/time/rate"
 
 	"github.com/orgsync/orgsync/pkg/metrics"
+	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/writer"
 )
@@ -32,67 +33,39 @@ type Budget interface {
 	TryTake(ctx context.Context, n int) (bool, error)
 }
 
-// Shared is a budget in Redis shared by every process using the same key.
-type Shared struct {
-	limiter *redis_rate.Limiter
+// Limited is a Budget kept by a pkg/ratelimit Limiter under one key.
+type Limited struct {
+	limiter *ratelimit.Limiter
 	key     string
-	limit   redis_rate.Limit
+	limit   ratelimit.Limit
 }
 
-var _ Budget = (*Shared)(nil)
+var _ Budget = (*Limited)(nil)
 
-// NewShared returns a budget in Redis under key, e.g. "graph-writes:<tenant id>".
-func NewShared(client *redis.Client, key string, limit Limit) *Shared {
-	return &Shared{
-		limiter: redis_rate.NewLimiter(client),
-		key:     key,
-		limit:   redis_rate.Limit{Rate: limit.Writes, Period: limit.Window, Burst: max(limit.Burst, 1)},
-	}
+// NewShared returns a budget in Redis under key, e.g. "graph-writes:<tenant id>", shared by every
+// process using the same key; while Redis cannot be reached the process keeps it on its own.
+func NewShared(client *redis.Client, key string, limit Limit, logger *slog.Logger) *Limited {
+	return newLimited(ratelimit.New(client, "", logger), key, limit)
 }
 
-// Wait implements Budget.
-func (s *Shared) Wait(ctx context.Context, n int) error {
-	for {
-		res, err := s.limiter.AllowN(ctx, s.key, s.limit, n)
-		if err != nil {
-			return fmt.Errorf("write budget in Redis: %w", err)
-		}
-		if res.Allowed >= n {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(res.RetryAfter):
-		}
-	}
+// NewLocal returns a budget of this process alone.
+func NewLocal(limit Limit) *Limited {
+	return newLimited(ratelimit.New(nil, "", nil), "graph-writes", limit)
 }
 
-// TryTake implements Budget.
-func (s *Shared) TryTake(ctx context.Context, n int) (bool, error) {
-	res, err := s.limiter.AllowN(ctx, s.key, s.limit, n)
-	if err != nil {
-		return false, fmt.Errorf("write budget in Redis: %w", err)
-	}
-	return res.Allowed >= n, nil
+func newLimited(limiter *ratelimit.Limiter, key string, limit Limit) *Limited {
+	return &Limited{limiter: limiter, key: key, limit: ratelimit.Limit{Events: limit.Writes, Period: limit.Window, Burst: max(limit.Burst, 1)}}
 }
 
-// Local is a budget of this process alone.
-type Local struct{ limiter *rate.Limiter }
-
-var _ Budget = (*Local)(nil)
-
-// NewLocal returns an in-process budget.
-func NewLocal(limit Limit) *Local {
-	return &Local{limiter: rate.NewLimiter(rate.Limit(float64(limit.Writes)/limit.Window.Seconds()), max(limit.Burst, 1))}
+// Wait implements Budget: more writes than the burst are taken a burst at a time.
+func (b *Limited) Wait(ctx context.Context, n int) error {
+	return b.limiter.Wait(ctx, b.key, b.limit, n)
 }
 
-// Wait implements Budget.
-func (l *Local) Wait(ctx context.Context, n int) error { return l.limiter.WaitN(ctx, n) }
-
-// TryTake implements Budget.
-func (l *Local) TryTake(_ context.Context, n int) (bool, error) {
-	return l.limiter.AllowN(time.Now(), n), nil
+// TryTake implements Budget; it never fails (without Redis the budget is kept in the process).
+func (b *Limited) TryTake(ctx context.Context, n int) (bool, error) {
+	ok, _ := b.limiter.Take(ctx, b.key, b.limit, n)
+	return ok, nil
 }
 
 // Directory charges every write to a budget before passing it on; reads are passed on free. It

@@ -39,7 +39,7 @@ func TestSharedBudgetIsSharedAcrossReplicas(t *testing.T) {
 	for range 3 { // three replicas, each with its own connection
 		client := redis.NewClient(opts)
 		t.Cleanup(func() { _ = client.Close() })
-		taken += takeAll(t, NewShared(client, "graph-writes:tenant", limit), 40)
+		taken += takeAll(t, NewShared(client, "graph-writes:tenant", limit, nil), 40)
 	}
 	if taken != 50 {
 		t.Errorf("three replicas sharing one budget took %d writes, want the burst of 50", taken)
@@ -210,5 +210,23 @@ func TestLocalPauseEnds(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	if left, _ := p.Remaining(t.Context()); left != 0 {
 		t.Errorf("after the pause: %s left, want none", left)
+	}
+}
+
+// TestSharedBudgetOutlivesRedis: with Redis unreachable the shared budget is kept in the process
+// (it neither fails every write nor lets them all through), and a removal of more members than
+// the burst waits for them a burst at a time instead of never being granted.
+func TestSharedBudgetOutlivesRedis(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Network: "unix", Addr: t.TempDir() + "/nobody-listens.sock", MaxRetries: -1})
+	t.Cleanup(func() { _ = client.Close() })
+	slow := Limit{Writes: 3000, Window: 150 * time.Hour, Burst: 5}
+	if taken := takeAll(t, NewShared(client, "graph-writes:tenant", slow, nil), 20); taken != 5 {
+		t.Errorf("took %d writes with Redis unreachable, want the burst of 5", taken)
+	}
+	fast := Limit{Writes: 1000, Window: time.Second, Burst: 5}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := NewShared(client, "graph-writes:other", fast, nil).Wait(ctx, 12); err != nil {
+		t.Errorf("waiting for 12 writes with a burst of 5: %v", err)
 	}
 }

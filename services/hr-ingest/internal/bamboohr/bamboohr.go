@@ -104,12 +104,6 @@ func parseTimestamp(s string) (time.Time, error) {
 	return normalize.Time(s, time.UTC)
 }
 
-// SyntaxError says the body is not JSON of the webhook's shape.
-type SyntaxError struct{ Err error }
-
-func (e *SyntaxError) Error() string { return "body is not valid JSON: " + e.Err.Error() }
-func (e *SyntaxError) Unwrap() error { return e.Err }
-
 type payload struct {
 	Employees []json.RawMessage `json:"employees"`
 	// Type is set by event-based webhooks, which carry ids but no field values.
@@ -124,17 +118,17 @@ type employee struct {
 	Fields        map[string]json.RawMessage `json:"fields"`
 }
 
-// Parse reads the employees of a webhook into worker events, dates read in loc. Each event's id
-// is a hash of its employee entry (BambooHR sends no event id), so a redelivery dedupes.
+// Parse reads the employees of a webhook into worker events, dates read in loc. The events have
+// no ids: BambooHR sends no delivery id, and the ingest pipeline names them.
 // Every invalid field is reported at once (*normalize.InvalidError) and nothing is returned then.
 func Parse(body []byte, loc *time.Location) ([]*orgsyncv1.HREvent, error) {
 	var p payload
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&p); err != nil {
-		return nil, &SyntaxError{Err: err}
+		return nil, &normalize.SyntaxError{Format: "JSON", Err: err}
 	}
 	if dec.More() {
-		return nil, &SyntaxError{Err: errors.New("more than one JSON value")}
+		return nil, &normalize.SyntaxError{Format: "JSON", Err: errors.New("more than one JSON value")}
 	}
 	errs := &normalize.Errors{}
 	switch {
@@ -221,8 +215,6 @@ func parseEmployee(errs *normalize.Errors, at string, raw json.RawMessage, loc *
 		errs.Add(at+"/id", why)
 	}
 	event := &orgsyncv1.HREvent{}
-	sum := sha256.Sum256(bytes.TrimSpace(raw))
-	event.EventId = "bamboohr-" + hex.EncodeToString(sum[:16])
 	if e.Timestamp != "" {
 		if ts, err := normalize.Time(e.Timestamp, loc); err != nil {
 			errs.Add(at+"/timestamp", err.Error())

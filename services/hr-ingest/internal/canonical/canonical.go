@@ -6,7 +6,10 @@
 //	{"type": "org_unit.updated", "timestamp": "...", "data": { ...org unit... }}
 //
 // Types ending in ".created" or ".updated" both carry the whole record; "org_unit.deleted" marks a
-// unit removed. Every problem in a payload is reported at once, each with its JSON pointer.
+// unit removed. Every problem in a payload is reported at once, each with its JSON pointer
+// (*normalize.InvalidError); a body that is not JSON is a *normalize.SyntaxError. Values are put in
+// the one form every source's are (package normalize): dates and times without an offset are
+// read in the source's time zone.
 package canonical
 
 import (
@@ -14,8 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/mail"
-	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -27,49 +28,23 @@ import (
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/normalize"
 )
 
-// FieldError is one invalid field.
-type FieldError struct {
-	// Pointer is the field's JSON pointer (RFC 6901), e.g. "/data/startDate".
-	Pointer string `json:"pointer"`
-	// Detail says what is wrong, without echoing secrets.
-	Detail string `json:"detail"`
-	// Limit, when set, is the length in characters the field exceeds.
-	Limit int `json:"limit,omitempty"`
-}
-
-// InvalidError lists every invalid field of a payload.
-type InvalidError struct{ Fields []FieldError }
-
-func (e *InvalidError) Error() string {
-	parts := make([]string, len(e.Fields))
-	for i, f := range e.Fields {
-		parts[i] = f.Pointer + ": " + f.Detail
-	}
-	return "invalid payload: " + strings.Join(parts, "; ")
-}
-
-// SyntaxError says the body is not JSON of the expected shape.
-type SyntaxError struct{ Err error }
-
-func (e *SyntaxError) Error() string { return "body is not valid JSON: " + e.Err.Error() }
-func (e *SyntaxError) Unwrap() error { return e.Err }
-
 type envelope struct {
 	Type      string          `json:"type"`
 	Timestamp string          `json:"timestamp"`
 	Data      json.RawMessage `json:"data"`
 }
 
-// Parse reads one canonical event. The caller fills in event id, source and receipt time.
-func Parse(body []byte) (*orgsyncv1.HREvent, error) {
+// Parse reads one canonical event; dates without an offset are read in loc. The caller fills in
+// event id, source and receipt time.
+func Parse(body []byte, loc *time.Location) (*orgsyncv1.HREvent, error) {
 	var env envelope
 	if err := strictUnmarshal(body, &env); err != nil {
 		return nil, err
 	}
-	v := &validator{}
+	v := &validator{loc: loc}
 	event := &orgsyncv1.HREvent{}
 	if env.Timestamp != "" {
-		ts, err := time.Parse(time.RFC3339, env.Timestamp)
+		ts, err := time.Parse(time.RFC3339, env.Timestamp) // Standard Webhooks' timestamp always has an offset
 		if err != nil {
 			v.fail("/timestamp", "not an RFC 3339 date-time such as 2026-03-01T09:00:00Z")
 		} else {
@@ -102,12 +77,17 @@ func Parse(body []byte) (*orgsyncv1.HREvent, error) {
 // MaxBatch is the most events one batch request may carry.
 const MaxBatch = 1000
 
+// IsBatch reports whether body is a batch (a JSON array) rather than one event.
+func IsBatch(body []byte) bool {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	return len(trimmed) > 0 && trimmed[0] == '['
+}
+
 // ParseBatch reads a request body: one event, or a JSON array of events (a batch). Problems in a
 // batch are named by the event's index, e.g. "/3/data/startDate", and every one is reported.
-func ParseBatch(body []byte) ([]*orgsyncv1.HREvent, error) {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '[' {
-		event, err := Parse(body)
+func ParseBatch(body []byte, loc *time.Location) ([]*orgsyncv1.HREvent, error) {
+	if !IsBatch(body) {
+		event, err := Parse(body, loc)
 		if err != nil {
 			return nil, err
 		}
@@ -116,35 +96,35 @@ func ParseBatch(body []byte) ([]*orgsyncv1.HREvent, error) {
 	var raws []json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&raws); err != nil {
-		return nil, &SyntaxError{Err: err}
+		return nil, &normalize.SyntaxError{Format: "JSON", Err: err}
 	}
 	if dec.More() {
-		return nil, &SyntaxError{Err: errors.New("more than one JSON value")}
+		return nil, &normalize.SyntaxError{Format: "JSON", Err: errors.New("more than one JSON value")}
 	}
 	if len(raws) == 0 || len(raws) > MaxBatch {
-		return nil, &InvalidError{Fields: []FieldError{{Pointer: "", Detail: fmt.Sprintf("a batch holds 1 to %d events, not %d", MaxBatch, len(raws))}}}
+		return nil, &normalize.InvalidError{Fields: []normalize.FieldError{{Pointer: "", Detail: fmt.Sprintf("a batch holds 1 to %d events, not %d", MaxBatch, len(raws))}}}
 	}
 	events := make([]*orgsyncv1.HREvent, 0, len(raws))
-	invalid := &InvalidError{}
+	invalid := &normalize.Errors{}
 	for i, raw := range raws {
-		event, err := Parse(raw)
-		var fields *InvalidError
-		var syntaxErr *SyntaxError
+		event, err := Parse(raw, loc)
+		var fields *normalize.InvalidError
+		var syntaxErr *normalize.SyntaxError
 		switch {
 		case err == nil:
 			events = append(events, event)
 		case errors.As(err, &fields):
 			for _, f := range fields.Fields {
-				invalid.Fields = append(invalid.Fields, FieldError{Pointer: fmt.Sprintf("/%d%s", i, f.Pointer), Detail: f.Detail, Limit: f.Limit})
+				invalid.Fields = append(invalid.Fields, normalize.FieldError{Pointer: fmt.Sprintf("/%d%s", i, f.Pointer), Detail: f.Detail, Limit: f.Limit})
 			}
 		case errors.As(err, &syntaxErr):
-			invalid.Fields = append(invalid.Fields, FieldError{Pointer: fmt.Sprintf("/%d", i), Detail: syntaxErr.Err.Error()})
+			invalid.Add(fmt.Sprintf("/%d", i), syntaxErr.Err.Error())
 		default:
 			return nil, err
 		}
 	}
-	if len(invalid.Fields) > 0 {
-		return nil, invalid
+	if err := invalid.Err(); err != nil {
+		return nil, err
 	}
 	return events, nil
 }
@@ -156,28 +136,25 @@ func strictUnmarshal(body []byte, into any) error {
 	if err := dec.Decode(into); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			return &InvalidError{Fields: []FieldError{{Pointer: "/" + strings.ReplaceAll(typeErr.Field, ".", "/"), Detail: "must be a JSON " + typeErr.Type.String()}}}
+			return &normalize.InvalidError{Fields: []normalize.FieldError{{Pointer: "/" + strings.ReplaceAll(typeErr.Field, ".", "/"), Detail: "must be a JSON " + typeErr.Type.String()}}}
 		}
-		return &SyntaxError{Err: err}
+		return &normalize.SyntaxError{Format: "JSON", Err: err}
 	}
 	if dec.More() {
-		return &SyntaxError{Err: errors.New("more than one JSON value")}
+		return &normalize.SyntaxError{Format: "JSON", Err: errors.New("more than one JSON value")}
 	}
 	return nil
 }
 
-type validator struct{ fields []FieldError }
-
-func (v *validator) fail(pointer, detail string) {
-	v.fields = append(v.fields, FieldError{Pointer: pointer, Detail: detail})
+// validator reads an event's fields, collecting every problem; loc is the source's time zone.
+type validator struct {
+	errs normalize.Errors
+	loc  *time.Location
 }
 
-func (v *validator) err() error {
-	if len(v.fields) == 0 {
-		return nil
-	}
-	return &InvalidError{Fields: v.fields}
-}
+func (v *validator) fail(pointer, detail string) { v.errs.Add(pointer, detail) }
+
+func (v *validator) err() error { return v.errs.Err() }
 
 // object reads a JSON object into its raw fields, reporting a non-object at pointer.
 func (v *validator) object(pointer string, raw json.RawMessage) map[string]json.RawMessage {
@@ -209,33 +186,34 @@ func (v *validator) str(fields map[string]json.RawMessage, pointer, name string)
 	return s
 }
 
-// id takes an identifier field: at most 128 characters, no spaces or control characters.
+// id takes an identifier field (see normalize.ValidID).
 func (v *validator) id(fields map[string]json.RawMessage, pointer, name string, required bool) string {
 	s := v.str(fields, pointer, name)
-	switch {
-	case s == "" && required:
-		v.fail(pointer+"/"+name, "required")
-	case len(s) > 128:
-		v.fail(pointer+"/"+name, "longer than 128 characters")
-	case strings.ContainsFunc(s, unicode.IsSpace):
-		v.fail(pointer+"/"+name, "must not contain spaces")
-	default:
-		return s
+	if s == "" {
+		if required {
+			v.fail(pointer+"/"+name, "required")
+		}
+		return ""
 	}
-	return ""
+	if why := normalize.ValidID(s); why != "" {
+		v.fail(pointer+"/"+name, why)
+		return ""
+	}
+	return s
 }
 
+// date takes a date field, read in the source's time zone (see normalize.Date).
 func (v *validator) date(fields map[string]json.RawMessage, pointer, name string) *orgsyncv1.Date {
 	s := v.str(fields, pointer, name)
 	if s == "" {
 		return nil
 	}
-	d, err := time.Parse(time.DateOnly, s)
+	d, err := normalize.Date(s, v.loc)
 	if err != nil {
-		v.fail(pointer+"/"+name, fmt.Sprintf("%q is not a date in the form YYYY-MM-DD", s))
+		v.fail(pointer+"/"+name, err.Error())
 		return nil
 	}
-	return &orgsyncv1.Date{Year: int32(d.Year()), Month: int32(d.Month()), Day: int32(d.Day())}
+	return d
 }
 
 func (v *validator) customAttributes(fields map[string]json.RawMessage, pointer string) map[string]string {
@@ -266,19 +244,6 @@ func scalarText(raw json.RawMessage) string {
 	return string(bytes.TrimSpace(raw))
 }
 
-var employmentTypes = map[string]orgsyncv1.EmploymentType{
-	"employee":   orgsyncv1.EmploymentType_EMPLOYMENT_TYPE_EMPLOYEE,
-	"contractor": orgsyncv1.EmploymentType_EMPLOYMENT_TYPE_CONTRACTOR,
-	"intern":     orgsyncv1.EmploymentType_EMPLOYMENT_TYPE_INTERN,
-	"temporary":  orgsyncv1.EmploymentType_EMPLOYMENT_TYPE_TEMPORARY,
-}
-
-var employmentStatuses = map[string]orgsyncv1.EmploymentStatus{
-	"active":     orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE,
-	"on_leave":   orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ON_LEAVE,
-	"terminated": orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_TERMINATED,
-}
-
 func parseWorker(v *validator, raw json.RawMessage) *orgsyncv1.Worker {
 	const at = "/data"
 	fields := v.object(at, raw)
@@ -304,31 +269,12 @@ func parseWorker(v *validator, raw json.RawMessage) *orgsyncv1.Worker {
 	if w.ManagerWorkerId != "" && w.ManagerWorkerId == w.WorkerId {
 		v.fail(at+"/managerWorkerId", "a worker cannot be their own manager")
 	}
-	if w.WorkEmail != "" {
-		if addr, err := mail.ParseAddress(w.WorkEmail); err != nil || addr.Address != w.WorkEmail {
-			v.fail(at+"/workEmail", fmt.Sprintf("%q is not a plain e-mail address", w.WorkEmail))
-		} else {
-			w.WorkEmail = strings.ToLower(w.WorkEmail)
-		}
+	var err error
+	if w.EmploymentType, err = normalize.EmploymentType(v.str(fields, at, "employmentType")); err != nil {
+		v.fail(at+"/employmentType", err.Error())
 	}
-	if phone, err := normalize.Phone(w.PhoneNumber); err != nil {
-		v.fail(at+"/phoneNumber", err.Error())
-	} else {
-		w.PhoneNumber = phone
-	}
-	if t := strings.ToLower(v.str(fields, at, "employmentType")); t != "" {
-		if w.EmploymentType = employmentTypes[t]; w.EmploymentType == orgsyncv1.EmploymentType_EMPLOYMENT_TYPE_UNSPECIFIED {
-			v.fail(at+"/employmentType", fmt.Sprintf("%q is not one of %s", t, keys(employmentTypes)))
-		}
-	}
-	w.EmploymentStatus = orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE
-	if s := strings.ToLower(v.str(fields, at, "employmentStatus")); s != "" {
-		if w.EmploymentStatus = employmentStatuses[s]; w.EmploymentStatus == orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_UNSPECIFIED {
-			v.fail(at+"/employmentStatus", fmt.Sprintf("%q is not one of %s", s, keys(employmentStatuses)))
-		}
-	}
-	if before(w.EndDate, w.StartDate) {
-		v.fail(at+"/endDate", "is before startDate")
+	if w.EmploymentStatus, err = normalize.EmploymentStatus(v.str(fields, at, "employmentStatus")); err != nil {
+		v.fail(at+"/employmentStatus", err.Error())
 	}
 	if raw, ok := fields["name"]; ok {
 		delete(fields, "name")
@@ -345,10 +291,7 @@ func parseWorker(v *validator, raw json.RawMessage) *orgsyncv1.Worker {
 			}
 		}
 	}
-	if n := w.GetName(); n != nil {
-		n.GivenName, n.FamilyName, n.MiddleName = normalize.Text(n.GivenName), normalize.Text(n.FamilyName), normalize.Text(n.MiddleName)
-		n.PreferredName, n.DisplayName = normalize.Text(n.PreferredName), normalize.Text(n.DisplayName)
-	}
+	normalize.Worker(w, &v.errs, at, normalize.WorkerFieldNames{WorkEmail: "/workEmail", PhoneNumber: "/phoneNumber", EndDate: "/endDate"})
 	if w.GetName().GetGivenName() == "" && w.GetName().GetPreferredName() == "" {
 		v.fail(at+"/name/givenName", "required")
 	}
@@ -356,17 +299,13 @@ func parseWorker(v *validator, raw json.RawMessage) *orgsyncv1.Worker {
 		v.fail(at+"/name/familyName", "required")
 	}
 	w.CustomAttributes = v.customAttributes(fields, at)
-	lengths := &normalize.Errors{}
-	normalize.CheckLengths(w, lengths, func(field string) string {
+	normalize.CheckLengths(w, &v.errs, func(field string) string {
 		switch field {
 		case "givenName", "familyName", "middleName", "preferredName", "displayName":
 			return at + "/name/" + field
 		}
 		return at + "/" + field
 	})
-	for _, f := range lengths.Fields {
-		v.fields = append(v.fields, FieldError{Pointer: f.Pointer, Detail: f.Detail, Limit: f.Limit})
-	}
 	return w
 }
 
@@ -378,10 +317,10 @@ func parseOrgUnit(v *validator, raw json.RawMessage, deleted bool) *orgsyncv1.Or
 	}
 	u := &orgsyncv1.OrgUnit{
 		OrgUnitId:       v.id(fields, at, "orgUnitId", true),
-		Name:            v.str(fields, at, "name"),
+		Name:            normalize.Text(v.str(fields, at, "name")),
 		ParentOrgUnitId: v.id(fields, at, "parentOrgUnitId", false),
 		ManagerWorkerId: v.id(fields, at, "managerWorkerId", false),
-		CostCenter:      v.str(fields, at, "costCenter"),
+		CostCenter:      normalize.Text(v.str(fields, at, "costCenter")),
 		Deleted:         deleted,
 	}
 	if u.Name == "" && !deleted {
@@ -392,20 +331,4 @@ func parseOrgUnit(v *validator, raw json.RawMessage, deleted bool) *orgsyncv1.Or
 	}
 	u.CustomAttributes = v.customAttributes(fields, at)
 	return u
-}
-
-func before(a, b *orgsyncv1.Date) bool {
-	if a == nil || b == nil {
-		return false
-	}
-	return a.Year*10000+a.Month*100+a.Day < b.Year*10000+b.Month*100+b.Day
-}
-
-func keys[V any](m map[string]V) string {
-	names := make([]string, 0, len(m))
-	for name := range m {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
 }

@@ -14,11 +14,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orgsync/orgsync/pkg/natsembed"
+	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
-	"github.com/orgsync/orgsync/services/hr-ingest/internal/ratelimit"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/scim"
-	"github.com/orgsync/orgsync/services/hr-ingest/internal/snapshot"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
 )
 
@@ -87,12 +87,12 @@ func BenchmarkPublish(b *testing.B) {
 
 	newIngest := func(b *testing.B) *httptest.Server {
 		publisher, js := benchJetStream(b)
-		h := NewHandler(testSources()[:1:1], publisher, Options{MaxBodyBytes: 4 << 20, Limiter: ratelimit.New(nil, slog.New(slog.DiscardHandler)), History: NewJetStreamHistory(js)}, slog.New(slog.DiscardHandler))
-		// A verifier with the real clock: signatures are made as the benchmark runs.
-		h.sources["workday"].Verifier = webhook.NewVerifier([]webhook.Secret{secret}, 5*time.Minute, nil)
-		h.sources["entra"] = &Source{Name: "entra", Kind: KindSCIM, Tokens: []string{scimToken}, Location: time.UTC}
-		h.scim = []*Source{h.sources["entra"]}
-		h.sources["export"] = &Source{Name: "export", Kind: KindCSV, Tokens: []string{exportToken}, Location: time.UTC, CSV: snapshot.Options{Location: time.UTC}}
+		// The real clock (Options.Now unset): signatures are made as the benchmark runs.
+		h := newHandler(b, []source.Config{
+			{Name: "workday", Secrets: []webhook.Secret{secret}},
+			{Name: "entra", Kind: source.KindSCIM, Tokens: []string{scimToken}},
+			{Name: "export", Kind: source.KindCSV, Tokens: []string{exportToken}},
+		}, publisher, Options{MaxBodyBytes: 4 << 20, Limiter: ratelimit.New(nil, "", slog.New(slog.DiscardHandler)), History: NewJetStreamHistory(js)})
 		srv := httptest.NewServer(newMux(h))
 		b.Cleanup(srv.Close)
 		// Keep a connection per sender rather than dialling anew (the default keeps 2 idle).

@@ -18,9 +18,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/pkg/redistest"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/problem"
-	"github.com/orgsync/orgsync/services/hr-ingest/internal/ratelimit"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
 )
 
@@ -63,7 +63,7 @@ func send(t *testing.T, client *http.Client, url, contentType, body string, muta
 // budget of failures, and never touches the source's budget, so the HR system is served.
 func TestUnauthenticatedFloodCannotSpendSourceBudget(t *testing.T) {
 	const flood = 30
-	failures := ratelimit.Limit{Requests: 5, Period: time.Hour} // 5 failures, then 429
+	failures := ratelimit.Limit{Events: 5, Period: time.Hour} // 5 failures, then 429
 	redisURL := redistest.Start(t)
 	limiters := []struct {
 		name string
@@ -101,7 +101,7 @@ func TestUnauthenticatedFloodCannotSpendSourceBudget(t *testing.T) {
 					}
 				}
 				f := newFixtureWith(t, realPublisher, Options{MaxBodyBytes: 4096, Now: func() time.Time { return now },
-					Limiter: ratelimit.New(rdb, slog.New(slog.DiscardHandler)), UnauthenticatedLimit: failures})
+					Limiter: ratelimit.New(rdb, "orgsync:hr-ingest:", slog.New(slog.DiscardHandler)), UnauthenticatedLimit: failures})
 				srv := httptest.NewServer(f.handler)
 				t.Cleanup(srv.Close)
 
@@ -174,7 +174,7 @@ func TestInFlightCap(t *testing.T) {
 }
 
 func TestClientAddressBehindTrustedProxies(t *testing.T) {
-	h := NewHandler(nil, nil, Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, slog.New(slog.DiscardHandler))
+	h := newHandler(t, nil, nil, Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 	tests := []struct {
 		name         string
 		remote       string

@@ -21,14 +21,15 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orgsync/orgsync/pkg/natsembed"
+	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/pkg/redistest"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/bamboohr"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/problem"
-	"github.com/orgsync/orgsync/services/hr-ingest/internal/ratelimit"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/scim"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/snapshot"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
 )
 
@@ -66,18 +67,29 @@ type fixture struct {
 	locks   *JetStreamSnapshotLocks
 }
 
-// testSources configures one source of every kind, plus a rate-limited one.
-func testSources() []Source {
-	verifier := webhook.NewVerifier([]webhook.Secret{secret, nextSecret}, 5*time.Minute, func() time.Time { return now })
-	return []Source{
-		{Name: "workday", Verifier: verifier},
-		{Name: "limited", Verifier: verifier, RateLimit: ratelimit.Limit{Requests: 1, Period: time.Hour}},
-		{Name: "bamboo", Kind: KindBambooHR, BambooHR: bamboohr.NewVerifier([][]byte{bambooKey}, 5*time.Minute, func() time.Time { return now })},
-		{Name: "entra", Kind: KindSCIM, Tokens: []string{scimToken}},
-		{Name: "limited-scim", Kind: KindSCIM, Tokens: []string{limitedSCIMToken}, RateLimit: ratelimit.Limit{Requests: 1, Period: time.Hour}},
-		{Name: "export", Kind: KindCSV, Tokens: []string{exportToken}, MaxBodyBytes: 1 << 20, CSV: snapshot.Options{Mapping: exportMapping}},
-		{Name: "payroll", Kind: KindCSV, Tokens: []string{payrollToken}, CSV: snapshot.Options{Mapping: exportMapping}},
+// testSources configures one source of every kind, plus rate-limited ones. Signatures are
+// checked against Options.Now (the tests' fixed clock, now).
+func testSources() []source.Config {
+	secrets := []webhook.Secret{secret, nextSecret}
+	return []source.Config{
+		{Name: "workday", Secrets: secrets},
+		{Name: "limited", Secrets: secrets, RateRequests: 1, RatePeriod: time.Hour},
+		{Name: "bamboo", Kind: source.KindBambooHR, Keys: [][]byte{bambooKey}},
+		{Name: "entra", Kind: source.KindSCIM, Tokens: []string{scimToken}},
+		{Name: "limited-scim", Kind: source.KindSCIM, Tokens: []string{limitedSCIMToken}, RateRequests: 1, RatePeriod: time.Hour},
+		{Name: "export", Kind: source.KindCSV, Tokens: []string{exportToken}, MaxBodyBytes: 1 << 20, CSVColumns: exportMapping},
+		{Name: "payroll", Kind: source.KindCSV, Tokens: []string{payrollToken}, CSVColumns: exportMapping},
 	}
+}
+
+// newHandler is NewHandler failing the test on a configuration error.
+func newHandler(t testing.TB, configs []source.Config, publisher Publisher, opts Options) *Handler {
+	t.Helper()
+	h, err := NewHandler(configs, publisher, opts, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 // exportMapping is the csv sources' column mapping.
@@ -95,17 +107,17 @@ func newMux(h *Handler) *http.ServeMux {
 	return mux
 }
 
-func newFixture(t *testing.T, publisher func(jetstream.JetStream) Publisher, limiter RateLimiter) fixture {
+func newFixture(t *testing.T, publisher func(jetstream.JetStream) Publisher, limiter Limiter) fixture {
 	t.Helper()
 	if limiter == nil {
-		limiter = ratelimit.New(nil, slog.New(slog.DiscardHandler))
+		limiter = ratelimit.New(nil, "", slog.New(slog.DiscardHandler))
 	}
 	return newFixtureWith(t, publisher, Options{MaxBodyBytes: 4096, Now: func() time.Time { return now }, Limiter: limiter})
 }
 
-// newFixtureWith serves testSources with opts over a fresh embedded JetStream; opts.History is
-// set to read it.
-func newFixtureWith(t *testing.T, publisher func(jetstream.JetStream) Publisher, opts Options) fixture {
+// newFixtureWith serves configs (testSources when none) with opts over a fresh embedded
+// JetStream; opts.History is set to read it.
+func newFixtureWith(t *testing.T, publisher func(jetstream.JetStream) Publisher, opts Options, configs ...source.Config) fixture {
 	t.Helper()
 	srv := natsembed.StartForTest(t)
 	nc, err := nats.Connect(srv.ClientURL())
@@ -123,7 +135,10 @@ func newFixtureWith(t *testing.T, publisher func(jetstream.JetStream) Publisher,
 		t.Fatal(err)
 	}
 	opts.SnapshotLocks = locks
-	h := NewHandler(testSources(), publisher(js), opts, slog.New(slog.DiscardHandler))
+	if configs == nil {
+		configs = testSources()
+	}
+	h := newHandler(t, configs, publisher(js), opts)
 	return fixture{handler: newMux(h), js: js, locks: locks}
 }
 
@@ -446,13 +461,13 @@ func TestRejections(t *testing.T) {
 				`{"type":"worker.created","data":{"workerId":"E1","name":{"givenName":"A","familyName":"B"},"orgUnitId":"not valid","startDate":"March","phoneNumber":"ring ring"}}`, signed(secret, "m", now)),
 			wantErrors: []problem.FieldError{
 				{Pointer: "/data/orgUnitId", Detail: "must not contain spaces"},
-				{Pointer: "/data/startDate", Detail: `"March" is not a date in the form YYYY-MM-DD`},
+				{Pointer: "/data/startDate", Detail: `"March" is not a date in the form YYYY-MM-DD (or an ISO 8601 date-time)`},
 				{Pointer: "/data/phoneNumber", Detail: `"ring ring" is not a phone number`},
 			}},
 		{name: "canonical batch with one invalid event publishes nothing", wantStatus: 400, wantType: "invalid-payload", wantDetail: "1 invalid field(s)",
 			req: request(http.MethodPost, "/v1/sources/workday/events", "application/json",
 				`[`+hire+`,{"type":"worker.updated","data":{"workerId":"E2","name":{"givenName":"A","familyName":"B"},"startDate":"2026-03-01","endDate":"2026-01-01"}}]`, signed(secret, "m", now)),
-			wantErrors: []problem.FieldError{{Pointer: "/1/data/endDate", Detail: "is before startDate"}}},
+			wantErrors: []problem.FieldError{{Pointer: "/1/data/endDate", Detail: "is before the start date"}}},
 		// SCIM.
 		{name: "scim no token", wantStatus: 401, wantType: "unauthenticated", wantDetail: "verification failed: missing or unknown bearer token",
 			req: request(http.MethodPost, entraPath, "application/scim+json", enterprise, nil)},
@@ -530,7 +545,7 @@ func TestRateLimitSharedAcrossReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { rdb.Close() })
-		return newFixture(t, realPublisher, ratelimit.New(rdb, slog.New(slog.DiscardHandler)))
+		return newFixture(t, realPublisher, ratelimit.New(rdb, "orgsync:hr-ingest:", slog.New(slog.DiscardHandler)))
 	}
 	replicas := []fixture{newReplica(), newReplica()}
 	tests := []struct {

@@ -89,11 +89,13 @@ func sameContent(stored, candidate *orgsyncv1.HREvent) bool {
 	return proto.Equal(content(stored), content(candidate))
 }
 
-// historyEventID names an event by its content and the stream sequence of the event it follows
-// on its subject: a retry of the same request (concurrent ones included) finds the same
-// predecessor and gets the same id, which JetStream's duplicate window then stores once, while
-// the same content after a different state follows another sequence and is a new event.
-func historyEventID(prefix string, event *orgsyncv1.HREvent, after uint64) (string, error) {
+// historyEventID names an event by its content, the stream sequence of the event its request
+// follows on its subject, and its position among the request's events on that subject: a retry
+// of the same request (concurrent ones included) finds the same predecessor and gets the same
+// ids, which JetStream's duplicate window then stores once, while the same content after a
+// different state follows another sequence and is a new event. The ids are known before
+// anything is published, so a dry run names events as a real request would.
+func historyEventID(prefix string, event *orgsyncv1.HREvent, after uint64, position int) (string, error) {
 	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(content(event))
 	if err != nil {
 		return "", fmt.Errorf("encoding event for its id: %w", err)
@@ -101,5 +103,8 @@ func historyEventID(prefix string, event *orgsyncv1.HREvent, after uint64) (stri
 	sum := sha256.New()
 	sum.Write(data)
 	sum.Write(binary.BigEndian.AppendUint64(nil, after))
+	if position > 0 {
+		sum.Write(binary.BigEndian.AppendUint64(nil, uint64(position)))
+	}
 	return prefix + hex.EncodeToString(sum.Sum(nil)[:16]), nil
 }

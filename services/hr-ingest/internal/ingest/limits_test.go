@@ -79,7 +79,7 @@ func TestFieldLengthLimits(t *testing.T) {
 		`{"type":"worker.created","data":{"workerId":"`+longID+`","name":{"givenName":"A","familyName":"B"},"startDate":"March"}}`, signed(secret, "msg_mixed", now)))
 	got := decode[problem.Details](t, rec)
 	wantMixed := []problem.FieldError{
-		{Pointer: "/data/startDate", Detail: `"March" is not a date in the form YYYY-MM-DD`},
+		{Pointer: "/data/startDate", Detail: `"March" is not a date in the form YYYY-MM-DD (or an ISO 8601 date-time)`},
 		{Pointer: "/data/workerId", Detail: detail(17, 16, "employeeId in Entra ID and AD"), Limit: 16},
 	}
 	if diff := cmp.Diff(wantMixed, got.Errors); rec.Code != http.StatusBadRequest || got.Type != problem.TypeBase+"invalid-payload" || diff != "" {

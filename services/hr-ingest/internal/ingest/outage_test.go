@@ -76,7 +76,10 @@ func TestJetStreamStopsMidRequest(t *testing.T) {
 	t.Cleanup(nc.Close)
 
 	publisher := &stopAfter{inner: stream.NewPublisher(js), after: 3, stop: func() { srv.Shutdown(); srv.WaitForShutdown() }}
-	h := NewHandler(testSources(), publisher, Options{PublishTimeout: 500 * time.Millisecond, RetryAfter: 2 * time.Second, Now: func() time.Time { return now }, History: NewJetStreamHistory(js)}, logger)
+	h, err := NewHandler(testSources(), publisher, Options{PublishTimeout: 500 * time.Millisecond, RetryAfter: 2 * time.Second, Now: func() time.Time { return now }, History: NewJetStreamHistory(js)}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
 	f := fixture{handler: newMux(h)}
 
 	var events []string

@@ -150,6 +150,17 @@ func (e *InvalidError) Error() string {
 	return "invalid payload: " + strings.Join(parts, "; ")
 }
 
+// SyntaxError says a body is not in its format at all (not JSON, not CSV): no field of it can
+// be named. Together with InvalidError it is every way a source's input is refused.
+type SyntaxError struct {
+	// Format is the body's format as people call it: "JSON" or "CSV".
+	Format string
+	Err    error
+}
+
+func (e *SyntaxError) Error() string { return "body is not valid " + e.Format + ": " + e.Err.Error() }
+func (e *SyntaxError) Unwrap() error { return e.Err }
+
 // Errors collects field errors; the zero value is ready to use.
 type Errors struct{ Fields []FieldError }
 

@@ -35,36 +35,14 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/snapshot"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
+	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
 )
-
-// Kind is how a source talks to orgsync.
-type Kind string
-
-// The source kinds.
-const (
-	KindCanonical Kind = "canonical"
-	KindSCIM      Kind = "scim"
-	KindBambooHR  Kind = "bamboohr"
-	KindCSV       Kind = "csv"
-)
-
-// Source is one configured HR source with its secrets resolved.
-type Source struct {
-	Name string
-	Kind Kind
-	// Secrets are the raw secret values, in the order given. Never log them.
-	Secrets      []string
-	Location     *time.Location
-	RateRequests int
-	RatePeriod   time.Duration
-	RateBurst    int
-	MaxBodyBytes int64
-	CSVComma     rune
-	CSVColumns   map[string]string
-}
 
 // Load reads the sources of the policy file at path; lookupEnv resolves secrets given by env.
-func Load(path string, lookupEnv func(string) (string, bool)) ([]Source, error) {
+// Each source's secrets become the credentials of its kind (webhook secrets, BambooHR keys or
+// bearer tokens); an error names the source and the secret's position, never its value.
+func Load(path string, lookupEnv func(string) (string, bool)) ([]source.Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("policy file: %w", err)
@@ -83,7 +61,7 @@ func (p *parser) fail(n *yaml.Node, format string, args ...any) {
 }
 
 // Parse reads the sources from data, naming file in errors.
-func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) ([]Source, error) {
+func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) ([]source.Config, error) {
 	p := &parser{file: file, lookupEnv: lookupEnv}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -111,7 +89,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) ([]S
 		p.fail(sourcesNode, "sources must be a list")
 		return nil, errors.Join(p.errs...)
 	}
-	var sources []Source
+	var sources []source.Config
 	names := map[string]int{}
 	for _, n := range sourcesNode.Content {
 		s, ok := p.source(n)
@@ -171,13 +149,13 @@ func (p *parser) positive(n *yaml.Node, what string) int64 {
 	return v
 }
 
-func (p *parser) source(n *yaml.Node) (Source, bool) {
+func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 	// "hierarchy" (the worker attributes that form the source's org tree) is org-model's, which checks it.
 	m := p.mapping(n, "a source", "name", "kind", "secrets", "timezone", "rateLimit", "maxBodyBytes", "csv", "hierarchy")
 	if m == nil {
-		return Source{}, false
+		return source.Config{}, false
 	}
-	s := Source{Location: time.UTC}
+	s := source.Config{Location: time.UTC}
 	if v, ok := m["name"]; !ok {
 		p.fail(n, "a source needs a name")
 	} else if name, ok := p.scalar(v, "name"); ok {
@@ -189,17 +167,16 @@ func (p *parser) source(n *yaml.Node) (Source, bool) {
 	if v, ok := m["kind"]; !ok {
 		p.fail(n, "source %q needs a kind (canonical, scim, bamboohr or csv)", s.Name)
 	} else if kind, ok := p.scalar(v, "kind"); ok {
-		switch Kind(kind) {
-		case KindCanonical, KindSCIM, KindBambooHR, KindCSV:
-			s.Kind = Kind(kind)
-		default:
-			p.fail(v, "kind %q is not one of canonical, scim, bamboohr, csv", kind)
+		if k, err := source.ParseKind(kind); err != nil {
+			p.fail(v, "%v", err)
+		} else {
+			s.Kind = k
 		}
 	}
 	if v, ok := m["secrets"]; !ok {
 		p.fail(n, "source %q needs secrets (a list of {env: NAME} or {file: PATH})", s.Name)
 	} else {
-		s.Secrets = p.secrets(v, s.Name)
+		p.credentials(v, &s, p.secrets(v, s.Name))
 	}
 	if v, ok := m["timezone"]; ok {
 		if tz, ok := p.scalar(v, "timezone"); ok {
@@ -237,7 +214,7 @@ func (p *parser) source(n *yaml.Node) (Source, bool) {
 		s.MaxBodyBytes = p.positive(v, "maxBodyBytes")
 	}
 	if v, ok := m["csv"]; ok {
-		if s.Kind != KindCSV {
+		if s.Kind != source.KindCSV {
 			p.fail(v, "csv settings only apply to a source of kind csv")
 		}
 		if c := p.mapping(v, "csv", "delimiter", "columns"); c != nil {
@@ -266,6 +243,29 @@ func (p *parser) source(n *yaml.Node) (Source, bool) {
 		}
 	}
 	return s, true
+}
+
+// credentials turns a source's secret values into the credentials of its kind.
+func (p *parser) credentials(n *yaml.Node, s *source.Config, values []string) {
+	for i, value := range values {
+		switch s.Kind {
+		case source.KindCanonical:
+			secret, err := webhook.ParseSecret(value)
+			if err != nil {
+				p.fail(n, "source %q, secret %d: %v", s.Name, i+1, err)
+				continue
+			}
+			s.Secrets = append(s.Secrets, secret)
+		case source.KindBambooHR:
+			s.Keys = append(s.Keys, []byte(value))
+		case source.KindSCIM, source.KindCSV:
+			if len(value) < source.MinTokenLength {
+				p.fail(n, "source %q, token %d: a bearer token must be at least %d characters", s.Name, i+1, source.MinTokenLength)
+				continue
+			}
+			s.Tokens = append(s.Tokens, value)
+		}
+	}
 }
 
 func (p *parser) secrets(n *yaml.Node, source string) []string {

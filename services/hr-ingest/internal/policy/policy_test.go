@@ -8,11 +8,17 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
+	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
 )
 
 func lookup(vars map[string]string) func(string) (string, bool) {
 	return func(name string) (string, bool) { v, ok := vars[name]; return v, ok }
 }
+
+// testSecret is a Standard Webhooks secret for tests only.
+const testSecret = "whsec_c2VjcmV0LWZvci10ZXN0cy1vbmx5LTAxMjM0NQ=="
 
 func TestParse(t *testing.T) {
 	dir := t.TempDir()
@@ -40,15 +46,19 @@ sources:
     hierarchy: [company, department]   # org-model's key, accepted here
 `
 	got, err := Parse("orgsync.yaml", []byte(policy), lookup(map[string]string{
-		"WORKDAY_SECRET": "whsec_abc", "EXPORT_TOKENS": "old-token-0123456789 new-token-0123456789",
+		"WORKDAY_SECRET": testSecret, "EXPORT_TOKENS": "old-token-0123456789 new-token-0123456789",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	london, _ := time.LoadLocation("Europe/London")
-	want := []Source{
-		{Name: "workday", Kind: KindCanonical, Secrets: []string{"whsec_abc"}, Location: london, RateRequests: 50, RatePeriod: time.Minute, RateBurst: 10},
-		{Name: "export", Kind: KindCSV, Secrets: []string{"file-token-0123456789", "old-token-0123456789", "new-token-0123456789"},
+	secret, err := webhook.ParseSecret(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []source.Config{
+		{Name: "workday", Kind: source.KindCanonical, Secrets: []webhook.Secret{secret}, Location: london, RateRequests: 50, RatePeriod: time.Minute, RateBurst: 10},
+		{Name: "export", Kind: source.KindCSV, Tokens: []string{"file-token-0123456789", "old-token-0123456789", "new-token-0123456789"},
 			Location: time.UTC, MaxBodyBytes: 64 << 20, CSVComma: ';', CSVColumns: map[string]string{"workerId": "Employee ID", "familyName": "Surname"}},
 	}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b *time.Location) bool { return a.String() == b.String() })); diff != "" {
@@ -133,7 +143,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		for _, s := range sources {
-			if s.Name == "" || s.Kind == "" || len(s.Secrets) == 0 || s.Location == nil {
+			if s.Name == "" || s.Kind == "" || len(s.Secrets)+len(s.Keys)+len(s.Tokens) == 0 || s.Location == nil {
 				t.Fatalf("accepted an incomplete source: %+v", s)
 			}
 		}

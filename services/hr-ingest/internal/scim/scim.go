@@ -19,8 +19,6 @@ package scim
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,16 +51,10 @@ const (
 type Operation struct {
 	Method string
 	BulkID string
-	// Event is the worker; its EventId is a hash of the operation's data (the ingest handler
-	// replaces it with one naming the request and the operation's position).
+	// Event is the worker, without an id: SCIM sends no delivery id, and the ingest pipeline
+	// names the events.
 	Event *orgsyncv1.HREvent
 }
-
-// SyntaxError says the body is not JSON.
-type SyntaxError struct{ Err error }
-
-func (e *SyntaxError) Error() string { return "body is not valid JSON: " + e.Err.Error() }
-func (e *SyntaxError) Unwrap() error { return e.Err }
 
 // Parse reads a bulk request. Dates without a zone are read in loc. Every invalid field of every
 // operation is reported at once (*normalize.InvalidError); nothing is returned then.
@@ -117,10 +109,10 @@ func checkJSON(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var v json.RawMessage
 	if err := dec.Decode(&v); err != nil {
-		return &SyntaxError{Err: err}
+		return &normalize.SyntaxError{Format: "JSON", Err: err}
 	}
 	if dec.More() {
-		return &SyntaxError{Err: errors.New("more than one JSON value")}
+		return &normalize.SyntaxError{Format: "JSON", Err: errors.New("more than one JSON value")}
 	}
 	return nil
 }
@@ -152,11 +144,7 @@ func parseOperation(errs *normalize.Errors, at string, raw json.RawMessage, loc 
 	if worker == nil {
 		return Operation{}, false
 	}
-	sum := sha256.Sum256(bytes.TrimSpace(dataField.raw))
-	event := &orgsyncv1.HREvent{
-		EventId: "scim-" + hex.EncodeToString(sum[:16]),
-		Payload: &orgsyncv1.HREvent_Worker{Worker: worker},
-	}
+	event := &orgsyncv1.HREvent{Payload: &orgsyncv1.HREvent_Worker{Worker: worker}}
 	if !lastModified.IsZero() {
 		event.OccurredAt = timestamppb.New(lastModified)
 	}

@@ -46,12 +46,6 @@ type Options struct {
 	Location *time.Location
 }
 
-// SyntaxError says the body is not CSV.
-type SyntaxError struct{ Err error }
-
-func (e *SyntaxError) Error() string { return "body is not valid CSV: " + e.Err.Error() }
-func (e *SyntaxError) Unwrap() error { return e.Err }
-
 // Parse reads every row into a worker. Problems are named by pointer "/rows/<line>/<header>"
 // (line numbers as in the file, the header being line 1) and all reported at once
 // (*normalize.InvalidError); nothing is returned then.
@@ -60,7 +54,7 @@ func Parse(body []byte, opts Options) ([]*orgsyncv1.Worker, error) {
 		opts.Location = time.UTC
 	}
 	if !utf8.Valid(body) {
-		return nil, &SyntaxError{Err: errors.New("not UTF-8")}
+		return nil, &normalize.SyntaxError{Format: "CSV", Err: errors.New("not UTF-8")}
 	}
 	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(body, []byte("\uFEFF"))))
 	if opts.Comma != 0 {
@@ -72,7 +66,7 @@ func Parse(body []byte, opts Options) ([]*orgsyncv1.Worker, error) {
 		if errors.Is(err, io.EOF) {
 			err = errors.New("no header row")
 		}
-		return nil, &SyntaxError{Err: err}
+		return nil, &normalize.SyntaxError{Format: "CSV", Err: err}
 	}
 	errs := &normalize.Errors{}
 	columnOf := map[string]int{} // worker field → column index
@@ -116,7 +110,7 @@ func Parse(body []byte, opts Options) ([]*orgsyncv1.Worker, error) {
 			break
 		}
 		if err != nil {
-			return nil, &SyntaxError{Err: err}
+			return nil, &normalize.SyntaxError{Format: "CSV", Err: err}
 		}
 		line, _ := r.FieldPos(0)
 		if len(record) == 1 && strings.TrimSpace(record[0]) == "" {
@@ -266,16 +260,17 @@ func NewID(source, idempotencyKey string) (string, error) {
 }
 
 // Events returns the snapshot as events in publishing order: BEGIN, the workers, END with the
-// record count. Event ids are "<snapshotID>.begin", "<snapshotID>.<n>" and "<snapshotID>.end".
+// record count, every one carrying snapshotID. They have no event ids: the ingest pipeline
+// names them after the snapshot.
 func Events(snapshotID string, workers []*orgsyncv1.Worker) []*orgsyncv1.HREvent {
 	events := make([]*orgsyncv1.HREvent, 0, len(workers)+2)
-	events = append(events, &orgsyncv1.HREvent{EventId: snapshotID + ".begin", Payload: &orgsyncv1.HREvent_Snapshot{
+	events = append(events, &orgsyncv1.HREvent{Payload: &orgsyncv1.HREvent_Snapshot{
 		Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: snapshotID, Phase: orgsyncv1.SnapshotMarker_PHASE_BEGIN},
 	}})
-	for i, w := range workers {
-		events = append(events, &orgsyncv1.HREvent{EventId: snapshotID + "." + strconv.Itoa(i+1), SnapshotId: snapshotID, Payload: &orgsyncv1.HREvent_Worker{Worker: w}})
+	for _, w := range workers {
+		events = append(events, &orgsyncv1.HREvent{SnapshotId: snapshotID, Payload: &orgsyncv1.HREvent_Worker{Worker: w}})
 	}
-	events = append(events, &orgsyncv1.HREvent{EventId: snapshotID + ".end", Payload: &orgsyncv1.HREvent_Snapshot{
+	events = append(events, &orgsyncv1.HREvent{Payload: &orgsyncv1.HREvent_Snapshot{
 		Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: snapshotID, Phase: orgsyncv1.SnapshotMarker_PHASE_END, RecordCount: int64(len(workers))},
 	}})
 	return events

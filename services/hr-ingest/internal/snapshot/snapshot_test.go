@@ -110,7 +110,7 @@ func TestParseRejects(t *testing.T) {
 			if workers != nil {
 				t.Errorf("returned %d workers with an error", len(workers))
 			}
-			var syntaxErr *SyntaxError
+			var syntaxErr *normalize.SyntaxError
 			var invalid *normalize.InvalidError
 			switch {
 			case tt.wantSyntax:
@@ -132,10 +132,10 @@ func TestEvents(t *testing.T) {
 	workers := []*orgsyncv1.Worker{{WorkerId: "E1"}, {WorkerId: "E2"}}
 	got := Events("snap-1", workers)
 	want := []*orgsyncv1.HREvent{
-		{EventId: "snap-1.begin", Payload: &orgsyncv1.HREvent_Snapshot{Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: "snap-1", Phase: orgsyncv1.SnapshotMarker_PHASE_BEGIN}}},
-		{EventId: "snap-1.1", SnapshotId: "snap-1", Payload: &orgsyncv1.HREvent_Worker{Worker: workers[0]}},
-		{EventId: "snap-1.2", SnapshotId: "snap-1", Payload: &orgsyncv1.HREvent_Worker{Worker: workers[1]}},
-		{EventId: "snap-1.end", Payload: &orgsyncv1.HREvent_Snapshot{Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: "snap-1", Phase: orgsyncv1.SnapshotMarker_PHASE_END, RecordCount: 2}}},
+		{Payload: &orgsyncv1.HREvent_Snapshot{Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: "snap-1", Phase: orgsyncv1.SnapshotMarker_PHASE_BEGIN}}},
+		{SnapshotId: "snap-1", Payload: &orgsyncv1.HREvent_Worker{Worker: workers[0]}},
+		{SnapshotId: "snap-1", Payload: &orgsyncv1.HREvent_Worker{Worker: workers[1]}},
+		{Payload: &orgsyncv1.HREvent_Snapshot{Snapshot: &orgsyncv1.SnapshotMarker{SnapshotId: "snap-1", Phase: orgsyncv1.SnapshotMarker_PHASE_END, RecordCount: 2}}},
 	}
 	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
