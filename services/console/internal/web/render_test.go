@@ -1,0 +1,53 @@
+package web
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"github.com/orgsync/orgsync/pkg/auth"
+	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+)
+
+// TestPagesRenderSparseAnswers renders every page with answers whose optional messages are all
+// missing (no writer result yet, no cause, no decision): a template must never stop half-way on
+// a nil message.
+func TestPagesRenderSparseAnswers(t *testing.T) {
+	tmpl, err := parsePages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := &orgsyncv1.PendingBatch{BatchId: "b-1", Objects: []*orgsyncv1.DesiredObject{{Key: "E1", Tombstone: true}, {}}}
+	tests := []struct {
+		page string
+		data any
+	}{
+		{"org", map[string]any{"Roots": []*treeNode{{ID: "u", Children: []*treeNode{{ID: "c"}}}}, "Workers": []*orgsyncv1.WorkerSummary{{}}}},
+		{"unit", map[string]any{"Unit": &orgsyncv1.GetOrgUnitResponse{}, "Workers": []*orgsyncv1.WorkerSummary{{}}}},
+		{"workers", map[string]any{"Workers": []*orgsyncv1.WorkerSummary{{}}}},
+		{"worker", map[string]any{
+			"W":        &orgsyncv1.GetWorkerResponse{Worker: &orgsyncv1.Worker{}, Accounts: []*orgsyncv1.WorkerAccount{{}}},
+			"Timeline": []timelineEntry{{When: time.Now(), What: "hired"}},
+			"Groups":   []membership{{Key: "g"}},
+			"Audit":    []*orgsyncv1.AuditRecord{{}},
+		}},
+		{"group", map[string]any{"Group": (*orgsyncv1.DesiredGroup)(nil), "Members": []memberRow{{Kind: "user"}, {Kind: "group"}}}},
+		{"plan", map[string]any{"Result": map[string]any{"Targets": groupPlan([]*orgsyncv1.PlannedChange{{Path: "entra.user.E1", Action: "create"}})}}},
+		{"approvals", map[string]any{"Batches": []batchView{viewBatch(batch)}, "Decided": []batchView{viewBatch(&orgsyncv1.PendingBatch{})}}},
+		{"health", map[string]any{"Status": &orgsyncv1.GetStatusResponse{Services: []*orgsyncv1.ServiceStatus{{}}, Streams: []*orgsyncv1.StreamStatus{{}}},
+			"Writers": []writerView{{Name: "entra-writer", DeadLetters: []deadLetter{{}}}}}},
+		{"error", map[string]any{"Status": 403, "Message": "no"}},
+		{"signedout", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.page, func(t *testing.T) {
+			for _, role := range auth.Roles {
+				who := person{Principal: auth.Principal{Subject: "s", Roles: []auth.Role{role}}, csrf: "token"}
+				v := view{Title: tt.page, Person: who, SignedIn: true, CSRF: who.csrf, TraceURL: "https://t/{traceId}", Data: tt.data}
+				if err := tmpl.byName[tt.page].ExecuteTemplate(io.Discard, "layout.html", v); err != nil {
+					t.Errorf("as %s: %v", role, err)
+				}
+			}
+		})
+	}
+}
