@@ -31,7 +31,7 @@ func parsePages() (*pages, error) {
 		"name":     displayName,
 		"describe": describeObject,
 		"join":     strings.Join,
-		"status":   func(s fmt.Stringer) string { return strings.ToLower(s.String()) },
+		"status":   enumName,
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html")
 	if err != nil {
@@ -131,6 +131,15 @@ func ParseTargets(list string) ([]orgsyncv1.Target, error) {
 		targets = append(targets, target)
 	}
 	return targets, nil
+}
+
+// enumName is a proto enum value in words: EMPLOYMENT_STATUS_ON_LEAVE reads "on leave".
+func enumName(value fmt.Stringer) string {
+	name := value.String()
+	for _, prefix := range []string{"EMPLOYMENT_TYPE_", "EMPLOYMENT_STATUS_", "GROUP_KIND_", "DECISION_", "OUTCOME_"} {
+		name = strings.TrimPrefix(name, prefix)
+	}
+	return strings.ReplaceAll(strings.ToLower(name), "_", " ")
 }
 
 func outcomeName(o orgsyncv1.Outcome) string {
