@@ -25,8 +25,10 @@ type writerView struct {
 	Name        string
 	DeadLetters []deadLetter
 	DeadErr     string
-	// Graph lists the writer's Graph budget and throttling metrics, "name value".
-	Graph []string
+	// Graph lists the writer's Graph budget and throttling metrics, "name value"; MetricsRead
+	// says its metrics were read at all.
+	Graph       []string
+	MetricsRead bool
 }
 
 func (h *Handler) serveHealth(w http.ResponseWriter, r *http.Request, who person) {
@@ -47,6 +49,7 @@ func (h *Handler) serveHealth(w http.ResponseWriter, r *http.Request, who person
 			view.DeadLetters = letters
 		}
 		if writer.MetricsURL != "" {
+			view.MetricsRead = true
 			view.Graph = h.graphMetrics(r, writer.MetricsURL)
 		}
 		writers = append(writers, view)

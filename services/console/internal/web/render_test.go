@@ -2,8 +2,12 @@ package web
 
 import (
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/orgsync/orgsync/pkg/auth"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
@@ -49,5 +53,29 @@ func TestPagesRenderSparseAnswers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestGraphMetricsKeepsBudgetAndThrottling(t *testing.T) {
+	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `# HELP orgsync_graph_throttled_total Graph 429 answers
+# TYPE orgsync_graph_throttled_total counter
+orgsync_graph_throttled_total{orgsync_throttle_scope="App"} 3
+orgsync_graph_budget_used_ratio 0.25
+orgsync_graph_throttle_wait_seconds_bucket{le="1"} 2
+orgsync_graph_throttle_wait_seconds_sum 4.5
+orgsync_directory_writes_total{target="entra"} 10
+`)
+	}))
+	t.Cleanup(metrics.Close)
+	h := &Handler{cfg: Config{HTTPClient: metrics.Client()}}
+	got := h.graphMetrics(httptest.NewRequest(http.MethodGet, "/health", nil), metrics.URL)
+	want := []string{
+		"orgsync_graph_budget_used_ratio 0.25",
+		"orgsync_graph_throttle_wait_seconds_sum 4.5",
+		`orgsync_graph_throttled_total{orgsync_throttle_scope="App"} 3`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Graph metrics (-want +got):\n%s", diff)
 	}
 }
