@@ -233,7 +233,8 @@ func fieldChanges(before, after *orgsyncv1.DesiredObject) []string {
 		default:
 			return fields
 		}
-		raw, err := protojson.Marshal(body)
+		// Unpopulated fields too, so that a flag turned off reads "true → false".
+		raw, err := (protojson.MarshalOptions{EmitUnpopulated: true}).Marshal(body)
 		if err != nil {
 			return fields
 		}
@@ -248,7 +249,9 @@ func fieldChanges(before, after *orgsyncv1.DesiredObject) []string {
 				}
 				continue
 			}
-			fields[name] = fmt.Sprint(value)
+			if value != nil && value != "" {
+				fields[name] = fmt.Sprint(value)
+			}
 		}
 		if o.GetTombstone() {
 			fields = map[string]string{}

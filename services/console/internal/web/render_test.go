@@ -79,3 +79,27 @@ orgsync_directory_writes_total{target="entra"} 10
 		t.Errorf("Graph metrics (-want +got):\n%s", diff)
 	}
 }
+
+func TestFieldChanges(t *testing.T) {
+	user := func(enabled bool, title string) *orgsyncv1.DesiredObject {
+		return &orgsyncv1.DesiredObject{Key: "E1", Object: &orgsyncv1.DesiredObject_User{User: &orgsyncv1.DesiredUser{WorkerId: "E1", AccountEnabled: enabled, JobTitle: title}}}
+	}
+	tests := []struct {
+		name          string
+		before, after *orgsyncv1.DesiredObject
+		want          []string
+	}{
+		{"create", nil, user(true, "Engineer"), []string{"accountEnabled: — → true", "jobTitle: — → Engineer", "workerId: — → E1"}},
+		{"disable", user(true, "Engineer"), user(false, "Engineer"), []string{"accountEnabled: true → false"}},
+		{"title cleared", user(true, "Engineer"), user(true, ""), []string{"jobTitle: Engineer → —"}},
+		{"unchanged", user(true, "Engineer"), user(true, "Engineer"), nil},
+		{"tombstone", user(true, "Engineer"), &orgsyncv1.DesiredObject{Key: "E1", Tombstone: true}, []string{"accountEnabled: true → —", "jobTitle: Engineer → —", "workerId: E1 → —"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, fieldChanges(tt.before, tt.after)); diff != "" {
+				t.Errorf("changes (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
