@@ -146,6 +146,8 @@ var exampleCases = []exampleCase{
 			wantEnv(t, vars, "ORGSYNC_AUTH_OIDC_ISSUER", "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0")
 			wantEnv(t, vars, "ORGSYNC_AUTH_OIDC_AUDIENCE", "api://orgsync-example")
 			wantEnv(t, vars, "ORGMODEL_ADDR", "orgsync-org-model:9090")
+			// org-model serves TLS here (grpcTLS): the console trusts the CA in its Secret.
+			wantEnv(t, vars, "ORGMODEL_CA_FILE", "/var/run/secrets/orgsync/console-orgmodel-ca/ca.crt")
 			wantEnv(t, vars, "HR_INGEST_URL", "http://orgsync-hr-ingest:8080")
 			wantEnv(t, vars, "CONSOLE_PLAN_SOURCES", "entra-hr")
 			wantEnv(t, vars, "CONSOLE_WRITERS", "ad-writer=http://orgsync-ad-writer:8183;metrics=http://orgsync-ad-writer:8080/metrics,"+
@@ -197,8 +199,12 @@ var exampleCases = []exampleCase{
 	{
 		name:      "every optional feature",
 		values:    []string{"values-production.yaml", "charttest/testdata/all-features.yaml"},
-		workloads: []string{"ad-writer", "entra-writer", "graph-emulator", "hr-ingest", "org-model"},
+		workloads: []string{"ad-writer", "console", "entra-writer", "graph-emulator", "hr-ingest", "org-model"},
 		check: func(t *testing.T, r rendered) {
+			// The console as a confidential client, reaching org-model's gRPC over TLS.
+			console := env(t, r, "console")
+			wantEnv(t, console, "CONSOLE_OIDC_CLIENT_SECRET_FILE", "/var/run/secrets/orgsync/console-oidc/client-secret")
+			wantSecretVolume(t, r, "console", "orgsync-console-oidc")
 			if got := len(objectsOf[*monitoringv1.ServiceMonitor](r)); got != 4 {
 				t.Errorf("%d ServiceMonitors, want one per orgsync service (4)", got)
 			}
