@@ -52,9 +52,10 @@ build: ## Build every service binary into .bin/.
 	go build -o $(BIN)/ ./services/hr-ingest ./services/org-model ./services/entra-writer ./services/ad-writer ./services/graph-emulator ./services/console
 
 .PHONY: lint
-lint: $(BIN)/buf ## gofmt, go vet, buf lint.
+lint: $(BIN)/buf $(BIN)/staticcheck ## gofmt, go vet, staticcheck, buf lint.
 	@unformatted=$$(gofmt -l $(MODULES) tools); if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
 	go vet $(PACKAGES)
+	$(BIN)/staticcheck $(PACKAGES)
 	$(BIN)/buf lint
 	@# msgraph-sdk-go costs minutes and gigabytes to compile: only the Graph adapter may import it.
 	@offenders=$$(grep -rl --include='*.go' '"github.com/microsoftgraph/' services pkg deploy proto | grep -v '^services/entra-writer/internal/graph/' || true); \
@@ -71,8 +72,8 @@ generate-check: generate ## Fail when the committed generated code is stale.
 		git status --short -- proto; git diff --stat -- proto; exit 1; fi
 
 .PHONY: proto-breaking
-proto-breaking: $(BIN)/buf ## Check proto/ for breaking changes against AGAINST (default: main on the origin).
-	$(BIN)/buf breaking --against '$(or $(AGAINST),.git#branch=origin/main)'
+proto-breaking: $(BIN)/buf ## Fail on a breaking change to proto/ against the last release (AGAINST) that proto/breaking/intended.txt does not record.
+	./scripts/proto-breaking.sh $(BIN)/buf '$(or $(AGAINST),proto/breaking/released.binpb)' proto/breaking/intended.txt
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target (FUZZ_TARGETS) for FUZZTIME (default 20s).
@@ -87,7 +88,7 @@ tidy: ## go mod tidy in every module.
 	for m in $(MODULES) tools; do (cd $$m && GOWORK=off go mod tidy); done
 
 .PHONY: tools
-tools: $(TOOLS) ## Build the pinned tools (tools/go.mod) into .bin/.
+tools: $(TOOLS) $(BIN)/staticcheck ## Build the pinned tools (tools/go.mod) into .bin/.
 
 $(BIN)/%: tools/go.mod tools/go.sum
 	@mkdir -p $(BIN)

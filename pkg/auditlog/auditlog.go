@@ -12,7 +12,6 @@ import (
 	"context"
 	"os"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,23 +23,13 @@ import (
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
-// ApprovedPrefix starts the reason of a cause that is an approver releasing a held batch:
-// "approved batch <batchId>". The batch id and the approver are fields of the cause
-// (approval_batch_id, approved_by); the reason stays for people and for older records.
-const ApprovedPrefix = "approved batch "
-
 // Stamp records in result why it was made: obj's cause, the approval batch when the cause is an
 // approval, and the trace of the change — taken from msg's trace context (the desired state's
 // producer span, so a write made under a batch span still names the change's own trace), else
 // from ctx.
 func Stamp(ctx context.Context, result *orgsyncv1.WriterResult, obj *orgsyncv1.DesiredObject, msg jetstream.Msg) {
 	result.Cause = obj.GetCause()
-	if batchID := obj.GetCause().GetApprovalBatchId(); batchID != "" {
-		result.ApprovalBatchId = batchID
-	} else if batchID, ok := strings.CutPrefix(obj.GetCause().GetReason(), ApprovedPrefix); ok {
-		// A desired state published before Cause.approval_batch_id existed.
-		result.ApprovalBatchId = batchID
-	}
+	result.ApprovalBatchId = obj.GetCause().GetApprovalBatchId()
 	sc := trace.SpanContextFromContext(ctx)
 	if msg != nil {
 		if producer := trace.SpanContextFromContext(otel.GetTextMapPropagator().Extract(context.Background(), stream.HeaderCarrier(msg.Headers()))); producer.IsValid() {

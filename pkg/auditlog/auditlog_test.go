@@ -41,7 +41,7 @@ func TestChangesWithPolicy(t *testing.T) {
 func TestStamp(t *testing.T) {
 	traceID := trace.TraceID{1, 2, 3}
 	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: traceID, SpanID: trace.SpanID{4}}))
-	obj := &orgsyncv1.DesiredObject{Cause: &orgsyncv1.Cause{HrEventId: "msg_1", HrSequence: 7, Reason: ApprovedPrefix + "b-42"}}
+	obj := &orgsyncv1.DesiredObject{Cause: &orgsyncv1.Cause{HrEventId: "msg_1", HrSequence: 7, Reason: "held batch approved", ApprovalBatchId: "b-42"}}
 	result := &orgsyncv1.WriterResult{}
 	Stamp(ctx, result, obj, nil)
 	want := &orgsyncv1.WriterResult{Cause: obj.GetCause(), TraceId: traceID.String(), ApprovalBatchId: "b-42"}

@@ -16,6 +16,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/metrics"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -90,7 +91,7 @@ func (a Admin) Status(ready func(context.Context) error) func(context.Context) *
 				st.LastDriftReconcile = timestamppb.New(last)
 			}
 		}
-		target := stream.TargetName(a.Target)
+		target := subject.TargetName(a.Target)
 		if dead, err := a.JS.Stream(ctx, stream.DeadLetter); err == nil {
 			if info, err := dead.Info(ctx, jetstream.WithSubjectFilter("dead."+target+".>")); err == nil {
 				st.DeadLetters = int64(len(info.State.Subjects))

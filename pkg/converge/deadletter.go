@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -43,7 +44,7 @@ func NewBox(js jetstream.JetStream, target orgsyncv1.Target) *Box {
 	return &Box{js: js, target: target, pub: stream.NewPublisher(js)}
 }
 
-func (b *Box) filter() string { return "dead." + stream.TargetName(b.target) + ".>" }
+func (b *Box) filter() string { return "dead." + subject.TargetName(b.target) + ".>" }
 
 // List returns the parked states with the writer's reasons.
 func (b *Box) List(ctx context.Context) ([]Letter, error) {
@@ -55,7 +56,7 @@ func (b *Box) List(ctx context.Context) ([]Letter, error) {
 		}
 		path := strings.TrimPrefix(msg.Subject(), "dead.")
 		letter := Letter{Path: path, Revision: obj.GetRevision()}
-		if result, err := b.latest(ctx, stream.Results, stream.ResultSubject(path), &orgsyncv1.WriterResult{}); err == nil {
+		if result, err := b.latest(ctx, stream.Results, subject.ResultSubject(path), &orgsyncv1.WriterResult{}); err == nil {
 			letter.Error = result.(*orgsyncv1.WriterResult).GetErrorMessage()
 			letter.Property = result.(*orgsyncv1.WriterResult).GetProperty()
 		}
@@ -99,7 +100,7 @@ func (b *Box) Replay(ctx context.Context) (ReplayOutcome, error) {
 		} else {
 			outcome.Obsolete++
 		}
-		if err := deadStream.Purge(ctx, jetstream.WithPurgeSubject(stream.DeadLetterSubject(letter.Path))); err != nil {
+		if err := deadStream.Purge(ctx, jetstream.WithPurgeSubject(subject.DeadLetterSubject(letter.Path))); err != nil {
 			return outcome, fmt.Errorf("removing the dead letter of %s: %w", letter.Path, err)
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/auditlog"
 	"github.com/orgsync/orgsync/pkg/metrics"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -62,7 +63,7 @@ func New(target orgsyncv1.Target, sender Sender, latest Latest, logger *slog.Log
 }
 
 // TargetName is the target's name in subjects and metrics: "entra" or "ad".
-func (e *Engine) TargetName() string { return stream.TargetName(e.target) }
+func (e *Engine) TargetName() string { return subject.TargetName(e.target) }
 
 // Seed records a revision applied before, by this replica or another.
 func (e *Engine) Seed(path string, revision uint64) {
@@ -151,7 +152,7 @@ func (e *Engine) decode(ctx context.Context, msg jetstream.Msg) (*orgsyncv1.Desi
 	if err := stream.Decode(msg, &obj); err != nil {
 		return nil, "", err
 	}
-	path, err := stream.ObjectPath(&obj)
+	path, err := subject.ObjectPath(&obj)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", err, stream.ErrPermanent)
 	}
@@ -218,11 +219,11 @@ func (e *Engine) Report(ctx context.Context, path string, result *orgsyncv1.Writ
 
 // ReportAs is Report with the message id given.
 func (e *Engine) ReportAs(ctx context.Context, path, msgID string, result *orgsyncv1.WriterResult) error {
-	if _, err := e.sender.Publish(ctx, stream.ResultSubject(path), msgID, result); err != nil {
+	if _, err := e.sender.Publish(ctx, subject.ResultSubject(path), msgID, result); err != nil {
 		return stream.Retry(time.Second, err)
 	}
 	if len(result.GetOperations()) > 0 {
-		if _, err := e.sender.Publish(ctx, stream.AuditSubject(path), msgID, result); err != nil {
+		if _, err := e.sender.Publish(ctx, subject.AuditSubject(path), msgID, result); err != nil {
 			return stream.Retry(time.Second, err)
 		}
 	}
@@ -270,7 +271,7 @@ func (e *Engine) Park(ctx context.Context, it Item, err error, failure Failure) 
 	if pubErr := e.Report(ctx, it.Path, result); pubErr != nil {
 		return pubErr
 	}
-	if _, pubErr := e.sender.Publish(ctx, stream.DeadLetterSubject(it.Path), fmt.Sprintf("%s:%d:dead", it.Path, it.Obj.GetRevision()), it.Obj); pubErr != nil {
+	if _, pubErr := e.sender.Publish(ctx, subject.DeadLetterSubject(it.Path), fmt.Sprintf("%s:%d:dead", it.Path, it.Obj.GetRevision()), it.Obj); pubErr != nil {
 		return stream.Retry(time.Second, pubErr)
 	}
 	return fmt.Errorf("%w: %w", err, stream.ErrPermanent)
@@ -312,7 +313,7 @@ func WaitBackoff(attempt int) time.Duration { return min(Backoff(attempt), 5*tim
 // with the cause "drift: reason", under a message id of its own (the original write's result may
 // still be in the stream's dedup window).
 func (e *Engine) ReportCorrection(ctx context.Context, obj *orgsyncv1.DesiredObject, result *orgsyncv1.WriterResult, reason string) error {
-	path, err := stream.ObjectPath(obj)
+	path, err := subject.ObjectPath(obj)
 	if err != nil {
 		return err
 	}
@@ -334,9 +335,9 @@ func (e *Engine) AuditStray(ctx context.Context, groupKey, memberKey, memberID s
 	}
 	e.stampDrift(ctx, result, "a member orgsync did not add")
 	metrics.Default().DirectoryWrite(ctx, e.TargetName(), "membership", "member.remove", "applied")
-	path := e.TargetName() + ".member." + stream.Token(groupKey) + "." + stream.Token(memberKey)
+	path := e.TargetName() + ".member." + subject.Token(groupKey) + "." + subject.Token(memberKey)
 	msgID := fmt.Sprintf("%s:drift:%d", path, e.Now().UnixNano())
-	if _, err := e.sender.Publish(ctx, stream.AuditSubject(path), msgID, result); err != nil {
+	if _, err := e.sender.Publish(ctx, subject.AuditSubject(path), msgID, result); err != nil {
 		return result, fmt.Errorf("auditing the removal of stray member %s of %s: %w", memberKey, groupKey, err)
 	}
 	return result, nil

@@ -18,6 +18,7 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -51,7 +52,7 @@ func publish(t *testing.T, js jetstream.JetStream, objs ...*orgsyncv1.DesiredObj
 	t.Helper()
 	pub := stream.NewPublisher(js)
 	for _, obj := range objs {
-		subject, err := stream.DirectorySubject(obj)
+		subject, err := subject.DirectorySubject(obj)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +93,7 @@ func (m fakeMsg) Metadata() (*jetstream.MsgMetadata, error) {
 
 func message(t *testing.T, obj *orgsyncv1.DesiredObject) jetstream.Msg {
 	t.Helper()
-	subject, err := stream.DirectorySubject(obj)
+	subject, err := subject.DirectorySubject(obj)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -28,7 +29,7 @@ type Results struct {
 // follower of the results published after. The follower starts before the read, so no result
 // falls between the two.
 func LoadResults(ctx context.Context, js jetstream.JetStream, target orgsyncv1.Target, seed SeedFunc) (*Results, error) {
-	filter := stream.ResultsFilter(target)
+	filter := subject.ResultsFilter(target)
 	follower, err := js.OrderedConsumer(ctx, stream.Results, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverNewPolicy,
 	})
@@ -83,7 +84,7 @@ func DirectoryLatest(ctx context.Context, js jetstream.JetStream) (Latest, error
 func DesiredStates(js jetstream.JetStream, target orgsyncv1.Target) func(context.Context) ([]*orgsyncv1.DesiredObject, error) {
 	return func(ctx context.Context) ([]*orgsyncv1.DesiredObject, error) {
 		var objs []*orgsyncv1.DesiredObject
-		err := stream.ReadLatest(ctx, js, stream.Directory, stream.DirectoryFilter(target), func(msg jetstream.Msg) error {
+		err := stream.ReadLatest(ctx, js, stream.Directory, subject.DirectoryFilter(target), func(msg jetstream.Msg) error {
 			var obj orgsyncv1.DesiredObject
 			if err := stream.Decode(msg, &obj); err != nil {
 				return fmt.Errorf("%s: %w", msg.Subject(), err)

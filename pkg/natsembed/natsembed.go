@@ -18,6 +18,9 @@ type Options struct {
 	Port int
 	// StoreDir is the JetStream file store directory.
 	StoreDir string
+	// Configure, when set, changes the server options last (users, TLS, ...), for tests of
+	// authentication and transport.
+	Configure func(*server.Options)
 }
 
 // Start starts a JetStream-enabled server and waits until it accepts connections. The caller
@@ -29,14 +32,18 @@ func Start(opts Options) (*server.Server, error) {
 	if opts.Port == 0 {
 		opts.Port = -1
 	}
-	srv, err := server.NewServer(&server.Options{
+	serverOpts := &server.Options{
 		Host:      opts.Host,
 		Port:      opts.Port,
 		JetStream: true,
 		StoreDir:  opts.StoreDir,
 		NoLog:     true,
 		NoSigs:    true,
-	})
+	}
+	if opts.Configure != nil {
+		opts.Configure(serverOpts)
+	}
+	srv, err := server.NewServer(serverOpts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
@@ -49,10 +56,14 @@ func Start(opts Options) (*server.Server, error) {
 }
 
 // StartForTest starts a server on a free loopback port with its store in a test directory, and
-// stops it when the test ends.
-func StartForTest(tb testing.TB) *server.Server {
+// stops it when the test ends. configure, when given, changes the server options last.
+func StartForTest(tb testing.TB, configure ...func(*server.Options)) *server.Server {
 	tb.Helper()
-	srv, err := Start(Options{StoreDir: tb.TempDir()})
+	srv, err := Start(Options{StoreDir: tb.TempDir(), Configure: func(o *server.Options) {
+		for _, c := range configure {
+			c(o)
+		}
+	}})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/orgsync/orgsync/pkg/envconfig"
+	"github.com/orgsync/orgsync/pkg/subject"
 )
 
 // ErrStreamsMissing is returned, joined with the context's error, when a service that does not
@@ -148,7 +149,7 @@ func (c ClientConfig) options(name string) ([]nats.Option, error) {
 	}
 	prefix := c.InboxPrefix
 	if prefix == "" {
-		prefix = "_INBOX." + Token(name)
+		prefix = "_INBOX." + subject.Token(name)
 	}
 	opts := []nats.Option{nats.CustomInboxPrefix(prefix)}
 	switch {

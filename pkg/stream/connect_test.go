@@ -226,16 +226,7 @@ func TestConnectWithWaitsForTheOwnerOfTheStreams(t *testing.T) {
 }
 
 func TestConnectWithNeverShowsThePassword(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		NoLog: true, NoSigs: true, Username: "org-model", Password: "right-password"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	t.Cleanup(srv.Shutdown)
+	srv := natsembed.StartForTest(t, func(o *server.Options) { o.Username, o.Password = "org-model", "right-password" })
 	addr := srv.Addr().(*net.TCPAddr)
 	logs := &syncBuffer{}
 	logger := logging.New(logs, "org-model", slog.LevelInfo)
@@ -244,7 +235,7 @@ func TestConnectWithNeverShowsThePassword(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	url := "nats://org-model:wrong-password@127.0.0.1:" + itoa(addr.Port)
-	_, _, err = stream.ConnectWith(ctx, url, "org-model", stream.ClientConfig{}, stream.DefaultConfig(), logger)
+	_, _, err := stream.ConnectWith(ctx, url, "org-model", stream.ClientConfig{}, stream.DefaultConfig(), logger)
 	if err == nil {
 		t.Fatal("connected with a wrong password")
 	}
@@ -272,17 +263,10 @@ func TestConnectWithMutualTLS(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-		TLS: true, TLSVerify: true, TLSTimeout: 2,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	t.Cleanup(srv.Shutdown)
+	srv := natsembed.StartForTest(t, func(o *server.Options) {
+		o.TLS, o.TLSVerify, o.TLSTimeout = true, true, 2
+		o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+	})
 	url := "tls://127.0.0.1:" + itoa(srv.Addr().(*net.TCPAddr).Port)
 	logger := logging.New(&syncBuffer{}, "org-model", slog.LevelInfo)
 

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -75,7 +76,7 @@ func ReportStatus(ctx context.Context, js jetstream.JetStream, interval time.Dur
 			s := status(ctx)
 			s.UpdatedAt = timestamppb.Now()
 			if data, err := proto.Marshal(s); err == nil {
-				_, _ = kv.Put(ctx, Token(s.GetService())+"."+Token(s.GetInstance()), data)
+				_, _ = kv.Put(ctx, subject.Token(s.GetService())+"."+subject.Token(s.GetInstance()), data)
 			}
 		}
 		select {

@@ -189,22 +189,6 @@ func TestConsumeAcksRetriesAndTerminates(t *testing.T) {
 	}
 }
 
-func TestToken(t *testing.T) {
-	tests := map[string]string{
-		"E1001":      "E1001",
-		"jane.doe":   "jane%2Edoe",
-		"a b":        "a%20b",
-		"x*>":        "x%2A%3E",
-		"":           "%",
-		"unit/sales": "unit%2Fsales",
-	}
-	for in, want := range tests {
-		if got := stream.Token(in); got != want {
-			t.Errorf("Token(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestReadLatest(t *testing.T) {
 	js := connect(t)
 	if err := stream.ReadLatest(t.Context(), js, stream.Results, "results.entra.>", func(jetstream.Msg) error {

@@ -1,21 +1,26 @@
 package telemetry
 
 import (
-	"bytes"
 	"context"
+	"io"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/baggage"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/orgsync/orgsync/pkg/metrics"
 )
 
-func TestMetricsAreWrittenAsPrometheusText(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
+// TestMetricsKeepTheirPrometheusNames checks the names the dashboards and docs/observability.md
+// use, as OpenTelemetry's Prometheus exporter writes them.
+func TestMetricsKeepTheirPrometheusNames(t *testing.T) {
+	reader, page, err := newPrometheus()
+	if err != nil {
+		t.Fatal(err)
+	}
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = provider.Shutdown(context.Background()) })
 	instruments, err := metrics.New(provider.Meter("test"))
@@ -35,12 +40,10 @@ func TestMetricsAreWrittenAsPrometheusText(t *testing.T) {
 	instruments.ChangeApplied(ctx, "entra", "user", accepted) // no accept time: not recorded
 	instruments.BudgetUsed(ctx, 0.25)
 
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(ctx, &rm); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	WritePrometheus(&out, &rm)
+	recorder := httptest.NewRecorder()
+	page.ServeHTTP(recorder, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(recorder.Result().Body)
+	out := string(body)
 	for _, want := range []string{
 		"# TYPE orgsync_hr_events_total counter",
 		`orgsync_hr_events_total{orgsync_outcome="accepted",orgsync_source="workday"} 3`,
@@ -53,8 +56,17 @@ func TestMetricsAreWrittenAsPrometheusText(t *testing.T) {
 		`orgsync_change_latency_seconds_sum{orgsync_object_kind="user",orgsync_target="entra"} 1.5`,
 		"orgsync_graph_budget_used_ratio 0.25",
 	} {
-		if !strings.Contains(out.String(), want+"\n") {
-			t.Errorf("no line %q in:\n%s", want, out.String())
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("no line %q in:\n%s", want, out)
 		}
+	}
+}
+
+func TestMetricsHandlerBeforeSetupIsEmpty(t *testing.T) {
+	// No test in this package calls Setup, so no page is installed.
+	recorder := httptest.NewRecorder()
+	MetricsHandler().ServeHTTP(recorder, httptest.NewRequest("GET", "/metrics", nil))
+	if recorder.Code != 200 || recorder.Body.Len() != 0 {
+		t.Errorf("before Setup: %d %q, want 200 and an empty page", recorder.Code, recorder.Body.String())
 	}
 }

@@ -33,11 +33,11 @@ func TestRedactingExporterKeepsPersonalDataOut(t *testing.T) {
 	}
 	var seen []string
 	for _, kv := range spans[0].Attributes {
-		seen = append(seen, string(kv.Key)+"="+kv.Value.Emit())
+		seen = append(seen, string(kv.Key)+"="+kv.Value.String())
 	}
 	for _, event := range spans[0].Events {
 		for _, kv := range event.Attributes {
-			seen = append(seen, string(kv.Key)+"="+kv.Value.Emit())
+			seen = append(seen, string(kv.Key)+"="+kv.Value.String())
 		}
 	}
 	seen = append(seen, spans[0].Status.Description, spans[0].Name)

@@ -97,8 +97,11 @@ func Setup(ctx context.Context, serviceName, version string, lookup func(string)
 
 	// Metrics are always readable as Prometheus text at /metrics (MetricsHandler), and exported
 	// over OTLP as well when configured.
-	pullReader := sdkmetric.NewManualReader()
-	prometheusReader.Store(pullReader)
+	pullReader, page, err := newPrometheus()
+	if err != nil {
+		return nil, errors.Join(err, tracerProvider.Shutdown(ctx))
+	}
+	metricsPage.Store(&page)
 	meterOpts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(pullReader)}
 	switch name := exporterName(env, "OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"); name {
 	case "none", "console":

@@ -227,7 +227,8 @@ func expectedPlan(t *testing.T, cs consoleStack, source string, payload []byte) 
 	}
 	var rows []string
 	for _, change := range answer.GetChanges() {
-		rows = append(rows, change.GetAction()+" "+change.GetPath())
+		action := strings.ToLower(strings.TrimPrefix(change.GetAction().String(), "CHANGE_ACTION_"))
+		rows = append(rows, action+" "+change.GetPath())
 	}
 	slices.Sort(rows)
 	return rows

@@ -392,7 +392,7 @@ type Cause struct {
 	Reason     string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	ComputedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=computed_at,json=computedAt,proto3" json:"computed_at,omitempty"`
 	// approval_batch_id names the mass-change guard batch whose approval released this state, when
-	// the state was held (reason then reads "approved batch <id>" for older readers).
+	// the state was held.
 	ApprovalBatchId string `protobuf:"bytes,5,opt,name=approval_batch_id,json=approvalBatchId,proto3" json:"approval_batch_id,omitempty"`
 	// approved_by is who approved that batch.
 	ApprovedBy    *Principal `protobuf:"bytes,6,opt,name=approved_by,json=approvedBy,proto3" json:"approved_by,omitempty"`

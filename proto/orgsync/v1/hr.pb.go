@@ -497,6 +497,10 @@ type Worker struct {
 	EndDate          *Date            `protobuf:"bytes,15,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
 	PhoneNumber      string           `protobuf:"bytes,16,opt,name=phone_number,json=phoneNumber,proto3" json:"phone_number,omitempty"`
 	Division         string           `protobuf:"bytes,17,opt,name=division,proto3" json:"division,omitempty"`
+	// employment_status_omitted says the source's update did not carry the employment status (a
+	// SCIM PUT or PATCH without `active`): org-model keeps the status the worker had, rather than
+	// reading the default as a change (Entra's own provisioning has disabled managers that way).
+	EmploymentStatusOmitted bool `protobuf:"varint,18,opt,name=employment_status_omitted,json=employmentStatusOmitted,proto3" json:"employment_status_omitted,omitempty"`
 	// custom_attributes holds the source's fields that orgsync has no field for, kept rather than dropped.
 	CustomAttributes map[string]string `protobuf:"bytes,30,rep,name=custom_attributes,json=customAttributes,proto3" json:"custom_attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields    protoimpl.UnknownFields
@@ -650,6 +654,13 @@ func (x *Worker) GetDivision() string {
 		return x.Division
 	}
 	return ""
+}
+
+func (x *Worker) GetEmploymentStatusOmitted() bool {
+	if x != nil {
+		return x.EmploymentStatusOmitted
+	}
+	return false
 }
 
 func (x *Worker) GetCustomAttributes() map[string]string {
@@ -850,7 +861,7 @@ const file_orgsync_v1_hr_proto_rawDesc = "" +
 	"\vmiddle_name\x18\x03 \x01(\tR\n" +
 	"middleName\x12%\n" +
 	"\x0epreferred_name\x18\x04 \x01(\tR\rpreferredName\x12!\n" +
-	"\fdisplay_name\x18\x05 \x01(\tR\vdisplayName\"\xc8\x06\n" +
+	"\fdisplay_name\x18\x05 \x01(\tR\vdisplayName\"\x84\a\n" +
 	"\x06Worker\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12*\n" +
 	"\x04name\x18\x02 \x01(\v2\x16.orgsync.v1.PersonNameR\x04name\x12\x1d\n" +
@@ -874,7 +885,8 @@ const file_orgsync_v1_hr_proto_rawDesc = "" +
 	"start_date\x18\x0e \x01(\v2\x10.orgsync.v1.DateR\tstartDate\x12+\n" +
 	"\bend_date\x18\x0f \x01(\v2\x10.orgsync.v1.DateR\aendDate\x12!\n" +
 	"\fphone_number\x18\x10 \x01(\tR\vphoneNumber\x12\x1a\n" +
-	"\bdivision\x18\x11 \x01(\tR\bdivision\x12U\n" +
+	"\bdivision\x18\x11 \x01(\tR\bdivision\x12:\n" +
+	"\x19employment_status_omitted\x18\x12 \x01(\bR\x17employmentStatusOmitted\x12U\n" +
 	"\x11custom_attributes\x18\x1e \x03(\v2(.orgsync.v1.Worker.CustomAttributesEntryR\x10customAttributes\x1aC\n" +
 	"\x15CustomAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

@@ -22,6 +22,127 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// LifecyclePhase is where a worker stands in the joiner-mover-leaver lifecycle, as org-model
+// computes it from the HR record, its dates and the policy.
+type LifecyclePhase int32
+
+const (
+	LifecyclePhase_LIFECYCLE_PHASE_UNSPECIFIED LifecyclePhase = 0
+	// LIFECYCLE_PHASE_NONE: no account (a hire more than the pre-create days ahead, or out of scope).
+	LifecyclePhase_LIFECYCLE_PHASE_NONE LifecyclePhase = 1
+	// LIFECYCLE_PHASE_PRE_CREATED: the account exists, disabled, without memberships, until the start date.
+	LifecyclePhase_LIFECYCLE_PHASE_PRE_CREATED LifecyclePhase = 2
+	// LIFECYCLE_PHASE_ACTIVE: enabled, with memberships.
+	LifecyclePhase_LIFECYCLE_PHASE_ACTIVE LifecyclePhase = 3
+	// LIFECYCLE_PHASE_LEFT: past the end; disabled, memberships kept for the grace period.
+	LifecyclePhase_LIFECYCLE_PHASE_LEFT LifecyclePhase = 4
+	// LIFECYCLE_PHASE_GONE: past the end and the grace period: disabled, no memberships.
+	LifecyclePhase_LIFECYCLE_PHASE_GONE LifecyclePhase = 5
+)
+
+// Enum value maps for LifecyclePhase.
+var (
+	LifecyclePhase_name = map[int32]string{
+		0: "LIFECYCLE_PHASE_UNSPECIFIED",
+		1: "LIFECYCLE_PHASE_NONE",
+		2: "LIFECYCLE_PHASE_PRE_CREATED",
+		3: "LIFECYCLE_PHASE_ACTIVE",
+		4: "LIFECYCLE_PHASE_LEFT",
+		5: "LIFECYCLE_PHASE_GONE",
+	}
+	LifecyclePhase_value = map[string]int32{
+		"LIFECYCLE_PHASE_UNSPECIFIED": 0,
+		"LIFECYCLE_PHASE_NONE":        1,
+		"LIFECYCLE_PHASE_PRE_CREATED": 2,
+		"LIFECYCLE_PHASE_ACTIVE":      3,
+		"LIFECYCLE_PHASE_LEFT":        4,
+		"LIFECYCLE_PHASE_GONE":        5,
+	}
+)
+
+func (x LifecyclePhase) Enum() *LifecyclePhase {
+	p := new(LifecyclePhase)
+	*p = x
+	return p
+}
+
+func (x LifecyclePhase) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LifecyclePhase) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgsync_v1_orgmodel_proto_enumTypes[0].Descriptor()
+}
+
+func (LifecyclePhase) Type() protoreflect.EnumType {
+	return &file_orgsync_v1_orgmodel_proto_enumTypes[0]
+}
+
+func (x LifecyclePhase) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LifecyclePhase.Descriptor instead.
+func (LifecyclePhase) EnumDescriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{0}
+}
+
+// ChangeAction is what a planned change would do to a directory object.
+type ChangeAction int32
+
+const (
+	ChangeAction_CHANGE_ACTION_UNSPECIFIED ChangeAction = 0
+	ChangeAction_CHANGE_ACTION_CREATE      ChangeAction = 1
+	ChangeAction_CHANGE_ACTION_UPDATE      ChangeAction = 2
+	ChangeAction_CHANGE_ACTION_DISABLE     ChangeAction = 3
+	ChangeAction_CHANGE_ACTION_DELETE      ChangeAction = 4
+)
+
+// Enum value maps for ChangeAction.
+var (
+	ChangeAction_name = map[int32]string{
+		0: "CHANGE_ACTION_UNSPECIFIED",
+		1: "CHANGE_ACTION_CREATE",
+		2: "CHANGE_ACTION_UPDATE",
+		3: "CHANGE_ACTION_DISABLE",
+		4: "CHANGE_ACTION_DELETE",
+	}
+	ChangeAction_value = map[string]int32{
+		"CHANGE_ACTION_UNSPECIFIED": 0,
+		"CHANGE_ACTION_CREATE":      1,
+		"CHANGE_ACTION_UPDATE":      2,
+		"CHANGE_ACTION_DISABLE":     3,
+		"CHANGE_ACTION_DELETE":      4,
+	}
+)
+
+func (x ChangeAction) Enum() *ChangeAction {
+	p := new(ChangeAction)
+	*p = x
+	return p
+}
+
+func (x ChangeAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ChangeAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgsync_v1_orgmodel_proto_enumTypes[1].Descriptor()
+}
+
+func (ChangeAction) Type() protoreflect.EnumType {
+	return &file_orgsync_v1_orgmodel_proto_enumTypes[1]
+}
+
+func (x ChangeAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ChangeAction.Descriptor instead.
+func (ChangeAction) EnumDescriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{1}
+}
+
 // Decision is what an approver decided about a held batch.
 type Decision int32
 
@@ -56,11 +177,11 @@ func (x Decision) String() string {
 }
 
 func (Decision) Descriptor() protoreflect.EnumDescriptor {
-	return file_orgsync_v1_orgmodel_proto_enumTypes[0].Descriptor()
+	return file_orgsync_v1_orgmodel_proto_enumTypes[2].Descriptor()
 }
 
 func (Decision) Type() protoreflect.EnumType {
-	return &file_orgsync_v1_orgmodel_proto_enumTypes[0]
+	return &file_orgsync_v1_orgmodel_proto_enumTypes[2]
 }
 
 func (x Decision) Number() protoreflect.EnumNumber {
@@ -69,7 +190,7 @@ func (x Decision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Decision.Descriptor instead.
 func (Decision) EnumDescriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{0}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{2}
 }
 
 type GetWorkerRequest struct {
@@ -122,8 +243,8 @@ type GetWorkerResponse struct {
 	Worker *Worker `protobuf:"bytes,1,opt,name=worker,proto3" json:"worker,omitempty"`
 	// accounts is the desired account per target, with what the target's writer last reported.
 	Accounts []*WorkerAccount `protobuf:"bytes,2,rep,name=accounts,proto3" json:"accounts,omitempty"`
-	// phase is the worker's lifecycle phase now: "none", "pre-created", "active", "left", "gone".
-	Phase string `protobuf:"bytes,3,opt,name=phase,proto3" json:"phase,omitempty"`
+	// phase is the worker's lifecycle phase now.
+	Phase LifecyclePhase `protobuf:"varint,6,opt,name=phase,proto3,enum=orgsync.v1.LifecyclePhase" json:"phase,omitempty"`
 	// next_change is when the worker's desired state next changes on its own (a start, an end, a
 	// future-dated record), if ever.
 	NextChange *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=next_change,json=nextChange,proto3" json:"next_change,omitempty"`
@@ -177,11 +298,11 @@ func (x *GetWorkerResponse) GetAccounts() []*WorkerAccount {
 	return nil
 }
 
-func (x *GetWorkerResponse) GetPhase() string {
+func (x *GetWorkerResponse) GetPhase() LifecyclePhase {
 	if x != nil {
 		return x.Phase
 	}
-	return ""
+	return LifecyclePhase_LIFECYCLE_PHASE_UNSPECIFIED
 }
 
 func (x *GetWorkerResponse) GetNextChange() *timestamppb.Timestamp {
@@ -724,9 +845,9 @@ type WorkerSummary struct {
 	DisplayName       string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	OrgUnitId         string                 `protobuf:"bytes,3,opt,name=org_unit_id,json=orgUnitId,proto3" json:"org_unit_id,omitempty"`
 	JobTitle          string                 `protobuf:"bytes,4,opt,name=job_title,json=jobTitle,proto3" json:"job_title,omitempty"`
-	Phase             string                 `protobuf:"bytes,5,opt,name=phase,proto3" json:"phase,omitempty"`
 	UserPrincipalName string                 `protobuf:"bytes,6,opt,name=user_principal_name,json=userPrincipalName,proto3" json:"user_principal_name,omitempty"`
 	AccountEnabled    bool                   `protobuf:"varint,7,opt,name=account_enabled,json=accountEnabled,proto3" json:"account_enabled,omitempty"`
+	Phase             LifecyclePhase         `protobuf:"varint,8,opt,name=phase,proto3,enum=orgsync.v1.LifecyclePhase" json:"phase,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -789,13 +910,6 @@ func (x *WorkerSummary) GetJobTitle() string {
 	return ""
 }
 
-func (x *WorkerSummary) GetPhase() string {
-	if x != nil {
-		return x.Phase
-	}
-	return ""
-}
-
 func (x *WorkerSummary) GetUserPrincipalName() string {
 	if x != nil {
 		return x.UserPrincipalName
@@ -808,6 +922,13 @@ func (x *WorkerSummary) GetAccountEnabled() bool {
 		return x.AccountEnabled
 	}
 	return false
+}
+
+func (x *WorkerSummary) GetPhase() LifecyclePhase {
+	if x != nil {
+		return x.Phase
+	}
+	return LifecyclePhase_LIFECYCLE_PHASE_UNSPECIFIED
 }
 
 type GetOrgUnitRequest struct {
@@ -1364,9 +1485,8 @@ func (x *PlanResponse) GetRemovals() int32 {
 type PlannedChange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// path is the object's path, e.g. "entra.user.E1001".
-	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
-	// action is "create", "update", "disable" or "delete".
-	Action        string         `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
+	Path          string         `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Action        ChangeAction   `protobuf:"varint,5,opt,name=action,proto3,enum=orgsync.v1.ChangeAction" json:"action,omitempty"`
 	Before        *DesiredObject `protobuf:"bytes,3,opt,name=before,proto3" json:"before,omitempty"`
 	After         *DesiredObject `protobuf:"bytes,4,opt,name=after,proto3" json:"after,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1410,11 +1530,11 @@ func (x *PlannedChange) GetPath() string {
 	return ""
 }
 
-func (x *PlannedChange) GetAction() string {
+func (x *PlannedChange) GetAction() ChangeAction {
 	if x != nil {
 		return x.Action
 	}
-	return ""
+	return ChangeAction_CHANGE_ACTION_UNSPECIFIED
 }
 
 func (x *PlannedChange) GetBefore() *DesiredObject {
@@ -2604,14 +2724,14 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\x19orgsync/v1/orgmodel.proto\x12\n" +
 	"orgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aorgsync/v1/directory.proto\x1a\x13orgsync/v1/hr.proto\x1a\x18orgsync/v1/results.proto\"/\n" +
 	"\x10GetWorkerRequest\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\"\x84\x02\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\"\xa6\x02\n" +
 	"\x11GetWorkerResponse\x12*\n" +
 	"\x06worker\x18\x01 \x01(\v2\x12.orgsync.v1.WorkerR\x06worker\x125\n" +
-	"\baccounts\x18\x02 \x03(\v2\x19.orgsync.v1.WorkerAccountR\baccounts\x12\x14\n" +
-	"\x05phase\x18\x03 \x01(\tR\x05phase\x12;\n" +
+	"\baccounts\x18\x02 \x03(\v2\x19.orgsync.v1.WorkerAccountR\baccounts\x120\n" +
+	"\x05phase\x18\x06 \x01(\x0e2\x1a.orgsync.v1.LifecyclePhaseR\x05phase\x12;\n" +
 	"\vnext_change\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"nextChange\x129\n" +
-	"\tscheduled\x18\x05 \x03(\v2\x1b.orgsync.v1.ScheduledRecordR\tscheduled\"|\n" +
+	"\tscheduled\x18\x05 \x03(\v2\x1b.orgsync.v1.ScheduledRecordR\tscheduledJ\x04\b\x03\x10\x04\"|\n" +
 	"\x0fScheduledRecord\x12=\n" +
 	"\feffective_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\veffectiveAt\x12*\n" +
 	"\x06worker\x18\x02 \x01(\v2\x12.orgsync.v1.WorkerR\x06worker\"\xb2\x02\n" +
@@ -2652,15 +2772,15 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"r\n" +
 	"\x13ListWorkersResponse\x123\n" +
 	"\aworkers\x18\x01 \x03(\v2\x19.orgsync.v1.WorkerSummaryR\aworkers\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xfb\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9d\x02\n" +
 	"\rWorkerSummary\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1e\n" +
 	"\vorg_unit_id\x18\x03 \x01(\tR\torgUnitId\x12\x1b\n" +
-	"\tjob_title\x18\x04 \x01(\tR\bjobTitle\x12\x14\n" +
-	"\x05phase\x18\x05 \x01(\tR\x05phase\x12.\n" +
+	"\tjob_title\x18\x04 \x01(\tR\bjobTitle\x12.\n" +
 	"\x13user_principal_name\x18\x06 \x01(\tR\x11userPrincipalName\x12'\n" +
-	"\x0faccount_enabled\x18\a \x01(\bR\x0eaccountEnabled\"3\n" +
+	"\x0faccount_enabled\x18\a \x01(\bR\x0eaccountEnabled\x120\n" +
+	"\x05phase\x18\b \x01(\x0e2\x1a.orgsync.v1.LifecyclePhaseR\x05phaseJ\x04\b\x05\x10\x06\"3\n" +
 	"\x11GetOrgUnitRequest\x12\x1e\n" +
 	"\vorg_unit_id\x18\x01 \x01(\tR\torgUnitId\"\xc0\x01\n" +
 	"\x12GetOrgUnitResponse\x12'\n" +
@@ -2699,12 +2819,12 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\fPlanResponse\x123\n" +
 	"\achanges\x18\x01 \x03(\v2\x19.orgsync.v1.PlannedChangeR\achanges\x12\x1a\n" +
 	"\bdisables\x18\x02 \x01(\x05R\bdisables\x12\x1a\n" +
-	"\bremovals\x18\x03 \x01(\x05R\bremovals\"\x9f\x01\n" +
+	"\bremovals\x18\x03 \x01(\x05R\bremovals\"\xbf\x01\n" +
 	"\rPlannedChange\x12\x12\n" +
-	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
-	"\x06action\x18\x02 \x01(\tR\x06action\x121\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x120\n" +
+	"\x06action\x18\x05 \x01(\x0e2\x18.orgsync.v1.ChangeActionR\x06action\x121\n" +
 	"\x06before\x18\x03 \x01(\v2\x19.orgsync.v1.DesiredObjectR\x06before\x12/\n" +
-	"\x05after\x18\x04 \x01(\v2\x19.orgsync.v1.DesiredObjectR\x05after\"\x14\n" +
+	"\x05after\x18\x04 \x01(\v2\x19.orgsync.v1.DesiredObjectR\x05afterJ\x04\b\x02\x10\x03\"\x14\n" +
 	"\x12ListPendingRequest\"}\n" +
 	"\x13ListPendingResponse\x122\n" +
 	"\abatches\x18\x01 \x03(\v2\x18.orgsync.v1.PendingBatchR\abatches\x122\n" +
@@ -2800,7 +2920,20 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"approvedBy\"A\n" +
 	"\rStatusProblem\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason*R\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason*\xbc\x01\n" +
+	"\x0eLifecyclePhase\x12\x1f\n" +
+	"\x1bLIFECYCLE_PHASE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14LIFECYCLE_PHASE_NONE\x10\x01\x12\x1f\n" +
+	"\x1bLIFECYCLE_PHASE_PRE_CREATED\x10\x02\x12\x1a\n" +
+	"\x16LIFECYCLE_PHASE_ACTIVE\x10\x03\x12\x18\n" +
+	"\x14LIFECYCLE_PHASE_LEFT\x10\x04\x12\x18\n" +
+	"\x14LIFECYCLE_PHASE_GONE\x10\x05*\x96\x01\n" +
+	"\fChangeAction\x12\x1d\n" +
+	"\x19CHANGE_ACTION_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14CHANGE_ACTION_CREATE\x10\x01\x12\x18\n" +
+	"\x14CHANGE_ACTION_UPDATE\x10\x02\x12\x19\n" +
+	"\x15CHANGE_ACTION_DISABLE\x10\x03\x12\x18\n" +
+	"\x14CHANGE_ACTION_DELETE\x10\x04*R\n" +
 	"\bDecision\x12\x18\n" +
 	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11DECISION_APPROVED\x10\x01\x12\x15\n" +
@@ -2833,142 +2966,147 @@ func file_orgsync_v1_orgmodel_proto_rawDescGZIP() []byte {
 	return file_orgsync_v1_orgmodel_proto_rawDescData
 }
 
-var file_orgsync_v1_orgmodel_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_orgsync_v1_orgmodel_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_orgsync_v1_orgmodel_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_orgsync_v1_orgmodel_proto_goTypes = []any{
-	(Decision)(0),                     // 0: orgsync.v1.Decision
-	(*GetWorkerRequest)(nil),          // 1: orgsync.v1.GetWorkerRequest
-	(*GetWorkerResponse)(nil),         // 2: orgsync.v1.GetWorkerResponse
-	(*ScheduledRecord)(nil),           // 3: orgsync.v1.ScheduledRecord
-	(*WorkerAccount)(nil),             // 4: orgsync.v1.WorkerAccount
-	(*IdentifierProblem)(nil),         // 5: orgsync.v1.IdentifierProblem
-	(*ListGroupMembersRequest)(nil),   // 6: orgsync.v1.ListGroupMembersRequest
-	(*ListGroupMembersResponse)(nil),  // 7: orgsync.v1.ListGroupMembersResponse
-	(*GroupMember)(nil),               // 8: orgsync.v1.GroupMember
-	(*ListWorkersRequest)(nil),        // 9: orgsync.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),       // 10: orgsync.v1.ListWorkersResponse
-	(*WorkerSummary)(nil),             // 11: orgsync.v1.WorkerSummary
-	(*GetOrgUnitRequest)(nil),         // 12: orgsync.v1.GetOrgUnitRequest
-	(*GetOrgUnitResponse)(nil),        // 13: orgsync.v1.GetOrgUnitResponse
-	(*GetOrgTreeRequest)(nil),         // 14: orgsync.v1.GetOrgTreeRequest
-	(*GetOrgTreeResponse)(nil),        // 15: orgsync.v1.GetOrgTreeResponse
-	(*OrgTreeNode)(nil),               // 16: orgsync.v1.OrgTreeNode
-	(*ExplainMembershipRequest)(nil),  // 17: orgsync.v1.ExplainMembershipRequest
-	(*ExplainMembershipResponse)(nil), // 18: orgsync.v1.ExplainMembershipResponse
-	(*PlanRequest)(nil),               // 19: orgsync.v1.PlanRequest
-	(*PlanResponse)(nil),              // 20: orgsync.v1.PlanResponse
-	(*PlannedChange)(nil),             // 21: orgsync.v1.PlannedChange
-	(*ListPendingRequest)(nil),        // 22: orgsync.v1.ListPendingRequest
-	(*ListPendingResponse)(nil),       // 23: orgsync.v1.ListPendingResponse
-	(*PendingBatch)(nil),              // 24: orgsync.v1.PendingBatch
-	(*ApproveRequest)(nil),            // 25: orgsync.v1.ApproveRequest
-	(*ApproveResponse)(nil),           // 26: orgsync.v1.ApproveResponse
-	(*RejectRequest)(nil),             // 27: orgsync.v1.RejectRequest
-	(*RejectResponse)(nil),            // 28: orgsync.v1.RejectResponse
-	(*GetStatusRequest)(nil),          // 29: orgsync.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),         // 30: orgsync.v1.GetStatusResponse
-	(*ServiceStatus)(nil),             // 31: orgsync.v1.ServiceStatus
-	(*StreamStatus)(nil),              // 32: orgsync.v1.StreamStatus
-	(*ConsumerStatus)(nil),            // 33: orgsync.v1.ConsumerStatus
-	(*ListAuditRequest)(nil),          // 34: orgsync.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),         // 35: orgsync.v1.ListAuditResponse
-	(*AuditRecord)(nil),               // 36: orgsync.v1.AuditRecord
-	(*StatusProblem)(nil),             // 37: orgsync.v1.StatusProblem
-	(*Worker)(nil),                    // 38: orgsync.v1.Worker
-	(*timestamppb.Timestamp)(nil),     // 39: google.protobuf.Timestamp
-	(Target)(0),                       // 40: orgsync.v1.Target
-	(*DesiredUser)(nil),               // 41: orgsync.v1.DesiredUser
-	(*WriterResult)(nil),              // 42: orgsync.v1.WriterResult
-	(*DesiredGroup)(nil),              // 43: orgsync.v1.DesiredGroup
-	(MemberKind)(0),                   // 44: orgsync.v1.MemberKind
-	(*OrgUnit)(nil),                   // 45: orgsync.v1.OrgUnit
-	(*HREvent)(nil),                   // 46: orgsync.v1.HREvent
-	(*DesiredObject)(nil),             // 47: orgsync.v1.DesiredObject
-	(*Cause)(nil),                     // 48: orgsync.v1.Cause
-	(*Principal)(nil),                 // 49: orgsync.v1.Principal
+	(LifecyclePhase)(0),               // 0: orgsync.v1.LifecyclePhase
+	(ChangeAction)(0),                 // 1: orgsync.v1.ChangeAction
+	(Decision)(0),                     // 2: orgsync.v1.Decision
+	(*GetWorkerRequest)(nil),          // 3: orgsync.v1.GetWorkerRequest
+	(*GetWorkerResponse)(nil),         // 4: orgsync.v1.GetWorkerResponse
+	(*ScheduledRecord)(nil),           // 5: orgsync.v1.ScheduledRecord
+	(*WorkerAccount)(nil),             // 6: orgsync.v1.WorkerAccount
+	(*IdentifierProblem)(nil),         // 7: orgsync.v1.IdentifierProblem
+	(*ListGroupMembersRequest)(nil),   // 8: orgsync.v1.ListGroupMembersRequest
+	(*ListGroupMembersResponse)(nil),  // 9: orgsync.v1.ListGroupMembersResponse
+	(*GroupMember)(nil),               // 10: orgsync.v1.GroupMember
+	(*ListWorkersRequest)(nil),        // 11: orgsync.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),       // 12: orgsync.v1.ListWorkersResponse
+	(*WorkerSummary)(nil),             // 13: orgsync.v1.WorkerSummary
+	(*GetOrgUnitRequest)(nil),         // 14: orgsync.v1.GetOrgUnitRequest
+	(*GetOrgUnitResponse)(nil),        // 15: orgsync.v1.GetOrgUnitResponse
+	(*GetOrgTreeRequest)(nil),         // 16: orgsync.v1.GetOrgTreeRequest
+	(*GetOrgTreeResponse)(nil),        // 17: orgsync.v1.GetOrgTreeResponse
+	(*OrgTreeNode)(nil),               // 18: orgsync.v1.OrgTreeNode
+	(*ExplainMembershipRequest)(nil),  // 19: orgsync.v1.ExplainMembershipRequest
+	(*ExplainMembershipResponse)(nil), // 20: orgsync.v1.ExplainMembershipResponse
+	(*PlanRequest)(nil),               // 21: orgsync.v1.PlanRequest
+	(*PlanResponse)(nil),              // 22: orgsync.v1.PlanResponse
+	(*PlannedChange)(nil),             // 23: orgsync.v1.PlannedChange
+	(*ListPendingRequest)(nil),        // 24: orgsync.v1.ListPendingRequest
+	(*ListPendingResponse)(nil),       // 25: orgsync.v1.ListPendingResponse
+	(*PendingBatch)(nil),              // 26: orgsync.v1.PendingBatch
+	(*ApproveRequest)(nil),            // 27: orgsync.v1.ApproveRequest
+	(*ApproveResponse)(nil),           // 28: orgsync.v1.ApproveResponse
+	(*RejectRequest)(nil),             // 29: orgsync.v1.RejectRequest
+	(*RejectResponse)(nil),            // 30: orgsync.v1.RejectResponse
+	(*GetStatusRequest)(nil),          // 31: orgsync.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),         // 32: orgsync.v1.GetStatusResponse
+	(*ServiceStatus)(nil),             // 33: orgsync.v1.ServiceStatus
+	(*StreamStatus)(nil),              // 34: orgsync.v1.StreamStatus
+	(*ConsumerStatus)(nil),            // 35: orgsync.v1.ConsumerStatus
+	(*ListAuditRequest)(nil),          // 36: orgsync.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),         // 37: orgsync.v1.ListAuditResponse
+	(*AuditRecord)(nil),               // 38: orgsync.v1.AuditRecord
+	(*StatusProblem)(nil),             // 39: orgsync.v1.StatusProblem
+	(*Worker)(nil),                    // 40: orgsync.v1.Worker
+	(*timestamppb.Timestamp)(nil),     // 41: google.protobuf.Timestamp
+	(Target)(0),                       // 42: orgsync.v1.Target
+	(*DesiredUser)(nil),               // 43: orgsync.v1.DesiredUser
+	(*WriterResult)(nil),              // 44: orgsync.v1.WriterResult
+	(*DesiredGroup)(nil),              // 45: orgsync.v1.DesiredGroup
+	(MemberKind)(0),                   // 46: orgsync.v1.MemberKind
+	(*OrgUnit)(nil),                   // 47: orgsync.v1.OrgUnit
+	(*HREvent)(nil),                   // 48: orgsync.v1.HREvent
+	(*DesiredObject)(nil),             // 49: orgsync.v1.DesiredObject
+	(*Cause)(nil),                     // 50: orgsync.v1.Cause
+	(*Principal)(nil),                 // 51: orgsync.v1.Principal
 }
 var file_orgsync_v1_orgmodel_proto_depIdxs = []int32{
-	38, // 0: orgsync.v1.GetWorkerResponse.worker:type_name -> orgsync.v1.Worker
-	4,  // 1: orgsync.v1.GetWorkerResponse.accounts:type_name -> orgsync.v1.WorkerAccount
-	39, // 2: orgsync.v1.GetWorkerResponse.next_change:type_name -> google.protobuf.Timestamp
-	3,  // 3: orgsync.v1.GetWorkerResponse.scheduled:type_name -> orgsync.v1.ScheduledRecord
-	39, // 4: orgsync.v1.ScheduledRecord.effective_at:type_name -> google.protobuf.Timestamp
-	38, // 5: orgsync.v1.ScheduledRecord.worker:type_name -> orgsync.v1.Worker
-	40, // 6: orgsync.v1.WorkerAccount.target:type_name -> orgsync.v1.Target
-	41, // 7: orgsync.v1.WorkerAccount.desired:type_name -> orgsync.v1.DesiredUser
-	42, // 8: orgsync.v1.WorkerAccount.last_result:type_name -> orgsync.v1.WriterResult
-	5,  // 9: orgsync.v1.WorkerAccount.identifier_problem:type_name -> orgsync.v1.IdentifierProblem
-	40, // 10: orgsync.v1.IdentifierProblem.target:type_name -> orgsync.v1.Target
-	40, // 11: orgsync.v1.ListGroupMembersRequest.target:type_name -> orgsync.v1.Target
-	43, // 12: orgsync.v1.ListGroupMembersResponse.group:type_name -> orgsync.v1.DesiredGroup
-	8,  // 13: orgsync.v1.ListGroupMembersResponse.members:type_name -> orgsync.v1.GroupMember
-	44, // 14: orgsync.v1.GroupMember.member_kind:type_name -> orgsync.v1.MemberKind
-	11, // 15: orgsync.v1.ListWorkersResponse.workers:type_name -> orgsync.v1.WorkerSummary
-	45, // 16: orgsync.v1.GetOrgUnitResponse.unit:type_name -> orgsync.v1.OrgUnit
-	16, // 17: orgsync.v1.GetOrgTreeResponse.roots:type_name -> orgsync.v1.OrgTreeNode
-	16, // 18: orgsync.v1.OrgTreeNode.children:type_name -> orgsync.v1.OrgTreeNode
-	40, // 19: orgsync.v1.ExplainMembershipRequest.target:type_name -> orgsync.v1.Target
-	46, // 20: orgsync.v1.PlanRequest.events:type_name -> orgsync.v1.HREvent
-	39, // 21: orgsync.v1.PlanRequest.at:type_name -> google.protobuf.Timestamp
-	21, // 22: orgsync.v1.PlanResponse.changes:type_name -> orgsync.v1.PlannedChange
-	47, // 23: orgsync.v1.PlannedChange.before:type_name -> orgsync.v1.DesiredObject
-	47, // 24: orgsync.v1.PlannedChange.after:type_name -> orgsync.v1.DesiredObject
-	24, // 25: orgsync.v1.ListPendingResponse.batches:type_name -> orgsync.v1.PendingBatch
-	24, // 26: orgsync.v1.ListPendingResponse.decided:type_name -> orgsync.v1.PendingBatch
-	39, // 27: orgsync.v1.PendingBatch.created_at:type_name -> google.protobuf.Timestamp
-	48, // 28: orgsync.v1.PendingBatch.cause:type_name -> orgsync.v1.Cause
-	47, // 29: orgsync.v1.PendingBatch.objects:type_name -> orgsync.v1.DesiredObject
-	0,  // 30: orgsync.v1.PendingBatch.decision:type_name -> orgsync.v1.Decision
-	49, // 31: orgsync.v1.PendingBatch.decided_by:type_name -> orgsync.v1.Principal
-	39, // 32: orgsync.v1.PendingBatch.decided_at:type_name -> google.protobuf.Timestamp
-	24, // 33: orgsync.v1.ApproveResponse.batch:type_name -> orgsync.v1.PendingBatch
-	24, // 34: orgsync.v1.RejectResponse.batch:type_name -> orgsync.v1.PendingBatch
-	37, // 35: orgsync.v1.GetStatusResponse.problems:type_name -> orgsync.v1.StatusProblem
-	39, // 36: orgsync.v1.GetStatusResponse.next_transition:type_name -> google.protobuf.Timestamp
-	32, // 37: orgsync.v1.GetStatusResponse.streams:type_name -> orgsync.v1.StreamStatus
-	39, // 38: orgsync.v1.GetStatusResponse.last_write:type_name -> google.protobuf.Timestamp
-	31, // 39: orgsync.v1.GetStatusResponse.services:type_name -> orgsync.v1.ServiceStatus
-	5,  // 40: orgsync.v1.GetStatusResponse.identifier_problems:type_name -> orgsync.v1.IdentifierProblem
-	39, // 41: orgsync.v1.ServiceStatus.last_drift_reconcile:type_name -> google.protobuf.Timestamp
-	39, // 42: orgsync.v1.ServiceStatus.updated_at:type_name -> google.protobuf.Timestamp
-	33, // 43: orgsync.v1.StreamStatus.consumers:type_name -> orgsync.v1.ConsumerStatus
-	40, // 44: orgsync.v1.ListAuditRequest.target:type_name -> orgsync.v1.Target
-	39, // 45: orgsync.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
-	39, // 46: orgsync.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
-	36, // 47: orgsync.v1.ListAuditResponse.records:type_name -> orgsync.v1.AuditRecord
-	39, // 48: orgsync.v1.AuditRecord.recorded_at:type_name -> google.protobuf.Timestamp
-	42, // 49: orgsync.v1.AuditRecord.result:type_name -> orgsync.v1.WriterResult
-	48, // 50: orgsync.v1.AuditRecord.cause:type_name -> orgsync.v1.Cause
-	49, // 51: orgsync.v1.AuditRecord.approved_by:type_name -> orgsync.v1.Principal
-	1,  // 52: orgsync.v1.OrgModelService.GetWorker:input_type -> orgsync.v1.GetWorkerRequest
-	6,  // 53: orgsync.v1.OrgModelService.ListGroupMembers:input_type -> orgsync.v1.ListGroupMembersRequest
-	9,  // 54: orgsync.v1.OrgModelService.ListWorkers:input_type -> orgsync.v1.ListWorkersRequest
-	12, // 55: orgsync.v1.OrgModelService.GetOrgUnit:input_type -> orgsync.v1.GetOrgUnitRequest
-	14, // 56: orgsync.v1.OrgModelService.GetOrgTree:input_type -> orgsync.v1.GetOrgTreeRequest
-	17, // 57: orgsync.v1.OrgModelService.ExplainMembership:input_type -> orgsync.v1.ExplainMembershipRequest
-	19, // 58: orgsync.v1.OrgModelService.Plan:input_type -> orgsync.v1.PlanRequest
-	22, // 59: orgsync.v1.OrgModelService.ListPending:input_type -> orgsync.v1.ListPendingRequest
-	25, // 60: orgsync.v1.OrgModelService.Approve:input_type -> orgsync.v1.ApproveRequest
-	27, // 61: orgsync.v1.OrgModelService.Reject:input_type -> orgsync.v1.RejectRequest
-	29, // 62: orgsync.v1.OrgModelService.GetStatus:input_type -> orgsync.v1.GetStatusRequest
-	34, // 63: orgsync.v1.OrgModelService.ListAudit:input_type -> orgsync.v1.ListAuditRequest
-	2,  // 64: orgsync.v1.OrgModelService.GetWorker:output_type -> orgsync.v1.GetWorkerResponse
-	7,  // 65: orgsync.v1.OrgModelService.ListGroupMembers:output_type -> orgsync.v1.ListGroupMembersResponse
-	10, // 66: orgsync.v1.OrgModelService.ListWorkers:output_type -> orgsync.v1.ListWorkersResponse
-	13, // 67: orgsync.v1.OrgModelService.GetOrgUnit:output_type -> orgsync.v1.GetOrgUnitResponse
-	15, // 68: orgsync.v1.OrgModelService.GetOrgTree:output_type -> orgsync.v1.GetOrgTreeResponse
-	18, // 69: orgsync.v1.OrgModelService.ExplainMembership:output_type -> orgsync.v1.ExplainMembershipResponse
-	20, // 70: orgsync.v1.OrgModelService.Plan:output_type -> orgsync.v1.PlanResponse
-	23, // 71: orgsync.v1.OrgModelService.ListPending:output_type -> orgsync.v1.ListPendingResponse
-	26, // 72: orgsync.v1.OrgModelService.Approve:output_type -> orgsync.v1.ApproveResponse
-	28, // 73: orgsync.v1.OrgModelService.Reject:output_type -> orgsync.v1.RejectResponse
-	30, // 74: orgsync.v1.OrgModelService.GetStatus:output_type -> orgsync.v1.GetStatusResponse
-	35, // 75: orgsync.v1.OrgModelService.ListAudit:output_type -> orgsync.v1.ListAuditResponse
-	64, // [64:76] is the sub-list for method output_type
-	52, // [52:64] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	40, // 0: orgsync.v1.GetWorkerResponse.worker:type_name -> orgsync.v1.Worker
+	6,  // 1: orgsync.v1.GetWorkerResponse.accounts:type_name -> orgsync.v1.WorkerAccount
+	0,  // 2: orgsync.v1.GetWorkerResponse.phase:type_name -> orgsync.v1.LifecyclePhase
+	41, // 3: orgsync.v1.GetWorkerResponse.next_change:type_name -> google.protobuf.Timestamp
+	5,  // 4: orgsync.v1.GetWorkerResponse.scheduled:type_name -> orgsync.v1.ScheduledRecord
+	41, // 5: orgsync.v1.ScheduledRecord.effective_at:type_name -> google.protobuf.Timestamp
+	40, // 6: orgsync.v1.ScheduledRecord.worker:type_name -> orgsync.v1.Worker
+	42, // 7: orgsync.v1.WorkerAccount.target:type_name -> orgsync.v1.Target
+	43, // 8: orgsync.v1.WorkerAccount.desired:type_name -> orgsync.v1.DesiredUser
+	44, // 9: orgsync.v1.WorkerAccount.last_result:type_name -> orgsync.v1.WriterResult
+	7,  // 10: orgsync.v1.WorkerAccount.identifier_problem:type_name -> orgsync.v1.IdentifierProblem
+	42, // 11: orgsync.v1.IdentifierProblem.target:type_name -> orgsync.v1.Target
+	42, // 12: orgsync.v1.ListGroupMembersRequest.target:type_name -> orgsync.v1.Target
+	45, // 13: orgsync.v1.ListGroupMembersResponse.group:type_name -> orgsync.v1.DesiredGroup
+	10, // 14: orgsync.v1.ListGroupMembersResponse.members:type_name -> orgsync.v1.GroupMember
+	46, // 15: orgsync.v1.GroupMember.member_kind:type_name -> orgsync.v1.MemberKind
+	13, // 16: orgsync.v1.ListWorkersResponse.workers:type_name -> orgsync.v1.WorkerSummary
+	0,  // 17: orgsync.v1.WorkerSummary.phase:type_name -> orgsync.v1.LifecyclePhase
+	47, // 18: orgsync.v1.GetOrgUnitResponse.unit:type_name -> orgsync.v1.OrgUnit
+	18, // 19: orgsync.v1.GetOrgTreeResponse.roots:type_name -> orgsync.v1.OrgTreeNode
+	18, // 20: orgsync.v1.OrgTreeNode.children:type_name -> orgsync.v1.OrgTreeNode
+	42, // 21: orgsync.v1.ExplainMembershipRequest.target:type_name -> orgsync.v1.Target
+	48, // 22: orgsync.v1.PlanRequest.events:type_name -> orgsync.v1.HREvent
+	41, // 23: orgsync.v1.PlanRequest.at:type_name -> google.protobuf.Timestamp
+	23, // 24: orgsync.v1.PlanResponse.changes:type_name -> orgsync.v1.PlannedChange
+	1,  // 25: orgsync.v1.PlannedChange.action:type_name -> orgsync.v1.ChangeAction
+	49, // 26: orgsync.v1.PlannedChange.before:type_name -> orgsync.v1.DesiredObject
+	49, // 27: orgsync.v1.PlannedChange.after:type_name -> orgsync.v1.DesiredObject
+	26, // 28: orgsync.v1.ListPendingResponse.batches:type_name -> orgsync.v1.PendingBatch
+	26, // 29: orgsync.v1.ListPendingResponse.decided:type_name -> orgsync.v1.PendingBatch
+	41, // 30: orgsync.v1.PendingBatch.created_at:type_name -> google.protobuf.Timestamp
+	50, // 31: orgsync.v1.PendingBatch.cause:type_name -> orgsync.v1.Cause
+	49, // 32: orgsync.v1.PendingBatch.objects:type_name -> orgsync.v1.DesiredObject
+	2,  // 33: orgsync.v1.PendingBatch.decision:type_name -> orgsync.v1.Decision
+	51, // 34: orgsync.v1.PendingBatch.decided_by:type_name -> orgsync.v1.Principal
+	41, // 35: orgsync.v1.PendingBatch.decided_at:type_name -> google.protobuf.Timestamp
+	26, // 36: orgsync.v1.ApproveResponse.batch:type_name -> orgsync.v1.PendingBatch
+	26, // 37: orgsync.v1.RejectResponse.batch:type_name -> orgsync.v1.PendingBatch
+	39, // 38: orgsync.v1.GetStatusResponse.problems:type_name -> orgsync.v1.StatusProblem
+	41, // 39: orgsync.v1.GetStatusResponse.next_transition:type_name -> google.protobuf.Timestamp
+	34, // 40: orgsync.v1.GetStatusResponse.streams:type_name -> orgsync.v1.StreamStatus
+	41, // 41: orgsync.v1.GetStatusResponse.last_write:type_name -> google.protobuf.Timestamp
+	33, // 42: orgsync.v1.GetStatusResponse.services:type_name -> orgsync.v1.ServiceStatus
+	7,  // 43: orgsync.v1.GetStatusResponse.identifier_problems:type_name -> orgsync.v1.IdentifierProblem
+	41, // 44: orgsync.v1.ServiceStatus.last_drift_reconcile:type_name -> google.protobuf.Timestamp
+	41, // 45: orgsync.v1.ServiceStatus.updated_at:type_name -> google.protobuf.Timestamp
+	35, // 46: orgsync.v1.StreamStatus.consumers:type_name -> orgsync.v1.ConsumerStatus
+	42, // 47: orgsync.v1.ListAuditRequest.target:type_name -> orgsync.v1.Target
+	41, // 48: orgsync.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
+	41, // 49: orgsync.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
+	38, // 50: orgsync.v1.ListAuditResponse.records:type_name -> orgsync.v1.AuditRecord
+	41, // 51: orgsync.v1.AuditRecord.recorded_at:type_name -> google.protobuf.Timestamp
+	44, // 52: orgsync.v1.AuditRecord.result:type_name -> orgsync.v1.WriterResult
+	50, // 53: orgsync.v1.AuditRecord.cause:type_name -> orgsync.v1.Cause
+	51, // 54: orgsync.v1.AuditRecord.approved_by:type_name -> orgsync.v1.Principal
+	3,  // 55: orgsync.v1.OrgModelService.GetWorker:input_type -> orgsync.v1.GetWorkerRequest
+	8,  // 56: orgsync.v1.OrgModelService.ListGroupMembers:input_type -> orgsync.v1.ListGroupMembersRequest
+	11, // 57: orgsync.v1.OrgModelService.ListWorkers:input_type -> orgsync.v1.ListWorkersRequest
+	14, // 58: orgsync.v1.OrgModelService.GetOrgUnit:input_type -> orgsync.v1.GetOrgUnitRequest
+	16, // 59: orgsync.v1.OrgModelService.GetOrgTree:input_type -> orgsync.v1.GetOrgTreeRequest
+	19, // 60: orgsync.v1.OrgModelService.ExplainMembership:input_type -> orgsync.v1.ExplainMembershipRequest
+	21, // 61: orgsync.v1.OrgModelService.Plan:input_type -> orgsync.v1.PlanRequest
+	24, // 62: orgsync.v1.OrgModelService.ListPending:input_type -> orgsync.v1.ListPendingRequest
+	27, // 63: orgsync.v1.OrgModelService.Approve:input_type -> orgsync.v1.ApproveRequest
+	29, // 64: orgsync.v1.OrgModelService.Reject:input_type -> orgsync.v1.RejectRequest
+	31, // 65: orgsync.v1.OrgModelService.GetStatus:input_type -> orgsync.v1.GetStatusRequest
+	36, // 66: orgsync.v1.OrgModelService.ListAudit:input_type -> orgsync.v1.ListAuditRequest
+	4,  // 67: orgsync.v1.OrgModelService.GetWorker:output_type -> orgsync.v1.GetWorkerResponse
+	9,  // 68: orgsync.v1.OrgModelService.ListGroupMembers:output_type -> orgsync.v1.ListGroupMembersResponse
+	12, // 69: orgsync.v1.OrgModelService.ListWorkers:output_type -> orgsync.v1.ListWorkersResponse
+	15, // 70: orgsync.v1.OrgModelService.GetOrgUnit:output_type -> orgsync.v1.GetOrgUnitResponse
+	17, // 71: orgsync.v1.OrgModelService.GetOrgTree:output_type -> orgsync.v1.GetOrgTreeResponse
+	20, // 72: orgsync.v1.OrgModelService.ExplainMembership:output_type -> orgsync.v1.ExplainMembershipResponse
+	22, // 73: orgsync.v1.OrgModelService.Plan:output_type -> orgsync.v1.PlanResponse
+	25, // 74: orgsync.v1.OrgModelService.ListPending:output_type -> orgsync.v1.ListPendingResponse
+	28, // 75: orgsync.v1.OrgModelService.Approve:output_type -> orgsync.v1.ApproveResponse
+	30, // 76: orgsync.v1.OrgModelService.Reject:output_type -> orgsync.v1.RejectResponse
+	32, // 77: orgsync.v1.OrgModelService.GetStatus:output_type -> orgsync.v1.GetStatusResponse
+	37, // 78: orgsync.v1.OrgModelService.ListAudit:output_type -> orgsync.v1.ListAuditResponse
+	67, // [67:79] is the sub-list for method output_type
+	55, // [55:67] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_orgsync_v1_orgmodel_proto_init() }
@@ -2984,7 +3122,7 @@ func file_orgsync_v1_orgmodel_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgsync_v1_orgmodel_proto_rawDesc), len(file_orgsync_v1_orgmodel_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      3,
 			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,

@@ -17,6 +17,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/sambadc"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/ad-writer/internal/ldap"
 )
@@ -147,7 +148,7 @@ func (d *domain) publish(tb testing.TB, objs ...*orgsyncv1.DesiredObject) {
 	tb.Helper()
 	for _, obj := range objs {
 		obj.Target = orgsyncv1.Target_TARGET_AD
-		subject, err := stream.DirectorySubject(obj)
+		subject, err := subject.DirectorySubject(obj)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -183,7 +184,7 @@ func (d *domain) waitFor(tb testing.TB, timeout time.Duration, objs ...*orgsyncv
 		results := d.results(tb)
 		missing := 0
 		for _, obj := range objs {
-			path, _ := stream.ObjectPath(obj)
+			path, _ := subject.ObjectPath(obj)
 			r := results[path]
 			if r.GetOutcome() == orgsyncv1.Outcome_OUTCOME_FAILED {
 				tb.Fatalf("%s failed: %s", path, r.GetErrorMessage())

@@ -20,6 +20,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/envconfig"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/ad-writer/internal/ldap"
 	"github.com/orgsync/orgsync/services/ad-writer/internal/writer"
@@ -184,7 +185,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	consumer, err := js.CreateOrUpdateConsumer(ctx, stream.Directory, jetstream.ConsumerConfig{
 		Durable:       ConsumerName,
 		Description:   "ad-writer: converges Active Directory to the desired state",
-		FilterSubject: stream.DirectoryFilter(orgsyncv1.Target_TARGET_AD),
+		FilterSubject: subject.DirectoryFilter(orgsyncv1.Target_TARGET_AD),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		// Short, for failover: a batch in hand is reported in progress every 10 s
 		// (converge.Consumer), so only a replica that died leaves its batch to be delivered

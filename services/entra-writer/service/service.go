@@ -23,6 +23,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/envconfig"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/budget"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/drift"
@@ -255,7 +256,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	consumer, err := js.CreateOrUpdateConsumer(ctx, stream.Directory, jetstream.ConsumerConfig{
 		Durable:       consumerName,
 		Description:   "entra-writer: converges Entra ID to the desired state",
-		FilterSubject: stream.DirectoryFilter(orgsyncv1.Target_TARGET_ENTRA),
+		FilterSubject: subject.DirectoryFilter(orgsyncv1.Target_TARGET_ENTRA),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       2 * time.Minute,
 		// Room for a whole load's memberships to be held back at once (see MembershipGather):

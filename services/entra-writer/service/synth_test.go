@@ -20,6 +20,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/graph-emulator/emulator"
 )
@@ -178,7 +179,7 @@ func (p pipeline) startReplica(tb testing.TB, configure func(*Config), inspect f
 func (p pipeline) publish(tb testing.TB, objs []*orgsyncv1.DesiredObject) {
 	tb.Helper()
 	for _, obj := range objs {
-		subject, err := stream.DirectorySubject(obj)
+		subject, err := subject.DirectorySubject(obj)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -313,7 +314,7 @@ func (p pipeline) waitForRevisions(tb testing.TB, objs []*orgsyncv1.DesiredObjec
 		results := p.waitForResults(tb, 0, timeout)
 		waiting := 0
 		for _, obj := range objs {
-			path, err := stream.ObjectPath(obj)
+			path, err := subject.ObjectPath(obj)
 			if err != nil {
 				tb.Fatal(err)
 			}

@@ -139,8 +139,8 @@ func (s *Service) restoreCheckpoint(ctx context.Context, firstSeq, lastSeq uint6
 	return cp.GetHrSequence()
 }
 
-// noteApplied counts an applied HR event and asks for a checkpoint once enough have come. The
-// caller holds applyMu.
+// noteApplied counts an applied HR event and asks for a checkpoint once enough have come, on the
+// engine's goroutine.
 func (s *Service) noteApplied(sequence uint64) {
 	s.appliedSeq = sequence
 	if s.checkpoints == nil || s.checkpointCfg.Events <= 0 {
@@ -155,7 +155,7 @@ func (s *Service) noteApplied(sequence uint64) {
 }
 
 // writeCheckpoints writes a checkpoint when asked (enough events) or when the interval has passed
-// with events since the last one, until ctx ends. The model's state is taken under applyMu;
+// with events since the last one, until ctx ends. The model's state is taken on the engine;
 // encoding and storing happen outside it, so HR events go on being applied meanwhile.
 func (s *Service) writeCheckpoints(ctx context.Context) error {
 	if s.checkpoints == nil || s.checkpointCfg.Events <= 0 {
@@ -179,14 +179,17 @@ func (s *Service) writeCheckpoints(ctx context.Context) error {
 
 // writeCheckpoint stores the model's state if HR events were applied since the last checkpoint.
 func (s *Service) writeCheckpoint(ctx context.Context) error {
-	s.applyMu.Lock()
-	sequence := s.appliedSeq
-	if sequence <= s.checkpointedSeq {
-		s.applyMu.Unlock()
+	var sequence uint64
+	var cp *orgsyncv1.ModelCheckpoint
+	if err := s.engine.Do(ctx, func(context.Context) error {
+		sequence = s.appliedSeq
+		if sequence > s.checkpointedSeq {
+			cp = s.model.Checkpoint(sequence, s.clock.Now())
+		}
 		return nil
+	}); err != nil || cp == nil {
+		return err
 	}
-	cp := s.model.Checkpoint(sequence, s.clock.Now())
-	s.applyMu.Unlock()
 
 	started := time.Now()
 	data, err := encodeCheckpoint(cp)
@@ -196,9 +199,12 @@ func (s *Service) writeCheckpoint(ctx context.Context) error {
 	if _, err := s.checkpoints.PutBytes(ctx, checkpointObject, data); err != nil {
 		return fmt.Errorf("storing the checkpoint in %s: %w", CheckpointBucket, err)
 	}
-	s.applyMu.Lock()
-	s.checkpointedSeq = max(s.checkpointedSeq, sequence)
-	s.applyMu.Unlock()
+	if err := s.engine.Do(ctx, func(context.Context) error {
+		s.checkpointedSeq = max(s.checkpointedSeq, sequence)
+		return nil
+	}); err != nil {
+		return err
+	}
 	s.logger.InfoContext(ctx, "checkpoint written", "hr_sequence", sequence, "workers", len(cp.GetWorkers()), "bytes", len(data), "took", time.Since(started))
 	return nil
 }

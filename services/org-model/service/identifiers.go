@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/identifier"
 	"github.com/orgsync/orgsync/services/org-model/internal/model"
@@ -41,11 +42,11 @@ func openIdentifiers(ctx context.Context, js jetstream.JetStream, cfg stream.Con
 }
 
 func assignmentKey(target orgsyncv1.Target, workerID string) string {
-	return "worker." + stream.TargetName(target) + "." + base64.RawURLEncoding.EncodeToString([]byte(workerID))
+	return "worker." + subject.TargetName(target) + "." + base64.RawURLEncoding.EncodeToString([]byte(workerID))
 }
 
 func heldKey(h model.HeldIdentifier) string {
-	return "held." + stream.TargetName(h.Target) + "." + base64.RawURLEncoding.EncodeToString([]byte(h.Property)) + "." +
+	return "held." + subject.TargetName(h.Target) + "." + base64.RawURLEncoding.EncodeToString([]byte(h.Property)) + "." +
 		base64.RawURLEncoding.EncodeToString([]byte(h.Value))
 }
 
@@ -200,13 +201,13 @@ func (s *Service) noteResult(ctx context.Context, result *orgsyncv1.WriterResult
 	if !isHeldConflict(result) {
 		return nil
 	}
-	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
-	if !s.caughtUp.Load() {
-		s.heldConflicts = append(s.heldConflicts, result)
-		return nil
-	}
-	return s.takeNextCandidate(ctx, result)
+	return s.engine.Do(ctx, func(ctx context.Context) error {
+		if !s.caughtUp.Load() {
+			s.heldConflicts = append(s.heldConflicts, result)
+			return nil
+		}
+		return s.takeNextCandidate(ctx, result)
+	})
 }
 
 func isHeldConflict(result *orgsyncv1.WriterResult) bool {
@@ -221,7 +222,7 @@ func isHeldConflict(result *orgsyncv1.WriterResult) bool {
 	return false
 }
 
-// takeHeldConflicts handles the conflicts read during the replay. The caller holds applyMu.
+// takeHeldConflicts handles the conflicts read during the replay. It runs on the engine's goroutine.
 func (s *Service) takeHeldConflicts(ctx context.Context) error {
 	conflicts := s.heldConflicts
 	s.heldConflicts = nil
@@ -234,10 +235,10 @@ func (s *Service) takeHeldConflicts(ctx context.Context) error {
 }
 
 // takeNextCandidate applies one conflict result. Only a result about the revision published
-// now counts: an older one is about identifiers already replaced. The caller holds applyMu.
+// now counts: an older one is about identifiers already replaced. It runs on the engine's goroutine.
 func (s *Service) takeNextCandidate(ctx context.Context, result *orgsyncv1.WriterResult) error {
 	obj := &orgsyncv1.DesiredObject{Target: result.GetTarget(), Key: result.GetKey(), Object: &orgsyncv1.DesiredObject_User{User: &orgsyncv1.DesiredUser{WorkerId: result.GetKey()}}}
-	path, err := stream.ObjectPath(obj)
+	path, err := subject.ObjectPath(obj)
 	if err != nil {
 		return nil
 	}
@@ -263,7 +264,7 @@ func (s *Service) takeNextCandidate(ctx context.Context, result *orgsyncv1.Write
 	}
 	// The value itself is personal data: the log names the worker and the property only.
 	s.logger.InfoContext(ctx, "identifier held by an account orgsync does not manage; taking the next candidate",
-		"worker_id", result.GetKey(), "target", stream.TargetName(result.GetTarget()), "property", result.GetProperty(), "revision", result.GetRevision())
+		"worker_id", result.GetKey(), "target", subject.TargetName(result.GetTarget()), "property", result.GetProperty(), "revision", result.GetRevision())
 	// emit records the held value and the new assignment before it publishes.
 	return s.emit(ctx, changes, &orgsyncv1.Cause{Reason: heldReason, ComputedAt: timestamppb.New(now)})
 }

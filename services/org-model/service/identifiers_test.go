@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
-	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/model"
 )
@@ -40,7 +40,7 @@ func (h harness) conflict(t *testing.T, workerID, property string, revision uint
 		Revision: revision, Outcome: orgsyncv1.Outcome_OUTCOME_FAILED, ErrorClass: orgsyncv1.ErrorClass_ERROR_CLASS_CONFLICT,
 		ErrorCode: "Request_BadRequest", ErrorMessage: "Another object with the same value for property " + property + " already exists.",
 		Property: property}
-	if _, err := h.pub.Publish(t.Context(), stream.ResultSubject("entra.user."+workerID), "", result); err != nil {
+	if _, err := h.pub.Publish(t.Context(), subject.ResultSubject("entra.user."+workerID), "", result); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -61,7 +61,7 @@ groups:
 	}
 
 	workers, err := api.ListWorkers(t.Context(), &orgsyncv1.ListWorkersRequest{PageSize: 2})
-	if err != nil || len(workers.GetWorkers()) != 2 || workers.GetNextPageToken() != "E2" || workers.GetWorkers()[0].GetPhase() != "active" {
+	if err != nil || len(workers.GetWorkers()) != 2 || workers.GetNextPageToken() != "E2" || workers.GetWorkers()[0].GetPhase() != orgsyncv1.LifecyclePhase_LIFECYCLE_PHASE_ACTIVE {
 		t.Errorf("workers: %v, %v", workers, err)
 	}
 
@@ -89,9 +89,9 @@ groups:
 	}
 	var actions []string
 	for _, c := range plan.GetChanges() {
-		actions = append(actions, c.GetAction()+" "+c.GetPath())
+		actions = append(actions, c.GetAction().String()+" "+c.GetPath())
 	}
-	wantActions := []string{"delete entra.member.rule-everyone.E1", "delete entra.member.unit-sales.E1", "disable entra.user.E1"}
+	wantActions := []string{"CHANGE_ACTION_DELETE entra.member.rule-everyone.E1", "CHANGE_ACTION_DELETE entra.member.unit-sales.E1", "CHANGE_ACTION_DISABLE entra.user.E1"}
 	if diff := cmp.Diff(wantActions, slices.Sorted(slices.Values(actions))); diff != "" || plan.GetDisables() != 1 || plan.GetRemovals() != 2 {
 		t.Errorf("plan %d disables %d removals (-want +got):\n%s", plan.GetDisables(), plan.GetRemovals(), diff)
 	}

@@ -5,7 +5,6 @@ package service
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,29 +19,31 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/orgsync/orgsync/pkg/auditlog"
 	"github.com/orgsync/orgsync/pkg/envconfig"
 	"github.com/orgsync/orgsync/pkg/metrics"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/audit"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
+	"github.com/orgsync/orgsync/services/org-model/internal/decisions"
 	"github.com/orgsync/orgsync/services/org-model/internal/desired"
+	"github.com/orgsync/orgsync/services/org-model/internal/engine"
 	"github.com/orgsync/orgsync/services/org-model/internal/guard"
 	"github.com/orgsync/orgsync/services/org-model/internal/model"
 	"github.com/orgsync/orgsync/services/org-model/internal/policy"
 	"github.com/orgsync/orgsync/services/org-model/internal/query"
+	"github.com/orgsync/orgsync/services/org-model/internal/status"
 )
 
 // Name is the service name in health checks, telemetry and logs.
 const Name = "org-model"
 
 // DecisionsBucket is the JetStream key-value bucket that keeps the guard's rejections.
-const DecisionsBucket = "ORGMODEL_GUARD"
+const DecisionsBucket = decisions.Bucket
 
 // Policy is the policy in force without a policy file, from the environment.
 type Policy struct {
@@ -150,31 +151,27 @@ type Service struct {
 	results   *query.Results
 	// causes remembers why each revision was published, for the audit trail's join.
 	causes *audit.Causes
-	// decisionsKV keeps the guard's rejections and the recent decisions durable across restarts;
-	// savedVersion is the guard's rejection version it holds.
-	decisionsKV  jetstream.KeyValue
-	savedVersion uint64
-	// decisions are the most recent approvals and rejections, with who decided.
-	decisions *decisionLog
+	// decisions keeps the guard's rejections and the recent decisions durable across restarts.
+	decisions *decisions.Store
 	// identifiers records assigned identifiers and held values (identifiers.go).
 	identifiers jetstream.KeyValue
-	// heldConflicts are writers' conflict results read before the replay was done; applyMu guards it.
+	// heldConflicts are writers' conflict results read before the replay was done; the engine's
+	// goroutine owns it.
 	heldConflicts []*orgsyncv1.WriterResult
-	// applyMu serialises applying HR events, scheduled transitions and approvals with publishing;
-	// approvals wait for it only as long as their request (applyLock).
-	applyMu applyLock
+	// engine is the one goroutine that applies HR events, due transitions, approvals, writers'
+	// conflicts and checkpoints to the model and publishes what changes; approvals wait for it
+	// only as long as their request.
+	engine *engine.Engine
 	// running ends when Run stops: an approval's objects are published until then even when its
 	// caller has gone away.
 	running context.Context
 	// publishing says whether publishing to DIRECTORY is failing now.
 	publishing publishHealth
-	// wake tells the scheduler that the next due time may have moved.
-	wake chan struct{}
 	// caughtUp is set once the HR replay at start has been applied and reconciled.
 	caughtUp atomic.Bool
 	// checkpoints is the object store of the model's checkpoint (nil: checkpoints off);
 	// checkpointDue asks the writer for one. appliedSeq and checkpointedSeq are the HR sequences
-	// last applied and last saved; applyMu guards them.
+	// last applied and last saved; the engine's goroutine owns them.
 	checkpoints     jetstream.ObjectStore
 	checkpointCfg   CheckpointConfig
 	checkpointDue   chan struct{}
@@ -203,7 +200,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		srv.Close()
 		return nil, err
 	}
-	decisions, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	decisionsKV, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      DecisionsBucket,
 		Description: "org-model: desired states rejected through the mass-change guard, by object path",
 		Replicas:    max(cfg.Streams.Replicas, 1),
@@ -239,13 +236,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 			return nil, fmt.Errorf("object store %s: %w", CheckpointBucket, err)
 		}
 	}
-	targets := []orgsyncv1.Target{orgsyncv1.Target_TARGET_ENTRA}
-	if _, ok := pol.Mapping["ad"]; ok {
-		targets = append(targets, orgsyncv1.Target_TARGET_AD)
-	}
+	targets := model.TargetsOf(pol)
 	s := &Service{
 		server:      srv,
-		applyMu:     newApplyLock(),
 		conn:        nc,
 		js:          js,
 		logger:      logger,
@@ -255,23 +248,22 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		guard:       guard.New(pol.Guard),
 		results:     query.NewResults(),
 		causes:      audit.NewCauses(),
-		decisionsKV: decisions,
-		decisions:   newDecisionLog(),
 		identifiers: identifiers,
-		wake:        make(chan struct{}, 1),
 
 		checkpoints:   checkpoints,
 		checkpointCfg: cfg.Checkpoint,
 		checkpointDue: make(chan struct{}, 1),
 	}
+	s.decisions = decisions.NewStore(decisionsKV, s.guard, logger)
+	s.engine = engine.New(s.clock, schedule{s})
 	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
 		Model: s.model, Publisher: s.publisher, Results: s.results, Guard: s.guard, Clock: s.clock,
-		Approve: s.approve, Reject: s.reject, Decided: s.decisions.list, Ready: s.caughtUp.Load, PlanTimeout: cfg.PlanTimeout,
-		Audit: audit.NewReader(js, s.causes).List, Streams: s.streamStatus,
+		Approve: s.approve, Reject: s.reject, Decided: s.decisions.List, Ready: s.caughtUp.Load, PlanTimeout: cfg.PlanTimeout,
+		Audit: audit.NewReader(js, s.causes).List, Streams: func(ctx context.Context) ([]*orgsyncv1.StreamStatus, error) { return status.Streams(ctx, js) },
 		Services: func(ctx context.Context) ([]*orgsyncv1.ServiceStatus, error) { return stream.ReadStatuses(ctx, js) },
 	}))
 	srv.Authorize(GRPCRules)
-	if err := s.observe(); err != nil {
+	if s.observers, err = status.Observe(js, s.guardHeld); err != nil {
 		nc.Close()
 		srv.Close()
 		return nil, err
@@ -302,7 +294,7 @@ func (s *Service) Run(ctx context.Context) error {
 	group.Go(func() error { return s.server.Run(groupCtx) })
 	group.Go(func() error { return s.followHR(groupCtx) })
 	group.Go(func() error { return s.followResults(groupCtx) })
-	group.Go(func() error { return s.schedule(groupCtx) })
+	group.Go(func() error { return s.engine.Run(groupCtx) })
 	group.Go(func() error { return s.writeCheckpoints(groupCtx) })
 	group.Go(func() error {
 		return stream.ReportStatus(groupCtx, s.js, 0, stream.ReadyStatus(Name, stream.Instance(), s.server.Ready))
@@ -326,16 +318,16 @@ func (s *Service) followHR(ctx context.Context) error {
 		if err := stream.Decode(msg, &obj); err != nil {
 			return err
 		}
-		if path, err := stream.ObjectPath(&obj); err == nil {
+		if path, err := subject.ObjectPath(&obj); err == nil {
 			producer := otel.GetTextMapPropagator().Extract(context.Background(), stream.HeaderCarrier(msg.Headers()))
-			s.causes.Record(path, obj.GetRevision(), audit.Cause{Cause: obj.GetCause(), TraceID: audit.TraceID(producer), ApprovalBatchID: approvalOf(obj.GetCause())})
+			s.causes.Record(path, obj.GetRevision(), audit.Cause{Cause: obj.GetCause(), TraceID: audit.TraceID(producer), ApprovalBatchID: obj.GetCause().GetApprovalBatchId()})
 		}
 		return s.publisher.Seed(&obj)
 	})
 	if err != nil {
 		return fmt.Errorf("loading the published desired state: %w", err)
 	}
-	if err := s.loadRejections(ctx); err != nil {
+	if err := s.decisions.Load(ctx); err != nil {
 		return err
 	}
 	if err := s.loadIdentifiers(ctx); err != nil {
@@ -356,10 +348,7 @@ func (s *Service) followHR(ctx context.Context) error {
 		}
 	}
 	if replayUntil == 0 {
-		s.applyMu.Lock()
-		err := s.reconcile(ctx)
-		s.applyMu.Unlock()
-		if err != nil {
+		if err := s.engine.Do(ctx, s.reconcile); err != nil {
 			return err
 		}
 	}
@@ -384,12 +373,16 @@ func (s *Service) applyHR(ctx context.Context, msg jetstream.Msg, replayUntil ui
 		// A message that cannot be decoded cannot become valid later; it is reported and skipped.
 		return err
 	}
-	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
-	s.noteApplied(meta.Sequence.Stream)
+	return s.engine.Do(ctx, func(ctx context.Context) error { return s.apply(ctx, &event, meta.Sequence.Stream, replayUntil) })
+}
+
+// apply applies one HR event on the engine's goroutine: recorded during the replay at start (and
+// the whole state reconciled after the last one), applied and published after.
+func (s *Service) apply(ctx context.Context, event *orgsyncv1.HREvent, sequence, replayUntil uint64) error {
+	s.noteApplied(sequence)
 	if !s.caughtUp.Load() {
-		s.model.Record(&event, s.clock.Now())
-		if meta.Sequence.Stream >= replayUntil {
+		s.model.Record(event, s.clock.Now())
+		if sequence >= replayUntil {
 			return s.reconcile(ctx)
 		}
 		return nil
@@ -407,51 +400,44 @@ func (s *Service) applyHR(ctx context.Context, msg jetstream.Msg, replayUntil ui
 	if event.GetReceivedAt() != nil {
 		ctx = metrics.WithAcceptedAt(ctx, event.GetReceivedAt().AsTime())
 	}
-	changes := s.model.Apply(&event, s.clock.Now())
-	s.poke()
+	changes := s.model.Apply(event, s.clock.Now())
 	cause := &orgsyncv1.Cause{
 		HrEventId:  event.GetEventId(),
-		HrSequence: meta.Sequence.Stream,
-		Reason:     reason(&event),
+		HrSequence: sequence,
+		Reason:     reason(event),
 		ComputedAt: timestamppb.New(s.clock.Now()),
 	}
 	return s.emit(ctx, changes, cause)
 }
 
-// poke wakes the scheduler to look at the next due time again.
-func (s *Service) poke() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+// guardHeld counts the changes the mass-change guard holds.
+func (s *Service) guardHeld() int {
+	held := 0
+	for _, batch := range s.guard.Pending() {
+		held += len(batch.Objects)
 	}
+	return held
 }
 
-// schedule applies lifecycle transitions and future-dated records exactly when they fall due.
-// After a restart, the reconcile applies those that fell due meanwhile.
-func (s *Service) schedule(ctx context.Context) error {
-	for {
-		var due <-chan time.Time
-		if s.caughtUp.Load() {
-			if next := s.model.NextDue(); !next.IsZero() {
-				due = s.clock.After(next.Sub(s.clock.Now()))
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.wake:
-			continue
-		case <-due:
-		}
-		s.applyMu.Lock()
-		now := s.clock.Now()
-		changes := s.model.Advance(now)
-		err := s.emit(ctx, changes, &orgsyncv1.Cause{Reason: "lifecycle transition due", ComputedAt: timestamppb.New(now)})
-		s.applyMu.Unlock()
-		if err != nil {
-			return err
-		}
+// schedule is the service's lifecycle schedule for the engine: transitions and future-dated
+// records apply exactly when they fall due, once the replay at start is done (its reconcile
+// applies those that fell due while the service was down).
+type schedule struct{ s *Service }
+
+var _ engine.Schedule = schedule{}
+
+// NextDue is when the model's next transition falls due, zero before the replay is done.
+func (sc schedule) NextDue() time.Time {
+	if !sc.s.caughtUp.Load() {
+		return time.Time{}
 	}
+	return sc.s.model.NextDue()
+}
+
+// Due applies and publishes the transitions due at now.
+func (sc schedule) Due(ctx context.Context, now time.Time) error {
+	changes := sc.s.model.Advance(now)
+	return sc.s.emit(ctx, changes, &orgsyncv1.Cause{Reason: "lifecycle transition due", ComputedAt: timestamppb.New(now)})
 }
 
 // reconcile publishes every desired object that differs from DIRECTORY and a tombstone for every
@@ -462,32 +448,38 @@ func (s *Service) reconcile(ctx context.Context) error {
 	now := s.clock.Now()
 	cause := &orgsyncv1.Cause{Reason: "reconcile at start", ComputedAt: timestamppb.New(now)}
 	all := s.model.ComputeAll(now)
-	wanted := make(map[string]bool, len(all))
-	for _, obj := range all {
-		wanted[guard.PathOf(obj)] = true
-	}
-	var removedMembers, removedObjects []*orgsyncv1.DesiredObject
-	for _, obj := range s.publisher.Live() {
-		if !wanted[guard.PathOf(obj)] {
-			if obj.GetMembership() != nil {
-				removedMembers = append(removedMembers, desired.Tombstone(obj))
-			} else {
-				removedObjects = append(removedObjects, desired.Tombstone(obj))
-			}
-		}
-	}
-	changes := append(removedMembers, all...)
-	changes = append(changes, removedObjects...)
+	changes := model.Diff(all, s.publisher.Live())
+	changes = append(changes, s.stillRejected(all, changes)...)
 	if err := s.emit(ctx, changes, cause); err != nil {
 		return err
 	}
 	s.caughtUp.Store(true)
-	s.poke()
 	if err := s.takeHeldConflicts(ctx); err != nil {
 		return err
 	}
 	s.logger.InfoContext(ctx, "caught up with HR", "desired_objects", len(all))
 	return nil
+}
+
+// stillRejected returns the desired objects that model.Diff left out because they equal what is
+// published but whose path the guard keeps a rejection for, so that the guard sees HR has moved
+// away from the rejected state (as it would have when reconcile passed every desired object).
+func (s *Service) stillRejected(all, changes []*orgsyncv1.DesiredObject) []*orgsyncv1.DesiredObject {
+	rejected, _ := s.guard.Rejected()
+	if len(rejected) == 0 {
+		return nil
+	}
+	inChanges := make(map[string]bool, len(changes))
+	for _, obj := range changes {
+		inChanges[guard.PathOf(obj)] = true
+	}
+	var out []*orgsyncv1.DesiredObject
+	for _, obj := range all {
+		if path := guard.PathOf(obj); rejected[path] != nil && !inChanges[path] {
+			out = append(out, obj)
+		}
+	}
+	return out
 }
 
 // emit passes one batch of changes through the guard and publishes what it admits.
@@ -514,20 +506,23 @@ func (s *Service) emit(ctx context.Context, changes []*orgsyncv1.DesiredObject, 
 		}
 	}
 	// A rejected state that HR has since moved away from is no longer suppressed.
-	if s.guard.RejectedVersion() != s.savedVersion {
-		if err := s.saveRejections(ctx); err != nil {
-			s.logger.WarnContext(ctx, "guard decisions not saved; a restart may hold rejected changes again", "error", err)
-		}
+	if err := s.decisions.SaveRejections(ctx); err != nil {
+		s.logger.WarnContext(ctx, "guard decisions not saved; a restart may hold rejected changes again", "error", err)
 	}
 	return nil
 }
 
 // approve publishes a pending batch; the causes of its objects name the batch and who approved it.
-func (s *Service) approve(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error) {
-	if err := s.lockForDecision(ctx); err != nil {
-		return nil, 0, err
-	}
-	defer s.applyMu.Unlock()
+func (s *Service) approve(ctx context.Context, batchID string) (decided *orgsyncv1.PendingBatch, published int, err error) {
+	err = s.decide(ctx, func(ctx context.Context) error {
+		decided, published, err = s.approveNow(ctx, batchID)
+		return err
+	})
+	return decided, published, err
+}
+
+// approveNow approves a pending batch on the engine's goroutine.
+func (s *Service) approveNow(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error) {
 	held, ok := s.guard.Batch(batchID)
 	if !ok {
 		return nil, 0, fmt.Errorf("%w: %q", guard.ErrNoBatch, batchID)
@@ -537,10 +532,10 @@ func (s *Service) approve(ctx context.Context, batchID string) (*orgsyncv1.Pendi
 		return nil, 0, err
 	}
 	now := s.clock.Now()
-	by := principalOf(ctx)
-	decided := decidedBatch(held, orgsyncv1.Decision_DECISION_APPROVED, by, now)
-	s.recordDecision(ctx, decided)
-	cause := &orgsyncv1.Cause{Reason: approvedPrefix + batchID, ComputedAt: timestamppb.New(now), ApprovalBatchId: batchID, ApprovedBy: by}
+	by := decisions.PrincipalOf(ctx)
+	decided := decisions.DecidedBatch(held, orgsyncv1.Decision_DECISION_APPROVED, by, now)
+	s.decisions.Record(ctx, decided)
+	cause := &orgsyncv1.Cause{Reason: "held batch approved", ComputedAt: timestamppb.New(now), ApprovalBatchId: batchID, ApprovedBy: by}
 	// The batch is decided: its objects are published even if the caller goes away meanwhile
 	// (stopping half-way would leave the rest unpublished until a restart, and held again then),
 	// for as long as the service runs.
@@ -557,30 +552,39 @@ func (s *Service) approve(ctx context.Context, batchID string) (*orgsyncv1.Pendi
 	return decided, len(objects), nil
 }
 
-// lockForDecision takes the apply lock for an approval or a rejection: refused at once with
-// errPublishing while publishing to DIRECTORY fails (the lock's holder is then retrying a publish
-// for as long as it takes), and given up with errPublishing when ctx ends first.
-func (s *Service) lockForDecision(ctx context.Context) error {
+// decide runs an approval or a rejection on the engine: refused at once with errPublishing while
+// publishing to DIRECTORY fails (the engine is then retrying a publish for as long as it takes),
+// and given up with errPublishing, nothing decided, when ctx ends before the engine takes it.
+func (s *Service) decide(ctx context.Context, decision func(ctx context.Context) error) error {
 	if s.publishing.failing() {
 		return errPublishing
 	}
-	if err := s.applyMu.LockContext(ctx); err != nil {
+	taken := false
+	err := s.engine.Do(ctx, func(ctx context.Context) error {
+		taken = true
+		if s.publishing.failing() {
+			return errPublishing
+		}
+		return decision(ctx)
+	})
+	if err != nil && !taken {
 		return fmt.Errorf("%w (%w)", errPublishing, err)
 	}
-	if s.publishing.failing() {
-		s.applyMu.Unlock()
-		return errPublishing
-	}
-	return nil
+	return err
 }
 
 // reject drops a pending batch and keeps its rejected states in the decisions bucket, so that a
 // restart does not hold them again.
-func (s *Service) reject(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error) {
-	if err := s.lockForDecision(ctx); err != nil {
-		return nil, 0, err
-	}
-	defer s.applyMu.Unlock()
+func (s *Service) reject(ctx context.Context, batchID string) (decided *orgsyncv1.PendingBatch, rejected int, err error) {
+	err = s.decide(ctx, func(ctx context.Context) error {
+		decided, rejected, err = s.rejectNow(ctx, batchID)
+		return err
+	})
+	return decided, rejected, err
+}
+
+// rejectNow rejects a pending batch on the engine's goroutine.
+func (s *Service) rejectNow(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error) {
 	held, ok := s.guard.Batch(batchID)
 	if !ok {
 		return nil, 0, fmt.Errorf("%w: %q", guard.ErrNoBatch, batchID)
@@ -589,78 +593,10 @@ func (s *Service) reject(ctx context.Context, batchID string) (*orgsyncv1.Pendin
 	if err != nil {
 		return nil, 0, err
 	}
-	decided := decidedBatch(held, orgsyncv1.Decision_DECISION_REJECTED, principalOf(ctx), s.clock.Now())
-	s.recordDecision(ctx, decided)
-	return decided, n, s.saveRejections(ctx)
+	decided := decisions.DecidedBatch(held, orgsyncv1.Decision_DECISION_REJECTED, decisions.PrincipalOf(ctx), s.clock.Now())
+	s.decisions.Record(ctx, decided)
+	return decided, n, s.decisions.SaveRejections(ctx)
 }
-
-// saveRejections makes the bucket hold exactly the guard's rejected states. The caller holds applyMu.
-func (s *Service) saveRejections(ctx context.Context) error {
-	rejected, version := s.guard.Rejected()
-	if version == s.savedVersion {
-		return nil
-	}
-	stored := map[string]bool{}
-	keys, err := s.decisionsKV.ListKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("listing %s: %w", DecisionsBucket, err)
-	}
-	for key := range keys.Keys() {
-		if !isDecisionKey(key) {
-			stored[key] = true
-		}
-	}
-	for path, obj := range rejected {
-		key := decisionKey(path)
-		delete(stored, key)
-		data, err := proto.Marshal(obj)
-		if err != nil {
-			return err
-		}
-		if _, err := s.decisionsKV.Put(ctx, key, data); err != nil {
-			return fmt.Errorf("saving a rejection in %s: %w", DecisionsBucket, err)
-		}
-	}
-	for key := range stored {
-		if err := s.decisionsKV.Delete(ctx, key); err != nil {
-			return fmt.Errorf("clearing a rejection in %s: %w", DecisionsBucket, err)
-		}
-	}
-	s.savedVersion = version
-	return nil
-}
-
-func (s *Service) loadRejections(ctx context.Context) error {
-	keys, err := s.decisionsKV.ListKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("listing %s: %w", DecisionsBucket, err)
-	}
-	rejected := map[string]*orgsyncv1.DesiredObject{}
-	for key := range keys.Keys() {
-		if isDecisionKey(key) {
-			if err := s.loadDecision(ctx, key); err != nil {
-				s.logger.WarnContext(ctx, "unreadable decision skipped", "bucket", DecisionsBucket, "key", key, "error", err)
-			}
-			continue
-		}
-		entry, err := s.decisionsKV.Get(ctx, key)
-		if err != nil {
-			return fmt.Errorf("reading %s %s: %w", DecisionsBucket, key, err)
-		}
-		var obj orgsyncv1.DesiredObject
-		if err := proto.Unmarshal(entry.Value(), &obj); err != nil {
-			s.logger.WarnContext(ctx, "unreadable rejection skipped", "bucket", DecisionsBucket, "key", key, "error", err)
-			continue
-		}
-		rejected[guard.PathOf(&obj)] = &obj
-	}
-	s.guard.Restore(rejected)
-	_, s.savedVersion = s.guard.Rejected()
-	return nil
-}
-
-// decisionKey is a key-value key for an object path (paths hold '%', which keys may not).
-func decisionKey(path string) string { return base64.RawURLEncoding.EncodeToString([]byte(path)) }
 
 // publish retries until DIRECTORY acknowledges or ctx ends: HR is read by an ordered consumer that
 // does not redeliver, so giving up here would lose the change until the next restart.
@@ -670,9 +606,9 @@ func (s *Service) publish(ctx context.Context, obj *orgsyncv1.DesiredObject, cau
 		published, err := s.publisher.Publish(ctx, obj, cause)
 		s.publishing.note(err)
 		if err == nil {
-			if path, pathErr := stream.ObjectPath(obj); published && pathErr == nil {
+			if path, pathErr := subject.ObjectPath(obj); published && pathErr == nil {
 				revision, _ := s.publisher.Revision(path)
-				s.causes.Record(path, revision, audit.Cause{Cause: cause, TraceID: audit.TraceID(ctx), ApprovalBatchID: approvalOf(cause)})
+				s.causes.Record(path, revision, audit.Cause{Cause: cause, TraceID: audit.TraceID(ctx), ApprovalBatchID: cause.GetApprovalBatchId()})
 			}
 			return nil
 		}
@@ -708,22 +644,6 @@ func (s *Service) followResults(ctx context.Context) error {
 	}})
 }
 
-// approvedPrefix starts the reason of a cause that is an approval of a held batch; writers read
-// the batch id back from it (auditlog.Stamp).
-const approvedPrefix = auditlog.ApprovedPrefix
-
-// approvalOf returns the batch id of an approval's cause, or "": the field, else the reason's
-// "approved batch <id>" written before the field existed.
-func approvalOf(cause *orgsyncv1.Cause) string {
-	if batchID := cause.GetApprovalBatchId(); batchID != "" {
-		return batchID
-	}
-	if batchID, ok := strings.CutPrefix(cause.GetReason(), approvedPrefix); ok {
-		return batchID
-	}
-	return ""
-}
-
 func reason(event *orgsyncv1.HREvent) string {
 	switch p := event.GetPayload().(type) {
 	case *orgsyncv1.HREvent_Worker:
@@ -735,60 +655,4 @@ func reason(event *orgsyncv1.HREvent) string {
 	default:
 		return "HR event"
 	}
-}
-
-// streamStatus reports each orgsync stream's size and its durable consumers' lag.
-func (s *Service) streamStatus(ctx context.Context) ([]*orgsyncv1.StreamStatus, error) {
-	var statuses []*orgsyncv1.StreamStatus
-	for _, name := range []string{stream.HR, stream.Directory, stream.Results, stream.Audit} {
-		str, err := s.js.Stream(ctx, name)
-		if err != nil {
-			return nil, fmt.Errorf("stream %s: %w", name, err)
-		}
-		info := str.CachedInfo()
-		st := &orgsyncv1.StreamStatus{Stream: name, Messages: info.State.Msgs, Bytes: info.State.Bytes}
-		consumers := str.ListConsumers(ctx)
-		for consumer := range consumers.Info() {
-			if consumer.Config.Durable == "" {
-				continue // ordered and ephemeral readers are not lag anyone waits on
-			}
-			st.Consumers = append(st.Consumers, &orgsyncv1.ConsumerStatus{
-				Name: consumer.Name, Pending: consumer.NumPending, AckPending: int64(consumer.NumAckPending), Redelivered: int64(consumer.NumRedelivered),
-			})
-		}
-		if err := consumers.Err(); err != nil {
-			return nil, fmt.Errorf("consumers of %s: %w", name, err)
-		}
-		statuses = append(statuses, st)
-	}
-	return statuses, nil
-}
-
-// observe registers the gauges org-model reports for the whole deployment: every durable
-// consumer's lag and the changes the guard holds.
-func (s *Service) observe() error {
-	lag, err := stream.ObserveConsumerLag(s.js)
-	if err != nil {
-		return fmt.Errorf("consumer lag metric: %w", err)
-	}
-	s.observers = append(s.observers, lag)
-	meter := otel.Meter("github.com/orgsync/orgsync/services/org-model")
-	pending, err := meter.Int64ObservableGauge(metrics.GuardPending, metric.WithUnit("{object}"),
-		metric.WithDescription("Changes the mass-change guard holds until approved or rejected"))
-	if err != nil {
-		return fmt.Errorf("guard metric: %w", err)
-	}
-	registration, err := meter.RegisterCallback(func(_ context.Context, observer metric.Observer) error {
-		held := 0
-		for _, batch := range s.guard.Pending() {
-			held += len(batch.Objects)
-		}
-		observer.ObserveInt64(pending, int64(held))
-		return nil
-	}, pending)
-	if err != nil {
-		return fmt.Errorf("guard metric: %w", err)
-	}
-	s.observers = append(s.observers, registration)
-	return nil
 }

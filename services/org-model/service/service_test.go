@@ -19,6 +19,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -53,11 +54,11 @@ func newHarness(t *testing.T) harness {
 func (h harness) hr(t *testing.T, id string, event *orgsyncv1.HREvent) {
 	t.Helper()
 	event.EventId, event.Source = id, "workday"
-	subject, err := stream.HRSubject(event)
+	hrSubject, err := subject.HRSubject(event)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.pub.Publish(t.Context(), subject, "workday:"+id, event); err != nil {
+	if _, err := h.pub.Publish(t.Context(), hrSubject, "workday:"+id, event); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
 	"github.com/orgsync/orgsync/services/org-model/internal/sample"
@@ -172,7 +173,7 @@ func publishExports(b *testing.B, js jetstream.JetStream, base []*orgsyncv1.HREv
 		}
 	}
 	publish := func(e *orgsyncv1.HREvent) {
-		subject, err := stream.HRSubject(e)
+		hrSubject, err := subject.HRSubject(e)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -180,7 +181,7 @@ func publishExports(b *testing.B, js jetstream.JetStream, base []*orgsyncv1.HREv
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := js.PublishAsync(subject, data, jetstream.WithMsgID(e.GetEventId())); err != nil {
+		if _, err := js.PublishAsync(hrSubject, data, jetstream.WithMsgID(e.GetEventId())); err != nil {
 			b.Fatal(err)
 		}
 		// Keep the acknowledgements outstanding below the client's limit.

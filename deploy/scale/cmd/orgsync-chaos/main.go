@@ -7,9 +7,10 @@
 // second-level org unit. It sends a synthetic organisation and a stream of HR changes through
 // hr-ingest's webhook endpoint while it kills services with SIGKILL at random moments (from a
 // seed) and restarts them, restarts the JetStream server, and stops and restarts the Samba DC.
-// Then it computes the desired state with a fresh org-model over the same HR changes and compares
-// the emulator and the DC with it exactly: users and their attributes, enabled state, OU and
-// manager, groups and memberships; no lost change, no duplicate account, no stray member.
+// Then it computes the desired state with org-model's domain (replay.Desired, plain function calls)
+// over the same HR changes and compares the emulator and the DC with it exactly: users and their
+// attributes, enabled state, OU and manager, groups and memberships; no lost change, no duplicate
+// account, no stray member.
 //
 // It prints a summary and exits 1 on any difference (2 on a usage error).
 //
@@ -250,7 +251,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		return err
 	}
 
-	say("computing the desired state with a fresh org-model over the same %d requests", len(requests))
+	say("computing the desired state with org-model's domain (replay.Desired) over the same %d requests", len(requests))
 	expected, err := harness.Expected(ctx, filepath.Join(work, "fresh"), policy, requests)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -41,7 +42,7 @@ func Diagnose(ctx context.Context, url string, target orgsyncv1.Target, expected
 	if err != nil {
 		return d, err
 	}
-	published, err := ReadDesired(ctx, js, stream.DirectoryFilter(target))
+	published, err := ReadDesired(ctx, js, subject.DirectoryFilter(target))
 	if err != nil {
 		return d, err
 	}
@@ -57,12 +58,12 @@ func Diagnose(ctx context.Context, url string, target orgsyncv1.Target, expected
 	}
 	want := map[string]*orgsyncv1.DesiredObject{}
 	for _, obj := range expected {
-		path, _ := stream.ObjectPath(obj)
+		path, _ := subject.ObjectPath(obj)
 		want[path] = obj
 	}
 	seen := map[string]bool{}
 	for _, obj := range published {
-		path, _ := stream.ObjectPath(obj)
+		path, _ := subject.ObjectPath(obj)
 		seen[path] = true
 		if w, ok := want[path]; !ok {
 			d.note("extra " + path)
@@ -76,7 +77,7 @@ func Diagnose(ctx context.Context, url string, target orgsyncv1.Target, expected
 		}
 	}
 	sort.Strings(d.Examples)
-	err = stream.ReadLatest(ctx, js, stream.Results, stream.ResultsFilter(target), func(msg jetstream.Msg) error {
+	err = stream.ReadLatest(ctx, js, stream.Results, subject.ResultsFilter(target), func(msg jetstream.Msg) error {
 		var r orgsyncv1.WriterResult
 		if err := stream.Decode(msg, &r); err != nil {
 			return err

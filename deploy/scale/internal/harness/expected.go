@@ -2,12 +2,8 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -20,7 +16,7 @@ import (
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	hringest "github.com/orgsync/orgsync/services/hr-ingest/service"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
-	orgmodel "github.com/orgsync/orgsync/services/org-model/service"
+	"github.com/orgsync/orgsync/services/org-model/replay"
 )
 
 // Request is one webhook as sent: its id and body.
@@ -30,10 +26,11 @@ type Request struct {
 }
 
 // Expected computes the desired state that a fresh org-model under policyYAML derives from the
-// same webhooks, for every target the policy maps (ForTarget splits it): it runs hr-ingest and
-// org-model in this process over an embedded JetStream in dir, sends the requests in order,
-// starts org-model once they are all stored (so it replays and reconciles from nothing) and reads
-// DIRECTORY. Tombstones are left out.
+// same webhooks, for every target the policy maps (ForTarget splits it): it runs hr-ingest in
+// this process over an embedded JetStream in dir, sends the requests in order, reads the HR
+// events hr-ingest stored, and computes their desired state with org-model's domain as plain
+// function calls (replay.Desired), as org-model does at start before it reconciles. Tombstones
+// are left out.
 func Expected(ctx context.Context, dir, policyYAML string, requests []Request) ([]*orgsyncv1.DesiredObject, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
@@ -57,34 +54,17 @@ func Expected(ctx context.Context, dir, policyYAML string, requests []Request) (
 		return nil, err
 	}
 	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	done := make(chan error, 2)
+	done := make(chan error, 1)
 	go func() { done <- ingest.Run(runCtx) }()
+	defer func() {
+		stop()
+		<-done
+	}()
 	sender := NewSender(func() string { return "http://" + ingest.HTTPAddr() + "/v1/sources/" + Source + "/events" })
 	for _, r := range requests {
 		if _, err := sender.Send(ctx, r.ID, r.Body); err != nil {
 			return nil, fmt.Errorf("fresh run: %w", err)
 		}
-	}
-	policyPath := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(policyPath, []byte(policyYAML), 0o600); err != nil {
-		return nil, err
-	}
-	model, err := orgmodel.New(ctx, orgmodel.Config{
-		NATSURL: natsSrv.ClientURL(), Streams: stream.DefaultConfig(), PolicyFile: policyPath,
-		Server: server.Config{Name: orgmodel.Name, HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0"},
-	}, logger)
-	if err != nil {
-		return nil, err
-	}
-	go func() { done <- model.Run(runCtx) }()
-	defer func() {
-		stop()
-		<-done
-		<-done
-	}()
-	if err := waitHTTP(ctx, "http://"+model.HTTPAddr()+"/readyz"); err != nil {
-		return nil, fmt.Errorf("fresh org-model: %w", err)
 	}
 	nc, err := nats.Connect(natsSrv.ClientURL())
 	if err != nil {
@@ -95,7 +75,50 @@ func Expected(ctx context.Context, dir, policyYAML string, requests []Request) (
 	if err != nil {
 		return nil, err
 	}
-	return ReadDesired(ctx, js, "dir.>")
+	events, err := readHR(ctx, js)
+	if err != nil {
+		return nil, fmt.Errorf("fresh run: %w", err)
+	}
+	objects, err := replay.Desired("policy.yaml", []byte(policyYAML), events, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("fresh run: %w", err)
+	}
+	return objects, nil
+}
+
+// readHR reads every event on stream HR, in order.
+func readHR(ctx context.Context, js jetstream.JetStream) ([]*orgsyncv1.HREvent, error) {
+	hr, err := js.Stream(ctx, stream.HR)
+	if err != nil {
+		return nil, fmt.Errorf("stream HR: %w", err)
+	}
+	last := hr.CachedInfo().State.LastSeq
+	if last == 0 {
+		return nil, nil
+	}
+	consumer, err := hr.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"hr.>"}})
+	if err != nil {
+		return nil, fmt.Errorf("reading HR: %w", err)
+	}
+	var events []*orgsyncv1.HREvent
+	for {
+		msg, err := consumer.Next(jetstream.FetchContext(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("reading HR: %w", err)
+		}
+		event := &orgsyncv1.HREvent{}
+		if err := stream.Decode(msg, event); err != nil {
+			return nil, err
+		}
+		events = append(events, event)
+		meta, err := msg.Metadata()
+		if err != nil {
+			return nil, err
+		}
+		if meta.Sequence.Stream >= last {
+			return events, nil
+		}
+	}
 }
 
 // ForTarget returns the objects of one target.
@@ -124,28 +147,4 @@ func ReadDesired(ctx context.Context, js jetstream.JetStream, filter string) ([]
 		return nil
 	})
 	return objects, err
-}
-
-func waitHTTP(ctx context.Context, url string) error {
-	client := &http.Client{Timeout: time.Second}
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = errors.New(string(body))
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready: %w", url, errors.Join(err, ctx.Err()))
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/orgsync/orgsync/deploy/scale/synth"
-	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -20,7 +20,7 @@ func content(t *testing.T, objects []*orgsyncv1.DesiredObject) []string {
 	t.Helper()
 	var out []string
 	for _, obj := range objects {
-		path, err := stream.ObjectPath(obj)
+		path, err := subject.ObjectPath(obj)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/password"
 	"github.com/orgsync/orgsync/pkg/pii"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/ad-writer/internal/ldap"
 )
@@ -1158,7 +1159,7 @@ func (w *Writer) Reconcile(ctx context.Context) (int, error) {
 // replica's write, which is no drift: the replica that applied the newest revision corrects the
 // object's drift.
 func (w *Writer) superseded(obj *orgsyncv1.DesiredObject) bool {
-	path, err := stream.ObjectPath(obj)
+	path, err := subject.ObjectPath(obj)
 	return err == nil && w.engine.Stale(path, obj.GetRevision())
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/converge"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/ad-writer/internal/ldap"
 	"github.com/orgsync/orgsync/services/ad-writer/internal/ldap/ldaptest"
@@ -145,7 +146,7 @@ func messages(t *testing.T, objs ...*orgsyncv1.DesiredObject) []jetstream.Msg {
 	var msgs []jetstream.Msg
 	for _, obj := range objs {
 		obj.Target = orgsyncv1.Target_TARGET_AD
-		subject, err := stream.DirectorySubject(obj)
+		subject, err := subject.DirectorySubject(obj)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +245,7 @@ func seedApplied(t *testing.T, w *Writer, objs ...*orgsyncv1.DesiredObject) {
 	t.Helper()
 	for _, obj := range objs {
 		obj.Target = orgsyncv1.Target_TARGET_AD
-		path, err := stream.ObjectPath(obj)
+		path, err := subject.ObjectPath(obj)
 		if err != nil {
 			t.Fatal(err)
 		}

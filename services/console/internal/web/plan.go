@@ -203,7 +203,7 @@ func groupPlan(changes []*orgsyncv1.PlannedChange) []targetPlan {
 		}
 		described := describeObject(object)
 		plan.Rows = append(plan.Rows, plannedRow{
-			Action: change.GetAction(), Kind: described.Kind, Key: change.GetPath(),
+			Action: enumName(change.GetAction()), Kind: described.Kind, Key: change.GetPath(),
 			Fields: fieldChanges(change.GetBefore(), change.GetAfter()),
 		})
 	}

@@ -36,7 +36,7 @@ func TestPagesRenderSparseAnswers(t *testing.T) {
 			"Audit":    []*orgsyncv1.AuditRecord{{}},
 		}},
 		{"group", map[string]any{"Group": (*orgsyncv1.DesiredGroup)(nil), "Members": []memberRow{{Kind: "user"}, {Kind: "group"}}}},
-		{"plan", map[string]any{"Result": map[string]any{"Targets": groupPlan([]*orgsyncv1.PlannedChange{{Path: "entra.user.E1", Action: "create"}})}}},
+		{"plan", map[string]any{"Result": map[string]any{"Targets": groupPlan([]*orgsyncv1.PlannedChange{{Path: "entra.user.E1", Action: orgsyncv1.ChangeAction_CHANGE_ACTION_CREATE}})}}},
 		{"approvals", map[string]any{"Batches": []batchView{viewBatch(batch)}, "Decided": []batchView{viewBatch(&orgsyncv1.PendingBatch{})}}},
 		{"health", map[string]any{"Status": &orgsyncv1.GetStatusResponse{Services: []*orgsyncv1.ServiceStatus{{}}, Streams: []*orgsyncv1.StreamStatus{{}}},
 			"Writers": []writerView{{Name: "entra-writer", DeadLetters: []deadLetter{{}}}}}},

@@ -21,7 +21,7 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/converge"
 	"github.com/orgsync/orgsync/pkg/metrics"
-	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/writer"
@@ -191,7 +191,7 @@ type pass struct {
 
 // settled reports whether the writer has applied obj's revision, so that a difference is drift.
 func (p *pass) settled(obj *orgsyncv1.DesiredObject) bool {
-	path, err := stream.ObjectPath(obj)
+	path, err := subject.ObjectPath(obj)
 	return err == nil && p.writer.Converged(path, obj.GetRevision())
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/converge"
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/directory/directorytest"
@@ -101,7 +102,7 @@ func (h *harness) run(t *testing.T, objs []*orgsyncv1.DesiredObject, until func(
 func (h *harness) runBatches(t *testing.T, batchSize int, objs []*orgsyncv1.DesiredObject, until func() bool) {
 	t.Helper()
 	for _, obj := range objs {
-		subject, err := stream.DirectorySubject(obj)
+		subject, err := subject.DirectorySubject(obj)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -108,3 +108,37 @@ func historyEventID(prefix string, event *orgsyncv1.HREvent, after uint64, posit
 	}
 	return prefix + hex.EncodeToString(sum.Sum(nil)[:16]), nil
 }
+
+// errNoHistory says the handler was built without Options.History, which sources without a
+// delivery id need.
+var errNoHistory = errors.New("no HR history to tell retries from repeated states (Options.History)")
+
+// nameByHistory sets the ids of a request's events on one subject from what stream HR holds
+// there, reading and storing nothing else. When the newest stored event already carries the
+// state the request leaves the worker in (its last event for the subject; receive time and
+// event id aside), the request is a retry for the subject: every event is named after the
+// stored one and retry is true. Otherwise each event's id is made of its content, the sequence
+// of the stored event it follows and its position (historyEventID), so concurrent retries of one
+// request collapse in JetStream's duplicate window, while a state that comes back after another
+// one (A → B → A) is a new event.
+func (h *Handler) nameByHistory(ctx context.Context, prefix, subject string, events []*orgsyncv1.HREvent) (retry bool, err error) {
+	if h.opts.History == nil {
+		return false, errNoHistory
+	}
+	latest, after, err := h.opts.History.Latest(ctx, subject)
+	if err != nil {
+		return false, err
+	}
+	if latest != nil && sameContent(latest, events[len(events)-1]) {
+		for _, event := range events {
+			event.EventId = latest.GetEventId()
+		}
+		return true, nil
+	}
+	for i, event := range events {
+		if event.EventId, err = historyEventID(prefix, event, after, i); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}

@@ -42,9 +42,6 @@ const (
 	EnterpriseSchema   = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 	// MaxOperations is the most operations Entra's bulkUpload accepts in one request.
 	MaxOperations = 50
-	// ActiveOmittedAttribute is the custom attribute set on a worker whose operation had no
-	// "active", so that org-model can tell an assumed active status from a stated one.
-	ActiveOmittedAttribute = "scim.activeOmitted"
 )
 
 // Operation is one accepted bulk operation and the worker event it carries.
@@ -220,7 +217,8 @@ func parseUser(errs *normalize.Errors, at string, raw json.RawMessage, loc *time
 			w.EmploymentStatus = orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_TERMINATED
 		}
 	} else {
-		attrs[ActiveOmittedAttribute] = "true"
+		// ACTIVE is only assumed: org-model keeps the status the worker had.
+		w.EmploymentStatusOmitted = true
 	}
 
 	endDatePointer := at + "/endDate"

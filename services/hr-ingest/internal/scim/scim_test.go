@@ -104,8 +104,8 @@ func TestParseEntraSamples(t *testing.T) {
 					// The trap: no "active" in an update must not disable the manager.
 					WorkerId: "89607", Name: &orgsyncv1.PersonName{GivenName: "John", FamilyName: "Smith"},
 					JobTitle: "Director of Operations", Department: "Operations",
-					EmploymentStatus: orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE,
-					CustomAttributes: map[string]string{ActiveOmittedAttribute: "true"},
+					EmploymentStatus:        orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE,
+					EmploymentStatusOmitted: true,
 				},
 			},
 		},

@@ -151,13 +151,14 @@ func TestNewID(t *testing.T) {
 		}
 		return got
 	}
-	if id("a", "k1") != id("a", "k1") {
+	first, retry := id("a", "k1"), id("a", "k1")
+	if first != retry {
 		t.Error("retries with one Idempotency-Key must get one snapshot id")
 	}
-	if id("a", "k1") == id("b", "k1") || id("a", "k1") == id("a", "k2") {
+	if first == id("b", "k1") || first == id("a", "k2") {
 		t.Error("different sources or keys must get different snapshot ids")
 	}
-	if id("a", "") == id("a", "") {
+	if unkeyed, again := id("a", ""), id("a", ""); unkeyed == again {
 		t.Error("uploads without a key must each get their own snapshot id")
 	}
 	for _, bad := range []string{"has space", "tab\t", strings.Repeat("k", 256), "ünïcode"} {

@@ -321,7 +321,7 @@ func (c *cli) worker(ctx context.Context, rest []string) error {
 		wk := resp.GetWorker()
 		fmt.Fprintf(w, "worker\t%s\nname\t%s %s\nunit\t%s\nmanager\t%s\ntitle\t%s\nphase\t%s\nnext change\t%s\n",
 			wk.GetWorkerId(), wk.GetName().GetGivenName(), wk.GetName().GetFamilyName(), dash(wk.GetOrgUnitId()), dash(wk.GetManagerWorkerId()),
-			dash(wk.GetJobTitle()), resp.GetPhase(), ts(resp.GetNextChange(), resp.GetNextChange() != nil))
+			dash(wk.GetJobTitle()), enumName(resp.GetPhase(), "LIFECYCLE_PHASE_"), ts(resp.GetNextChange(), resp.GetNextChange() != nil))
 		for _, s := range resp.GetScheduled() {
 			fmt.Fprintf(w, "scheduled\t%s: unit %s, title %s\n", ts(s.GetEffectiveAt(), true), s.GetWorker().GetOrgUnitId(), s.GetWorker().GetJobTitle())
 		}
@@ -366,7 +366,7 @@ func (c *cli) workers(ctx context.Context, rest []string) error {
 		fmt.Fprintln(w, "WORKER\tNAME\tUNIT\tTITLE\tPHASE\tUPN\tENABLED")
 		for _, wk := range all.GetWorkers() {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", wk.GetWorkerId(), dash(wk.GetDisplayName()), dash(wk.GetOrgUnitId()), dash(wk.GetJobTitle()),
-				wk.GetPhase(), dash(wk.GetUserPrincipalName()), wk.GetAccountEnabled())
+				enumName(wk.GetPhase(), "LIFECYCLE_PHASE_"), dash(wk.GetUserPrincipalName()), wk.GetAccountEnabled())
 		}
 	})
 }
@@ -489,7 +489,7 @@ func (c *cli) plan(ctx context.Context, rest []string) error {
 	return c.print(resp, func(w *tabwriter.Writer) {
 		fmt.Fprintf(w, "%d changes: %d disables, %d removals\n\nACTION\tOBJECT\n", len(resp.GetChanges()), resp.GetDisables(), resp.GetRemovals())
 		for _, change := range resp.GetChanges() {
-			fmt.Fprintf(w, "%s\t%s\n", change.GetAction(), change.GetPath())
+			fmt.Fprintf(w, "%s\t%s\n", enumName(change.GetAction(), "CHANGE_ACTION_"), change.GetPath())
 		}
 	})
 }
@@ -629,4 +629,9 @@ func parseTime(value string, now time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration", value)
 	}
 	return at, nil
+}
+
+// enumName is an enum value as people read it: LIFECYCLE_PHASE_PRE_CREATED is "pre-created".
+func enumName(value fmt.Stringer, prefix string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(value.String(), prefix)), "_", "-")
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
 	"github.com/orgsync/orgsync/services/org-model/service"
@@ -89,7 +90,7 @@ func startFixture(t *testing.T, tlsCfg server.TLSConfig, connectArgs ...string) 
 			EmploymentStatus: orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE}}},
 	} {
 		event.EventId, event.Source = "e"+string(rune('0'+i)), "test"
-		subject, _ := stream.HRSubject(event)
+		subject, _ := subject.HRSubject(event)
 		if _, err := pub.Publish(t.Context(), subject, event.EventId, event); err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +203,7 @@ func TestAudit(t *testing.T) {
 			Key: "unit-sales/E1", Revision: 1, Outcome: orgsyncv1.Outcome_OUTCOME_APPLIED, Operations: []string{"member.add"},
 			Cause: &orgsyncv1.Cause{HrEventId: "e2", Reason: "worker active in HR"}, TraceId: "0123456789abcdef0123456789abcdef"}},
 	} {
-		if _, err := pub.Publish(t.Context(), stream.AuditSubject(record.path), record.path, record.result); err != nil {
+		if _, err := pub.Publish(t.Context(), subject.AuditSubject(record.path), record.path, record.result); err != nil {
 			t.Fatal(err)
 		}
 	}

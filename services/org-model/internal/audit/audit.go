@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -100,17 +101,17 @@ const (
 func Filters(req *orgsyncv1.ListAuditRequest) ([]string, error) {
 	target := "*"
 	if req.GetTarget() != orgsyncv1.Target_TARGET_UNSPECIFIED {
-		target = stream.TargetName(req.GetTarget())
+		target = subject.TargetName(req.GetTarget())
 	}
 	prefix := "audit." + target + "."
 	switch {
 	case req.GetWorkerId() != "" && req.GetGroupKey() != "":
 		return nil, errors.New("give worker_id or group_key, not both")
 	case req.GetWorkerId() != "":
-		worker := stream.Token(req.GetWorkerId())
+		worker := subject.Token(req.GetWorkerId())
 		return []string{prefix + "user." + worker, prefix + "member.*." + worker}, nil
 	case req.GetGroupKey() != "":
-		group := stream.Token(req.GetGroupKey())
+		group := subject.Token(req.GetGroupKey())
 		return []string{prefix + "group." + group, prefix + "member." + group + ".*"}, nil
 	default:
 		return []string{prefix + ">"}, nil

@@ -6,7 +6,6 @@ package desired
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"sort"
 	"sync"
@@ -14,8 +13,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/model"
 )
 
 // Sender stores one message durably.
@@ -35,8 +35,7 @@ type Publisher struct {
 }
 
 type publishedObject struct {
-	digest [sha256.Size]byte
-	last   *orgsyncv1.DesiredObject
+	last *orgsyncv1.DesiredObject
 }
 
 // NewPublisher returns a Publisher that has published nothing yet.
@@ -46,13 +45,13 @@ func NewPublisher(sender Sender) *Publisher {
 
 // Seed records an object already on stream DIRECTORY.
 func (p *Publisher) Seed(obj *orgsyncv1.DesiredObject) error {
-	path, err := stream.ObjectPath(obj)
+	path, err := subject.ObjectPath(obj)
 	if err != nil {
 		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.store(path, publishedObject{digest: digest(obj), last: obj})
+	p.store(path, publishedObject{last: obj})
 	return nil
 }
 
@@ -60,15 +59,14 @@ func (p *Publisher) Seed(obj *orgsyncv1.DesiredObject) error {
 // for the object, or it is a tombstone of an object never published. It reports whether it
 // published.
 func (p *Publisher) Publish(ctx context.Context, obj *orgsyncv1.DesiredObject, cause *orgsyncv1.Cause) (bool, error) {
-	path, err := stream.ObjectPath(obj)
+	path, err := subject.ObjectPath(obj)
 	if err != nil {
 		return false, err
 	}
-	sum := digest(obj)
 	p.mu.RLock()
 	previous, known := p.published[path]
 	p.mu.RUnlock()
-	if known && previous.digest == sum || !known && obj.GetTombstone() {
+	if known && model.Same(previous.last, obj) || !known && obj.GetTombstone() {
 		return false, nil
 	}
 	next := proto.CloneOf(obj)
@@ -78,7 +76,7 @@ func (p *Publisher) Publish(ctx context.Context, obj *orgsyncv1.DesiredObject, c
 		return false, err
 	}
 	p.mu.Lock()
-	p.store(path, publishedObject{digest: sum, last: next})
+	p.store(path, publishedObject{last: next})
 	p.mu.Unlock()
 	return true, nil
 }
@@ -140,27 +138,4 @@ func (p *Publisher) Live() []*orgsyncv1.DesiredObject {
 		live[i] = p.published[path].last
 	}
 	return live
-}
-
-// Tombstone returns a tombstone for a published object.
-func Tombstone(obj *orgsyncv1.DesiredObject) *orgsyncv1.DesiredObject {
-	tombstone := proto.CloneOf(obj)
-	tombstone.Tombstone = true
-	return tombstone
-}
-
-// digest identifies an object's state apart from its revision and cause.
-func digest(obj *orgsyncv1.DesiredObject) [sha256.Size]byte {
-	state := proto.CloneOf(obj)
-	state.Revision = 0
-	state.Cause = nil
-	if state.Tombstone {
-		// A tombstone's payload only names the object; two tombstones of one object are equal.
-		state.Object = nil
-	}
-	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(state)
-	if err != nil {
-		panic(fmt.Sprintf("marshalling a valid message cannot fail: %v", err))
-	}
-	return sha256.Sum256(data)
 }

@@ -19,10 +19,9 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/model"
 	"github.com/orgsync/orgsync/services/org-model/internal/policy"
 )
 
@@ -112,7 +111,7 @@ func (g *Guard) Admit(changes []Change, totals Totals, cause *orgsyncv1.Cause, n
 	disables, removals := 0, 0
 	for i, c := range changes {
 		if rejected, ok := g.rejected[c.Path]; ok {
-			if sameState(rejected, c.Object) {
+			if model.Same(rejected, c.Object) {
 				continue
 			}
 			delete(g.rejected, c.Path)
@@ -344,13 +343,6 @@ func (g *Guard) Held(path string) bool {
 	return ok
 }
 
-// sameState compares two desired states apart from revision and cause.
-func sameState(a, b *orgsyncv1.DesiredObject) bool {
-	a, b = proto.CloneOf(a), proto.CloneOf(b)
-	a.Revision, b.Revision, a.Cause, b.Cause = 0, 0, nil, nil
-	return proto.Equal(a, b)
-}
-
 // Classify says what publishing next does, given what was last published (nil: nothing).
 func Classify(last, next *orgsyncv1.DesiredObject) Effect {
 	if last == nil || last.GetTombstone() {
@@ -369,6 +361,6 @@ func Classify(last, next *orgsyncv1.DesiredObject) Effect {
 
 // PathOf is the object path of obj, "" when it has none.
 func PathOf(obj *orgsyncv1.DesiredObject) string {
-	path, _ := stream.ObjectPath(obj)
+	path, _ := subject.ObjectPath(obj)
 	return path
 }

@@ -174,9 +174,8 @@ func (m *Model) desiredUser(target orgsyncv1.Target, st *workerState, ids Assign
 	if !d.leave.IsZero() {
 		user.EmployeeLeaveDateTime = timestamppb.New(d.leave)
 	}
-	targetName := "entra"
+	targetName := TargetName(target)
 	if target == orgsyncv1.Target_TARGET_AD {
-		targetName = "ad"
 		user.Attributes = map[string]string{identifier.PropertySAMAccountName: ids.SAMAccountName}
 	}
 	for attribute, expr := range m.pol.Mapping[targetName] {
@@ -217,7 +216,7 @@ func (m *Model) computeUnit(unitID string) []*orgsyncv1.DesiredObject {
 	if !ok || unit.GetDeleted() {
 		return nil
 	}
-	_, names := m.unitChain(unitID)
+	_, names := m.cachedUnitChain(unitID)
 	vars := &policy.UnitVars{Unit: unit, UnitPath: names, Context: m.ctx}
 	var out []*orgsyncv1.DesiredObject
 	for _, target := range m.targets {
@@ -246,7 +245,7 @@ func (m *Model) nestable(unitID, parentID string) bool {
 	if !ok || parent.GetDeleted() {
 		return false
 	}
-	ids, _ := m.unitChain(parentID)
+	ids, _ := m.cachedUnitChain(parentID)
 	for _, id := range ids {
 		if id == unitID {
 			return false

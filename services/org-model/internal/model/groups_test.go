@@ -37,7 +37,7 @@ func members(m *Model, groupKey string) []string {
 }
 
 func groupName(m *Model, groupKey string) string {
-	return m.Object("entra.group." + groupKey).GetGroup().GetDisplayName()
+	return m.Object(GroupRef(orgsyncv1.Target_TARGET_ENTRA, groupKey)).GetGroup().GetDisplayName()
 }
 
 func newGroupsCompany(t *testing.T) (*Model, time.Time) {
@@ -112,7 +112,7 @@ func TestUnitRenameMoveAndRemoval(t *testing.T) {
 	if got := []string{groupName(m, "unit-commercial"), groupName(m, "all-commercial")}; !cmp.Equal(got, []string{"Org - Revenue", "All - Revenue"}) {
 		t.Errorf("renamed groups = %v", got)
 	}
-	if got := m.Object("entra.group.unit-sales").GetGroup().GetDescription(); got != "Members of org unit Example Ltd > Revenue > Sales (managed by orgsync)" {
+	if got := m.Object(GroupRef(orgsyncv1.Target_TARGET_ENTRA, "unit-sales")).GetGroup().GetDescription(); got != "Members of org unit Example Ltd > Revenue > Sales (managed by orgsync)" {
 		t.Errorf("sub-unit description = %q", got)
 	}
 
@@ -167,7 +167,7 @@ func TestUnitCycleIsReportedNotLooped(t *testing.T) {
 	m := New(mustPolicy(t, "groups: {rollup: {enabled: true}}\n"))
 	m.Apply(unitEvent("a", "A", "b", ""), now)
 	m.Apply(unitEvent("b", "B", "a", ""), now)
-	if got := m.Object("entra.group.unit-a").GetGroup().GetDescription(); got != "Members of org unit B > A (managed by orgsync)" {
+	if got := m.Object(GroupRef(orgsyncv1.Target_TARGET_ENTRA, "unit-a")).GetGroup().GetDescription(); got != "Members of org unit B > A (managed by orgsync)" {
 		t.Errorf("description = %q", got)
 	}
 	// Roll-up groups in a cycle are not nested in each other: a nesting cycle would never end.
@@ -216,8 +216,8 @@ func TestUPNCollisionsAndSAMAccountNames(t *testing.T) {
 	var upns, sams []string
 	for _, id := range []string{"E1", "E2", "E3"} {
 		m.Apply(workerEvent(now, person(id, "Maximilian", "Oberhausen-Wolkenstein", "")), now)
-		upns = append(upns, m.Object("entra.user."+id).GetUser().GetUserPrincipalName())
-		sams = append(sams, m.Object("ad.user." + id).GetUser().GetAttributes()["sAMAccountName"])
+		upns = append(upns, m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, id)).GetUser().GetUserPrincipalName())
+		sams = append(sams, m.Object(UserRef(orgsyncv1.Target_TARGET_AD, id)).GetUser().GetAttributes()["sAMAccountName"])
 	}
 	want := []string{"maximilian.oberhausen-wolkenstein@corp.example.com", "maximilian.oberhausen-wolkenstein2@corp.example.com", "maximilian.oberhausen-wolkenstein3@corp.example.com"}
 	if diff := cmp.Diff(want, upns); diff != "" {
@@ -228,7 +228,7 @@ func TestUPNCollisionsAndSAMAccountNames(t *testing.T) {
 	}
 	// A name change keeps the UPN (the policy does not ask for regeneration).
 	m.Apply(workerEvent(now.Add(time.Hour), person("E1", "Max", "Wolkenstein", "")), now.Add(time.Hour))
-	if got := m.Object("entra.user.E1").GetUser().GetUserPrincipalName(); got != want[0] {
+	if got := m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, "E1")).GetUser().GetUserPrincipalName(); got != want[0] {
 		t.Errorf("UPN after a name change = %s", got)
 	}
 }
@@ -245,7 +245,7 @@ func TestNameChangeRegeneratesUPNOnlyWhenThePolicySaysSo(t *testing.T) {
 			m := New(mustPolicy(t, tc.policy))
 			m.Apply(workerEvent(now, person("E1", "Jane", "Doe", "")), now)
 			m.Apply(workerEvent(now.Add(time.Hour), person("E1", "Jane", "Smith", "")), now.Add(time.Hour))
-			if got := m.Object("entra.user.E1").GetUser().GetUserPrincipalName(); got != tc.want {
+			if got := m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, "E1")).GetUser().GetUserPrincipalName(); got != tc.want {
 				t.Errorf("UPN = %s, want %s", got, tc.want)
 			}
 		})
@@ -258,7 +258,7 @@ func TestUPNDomainsDecideWhichAddressesAreOrgsyncs(t *testing.T) {
 	for id, email := range map[string]string{"E1": "jane@corp.example.com", "E2": "john@partner.example.org"} {
 		m.Apply(workerEvent(now, person(id, "X", "Y", "", func(w *orgsyncv1.Worker) { w.WorkEmail = email })), now)
 	}
-	got := []string{m.Object("entra.user.E1").GetUser().GetUserPrincipalName(), m.Object("entra.user.E2").GetUser().GetUserPrincipalName()}
+	got := []string{m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, "E1")).GetUser().GetUserPrincipalName(), m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, "E2")).GetUser().GetUserPrincipalName()}
 	if diff := cmp.Diff([]string{"jane@corp.example.com", "e2@corp.example.com"}, got); diff != "" {
 		t.Errorf("UPNs (-want +got):\n%s", diff)
 	}

@@ -121,10 +121,10 @@ func TestUnitsFromAttributes(t *testing.T) {
 	if got := accountOf(m, "E3").Groups; got != RuleGroupKey("sales-people")+" "+GroupKey(emeaID) {
 		t.Errorf("E3's groups after the move: %q", got)
 	}
-	if got := m.Object("entra.group." + GroupKey(usID)); got != nil {
+	if got := m.Object(GroupRef(orgsyncv1.Target_TARGET_ENTRA, GroupKey(usID))); got != nil {
 		t.Errorf("US's group still desired: %v", got)
 	}
-	if got := m.Object("entra.group." + GroupKey(opsID)); got == nil {
+	if got := m.Object(GroupRef(orgsyncv1.Target_TARGET_ENTRA, GroupKey(opsID))); got == nil {
 		t.Errorf("Facilities' group removed during the leaver's grace period")
 	}
 	m.Advance(later.Add(8 * 24 * time.Hour))

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/identifier"
 	"github.com/orgsync/orgsync/services/org-model/internal/policy"
@@ -189,7 +188,7 @@ func (m *Model) assignIdentifiers(st *workerState, vars *policy.WorkerVars) {
 			if problem != nil {
 				// A failed renaming keeps the account as it is rather than losing it.
 				m.ids.claim(current, false)
-				m.evalErrors["worker "+st.id] = fmt.Sprintf("identifiers in %s not regenerated after a name change: %s", stream.TargetName(target), problem.Reason)
+				m.evalErrors["worker "+st.id] = fmt.Sprintf("identifiers in %s not regenerated after a name change: %s", TargetName(target), problem.Reason)
 				continue
 			}
 			fresh.NameHash = hash
@@ -294,7 +293,7 @@ func (m *Model) pick(target orgsyncv1.Target, property, workerID string, candida
 		}
 	}
 	base := candidates[len(candidates)-1]
-	suffixKey := stream.TargetName(target) + "/" + property + "/" + base
+	suffixKey := TargetName(target) + "/" + property + "/" + base
 	for n := max(2, m.ids.nextSuffix[suffixKey]); ; n++ {
 		if value := withSuffix(base, n); free(value) {
 			m.ids.nextSuffix[suffixKey] = n + 1

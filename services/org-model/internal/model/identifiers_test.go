@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/identifier"
 )
@@ -22,8 +21,8 @@ func TestWorkEmailWithDiacriticsYieldsValidIdentifiers(t *testing.T) {
 	now := at("2026-03-01T09:00:00Z")
 	m := New(mustPolicy(t, "mapping: {ad: {title: 'worker.job_title'}}\n"), entra, ad)
 	m.Apply(workerEvent(now, person("E1", "Renée", "Ødegård", "", withEmail("renée.ødegård@corp.example.com"))), now)
-	entraUser := m.Object("entra.user.E1").GetUser()
-	adUser := m.Object("ad.user.E1").GetUser()
+	entraUser := m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, "E1")).GetUser()
+	adUser := m.Object(UserRef(orgsyncv1.Target_TARGET_AD, "E1")).GetUser()
 	got := map[string]string{
 		"entra upn": entraUser.GetUserPrincipalName(), "entra mailNickname": entraUser.GetMailNickname(), "entra mail": entraUser.GetMail(),
 		"ad upn": adUser.GetUserPrincipalName(), "ad sAMAccountName": adUser.GetAttributes()["sAMAccountName"],
@@ -50,7 +49,7 @@ func TestSAMAccountNameIsCutByCharacters(t *testing.T) {
 	m := New(mustPolicy(t, "mapping: {ad: {title: 'worker.job_title'}}\nidentifiers:\n  sAMAccountName: ['worker.name.family_name']\n"), entra, ad)
 	m.Apply(workerEvent(now, person("E1", "Иван", strings.Repeat("Ж", 25), "")), now)
 	m.Apply(workerEvent(now, person("E2", "Иван", strings.Repeat("Ж", 25), "")), now)
-	got := []string{m.Object("ad.user.E1").GetUser().GetAttributes()["sAMAccountName"], m.Object("ad.user.E2").GetUser().GetAttributes()["sAMAccountName"]}
+	got := []string{m.Object(UserRef(orgsyncv1.Target_TARGET_AD, "E1")).GetUser().GetAttributes()["sAMAccountName"], m.Object(UserRef(orgsyncv1.Target_TARGET_AD, "E2")).GetUser().GetAttributes()["sAMAccountName"]}
 	want := []string{strings.Repeat("ж", 20), strings.Repeat("ж", 19) + "2"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("sAMAccountNames (-want +got):\n%s", diff)
@@ -64,7 +63,7 @@ func TestWorkerWithoutValidCandidateFailsWithoutBlockingReports(t *testing.T) {
 	m.Apply(workerEvent(now, person("M1", "Иван", "Петров", "u1", withEmail("иван@corp.example.com"))), now)
 	changes := m.Apply(workerEvent(now, person("R1", "Jane", "Doe", "u1", withEmail("jane.doe@corp.example.com"), managedBy("M1"))), now)
 
-	if obj := m.Object("entra.user.M1"); obj != nil {
+	if obj := m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, "M1")); obj != nil {
 		t.Errorf("a user is desired for the worker without a valid UPN: %v", obj)
 	}
 	if keys := m.GroupKeysOf(entra, "M1"); len(keys) != 0 {
@@ -87,9 +86,9 @@ func TestWorkerWithoutValidCandidateFailsWithoutBlockingReports(t *testing.T) {
 		t.Errorf("explain = %+v", e)
 	}
 	// The report gets an account now, without a link to a manager who has none.
-	report := m.Object("entra.user.R1").GetUser()
-	if report == nil || report.GetManagerWorkerId() != "" || !containsPath(changes, "entra.user.R1") {
-		t.Fatalf("report's user = %v (published: %v), want one without a manager link", report, containsPath(changes, "entra.user.R1"))
+	report := m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, "R1")).GetUser()
+	if report == nil || report.GetManagerWorkerId() != "" || !containsRef(changes, UserRef(orgsyncv1.Target_TARGET_ENTRA, "R1")) {
+		t.Fatalf("report's user = %v (published: %v), want one without a manager link", report, containsRef(changes, UserRef(orgsyncv1.Target_TARGET_ENTRA, "R1")))
 	}
 	// Nothing retries the failed worker on its own: time passing changes nothing.
 	if changes := m.Advance(now.Add(24 * time.Hour)); len(changes) != 0 {
@@ -98,20 +97,20 @@ func TestWorkerWithoutValidCandidateFailsWithoutBlockingReports(t *testing.T) {
 	// HR fixes the e-mail: the manager gets an account, and the report the link.
 	later := now.Add(48 * time.Hour)
 	changes = m.Apply(workerEvent(later, person("M1", "Ivan", "Petrov", "u1", withEmail("ivan.petrov@corp.example.com"))), later)
-	if got := m.Object("entra.user.M1").GetUser().GetUserPrincipalName(); got != "ivan.petrov@corp.example.com" {
+	if got := m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, "M1")).GetUser().GetUserPrincipalName(); got != "ivan.petrov@corp.example.com" {
 		t.Errorf("manager's UPN = %q", got)
 	}
-	if got := m.Object("entra.user.R1").GetUser().GetManagerWorkerId(); got != "M1" || !containsPath(changes, "entra.user.R1") {
-		t.Errorf("report's manager link = %q (republished: %v), want M1", got, containsPath(changes, "entra.user.R1"))
+	if got := m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, "R1")).GetUser().GetManagerWorkerId(); got != "M1" || !containsRef(changes, UserRef(orgsyncv1.Target_TARGET_ENTRA, "R1")) {
+		t.Errorf("report's manager link = %q (republished: %v), want M1", got, containsRef(changes, UserRef(orgsyncv1.Target_TARGET_ENTRA, "R1")))
 	}
 	if problems := m.IdentifierProblems(); len(problems) != 0 {
 		t.Errorf("identifier problems after the fix: %+v", problems)
 	}
 }
 
-func containsPath(objects []*orgsyncv1.DesiredObject, path string) bool {
+func containsRef(objects []*orgsyncv1.DesiredObject, ref Ref) bool {
 	for _, obj := range objects {
-		if got, err := stream.ObjectPath(obj); err == nil && got == path {
+		if RefOf(obj) == ref {
 			return true
 		}
 	}
@@ -151,9 +150,9 @@ func TestRecordedIdentifiersSurviveAPolicyChangeAndTrimmedHistory(t *testing.T) 
 	newTemplate := "identifiers:\n  userPrincipalName: ['worker.name.family_name + \".\" + first_name']\n"
 	m := replay(t, newTemplate, nil, assignments, held, now, jane, workerEvent(now, person("E3", "Doe", "Jane", "")))
 	got := map[string]string{
-		"E1": m.Object("entra.user.E1").GetUser().GetUserPrincipalName(),
+		"E1": m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, "E1")).GetUser().GetUserPrincipalName(),
 		// E3 is new: the new template applies, and E2's recorded UPN is still E2's.
-		"E3": m.Object("entra.user.E3").GetUser().GetUserPrincipalName(),
+		"E3": m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, "E3")).GetUser().GetUserPrincipalName(),
 	}
 	want := map[string]string{"E1": "jane.doe@corp.example.com", "E3": "jane.doe2@corp.example.com"}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -178,7 +177,7 @@ func TestRegenerateOnNameChangeAcrossARestart(t *testing.T) {
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			m := replay(t, tc.policy, nil, assignments, nil, now.Add(2*time.Hour), events...)
-			if got := m.Object("entra.user.E1").GetUser().GetUserPrincipalName(); got != tc.want {
+			if got := m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, "E1")).GetUser().GetUserPrincipalName(); got != tc.want {
 				t.Errorf("UPN = %s, want %s", got, tc.want)
 			}
 		})
@@ -205,11 +204,11 @@ func TestHeldValueGivesTheNextCandidate(t *testing.T) {
 			if !learnt {
 				t.Fatal("MarkHeld learnt nothing")
 			}
-			path := strings.ToLower(strings.TrimPrefix(tc.target.String(), "TARGET_")) + ".user.E1"
-			user := m.Object(path).GetUser()
-			if user.GetUserPrincipalName() != tc.wantUPN || user.GetAttributes()["sAMAccountName"] != tc.wantSAM || !containsPath(changes, path) {
+			ref := UserRef(tc.target, "E1")
+			user := m.Object(ref).GetUser()
+			if user.GetUserPrincipalName() != tc.wantUPN || user.GetAttributes()["sAMAccountName"] != tc.wantSAM || !containsRef(changes, ref) {
 				t.Errorf("after MarkHeld: UPN %q sAMAccountName %q (republished %v), want %q %q",
-					user.GetUserPrincipalName(), user.GetAttributes()["sAMAccountName"], containsPath(changes, path), tc.wantUPN, tc.wantSAM)
+					user.GetUserPrincipalName(), user.GetAttributes()["sAMAccountName"], containsRef(changes, ref), tc.wantUPN, tc.wantSAM)
 			}
 			assignments, held := m.TakeUnrecorded()
 			wantHeld := []HeldIdentifier{{Target: tc.target, Property: tc.property, Value: strings.ToLower(tc.value)}}
@@ -223,7 +222,7 @@ func TestHeldValueGivesTheNextCandidate(t *testing.T) {
 			// After a restart, the held value is not tried again, for this worker or another.
 			restarted := replay(t, "mapping: {ad: {title: 'worker.job_title'}}\n", []orgsyncv1.Target{entra, ad}, nil, held, now,
 				workerEvent(now, person("E1", "Jane", "Doe", "", withEmail("jane@corp.example.com"))))
-			if got := restarted.Object(path).GetUser(); got.GetUserPrincipalName() != tc.wantUPN || got.GetAttributes()["sAMAccountName"] != tc.wantSAM {
+			if got := restarted.Object(ref).GetUser(); got.GetUserPrincipalName() != tc.wantUPN || got.GetAttributes()["sAMAccountName"] != tc.wantSAM {
 				t.Errorf("after a restart without the assignment: UPN %q sAMAccountName %q", got.GetUserPrincipalName(), got.GetAttributes()["sAMAccountName"])
 			}
 		})
@@ -243,7 +242,7 @@ func TestAdoptPublishedKeepsIdentifiersFromBeforeRecording(t *testing.T) {
 	m.Record(workerEvent(now, person("E1", "Jane", "Doe", "")), now)
 	m.Record(workerEvent(now, person("E2", "Renée", "X", "")), now)
 	m.ComputeAll(now)
-	got := []string{m.Object("entra.user.E1").GetUser().GetUserPrincipalName(), m.Object("entra.user.E2").GetUser().GetUserPrincipalName()}
+	got := []string{m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, "E1")).GetUser().GetUserPrincipalName(), m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, "E2")).GetUser().GetUserPrincipalName()}
 	if diff := cmp.Diff([]string{"jane.doe@corp.example.com", "e2@corp.example.com"}, got); diff != "" {
 		t.Errorf("UPNs (-want +got):\n%s", diff)
 	}
@@ -259,7 +258,7 @@ func TestPlanUnderANewTemplateRenamesNobody(t *testing.T) {
 	m.TakeUnrecorded()
 	planned := m.WithPolicy(mustPolicy(t, "identifiers:\n  userPrincipalName: ['mailSafe(worker.worker_id)']\n"), now)
 	planned.Apply(workerEvent(now, person("E2", "John", "Roe", "")), now)
-	got := []string{planned.Object("entra.user.E1").GetUser().GetUserPrincipalName(), planned.Object("entra.user.E2").GetUser().GetUserPrincipalName()}
+	got := []string{planned.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, "E1")).GetUser().GetUserPrincipalName(), planned.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, "E2")).GetUser().GetUserPrincipalName()}
 	if diff := cmp.Diff([]string{"jane.doe@corp.example.com", "e2@corp.example.com"}, got); diff != "" {
 		t.Errorf("planned UPNs (-want +got):\n%s", diff)
 	}

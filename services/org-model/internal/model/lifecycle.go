@@ -29,6 +29,17 @@ var phaseNames = [...]string{"none", "pre-created", "active", "left", "gone"}
 
 func (p Phase) String() string { return phaseNames[p] }
 
+var phaseProtos = [...]orgsyncv1.LifecyclePhase{
+	orgsyncv1.LifecyclePhase_LIFECYCLE_PHASE_NONE,
+	orgsyncv1.LifecyclePhase_LIFECYCLE_PHASE_PRE_CREATED,
+	orgsyncv1.LifecyclePhase_LIFECYCLE_PHASE_ACTIVE,
+	orgsyncv1.LifecyclePhase_LIFECYCLE_PHASE_LEFT,
+	orgsyncv1.LifecyclePhase_LIFECYCLE_PHASE_GONE,
+}
+
+// Proto is the phase as the query API reports it.
+func (p Phase) Proto() orgsyncv1.LifecyclePhase { return phaseProtos[p] }
+
 // entry is one HR record of a worker and the moment it takes effect.
 type entry struct {
 	at      time.Time

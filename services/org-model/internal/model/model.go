@@ -15,13 +15,14 @@ package model
 import (
 	"container/heap"
 	"context"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/policy"
 )
@@ -69,9 +70,9 @@ type Model struct {
 	// ids holds the identifiers assigned to workers per target, the values foreign accounts
 	// hold, and the workers without a valid candidate (identifiers.go).
 	ids     *identifiers
-	owned   map[owner][]string // object paths each owner produced last
-	objects map[string]*orgsyncv1.DesiredObject
-	members map[string]map[string]*orgsyncv1.DesiredObject // "<target>/<groupKey>" → member key → membership
+	owned   map[owner][]Ref // the objects each owner produced last
+	objects map[Ref]*orgsyncv1.DesiredObject
+	members map[groupRef]map[string]*orgsyncv1.DesiredObject // group → member key → membership
 	due     dueHeap
 	now     time.Time
 	// snapshots are the full exports begun and not yet ended, by source and snapshot id.
@@ -82,6 +83,9 @@ type Model struct {
 	derived   map[string]*orgsyncv1.OrgUnit
 	occupants map[string]map[string]struct{}
 	leads     map[string]map[string]struct{}
+	// chains caches unitChain for the computations (queries, under the read lock, do not use
+	// it); any unit event empties it.
+	chains map[string]unitChainEntry
 	// globalsComputed says the manager and rule groups have been computed once.
 	globalsComputed bool
 	// ctx bounds the expression evaluations of a plan's copy (plan.go); nil for the engine's model.
@@ -128,11 +132,21 @@ func New(pol *policy.Policy, targets ...orgsyncv1.Target) *Model {
 		workers: map[string]*workerState{}, workersByUnit: map[string]map[string]struct{}{},
 		reportsOf: map[string]map[string]struct{}{}, unitsManagedBy: map[string]map[string]struct{}{},
 		ids:   newIdentifiers(),
-		owned: map[owner][]string{}, objects: map[string]*orgsyncv1.DesiredObject{},
-		members: map[string]map[string]*orgsyncv1.DesiredObject{}, evalErrors: map[string]string{},
+		owned: map[owner][]Ref{}, objects: map[Ref]*orgsyncv1.DesiredObject{},
+		members: map[groupRef]map[string]*orgsyncv1.DesiredObject{}, evalErrors: map[string]string{},
 		snapshots: map[snapshotKey]*snapshotState{}, derived: map[string]*orgsyncv1.OrgUnit{},
 		occupants: map[string]map[string]struct{}{}, leads: map[string]map[string]struct{}{},
 	}
+}
+
+// TargetsOf lists the targets a policy computes objects for: Entra, and AD when the policy maps
+// AD attributes.
+func TargetsOf(pol *policy.Policy) []orgsyncv1.Target {
+	targets := []orgsyncv1.Target{orgsyncv1.Target_TARGET_ENTRA}
+	if _, ok := pol.Mapping["ad"]; ok {
+		targets = append(targets, orgsyncv1.Target_TARGET_AD)
+	}
+	return targets
 }
 
 // Policy is the policy the model applies.
@@ -207,7 +221,14 @@ func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
 	defer m.mu.Unlock()
 	m.now = now
 	m.globalsComputed = true
-	affected := map[owner]struct{}{{kind: 'g'}: {}}
+	if len(m.objects) == 0 {
+		// A first computation: size the maps for a user and about two memberships per worker
+		// and target, so they do not grow step by step.
+		m.objects = make(map[Ref]*orgsyncv1.DesiredObject, 3*len(m.workers)*len(m.targets))
+		m.owned = make(map[owner][]Ref, len(m.workers)+len(m.units)+1)
+	}
+	affected := make(map[owner]struct{}, len(m.workers)+len(m.units)+1)
+	affected[owner{kind: 'g'}] = struct{}{}
 	for id := range m.units {
 		affected[owner{kind: 'u', id: id}] = struct{}{}
 	}
@@ -223,30 +244,48 @@ func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
 }
 
 func (m *Model) allObjects() []*orgsyncv1.DesiredObject {
-	paths := make([]string, 0, len(m.objects))
-	for path := range m.objects {
-		paths = append(paths, path)
+	type refObject struct {
+		ref Ref
+		obj *orgsyncv1.DesiredObject
 	}
-	sort.Strings(paths)
-	out := make([]*orgsyncv1.DesiredObject, len(paths))
-	for i, path := range paths {
-		out[i] = m.objects[path]
+	sorted := make([]refObject, 0, len(m.objects))
+	for ref, obj := range m.objects {
+		sorted = append(sorted, refObject{ref, obj})
+	}
+	slices.SortFunc(sorted, func(a, b refObject) int { return refCompare(a.ref, b.ref) })
+	out := make([]*orgsyncv1.DesiredObject, len(sorted))
+	for i, ro := range sorted {
+		out[i] = ro.obj
 	}
 	return out
 }
 
-// Objects returns every desired object, sorted by path.
+// refCompare orders references by target name, kind name, then keys.
+func refCompare(a, b Ref) int {
+	if a.Target != b.Target {
+		return strings.Compare(TargetName(a.Target), TargetName(b.Target))
+	}
+	if a.Kind != b.Kind {
+		return strings.Compare(kindNames[a.Kind], kindNames[b.Kind])
+	}
+	if c := strings.Compare(a.Key, b.Key); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Member, b.Member)
+}
+
+// Objects returns every desired object, sorted by target, kind and key.
 func (m *Model) Objects() []*orgsyncv1.DesiredObject {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.allObjects()
 }
 
-// Object returns the desired object at path, or nil.
-func (m *Model) Object(path string) *orgsyncv1.DesiredObject {
+// Object returns the desired object ref names, or nil.
+func (m *Model) Object(ref Ref) *orgsyncv1.DesiredObject {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.objects[path]
+	return m.objects[ref]
 }
 
 // record applies an event to the organisation and returns the owners it affects.
@@ -319,15 +358,11 @@ func (m *Model) recordWorker(event *orgsyncv1.HREvent, w *orgsyncv1.Worker, at, 
 	m.refreshWorker(st, now, affected)
 }
 
-// ActiveOmittedAttribute marks a record from a source (SCIM) whose update did not say whether the
-// worker is active; hr-ingest sets it to "true".
-const ActiveOmittedAttribute = "scim.activeOmitted"
-
 // keepStatusWhenActiveOmitted gives a record that did not state the worker's status the status of
 // the record before it: omitting `active` must neither disable an active worker nor re-enable one
 // who left (the trap of Entra's API-driven provisioning). A first record keeps hr-ingest's ACTIVE.
 func keepStatusWhenActiveOmitted(w *orgsyncv1.Worker, previous *entry) *orgsyncv1.Worker {
-	if w.GetCustomAttributes()[ActiveOmittedAttribute] != "true" || previous == nil {
+	if !w.GetEmploymentStatusOmitted() || previous == nil {
 		return w
 	}
 	kept := proto.CloneOf(w)
@@ -360,6 +395,7 @@ func (m *Model) recordUnit(u *orgsyncv1.OrgUnit, affected map[owner]struct{}) {
 		affected[owner{kind: 'w', id: old.GetManagerWorkerId()}] = struct{}{}
 	}
 	m.units[id] = u
+	clear(m.chains)
 	addTo(m.children, u.GetParentOrgUnitId(), id)
 	addTo(m.unitsManagedBy, u.GetManagerWorkerId(), id)
 	affected[owner{kind: 'w', id: u.GetManagerWorkerId()}] = struct{}{}
@@ -524,95 +560,110 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 		}
 		return owners[i].id < owners[j].id
 	})
-	// Removed memberships first, then groups and users, then added memberships, then removed
-	// groups and users, so a writer always finds both ends of a membership.
-	var removedMembers, upserts, addedMembers, removedObjects []*orgsyncv1.DesiredObject
+	var fresh, previous []*orgsyncv1.DesiredObject
+	var freshRefs []Ref
 	for _, o := range owners {
-		var fresh []*orgsyncv1.DesiredObject
+		var computed []*orgsyncv1.DesiredObject
 		switch o.kind {
 		case 'w':
-			fresh = m.computeWorker(m.workers[o.id], now)
+			computed = m.computeWorker(m.workers[o.id], now)
 		case 'u':
-			fresh = m.computeUnit(o.id)
+			computed = m.computeUnit(o.id)
 		case 'g':
-			fresh = m.computeGlobal()
+			computed = m.computeGlobal()
 		}
-		paths := make([]string, 0, len(fresh))
-		kept := make(map[string]bool, len(fresh))
-		for _, obj := range fresh {
-			path, err := stream.ObjectPath(obj)
-			if err != nil {
-				continue
-			}
-			paths = append(paths, path)
-			kept[path] = true
-			if previous, ok := m.objects[path]; ok && proto.Equal(previous, obj) {
-				continue
-			}
-			m.setObject(path, obj)
-			if obj.GetMembership() != nil {
-				addedMembers = append(addedMembers, obj)
-			} else {
-				upserts = append(upserts, obj)
+		for _, ref := range m.owned[o] {
+			if obj, ok := m.objects[ref]; ok {
+				previous = append(previous, obj)
 			}
 		}
-		for _, path := range m.owned[o] {
-			if kept[path] {
-				continue
-			}
-			if previous, ok := m.objects[path]; ok {
-				m.deleteObject(path, previous)
-				tombstone := proto.CloneOf(previous)
-				tombstone.Tombstone = true
-				if previous.GetMembership() != nil {
-					removedMembers = append(removedMembers, tombstone)
-				} else {
-					removedObjects = append(removedObjects, tombstone)
-				}
-			}
+		start := len(freshRefs)
+		for _, obj := range computed {
+			freshRefs = append(freshRefs, RefOf(obj))
 		}
-		if len(paths) == 0 {
+		fresh = append(fresh, computed...)
+		if refs := freshRefs[start:]; len(refs) == 0 {
 			delete(m.owned, o)
 		} else {
-			m.owned[o] = paths
+			m.owned[o] = slices.Clone(refs)
 		}
 	}
-	changes := append(removedMembers, upserts...)
-	changes = append(changes, addedMembers...)
-	return append(changes, removedObjects...)
+	changes := diff(fresh, freshRefs, previous)
+	for _, obj := range changes {
+		ref := RefOf(obj)
+		if obj.GetTombstone() {
+			m.deleteObject(ref)
+		} else {
+			m.setObject(ref, obj)
+		}
+	}
+	return changes
 }
 
-func (m *Model) setObject(path string, obj *orgsyncv1.DesiredObject) {
-	m.objects[path] = obj
-	if ms := obj.GetMembership(); ms != nil {
-		key := groupIndexKey(obj.GetTarget(), ms.GetGroupKey())
+func (m *Model) setObject(ref Ref, obj *orgsyncv1.DesiredObject) {
+	m.objects[ref] = obj
+	if ref.Kind == KindMember {
+		key := groupRef{ref.Target, ref.Key}
 		if m.members[key] == nil {
 			m.members[key] = map[string]*orgsyncv1.DesiredObject{}
 		}
-		m.members[key][ms.GetMemberKey()] = obj
+		m.members[key][ref.Member] = obj
 	}
 }
 
-func (m *Model) deleteObject(path string, obj *orgsyncv1.DesiredObject) {
-	delete(m.objects, path)
-	if ms := obj.GetMembership(); ms != nil {
-		key := groupIndexKey(obj.GetTarget(), ms.GetGroupKey())
-		delete(m.members[key], ms.GetMemberKey())
+func (m *Model) deleteObject(ref Ref) {
+	delete(m.objects, ref)
+	if ref.Kind == KindMember {
+		key := groupRef{ref.Target, ref.Key}
+		delete(m.members[key], ref.Member)
 		if len(m.members[key]) == 0 {
 			delete(m.members, key)
 		}
 	}
 }
 
-func groupIndexKey(target orgsyncv1.Target, groupKey string) string {
-	return stream.TargetName(target) + "/" + groupKey
+// groupRef names a group in the members index.
+type groupRef struct {
+	target   orgsyncv1.Target
+	groupKey string
+}
+
+var kindNames = [...]string{KindNone: "", KindUser: "user", KindGroup: "group", KindMember: "member"}
+
+// TargetName is the name of a target in the policy and in messages: "entra" or "ad".
+func TargetName(target orgsyncv1.Target) string {
+	switch target {
+	case orgsyncv1.Target_TARGET_ENTRA:
+		return "entra"
+	case orgsyncv1.Target_TARGET_AD:
+		return "ad"
+	default:
+		return "unknown"
+	}
 }
 
 // workerVars are the expression variables of a worker record.
 func (m *Model) workerVars(w *orgsyncv1.Worker) *policy.WorkerVars {
 	vars := &policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain, Context: m.ctx}
-	vars.UnitIDs, vars.UnitPath = m.unitChain(w.GetOrgUnitId())
+	vars.UnitIDs, vars.UnitPath = m.cachedUnitChain(w.GetOrgUnitId())
 	return vars
+}
+
+type unitChainEntry struct{ ids, names []string }
+
+// cachedUnitChain is unitChain, remembered until a unit changes; the slices it returns are
+// shared and never changed. Only the goroutine that applies changes (holding the write lock)
+// calls it.
+func (m *Model) cachedUnitChain(unitID string) (ids, names []string) {
+	if chain, ok := m.chains[unitID]; ok {
+		return chain.ids, chain.names
+	}
+	ids, names = m.unitChain(unitID)
+	if m.chains == nil {
+		m.chains = map[string]unitChainEntry{}
+	}
+	m.chains[unitID] = unitChainEntry{ids: ids[:len(ids):len(ids)], names: names[:len(names):len(names)]}
+	return ids, names
 }
 
 // unitChain lists the ids and names of a unit and its ancestors, root first; a cycle or a

@@ -9,7 +9,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/policy"
 )
@@ -88,7 +87,7 @@ func status(s orgsyncv1.EmploymentStatus) func(*orgsyncv1.Worker) {
 // (and publishes as ACTIVE).
 func activeOmitted(w *orgsyncv1.Worker) {
 	w.EmploymentStatus = active
-	w.CustomAttributes = map[string]string{ActiveOmittedAttribute: "true"}
+	w.EmploymentStatusOmitted = true
 }
 func typed(t orgsyncv1.EmploymentType) func(*orgsyncv1.Worker) {
 	return func(w *orgsyncv1.Worker) { w.EmploymentType = t }
@@ -111,7 +110,7 @@ type account struct {
 }
 
 func accountOf(m *Model, workerID string) account {
-	user := m.Object("entra.user." + stream.Token(workerID)).GetUser()
+	user := m.Object(UserRef(orgsyncv1.Target_TARGET_ENTRA, workerID)).GetUser()
 	if user == nil {
 		return account{}
 	}

@@ -49,10 +49,7 @@ func (m *Model) withPolicy(ctx context.Context, pol *policy.Policy, now time.Tim
 func (m *Model) copyLocked(pol *policy.Policy, withObjects bool) *Model {
 	targets := m.targets
 	if pol != m.pol {
-		targets = []orgsyncv1.Target{orgsyncv1.Target_TARGET_ENTRA}
-		if _, ok := pol.Mapping["ad"]; ok {
-			targets = append(targets, orgsyncv1.Target_TARGET_AD)
-		}
+		targets = TargetsOf(pol)
 	}
 	c := New(pol, targets...)
 	c.now = m.now
@@ -83,7 +80,7 @@ func (m *Model) copyLocked(pol *policy.Policy, withObjects bool) *Model {
 		c.globalsComputed = m.globalsComputed
 		c.objects = maps.Clone(m.objects)
 		c.owned = maps.Clone(m.owned)
-		c.members = make(map[string]map[string]*orgsyncv1.DesiredObject, len(m.members))
+		c.members = make(map[groupRef]map[string]*orgsyncv1.DesiredObject, len(m.members))
 		for key, members := range m.members {
 			c.members[key] = maps.Clone(members)
 		}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -73,9 +72,9 @@ func (m *Model) GroupKeysOf(target orgsyncv1.Target, workerID string) []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	var keys []string
-	for _, path := range m.owned[owner{kind: 'w', id: workerID}] {
-		if obj := m.objects[path]; obj.GetTarget() == target && obj.GetMembership() != nil {
-			keys = append(keys, obj.GetMembership().GetGroupKey())
+	for _, ref := range m.owned[owner{kind: 'w', id: workerID}] {
+		if ref.Target == target && ref.Kind == KindMember {
+			keys = append(keys, ref.Key)
 		}
 	}
 	return keys
@@ -92,17 +91,17 @@ type Member struct {
 func (m *Model) GroupMembers(target orgsyncv1.Target, groupKey string) (*orgsyncv1.DesiredGroup, []Member, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	group := m.objects[stream.TargetName(target)+".group."+stream.Token(groupKey)]
+	group := m.objects[GroupRef(target, groupKey)]
 	if group == nil {
 		return nil, nil, false
 	}
 	var members []Member
-	for key, obj := range m.members[groupIndexKey(target, groupKey)] {
+	for key, obj := range m.members[groupRef{target, groupKey}] {
 		member := Member{Kind: obj.GetMembership().GetMemberKind(), Key: key}
 		if member.Kind == orgsyncv1.MemberKind_MEMBER_KIND_GROUP {
-			member.DisplayName = m.objects[stream.TargetName(target)+".group."+stream.Token(key)].GetGroup().GetDisplayName()
+			member.DisplayName = m.objects[GroupRef(target, key)].GetGroup().GetDisplayName()
 		} else {
-			member.DisplayName = m.objects[stream.TargetName(target)+".user."+stream.Token(key)].GetUser().GetDisplayName()
+			member.DisplayName = m.objects[UserRef(target, key)].GetUser().GetDisplayName()
 		}
 		members = append(members, member)
 	}
@@ -141,7 +140,7 @@ func (m *Model) findMember(target orgsyncv1.Target, groupKey, workerID string, s
 		return nil
 	}
 	seen[groupKey] = true
-	members := m.members[groupIndexKey(target, groupKey)]
+	members := m.members[groupRef{target, groupKey}]
 	if obj, ok := members[workerID]; ok && obj.GetMembership().GetMemberKind() == orgsyncv1.MemberKind_MEMBER_KIND_USER {
 		return []string{groupKey}
 	}
@@ -196,7 +195,7 @@ func (m *Model) whyNot(target orgsyncv1.Target, st *workerState, groupKey string
 	problem, failed := m.ids.failed[targetWorker{target, st.id}]
 	switch {
 	case failed && st.inScope:
-		return fmt.Sprintf("the worker has no account in %s: %s %s", stream.TargetName(target), problem.Property, problem.Reason)
+		return fmt.Sprintf("the worker has no account in %s: %s %s", TargetName(target), problem.Property, problem.Reason)
 	case st.current == nil:
 		return "the worker's only HR records take effect later"
 	case !st.inScope:
@@ -309,7 +308,7 @@ func (m *Model) Problems() []Problem {
 		problems = append(problems, Problem{subject, reason})
 	}
 	for _, p := range m.identifierProblems() {
-		problems = append(problems, Problem{"worker " + p.WorkerID, fmt.Sprintf("no account in %s: %s %s", stream.TargetName(p.Target), p.Property, p.Reason)})
+		problems = append(problems, Problem{"worker " + p.WorkerID, fmt.Sprintf("no account in %s: %s %s", TargetName(p.Target), p.Property, p.Reason)})
 	}
 	sort.Slice(problems, func(i, j int) bool {
 		if problems[i].Subject != problems[j].Subject {

@@ -13,10 +13,10 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
 	"github.com/orgsync/orgsync/services/org-model/internal/desired"
@@ -119,10 +119,6 @@ var _ orgsyncv1.OrgModelServiceServer = (*Server)(nil)
 // NewServer returns the query API over deps.
 func NewServer(deps Deps) *Server { return &Server{Deps: deps} }
 
-func userPath(target orgsyncv1.Target, workerID string) string {
-	return stream.TargetName(target) + ".user." + stream.Token(workerID)
-}
-
 // GetWorker returns the worker's HR record and, per target, the desired account, its revision, its
 // groups and the writer's last result.
 func (s *Server) GetWorker(_ context.Context, req *orgsyncv1.GetWorkerRequest) (*orgsyncv1.GetWorkerResponse, error) {
@@ -133,7 +129,7 @@ func (s *Server) GetWorker(_ context.Context, req *orgsyncv1.GetWorkerRequest) (
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "no worker %q", req.GetWorkerId())
 	}
-	resp := &orgsyncv1.GetWorkerResponse{Worker: info.Record, Phase: info.Phase.String()}
+	resp := &orgsyncv1.GetWorkerResponse{Worker: info.Record, Phase: info.Phase.Proto()}
 	if !info.NextChange.IsZero() {
 		resp.NextChange = timestamppb.New(info.NextChange)
 	}
@@ -144,11 +140,11 @@ func (s *Server) GetWorker(_ context.Context, req *orgsyncv1.GetWorkerRequest) (
 		resp.Worker = info.Pending[0]
 	}
 	for _, target := range s.Model.Targets() {
-		path := userPath(target, req.GetWorkerId())
+		path := subject.UserPath(target, req.GetWorkerId())
 		revision, _ := s.Publisher.Revision(path)
 		account := &orgsyncv1.WorkerAccount{
 			Target:     target,
-			Desired:    s.Model.Object(path).GetUser(),
+			Desired:    s.Model.Object(model.UserRef(target, req.GetWorkerId())).GetUser(),
 			Revision:   revision,
 			GroupKeys:  s.Model.GroupKeysOf(target, req.GetWorkerId()),
 			LastResult: s.Results.Get(path),
@@ -212,10 +208,10 @@ func (s *Server) ListWorkers(_ context.Context, req *orgsyncv1.ListWorkersReques
 	resp := &orgsyncv1.ListWorkersResponse{}
 	for _, id := range ids {
 		info, _ := s.Model.Worker(id)
-		user := s.Model.Object(userPath(orgsyncv1.Target_TARGET_ENTRA, id)).GetUser()
+		user := s.Model.Object(model.UserRef(orgsyncv1.Target_TARGET_ENTRA, id)).GetUser()
 		resp.Workers = append(resp.Workers, &orgsyncv1.WorkerSummary{
 			WorkerId: id, DisplayName: user.GetDisplayName(), OrgUnitId: info.Record.GetOrgUnitId(), JobTitle: info.Record.GetJobTitle(),
-			Phase: info.Phase.String(), UserPrincipalName: user.GetUserPrincipalName(), AccountEnabled: user.GetAccountEnabled(),
+			Phase: info.Phase.Proto(), UserPrincipalName: user.GetUserPrincipalName(), AccountEnabled: user.GetAccountEnabled(),
 		})
 	}
 	if more && len(ids) > 0 {
@@ -232,7 +228,7 @@ func (s *Server) GetOrgUnit(_ context.Context, req *orgsyncv1.GetOrgUnitRequest)
 	}
 	resp := &orgsyncv1.GetOrgUnitResponse{Unit: unit, Path: path, ChildOrgUnitIds: children, WorkerCount: int32(s.Model.UnitWorkerCount(unit.GetOrgUnitId()))}
 	for _, key := range []string{model.GroupKey(unit.GetOrgUnitId()), model.RollupGroupKey(unit.GetOrgUnitId())} {
-		if s.Model.Object("entra.group."+stream.Token(key)) != nil {
+		if s.Model.Object(model.GroupRef(orgsyncv1.Target_TARGET_ENTRA, key)) != nil {
 			resp.GroupKeys = append(resp.GroupKeys, key)
 		}
 	}
@@ -344,17 +340,9 @@ func (s *Server) Plan(ctx context.Context, req *orgsyncv1.PlanRequest) (*orgsync
 		return nil, err
 	}
 	resp := &orgsyncv1.PlanResponse{}
-	after := planned.Objects()
-	wanted := make(map[string]bool, len(after))
-	for _, obj := range after {
-		path := guard.PathOf(obj)
-		wanted[path] = true
-		s.addPlanned(resp, path, s.Publisher.Last(path), obj)
-	}
-	for _, obj := range s.Publisher.Live() {
-		if path := guard.PathOf(obj); !wanted[path] {
-			s.addPlanned(resp, path, obj, desired.Tombstone(obj))
-		}
+	for _, change := range model.Diff(planned.Objects(), s.Publisher.Live()) {
+		path := guard.PathOf(change)
+		s.addPlanned(resp, path, s.Publisher.Last(path), change)
 	}
 	if err := planStopped(ctx); err != nil {
 		return nil, err
@@ -379,37 +367,26 @@ func planStopped(ctx context.Context) error {
 	return status.Error(codes.Canceled, "plan stopped: the caller went away")
 }
 
+// addPlanned adds one change of model.Diff to resp, with what it does to the published state.
 func (s *Server) addPlanned(resp *orgsyncv1.PlanResponse, path string, before, after *orgsyncv1.DesiredObject) {
-	if before != nil && sameState(before, after) || (before == nil || before.GetTombstone()) && after.GetTombstone() {
-		return
-	}
 	change := &orgsyncv1.PlannedChange{Path: path, Before: before, After: after}
 	switch effect := guard.Classify(before, after); {
 	case before == nil || before.GetTombstone():
-		change.Action = "create"
+		change.Action = orgsyncv1.ChangeAction_CHANGE_ACTION_CREATE
 	case effect == guard.Disable && !after.GetTombstone():
-		change.Action = "disable"
+		change.Action = orgsyncv1.ChangeAction_CHANGE_ACTION_DISABLE
 		resp.Disables++
 	case after.GetTombstone():
-		change.Action = "delete"
+		change.Action = orgsyncv1.ChangeAction_CHANGE_ACTION_DELETE
 		if effect == guard.Disable {
 			resp.Disables++
 		} else {
 			resp.Removals++
 		}
 	default:
-		change.Action = "update"
+		change.Action = orgsyncv1.ChangeAction_CHANGE_ACTION_UPDATE
 	}
 	resp.Changes = append(resp.Changes, change)
-}
-
-func sameState(a, b *orgsyncv1.DesiredObject) bool {
-	a, b = proto.CloneOf(a), proto.CloneOf(b)
-	a.Revision, b.Revision, a.Cause, b.Cause = 0, 0, nil, nil
-	if a.Tombstone && b.Tombstone {
-		return true
-	}
-	return proto.Equal(a, b)
 }
 
 // ListPending lists the batches the guard holds.

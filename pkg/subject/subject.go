@@ -1,4 +1,7 @@
-package stream
+// Package subject names orgsync's NATS subjects: the HR subjects of events, and the paths of
+// directory objects under which DIRECTORY, RESULTS, AUDIT and DEADLETTER keep them. It holds no
+// JetStream plumbing (that is pkg/stream), so code that only names objects needs no NATS.
+package subject
 
 import (
 	"fmt"
@@ -66,18 +69,32 @@ func TargetName(target orgsyncv1.Target) string {
 	}
 }
 
+// UserPath is the object path of a worker's user in target, e.g. "entra.user.E1001".
+func UserPath(target orgsyncv1.Target, workerID string) string {
+	return TargetName(target) + ".user." + Token(workerID)
+}
+
+// GroupPath is the object path of a group in target, e.g. "entra.group.unit-sales".
+func GroupPath(target orgsyncv1.Target, groupKey string) string {
+	return TargetName(target) + ".group." + Token(groupKey)
+}
+
+// MemberPath is the object path of a membership in target, e.g. "entra.member.unit-sales.E1001".
+func MemberPath(target orgsyncv1.Target, groupKey, memberKey string) string {
+	return TargetName(target) + ".member." + Token(groupKey) + "." + Token(memberKey)
+}
+
 // ObjectPath is the part of an object's subjects after the stream prefix, e.g.
 // "entra.user.E1001" or "entra.member.unit-sales.E1001". DIRECTORY, RESULTS and AUDIT all name
 // an object by it.
 func ObjectPath(obj *orgsyncv1.DesiredObject) (string, error) {
-	target := TargetName(obj.GetTarget())
 	switch o := obj.GetObject().(type) {
 	case *orgsyncv1.DesiredObject_User:
-		return target + ".user." + Token(o.User.GetWorkerId()), nil
+		return UserPath(obj.GetTarget(), o.User.GetWorkerId()), nil
 	case *orgsyncv1.DesiredObject_Group:
-		return target + ".group." + Token(o.Group.GetGroupKey()), nil
+		return GroupPath(obj.GetTarget(), o.Group.GetGroupKey()), nil
 	case *orgsyncv1.DesiredObject_Membership:
-		return target + ".member." + Token(o.Membership.GetGroupKey()) + "." + Token(o.Membership.GetMemberKey()), nil
+		return MemberPath(obj.GetTarget(), o.Membership.GetGroupKey(), o.Membership.GetMemberKey()), nil
 	default:
 		return "", fmt.Errorf("desired object %q has no object", obj.GetKey())
 	}
