@@ -151,9 +151,11 @@ func signIn(t *testing.T, tab context.Context, s *stack.Stack, path, subject str
 	if err := chromedp.Do(tab,
 		chromedp.Navigate(s.ConsoleURL()+path),
 		chromedp.WaitVisible(loginButton(subject)),
-		chromedp.Click(loginButton(subject)),
-		chromedp.WaitVisible(chromedp.ID("who")),
 	); err != nil {
+		t.Fatalf("signing in as %s: %v", subject, err)
+	}
+	follow(t, tab, loginButton(subject), func(location string) bool { return location == s.ConsoleURL()+path })
+	if err := chromedp.Do(tab, chromedp.WaitVisible(chromedp.ID("who"))); err != nil {
 		t.Fatalf("signing in as %s: %v", subject, err)
 	}
 	location, err := chromedp.Run(tab, chromedp.Location())
@@ -163,6 +165,28 @@ func signIn(t *testing.T, tab context.Context, s *stack.Stack, path, subject str
 	if want := s.ConsoleURL() + path; location != want {
 		t.Fatalf("after signing in at %s, want %s", location, want)
 	}
+}
+
+// follow clicks what navigates to another page and waits until the browser is at a location
+// arrived accepts and the page has loaded: querying nodes while one document replaces another
+// fails ("Could not find node with given id").
+func follow(t *testing.T, tab context.Context, what chromedp.CSS, arrived func(location string) bool) {
+	t.Helper()
+	if err := chromedp.Do(tab, chromedp.Click(what)); err != nil {
+		t.Fatalf("clicking %s: %v", what, err)
+	}
+	location := ""
+	for range 200 {
+		var err error
+		location, err = chromedp.Run(tab, chromedp.Location())
+		if err == nil && arrived(location) {
+			if state, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.readyState`)); err == nil && state == "complete" {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("after clicking %s the browser is at %s", what, location)
 }
 
 // loginButton is the dev issuer's button that signs subject in.
@@ -177,6 +201,29 @@ func text(t *testing.T, tab context.Context, selector string) string {
 		t.Fatalf("text of %s: %v", selector, err)
 	}
 	return got
+}
+
+// submitPlan posts the plan form and waits for the result (the answer is the same /plan path, so
+// it waits for the result section of the new page).
+func submitPlan(t *testing.T, tab context.Context) {
+	t.Helper()
+	if _, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.title = "submitted"; document.getElementById("plan-submit").click(); "sent"`)); err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		// The new page's title is "Plan · orgsync" again, with the result in it.
+		title, err := chromedp.Run(tab, chromedp.Title())
+		if err == nil && title != "submitted" {
+			if state, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.readyState`)); err == nil && state == "complete" {
+				if err := chromedp.Do(tab, chromedp.WaitVisible(chromedp.ID("plan-result"))); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the plan page did not answer")
 }
 
 func mustRead(t *testing.T, path string) []byte {
@@ -316,11 +363,12 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.Focus(chromedp.CSS(`details[data-search^="Commercial"] > summary`)),
 			chromedp.KeyEvent("\r"),
 			chromedp.WaitVisible(chromedp.CSS(`a[href="/units/sales"]`)),
-			chromedp.Click(chromedp.CSS(`a[href="/units/sales"]`)),
-			chromedp.WaitVisible(chromedp.CSS(`a[href="/workers/E1101"]`)),
-			chromedp.Click(chromedp.CSS(`a[href="/workers/E1101"]`)),
-			chromedp.WaitVisible(chromedp.ID("groups")),
 		); err != nil {
+			t.Fatal(err)
+		}
+		follow(t, tab, chromedp.CSS(`a[href="/units/sales"]`), func(location string) bool { return strings.HasSuffix(location, "/units/sales") })
+		follow(t, tab, chromedp.CSS(`a[href="/workers/E1101"]`), func(location string) bool { return strings.HasSuffix(location, "/workers/E1101") })
+		if err := chromedp.Do(tab, chromedp.WaitVisible(chromedp.ID("groups"))); err != nil {
 			t.Fatal(err)
 		}
 		explained, err := cs.api.ExplainMembership(t.Context(), &orgsyncv1.ExplainMembershipRequest{
@@ -374,11 +422,10 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.Navigate(s.ConsoleURL()+"/plan"),
 			chromedp.SetValue(chromedp.ID("kind"), "local"),
 			chromedp.SetValue(chromedp.ID("payload"), string(mustRead(t, "../sample/hire-jane.json"))),
-			chromedp.Click(chromedp.ID("plan-submit")),
-			chromedp.WaitVisible(chromedp.ID("plan-result")),
 		); err != nil {
 			t.Fatalf("plan: %v", err)
 		}
+		submitPlan(t, tab)
 		png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatalf("plan: %v", err)
@@ -393,11 +440,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		if err := chromedp.Do(tab,
 			chromedp.SetValue(chromedp.ID("kind"), scimSource),
 			chromedp.SetValue(chromedp.ID("payload"), string(payload)),
-			chromedp.Click(chromedp.ID("plan-submit")),
-			chromedp.WaitVisible(chromedp.ID("plan-result")),
 		); err != nil {
 			t.Fatal(err)
 		}
+		submitPlan(t, tab)
 		rows, err := chromedp.Run(tab, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#plan-result tbody tr")).map(tr => tr.cells[0].innerText.trim() + " " + tr.cells[1].innerText.trim())`))
 		if err != nil {
 			t.Fatal(err)
@@ -462,10 +508,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Run("an approver approves a held batch: published, applied and audited with their name", func(t *testing.T) {
 		tab := newPerson(t, browser)
 		signIn(t, tab, s, "/approvals", "alex.approver")
-		if err := chromedp.Do(tab,
-			chromedp.Click(chromedp.ID("approve-"+batch.GetBatchId())),
-			chromedp.WaitVisible(chromedp.ID("notice")),
-		); err != nil {
+		follow(t, tab, chromedp.CSS("#approve-"+batch.GetBatchId()), func(location string) bool { return strings.Contains(location, "/approvals?done=") })
+		if err := chromedp.Do(tab, chromedp.WaitVisible(chromedp.ID("notice"))); err != nil {
 			t.Fatal(err)
 		}
 		if notice := text(t, tab, "#notice"); !strings.Contains(notice, "approved "+batch.GetBatchId()) {
