@@ -6,7 +6,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 # Every Go module of the workspace (go.work), and the packages under them.
-MODULES := pkg proto services/hr-ingest services/org-model services/entra-writer services/ad-writer services/graph-emulator deploy/local deploy/scale
+MODULES := pkg proto services/hr-ingest services/org-model services/entra-writer services/ad-writer services/graph-emulator services/console deploy/local deploy/scale
 PACKAGES := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 BIN := $(CURDIR)/.bin
 TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
@@ -49,7 +49,7 @@ deps: ## Install what the tests need beyond Go (Debian packages, only where miss
 
 .PHONY: build
 build: ## Build every service binary into .bin/.
-	go build -o $(BIN)/ ./services/hr-ingest ./services/org-model ./services/entra-writer ./services/ad-writer ./services/graph-emulator
+	go build -o $(BIN)/ ./services/hr-ingest ./services/org-model ./services/entra-writer ./services/ad-writer ./services/graph-emulator ./services/console
 
 .PHONY: lint
 lint: $(BIN)/buf $(BIN)/staticcheck ## gofmt, go vet, staticcheck, buf lint.

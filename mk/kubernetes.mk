@@ -2,7 +2,7 @@
 
 CHARTTEST_DIR := deploy/kubernetes/charttest
 # The services `make images` builds: every one under services/ (TestEveryServiceIsBuilt checks).
-IMAGE_SERVICES ?= hr-ingest org-model entra-writer ad-writer graph-emulator
+IMAGE_SERVICES ?= hr-ingest org-model entra-writer ad-writer graph-emulator console
 IMAGE_REPOSITORY ?= ghcr.io/orgsync
 IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 IMAGE_GOARCH ?= $(shell go env GOARCH)

@@ -12,6 +12,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v redis-server >/dev/null || need+=(redis-server)
 # ad-writer's tests run a Samba AD domain controller (scripts/samba-dc.sh).
 { { command -v samba || ls /usr/sbin/samba; } && command -v samba-tool; } >/dev/null 2>&1 || need+=(samba)
+# The console's browser tests drive Debian's headless chromium (deploy/local/stack/console_test.go).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

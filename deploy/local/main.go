@@ -1,5 +1,6 @@
 // Command local runs the whole orgsync pipeline on one machine for development (`make run`):
-// embedded JetStream, the Graph emulator, hr-ingest, org-model and entra-writer, loaded with a
+// embedded JetStream, the Graph emulator, hr-ingest, org-model, entra-writer and the console
+// (with a dev OIDC issuer where one signs in as a person of each role), loaded with a
 // small sample company through hr-ingest's real webhook endpoint. When Samba is installed (and
 // this runs as root, as Samba needs), it also provisions a Samba AD domain controller on loopback
 // and starts ad-writer on it, so the company appears in Active Directory too; otherwise it says
@@ -18,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -82,7 +84,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if *randomPorts {
 		ports = stack.Ports{}
 	}
-	opts := stack.Options{StoreDir: *storeDir, Ports: ports, LogWriter: os.Stderr, LogLevel: level}
+	opts := stack.Options{StoreDir: *storeDir, Ports: ports, LogWriter: os.Stderr, LogLevel: level, Console: true}
 	sambaScript, adSkipped := "", errors.New("-ad=false")
 	if *withAD {
 		sambaScript, adSkipped = sambadc.Check(sambadc.Host{})
@@ -113,6 +115,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
                    health http://%s/readyz   gRPC %s
   org-model        gRPC %s   health http://%s/readyz
   entra-writer     gRPC %s   health http://%s/readyz   admin http://%s/v1/dead-letters
+  console          %s   health http://%s/readyz
+                   dev login at %s: %s
   webhook secret   %s   (source %q)
   admin token      %s
                    (%s; send it as "Authorization: Bearer …" to org-model's gRPC and the writers' admin ports)
@@ -122,6 +126,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		s.WebhookURL(), s.HRIngest.HTTPAddr(), s.HRIngest.GRPCAddr(),
 		s.OrgModel.GRPCAddr(), s.OrgModel.HTTPAddr(),
 		s.EntraWriter.GRPCAddr(), s.EntraWriter.HTTPAddr(), s.EntraWriter.AdminAddr(),
+		s.ConsoleURL(), s.Console.HTTPAddr(), s.Issuer.URL(), devLogins(),
 		stack.DevSecret, stack.Source, s.AdminToken, tokenNote)
 	if adSkipped != nil {
 		fmt.Fprintf(stdout, "AD skipped: %v; everything else runs, Entra only.\n", adSkipped)
@@ -191,6 +196,19 @@ Try: samba-tool user show jdoe -H %s   (Jane, once hired)
 		s.ADWriter.HTTPAddr(), s.ADWriter.AdminAddr(), ous.Root,
 		filepath.Join(dc.Dir, "private", "sam.ldb"))
 	return dc
+}
+
+// devLogins lists who can sign in to the console at the dev issuer: "vera.viewer (viewer), …".
+func devLogins() string {
+	var logins []string
+	for _, user := range stack.DevUsers {
+		roles := make([]string, len(user.Roles))
+		for i, role := range user.Roles {
+			roles[i] = string(role)
+		}
+		logins = append(logins, fmt.Sprintf("%s (%s)", user.Subject, strings.Join(roles, ", ")))
+	}
+	return "choose " + strings.Join(logins, ", ")
 }
 
 // writeToken writes the dev token where orgsyncctl looks, readable by the user only. It replaces

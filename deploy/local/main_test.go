@@ -145,7 +145,19 @@ func TestRunWithoutAD(t *testing.T) {
 		"emulator": regexp.MustCompile(`Graph emulator\s+(http://\S+/v1\.0)`),
 		"skipped":  regexp.MustCompile(`^(AD skipped: -ad=false; everything else runs, Entra only\.)$`),
 		"loaded":   regexp.MustCompile(`loaded (\d+) sample events`),
+		"console":  regexp.MustCompile(`console\s+(http://\S+)`),
+		"login":    regexp.MustCompile(`dev login at \S+: choose (vera\.viewer \(viewer\)), alex\.approver \(approver\)`),
 	})
+	// The console is up and sends a visitor to sign in.
+	noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirects.Get(printed["console"] + "/org")
+	if err != nil {
+		t.Fatalf("console: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+		t.Errorf("console /org = %s to %q, want a redirect to /login", resp.Status, resp.Header.Get("Location"))
+	}
 	eventually(t, 30*time.Second, func() bool {
 		return len(graphList(t, printed["emulator"]+"/users?$filter="+url.QueryEscape("employeeId eq 'E1101'"))) == 1
 	})

@@ -132,6 +132,45 @@ var exampleCases = []exampleCase{
 		},
 	},
 	{
+		name:      "production with the console",
+		values:    []string{"values-production.yaml", "values-console.yaml"},
+		workloads: []string{"ad-writer", "console", "entra-writer", "hr-ingest", "org-model"},
+		check: func(t *testing.T, r rendered) {
+			vars := env(t, r, "console")
+			wantEnv(t, vars, "CONSOLE_ADDR", ":8081")
+			wantEnv(t, vars, "HTTP_ADDR", ":8080")
+			wantEnv(t, vars, "CONSOLE_PUBLIC_URL", "https://orgsync.example.com")
+			wantEnv(t, vars, "CONSOLE_OIDC_CLIENT_ID", "22222222-2222-2222-2222-222222222222")
+			wantEnv(t, vars, "CONSOLE_SESSION_KEY_FILE", "/var/run/secrets/orgsync/console-session/session-key")
+			// People's tokens are checked against the issuer and audience org-model trusts.
+			wantEnv(t, vars, "ORGSYNC_AUTH_OIDC_ISSUER", "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0")
+			wantEnv(t, vars, "ORGSYNC_AUTH_OIDC_AUDIENCE", "api://orgsync-example")
+			wantEnv(t, vars, "ORGMODEL_ADDR", "orgsync-org-model:9090")
+			// org-model serves TLS here (grpcTLS): the console trusts the CA in its Secret.
+			wantEnv(t, vars, "ORGMODEL_CA_FILE", "/var/run/secrets/orgsync/console-orgmodel-ca/ca.crt")
+			wantEnv(t, vars, "HR_INGEST_URL", "http://orgsync-hr-ingest:8080")
+			wantEnv(t, vars, "CONSOLE_PLAN_SOURCES", "entra-hr")
+			wantEnv(t, vars, "CONSOLE_WRITERS", "ad-writer=http://orgsync-ad-writer:8183;metrics=http://orgsync-ad-writer:8080/metrics,"+
+				"entra-writer=http://orgsync-entra-writer:8182;metrics=http://orgsync-entra-writer:8080/metrics")
+			wantEnv(t, vars, "CONSOLE_TRACE_URL", "https://grafana.example.com/explore?traceId={traceId}")
+			wantSecretVolume(t, r, "console", "orgsync-console-session")
+			wantObject(t, r, "Service/orgsync-console")
+			// The ingress exposes the pages (port web) only; health and metrics stay inside.
+			ingress := wantObject(t, r, "Ingress/orgsync-console").(*networkingv1.Ingress)
+			for _, rule := range ingress.Spec.Rules {
+				for _, path := range rule.HTTP.Paths {
+					if port := path.Backend.Service.Port.Name; port != "web" {
+						t.Errorf("console ingress routes %s to port %q, want web", path.Path, port)
+					}
+				}
+			}
+			np := wantObject(t, r, "NetworkPolicy/orgsync-console").(*networkingv1.NetworkPolicy)
+			if len(np.Spec.Ingress) == 0 || len(np.Spec.Ingress[0].From) != 1 || np.Spec.Ingress[0].From[0].NamespaceSelector == nil {
+				t.Errorf("console NetworkPolicy ingress %+v: want the pages open only to the ingress controller's namespace", np.Spec.Ingress)
+			}
+		},
+	},
+	{
 		name:      "Entra only with a client certificate",
 		values:    []string{"values-entra-only.yaml"},
 		workloads: []string{"entra-writer", "hr-ingest", "org-model"},
@@ -160,8 +199,12 @@ var exampleCases = []exampleCase{
 	{
 		name:      "every optional feature",
 		values:    []string{"values-production.yaml", "charttest/testdata/all-features.yaml"},
-		workloads: []string{"ad-writer", "entra-writer", "graph-emulator", "hr-ingest", "org-model"},
+		workloads: []string{"ad-writer", "console", "entra-writer", "graph-emulator", "hr-ingest", "org-model"},
 		check: func(t *testing.T, r rendered) {
+			// The console as a confidential client, reaching org-model's gRPC over TLS.
+			console := env(t, r, "console")
+			wantEnv(t, console, "CONSOLE_OIDC_CLIENT_SECRET_FILE", "/var/run/secrets/orgsync/console-oidc/client-secret")
+			wantSecretVolume(t, r, "console", "orgsync-console-oidc")
 			if got := len(objectsOf[*monitoringv1.ServiceMonitor](r)); got != 4 {
 				t.Errorf("%d ServiceMonitors, want one per orgsync service (4)", got)
 			}

@@ -104,12 +104,14 @@ func TestTiltfile(t *testing.T) {
 
 // tiltPortFields names, per service, its fields in deploy/local/stack's FixedPorts: the local
 // ports `make run` listens on, which the Tiltfile forwards to as well.
-var tiltPortFields = map[string]struct{ http, grpc string }{
-	"graph-emulator": {"Emulator", ""},
-	"hr-ingest":      {"HRIngestHTTP", "HRIngestGRPC"},
-	"org-model":      {"OrgModelHTTP", "OrgModelGRPC"},
-	"entra-writer":   {"EntraWriterHTTP", "EntraWriterGRPC"},
-	"ad-writer":      {"ADWriterHTTP", "ADWriterGRPC"},
+var tiltPortFields = map[string]struct{ http, grpc, web string }{
+	"graph-emulator": {"Emulator", "", ""},
+	"hr-ingest":      {"HRIngestHTTP", "HRIngestGRPC", ""},
+	"org-model":      {"OrgModelHTTP", "OrgModelGRPC", ""},
+	"entra-writer":   {"EntraWriterHTTP", "EntraWriterGRPC", ""},
+	"ad-writer":      {"ADWriterHTTP", "ADWriterGRPC", ""},
+	// The console serves its pages on 8081 besides health on 8080.
+	"console": {"ConsoleHTTP", "", "Console"},
 }
 
 // checkTiltServices checks that the Tiltfile's SERVICES has an entry per service, whose
@@ -147,9 +149,9 @@ func checkTiltServices(t reporter, file *syntax.File, services []string, fixed m
 		httpPort := ""
 		for _, forward := range forwards {
 			local, container, _ := strings.Cut(forward, ":")
-			field := map[string]string{"8080": fields.http, "9090": fields.grpc}[container]
+			field := map[string]string{"8080": fields.http, "9090": fields.grpc, "8081": fields.web}[container]
 			if field == "" {
-				t.Errorf("%s forwards %s: the chart's containers listen on 8080 (HTTP) and 9090 (gRPC)", name, forward)
+				t.Errorf("%s forwards %s: the chart's containers listen on 8080 (HTTP), 9090 (gRPC) and, for the console, 8081 (pages)", name, forward)
 				continue
 			}
 			if want := strconv.Itoa(fixed[field]); local != want {

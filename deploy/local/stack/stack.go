@@ -1,6 +1,7 @@
 // Package stack runs the whole orgsync pipeline in one process — embedded JetStream, the Graph
-// emulator, hr-ingest, org-model and entra-writer, and ad-writer once a domain controller is
-// given to StartADWriter — for `make run` and the end-to-end tests. Each service runs exactly as
+// emulator, hr-ingest, org-model and entra-writer, the console with a dev OIDC issuer when asked,
+// and ad-writer once a domain controller is given to StartADWriter — for `make run` and the
+// end-to-end tests. Each service runs exactly as
 // its own binary would, wired by its own service package.
 package stack
 
@@ -23,11 +24,14 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/orgsync/orgsync/pkg/auth"
+	"github.com/orgsync/orgsync/pkg/auth/authtest"
 	"github.com/orgsync/orgsync/pkg/logging"
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	adwriter "github.com/orgsync/orgsync/services/ad-writer/service"
+	console "github.com/orgsync/orgsync/services/console/service"
 	entrawriter "github.com/orgsync/orgsync/services/entra-writer/service"
 	"github.com/orgsync/orgsync/services/graph-emulator/emulator"
 	hringest "github.com/orgsync/orgsync/services/hr-ingest/service"
@@ -50,6 +54,8 @@ type Ports struct {
 	EntraWriterAdmin                 int
 	ADWriterHTTP, ADWriterGRPC       int
 	ADWriterAdmin                    int
+	// Console is the web console, ConsoleHTTP its health and metrics, Issuer the dev OIDC issuer.
+	Console, ConsoleHTTP, Issuer int
 }
 
 // FixedPorts are the local stack's well-known ports, chosen clear of the usual NATS (4222) and
@@ -60,6 +66,7 @@ var FixedPorts = Ports{
 	OrgModelHTTP: 18082, OrgModelGRPC: 19082,
 	EntraWriterHTTP: 18083, EntraWriterGRPC: 19083, EntraWriterAdmin: 18183,
 	ADWriterHTTP: 18084, ADWriterGRPC: 19084, ADWriterAdmin: 18184,
+	Console: 18090, ConsoleHTTP: 18091, Issuer: 18099,
 }
 
 // Options configure a stack.
@@ -89,6 +96,13 @@ type Options struct {
 	// org-model's entry creates the streams unless it says WaitForStreams.
 	NATSConfigFile string
 	NATSClients    map[string]stream.ClientConfig
+	// Console starts the web console and a dev OIDC issuer where DevUsers sign in; the services
+	// then accept the issuer's tokens besides the admin token.
+	Console bool
+	// TraceURL is the console's trace link template ("{traceId}"); ConsoleTargets the targets
+	// its units link groups in (default entra).
+	TraceURL       string
+	ConsoleTargets []orgsyncv1.Target
 }
 
 // Stack is a running pipeline.
@@ -102,6 +116,9 @@ type Stack struct {
 	EntraWriter *entrawriter.Service
 	// ADWriter is nil until StartADWriter has started it.
 	ADWriter *adwriter.Service
+	// Console and Issuer (the dev OIDC issuer) run when Options.Console says so.
+	Console *console.Service
+	Issuer  *authtest.Issuer
 	// AdminToken is the dev admin token: a bearer token for org-model's gRPC API and the
 	// writers' admin routes.
 	AdminToken string
@@ -135,6 +152,13 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	var issuer *authtest.Issuer
+	if opts.Console {
+		if issuer, err = startIssuer(opts.Ports.Issuer); err != nil {
+			return nil, err
+		}
+		authCfg.Issuer, authCfg.Audience = issuer.URL(), authtest.Audience
+	}
 	var natsSrv *natsserver.Server
 	if opts.NATSConfigFile != "" {
 		natsSrv, err = natsembed.StartFromConfigFile(opts.NATSConfigFile, opts.StoreDir)
@@ -142,10 +166,13 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		natsSrv, err = natsembed.Start(natsembed.Options{Port: orRandom(opts.Ports.NATS), StoreDir: opts.StoreDir})
 	}
 	if err != nil {
+		if issuer != nil {
+			issuer.Close()
+		}
 		return nil, err
 	}
 	s := &Stack{
-		NATS: natsSrv, Emulator: emulator.New(), emulatorDone: make(chan struct{}), AdminToken: adminToken,
+		NATS: natsSrv, Emulator: emulator.New(), emulatorDone: make(chan struct{}), AdminToken: adminToken, Issuer: issuer,
 		opts: opts, natsURL: natsSrv.ClientURL(), streams: stream.DefaultConfig(), auth: authCfg,
 	}
 	serverConfig := s.serverConfig
@@ -208,6 +235,11 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}, logger(entrawriter.Name)); err != nil {
 		return nil, s.abort(err)
 	}
+	if opts.Console {
+		if err := s.startConsole(ctx); err != nil {
+			return nil, s.abort(err)
+		}
+	}
 	if opts.HoldWriter == nil {
 		s.run(ctx, s.EntraWriter.Run)
 		return s, nil
@@ -243,6 +275,9 @@ func (s *Stack) abort(err error) error {
 	_ = s.emulatorServer.Close()
 	<-s.emulatorDone
 	s.NATS.Shutdown()
+	if s.Issuer != nil {
+		s.Issuer.Close()
+	}
 	return err
 }
 
@@ -256,6 +291,9 @@ func (s *Stack) Wait() error {
 	<-s.emulatorDone
 	s.NATS.Shutdown()
 	s.NATS.WaitForShutdown()
+	if s.Issuer != nil {
+		s.Issuer.Close()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return errors.Join(s.errs...)

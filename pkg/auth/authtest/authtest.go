@@ -1,7 +1,9 @@
 // Package authtest gives tests of orgsync's services real credentials: an in-process OIDC issuer
-// (discovery document and JWKS over HTTP, ES256 keys that rotate) and static API token files.
+// (discovery document and JWKS over HTTP, ES256 keys that rotate, and a login: an authorization
+// endpoint where a test user is chosen and a token endpoint that requires PKCE) and static API
+// token files.
 //
-// It is meant for orgsync's own tests, not for outside use.
+// It is meant for orgsync's own tests and the local stack's dev login, not for outside use.
 package authtest
 
 import (
@@ -9,7 +11,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -35,16 +39,26 @@ type Key struct {
 // NewKey generates an ES256 key.
 func NewKey(t testing.TB, id string) Key {
 	t.Helper()
-	private, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := newKey(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Key{ID: id, Private: private}
+	return key
+}
+
+func newKey(id string) (Key, error) {
+	private, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return Key{}, fmt.Errorf("generating key %s: %w", id, err)
+	}
+	return Key{ID: id, Private: private}, nil
 }
 
 // Issuer is an OIDC issuer on an httptest server. Its JWKS publishes the current key and the
-// one before it, as an issuer does during a rotation.
+// one before it, as an issuer does during a rotation. Its authorization endpoint lets a user added
+// with AddUser log in to a client added with AddClient; it is safe for concurrent use.
 type Issuer struct {
+	// t is nil for a dev issuer (NewDevIssuer).
 	t      testing.TB
 	server *httptest.Server
 
@@ -53,13 +67,36 @@ type Issuer struct {
 	current   Key
 	previous  *Key
 	jwksHits  int
+	users     []User
+	clients   map[string][]string
+	grants    map[string]grant
+	tokenTTL  time.Duration
 }
 
 // NewIssuer starts an issuer, closed when the test ends.
 func NewIssuer(t testing.TB) *Issuer {
 	t.Helper()
-	issuer := &Issuer{t: t}
-	issuer.current = issuer.nextKey()
+	issuer, err := start(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(issuer.server.Close)
+	return issuer
+}
+
+// NewDevIssuer starts an issuer on addr (host:port; port 0 picks one) for the local stack's dev
+// login, outside a test. Close stops it.
+func NewDevIssuer(addr string) (*Issuer, error) { return start(nil, addr) }
+
+// Close stops the issuer's server.
+func (i *Issuer) Close() { i.server.Close() }
+
+func start(t testing.TB, addr string) (*Issuer, error) {
+	issuer := &Issuer{t: t, clients: map[string][]string{}, grants: map[string]grant{}}
+	var err error
+	if issuer.current, err = issuer.nextKey(); err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, map[string]any{
@@ -80,14 +117,25 @@ func NewIssuer(t testing.TB) *Issuer {
 		issuer.mu.Unlock()
 		writeJSON(w, jose.JSONWebKeySet{Keys: keys})
 	})
-	issuer.server = httptest.NewServer(mux)
-	t.Cleanup(issuer.server.Close)
-	return issuer
+	mux.HandleFunc("GET /authorize", issuer.serveAuthorize)
+	mux.HandleFunc("POST /authorize", issuer.serveAuthorize)
+	mux.HandleFunc("POST /token", issuer.serveToken)
+	if addr == "" {
+		issuer.server = httptest.NewServer(mux)
+		return issuer, nil
+	}
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("test issuer listener: %w", err)
+	}
+	issuer.server = &httptest.Server{Listener: listener, Config: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	issuer.server.Start()
+	return issuer, nil
 }
 
-func (i *Issuer) nextKey() Key {
+func (i *Issuer) nextKey() (Key, error) {
 	i.generated++
-	return NewKey(i.t, fmt.Sprintf("key-%d", i.generated))
+	return newKey(fmt.Sprintf("key-%d", i.generated))
 }
 
 // URL is the issuer URL (the "iss" of its tokens).
@@ -98,8 +146,12 @@ func (i *Issuer) Rotate() Key {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	previous := i.current
+	next, err := i.nextKey()
+	if err != nil {
+		i.t.Fatal(err)
+	}
 	i.previous = &previous
-	i.current = i.nextKey()
+	i.current = next
 	return i.current
 }
 
@@ -143,24 +195,32 @@ func (i *Issuer) Config() auth.Config {
 // SignWith signs claims as a compact JWT with key (ES256, kid in the header).
 func SignWith(t testing.TB, key Key, claims map[string]any) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key.Private},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", key.ID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compact, err := signed.CompactSerialize()
+	compact, err := signWith(key, claims)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return compact
+}
+
+func signWith(key Key, claims map[string]any) (string, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key.Private},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", key.ID))
+	if err != nil {
+		return "", err
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	signed, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	compact, err := signed.CompactSerialize()
+	if err != nil {
+		return "", errors.Join(errors.New("serialising the JWT"), err)
+	}
+	return compact, nil
 }
 
 func publicJWK(key Key) jose.JSONWebKey {
