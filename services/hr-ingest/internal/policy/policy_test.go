@@ -93,7 +93,7 @@ func TestParseRejects(t *testing.T) {
 `, want: []string{
 			`orgsync.yaml:5: unknown key "colour" in a source (known: name, kind, secrets, timezone, rateLimit, maxBodyBytes, csv, hierarchy)`,
 			`orgsync.yaml:2: source name "bad name!" must be 1 to 64 letters, digits, '-' or '_'`,
-			`orgsync.yaml:3: kind "sftp" is not one of canonical, scim, bamboohr, csv`,
+			`orgsync.yaml:3: kind "sftp" is not one of canonical, scim, bamboohr, csv, hibob`,
 			`orgsync.yaml:4: environment variable MISSING (a secret of source "bad name!") is not set`,
 			`orgsync.yaml:8: a secret is either {env: NAME} or {file: PATH}`,
 			`orgsync.yaml:9: timezone "Mars/Olympus" is not an IANA time zone such as Europe/London`,
