@@ -5,6 +5,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/ingest"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/notify"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/policy"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
@@ -46,6 +48,7 @@ const (
 	KindSCIM      = source.KindSCIM
 	KindBambooHR  = source.KindBambooHR
 	KindCSV       = source.KindCSV
+	KindHiBob     = source.KindHiBob
 )
 
 // Config is hr-ingest's configuration.
@@ -168,7 +171,15 @@ type Service struct {
 	redis    *redis.Client
 	logger   *slog.Logger
 	patterns []string
+	// fetch consumes the notification sources' pending notifications until its context ends
+	// (nil without such sources); Run owns its goroutine.
+	fetch     func(context.Context) error
+	unobserve func()
 }
+
+// PullStatusPattern reports, for orgsync's own clients (role viewer), how the fetches of
+// notified employees stand per source: pending, oldest pending, parked, last error class.
+const PullStatusPattern = "GET /v1/pull/status"
 
 // OpenAPIPattern is where the OpenAPI document is served.
 const OpenAPIPattern = "GET /openapi.yaml"
@@ -214,7 +225,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	if perMinute <= 0 {
 		perMinute = 10
 	}
+	var notifier ingest.Notifier
+	clients := ingest.FetchClients(cfg.Sources)
+	if len(clients) > 0 {
+		if _, err := notify.EnsureStream(ctx, js, cfg.Streams.Replicas); err != nil {
+			return nil, err
+		}
+		notifier = notify.NewStore(js)
+	}
 	handler, err := ingest.NewHandler(cfg.Sources, stream.NewPublisher(js), ingest.Options{
+		Notifier:             notifier,
 		MaxBodyBytes:         cfg.MaxBodyBytes,
 		TimestampTolerance:   cfg.TimestampTolerance,
 		PublishTimeout:       cfg.PublishTimeout,
@@ -229,7 +249,22 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{server: srv, conn: nc, js: js, redis: rdb, logger: logger}
+	s := &Service{server: srv, conn: nc, js: js, redis: rdb, logger: logger, unobserve: func() {}}
+	if len(clients) > 0 {
+		fetcher := notify.NewFetcher(js, clients, handler.PublishEvent, notify.FetcherOptions{}, logger)
+		run, err := fetcher.Start(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.fetch = run
+		if registration, err := fetcher.ObserveMetrics(); err == nil {
+			s.unobserve = func() { _ = registration.Unregister() }
+		} else {
+			logger.Warn("notification metrics not registered", "error", err)
+		}
+		srv.HandleAuthenticated(PullStatusPattern, auth.Viewer, pullStatus(fetcher))
+		s.patterns = append(s.patterns, PullStatusPattern)
+	}
 	for pattern, h := range handler.Routes() {
 		srv.Handle(pattern, h)
 		s.patterns = append(s.patterns, pattern)
@@ -267,7 +302,19 @@ func (s *Service) Run(ctx context.Context) error {
 	reporter.Go(func() {
 		_ = stream.ReportStatus(reportCtx, s.js, 0, stream.ReadyStatus(Name, stream.Instance(), s.server.Ready))
 	})
+	fetchCtx, stopFetching := context.WithCancel(ctx)
+	var fetcher sync.WaitGroup
+	if s.fetch != nil {
+		fetcher.Go(func() {
+			if err := s.fetch(fetchCtx); err != nil {
+				s.logger.Error("fetching notified employees stopped", "error", err)
+			}
+		})
+	}
 	err := s.server.Run(ctx)
+	stopFetching()
+	fetcher.Wait()
+	s.unobserve()
 	stopReporting()
 	reporter.Wait()
 	if drainErr := s.conn.Drain(); drainErr != nil {
@@ -279,4 +326,17 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// pullStatus answers the fetch status of every notification source as JSON.
+func pullStatus(fetcher *notify.Fetcher) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		statuses, err := fetcher.Status(r.Context())
+		if err != nil {
+			http.Error(w, "notification stream unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"sources": statuses})
+	})
 }

@@ -164,14 +164,15 @@ func newPullFixture(t *testing.T, configs ...source.Config) pullFixture {
 		Limiter: ratelimit.New(nil, "", logger), History: NewJetStreamHistory(js), Notifier: notify.NewStore(js)})
 	fetcher := notify.NewFetcher(js, FetchClients(configs), h.PublishEvent,
 		notify.FetcherOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, AckWait: 10 * time.Second}, logger)
-	ctx, cancel := context.WithCancel(context.Background())
-	run, err := fetcher.Start(ctx)
+	run, err := fetcher.Start(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The fetcher runs until the test's cleanup, which waits for it.
+	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := run(); err != nil {
+		if err := run(ctx); err != nil {
 			t.Errorf("fetcher: %v", err)
 		}
 	})

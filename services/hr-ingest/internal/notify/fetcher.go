@@ -116,10 +116,10 @@ func NewFetcher(js jetstream.JetStream, clients map[string]Client, publish Publi
 // ConsumerName is the durable consumer of source's pending notifications.
 func ConsumerName(source string) string { return "hr-ingest-notify-" + subject.Token(source) }
 
-// Start creates every source's durable consumer and returns a function that consumes them
-// until ctx ends, blocking; the caller owns the goroutine it runs on. Creating the consumers
-// first lets a service fail at start rather than later.
-func (f *Fetcher) Start(ctx context.Context) (run func() error, err error) {
+// Start creates every source's durable consumer and returns run, which consumes them until its
+// ctx ends, blocking; the caller owns the goroutine it runs on. Creating the consumers first
+// lets a service fail at start rather than later.
+func (f *Fetcher) Start(ctx context.Context) (run func(ctx context.Context) error, err error) {
 	consumers := map[string]jetstream.Consumer{}
 	for name := range f.clients {
 		c, err := f.js.CreateOrUpdateConsumer(ctx, Stream, jetstream.ConsumerConfig{
@@ -136,7 +136,7 @@ func (f *Fetcher) Start(ctx context.Context) (run func() error, err error) {
 		}
 		consumers[name] = c
 	}
-	return func() error {
+	return func(ctx context.Context) error {
 		var wg sync.WaitGroup
 		errs := make([]error, 0, len(consumers))
 		var mu sync.Mutex
