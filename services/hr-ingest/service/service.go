@@ -39,6 +39,9 @@ const Name = "hr-ingest"
 // file is read into and the pipeline is built from.
 type SourceConfig = source.Config
 
+// SourceAPI is where and how hr-ingest reads a notified employee from the source's vendor.
+type SourceAPI = source.API
+
 // SourceKind is how a source talks to orgsync.
 type SourceKind = source.Kind
 

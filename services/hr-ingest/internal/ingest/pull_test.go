@@ -23,7 +23,7 @@ import (
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/hibob"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/notify"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
-	"github.com/orgsync/orgsync/services/hr-ingest/internal/vendortest"
+	"github.com/orgsync/orgsync/services/hr-ingest/vendortest"
 )
 
 const (

@@ -1,4 +1,4 @@
-// Package vendortest has fake HR vendor APIs for tests, written from each vendor's public API
+// Package vendortest has fake HR vendor APIs for tests (of hr-ingest and of the local stack), written from each vendor's public API
 // documentation: the same paths, authentication, status codes and rate-limit answers (429 with
 // Retry-After), refusing what the real API refuses. A fake can be told to fail the next
 // requests, and can be stopped and started again on the same address (the vendor down for a

@@ -5,7 +5,15 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/hibob"
 )
+
+// SignHiBob signs a webhook body as HiBob does (Bob-Signature: base64 HMAC-SHA512 of the body
+// with the webhook's secret), setting the header on header.
+func SignHiBob(header http.Header, secret, body []byte) {
+	header.Set(hibob.HeaderSignature, hibob.Sign(secret, body))
+}
 
 // HiBob is a fake of Bob's public API: POST /v1/people/{identifier} with a JSON body
 // {"fields": [ids…]} and HTTP basic auth of a service user's id and token, answering the
