@@ -178,6 +178,8 @@ type Service struct {
 	// (nil without such sources); Run owns its goroutine.
 	fetch     func(context.Context) error
 	unobserve func()
+	// status reports the notification sources' fetches; nil without such sources.
+	status func(context.Context) ([]notify.SourceStatus, error)
 }
 
 // PullStatusPattern reports, for orgsync's own clients (role viewer), how the fetches of
@@ -265,9 +267,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 		} else {
 			logger.Warn("notification metrics not registered", "error", err)
 		}
-		srv.HandleAuthenticated(PullStatusPattern, auth.Viewer, pullStatus(fetcher))
-		s.patterns = append(s.patterns, PullStatusPattern)
+		s.status = fetcher.Status
 	}
+	srv.HandleAuthenticated(PullStatusPattern, auth.Viewer, pullStatus(s.status))
+	s.patterns = append(s.patterns, PullStatusPattern)
 	for pattern, h := range handler.Routes() {
 		srv.Handle(pattern, h)
 		s.patterns = append(s.patterns, pattern)
@@ -331,10 +334,15 @@ func (s *Service) Run(ctx context.Context) error {
 	return err
 }
 
-// pullStatus answers the fetch status of every notification source as JSON.
-func pullStatus(fetcher *notify.Fetcher) http.Handler {
+// pullStatus answers the fetch status of every notification source as JSON (an empty list
+// without such sources).
+func pullStatus(status func(context.Context) ([]notify.SourceStatus, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		statuses, err := fetcher.Status(r.Context())
+		statuses := []notify.SourceStatus{}
+		var err error
+		if status != nil {
+			statuses, err = status(r.Context())
+		}
 		if err != nil {
 			http.Error(w, "notification stream unavailable", http.StatusServiceUnavailable)
 			return
