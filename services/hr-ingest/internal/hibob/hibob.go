@@ -300,11 +300,23 @@ func Map(e Employee, loc *time.Location) (*orgsyncv1.HREvent, error) {
 		w.CustomAttributes = map[string]string{"hibob.employeeIdInCompany": number}
 	}
 	normalize.Worker(w, errs, "", normalize.WorkerFieldNames{WorkEmail: "/email", EndDate: "/internal/terminationDate"})
-	normalize.CheckLengths(w, errs, func(field string) string { return "/" + field })
+	normalize.CheckLengths(w, errs, func(field string) string {
+		if pointer, ok := bobPointers[field]; ok {
+			return pointer
+		}
+		return "/" + field
+	})
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return &orgsyncv1.HREvent{Payload: &orgsyncv1.HREvent_Worker{Worker: w}}, nil
+}
+
+// bobPointers names, by worker field, where in Bob's record a too-long value came from.
+var bobPointers = map[string]string{
+	"workerId": "/id", "givenName": "/firstName", "familyName": "/surname", "displayName": "/displayName",
+	"workEmail": "/email", "jobTitle": "/work/title", "department": "/work/department", "location": "/work/site",
+	"managerWorkerId": "/work/reportsTo",
 }
 
 // reportsTo reads work.reportsTo: the manager's id, either a string or {"id": …}.
