@@ -12,6 +12,7 @@ import (
 	"time"
 
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/normalize"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/notify"
 )
 
@@ -87,6 +88,13 @@ func (c *Client) Fetch(ctx context.Context, employeeID string) (*orgsyncv1.HREve
 		return nil, fmt.Errorf("bamboohr record: %w", err)
 	}
 	events, err := Parse(entry, c.loc)
+	var invalid *normalize.InvalidError
+	if errors.As(err, &invalid) {
+		// Point into the API's record, not into the webhook-shaped entry it was read as.
+		for i := range invalid.Fields {
+			invalid.Fields[i].Pointer = strings.TrimPrefix(invalid.Fields[i].Pointer, "/employees/0")
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,6 +51,10 @@ type fakeVendor struct {
 	notification func(t *testing.T, sourceName, employeeID string, left, goodSignature bool) *http.Request
 	// hire stores an employee at the fake; leave removes it (404 from then on).
 	hire, leave func(employeeID string)
+	// hireWithEmail stores an employee whose work e-mail is email.
+	hireWithEmail func(employeeID, email string)
+	// emailPointer is where the e-mail is in the vendor's record.
+	emailPointer string
 	// worker is the worker the fake's record of employeeID becomes.
 	worker func(employeeID string) *orgsyncv1.Worker
 }
@@ -85,7 +90,11 @@ func vendors(t *testing.T) []fakeVendor {
 				bamboo.Put(id, map[string]string{"firstName": "Jane", "lastName": "Doe", "workEmail": "Jane.Doe@Example.com",
 					"jobTitle": "Engineer", "department": "Research", "supervisorEId": "42", "status": "Active", "hireDate": "2026-02-01"})
 			},
-			leave: bamboo.Delete,
+			hireWithEmail: func(id, email string) {
+				bamboo.Put(id, map[string]string{"firstName": "Jane", "lastName": "Doe", "workEmail": email})
+			},
+			emailPointer: "/fields/Work Email",
+			leave:        bamboo.Delete,
 			worker: func(id string) *orgsyncv1.Worker {
 				return &orgsyncv1.Worker{WorkerId: id, Name: &orgsyncv1.PersonName{GivenName: "Jane", FamilyName: "Doe"},
 					WorkEmail: "jane.doe@example.com", JobTitle: "Engineer", Department: "Research", ManagerWorkerId: "42",
@@ -123,7 +132,11 @@ func vendors(t *testing.T) []fakeVendor {
 					"work":{"title":"Engineer","department":"Research","site":"London","reportsTo":{"id":"42","displayName":"Boss"},"startDate":"2026-02-01"},
 					"internal":{"status":"Active"},"/root/id":{"value":%q}}`, id, id))
 			},
-			leave: bob.Delete,
+			hireWithEmail: func(id, email string) {
+				bob.Put(id, fmt.Sprintf(`{"id":%q,"firstName":"Jane","surname":"Doe","email":%q}`, id, email))
+			},
+			emailPointer: "/email",
+			leave:        bob.Delete,
 			worker: func(id string) *orgsyncv1.Worker {
 				return &orgsyncv1.Worker{WorkerId: id, Name: &orgsyncv1.PersonName{GivenName: "Jane", FamilyName: "Doe", DisplayName: "Jane Doe"},
 					WorkEmail: "jane.doe@example.com", JobTitle: "Engineer", Department: "Research", Location: "London", ManagerWorkerId: "42",
@@ -332,6 +345,29 @@ func TestNotificationPulls(t *testing.T) {
 				want := []*orgsyncv1.Worker{{WorkerId: "1006", EmploymentStatus: orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_TERMINATED}}
 				if diff := cmp.Diff(want, f.workers(t), protocmp.Transform()); diff != "" {
 					t.Errorf("workers (-want +got):\n%s", diff)
+				}
+			})
+			t.Run("a record orgsync cannot map is parked, its values kept out of the reason", func(t *testing.T) {
+				f := newPullFixture(t, vendor.source("hr", true))
+				vendor.hireWithEmail("1007", "not an address")
+				if rec := f.do(t, vendor.notification(t, "hr", "1007", false, true)); rec.Code != http.StatusAccepted {
+					t.Fatalf("status %d, want 202: %s", rec.Code, rec.Body)
+				}
+				eventually(t, "the notification is parked", func() bool { return f.status(t, "hr").Parked == 1 })
+				s, err := f.js.Stream(t.Context(), notify.Stream)
+				if err != nil {
+					t.Fatal(err)
+				}
+				parked, err := s.GetLastMsgForSubject(t.Context(), notify.ParkedSubject("hr", "1007"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				reason := parked.Header.Get(notify.ReasonHeader)
+				if !strings.HasPrefix(reason, notify.ClassInvalid) || !strings.Contains(reason, vendor.emailPointer) || strings.Contains(reason, "not an address") {
+					t.Errorf("parked reason %q, want class %s naming %s without the value", reason, notify.ClassInvalid, vendor.emailPointer)
+				}
+				if events := f.storedEvents(t); len(events) != 0 {
+					t.Errorf("stream HR holds %d events, want none", len(events))
 				}
 			})
 			t.Run("an update of an unknown employee is parked with its reason", func(t *testing.T) {

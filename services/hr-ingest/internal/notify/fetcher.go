@@ -182,7 +182,9 @@ func (f *Fetcher) handle(ctx context.Context, source string, msg jetstream.Msg) 
 	case errors.Is(err, ErrUnauthorized):
 		return f.park(ctx, source, msg, n, ClassUnauthorized, err)
 	case errors.As(err, &invalid):
-		return f.park(ctx, source, msg, n, ClassInvalid, err)
+		// The details may quote the record's values (an e-mail address): only the pointers
+		// go into the reason and the logs.
+		return f.park(ctx, source, msg, n, ClassInvalid, invalidFields(invalid))
 	case errors.As(err, &throttled):
 		f.failed(source, ClassThrottled)
 		after := throttled.RetryAfter
@@ -222,6 +224,16 @@ func (f *Fetcher) park(ctx context.Context, source string, msg jetstream.Msg, n 
 	}
 	f.logger.Error("notification parked: retrying cannot fix its fetch", "source", source, "class", class, "error", cause)
 	return fmt.Errorf("%s: %w: %w", class, cause, stream.ErrPermanent)
+}
+
+// invalidFields describes a record orgsync cannot map by the pointers of its invalid fields,
+// without their values or details, which may be PII.
+func invalidFields(invalid *normalize.InvalidError) error {
+	pointers := make([]string, len(invalid.Fields))
+	for i, field := range invalid.Fields {
+		pointers[i] = field.Pointer
+	}
+	return fmt.Errorf("the vendor's record has invalid fields: %s", strings.Join(pointers, ", "))
 }
 
 func (f *Fetcher) backoff(msg jetstream.Msg) time.Duration {
