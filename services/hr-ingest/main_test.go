@@ -40,6 +40,8 @@ func startService(t *testing.T) *service.Service {
 			{Name: "bamboo", Kind: service.KindBambooHR, Keys: [][]byte{[]byte("bamboo-private-key-0123456789")}},
 			{Name: "entra", Kind: service.KindSCIM, Tokens: []string{"scim-token-0123456789abcdef"}},
 			{Name: "export", Kind: service.KindCSV, Tokens: []string{exportToken}},
+			{Name: "bob", Kind: service.KindHiBob, Keys: [][]byte{[]byte("hibob-webhook-secret-0123456789")},
+				API: service.SourceAPI{BaseURL: "https://api.hibob.com/v1", User: "SERVICE-1", Token: "hibob-token-0123456789"}},
 		},
 		TimestampTolerance: 5 * time.Minute,
 		OpenAPI:            openAPI,

@@ -1,7 +1,9 @@
 package stack_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +26,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	hringest "github.com/orgsync/orgsync/services/hr-ingest/service"
+	"github.com/orgsync/orgsync/services/hr-ingest/vendortest"
 )
 
 // exampleNATSConfig is the example configuration the tests load as it is shipped.
@@ -193,6 +196,13 @@ func TestExampleNATSAccountsLimitEachServiceToItsSubjects(t *testing.T) {
 				t.Errorf("HR went from %d to %d messages", before, n)
 			}
 		})
+		t.Run(writer.name+" cannot publish vendor notifications", func(t *testing.T) {
+			subject := "hrnotify.pending.bob.E2"
+			if _, err := writer.js.Publish(shortContext(t), subject, []byte("{}")); err == nil {
+				t.Fatalf("publish to %s was acknowledged", subject)
+			}
+			writer.violations.expect(t, "Publish", subject)
+		})
 		t.Run(writer.name+" cannot delete a stream", func(t *testing.T) {
 			if err := writer.js.DeleteStream(shortContext(t), stream.HR); err == nil {
 				t.Fatal("stream HR deleted")
@@ -239,16 +249,28 @@ func TestExampleNATSAccountsLimitEachServiceToItsSubjects(t *testing.T) {
 
 func TestPipelineConvergesWithAServiceUserEach(t *testing.T) {
 	clients := accountClients(t)
+	const (
+		hibobSource = "bob"
+		hibobSecret = "hibob-webhook-secret-0123456789"
+		hibobToken  = "hibob-service-token-0123456789"
+	)
+	bob := vendortest.NewHiBob(t, "SERVICE-1", hibobToken)
+	bob.Put("B7001", `{"id":"B7001","firstName":"Bea","surname":"Bobson","email":"bea.bobson@example.com",
+		"work":{"title":"Analyst","department":"Sales","reportsTo":null,"startDate":"2026-01-05"},"internal":{"status":"Active"}}`)
 	ctx, cancel := context.WithCancel(t.Context())
 	logs := &syncBuffer{}
 	s, err := stack.Start(ctx, stack.Options{
 		StoreDir: t.TempDir(), NATSConfigFile: exampleNATSConfig, NATSClients: clients, LogWriter: logs,
 		// A SCIM source (hr-ingest reads a worker's newest event on HR before storing a request)
 		// and a CSV source (a snapshot takes its source's lock in hr-ingest's key-value bucket),
-		// so that what those need of NATS is exercised on hr-ingest's own user too.
+		// so that what those need of NATS is exercised on hr-ingest's own user too; and a HiBob
+		// source, whose notifications hr-ingest keeps in its stream HR_NOTIFY and fetches from a
+		// fake Bob API with a durable consumer of its own.
 		Sources: []hringest.SourceConfig{
 			{Name: scimSource, Kind: hringest.KindSCIM, Tokens: []string{scimToken}},
 			{Name: csvSource, Kind: hringest.KindCSV, Tokens: []string{csvToken}},
+			{Name: hibobSource, Kind: hringest.KindHiBob, Keys: [][]byte{[]byte(hibobSecret)},
+				API: hringest.SourceAPI{BaseURL: bob.BaseURL(), User: "SERVICE-1", Token: hibobToken}},
 		},
 	})
 	if err != nil {
@@ -292,11 +314,51 @@ func TestPipelineConvergesWithAServiceUserEach(t *testing.T) {
 	if csvResp.StatusCode != http.StatusAccepted {
 		t.Fatalf("CSV snapshot: %d", csvResp.StatusCode)
 	}
+	notification := []byte(`{"companyId":601234,"type":"employee.created","triggeredBy":"1","triggeredAt":"2026-01-05T09:00:00Z","version":"v2","data":{"employeeId":"B7001"}}`)
+	bobReq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+s.HRIngest.HTTPAddr()+"/v1/sources/"+hibobSource+"/events", bytes.NewReader(notification))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobReq.Header.Set("Content-Type", "application/json")
+	vendortest.SignHiBob(bobReq.Header, []byte(hibobSecret), notification)
+	bobResp, err := client.Do(bobReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobResp.Body.Close()
+	if bobResp.StatusCode != http.StatusAccepted {
+		t.Fatalf("HiBob notification: %d", bobResp.StatusCode)
+	}
 	eventually(t, func() bool {
 		_, scimOK := s.Emulator.UserByEmployeeID("701001")
 		_, csvOK := s.Emulator.UserByEmployeeID("X1")
-		return scimOK && csvOK
+		_, bobOK := s.Emulator.UserByEmployeeID("B7001")
+		return scimOK && csvOK && bobOK
 	})
+	// hr-ingest reads its stream HR_NOTIFY for the fetch status: nothing pending, nothing parked.
+	statusReq, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.HRIngest.HTTPAddr()+"/v1/pull/status", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statusReq.Header.Set("Authorization", "Bearer "+s.AdminToken)
+	statusResp, err := client.Do(statusReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pullStatus struct {
+		Sources []struct {
+			Source          string
+			Pending, Parked int64
+		}
+	}
+	err = json.NewDecoder(statusResp.Body).Decode(&pullStatus)
+	statusResp.Body.Close()
+	if err != nil || statusResp.StatusCode != http.StatusOK {
+		t.Fatalf("pull status: %d, %v", statusResp.StatusCode, err)
+	}
+	if len(pullStatus.Sources) != 1 || pullStatus.Sources[0].Source != hibobSource || pullStatus.Sources[0].Pending != 0 || pullStatus.Sources[0].Parked != 0 {
+		t.Errorf("pull status %+v, want source %s with nothing pending or parked", pullStatus, hibobSource)
+	}
 	eventually(t, func() bool {
 		user, ok := s.Emulator.UserByEmployeeID("E1001")
 		group, groupOK := s.Emulator.GroupByMailNickname("orgsync-unit-sales")

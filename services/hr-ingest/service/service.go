@@ -5,6 +5,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/ingest"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/notify"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/policy"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
@@ -37,6 +39,9 @@ const Name = "hr-ingest"
 // file is read into and the pipeline is built from.
 type SourceConfig = source.Config
 
+// SourceAPI is where and how hr-ingest reads a notified employee from the source's vendor.
+type SourceAPI = source.API
+
 // SourceKind is how a source talks to orgsync.
 type SourceKind = source.Kind
 
@@ -46,6 +51,7 @@ const (
 	KindSCIM      = source.KindSCIM
 	KindBambooHR  = source.KindBambooHR
 	KindCSV       = source.KindCSV
+	KindHiBob     = source.KindHiBob
 )
 
 // Config is hr-ingest's configuration.
@@ -168,7 +174,17 @@ type Service struct {
 	redis    *redis.Client
 	logger   *slog.Logger
 	patterns []string
+	// fetch consumes the notification sources' pending notifications until its context ends
+	// (nil without such sources); Run owns its goroutine.
+	fetch     func(context.Context) error
+	unobserve func()
+	// status reports the notification sources' fetches; nil without such sources.
+	status func(context.Context) ([]notify.SourceStatus, error)
 }
+
+// PullStatusPattern reports, for orgsync's own clients (role viewer), how the fetches of
+// notified employees stand per source: pending, oldest pending, parked, last error class.
+const PullStatusPattern = "GET /v1/pull/status"
 
 // OpenAPIPattern is where the OpenAPI document is served.
 const OpenAPIPattern = "GET /openapi.yaml"
@@ -214,7 +230,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	if perMinute <= 0 {
 		perMinute = 10
 	}
+	var notifier ingest.Notifier
+	clients := ingest.FetchClients(cfg.Sources)
+	if len(clients) > 0 {
+		if _, err := notify.EnsureStream(ctx, js, cfg.Streams.Replicas); err != nil {
+			return nil, err
+		}
+		notifier = notify.NewStore(js)
+	}
 	handler, err := ingest.NewHandler(cfg.Sources, stream.NewPublisher(js), ingest.Options{
+		Notifier:             notifier,
 		MaxBodyBytes:         cfg.MaxBodyBytes,
 		TimestampTolerance:   cfg.TimestampTolerance,
 		PublishTimeout:       cfg.PublishTimeout,
@@ -229,7 +254,23 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{server: srv, conn: nc, js: js, redis: rdb, logger: logger}
+	s := &Service{server: srv, conn: nc, js: js, redis: rdb, logger: logger, unobserve: func() {}}
+	if len(clients) > 0 {
+		fetcher := notify.NewFetcher(js, clients, handler.PublishEvent, notify.FetcherOptions{}, logger)
+		run, err := fetcher.Start(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.fetch = run
+		if registration, err := fetcher.ObserveMetrics(); err == nil {
+			s.unobserve = func() { _ = registration.Unregister() }
+		} else {
+			logger.Warn("notification metrics not registered", "error", err)
+		}
+		s.status = fetcher.Status
+	}
+	srv.HandleAuthenticated(PullStatusPattern, auth.Viewer, pullStatus(s.status))
+	s.patterns = append(s.patterns, PullStatusPattern)
 	for pattern, h := range handler.Routes() {
 		srv.Handle(pattern, h)
 		s.patterns = append(s.patterns, pattern)
@@ -267,7 +308,19 @@ func (s *Service) Run(ctx context.Context) error {
 	reporter.Go(func() {
 		_ = stream.ReportStatus(reportCtx, s.js, 0, stream.ReadyStatus(Name, stream.Instance(), s.server.Ready))
 	})
+	fetchCtx, stopFetching := context.WithCancel(ctx)
+	var fetcher sync.WaitGroup
+	if s.fetch != nil {
+		fetcher.Go(func() {
+			if err := s.fetch(fetchCtx); err != nil {
+				s.logger.Error("fetching notified employees stopped", "error", err)
+			}
+		})
+	}
 	err := s.server.Run(ctx)
+	stopFetching()
+	fetcher.Wait()
+	s.unobserve()
 	stopReporting()
 	reporter.Wait()
 	if drainErr := s.conn.Drain(); drainErr != nil {
@@ -279,4 +332,22 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// pullStatus answers the fetch status of every notification source as JSON (an empty list
+// without such sources).
+func pullStatus(status func(context.Context) ([]notify.SourceStatus, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		statuses := []notify.SourceStatus{}
+		var err error
+		if status != nil {
+			statuses, err = status(r.Context())
+		}
+		if err != nil {
+			http.Error(w, "notification stream unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"sources": statuses})
+	})
 }

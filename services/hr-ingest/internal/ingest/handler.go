@@ -87,6 +87,9 @@ type Options struct {
 	SnapshotLocks SnapshotLocks
 	// Now is the clock of receive times and signature timestamps; default time.Now.
 	Now func() time.Time
+	// Notifier keeps the notifications of sources whose webhooks name an employee to fetch
+	// (HiBob, BambooHR event-based); nil answers them 503.
+	Notifier Notifier
 }
 
 // Handler serves every HR source's endpoints and the dry run. It is safe for concurrent use.
@@ -240,6 +243,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, src Source) {
 	// Parse, normalise and name.
 	batch, ok := h.prepare(w, r, src, body, deliveryID)
 	if !ok {
+		return
+	}
+	// A notification is stored for the fetcher (pull.go), answered without fetching.
+	if batch.Notifications != nil {
+		h.notify(w, r, src, batch)
 		return
 	}
 	// Publish.

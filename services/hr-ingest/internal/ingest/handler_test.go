@@ -27,6 +27,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/bamboohr"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/notify"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/problem"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/scim"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/snapshot"
@@ -131,6 +132,12 @@ func newFixtureWith(t *testing.T, publisher func(jetstream.JetStream) Publisher,
 		t.Fatal(err)
 	}
 	opts.History = NewJetStreamHistory(js)
+	if opts.Notifier == nil {
+		if _, err := notify.EnsureStream(t.Context(), js, 1); err != nil {
+			t.Fatal(err)
+		}
+		opts.Notifier = notify.NewStore(js)
+	}
 	locks, err := NewJetStreamSnapshotLocks(t.Context(), js, time.Minute, 1, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

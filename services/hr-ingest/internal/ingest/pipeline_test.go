@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/orgsync/orgsync/pkg/ratelimit"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/hibob"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/problem"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
@@ -38,10 +39,13 @@ func TestEveryKindGoesThroughOnePipeline(t *testing.T) {
 		limited(source.Config{Name: "b", Kind: source.KindBambooHR, Keys: [][]byte{bambooKey}}),
 		limited(source.Config{Name: "s", Kind: source.KindSCIM, Tokens: []string{scimToken}}),
 		limited(source.Config{Name: "x", Kind: source.KindCSV, Tokens: []string{exportToken}, CSVColumns: exportMapping}),
+		limited(source.Config{Name: "h", Kind: source.KindHiBob, Keys: [][]byte{[]byte(hibobSecretText)},
+			API: source.API{BaseURL: "https://api.hibob.com/v1", User: hibobUser, Token: hibobToken}}),
 	}
 	bambooBody := string(readFile(t, "../bamboohr/testdata/field-based-updated.json"))
 	scimBody := string(readFile(t, "../scim/testdata/entra-bulk-enterprise.json"))
 	csvBody := string(readFile(t, "../snapshot/testdata/export.csv"))
+	hibobBody := `{"companyId":601234,"type":"employee.updated","triggeredBy":"1","triggeredAt":"2026-03-01T08:59:00Z","version":"v2","data":{"employeeId":"3332883884017713238"}}`
 	nowUnix := strconv.FormatInt(now.Unix(), 10)
 	deliveries := 0
 	canonicalSigned := func(s webhook.Secret) func(*http.Request) {
@@ -114,6 +118,22 @@ func TestEveryKindGoesThroughOnePipeline(t *testing.T) {
 			badBody:    strings.Replace(csvBody, "E1002,Grace", "E 1002,Grace", 1),
 			badPointer: "/rows/5/Employee ID",
 			events:     3 + 2, // three workers (the export has a blank line), BEGIN and END
+		},
+		{
+			kind: source.KindHiBob,
+			request: func(body string, good bool) *http.Request {
+				secret := []byte(hibobSecretText)
+				if !good {
+					secret = bambooKey // a real key, of another source
+				}
+				return request(http.MethodPost, "/v1/sources/h/events", "application/json", body, func(r *http.Request) {
+					r.Header.Set(hibob.HeaderSignature, hibob.Sign(secret, []byte(body)))
+				})
+			},
+			goodBody:   hibobBody,
+			badBody:    strings.Replace(hibobBody, `"employeeId":"3332883884017713238"`, `"employeeId":""`, 1),
+			badPointer: "/data/employeeId",
+			events:     0, // a notification: the employee is fetched later (pull_test.go)
 		},
 	}
 	if len(kinds) != len(source.Kinds) {

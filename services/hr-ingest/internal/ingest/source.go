@@ -13,7 +13,9 @@ import (
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/bamboohr"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/canonical"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/hibob"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/normalize"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/notify"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/scim"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/snapshot"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
@@ -83,6 +85,10 @@ type Batch struct {
 	// as application/json.
 	Answer func(Accepted) (contentType string, body any)
 
+	// Notifications, when set, are what the request says changed at the vendor: they are
+	// stored for the fetcher (Options.Notifier) instead of Events being published.
+	Notifications []notify.Notification
+
 	// retried holds the subjects of a ByHistory batch whose newest stored event already holds
 	// the request's state (set when the batch is named): nothing of them is stored again.
 	retried map[string]bool
@@ -108,6 +114,8 @@ func newSource(cfg source.Config, tolerance time.Duration, now func() time.Time)
 		return &canonicalSource{config: cfg, verifier: webhook.NewVerifier(cfg.Secrets, tolerance, now)}, nil
 	case source.KindBambooHR:
 		return &bambooHRSource{config: cfg, verifier: bamboohr.NewVerifier(cfg.Keys, tolerance, now)}, nil
+	case source.KindHiBob:
+		return &hibobSource{config: cfg, verifier: hibob.NewVerifier(cfg.Keys)}, nil
 	case source.KindSCIM:
 		return &scimSource{config: cfg, tokens: hashTokens(cfg.Tokens)}, nil
 	case source.KindCSV:
@@ -137,7 +145,8 @@ func (s *canonicalSource) Parse(_ http.Header, body []byte) (Batch, error) {
 	return Batch{Events: events, Naming: BySender, Numbered: canonical.IsBatch(body)}, err
 }
 
-// bambooHRSource takes BambooHR's field-based webhooks, signed with the webhook's private key.
+// bambooHRSource takes BambooHR's field-based webhooks, signed with the webhook's private key,
+// and, when the source has API credentials, its event-based webhooks (see pull.go).
 type bambooHRSource struct {
 	config   source.Config
 	verifier *bamboohr.Verifier
@@ -154,6 +163,9 @@ func (s *bambooHRSource) Authenticate(header http.Header, body []byte) (string, 
 }
 
 func (s *bambooHRSource) Parse(_ http.Header, body []byte) (Batch, error) {
+	if s.config.Pulls() && bamboohr.IsEvent(body) {
+		return parseBambooHREvent(body)
+	}
 	events, err := bamboohr.Parse(body, s.config.Location)
 	return Batch{Events: events, Naming: ByHistory}, err
 }

@@ -4,7 +4,7 @@
 //
 //	sources:
 //	  - name: workday
-//	    kind: canonical            # canonical | scim | bamboohr | csv
+//	    kind: canonical            # canonical | scim | bamboohr | csv | hibob
 //	    secrets:                   # whsec_ secrets, bearer tokens or BambooHR private keys
 //	      - env: WORKDAY_WEBHOOK_SECRET
 //	      - file: /run/secrets/workday-next
@@ -18,6 +18,14 @@
 //	      delimiter: ";"
 //	      columns: {workerId: Employee ID, givenName: First Name, familyName: Last Name}
 //	    hierarchy: [company, department]   # read by org-model: the attributes that form the org tree
+//	  - name: bob
+//	    kind: hibob                # also bamboohr, for event-based webhooks
+//	    secrets: [{env: HIBOB_WEBHOOK_SECRET}]
+//	    api:                       # where hr-ingest reads the notified employee
+//	      baseURL: https://api.hibob.com/v1
+//	      user: SERVICE-1234       # HiBob's service user id (BambooHR: none)
+//	      token: {file: /run/secrets/hibob-token}
+//	      fields: [root.id, root.firstName, root.surname]   # optional; the connector's default otherwise
 //
 // A secret variable or file may hold several values separated by white space (during a rotation).
 package policy
@@ -151,7 +159,7 @@ func (p *parser) positive(n *yaml.Node, what string) int64 {
 
 func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 	// "hierarchy" (the worker attributes that form the source's org tree) is org-model's, which checks it.
-	m := p.mapping(n, "a source", "name", "kind", "secrets", "timezone", "rateLimit", "maxBodyBytes", "csv", "hierarchy")
+	m := p.mapping(n, "a source", "name", "kind", "secrets", "timezone", "rateLimit", "maxBodyBytes", "csv", "hierarchy", "api")
 	if m == nil {
 		return source.Config{}, false
 	}
@@ -165,7 +173,7 @@ func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 		s.Name = name
 	}
 	if v, ok := m["kind"]; !ok {
-		p.fail(n, "source %q needs a kind (canonical, scim, bamboohr or csv)", s.Name)
+		p.fail(n, "source %q needs a kind (canonical, scim, bamboohr, csv or hibob)", s.Name)
 	} else if kind, ok := p.scalar(v, "kind"); ok {
 		if k, err := source.ParseKind(kind); err != nil {
 			p.fail(v, "%v", err)
@@ -213,6 +221,12 @@ func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 	if v, ok := m["maxBodyBytes"]; ok {
 		s.MaxBodyBytes = p.positive(v, "maxBodyBytes")
 	}
+	if v, ok := m["api"]; ok {
+		if s.Kind != source.KindBambooHR && s.Kind != source.KindHiBob {
+			p.fail(v, "api settings only apply to a source of kind bamboohr or hibob")
+		}
+		p.api(v, &s)
+	}
 	if v, ok := m["csv"]; ok {
 		if s.Kind != source.KindCSV {
 			p.fail(v, "csv settings only apply to a source of kind csv")
@@ -245,6 +259,41 @@ func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 	return s, true
 }
 
+// api reads where and how hr-ingest reads a notified employee from the vendor:
+// {baseURL: URL, user: ID, token: {env: NAME} | {file: PATH}, fields: [NAME…]}.
+func (p *parser) api(n *yaml.Node, s *source.Config) {
+	m := p.mapping(n, "api", "baseURL", "user", "token", "fields")
+	if m == nil {
+		return
+	}
+	if v, ok := m["baseURL"]; ok {
+		s.API.BaseURL, _ = p.scalar(v, "api.baseURL")
+	}
+	if v, ok := m["user"]; ok {
+		s.API.User, _ = p.scalar(v, "api.user")
+	}
+	if v, ok := m["token"]; !ok {
+		p.fail(n, "source %q needs api.token ({env: NAME} or {file: PATH})", s.Name)
+	} else if values := p.secrets(&yaml.Node{Kind: yaml.SequenceNode, Line: v.Line, Content: []*yaml.Node{v}}, s.Name); len(values) > 0 {
+		if len(values) > 1 {
+			p.fail(v, "api.token of source %q must be one value", s.Name)
+		}
+		s.API.Token = values[0]
+	}
+	if v, ok := m["fields"]; ok {
+		if v.Kind != yaml.SequenceNode {
+			p.fail(v, "api.fields must be a list of the vendor's field names")
+			return
+		}
+		s.API.Fields = []string{}
+		for _, f := range v.Content {
+			if name, ok := p.scalar(f, "api.fields"); ok {
+				s.API.Fields = append(s.API.Fields, name)
+			}
+		}
+	}
+}
+
 // credentials turns a source's secret values into the credentials of its kind.
 func (p *parser) credentials(n *yaml.Node, s *source.Config, values []string) {
 	for i, value := range values {
@@ -256,7 +305,7 @@ func (p *parser) credentials(n *yaml.Node, s *source.Config, values []string) {
 				continue
 			}
 			s.Secrets = append(s.Secrets, secret)
-		case source.KindBambooHR:
+		case source.KindBambooHR, source.KindHiBob:
 			s.Keys = append(s.Keys, []byte(value))
 		case source.KindSCIM, source.KindCSV:
 			if len(value) < source.MinTokenLength {

@@ -44,9 +44,24 @@ sources:
       delimiter: ";"
       columns: {workerId: Employee ID, familyName: Surname}
     hierarchy: [company, department]   # org-model's key, accepted here
+  - name: bob
+    kind: hibob
+    secrets: [{env: HIBOB_SECRET}]
+    api:
+      baseURL: https://api.hibob.com/v1
+      user: SERVICE-4711
+      token: {file: ` + tokenFile + `}
+  - name: bamboo
+    kind: bamboohr
+    secrets: [{env: BAMBOO_KEY}]
+    api:
+      baseURL: https://api.bamboohr.com/api/gateway.php/acme/v1
+      token: {env: BAMBOO_API_KEY}
+      fields: [firstName, lastName, workEmail]
 `
 	got, err := Parse("orgsync.yaml", []byte(policy), lookup(map[string]string{
 		"WORKDAY_SECRET": testSecret, "EXPORT_TOKENS": "old-token-0123456789 new-token-0123456789",
+		"HIBOB_SECRET": "hibob-webhook-secret", "BAMBOO_KEY": "bamboo-webhook-key", "BAMBOO_API_KEY": "bamboo-api-key",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +75,10 @@ sources:
 		{Name: "workday", Kind: source.KindCanonical, Secrets: []webhook.Secret{secret}, Location: london, RateRequests: 50, RatePeriod: time.Minute, RateBurst: 10},
 		{Name: "export", Kind: source.KindCSV, Tokens: []string{"file-token-0123456789", "old-token-0123456789", "new-token-0123456789"},
 			Location: time.UTC, MaxBodyBytes: 64 << 20, CSVComma: ';', CSVColumns: map[string]string{"workerId": "Employee ID", "familyName": "Surname"}},
+		{Name: "bob", Kind: source.KindHiBob, Keys: [][]byte{[]byte("hibob-webhook-secret")}, Location: time.UTC,
+			API: source.API{BaseURL: "https://api.hibob.com/v1", User: "SERVICE-4711", Token: "file-token-0123456789"}},
+		{Name: "bamboo", Kind: source.KindBambooHR, Keys: [][]byte{[]byte("bamboo-webhook-key")}, Location: time.UTC,
+			API: source.API{BaseURL: "https://api.bamboohr.com/api/gateway.php/acme/v1", Token: "bamboo-api-key", Fields: []string{"firstName", "lastName", "workEmail"}}},
 	}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b *time.Location) bool { return a.String() == b.String() })); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -90,10 +109,18 @@ func TestParseRejects(t *testing.T) {
     secrets: [{file: /nonexistent/key}]
     csv: {}
   - kind: scim
+  - name: bob
+    kind: hibob
+    secrets: [{env: SET}]
+    api: {baseURL: https://api.hibob.com/v1, password: x}
+  - name: plain
+    kind: canonical
+    secrets: [{env: SET}]
+    api: {token: {env: SET}}
 `, want: []string{
-			`orgsync.yaml:5: unknown key "colour" in a source (known: name, kind, secrets, timezone, rateLimit, maxBodyBytes, csv, hierarchy)`,
+			`orgsync.yaml:5: unknown key "colour" in a source (known: name, kind, secrets, timezone, rateLimit, maxBodyBytes, csv, hierarchy, api)`,
 			`orgsync.yaml:2: source name "bad name!" must be 1 to 64 letters, digits, '-' or '_'`,
-			`orgsync.yaml:3: kind "sftp" is not one of canonical, scim, bamboohr, csv`,
+			`orgsync.yaml:3: kind "sftp" is not one of canonical, scim, bamboohr, csv, hibob`,
 			`orgsync.yaml:4: environment variable MISSING (a secret of source "bad name!") is not set`,
 			`orgsync.yaml:8: a secret is either {env: NAME} or {file: PATH}`,
 			`orgsync.yaml:9: timezone "Mars/Olympus" is not an IANA time zone such as Europe/London`,
@@ -106,6 +133,10 @@ func TestParseRejects(t *testing.T) {
 			`orgsync.yaml:12: source "ok" is already defined on line 6`,
 			`orgsync.yaml:16: a source needs a name`,
 			`orgsync.yaml:16: source "" needs secrets (a list of {env: NAME} or {file: PATH})`,
+			`orgsync.yaml:20: unknown key "password" in api (known: baseURL, user, token, fields)`,
+			`orgsync.yaml:20: source "bob" needs api.token ({env: NAME} or {file: PATH})`,
+			`orgsync.yaml:23: source "plain", secret 1: a webhook secret must be whsec_ followed by base64 of at least 16 bytes`,
+			`orgsync.yaml:24: api settings only apply to a source of kind bamboohr or hibob`,
 		}},
 	}
 	for _, tt := range tests {

@@ -7,6 +7,7 @@ package source
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -27,10 +28,13 @@ const (
 	KindBambooHR Kind = "bamboohr"
 	// KindCSV uploads full exports as CSV with a bearer token.
 	KindCSV Kind = "csv"
+	// KindHiBob sends HiBob v2 webhooks (Bob-Signature) naming the employee that changed;
+	// hr-ingest reads the employee through Bob's API.
+	KindHiBob Kind = "hibob"
 )
 
 // Kinds lists every kind, in the order errors name them.
-var Kinds = []Kind{KindCanonical, KindSCIM, KindBambooHR, KindCSV}
+var Kinds = []Kind{KindCanonical, KindSCIM, KindBambooHR, KindCSV, KindHiBob}
 
 // ParseKind reads a kind's name.
 func ParseKind(s string) (Kind, error) {
@@ -64,8 +68,12 @@ type Config struct {
 	Kind Kind
 	// Secrets are a canonical source's Standard Webhooks secrets (several during a rotation).
 	Secrets []webhook.Secret
-	// Keys are a bamboohr source's webhook private keys.
+	// Keys are a bamboohr source's webhook private keys, or a hibob source's webhook secrets.
 	Keys [][]byte
+	// API is how hr-ingest reads an employee from the vendor when a webhook only says that the
+	// employee changed (BambooHR event-based webhooks, HiBob); unset for a bamboohr source that
+	// sends field-based webhooks only.
+	API API
 	// Tokens are a scim or csv source's bearer tokens.
 	Tokens []string
 	// Location is the time zone of dates and times without an offset; nil is UTC.
@@ -80,6 +88,24 @@ type Config struct {
 	// CSVColumns maps worker fields to CSV headers; CSVComma is the delimiter (default ',').
 	CSVColumns map[string]string
 	CSVComma   rune
+}
+
+// API is a vendor API hr-ingest reads notified employees from.
+type API struct {
+	// BaseURL is the API's base, e.g. https://api.bamboohr.com/api/gateway.php/acme/v1 or
+	// https://api.hibob.com/v1.
+	BaseURL string
+	// User is HiBob's service user id; BambooHR needs none.
+	User string
+	// Token is BambooHR's API key or HiBob's service user token.
+	Token string
+	// Fields are the vendor's field names or ids to read; empty is the connector's default.
+	Fields []string
+}
+
+// Pulls says whether the source's webhooks are notifications whose employee hr-ingest fetches.
+func (c Config) Pulls() bool {
+	return c.Kind == KindHiBob || c.Kind == KindBambooHR && c.API.BaseURL != ""
 }
 
 // WithDefaults returns c with its defaults filled in: kind canonical, UTC, a csv source's body
@@ -109,6 +135,14 @@ func (c Config) Validate() error {
 		if len(c.Keys) == 0 {
 			errs = append(errs, fmt.Errorf("source %q needs a BambooHR private key", c.Name))
 		}
+		if c.API.BaseURL != "" || c.API.User != "" || c.API.Token != "" || c.API.Fields != nil {
+			errs = append(errs, c.API.validate(c.Name, "", false)...)
+		}
+	case KindHiBob:
+		if len(c.Keys) == 0 {
+			errs = append(errs, fmt.Errorf("source %q needs a HiBob webhook secret", c.Name))
+		}
+		errs = append(errs, c.API.validate(c.Name, "a HiBob service user id", true)...)
 	case KindSCIM, KindCSV:
 		if len(c.Tokens) == 0 {
 			errs = append(errs, fmt.Errorf("source %q needs a bearer token", c.Name))
@@ -122,6 +156,21 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validate checks an API's base URL and credentials; user names the user id when one is needed.
+func (a API) validate(source, user string, needUser bool) []error {
+	var errs []error
+	if u, err := url.Parse(a.BaseURL); a.BaseURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("source %q needs the vendor API's base URL (api.baseURL, http or https)", source))
+	}
+	if needUser && a.User == "" {
+		errs = append(errs, fmt.Errorf("source %q needs %s (api.user)", source, user))
+	}
+	if a.Token == "" {
+		errs = append(errs, fmt.Errorf("source %q needs the vendor API's token (api.token)", source))
+	}
+	return errs
 }
 
 // ValidateAll checks every source and what they must not share: a name, or a scim source's

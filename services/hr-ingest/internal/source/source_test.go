@@ -20,7 +20,7 @@ func TestParseKind(t *testing.T) {
 		})
 	}
 	t.Run("unknown", func(t *testing.T) {
-		if _, err := ParseKind("sftp"); err == nil || err.Error() != `kind "sftp" is not one of canonical, scim, bamboohr, csv` {
+		if _, err := ParseKind("sftp"); err == nil || err.Error() != `kind "sftp" is not one of canonical, scim, bamboohr, csv, hibob` {
 			t.Errorf("err = %v", err)
 		}
 	})
@@ -52,6 +52,19 @@ func TestValidateAll(t *testing.T) {
 			{Name: "b", Kind: KindBambooHR, Keys: [][]byte{[]byte("key")}},
 			{Name: "s", Kind: KindSCIM, Tokens: []string{token}},
 			{Name: "x", Kind: KindCSV, Tokens: []string{token}, CSVColumns: map[string]string{"workerId": "ID"}},
+			{Name: "h", Kind: KindHiBob, Keys: [][]byte{[]byte("secret")}, API: API{BaseURL: "https://api.hibob.com/v1", User: "SERVICE-1", Token: token}},
+			{Name: "be", Kind: KindBambooHR, Keys: [][]byte{[]byte("key")}, API: API{BaseURL: "https://api.bamboohr.com/api/gateway.php/acme/v1", Token: token}},
+		}},
+		{name: "a pulling source needs its API", configs: []Config{
+			{Name: "h", Kind: KindHiBob},
+			{Name: "be", Kind: KindBambooHR, Keys: [][]byte{[]byte("key")}, API: API{BaseURL: "ftp://api.bamboohr.com"}},
+		}, want: []string{
+			`source "h" needs a HiBob webhook secret`,
+			`source "h" needs the vendor API's base URL (api.baseURL, http or https)`,
+			`source "h" needs a HiBob service user id (api.user)`,
+			`source "h" needs the vendor API's token (api.token)`,
+			`source "be" needs the vendor API's base URL (api.baseURL, http or https)`,
+			`source "be" needs the vendor API's token (api.token)`,
 		}},
 		{name: "credentials missing for the kind", configs: []Config{
 			{Name: "w"}, {Name: "b", Kind: KindBambooHR, Tokens: []string{token}}, {Name: "s", Kind: KindSCIM, Keys: [][]byte{[]byte("k")}},
@@ -63,7 +76,7 @@ func TestValidateAll(t *testing.T) {
 		}, want: []string{`source "a" is configured twice`, `source "c", token 1: scim source "a" has the same token`}},
 		{name: "unknown kind and columns", configs: []Config{
 			{Name: "z", Kind: "sftp"}, {Name: "x", Kind: KindCSV, Tokens: []string{token}, CSVColumns: map[string]string{"salary": "Pay"}},
-		}, want: []string{`source "z": kind "sftp" is not one of canonical, scim, bamboohr, csv`, `source "x": not worker fields: salary`}},
+		}, want: []string{`source "z": kind "sftp" is not one of canonical, scim, bamboohr, csv, hibob`, `source "x": not worker fields: salary`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
