@@ -181,6 +181,7 @@ func (m *Model) assignIdentifiers(st *workerState, vars *policy.WorkerVars) {
 			continue
 		case assigned && m.replaying:
 			// A replay passes through old names; ComputeAll compares the name in effect once.
+			m.identifiersDeferred = true
 			continue
 		case assigned && current.NameHash != "" && m.pol.Identifiers.Regenerate == policy.RegenerateOnNameChange:
 			m.ids.release(current)
@@ -309,6 +310,7 @@ func (m *Model) pick(target orgsyncv1.Target, property, workerID string, candida
 func (m *Model) RestoreIdentifiers(assignments []Assignment, held []HeldIdentifier) (dropped int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.epoch++
 	for _, h := range held {
 		m.ids.held[valueKey{h.Target, h.Property, strings.ToLower(h.Value)}] = struct{}{}
 	}
@@ -343,6 +345,7 @@ func (m *Model) AdoptPublished(obj *orgsyncv1.DesiredObject) bool {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.epoch++
 	if _, recorded := m.ids.assigned[targetWorker{obj.GetTarget(), obj.GetKey()}]; recorded {
 		return false
 	}
@@ -377,6 +380,7 @@ func (m *Model) MarkHeld(target orgsyncv1.Target, workerID, property, value stri
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.epoch++
 	key := valueKey{target, property, strings.ToLower(value)}
 	_, known := m.ids.held[key]
 	if !known {

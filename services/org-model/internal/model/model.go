@@ -92,6 +92,14 @@ type Model struct {
 	ctx context.Context
 	// replaying is set while Record applies the HR replay at start.
 	replaying bool
+	// epoch counts the changes after which a worker's refresh during the replay no longer holds:
+	// any unit changing, and any call other than Record. ComputeAll skips the refresh of a worker
+	// whose replay refresh was made at the same epoch and moment (workerState.replayEpoch),
+	// which would only repeat it.
+	epoch uint64
+	// identifiersDeferred is set when a refresh during the replay left a renamed worker's
+	// identifiers for ComputeAll to compare.
+	identifiersDeferred bool
 }
 
 type workerState struct {
@@ -115,6 +123,11 @@ type workerState struct {
 	// lead it.
 	occupied string
 	leading  bool
+	// replayEpoch and replayNow are the model's epoch and the moment of the worker's last refresh
+	// during the replay when ComputeAll's refresh at that epoch and moment would repeat it
+	// exactly; replayEpoch is zero otherwise.
+	replayEpoch uint64
+	replayNow   time.Time
 }
 
 // New returns an empty model under pol, computing objects for the given targets (Entra when none).
@@ -136,6 +149,7 @@ func New(pol *policy.Policy, targets ...orgsyncv1.Target) *Model {
 		members: map[groupRef]map[string]*orgsyncv1.DesiredObject{}, evalErrors: map[string]string{},
 		snapshots: map[snapshotKey]*snapshotState{}, derived: map[string]*orgsyncv1.OrgUnit{},
 		occupants: map[string]map[string]struct{}{}, leads: map[string]map[string]struct{}{},
+		epoch: 1,
 	}
 }
 
@@ -171,6 +185,7 @@ func (m *Model) Record(event *orgsyncv1.HREvent, now time.Time) {
 func (m *Model) Apply(event *orgsyncv1.HREvent, now time.Time) []*orgsyncv1.DesiredObject {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.epoch++
 	changes := m.advance(now)
 	affected := m.record(event, now)
 	if !m.globalsComputed {
@@ -185,6 +200,7 @@ func (m *Model) Apply(event *orgsyncv1.HREvent, now time.Time) []*orgsyncv1.Desi
 func (m *Model) Advance(now time.Time) []*orgsyncv1.DesiredObject {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.epoch++
 	return m.advance(now)
 }
 
@@ -236,9 +252,17 @@ func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
 		if m.ctx != nil && m.ctx.Err() != nil {
 			break // a plan stopped: what is left would only fail to evaluate
 		}
+		if st.replayEpoch == m.epoch && st.replayNow.Equal(now) {
+			// The replay's refresh of this worker stands: nothing it read has changed since.
+			// The owners it would add are all affected already, but for the worker itself.
+			st.replayEpoch = 0
+			affected[owner{kind: 'w', id: st.id}] = struct{}{}
+			continue
+		}
 		st.due = time.Time{}
 		m.refreshWorker(st, now, affected)
 	}
+	m.epoch++
 	m.recompute(affected, now)
 	return m.allObjects()
 }
@@ -395,6 +419,7 @@ func (m *Model) recordUnit(u *orgsyncv1.OrgUnit, affected map[owner]struct{}) {
 		affected[owner{kind: 'w', id: old.GetManagerWorkerId()}] = struct{}{}
 	}
 	m.units[id] = u
+	m.epoch++
 	clear(m.chains)
 	addTo(m.children, u.GetParentOrgUnitId(), id)
 	addTo(m.unitsManagedBy, u.GetManagerWorkerId(), id)
@@ -430,6 +455,15 @@ func (m *Model) subtree(unitID string) []string {
 // refreshWorker moves a worker to the record in effect at now, keeps the indices, identifiers and
 // schedule, and adds the owners whose objects depend on the worker.
 func (m *Model) refreshWorker(st *workerState, now time.Time, affected map[owner]struct{}) {
+	st.replayEpoch = 0
+	m.identifiersDeferred = false
+	epoch := m.epoch
+	defer func() {
+		// A refresh that changed a unit itself read the units before the change.
+		if m.replaying && !m.identifiersDeferred && m.epoch == epoch {
+			st.replayEpoch, st.replayNow = epoch, now
+		}
+	}()
 	st.timeline.prune(now)
 	st.current = st.timeline.at(now)
 	delete(m.evalErrors, "worker "+st.id)
