@@ -92,6 +92,8 @@ type Model struct {
 	ctx context.Context
 	// replaying is set while Record applies the HR replay at start.
 	replaying bool
+	// replayAffected is Record's scratch set of affected owners, which it does not compute.
+	replayAffected map[owner]struct{}
 	// epoch counts the changes after which a worker's refresh during the replay no longer holds:
 	// any unit changing, and any call other than Record. ComputeAll skips the refresh of a worker
 	// whose replay refresh was made at the same epoch and moment (workerState.replayEpoch),
@@ -177,7 +179,13 @@ func (m *Model) Record(event *orgsyncv1.HREvent, now time.Time) {
 	m.now = now
 	m.replaying = true
 	defer func() { m.replaying = false }()
-	m.record(event, now)
+	// The owners a replayed event affects are not computed (ComputeAll computes them all): one
+	// map serves every event, unless an event filled it, which would make clearing it slow.
+	if m.replayAffected == nil || len(m.replayAffected) > 64 {
+		m.replayAffected = map[owner]struct{}{}
+	}
+	clear(m.replayAffected)
+	m.recordInto(event, now, m.replayAffected)
 }
 
 // Apply applies due transitions up to now and then the HR event, and returns every object whose
@@ -315,6 +323,12 @@ func (m *Model) Object(ref Ref) *orgsyncv1.DesiredObject {
 // record applies an event to the organisation and returns the owners it affects.
 func (m *Model) record(event *orgsyncv1.HREvent, now time.Time) map[owner]struct{} {
 	affected := map[owner]struct{}{}
+	m.recordInto(event, now, affected)
+	return affected
+}
+
+// recordInto is record adding the owners to affected.
+func (m *Model) recordInto(event *orgsyncv1.HREvent, now time.Time, affected map[owner]struct{}) {
 	at := EventTime(event, now)
 	switch p := event.GetPayload().(type) {
 	case *orgsyncv1.HREvent_Worker:
@@ -324,7 +338,6 @@ func (m *Model) record(event *orgsyncv1.HREvent, now time.Time) map[owner]struct
 	case *orgsyncv1.HREvent_Snapshot:
 		m.recordSnapshot(event.GetSource(), p.Snapshot, at, now, affected)
 	}
-	return affected
 }
 
 // EventTime is when an HR event happened for the model: HR's time when it gives one, else the
@@ -594,8 +607,11 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 		}
 		return owners[i].id < owners[j].id
 	})
-	var fresh, previous []*orgsyncv1.DesiredObject
-	var freshRefs []Ref
+	// About a user and two memberships per worker and target: sized once rather than grown, and
+	// each owner's refs below are a part of freshRefs rather than a copy.
+	fresh := make([]*orgsyncv1.DesiredObject, 0, 3*len(owners)*len(m.targets))
+	freshRefs := make([]Ref, 0, cap(fresh))
+	var previous []*orgsyncv1.DesiredObject
 	for _, o := range owners {
 		var computed []*orgsyncv1.DesiredObject
 		switch o.kind {
@@ -619,7 +635,7 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 		if refs := freshRefs[start:]; len(refs) == 0 {
 			delete(m.owned, o)
 		} else {
-			m.owned[o] = slices.Clone(refs)
+			m.owned[o] = refs[:len(refs):len(refs)]
 		}
 	}
 	changes := diff(fresh, freshRefs, previous)
