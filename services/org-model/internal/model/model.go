@@ -13,10 +13,10 @@
 package model
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -99,6 +99,9 @@ type Model struct {
 	// whose replay refresh was made at the same epoch and moment (workerState.replayEpoch),
 	// which would only repeat it.
 	epoch uint64
+	// replayNow is the moment of the replay's refreshes at this epoch: Record moves to another
+	// epoch when it is given another moment.
+	replayNow time.Time
 	// identifiersDeferred is set when a refresh during the replay left a renamed worker's
 	// identifiers for ComputeAll to compare.
 	identifiersDeferred bool
@@ -125,11 +128,9 @@ type workerState struct {
 	// lead it.
 	occupied string
 	leading  bool
-	// replayEpoch and replayNow are the model's epoch and the moment of the worker's last refresh
-	// during the replay when ComputeAll's refresh at that epoch and moment would repeat it
-	// exactly; replayEpoch is zero otherwise.
+	// replayEpoch is the model's epoch at the worker's last refresh during the replay when
+	// ComputeAll's refresh at that epoch would repeat it exactly; zero otherwise.
 	replayEpoch uint64
-	replayNow   time.Time
 }
 
 // New returns an empty model under pol, computing objects for the given targets (Entra when none).
@@ -177,6 +178,10 @@ func (m *Model) Record(event *orgsyncv1.HREvent, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.now = now
+	if !now.Equal(m.replayNow) {
+		m.epoch++
+		m.replayNow = now
+	}
 	m.replaying = true
 	defer func() { m.replaying = false }()
 	// The owners a replayed event affects are not computed (ComputeAll computes them all): one
@@ -260,7 +265,7 @@ func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
 		if m.ctx != nil && m.ctx.Err() != nil {
 			break // a plan stopped: what is left would only fail to evaluate
 		}
-		if st.replayEpoch == m.epoch && st.replayNow.Equal(now) {
+		if st.replayEpoch == m.epoch && now.Equal(m.replayNow) {
 			// The replay's refresh of this worker stands: nothing it read has changed since.
 			// The owners it would add are all affected already, but for the worker itself.
 			st.replayEpoch = 0
@@ -474,7 +479,7 @@ func (m *Model) refreshWorker(st *workerState, now time.Time, affected map[owner
 	defer func() {
 		// A refresh that changed a unit itself read the units before the change.
 		if m.replaying && !m.identifiersDeferred && m.epoch == epoch {
-			st.replayEpoch, st.replayNow = epoch, now
+			st.replayEpoch = epoch
 		}
 	}()
 	st.timeline.prune(now)
@@ -601,11 +606,11 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 		owners = append(owners, o)
 	}
 	// Global and unit groups first, users next, so both ends of a membership come before it.
-	sort.Slice(owners, func(i, j int) bool {
-		if owners[i].kind != owners[j].kind {
-			return owners[i].kind == 'g' || owners[i].kind == 'u' && owners[j].kind == 'w'
+	slices.SortFunc(owners, func(a, b owner) int {
+		if a.kind != b.kind {
+			return cmp.Compare(ownerKindOrder(a.kind), ownerKindOrder(b.kind))
 		}
-		return owners[i].id < owners[j].id
+		return strings.Compare(a.id, b.id)
 	})
 	// About a user and two memberships per worker and target: sized once rather than grown, and
 	// each owner's refs below are a part of freshRefs rather than a copy.
@@ -648,6 +653,18 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 		}
 	}
 	return changes
+}
+
+// ownerKindOrder ranks the kinds of owner in the order recompute computes them.
+func ownerKindOrder(kind byte) int {
+	switch kind {
+	case 'g':
+		return 0
+	case 'u':
+		return 1
+	default:
+		return 2
+	}
 }
 
 func (m *Model) setObject(ref Ref, obj *orgsyncv1.DesiredObject) {
