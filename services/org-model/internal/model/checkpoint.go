@@ -137,6 +137,7 @@ func (m *Model) Restore(cp *orgsyncv1.ModelCheckpoint) error {
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.epoch++
 	m.units, m.children, m.unitsManagedBy = fresh.units, fresh.children, fresh.unitsManagedBy
 	m.derived, m.occupants, m.leads = fresh.derived, fresh.occupants, fresh.leads
 	m.workers, m.workersByUnit, m.reportsOf = fresh.workers, fresh.workersByUnit, fresh.reportsOf

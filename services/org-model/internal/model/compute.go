@@ -44,7 +44,7 @@ func (m *Model) computeWorker(st *workerState, now time.Time) []*orgsyncv1.Desir
 	vars := m.workerVars(w)
 	var groupKeys []string
 	if phase == PhaseActive || phase == PhaseLeft {
-		groupKeys = m.groupsOf(st, vars, now)
+		groupKeys = m.groupsOf(st, vars, phase, now)
 	}
 	d := lifecycleDates(st, st.current, m.pol)
 	out := make([]*orgsyncv1.DesiredObject, 0, len(m.targets)*(1+len(groupKeys)))
@@ -55,8 +55,11 @@ func (m *Model) computeWorker(st *workerState, now time.Time) []*orgsyncv1.Desir
 			// (IdentifierProblems says why).
 			continue
 		}
-		user := m.desiredUser(target, st, ids, vars, phase, d, now)
-		out = append(out, &orgsyncv1.DesiredObject{Target: target, Key: st.id, Object: &orgsyncv1.DesiredObject_User{User: user}})
+		block := &userObject{}
+		m.desiredUser(&block.user, target, st, ids, vars, phase, d, now)
+		block.payload.User = &block.user
+		block.object.Target, block.object.Key, block.object.Object = target, st.id, &block.payload
+		out = append(out, &block.object)
 		for _, groupKey := range groupKeys {
 			out = append(out, membership(target, groupKey, orgsyncv1.MemberKind_MEMBER_KIND_USER, st.id))
 		}
@@ -64,19 +67,36 @@ func (m *Model) computeWorker(st *workerState, now time.Time) []*orgsyncv1.Desir
 	return out
 }
 
+// userObject and membershipObject hold the messages of one desired object together, so that
+// making it takes one allocation instead of three: a full computation makes hundreds of
+// thousands, and the messages live and die together.
+type userObject struct {
+	object  orgsyncv1.DesiredObject
+	payload orgsyncv1.DesiredObject_User
+	user    orgsyncv1.DesiredUser
+}
+
+type membershipObject struct {
+	object  orgsyncv1.DesiredObject
+	payload orgsyncv1.DesiredObject_Membership
+	member  orgsyncv1.DesiredMembership
+}
+
 func membership(target orgsyncv1.Target, groupKey string, kind orgsyncv1.MemberKind, memberKey string) *orgsyncv1.DesiredObject {
-	return &orgsyncv1.DesiredObject{Target: target, Key: groupKey + "/" + memberKey, Object: &orgsyncv1.DesiredObject_Membership{
-		Membership: &orgsyncv1.DesiredMembership{GroupKey: groupKey, MemberKind: kind, MemberKey: memberKey},
-	}}
+	block := &membershipObject{}
+	block.member.GroupKey, block.member.MemberKind, block.member.MemberKey = groupKey, kind, memberKey
+	block.payload.Membership = &block.member
+	block.object.Target, block.object.Key, block.object.Object = target, groupKey+"/"+memberKey, &block.payload
+	return &block.object
 }
 
 // groupsOf lists the groups a worker with memberships belongs to directly, in a stable order.
-func (m *Model) groupsOf(st *workerState, vars *policy.WorkerVars, now time.Time) []string {
+func (m *Model) groupsOf(st *workerState, vars *policy.WorkerVars, phase Phase, now time.Time) []string {
 	var keys []string
 	if unit, ok := m.units[st.current.record.GetOrgUnitId()]; ok && !unit.GetDeleted() {
 		keys = append(keys, GroupKey(unit.GetOrgUnitId()))
 	}
-	if m.pol.Groups.Managers.Enabled && m.phase(st, now) == PhaseActive {
+	if m.pol.Groups.Managers.Enabled && phase == PhaseActive {
 		if m.isPeopleManager(st.id, now) {
 			keys = append(keys, PeopleManagersGroup)
 		}
@@ -138,7 +158,8 @@ func (m *Model) resolveManager(target orgsyncv1.Target, managerID string, now ti
 	return ""
 }
 
-func (m *Model) desiredUser(target orgsyncv1.Target, st *workerState, ids Assignment, vars *policy.WorkerVars, phase Phase, d dates, now time.Time) *orgsyncv1.DesiredUser {
+// desiredUser fills user, a zero DesiredUser, with the worker's user in target.
+func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target, st *workerState, ids Assignment, vars *policy.WorkerVars, phase Phase, d dates, now time.Time) {
 	w := st.current.record
 	name := w.GetName()
 	displayName := name.GetDisplayName()
@@ -150,7 +171,7 @@ func (m *Model) desiredUser(target orgsyncv1.Target, st *workerState, ids Assign
 		department = vars.Unit.GetName()
 	}
 	enabled := phase == PhaseActive || (phase == PhaseLeft || phase == PhaseGone) && m.pol.Lifecycle.LeaverMode == policy.LeaverLeaveDateOnly
-	user := &orgsyncv1.DesiredUser{
+	*user = orgsyncv1.DesiredUser{
 		WorkerId:          w.GetWorkerId(),
 		AccountEnabled:    enabled,
 		DisplayName:       displayName,
@@ -199,7 +220,6 @@ func (m *Model) desiredUser(target orgsyncv1.Target, st *workerState, ids Assign
 		user.Mail = ""
 		m.evalErrors["worker "+st.id] = "mail left unset in entra: the work e-mail is not an address Graph accepts (ASCII only, one @, a host name)"
 	}
-	return user
 }
 
 func dateTimestamp(d *orgsyncv1.Date) *timestamppb.Timestamp {

@@ -43,6 +43,7 @@ func (m *Model) deriveUnit(source string, w *orgsyncv1.Worker, _ map[owner]struc
 	for i := range path {
 		id = policy.UnitID(source, path[:i+1])
 		if m.derived[id] == nil {
+			m.epoch++
 			m.derived[id] = &orgsyncv1.OrgUnit{OrgUnitId: id, Name: path[i], ParentOrgUnitId: parent,
 				CustomAttributes: map[string]string{DerivedSourceAttribute: source, DerivedLevelAttribute: h.Levels[i]}}
 		}

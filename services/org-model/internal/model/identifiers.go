@@ -45,16 +45,19 @@ func (a Assignment) value(property string) string {
 	return ""
 }
 
-// keys are the uniqueness keys the assignment claims in its target.
-func (a Assignment) keys() []valueKey {
-	keys := []valueKey{{a.Target, identifier.PropertyUPN, strings.ToLower(a.UserPrincipalName)}}
+// keys are the uniqueness keys the assignment claims in its target, in the first n of an array
+// rather than a slice: claiming and checking them is frequent enough for the allocation to show.
+func (a Assignment) keys() (keys [2]valueKey, n int) {
+	keys[0] = valueKey{a.Target, identifier.PropertyUPN, strings.ToLower(a.UserPrincipalName)}
 	switch a.Target {
 	case orgsyncv1.Target_TARGET_ENTRA:
-		keys = append(keys, valueKey{a.Target, identifier.PropertyMailNickname, strings.ToLower(a.MailNickname)})
+		keys[1] = valueKey{a.Target, identifier.PropertyMailNickname, strings.ToLower(a.MailNickname)}
+		return keys, 2
 	case orgsyncv1.Target_TARGET_AD:
-		keys = append(keys, valueKey{a.Target, identifier.PropertySAMAccountName, strings.ToLower(a.SAMAccountName)})
+		keys[1] = valueKey{a.Target, identifier.PropertySAMAccountName, strings.ToLower(a.SAMAccountName)}
+		return keys, 2
 	}
-	return keys
+	return keys, 1
 }
 
 // HeldIdentifier is an identifier value that an account orgsync does not manage holds in a
@@ -133,7 +136,8 @@ func (ids *identifiers) taken(key valueKey, workerID string) bool {
 
 // usable says whether every value of a is free for its worker.
 func (ids *identifiers) usable(a Assignment) bool {
-	for _, key := range a.keys() {
+	keys, n := a.keys()
+	for _, key := range keys[:n] {
 		if key.value == "" || ids.taken(key, a.WorkerID) {
 			return false
 		}
@@ -144,7 +148,8 @@ func (ids *identifiers) usable(a Assignment) bool {
 func (ids *identifiers) claim(a Assignment, record bool) {
 	tw := targetWorker{a.Target, a.WorkerID}
 	ids.assigned[tw] = a
-	for _, key := range a.keys() {
+	keys, n := a.keys()
+	for _, key := range keys[:n] {
 		ids.owners[key] = a.WorkerID
 	}
 	delete(ids.failed, tw)
@@ -155,7 +160,8 @@ func (ids *identifiers) claim(a Assignment, record bool) {
 
 func (ids *identifiers) release(a Assignment) {
 	delete(ids.assigned, targetWorker{a.Target, a.WorkerID})
-	for _, key := range a.keys() {
+	keys, n := a.keys()
+	for _, key := range keys[:n] {
 		if ids.owners[key] == a.WorkerID {
 			delete(ids.owners, key)
 		}
@@ -181,6 +187,7 @@ func (m *Model) assignIdentifiers(st *workerState, vars *policy.WorkerVars) {
 			continue
 		case assigned && m.replaying:
 			// A replay passes through old names; ComputeAll compares the name in effect once.
+			m.identifiersDeferred = true
 			continue
 		case assigned && current.NameHash != "" && m.pol.Identifiers.Regenerate == policy.RegenerateOnNameChange:
 			m.ids.release(current)
@@ -309,6 +316,7 @@ func (m *Model) pick(target orgsyncv1.Target, property, workerID string, candida
 func (m *Model) RestoreIdentifiers(assignments []Assignment, held []HeldIdentifier) (dropped int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.epoch++
 	for _, h := range held {
 		m.ids.held[valueKey{h.Target, h.Property, strings.ToLower(h.Value)}] = struct{}{}
 	}
@@ -343,6 +351,7 @@ func (m *Model) AdoptPublished(obj *orgsyncv1.DesiredObject) bool {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.epoch++
 	if _, recorded := m.ids.assigned[targetWorker{obj.GetTarget(), obj.GetKey()}]; recorded {
 		return false
 	}
@@ -377,6 +386,7 @@ func (m *Model) MarkHeld(target orgsyncv1.Target, workerID, property, value stri
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.epoch++
 	key := valueKey{target, property, strings.ToLower(value)}
 	_, known := m.ids.held[key]
 	if !known {

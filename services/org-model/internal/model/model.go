@@ -13,10 +13,10 @@
 package model
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -92,6 +92,19 @@ type Model struct {
 	ctx context.Context
 	// replaying is set while Record applies the HR replay at start.
 	replaying bool
+	// replayAffected is Record's scratch set of affected owners, which it does not compute.
+	replayAffected map[owner]struct{}
+	// epoch counts the changes after which a worker's refresh during the replay no longer holds:
+	// any unit changing, and any call other than Record. ComputeAll skips the refresh of a worker
+	// whose replay refresh was made at the same epoch and moment (workerState.replayEpoch),
+	// which would only repeat it.
+	epoch uint64
+	// replayNow is the moment of the replay's refreshes at this epoch: Record moves to another
+	// epoch when it is given another moment.
+	replayNow time.Time
+	// identifiersDeferred is set when a refresh during the replay left a renamed worker's
+	// identifiers for ComputeAll to compare.
+	identifiersDeferred bool
 }
 
 type workerState struct {
@@ -115,6 +128,9 @@ type workerState struct {
 	// lead it.
 	occupied string
 	leading  bool
+	// replayEpoch is the model's epoch at the worker's last refresh during the replay when
+	// ComputeAll's refresh at that epoch would repeat it exactly; zero otherwise.
+	replayEpoch uint64
 }
 
 // New returns an empty model under pol, computing objects for the given targets (Entra when none).
@@ -136,6 +152,7 @@ func New(pol *policy.Policy, targets ...orgsyncv1.Target) *Model {
 		members: map[groupRef]map[string]*orgsyncv1.DesiredObject{}, evalErrors: map[string]string{},
 		snapshots: map[snapshotKey]*snapshotState{}, derived: map[string]*orgsyncv1.OrgUnit{},
 		occupants: map[string]map[string]struct{}{}, leads: map[string]map[string]struct{}{},
+		epoch: 1,
 	}
 }
 
@@ -161,9 +178,19 @@ func (m *Model) Record(event *orgsyncv1.HREvent, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.now = now
+	if !now.Equal(m.replayNow) {
+		m.epoch++
+		m.replayNow = now
+	}
 	m.replaying = true
 	defer func() { m.replaying = false }()
-	m.record(event, now)
+	// The owners a replayed event affects are not computed (ComputeAll computes them all): one
+	// map serves every event, unless an event filled it, which would make clearing it slow.
+	if m.replayAffected == nil || len(m.replayAffected) > 64 {
+		m.replayAffected = map[owner]struct{}{}
+	}
+	clear(m.replayAffected)
+	m.recordInto(event, now, m.replayAffected)
 }
 
 // Apply applies due transitions up to now and then the HR event, and returns every object whose
@@ -171,6 +198,7 @@ func (m *Model) Record(event *orgsyncv1.HREvent, now time.Time) {
 func (m *Model) Apply(event *orgsyncv1.HREvent, now time.Time) []*orgsyncv1.DesiredObject {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.epoch++
 	changes := m.advance(now)
 	affected := m.record(event, now)
 	if !m.globalsComputed {
@@ -185,6 +213,7 @@ func (m *Model) Apply(event *orgsyncv1.HREvent, now time.Time) []*orgsyncv1.Desi
 func (m *Model) Advance(now time.Time) []*orgsyncv1.DesiredObject {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.epoch++
 	return m.advance(now)
 }
 
@@ -236,9 +265,17 @@ func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
 		if m.ctx != nil && m.ctx.Err() != nil {
 			break // a plan stopped: what is left would only fail to evaluate
 		}
+		if st.replayEpoch == m.epoch && now.Equal(m.replayNow) {
+			// The replay's refresh of this worker stands: nothing it read has changed since.
+			// The owners it would add are all affected already, but for the worker itself.
+			st.replayEpoch = 0
+			affected[owner{kind: 'w', id: st.id}] = struct{}{}
+			continue
+		}
 		st.due = time.Time{}
 		m.refreshWorker(st, now, affected)
 	}
+	m.epoch++
 	m.recompute(affected, now)
 	return m.allObjects()
 }
@@ -291,6 +328,12 @@ func (m *Model) Object(ref Ref) *orgsyncv1.DesiredObject {
 // record applies an event to the organisation and returns the owners it affects.
 func (m *Model) record(event *orgsyncv1.HREvent, now time.Time) map[owner]struct{} {
 	affected := map[owner]struct{}{}
+	m.recordInto(event, now, affected)
+	return affected
+}
+
+// recordInto is record adding the owners to affected.
+func (m *Model) recordInto(event *orgsyncv1.HREvent, now time.Time, affected map[owner]struct{}) {
 	at := EventTime(event, now)
 	switch p := event.GetPayload().(type) {
 	case *orgsyncv1.HREvent_Worker:
@@ -300,7 +343,6 @@ func (m *Model) record(event *orgsyncv1.HREvent, now time.Time) map[owner]struct
 	case *orgsyncv1.HREvent_Snapshot:
 		m.recordSnapshot(event.GetSource(), p.Snapshot, at, now, affected)
 	}
-	return affected
 }
 
 // EventTime is when an HR event happened for the model: HR's time when it gives one, else the
@@ -395,6 +437,7 @@ func (m *Model) recordUnit(u *orgsyncv1.OrgUnit, affected map[owner]struct{}) {
 		affected[owner{kind: 'w', id: old.GetManagerWorkerId()}] = struct{}{}
 	}
 	m.units[id] = u
+	m.epoch++
 	clear(m.chains)
 	addTo(m.children, u.GetParentOrgUnitId(), id)
 	addTo(m.unitsManagedBy, u.GetManagerWorkerId(), id)
@@ -430,6 +473,15 @@ func (m *Model) subtree(unitID string) []string {
 // refreshWorker moves a worker to the record in effect at now, keeps the indices, identifiers and
 // schedule, and adds the owners whose objects depend on the worker.
 func (m *Model) refreshWorker(st *workerState, now time.Time, affected map[owner]struct{}) {
+	st.replayEpoch = 0
+	m.identifiersDeferred = false
+	epoch := m.epoch
+	defer func() {
+		// A refresh that changed a unit itself read the units before the change.
+		if m.replaying && !m.identifiersDeferred && m.epoch == epoch {
+			st.replayEpoch = epoch
+		}
+	}()
 	st.timeline.prune(now)
 	st.current = st.timeline.at(now)
 	delete(m.evalErrors, "worker "+st.id)
@@ -554,14 +606,17 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 		owners = append(owners, o)
 	}
 	// Global and unit groups first, users next, so both ends of a membership come before it.
-	sort.Slice(owners, func(i, j int) bool {
-		if owners[i].kind != owners[j].kind {
-			return owners[i].kind == 'g' || owners[i].kind == 'u' && owners[j].kind == 'w'
+	slices.SortFunc(owners, func(a, b owner) int {
+		if a.kind != b.kind {
+			return cmp.Compare(ownerKindOrder(a.kind), ownerKindOrder(b.kind))
 		}
-		return owners[i].id < owners[j].id
+		return strings.Compare(a.id, b.id)
 	})
-	var fresh, previous []*orgsyncv1.DesiredObject
-	var freshRefs []Ref
+	// About a user and two memberships per worker and target: sized once rather than grown, and
+	// each owner's refs below are a part of freshRefs rather than a copy.
+	fresh := make([]*orgsyncv1.DesiredObject, 0, 3*len(owners)*len(m.targets))
+	freshRefs := make([]Ref, 0, cap(fresh))
+	var previous []*orgsyncv1.DesiredObject
 	for _, o := range owners {
 		var computed []*orgsyncv1.DesiredObject
 		switch o.kind {
@@ -585,7 +640,7 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 		if refs := freshRefs[start:]; len(refs) == 0 {
 			delete(m.owned, o)
 		} else {
-			m.owned[o] = slices.Clone(refs)
+			m.owned[o] = refs[:len(refs):len(refs)]
 		}
 	}
 	changes := diff(fresh, freshRefs, previous)
@@ -598,6 +653,18 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 		}
 	}
 	return changes
+}
+
+// ownerKindOrder ranks the kinds of owner in the order recompute computes them.
+func ownerKindOrder(kind byte) int {
+	switch kind {
+	case 'g':
+		return 0
+	case 'u':
+		return 1
+	default:
+		return 2
+	}
 }
 
 func (m *Model) setObject(ref Ref, obj *orgsyncv1.DesiredObject) {

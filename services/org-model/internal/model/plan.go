@@ -66,6 +66,7 @@ func (m *Model) copyLocked(pol *policy.Policy, withObjects bool) *Model {
 		copied.timeline = append(timeline(nil), st.timeline...)
 		copied.current = copied.timeline.at(m.now)
 		copied.due = time.Time{}
+		copied.replayEpoch = 0
 		c.workers[id] = &copied
 	}
 	for key, snap := range m.snapshots {
