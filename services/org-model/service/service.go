@@ -35,6 +35,7 @@ import (
 	"github.com/orgsync/orgsync/services/org-model/internal/guard"
 	"github.com/orgsync/orgsync/services/org-model/internal/model"
 	"github.com/orgsync/orgsync/services/org-model/internal/policy"
+	"github.com/orgsync/orgsync/services/org-model/internal/publish"
 	"github.com/orgsync/orgsync/services/org-model/internal/query"
 	"github.com/orgsync/orgsync/services/org-model/internal/status"
 )
@@ -165,8 +166,9 @@ type Service struct {
 	// running ends when Run stops: an approval's objects are published until then even when its
 	// caller has gone away.
 	running context.Context
-	// publishing says whether publishing to DIRECTORY is failing now.
-	publishing publishHealth
+	// publishing publishes admitted objects with retries and says whether publishing to
+	// DIRECTORY is failing now.
+	publishing *publish.Retrier
 	// caughtUp is set once the HR replay at start has been applied and reconciled.
 	caughtUp atomic.Bool
 	// checkpoints is the object store of the model's checkpoint (nil: checkpoints off);
@@ -254,6 +256,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		checkpointCfg: cfg.Checkpoint,
 		checkpointDue: make(chan struct{}, 1),
 	}
+	s.publishing = publish.NewRetrier(s.publisher, s.causes, logger)
 	s.decisions = decisions.NewStore(decisionsKV, s.guard, logger)
 	s.engine = engine.New(s.clock, schedule{s})
 	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
@@ -501,7 +504,7 @@ func (s *Service) emit(ctx context.Context, changes []*orgsyncv1.DesiredObject, 
 		s.logger.WarnContext(ctx, "changes held by the mass-change guard", "held", held, "cause", cause.GetReason(), "hr_event_id", cause.GetHrEventId())
 	}
 	for _, obj := range admitted {
-		if err := s.publish(ctx, obj, cause); err != nil {
+		if err := s.publishing.Publish(ctx, obj, cause); err != nil {
 			return err
 		}
 	}
@@ -545,7 +548,7 @@ func (s *Service) approveNow(ctx context.Context, batchID string) (*orgsyncv1.Pe
 		defer context.AfterFunc(s.running, cancel)()
 	}
 	for _, obj := range objects {
-		if err := s.publish(publishCtx, obj, cause); err != nil {
+		if err := s.publishing.Publish(publishCtx, obj, cause); err != nil {
 			return decided, 0, err
 		}
 	}
@@ -556,13 +559,13 @@ func (s *Service) approveNow(ctx context.Context, batchID string) (*orgsyncv1.Pe
 // publishing to DIRECTORY fails (the engine is then retrying a publish for as long as it takes),
 // and given up with errPublishing, nothing decided, when ctx ends before the engine takes it.
 func (s *Service) decide(ctx context.Context, decision func(ctx context.Context) error) error {
-	if s.publishing.failing() {
+	if s.publishing.Failing() {
 		return errPublishing
 	}
 	taken := false
 	err := s.engine.Do(ctx, func(ctx context.Context) error {
 		taken = true
-		if s.publishing.failing() {
+		if s.publishing.Failing() {
 			return errPublishing
 		}
 		return decision(ctx)
@@ -596,30 +599,6 @@ func (s *Service) rejectNow(ctx context.Context, batchID string) (*orgsyncv1.Pen
 	decided := decisions.DecidedBatch(held, orgsyncv1.Decision_DECISION_REJECTED, decisions.PrincipalOf(ctx), s.clock.Now())
 	s.decisions.Record(ctx, decided)
 	return decided, n, s.decisions.SaveRejections(ctx)
-}
-
-// publish retries until DIRECTORY acknowledges or ctx ends: HR is read by an ordered consumer that
-// does not redeliver, so giving up here would lose the change until the next restart.
-func (s *Service) publish(ctx context.Context, obj *orgsyncv1.DesiredObject, cause *orgsyncv1.Cause) error {
-	backoff := 100 * time.Millisecond
-	for {
-		published, err := s.publisher.Publish(ctx, obj, cause)
-		s.publishing.note(err)
-		if err == nil {
-			if path, pathErr := subject.ObjectPath(obj); published && pathErr == nil {
-				revision, _ := s.publisher.Revision(path)
-				s.causes.Record(path, revision, audit.Cause{Cause: cause, TraceID: audit.TraceID(ctx), ApprovalBatchID: cause.GetApprovalBatchId()})
-			}
-			return nil
-		}
-		s.logger.WarnContext(ctx, "desired state not published; retrying", "key", obj.GetKey(), "error", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 10*time.Second)
-	}
 }
 
 // followResults keeps the writers' newest result per object, for the query API, and gives a
