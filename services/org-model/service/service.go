@@ -27,6 +27,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/stream"
 	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/approvals"
 	"github.com/orgsync/orgsync/services/org-model/internal/audit"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
 	"github.com/orgsync/orgsync/services/org-model/internal/decisions"
@@ -163,9 +164,8 @@ type Service struct {
 	// conflicts and checkpoints to the model and publishes what changes; approvals wait for it
 	// only as long as their request.
 	engine *engine.Engine
-	// running ends when Run stops: an approval's objects are published until then even when its
-	// caller has gone away.
-	running context.Context
+	// approvals approves and rejects the batches the guard holds, on the engine.
+	approvals *approvals.Approvals
 	// publishing publishes admitted objects with retries and says whether publishing to
 	// DIRECTORY is failing now.
 	publishing *publish.Retrier
@@ -259,9 +259,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	s.publishing = publish.NewRetrier(s.publisher, s.causes, logger)
 	s.decisions = decisions.NewStore(decisionsKV, s.guard, logger)
 	s.engine = engine.New(s.clock, schedule{s})
+	s.approvals = approvals.New(s.engine, s.guard, s.decisions, s.publishing, s.clock)
 	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
 		Model: s.model, Publisher: s.publisher, Results: s.results, Guard: s.guard, Clock: s.clock,
-		Approve: s.approve, Reject: s.reject, Decided: s.decisions.List, Ready: s.caughtUp.Load, PlanTimeout: cfg.PlanTimeout,
+		Approve: s.approvals.Approve, Reject: s.approvals.Reject, Decided: s.decisions.List, Ready: s.caughtUp.Load, PlanTimeout: cfg.PlanTimeout,
 		Audit: audit.NewReader(js, s.causes).List, Streams: func(ctx context.Context) ([]*orgsyncv1.StreamStatus, error) { return status.Streams(ctx, js) },
 		Services: func(ctx context.Context) ([]*orgsyncv1.ServiceStatus, error) { return stream.ReadStatuses(ctx, js) },
 	}))
@@ -293,7 +294,7 @@ func (s *Service) HTTPAddr() string { return s.server.HTTPAddr().String() }
 func (s *Service) Run(ctx context.Context) error {
 	s.logger.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr())
 	group, groupCtx := errgroup.WithContext(ctx)
-	s.running = groupCtx
+	s.approvals.SetLifetime(groupCtx)
 	group.Go(func() error { return s.server.Run(groupCtx) })
 	group.Go(func() error { return s.followHR(groupCtx) })
 	group.Go(func() error { return s.followResults(groupCtx) })
@@ -513,92 +514,6 @@ func (s *Service) emit(ctx context.Context, changes []*orgsyncv1.DesiredObject, 
 		s.logger.WarnContext(ctx, "guard decisions not saved; a restart may hold rejected changes again", "error", err)
 	}
 	return nil
-}
-
-// approve publishes a pending batch; the causes of its objects name the batch and who approved it.
-func (s *Service) approve(ctx context.Context, batchID string) (decided *orgsyncv1.PendingBatch, published int, err error) {
-	err = s.decide(ctx, func(ctx context.Context) error {
-		decided, published, err = s.approveNow(ctx, batchID)
-		return err
-	})
-	return decided, published, err
-}
-
-// approveNow approves a pending batch on the engine's goroutine.
-func (s *Service) approveNow(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error) {
-	held, ok := s.guard.Batch(batchID)
-	if !ok {
-		return nil, 0, fmt.Errorf("%w: %q", guard.ErrNoBatch, batchID)
-	}
-	objects, err := s.guard.Approve(batchID)
-	if err != nil {
-		return nil, 0, err
-	}
-	now := s.clock.Now()
-	by := decisions.PrincipalOf(ctx)
-	decided := decisions.DecidedBatch(held, orgsyncv1.Decision_DECISION_APPROVED, by, now)
-	s.decisions.Record(ctx, decided)
-	cause := &orgsyncv1.Cause{Reason: "held batch approved", ComputedAt: timestamppb.New(now), ApprovalBatchId: batchID, ApprovedBy: by}
-	// The batch is decided: its objects are published even if the caller goes away meanwhile
-	// (stopping half-way would leave the rest unpublished until a restart, and held again then),
-	// for as long as the service runs.
-	publishCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	if s.running != nil {
-		defer context.AfterFunc(s.running, cancel)()
-	}
-	for _, obj := range objects {
-		if err := s.publishing.Publish(publishCtx, obj, cause); err != nil {
-			return decided, 0, err
-		}
-	}
-	return decided, len(objects), nil
-}
-
-// decide runs an approval or a rejection on the engine: refused at once with errPublishing while
-// publishing to DIRECTORY fails (the engine is then retrying a publish for as long as it takes),
-// and given up with errPublishing, nothing decided, when ctx ends before the engine takes it.
-func (s *Service) decide(ctx context.Context, decision func(ctx context.Context) error) error {
-	if s.publishing.Failing() {
-		return errPublishing
-	}
-	taken := false
-	err := s.engine.Do(ctx, func(ctx context.Context) error {
-		taken = true
-		if s.publishing.Failing() {
-			return errPublishing
-		}
-		return decision(ctx)
-	})
-	if err != nil && !taken {
-		return fmt.Errorf("%w (%w)", errPublishing, err)
-	}
-	return err
-}
-
-// reject drops a pending batch and keeps its rejected states in the decisions bucket, so that a
-// restart does not hold them again.
-func (s *Service) reject(ctx context.Context, batchID string) (decided *orgsyncv1.PendingBatch, rejected int, err error) {
-	err = s.decide(ctx, func(ctx context.Context) error {
-		decided, rejected, err = s.rejectNow(ctx, batchID)
-		return err
-	})
-	return decided, rejected, err
-}
-
-// rejectNow rejects a pending batch on the engine's goroutine.
-func (s *Service) rejectNow(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error) {
-	held, ok := s.guard.Batch(batchID)
-	if !ok {
-		return nil, 0, fmt.Errorf("%w: %q", guard.ErrNoBatch, batchID)
-	}
-	n, err := s.guard.Reject(batchID)
-	if err != nil {
-		return nil, 0, err
-	}
-	decided := decisions.DecidedBatch(held, orgsyncv1.Decision_DECISION_REJECTED, decisions.PrincipalOf(ctx), s.clock.Now())
-	s.decisions.Record(ctx, decided)
-	return decided, n, s.decisions.SaveRejections(ctx)
 }
 
 // followResults keeps the writers' newest result per object, for the query API, and gives a
