@@ -38,6 +38,7 @@ import (
 	"github.com/orgsync/orgsync/services/org-model/internal/policy"
 	"github.com/orgsync/orgsync/services/org-model/internal/publish"
 	"github.com/orgsync/orgsync/services/org-model/internal/query"
+	"github.com/orgsync/orgsync/services/org-model/internal/results"
 	"github.com/orgsync/orgsync/services/org-model/internal/status"
 )
 
@@ -297,7 +298,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.approvals.SetLifetime(groupCtx)
 	group.Go(func() error { return s.server.Run(groupCtx) })
 	group.Go(func() error { return s.followHR(groupCtx) })
-	group.Go(func() error { return s.followResults(groupCtx) })
+	group.Go(func() error { return results.NewFollower(s.js, s.results, s.noteResult, s.logger).Run(groupCtx) })
 	group.Go(func() error { return s.engine.Run(groupCtx) })
 	group.Go(func() error { return s.writeCheckpoints(groupCtx) })
 	group.Go(func() error {
@@ -514,28 +515,6 @@ func (s *Service) emit(ctx context.Context, changes []*orgsyncv1.DesiredObject, 
 		s.logger.WarnContext(ctx, "guard decisions not saved; a restart may hold rejected changes again", "error", err)
 	}
 	return nil
-}
-
-// followResults keeps the writers' newest result per object, for the query API, and gives a
-// worker whose identifier a foreign account holds the next candidate.
-func (s *Service) followResults(ctx context.Context) error {
-	consumer, err := s.js.OrderedConsumer(ctx, stream.Results, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{"results.>"},
-		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("consuming RESULTS: %w", err)
-	}
-	return stream.Consume(ctx, consumer, func(ctx context.Context, msg jetstream.Msg) error {
-		var result orgsyncv1.WriterResult
-		if err := stream.Decode(msg, &result); err != nil {
-			return err
-		}
-		s.results.Record(strings.TrimPrefix(msg.Subject(), "results."), &result)
-		return s.noteResult(ctx, &result)
-	}, stream.ConsumeOptions{NoAck: true, OnError: func(msg jetstream.Msg, err error) {
-		s.logger.Warn("writer result not recorded", "subject", msg.Subject(), "error", err)
-	}})
 }
 
 func reason(event *orgsyncv1.HREvent) string {
