@@ -29,36 +29,6 @@ const CheckpointBucket = "ORGMODEL_CHECKPOINT"
 // checkpointObject is the checkpoint's name in the bucket; each write replaces the previous one.
 const checkpointObject = "model"
 
-// CheckpointConfig says how often org-model writes its checkpoint.
-type CheckpointConfig struct {
-	// Events: a checkpoint is written after this many HR events since the last one; 0 writes
-	// none (every start replays HR in full).
-	Events int
-	// Interval: a checkpoint is written this long after the last one when any HR event came since.
-	Interval time.Duration
-}
-
-// DefaultCheckpointConfig writes a checkpoint every 50,000 events or 10 minutes.
-func DefaultCheckpointConfig() CheckpointConfig {
-	return CheckpointConfig{Events: 50_000, Interval: 10 * time.Minute}
-}
-
-// validate checks the settings against HR's retention: events must not expire before a
-// checkpoint covers them.
-func (c CheckpointConfig) validate(hrRetention time.Duration) error {
-	switch {
-	case c.Events < 0:
-		return errors.New("CHECKPOINT_EVENTS must be 0 (no checkpoints) or more")
-	case c.Events > 0 && c.Interval <= 0:
-		return errors.New("CHECKPOINT_INTERVAL must be a positive duration such as 10m")
-	case hrRetention > 0 && c.Events == 0:
-		return errors.New("HR_RETENTION is finite but CHECKPOINT_EVENTS is 0: workers HR has not mentioned within the retention would be forgotten")
-	case hrRetention > 0 && c.Interval*2 > hrRetention:
-		return fmt.Errorf("CHECKPOINT_INTERVAL %s must be at most half of HR_RETENTION %s, so every event is in a checkpoint before it expires", c.Interval, hrRetention)
-	}
-	return nil
-}
-
 // encodeCheckpoint is the stored form: gzip of the protobuf.
 func encodeCheckpoint(cp *orgsyncv1.ModelCheckpoint) ([]byte, error) {
 	data, err := proto.Marshal(cp)

@@ -30,12 +30,12 @@ import (
 	"github.com/orgsync/orgsync/services/org-model/internal/approvals"
 	"github.com/orgsync/orgsync/services/org-model/internal/audit"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
+	"github.com/orgsync/orgsync/services/org-model/internal/config"
 	"github.com/orgsync/orgsync/services/org-model/internal/decisions"
 	"github.com/orgsync/orgsync/services/org-model/internal/desired"
 	"github.com/orgsync/orgsync/services/org-model/internal/engine"
 	"github.com/orgsync/orgsync/services/org-model/internal/guard"
 	"github.com/orgsync/orgsync/services/org-model/internal/model"
-	"github.com/orgsync/orgsync/services/org-model/internal/policy"
 	"github.com/orgsync/orgsync/services/org-model/internal/publish"
 	"github.com/orgsync/orgsync/services/org-model/internal/query"
 	"github.com/orgsync/orgsync/services/org-model/internal/results"
@@ -43,103 +43,22 @@ import (
 )
 
 // Name is the service name in health checks, telemetry and logs.
-const Name = "org-model"
+const Name = config.Name
 
 // DecisionsBucket is the JetStream key-value bucket that keeps the guard's rejections.
 const DecisionsBucket = decisions.Bucket
 
-// Policy is the policy in force without a policy file, from the environment.
-type Policy struct {
-	// UPNDomain is the domain of generated userPrincipalNames, e.g. "corp.example.com"; it is
-	// also used when the policy file names no upnDomains.
-	UPNDomain string
-	// GroupNamePrefix is put before a unit's name to name its group ("Org - " when empty and no
-	// policy file is given).
-	GroupNamePrefix string
-}
+// Config is org-model's configuration (config.Config).
+type Config = config.Config
 
-// Config is org-model's configuration. Zero values are sensible: no policy file means the
-// built-in policy over Policy, no clock means the system clock.
-type Config struct {
-	NATSURL string
-	// NATS is how the service authenticates to NATS (NATS_CREDS_FILE, …) and whether it creates the streams.
-	NATS    stream.ClientConfig
-	Server  server.Config
-	Streams stream.Config
-	Policy  Policy
-	// PolicyFile is the policy file (ORGSYNC_CONFIG); empty uses the built-in policy.
-	PolicyFile string
-	// Clock drives the lifecycle scheduler; nil is the system clock.
-	Clock clock.Clock
-	// PlanTimeout bounds each Plan request (PLAN_TIMEOUT); zero is query.DefaultPlanTimeout.
-	PlanTimeout time.Duration
-	// Checkpoint says how often the model's state is saved for a bounded replay at start; the
-	// zero value saves none.
-	Checkpoint CheckpointConfig
-}
+// Policy is the policy in force without a policy file, from the environment (config.Policy).
+type Policy = config.Policy
 
-// ConfigFromEnv reads NATS_URL, HTTP_ADDR (default :8081), GRPC_ADDR (default :9091),
-// ORGSYNC_CONFIG (the policy file), UPN_DOMAIN (required without a policy file naming
-// upnDomains), GROUP_NAME_PREFIX (default "Org - ", used without a policy file), PLAN_TIMEOUT
-// (default 30s, how long one Plan request may run), CHECKPOINT_EVENTS (default 50000; 0 turns
-// checkpoints off) and CHECKPOINT_INTERVAL (default 10m), how often the model's state is saved so
-// that a start replays only the HR events after it, and who may call the query API:
-// ORGSYNC_AUTH_* and GRPC_TLS_* (server.ConfigFromEnv, rules in GRPCRules).
-func ConfigFromEnv(env *envconfig.Env) (Config, error) {
-	cfg := Config{
-		NATSURL:    env.String("NATS_URL", nats.DefaultURL),
-		NATS:       stream.ClientConfigFromEnv(env, true),
-		Server:     server.ConfigFromEnv(Name, env, ":8081", ":9091"),
-		Streams:    stream.ConfigFromEnv(env),
-		PolicyFile: env.String("ORGSYNC_CONFIG", ""),
-		Policy: Policy{
-			UPNDomain:       strings.ToLower(env.String("UPN_DOMAIN", "")),
-			GroupNamePrefix: env.String("GROUP_NAME_PREFIX", "Org - "),
-		},
-		Checkpoint: CheckpointConfig{
-			Events:   env.Int("CHECKPOINT_EVENTS", DefaultCheckpointConfig().Events),
-			Interval: env.Duration("CHECKPOINT_INTERVAL", DefaultCheckpointConfig().Interval),
-		},
-	}
-	if err := cfg.Checkpoint.validate(cfg.Streams.HRMaxAge); err != nil {
-		env.Fail("CHECKPOINT_EVENTS", err)
-	}
-	if d := cfg.Policy.UPNDomain; d != "" && (strings.ContainsAny(d, "@ /") || !strings.Contains(d, ".")) {
-		env.Fail("UPN_DOMAIN", fmt.Errorf("%q is not a domain name such as corp.example.com", d))
-	}
-	cfg.PlanTimeout = env.Duration("PLAN_TIMEOUT", query.DefaultPlanTimeout)
-	if cfg.PlanTimeout <= 0 {
-		env.Fail("PLAN_TIMEOUT", fmt.Errorf("%s is not a positive duration such as 30s", cfg.PlanTimeout))
-	}
-	if cfg.PolicyFile == "" && cfg.Policy.UPNDomain == "" {
-		env.Fail("UPN_DOMAIN", errors.New("must be set when ORGSYNC_CONFIG is not"))
-	}
-	if err := env.Err(); err != nil {
-		return cfg, err
-	}
-	// Load the policy now too, so a bad file stops the service before it connects anywhere.
-	_, err := LoadPolicy(cfg)
-	return cfg, err
-}
+// CheckpointConfig says how often org-model writes its checkpoint (config.Checkpoint).
+type CheckpointConfig = config.Checkpoint
 
-// LoadPolicy loads the policy file of cfg, or builds the default policy from the environment.
-func LoadPolicy(cfg Config) (*policy.Policy, error) {
-	if cfg.PolicyFile == "" {
-		prefix := cfg.Policy.GroupNamePrefix
-		if prefix == "" {
-			prefix = "Org - "
-		}
-		return policy.Default(cfg.Policy.UPNDomain, prefix)
-	}
-	pol, err := policy.Load(cfg.PolicyFile)
-	if err != nil {
-		return nil, fmt.Errorf("ORGSYNC_CONFIG: %w", err)
-	}
-	if len(pol.UPNDomains) == 0 && cfg.Policy.UPNDomain != "" {
-		pol.UPNDomains = []string{cfg.Policy.UPNDomain}
-	}
-	return pol, nil
-}
+// ConfigFromEnv reads org-model's configuration from the environment; see config.FromEnv.
+func ConfigFromEnv(env *envconfig.Env) (Config, error) { return config.FromEnv(env) }
 
 // Service is a running org-model.
 type Service struct {
@@ -187,7 +106,7 @@ type Service struct {
 // New loads the policy, opens the listeners and connects to JetStream (waiting for it until ctx
 // ends). Call Run to replay, reconcile and serve.
 func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error) {
-	pol, err := LoadPolicy(cfg)
+	pol, err := cfg.LoadPolicy()
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +141,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	}
 	var checkpoints jetstream.ObjectStore
 	if cfg.Checkpoint.Events > 0 {
-		if err := cfg.Checkpoint.validate(cfg.Streams.HRMaxAge); err != nil {
+		if err := cfg.Validate(); err != nil {
 			nc.Close()
 			srv.Close()
 			return nil, err
