@@ -29,6 +29,7 @@ import (
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/approvals"
 	"github.com/orgsync/orgsync/services/org-model/internal/audit"
+	"github.com/orgsync/orgsync/services/org-model/internal/checkpoint"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
 	"github.com/orgsync/orgsync/services/org-model/internal/config"
 	"github.com/orgsync/orgsync/services/org-model/internal/decisions"
@@ -91,14 +92,8 @@ type Service struct {
 	publishing *publish.Retrier
 	// caughtUp is set once the HR replay at start has been applied and reconciled.
 	caughtUp atomic.Bool
-	// checkpoints is the object store of the model's checkpoint (nil: checkpoints off);
-	// checkpointDue asks the writer for one. appliedSeq and checkpointedSeq are the HR sequences
-	// last applied and last saved; the engine's goroutine owns them.
-	checkpoints     jetstream.ObjectStore
-	checkpointCfg   CheckpointConfig
-	checkpointDue   chan struct{}
-	appliedSeq      uint64
-	checkpointedSeq uint64
+	// checkpoints writes the model's checkpoint now and then and restores it at start.
+	checkpoints *checkpoint.Checkpointer
 	// observers are the metric callbacks registered in New, unregistered when Run returns.
 	observers []metric.Registration
 }
@@ -171,14 +166,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		results:     query.NewResults(),
 		causes:      audit.NewCauses(),
 		identifiers: identifiers,
-
-		checkpoints:   checkpoints,
-		checkpointCfg: cfg.Checkpoint,
-		checkpointDue: make(chan struct{}, 1),
 	}
 	s.publishing = publish.NewRetrier(s.publisher, s.causes, logger)
 	s.decisions = decisions.NewStore(decisionsKV, s.guard, logger)
 	s.engine = engine.New(s.clock, schedule{s})
+	s.checkpoints = checkpoint.New(checkpoints, cfg.Checkpoint, s.model, s.engine, s.clock, logger)
 	s.approvals = approvals.New(s.engine, s.guard, s.decisions, s.publishing, s.clock)
 	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
 		Model: s.model, Publisher: s.publisher, Results: s.results, Guard: s.guard, Clock: s.clock,
@@ -219,7 +211,7 @@ func (s *Service) Run(ctx context.Context) error {
 	group.Go(func() error { return s.followHR(groupCtx) })
 	group.Go(func() error { return results.NewFollower(s.js, s.results, s.noteResult, s.logger).Run(groupCtx) })
 	group.Go(func() error { return s.engine.Run(groupCtx) })
-	group.Go(func() error { return s.writeCheckpoints(groupCtx) })
+	group.Go(func() error { return s.checkpoints.Run(groupCtx) })
 	group.Go(func() error {
 		return stream.ReportStatus(groupCtx, s.js, 0, stream.ReadyStatus(Name, stream.Instance(), s.server.Ready))
 	})
@@ -263,8 +255,7 @@ func (s *Service) followHR(ctx context.Context) error {
 	}
 	replayUntil := hr.CachedInfo().State.LastSeq
 	consumerConfig := jetstream.OrderedConsumerConfig{FilterSubjects: []string{"hr.>"}}
-	if covered := s.restoreCheckpoint(ctx, hr.CachedInfo().State.FirstSeq, replayUntil); covered > 0 {
-		s.appliedSeq = covered
+	if covered := s.checkpoints.Restore(ctx, hr.CachedInfo().State.FirstSeq, replayUntil); covered > 0 {
 		consumerConfig.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		consumerConfig.OptStartSeq = covered + 1
 		if covered >= replayUntil {
@@ -303,7 +294,7 @@ func (s *Service) applyHR(ctx context.Context, msg jetstream.Msg, replayUntil ui
 // apply applies one HR event on the engine's goroutine: recorded during the replay at start (and
 // the whole state reconciled after the last one), applied and published after.
 func (s *Service) apply(ctx context.Context, event *orgsyncv1.HREvent, sequence, replayUntil uint64) error {
-	s.noteApplied(sequence)
+	s.checkpoints.NoteApplied(sequence)
 	if !s.caughtUp.Load() {
 		s.model.Record(event, s.clock.Now())
 		if sequence >= replayUntil {
