@@ -36,6 +36,7 @@ import (
 	"github.com/orgsync/orgsync/services/org-model/internal/desired"
 	"github.com/orgsync/orgsync/services/org-model/internal/engine"
 	"github.com/orgsync/orgsync/services/org-model/internal/guard"
+	"github.com/orgsync/orgsync/services/org-model/internal/identifiers"
 	"github.com/orgsync/orgsync/services/org-model/internal/model"
 	"github.com/orgsync/orgsync/services/org-model/internal/publish"
 	"github.com/orgsync/orgsync/services/org-model/internal/query"
@@ -76,8 +77,8 @@ type Service struct {
 	causes *audit.Causes
 	// decisions keeps the guard's rejections and the recent decisions durable across restarts.
 	decisions *decisions.Store
-	// identifiers records assigned identifiers and held values (identifiers.go).
-	identifiers jetstream.KeyValue
+	// identifiers records assigned identifiers and held values.
+	identifiers *identifiers.Store
 	// heldConflicts are writers' conflict results read before the replay was done; the engine's
 	// goroutine owns it.
 	heldConflicts []*orgsyncv1.WriterResult
@@ -128,7 +129,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		srv.Close()
 		return nil, fmt.Errorf("key-value bucket %s: %w", DecisionsBucket, err)
 	}
-	identifiers, err := openIdentifiers(ctx, js, cfg.Streams)
+	identifiers, err := identifiers.Open(ctx, js, cfg.Streams, logger)
 	if err != nil {
 		nc.Close()
 		srv.Close()
