@@ -36,6 +36,7 @@ import (
 	"github.com/orgsync/orgsync/services/org-model/internal/desired"
 	"github.com/orgsync/orgsync/services/org-model/internal/engine"
 	"github.com/orgsync/orgsync/services/org-model/internal/guard"
+	"github.com/orgsync/orgsync/services/org-model/internal/hrfollow"
 	"github.com/orgsync/orgsync/services/org-model/internal/identifiers"
 	"github.com/orgsync/orgsync/services/org-model/internal/model"
 	"github.com/orgsync/orgsync/services/org-model/internal/publish"
@@ -82,6 +83,8 @@ type Service struct {
 	// heldConflicts are writers' conflict results read before the replay was done; the engine's
 	// goroutine owns it.
 	heldConflicts []*orgsyncv1.WriterResult
+	// hr reads stream HR.
+	hr *hrfollow.Follower
 	// engine is the one goroutine that applies HR events, due transitions, approvals, writers'
 	// conflicts and checkpoints to the model and publishes what changes; approvals wait for it
 	// only as long as their request.
@@ -165,6 +168,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		publisher:   desired.NewPublisher(stream.NewPublisher(js)),
 		guard:       guard.New(pol.Guard),
 		results:     query.NewResults(),
+		hr:          hrfollow.New(js, logger),
 		causes:      audit.NewCauses(),
 		identifiers: identifiers,
 	}
@@ -250,15 +254,13 @@ func (s *Service) followHR(ctx context.Context) error {
 	if err := s.loadIdentifiers(ctx); err != nil {
 		return err
 	}
-	hr, err := s.js.Stream(ctx, stream.HR)
+	firstSeq, replayUntil, err := s.hr.Bounds(ctx)
 	if err != nil {
-		return fmt.Errorf("stream HR: %w", err)
+		return err
 	}
-	replayUntil := hr.CachedInfo().State.LastSeq
-	consumerConfig := jetstream.OrderedConsumerConfig{FilterSubjects: []string{"hr.>"}}
-	if covered := s.checkpoints.Restore(ctx, hr.CachedInfo().State.FirstSeq, replayUntil); covered > 0 {
-		consumerConfig.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		consumerConfig.OptStartSeq = covered + 1
+	var startSeq uint64
+	if covered := s.checkpoints.Restore(ctx, firstSeq, replayUntil); covered > 0 {
+		startSeq = covered + 1
 		if covered >= replayUntil {
 			replayUntil = 0
 		}
@@ -268,28 +270,9 @@ func (s *Service) followHR(ctx context.Context) error {
 			return err
 		}
 	}
-	consumer, err := s.js.OrderedConsumer(ctx, stream.HR, consumerConfig)
-	if err != nil {
-		return fmt.Errorf("consuming HR: %w", err)
-	}
-	return stream.Consume(ctx, consumer, func(ctx context.Context, msg jetstream.Msg) error {
-		return s.applyHR(ctx, msg, replayUntil)
-	}, stream.ConsumeOptions{NoAck: true, OnError: func(msg jetstream.Msg, err error) {
-		s.logger.Error("HR event not applied", "subject", msg.Subject(), "error", err)
-	}})
-}
-
-func (s *Service) applyHR(ctx context.Context, msg jetstream.Msg, replayUntil uint64) error {
-	meta, err := msg.Metadata()
-	if err != nil {
-		return err
-	}
-	var event orgsyncv1.HREvent
-	if err := stream.Decode(msg, &event); err != nil {
-		// A message that cannot be decoded cannot become valid later; it is reported and skipped.
-		return err
-	}
-	return s.engine.Do(ctx, func(ctx context.Context) error { return s.apply(ctx, &event, meta.Sequence.Stream, replayUntil) })
+	return s.hr.Follow(ctx, startSeq, func(ctx context.Context, event *orgsyncv1.HREvent, sequence uint64) error {
+		return s.engine.Do(ctx, func(ctx context.Context) error { return s.apply(ctx, event, sequence, replayUntil) })
+	})
 }
 
 // apply applies one HR event on the engine's goroutine: recorded during the replay at start (and
