@@ -121,16 +121,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		srv.Close()
 		return nil, err
 	}
-	decisionsKV, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      DecisionsBucket,
-		Description: "org-model: desired states rejected through the mass-change guard, by object path",
-		Replicas:    max(cfg.Streams.Replicas, 1),
-		Storage:     cfg.Streams.Storage,
-	})
+	decisionsKV, err := decisions.OpenBucket(ctx, js, cfg.Streams)
 	if err != nil {
 		nc.Close()
 		srv.Close()
-		return nil, fmt.Errorf("key-value bucket %s: %w", DecisionsBucket, err)
+		return nil, err
 	}
 	identifiers, err := identifiers.Open(ctx, js, cfg.Streams, logger)
 	if err != nil {
@@ -145,16 +140,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 			srv.Close()
 			return nil, err
 		}
-		checkpoints, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-			Bucket:      CheckpointBucket,
-			Description: "org-model: the model's state at an HR sequence, for a bounded replay at start",
-			Replicas:    max(cfg.Streams.Replicas, 1),
-			Storage:     cfg.Streams.Storage,
-		})
-		if err != nil {
+		if checkpoints, err = checkpoint.OpenStore(ctx, js, cfg.Streams); err != nil {
 			nc.Close()
 			srv.Close()
-			return nil, fmt.Errorf("object store %s: %w", CheckpointBucket, err)
+			return nil, err
 		}
 	}
 	targets := model.TargetsOf(pol)

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/config"
 	"github.com/orgsync/orgsync/services/org-model/internal/engine"
@@ -225,4 +226,19 @@ func (s *Checkpointer) write(ctx context.Context) error {
 	}
 	s.logger.InfoContext(ctx, "checkpoint written", "hr_sequence", sequence, "workers", len(cp.GetWorkers()), "bytes", len(data), "took", time.Since(started))
 	return nil
+}
+
+// OpenStore creates or updates the checkpoint's object store on js, with the streams' replicas
+// and storage.
+func OpenStore(ctx context.Context, js jetstream.JetStream, cfg stream.Config) (jetstream.ObjectStore, error) {
+	store, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      Bucket,
+		Description: "org-model: the model's state at an HR sequence, for a bounded replay at start",
+		Replicas:    max(cfg.Replicas, 1),
+		Storage:     cfg.Storage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("object store %s: %w", Bucket, err)
+	}
+	return store, nil
 }
