@@ -25,7 +25,6 @@ import (
 	"github.com/orgsync/orgsync/pkg/metrics"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
-	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/approvals"
 	"github.com/orgsync/orgsync/services/org-model/internal/audit"
@@ -223,19 +222,8 @@ func (s *Service) Run(ctx context.Context) error {
 // else from the start — reconciles the whole desired state once caught up, and from then on
 // publishes what each new event changes.
 func (s *Service) followHR(ctx context.Context) error {
-	err := stream.ReadLatest(ctx, s.js, stream.Directory, "dir.>", func(msg jetstream.Msg) error {
-		var obj orgsyncv1.DesiredObject
-		if err := stream.Decode(msg, &obj); err != nil {
-			return err
-		}
-		if path, err := subject.ObjectPath(&obj); err == nil {
-			producer := otel.GetTextMapPropagator().Extract(context.Background(), stream.HeaderCarrier(msg.Headers()))
-			s.causes.Record(path, obj.GetRevision(), audit.Cause{Cause: obj.GetCause(), TraceID: audit.TraceID(producer), ApprovalBatchID: obj.GetCause().GetApprovalBatchId()})
-		}
-		return s.publisher.Seed(&obj)
-	})
-	if err != nil {
-		return fmt.Errorf("loading the published desired state: %w", err)
+	if err := publish.LoadPublished(ctx, s.js, s.publisher, s.causes); err != nil {
+		return err
 	}
 	if err := s.decisions.Load(ctx); err != nil {
 		return err
