@@ -84,6 +84,8 @@ type Service struct {
 	heldConflicts []*orgsyncv1.WriterResult
 	// hr reads stream HR.
 	hr *hrfollow.Follower
+	// resultsFollower reads the writers' results into results and hands them to noteResult.
+	resultsFollower *results.Follower
 	// engine is the one goroutine that applies HR events, due transitions, approvals, writers'
 	// conflicts and checkpoints to the model and publishes what changes; approvals wait for it
 	// only as long as their request.
@@ -160,6 +162,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		causes:      audit.NewCauses(),
 		identifiers: identifiers,
 	}
+	s.resultsFollower = results.NewFollower(js, s.results, s.noteResult, logger)
 	s.publishing = publish.NewRetrier(s.publisher, s.causes, logger)
 	s.decisions = decisions.NewStore(decisionsKV, s.guard, logger)
 	s.engine = engine.New(s.clock, schedule{s})
@@ -202,7 +205,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.approvals.SetLifetime(groupCtx)
 	group.Go(func() error { return s.server.Run(groupCtx) })
 	group.Go(func() error { return s.followHR(groupCtx) })
-	group.Go(func() error { return results.NewFollower(s.js, s.results, s.noteResult, s.logger).Run(groupCtx) })
+	group.Go(func() error { return s.resultsFollower.Run(groupCtx) })
 	group.Go(func() error { return s.engine.Run(groupCtx) })
 	group.Go(func() error { return s.checkpoints.Run(groupCtx) })
 	group.Go(func() error {
