@@ -37,7 +37,7 @@ func TestDecisionsWhileDirectoryRefusesDesiredState(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.hr(t, "hire", worker("N1", "sales", orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE, heldT0.Add(time.Hour)))
-	eventually(t, svc.publishing.failing)
+	eventually(t, svc.publishing.Failing)
 
 	for _, decide := range []struct {
 		name string

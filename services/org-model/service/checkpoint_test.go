@@ -12,6 +12,7 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/checkpoint"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
 )
 
@@ -30,11 +31,11 @@ func (h harness) storedCheckpoint(t *testing.T) *orgsyncv1.ModelCheckpoint {
 	// race detector, two packages at a time) can miss: a read that times out is read again.
 	var lastErr error
 	for range 5 {
-		obj, err := store.Get(t.Context(), checkpointObject)
+		obj, err := store.Get(t.Context(), checkpoint.Object)
 		if err != nil {
 			return nil
 		}
-		cp, err := decodeCheckpoint(obj)
+		cp, err := checkpoint.Decode(obj)
 		obj.Close()
 		if err == nil {
 			return cp
@@ -153,7 +154,7 @@ func TestCorruptCheckpointFallsBackToFullReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.PutBytes(t.Context(), checkpointObject, []byte("not a checkpoint")); err != nil {
+	if _, err := store.PutBytes(t.Context(), checkpoint.Object, []byte("not a checkpoint")); err != nil {
 		t.Fatal(err)
 	}
 	svc, _ := h.start(t, withClock(clock.NewFake(t0)), withCheckpoints(1000))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/identifiers"
 	"github.com/orgsync/orgsync/services/org-model/internal/model"
 )
 
@@ -84,11 +85,11 @@ func TestUPNHeldByForeignAccountGivesNextCandidate(t *testing.T) {
 	}
 
 	var held orgsyncv1.HeldIdentifier
-	if !h.recorded(t, heldKey(model.HeldIdentifier{Target: orgsyncv1.Target_TARGET_ENTRA, Property: "userPrincipalName", Value: "renee@corp.example.com"}), &held) {
+	if !h.recorded(t, identifiers.HeldKey(model.HeldIdentifier{Target: orgsyncv1.Target_TARGET_ENTRA, Property: "userPrincipalName", Value: "renee@corp.example.com"}), &held) {
 		t.Error("the held UPN is not recorded")
 	}
 	var assigned orgsyncv1.RecordedIdentifiers
-	if !h.recorded(t, assignmentKey(orgsyncv1.Target_TARGET_ENTRA, "E1"), &assigned) || assigned.GetUserPrincipalName() != "renee.odegard@corp.example.com" {
+	if !h.recorded(t, identifiers.AssignmentKey(orgsyncv1.Target_TARGET_ENTRA, "E1"), &assigned) || assigned.GetUserPrincipalName() != "renee.odegard@corp.example.com" {
 		t.Errorf("recorded assignment = %v, want the next candidate", &assigned)
 	}
 

@@ -25,118 +25,42 @@ import (
 	"github.com/orgsync/orgsync/pkg/metrics"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
-	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/approvals"
 	"github.com/orgsync/orgsync/services/org-model/internal/audit"
+	"github.com/orgsync/orgsync/services/org-model/internal/checkpoint"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
+	"github.com/orgsync/orgsync/services/org-model/internal/config"
 	"github.com/orgsync/orgsync/services/org-model/internal/decisions"
 	"github.com/orgsync/orgsync/services/org-model/internal/desired"
 	"github.com/orgsync/orgsync/services/org-model/internal/engine"
 	"github.com/orgsync/orgsync/services/org-model/internal/guard"
+	"github.com/orgsync/orgsync/services/org-model/internal/hrfollow"
+	"github.com/orgsync/orgsync/services/org-model/internal/identifiers"
 	"github.com/orgsync/orgsync/services/org-model/internal/model"
-	"github.com/orgsync/orgsync/services/org-model/internal/policy"
+	"github.com/orgsync/orgsync/services/org-model/internal/publish"
 	"github.com/orgsync/orgsync/services/org-model/internal/query"
+	"github.com/orgsync/orgsync/services/org-model/internal/results"
 	"github.com/orgsync/orgsync/services/org-model/internal/status"
 )
 
 // Name is the service name in health checks, telemetry and logs.
-const Name = "org-model"
+const Name = config.Name
 
 // DecisionsBucket is the JetStream key-value bucket that keeps the guard's rejections.
 const DecisionsBucket = decisions.Bucket
 
-// Policy is the policy in force without a policy file, from the environment.
-type Policy struct {
-	// UPNDomain is the domain of generated userPrincipalNames, e.g. "corp.example.com"; it is
-	// also used when the policy file names no upnDomains.
-	UPNDomain string
-	// GroupNamePrefix is put before a unit's name to name its group ("Org - " when empty and no
-	// policy file is given).
-	GroupNamePrefix string
-}
+// Config is org-model's configuration (config.Config).
+type Config = config.Config
 
-// Config is org-model's configuration. Zero values are sensible: no policy file means the
-// built-in policy over Policy, no clock means the system clock.
-type Config struct {
-	NATSURL string
-	// NATS is how the service authenticates to NATS (NATS_CREDS_FILE, …) and whether it creates the streams.
-	NATS    stream.ClientConfig
-	Server  server.Config
-	Streams stream.Config
-	Policy  Policy
-	// PolicyFile is the policy file (ORGSYNC_CONFIG); empty uses the built-in policy.
-	PolicyFile string
-	// Clock drives the lifecycle scheduler; nil is the system clock.
-	Clock clock.Clock
-	// PlanTimeout bounds each Plan request (PLAN_TIMEOUT); zero is query.DefaultPlanTimeout.
-	PlanTimeout time.Duration
-	// Checkpoint says how often the model's state is saved for a bounded replay at start; the
-	// zero value saves none.
-	Checkpoint CheckpointConfig
-}
+// Policy is the policy in force without a policy file, from the environment (config.Policy).
+type Policy = config.Policy
 
-// ConfigFromEnv reads NATS_URL, HTTP_ADDR (default :8081), GRPC_ADDR (default :9091),
-// ORGSYNC_CONFIG (the policy file), UPN_DOMAIN (required without a policy file naming
-// upnDomains), GROUP_NAME_PREFIX (default "Org - ", used without a policy file), PLAN_TIMEOUT
-// (default 30s, how long one Plan request may run), CHECKPOINT_EVENTS (default 50000; 0 turns
-// checkpoints off) and CHECKPOINT_INTERVAL (default 10m), how often the model's state is saved so
-// that a start replays only the HR events after it, and who may call the query API:
-// ORGSYNC_AUTH_* and GRPC_TLS_* (server.ConfigFromEnv, rules in GRPCRules).
-func ConfigFromEnv(env *envconfig.Env) (Config, error) {
-	cfg := Config{
-		NATSURL:    env.String("NATS_URL", nats.DefaultURL),
-		NATS:       stream.ClientConfigFromEnv(env, true),
-		Server:     server.ConfigFromEnv(Name, env, ":8081", ":9091"),
-		Streams:    stream.ConfigFromEnv(env),
-		PolicyFile: env.String("ORGSYNC_CONFIG", ""),
-		Policy: Policy{
-			UPNDomain:       strings.ToLower(env.String("UPN_DOMAIN", "")),
-			GroupNamePrefix: env.String("GROUP_NAME_PREFIX", "Org - "),
-		},
-		Checkpoint: CheckpointConfig{
-			Events:   env.Int("CHECKPOINT_EVENTS", DefaultCheckpointConfig().Events),
-			Interval: env.Duration("CHECKPOINT_INTERVAL", DefaultCheckpointConfig().Interval),
-		},
-	}
-	if err := cfg.Checkpoint.validate(cfg.Streams.HRMaxAge); err != nil {
-		env.Fail("CHECKPOINT_EVENTS", err)
-	}
-	if d := cfg.Policy.UPNDomain; d != "" && (strings.ContainsAny(d, "@ /") || !strings.Contains(d, ".")) {
-		env.Fail("UPN_DOMAIN", fmt.Errorf("%q is not a domain name such as corp.example.com", d))
-	}
-	cfg.PlanTimeout = env.Duration("PLAN_TIMEOUT", query.DefaultPlanTimeout)
-	if cfg.PlanTimeout <= 0 {
-		env.Fail("PLAN_TIMEOUT", fmt.Errorf("%s is not a positive duration such as 30s", cfg.PlanTimeout))
-	}
-	if cfg.PolicyFile == "" && cfg.Policy.UPNDomain == "" {
-		env.Fail("UPN_DOMAIN", errors.New("must be set when ORGSYNC_CONFIG is not"))
-	}
-	if err := env.Err(); err != nil {
-		return cfg, err
-	}
-	// Load the policy now too, so a bad file stops the service before it connects anywhere.
-	_, err := LoadPolicy(cfg)
-	return cfg, err
-}
+// CheckpointConfig says how often org-model writes its checkpoint (config.Checkpoint).
+type CheckpointConfig = config.Checkpoint
 
-// LoadPolicy loads the policy file of cfg, or builds the default policy from the environment.
-func LoadPolicy(cfg Config) (*policy.Policy, error) {
-	if cfg.PolicyFile == "" {
-		prefix := cfg.Policy.GroupNamePrefix
-		if prefix == "" {
-			prefix = "Org - "
-		}
-		return policy.Default(cfg.Policy.UPNDomain, prefix)
-	}
-	pol, err := policy.Load(cfg.PolicyFile)
-	if err != nil {
-		return nil, fmt.Errorf("ORGSYNC_CONFIG: %w", err)
-	}
-	if len(pol.UPNDomains) == 0 && cfg.Policy.UPNDomain != "" {
-		pol.UPNDomains = []string{cfg.Policy.UPNDomain}
-	}
-	return pol, nil
-}
+// ConfigFromEnv reads org-model's configuration from the environment; see config.FromEnv.
+func ConfigFromEnv(env *envconfig.Env) (Config, error) { return config.FromEnv(env) }
 
 // Service is a running org-model.
 type Service struct {
@@ -153,30 +77,28 @@ type Service struct {
 	causes *audit.Causes
 	// decisions keeps the guard's rejections and the recent decisions durable across restarts.
 	decisions *decisions.Store
-	// identifiers records assigned identifiers and held values (identifiers.go).
-	identifiers jetstream.KeyValue
+	// identifiers records assigned identifiers and held values.
+	identifiers *identifiers.Store
 	// heldConflicts are writers' conflict results read before the replay was done; the engine's
 	// goroutine owns it.
 	heldConflicts []*orgsyncv1.WriterResult
+	// hr reads stream HR.
+	hr *hrfollow.Follower
+	// resultsFollower reads the writers' results into results and hands them to noteResult.
+	resultsFollower *results.Follower
 	// engine is the one goroutine that applies HR events, due transitions, approvals, writers'
 	// conflicts and checkpoints to the model and publishes what changes; approvals wait for it
 	// only as long as their request.
 	engine *engine.Engine
-	// running ends when Run stops: an approval's objects are published until then even when its
-	// caller has gone away.
-	running context.Context
-	// publishing says whether publishing to DIRECTORY is failing now.
-	publishing publishHealth
+	// approvals approves and rejects the batches the guard holds, on the engine.
+	approvals *approvals.Approvals
+	// publishing publishes admitted objects with retries and says whether publishing to
+	// DIRECTORY is failing now.
+	publishing *publish.Retrier
 	// caughtUp is set once the HR replay at start has been applied and reconciled.
 	caughtUp atomic.Bool
-	// checkpoints is the object store of the model's checkpoint (nil: checkpoints off);
-	// checkpointDue asks the writer for one. appliedSeq and checkpointedSeq are the HR sequences
-	// last applied and last saved; the engine's goroutine owns them.
-	checkpoints     jetstream.ObjectStore
-	checkpointCfg   CheckpointConfig
-	checkpointDue   chan struct{}
-	appliedSeq      uint64
-	checkpointedSeq uint64
+	// checkpoints writes the model's checkpoint now and then and restores it at start.
+	checkpoints *checkpoint.Checkpointer
 	// observers are the metric callbacks registered in New, unregistered when Run returns.
 	observers []metric.Registration
 }
@@ -184,7 +106,7 @@ type Service struct {
 // New loads the policy, opens the listeners and connects to JetStream (waiting for it until ctx
 // ends). Call Run to replay, reconcile and serve.
 func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error) {
-	pol, err := LoadPolicy(cfg)
+	pol, err := cfg.LoadPolicy()
 	if err != nil {
 		return nil, err
 	}
@@ -200,18 +122,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		srv.Close()
 		return nil, err
 	}
-	decisionsKV, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      DecisionsBucket,
-		Description: "org-model: desired states rejected through the mass-change guard, by object path",
-		Replicas:    max(cfg.Streams.Replicas, 1),
-		Storage:     cfg.Streams.Storage,
-	})
+	decisionsKV, err := decisions.OpenBucket(ctx, js, cfg.Streams)
 	if err != nil {
 		nc.Close()
 		srv.Close()
-		return nil, fmt.Errorf("key-value bucket %s: %w", DecisionsBucket, err)
+		return nil, err
 	}
-	identifiers, err := openIdentifiers(ctx, js, cfg.Streams)
+	identifiers, err := identifiers.Open(ctx, js, cfg.Streams, logger)
 	if err != nil {
 		nc.Close()
 		srv.Close()
@@ -219,21 +136,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	}
 	var checkpoints jetstream.ObjectStore
 	if cfg.Checkpoint.Events > 0 {
-		if err := cfg.Checkpoint.validate(cfg.Streams.HRMaxAge); err != nil {
+		if err := cfg.Validate(); err != nil {
 			nc.Close()
 			srv.Close()
 			return nil, err
 		}
-		checkpoints, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-			Bucket:      CheckpointBucket,
-			Description: "org-model: the model's state at an HR sequence, for a bounded replay at start",
-			Replicas:    max(cfg.Streams.Replicas, 1),
-			Storage:     cfg.Streams.Storage,
-		})
-		if err != nil {
+		if checkpoints, err = checkpoint.OpenStore(ctx, js, cfg.Streams); err != nil {
 			nc.Close()
 			srv.Close()
-			return nil, fmt.Errorf("object store %s: %w", CheckpointBucket, err)
+			return nil, err
 		}
 	}
 	targets := model.TargetsOf(pol)
@@ -247,18 +158,19 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		publisher:   desired.NewPublisher(stream.NewPublisher(js)),
 		guard:       guard.New(pol.Guard),
 		results:     query.NewResults(),
+		hr:          hrfollow.New(js, logger),
 		causes:      audit.NewCauses(),
 		identifiers: identifiers,
-
-		checkpoints:   checkpoints,
-		checkpointCfg: cfg.Checkpoint,
-		checkpointDue: make(chan struct{}, 1),
 	}
+	s.resultsFollower = results.NewFollower(js, s.results, s.noteResult, logger)
+	s.publishing = publish.NewRetrier(s.publisher, s.causes, logger)
 	s.decisions = decisions.NewStore(decisionsKV, s.guard, logger)
 	s.engine = engine.New(s.clock, schedule{s})
+	s.checkpoints = checkpoint.New(checkpoints, cfg.Checkpoint, s.model, s.engine, s.clock, logger)
+	s.approvals = approvals.New(s.engine, s.guard, s.decisions, s.publishing, s.clock)
 	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
 		Model: s.model, Publisher: s.publisher, Results: s.results, Guard: s.guard, Clock: s.clock,
-		Approve: s.approve, Reject: s.reject, Decided: s.decisions.List, Ready: s.caughtUp.Load, PlanTimeout: cfg.PlanTimeout,
+		Approve: s.approvals.Approve, Reject: s.approvals.Reject, Decided: s.decisions.List, Ready: s.caughtUp.Load, PlanTimeout: cfg.PlanTimeout,
 		Audit: audit.NewReader(js, s.causes).List, Streams: func(ctx context.Context) ([]*orgsyncv1.StreamStatus, error) { return status.Streams(ctx, js) },
 		Services: func(ctx context.Context) ([]*orgsyncv1.ServiceStatus, error) { return stream.ReadStatuses(ctx, js) },
 	}))
@@ -290,12 +202,12 @@ func (s *Service) HTTPAddr() string { return s.server.HTTPAddr().String() }
 func (s *Service) Run(ctx context.Context) error {
 	s.logger.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr())
 	group, groupCtx := errgroup.WithContext(ctx)
-	s.running = groupCtx
+	s.approvals.SetLifetime(groupCtx)
 	group.Go(func() error { return s.server.Run(groupCtx) })
 	group.Go(func() error { return s.followHR(groupCtx) })
-	group.Go(func() error { return s.followResults(groupCtx) })
+	group.Go(func() error { return s.resultsFollower.Run(groupCtx) })
 	group.Go(func() error { return s.engine.Run(groupCtx) })
-	group.Go(func() error { return s.writeCheckpoints(groupCtx) })
+	group.Go(func() error { return s.checkpoints.Run(groupCtx) })
 	group.Go(func() error {
 		return stream.ReportStatus(groupCtx, s.js, 0, stream.ReadyStatus(Name, stream.Instance(), s.server.Ready))
 	})
@@ -313,19 +225,8 @@ func (s *Service) Run(ctx context.Context) error {
 // else from the start — reconciles the whole desired state once caught up, and from then on
 // publishes what each new event changes.
 func (s *Service) followHR(ctx context.Context) error {
-	err := stream.ReadLatest(ctx, s.js, stream.Directory, "dir.>", func(msg jetstream.Msg) error {
-		var obj orgsyncv1.DesiredObject
-		if err := stream.Decode(msg, &obj); err != nil {
-			return err
-		}
-		if path, err := subject.ObjectPath(&obj); err == nil {
-			producer := otel.GetTextMapPropagator().Extract(context.Background(), stream.HeaderCarrier(msg.Headers()))
-			s.causes.Record(path, obj.GetRevision(), audit.Cause{Cause: obj.GetCause(), TraceID: audit.TraceID(producer), ApprovalBatchID: obj.GetCause().GetApprovalBatchId()})
-		}
-		return s.publisher.Seed(&obj)
-	})
-	if err != nil {
-		return fmt.Errorf("loading the published desired state: %w", err)
+	if err := publish.LoadPublished(ctx, s.js, s.publisher, s.causes); err != nil {
+		return err
 	}
 	if err := s.decisions.Load(ctx); err != nil {
 		return err
@@ -333,16 +234,13 @@ func (s *Service) followHR(ctx context.Context) error {
 	if err := s.loadIdentifiers(ctx); err != nil {
 		return err
 	}
-	hr, err := s.js.Stream(ctx, stream.HR)
+	firstSeq, replayUntil, err := s.hr.Bounds(ctx)
 	if err != nil {
-		return fmt.Errorf("stream HR: %w", err)
+		return err
 	}
-	replayUntil := hr.CachedInfo().State.LastSeq
-	consumerConfig := jetstream.OrderedConsumerConfig{FilterSubjects: []string{"hr.>"}}
-	if covered := s.restoreCheckpoint(ctx, hr.CachedInfo().State.FirstSeq, replayUntil); covered > 0 {
-		s.appliedSeq = covered
-		consumerConfig.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		consumerConfig.OptStartSeq = covered + 1
+	var startSeq uint64
+	if covered := s.checkpoints.Restore(ctx, firstSeq, replayUntil); covered > 0 {
+		startSeq = covered + 1
 		if covered >= replayUntil {
 			replayUntil = 0
 		}
@@ -352,34 +250,15 @@ func (s *Service) followHR(ctx context.Context) error {
 			return err
 		}
 	}
-	consumer, err := s.js.OrderedConsumer(ctx, stream.HR, consumerConfig)
-	if err != nil {
-		return fmt.Errorf("consuming HR: %w", err)
-	}
-	return stream.Consume(ctx, consumer, func(ctx context.Context, msg jetstream.Msg) error {
-		return s.applyHR(ctx, msg, replayUntil)
-	}, stream.ConsumeOptions{NoAck: true, OnError: func(msg jetstream.Msg, err error) {
-		s.logger.Error("HR event not applied", "subject", msg.Subject(), "error", err)
-	}})
-}
-
-func (s *Service) applyHR(ctx context.Context, msg jetstream.Msg, replayUntil uint64) error {
-	meta, err := msg.Metadata()
-	if err != nil {
-		return err
-	}
-	var event orgsyncv1.HREvent
-	if err := stream.Decode(msg, &event); err != nil {
-		// A message that cannot be decoded cannot become valid later; it is reported and skipped.
-		return err
-	}
-	return s.engine.Do(ctx, func(ctx context.Context) error { return s.apply(ctx, &event, meta.Sequence.Stream, replayUntil) })
+	return s.hr.Follow(ctx, startSeq, func(ctx context.Context, event *orgsyncv1.HREvent, sequence uint64) error {
+		return s.engine.Do(ctx, func(ctx context.Context) error { return s.apply(ctx, event, sequence, replayUntil) })
+	})
 }
 
 // apply applies one HR event on the engine's goroutine: recorded during the replay at start (and
 // the whole state reconciled after the last one), applied and published after.
 func (s *Service) apply(ctx context.Context, event *orgsyncv1.HREvent, sequence, replayUntil uint64) error {
-	s.noteApplied(sequence)
+	s.checkpoints.NoteApplied(sequence)
 	if !s.caughtUp.Load() {
 		s.model.Record(event, s.clock.Now())
 		if sequence >= replayUntil {
@@ -501,7 +380,7 @@ func (s *Service) emit(ctx context.Context, changes []*orgsyncv1.DesiredObject, 
 		s.logger.WarnContext(ctx, "changes held by the mass-change guard", "held", held, "cause", cause.GetReason(), "hr_event_id", cause.GetHrEventId())
 	}
 	for _, obj := range admitted {
-		if err := s.publish(ctx, obj, cause); err != nil {
+		if err := s.publishing.Publish(ctx, obj, cause); err != nil {
 			return err
 		}
 	}
@@ -510,138 +389,6 @@ func (s *Service) emit(ctx context.Context, changes []*orgsyncv1.DesiredObject, 
 		s.logger.WarnContext(ctx, "guard decisions not saved; a restart may hold rejected changes again", "error", err)
 	}
 	return nil
-}
-
-// approve publishes a pending batch; the causes of its objects name the batch and who approved it.
-func (s *Service) approve(ctx context.Context, batchID string) (decided *orgsyncv1.PendingBatch, published int, err error) {
-	err = s.decide(ctx, func(ctx context.Context) error {
-		decided, published, err = s.approveNow(ctx, batchID)
-		return err
-	})
-	return decided, published, err
-}
-
-// approveNow approves a pending batch on the engine's goroutine.
-func (s *Service) approveNow(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error) {
-	held, ok := s.guard.Batch(batchID)
-	if !ok {
-		return nil, 0, fmt.Errorf("%w: %q", guard.ErrNoBatch, batchID)
-	}
-	objects, err := s.guard.Approve(batchID)
-	if err != nil {
-		return nil, 0, err
-	}
-	now := s.clock.Now()
-	by := decisions.PrincipalOf(ctx)
-	decided := decisions.DecidedBatch(held, orgsyncv1.Decision_DECISION_APPROVED, by, now)
-	s.decisions.Record(ctx, decided)
-	cause := &orgsyncv1.Cause{Reason: "held batch approved", ComputedAt: timestamppb.New(now), ApprovalBatchId: batchID, ApprovedBy: by}
-	// The batch is decided: its objects are published even if the caller goes away meanwhile
-	// (stopping half-way would leave the rest unpublished until a restart, and held again then),
-	// for as long as the service runs.
-	publishCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	if s.running != nil {
-		defer context.AfterFunc(s.running, cancel)()
-	}
-	for _, obj := range objects {
-		if err := s.publish(publishCtx, obj, cause); err != nil {
-			return decided, 0, err
-		}
-	}
-	return decided, len(objects), nil
-}
-
-// decide runs an approval or a rejection on the engine: refused at once with errPublishing while
-// publishing to DIRECTORY fails (the engine is then retrying a publish for as long as it takes),
-// and given up with errPublishing, nothing decided, when ctx ends before the engine takes it.
-func (s *Service) decide(ctx context.Context, decision func(ctx context.Context) error) error {
-	if s.publishing.failing() {
-		return errPublishing
-	}
-	taken := false
-	err := s.engine.Do(ctx, func(ctx context.Context) error {
-		taken = true
-		if s.publishing.failing() {
-			return errPublishing
-		}
-		return decision(ctx)
-	})
-	if err != nil && !taken {
-		return fmt.Errorf("%w (%w)", errPublishing, err)
-	}
-	return err
-}
-
-// reject drops a pending batch and keeps its rejected states in the decisions bucket, so that a
-// restart does not hold them again.
-func (s *Service) reject(ctx context.Context, batchID string) (decided *orgsyncv1.PendingBatch, rejected int, err error) {
-	err = s.decide(ctx, func(ctx context.Context) error {
-		decided, rejected, err = s.rejectNow(ctx, batchID)
-		return err
-	})
-	return decided, rejected, err
-}
-
-// rejectNow rejects a pending batch on the engine's goroutine.
-func (s *Service) rejectNow(ctx context.Context, batchID string) (*orgsyncv1.PendingBatch, int, error) {
-	held, ok := s.guard.Batch(batchID)
-	if !ok {
-		return nil, 0, fmt.Errorf("%w: %q", guard.ErrNoBatch, batchID)
-	}
-	n, err := s.guard.Reject(batchID)
-	if err != nil {
-		return nil, 0, err
-	}
-	decided := decisions.DecidedBatch(held, orgsyncv1.Decision_DECISION_REJECTED, decisions.PrincipalOf(ctx), s.clock.Now())
-	s.decisions.Record(ctx, decided)
-	return decided, n, s.decisions.SaveRejections(ctx)
-}
-
-// publish retries until DIRECTORY acknowledges or ctx ends: HR is read by an ordered consumer that
-// does not redeliver, so giving up here would lose the change until the next restart.
-func (s *Service) publish(ctx context.Context, obj *orgsyncv1.DesiredObject, cause *orgsyncv1.Cause) error {
-	backoff := 100 * time.Millisecond
-	for {
-		published, err := s.publisher.Publish(ctx, obj, cause)
-		s.publishing.note(err)
-		if err == nil {
-			if path, pathErr := subject.ObjectPath(obj); published && pathErr == nil {
-				revision, _ := s.publisher.Revision(path)
-				s.causes.Record(path, revision, audit.Cause{Cause: cause, TraceID: audit.TraceID(ctx), ApprovalBatchID: cause.GetApprovalBatchId()})
-			}
-			return nil
-		}
-		s.logger.WarnContext(ctx, "desired state not published; retrying", "key", obj.GetKey(), "error", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 10*time.Second)
-	}
-}
-
-// followResults keeps the writers' newest result per object, for the query API, and gives a
-// worker whose identifier a foreign account holds the next candidate.
-func (s *Service) followResults(ctx context.Context) error {
-	consumer, err := s.js.OrderedConsumer(ctx, stream.Results, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{"results.>"},
-		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("consuming RESULTS: %w", err)
-	}
-	return stream.Consume(ctx, consumer, func(ctx context.Context, msg jetstream.Msg) error {
-		var result orgsyncv1.WriterResult
-		if err := stream.Decode(msg, &result); err != nil {
-			return err
-		}
-		s.results.Record(strings.TrimPrefix(msg.Subject(), "results."), &result)
-		return s.noteResult(ctx, &result)
-	}, stream.ConsumeOptions{NoAck: true, OnError: func(msg jetstream.Msg, err error) {
-		s.logger.Warn("writer result not recorded", "subject", msg.Subject(), "error", err)
-	}})
 }
 
 func reason(event *orgsyncv1.HREvent) string {

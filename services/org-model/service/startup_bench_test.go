@@ -25,6 +25,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/stream"
 	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/checkpoint"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
 	"github.com/orgsync/orgsync/services/org-model/internal/sample"
 )
@@ -226,12 +227,12 @@ func storedSequence(b *testing.B, js jetstream.JetStream) uint64 {
 	if err != nil {
 		return 0
 	}
-	obj, err := store.Get(b.Context(), checkpointObject)
+	obj, err := store.Get(b.Context(), checkpoint.Object)
 	if err != nil {
 		return 0
 	}
 	defer obj.Close()
-	cp, err := decodeCheckpoint(obj)
+	cp, err := checkpoint.Decode(obj)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgsync/orgsync/pkg/auth"
+	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/guard"
 )
@@ -224,3 +225,17 @@ func (s *Store) Load(ctx context.Context) error {
 
 // decisionKey is a key-value key for an object path (paths hold '%', which keys may not).
 func decisionKey(path string) string { return base64.RawURLEncoding.EncodeToString([]byte(path)) }
+
+// OpenBucket creates or updates the decisions bucket on js, with the streams' replicas and storage.
+func OpenBucket(ctx context.Context, js jetstream.JetStream, cfg stream.Config) (jetstream.KeyValue, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      Bucket,
+		Description: "org-model: desired states rejected through the mass-change guard, by object path",
+		Replicas:    max(cfg.Replicas, 1),
+		Storage:     cfg.Storage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("key-value bucket %s: %w", Bucket, err)
+	}
+	return kv, nil
+}
