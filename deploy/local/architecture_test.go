@@ -58,6 +58,9 @@ func TestArchitectureWalkIsTrue(t *testing.T) {
 		}
 		for _, m := range code.FindAllStringSubmatch(cells[4], -1) {
 			ref := m[1]
+			if strings.HasSuffix(ref, ".go") { // a file named in passing
+				continue
+			}
 			for _, mm := range method.FindAllStringSubmatch(ref, -1) {
 				if !declared[mm[1]+"."+mm[2]] {
 					where("method %s.%s is not declared", mm[1], mm[2])

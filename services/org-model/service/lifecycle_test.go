@@ -110,7 +110,7 @@ func TestGuardHoldsSnapshotThatDropsWorkers(t *testing.T) {
 	for _, decision := range []string{"approve", "reject"} {
 		t.Run(decision, func(t *testing.T) {
 			held := heldBatch(t, "s1-"+decision)
-			h, svc, stop, api, fake, batch := held.h, held.svc, held.stop, held.api, held.fake, held.batch
+			h, stop, api, fake, batch := held.h, held.stop, held.api, held.fake, held.batch
 			if batch.GetDisables() != 12 || batch.GetRemovals() != 12 || batch.GetCause().GetReason() != "HR snapshot end" {
 				t.Errorf("batch: %d disables, %d removals, cause %q", batch.GetDisables(), batch.GetRemovals(), batch.GetCause().GetReason())
 			}
@@ -125,7 +125,7 @@ func TestGuardHoldsSnapshotThatDropsWorkers(t *testing.T) {
 			// Held changes are not lost in a restart: the reconcile recomputes them and the guard
 			// holds them again.
 			stop()
-			svc, stop = h.start(t, withClock(fake))
+			svc, stop := h.start(t, withClock(fake))
 			api = h.client(t, svc)
 			pending, err := api.ListPending(t.Context(), &orgsyncv1.ListPendingRequest{})
 			if err != nil || len(pending.GetBatches()) != 1 || pending.GetBatches()[0].GetDisables() != 12 {
@@ -189,7 +189,7 @@ func TestGuardHoldsSnapshotThatDropsWorkers(t *testing.T) {
 				}
 				// The rejection is durable: a restart does not hold the same changes again.
 				stop()
-				svc, stop = h.start(t, withClock(fake))
+				svc, _ := h.start(t, withClock(fake))
 				api = h.client(t, svc)
 				if got := enabled(h, t, "E39"); got != "enabled" {
 					t.Errorf("after rejection and restart E39 is %s", got)

@@ -29,21 +29,24 @@ func (m *Model) CloneContext(ctx context.Context) *Model {
 // WithPolicy returns a copy of the organisation under another policy, keeping the identifiers
 // already assigned, with every object computed at now.
 func (m *Model) WithPolicy(pol *policy.Policy, now time.Time) *Model {
-	return m.withPolicy(nil, pol, now)
+	c := m.policyCopy(pol)
+	c.ComputeAll(now)
+	return c
 }
 
 // WithPolicyContext is WithPolicy with the copy bound to ctx, as in CloneContext.
 func (m *Model) WithPolicyContext(ctx context.Context, pol *policy.Policy, now time.Time) *Model {
-	return m.withPolicy(ctx, pol, now)
-}
-
-func (m *Model) withPolicy(ctx context.Context, pol *policy.Policy, now time.Time) *Model {
-	m.mu.RLock()
-	c := m.copyLocked(pol, false)
-	m.mu.RUnlock()
+	c := m.policyCopy(pol)
 	c.ctx = ctx
 	c.ComputeAll(now)
 	return c
+}
+
+// policyCopy is a copy of the organisation under pol, not yet computed.
+func (m *Model) policyCopy(pol *policy.Policy) *Model {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.copyLocked(pol, false)
 }
 
 func (m *Model) copyLocked(pol *policy.Policy, withObjects bool) *Model {
