@@ -16,27 +16,16 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/stream/streamtest"
 	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
 func startJetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	srv := natsembed.StartForTest(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.EnsureStreams(t.Context(), js, stream.DefaultConfig()); err != nil {
-		t.Fatal(err)
-	}
+	srv := streamtest.Start(t)
+	js := srv.JS
 	return js
 }
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
@@ -17,26 +16,15 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
-	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/stream/streamtest"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
 func connect(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	srv := natsembed.StartForTest(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.EnsureStreams(t.Context(), js, stream.DefaultConfig()); err != nil {
-		t.Fatal(err)
-	}
+	srv := streamtest.Start(t)
+	js := srv.JS
 	return js
 }
 

@@ -10,13 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/sambadc"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/stream/streamtest"
 	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/ad-writer/internal/ldap"
@@ -87,17 +86,9 @@ func newDomain(tb testing.TB, name string, extraOUs ...string) *domain {
 			tb.Fatalf("creating %s: %v", dn, err)
 		}
 	}
-	natsSrv := natsembed.StartForTest(tb)
-	nc, err := nats.Connect(natsSrv.ClientURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	d.js, _ = jetstream.New(nc)
+	natsSrv := streamtest.Start(tb)
+	d.js = natsSrv.JS
 	d.pub = stream.NewPublisher(d.js)
-	if err := stream.EnsureStreams(ctx, d.js, stream.DefaultConfig()); err != nil {
-		tb.Fatal(err)
-	}
 	d.natsURL = natsSrv.ClientURL()
 	return d
 }

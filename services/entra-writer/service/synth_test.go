@@ -13,13 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/stream/streamtest"
 	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/graph-emulator/emulator"
@@ -116,16 +115,11 @@ func startPipeline(tb testing.TB, faults emulator.Faults) pipeline {
 
 func newPipeline(tb testing.TB, faults emulator.Faults) pipeline {
 	tb.Helper()
-	natsSrv := natsembed.StartForTest(tb)
+	natsSrv := streamtest.StartBare(tb)
+	js := natsSrv.JS
 	emu := emulator.New(emulator.WithFaults(faults))
 	graphSrv := httptest.NewServer(emu)
 	tb.Cleanup(graphSrv.Close)
-	nc, err := nats.Connect(natsSrv.ClientURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
 	return pipeline{emulator: emu, js: js, pub: stream.NewPublisher(js), natsURL: natsSrv.ClientURL(), graphURL: graphSrv.URL + "/v1.0"}
 }
 

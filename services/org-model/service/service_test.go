@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -16,9 +15,9 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/auth"
 	"github.com/orgsync/orgsync/pkg/auth/authtest"
-	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/stream/streamtest"
 	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
@@ -35,16 +34,8 @@ type harness struct {
 
 func newHarness(t *testing.T) harness {
 	t.Helper()
-	srv := natsembed.StartForTest(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	if err := stream.EnsureStreams(t.Context(), js, stream.DefaultConfig()); err != nil {
-		t.Fatal(err)
-	}
+	srv := streamtest.Start(t)
+	js := srv.JS
 	issuer := authtest.NewIssuer(t)
 	authCfg, tokens := authtest.RoleTokens(t)
 	authCfg.Issuer, authCfg.Audience = issuer.URL(), authtest.Audience

@@ -15,14 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/stream/streamtest"
 	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/checkpoint"
@@ -65,16 +64,8 @@ func BenchmarkStartup(b *testing.B) {
 }
 
 func benchmarkStartup(b *testing.B, days, workers int) {
-	srv := natsembed.StartForTest(b)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	if err := stream.EnsureStreams(b.Context(), js, stream.DefaultConfig()); err != nil {
-		b.Fatal(err)
-	}
+	srv := streamtest.Start(b)
+	js := srv.JS
 	policyFile := filepath.Join(b.TempDir(), "policy.yaml")
 	if err := os.WriteFile(policyFile, []byte(startupPolicy), 0o600); err != nil {
 		b.Fatal(err)

@@ -10,12 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/stream/streamtest"
 	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/scim"
@@ -27,13 +26,8 @@ import (
 // publisher over a fresh connection.
 func benchJetStream(b *testing.B) (*stream.Publisher, jetstream.JetStream) {
 	b.Helper()
-	srv := natsembed.StartForTest(b)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	srv := streamtest.StartBare(b)
+	js := srv.JS
 	cfg := stream.DefaultConfig()
 	if cfg.Storage != jetstream.FileStorage {
 		b.Fatal("the benchmark measures file storage")

@@ -16,14 +16,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/pkg/redistest"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/stream/streamtest"
 	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/bamboohr"
@@ -121,16 +120,8 @@ func newFixture(t *testing.T, publisher func(jetstream.JetStream) Publisher, lim
 // JetStream; opts.History is set to read it.
 func newFixtureWith(t *testing.T, publisher func(jetstream.JetStream) Publisher, opts Options, configs ...source.Config) fixture {
 	t.Helper()
-	srv := natsembed.StartForTest(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	if err := stream.EnsureStreams(t.Context(), js, stream.DefaultConfig()); err != nil {
-		t.Fatal(err)
-	}
+	srv := streamtest.Start(t)
+	js := srv.JS
 	opts.History = NewJetStreamHistory(js)
 	if opts.Notifier == nil {
 		if _, err := notify.EnsureStream(t.Context(), js, 1); err != nil {

@@ -19,9 +19,9 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/auth"
 	"github.com/orgsync/orgsync/pkg/auth/authtest"
-	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/stream/streamtest"
 	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
@@ -70,16 +70,8 @@ func startFixture(t *testing.T, tlsCfg server.TLSConfig, connectArgs ...string) 
 	if err := os.WriteFile(tokenFile, []byte(tokens[auth.Admin]+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := natsembed.StartForTest(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	if err := stream.EnsureStreams(t.Context(), js, stream.DefaultConfig()); err != nil {
-		t.Fatal(err)
-	}
+	srv := streamtest.Start(t)
+	js := srv.JS
 	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	pub := stream.NewPublisher(js)
 	for i, event := range []*orgsyncv1.HREvent{
