@@ -8,9 +8,11 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/stream"
+	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
 // Server is an embedded JetStream server on a free loopback port (its ClientURL for services
@@ -47,4 +49,30 @@ func StartBare(tb testing.TB) Server {
 		tb.Fatal(err)
 	}
 	return Server{Server: srv, Conn: nc, JS: js}
+}
+
+// HREvents returns every event stream HR holds, in stream order.
+func HREvents(tb testing.TB, js jetstream.JetStream) []*orgsyncv1.HREvent {
+	tb.Helper()
+	s, err := js.Stream(tb.Context(), stream.HR)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	info, err := s.Info(tb.Context())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var events []*orgsyncv1.HREvent
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		raw, err := s.GetMsg(tb.Context(), seq)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var event orgsyncv1.HREvent
+		if err := proto.Unmarshal(raw.Data, &event); err != nil {
+			tb.Fatal(err)
+		}
+		events = append(events, &event)
+	}
+	return events
 }

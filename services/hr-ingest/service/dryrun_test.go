@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/orgsync/orgsync/pkg/auth"
@@ -22,6 +21,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/stream/streamtest"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -93,31 +93,6 @@ func post(t *testing.T, url, contentType, authorization, body string) (*http.Res
 	return resp, data
 }
 
-func storedHREvents(t *testing.T, js jetstream.JetStream) []*orgsyncv1.HREvent {
-	t.Helper()
-	s, err := js.Stream(t.Context(), stream.HR)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var events []*orgsyncv1.HREvent
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		raw, err := s.GetMsg(t.Context(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var event orgsyncv1.HREvent
-		if err := proto.Unmarshal(raw.Data, &event); err != nil {
-			t.Fatal(err)
-		}
-		events = append(events, &event)
-	}
-	return events
-}
-
 // TestDryRun: the dry run takes a source's body as the source would send it, answers the events
 // the real route would publish (ids included) and publishes nothing; it is open only to callers
 // with an orgsync token, never to the source's own credentials.
@@ -178,7 +153,7 @@ func TestDryRun(t *testing.T) {
 			t.Errorf("dry-run event %d has no id or receive time: %v", i, event)
 		}
 	}
-	if stored := storedHREvents(t, js); len(stored) != 0 {
+	if stored := streamtest.HREvents(t, js); len(stored) != 0 {
 		t.Fatalf("the dry run published %d events", len(stored))
 	}
 
@@ -190,7 +165,7 @@ func TestDryRun(t *testing.T) {
 	}
 	ignoreReceived := protocmp.IgnoreFields(&orgsyncv1.HREvent{}, "received_at")
 	byWorker := cmpopts.SortSlices(func(a, b *orgsyncv1.HREvent) bool { return a.GetWorker().GetWorkerId() < b.GetWorker().GetWorkerId() })
-	if diff := cmp.Diff(dryEvents, storedHREvents(t, js), protocmp.Transform(), ignoreReceived, byWorker); diff != "" {
+	if diff := cmp.Diff(dryEvents, streamtest.HREvents(t, js), protocmp.Transform(), ignoreReceived, byWorker); diff != "" {
 		t.Errorf("stored by the real route (-dry run +stored):\n%s", diff)
 	}
 }

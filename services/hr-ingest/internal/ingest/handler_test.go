@@ -205,32 +205,7 @@ func (f fixture) post(t *testing.T, source, id, body string, mutate func(*http.R
 	return f.do(t, req)
 }
 
-func storedEvents(t *testing.T, js jetstream.JetStream) []*orgsyncv1.HREvent {
-	t.Helper()
-	s, err := js.Stream(t.Context(), stream.HR)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var events []*orgsyncv1.HREvent
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		raw, err := s.GetMsg(t.Context(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var event orgsyncv1.HREvent
-		if err := proto.Unmarshal(raw.Data, &event); err != nil {
-			t.Fatal(err)
-		}
-		events = append(events, &event)
-	}
-	return events
-}
-
-func (f fixture) storedEvents(t *testing.T) []*orgsyncv1.HREvent { return storedEvents(t, f.js) }
+func (f fixture) storedEvents(t *testing.T) []*orgsyncv1.HREvent { return streamtest.HREvents(t, f.js) }
 
 func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
 	t.Helper()

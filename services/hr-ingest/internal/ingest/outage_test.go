@@ -20,6 +20,7 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/natsembed"
 	"github.com/orgsync/orgsync/pkg/stream"
+	"github.com/orgsync/orgsync/pkg/stream/streamtest"
 )
 
 // stopAfter is a Publisher that shuts the JetStream server down once it has published `after`
@@ -119,7 +120,7 @@ func TestJetStreamStopsMidRequest(t *testing.T) {
 	}
 
 	count := map[string]int{}
-	for _, e := range storedEvents(t, js) {
+	for _, e := range streamtest.HREvents(t, js) {
 		count[e.GetEventId()]++
 	}
 	want := map[string]int{}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/orgsync/orgsync/pkg/stream/streamtest"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/problem"
 )
 
@@ -55,7 +56,7 @@ func TestSecondSnapshotOfSourceRefused(t *testing.T) {
 	if rec := f.do(t, upload("export", exportToken, csvExport(csvRow{id: "E2", family: "Roe"}))); rec.Code != http.StatusAccepted {
 		t.Errorf("upload after the first ended: status %d, body %s", rec.Code, rec.Body)
 	}
-	for _, e := range storedEvents(t, js) {
+	for _, e := range streamtest.HREvents(t, js) {
 		if e.GetSnapshotId() == "" && e.GetSnapshot() == nil {
 			t.Errorf("stored a snapshot row without its snapshot id: %v", e)
 		}
