@@ -183,10 +183,13 @@ func (p pipeline) publish(tb testing.TB, objs []*orgsyncv1.DesiredObject) {
 	}
 }
 
-// waitForResults waits until every object has a result; it fails on a FAILED one.
+// waitForResults waits until every object has a result; it fails on a FAILED one, and when no
+// more objects settle for timeout.
 func (p pipeline) waitForResults(tb testing.TB, count int, timeout time.Duration) map[string]*orgsyncv1.WriterResult {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
+	// The deadline moves with progress: on a loaded machine a large load takes longer, but a
+	// pipeline that stops moving for timeout is stuck whatever the load.
+	deadline, lastSettled := time.Now().Add(timeout), -1
 	for {
 		results := map[string]*orgsyncv1.WriterResult{}
 		err := stream.ReadLatest(context.Background(), p.js, stream.Results, "results.entra.>", func(msg jetstream.Msg) error {
@@ -215,8 +218,11 @@ func (p pipeline) waitForResults(tb testing.TB, count int, timeout time.Duration
 		if settled >= count {
 			return results
 		}
+		if settled > lastSettled {
+			deadline, lastSettled = time.Now().Add(timeout), settled
+		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("%d of %d objects have results after %v; without one: %s", len(results), count, timeout, p.missing(tb, results))
+			tb.Fatalf("%d of %d objects have results, none more for %v; without one: %s", len(results), count, timeout, p.missing(tb, results))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -300,10 +306,12 @@ func (o org) reorganise(r *rand.Rand, n int) ([]*orgsyncv1.DesiredObject, int) {
 }
 
 // waitForRevisions waits until every object in objs has a result at its revision or later (the
-// manager link written).
+// manager link written); it fails when no more objects get there for timeout.
 func (p pipeline) waitForRevisions(tb testing.TB, objs []*orgsyncv1.DesiredObject, timeout time.Duration) {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
+	// The deadline moves with progress: on a loaded machine a large load takes longer, but a
+	// pipeline that stops moving for timeout is stuck whatever the load.
+	deadline, lastWaiting := time.Now().Add(timeout), len(objs)+1
 	for {
 		results := p.waitForResults(tb, 0, timeout)
 		waiting := 0
@@ -319,8 +327,11 @@ func (p pipeline) waitForRevisions(tb testing.TB, objs []*orgsyncv1.DesiredObjec
 		if waiting == 0 {
 			return
 		}
+		if waiting < lastWaiting {
+			deadline, lastWaiting = time.Now().Add(timeout), waiting
+		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("%d of %d objects without a result at their revision after %v", waiting, len(objs), timeout)
+			tb.Fatalf("%d of %d objects without a result at their revision, none more for %v", waiting, len(objs), timeout)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
