@@ -130,3 +130,17 @@ func (h *Handler) PublishSnapshot(ctx context.Context, sourceName string, worker
 	}
 	return snapshotID, nil
 }
+
+// HoldPoll takes the lease of a poll source in the lock bucket (see Hold), for poll.New: one
+// replica polls a source at a time, by the same mechanism that keeps one snapshot of a source
+// open at a time.
+func (l *JetStreamSnapshotLocks) HoldPoll(ctx context.Context, key, holder string) (poll.Lease, error) {
+	lease, err := l.Hold(ctx, key, holder)
+	if errors.Is(err, ErrHeld) {
+		return nil, poll.ErrHeld
+	}
+	if err != nil {
+		return nil, err
+	}
+	return lease, nil
+}

@@ -275,7 +275,7 @@ func (p *pass) finish(ctx context.Context, err error) error {
 	p.err = err
 	if err == nil {
 		p.state.LastSuccess = p.opts.Now()
-		p.state.ConsecutiveFailures = 0
+		p.state.ConsecutiveFailures, p.state.Parked = 0, false
 	} else {
 		p.state.ConsecutiveFailures++
 		p.state.LastError, p.state.LastErrorClass, p.state.LastErrorAt = err.Error(), errorClass(err), p.opts.Now()
