@@ -249,7 +249,7 @@ func (p Poll) validate(source string) []error {
 	default:
 		fail("paging.mode %q is not one of offset, next, none", p.Paging.Mode)
 	}
-	if p.Incremental() && p.ModifiedField == "" {
+	if p.Incremental() && p.ModifiedField == "" && p.Preset != PresetAFAS {
 		fail("modifiedField is required with changedSince: it is the cursor")
 	}
 	if p.Preset == PresetAFAS && p.ModifiedField == "" {
