@@ -53,8 +53,8 @@ sources:
 		FullQuery: map[string]string{"orderbyfieldids": "Medewerker"},
 		ChangedSince: source.ChangedSince{Param: "filtervalues", Format: "2006-01-02T15:04:05", Overlap: time.Minute,
 			Query: map[string]string{"filterfieldids": "Gewijzigd", "operatortypes": "2", "orderbyfieldids": "Gewijzigd,Medewerker"}},
-		Paging: source.Paging{Mode: "offset", OffsetParam: "skip", LimitParam: "take", Size: 500},
-		Fields: map[string]string{"workerId": "Medewerker", "givenName": "Roepnaam", "familyName": "Achternaam"},
+		Paging:        source.Paging{Mode: "offset", OffsetParam: "skip", LimitParam: "take", Size: 500},
+		Fields:        map[string]string{"workerId": "Medewerker", "givenName": "Roepnaam", "familyName": "Achternaam"},
 		ModifiedField: "Gewijzigd", Interval: 2 * time.Minute, FullSyncEvery: 12 * time.Hour, Timeout: time.Minute, MaxRecords: 500000}
 	if diff := cmp.Diff(want, afas); diff != "" {
 		t.Errorf("afas (-want +got):\n%s", diff)
@@ -140,7 +140,9 @@ func TestPollConfigNamesTheProblem(t *testing.T) {
 		{"no secret", valid(func(p *source.Poll) { p.Auth.Secret = "" }), `source "p" needs the endpoint's token or password in secrets`},
 		{"cursor without modified field", valid(func(p *source.Poll) { p.ChangedSince.Param = "since" }), `source "p": poll.modifiedField is required with changedSince: it is the cursor`},
 		{"afas without modified field", valid(func(p *source.Poll) { p.Preset = "afas" }), `source "p": poll.modifiedField is required with preset afas (the connector's modified date-time field)`},
-		{"bad cursor format", valid(func(p *source.Poll) { p.ChangedSince.Param, p.ModifiedField, p.ChangedSince.Format = "since", "m", "YYYY-MM-DD" }),
+		{"bad cursor format", valid(func(p *source.Poll) {
+			p.ChangedSince.Param, p.ModifiedField, p.ChangedSince.Format = "since", "m", "YYYY-MM-DD"
+		}),
 			`source "p": poll.changedSince.format "YYYY-MM-DD" is not unix, unixms or a Go time layout such as 2006-01-02T15:04:05`},
 		{"next without member", valid(func(p *source.Poll) { p.Paging.Mode = "next" }), `source "p": poll.paging.next names the answer's member holding the next page's URL`},
 		{"paging mode", valid(func(p *source.Poll) { p.Paging.Mode = "cursor" }), `source "p": poll.paging.mode "cursor" is not one of offset, next, none`},
