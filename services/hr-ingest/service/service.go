@@ -44,6 +44,12 @@ type SourceConfig = source.Config
 // SourceAPI is where and how hr-ingest reads a notified employee from the source's vendor.
 type SourceAPI = source.API
 
+// SourcePoll is how hr-ingest polls a source of kind poll.
+type SourcePoll = source.Poll
+
+// SourcePollAuth is how a poll source's requests prove who sends them.
+type SourcePollAuth = source.PollAuth
+
 // SourceKind is how a source talks to orgsync.
 type SourceKind = source.Kind
 
