@@ -109,7 +109,8 @@ func record(header, values []string, opts snapshot.Options, modifiedField string
 		text := strings.TrimSpace(values[modifiedColumn])
 		modified, err := normalize.Time(text, loc)
 		if text == "" || err != nil {
-			rec.Invalid = fmt.Errorf("%s/%s: not an ISO 8601 date-time (the modified field)", at, normalize.EscapePointer(modifiedField))
+			rec.Invalid = &InvalidRecordError{Fields: &normalize.InvalidError{Fields: []normalize.FieldError{{
+				Pointer: at + "/" + normalize.EscapePointer(modifiedField), Detail: "required: an ISO 8601 date-time (the modified field)"}}}}
 			return rec
 		}
 		rec.Modified = modified
@@ -118,8 +119,12 @@ func record(header, values []string, opts snapshot.Options, modifiedField string
 		values = slices.Delete(slices.Clone(values), modifiedColumn, modifiedColumn+1)
 	}
 	worker, err := snapshot.Row(header, values, opts, at)
+	if invalid, ok := errors.AsType[*normalize.InvalidError](err); ok {
+		rec.Invalid = &InvalidRecordError{Fields: invalid}
+		return rec
+	}
 	if err != nil {
-		rec.Invalid = pointersOnly(err)
+		rec.Invalid = err
 		return rec
 	}
 	rec.Event = &orgsyncv1.HREvent{Payload: &orgsyncv1.HREvent_Worker{Worker: worker}}
@@ -129,19 +134,22 @@ func record(header, values []string, opts snapshot.Options, modifiedField string
 	return rec
 }
 
-// pointersOnly describes an invalid record by the pointers of its invalid fields: the details
-// may quote the values.
-func pointersOnly(err error) error {
-	invalid, ok := errors.AsType[*normalize.InvalidError](err)
-	if !ok {
-		return err
-	}
-	pointers := make([]string, len(invalid.Fields))
-	for i, f := range invalid.Fields {
+// InvalidRecordError is a record that cannot be mapped. Its text names the invalid fields by
+// their pointers only (the details may quote the values, which may be PII: it goes to logs and
+// the status); the details are kept for the dry run's answer (Unwrap).
+type InvalidRecordError struct {
+	Fields *normalize.InvalidError
+}
+
+func (e *InvalidRecordError) Error() string {
+	pointers := make([]string, len(e.Fields.Fields))
+	for i, f := range e.Fields.Fields {
 		pointers[i] = f.Pointer
 	}
-	return fmt.Errorf("invalid fields: %s", strings.Join(pointers, ", "))
+	return "invalid fields: " + strings.Join(pointers, ", ")
 }
+
+func (e *InvalidRecordError) Unwrap() error { return e.Fields }
 
 // jsonTable reads a JSON answer's records (objects) as a table: the header is every field name
 // that occurs (a record without a field has it empty), values as text.
