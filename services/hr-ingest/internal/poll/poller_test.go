@@ -104,8 +104,9 @@ func (c *cluster) start(instance string) *replica {
 	return &replica{poller: poller, stop: stop}
 }
 
-// workers returns, in stream order, "<id>:<family name>" of every worker event of source that
-// is not a snapshot row, and the snapshots (their rows' ids, by snapshot id in stream order).
+// workers returns, sorted, "<id>:<family name>" of every worker event of source that is not a
+// snapshot row (the workers of one page are published concurrently), and the snapshots (their
+// rows' ids, sorted, in stream order).
 func (c *cluster) workers(sourceName string) (changes []string, snapshots [][]string) {
 	c.t.Helper()
 	index := map[string]int{}
@@ -130,6 +131,7 @@ func (c *cluster) workers(sourceName string) (changes []string, snapshots [][]st
 	for _, rows := range snapshots {
 		sort.Strings(rows) // a snapshot's rows are published concurrently
 	}
+	sort.Strings(changes)
 	return changes, snapshots
 }
 
@@ -184,7 +186,7 @@ func TestChangesSinceCursorArriveOnce(t *testing.T) {
 	fake.Put(employee("1002", "Bob", "Beech", "2026-03-02T09:00:00Z"))
 	fake.Put(employee("1004", "Dan", "Date", "2026-03-02T09:00:00Z"))
 	fake.Put(employee("1001", "Ann", "Alder", "2026-03-02T11:00:00Z"))
-	want := []string{"1002:Beech", "1004:Date", "1001:Alder"}
+	want := []string{"1001:Alder", "1002:Beech", "1004:Date"}
 	eventually(t, "the changes", func() bool { changes, _ := c.workers("afas"); return len(changes) >= 3 })
 	// Three more polls read the overlap again; nothing new is stored.
 	polls := len(fake.Queries())
