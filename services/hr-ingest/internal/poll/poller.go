@@ -340,7 +340,10 @@ func (p *pass) changes(ctx context.Context) error {
 	overlap := p.cfg.Poll.ChangedSince.Overlap
 	req := Request{Since: p.state.Since.Add(-overlap)}
 	size := p.cfg.Poll.Paging.Size
-	for {
+	for pages := 1; ; pages++ {
+		if pages > p.cfg.Poll.MaxRecords/size+1 {
+			return fmt.Errorf("more than %d pages in one poll: does the endpoint honour %s? %w", pages-1, p.cfg.Poll.Paging.OffsetParam, ErrRefused)
+		}
 		page, err := p.fetch(ctx, req)
 		if err != nil {
 			return err

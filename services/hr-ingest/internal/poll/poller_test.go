@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/pkg/stream"
 	"github.com/orgsync/orgsync/pkg/stream/streamtest"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
@@ -59,6 +60,7 @@ type cluster struct {
 	locks   *ingest.JetStreamSnapshotLocks
 	store   *poll.Store
 	sink    poll.Sink
+	limiter poll.Limiter
 }
 
 func newCluster(t *testing.T, configs ...source.Config) *cluster {
@@ -89,7 +91,7 @@ type replica struct {
 
 func (c *cluster) start(instance string) *replica {
 	c.t.Helper()
-	poller, err := poll.New(c.configs, c.store, c.sink, c.locks.HoldPoll, nil,
+	poller, err := poll.New(c.configs, c.store, c.sink, c.locks.HoldPoll, c.limiter,
 		poll.Options{Instance: instance, MinBackoff: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, Standby: 200 * time.Millisecond},
 		slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -442,5 +444,75 @@ func TestEventIDsFollowVersions(t *testing.T) {
 	}
 	if err := c.handler.PublishChanges(t.Context(), "nope", []*orgsyncv1.HREvent{event()}, []string{"v"}); err == nil {
 		t.Error("published for a source that is not configured")
+	}
+}
+
+// TestWorkdayReport polls a Workday RaaS report (preset workday: format=json, basic auth of an
+// integration system user, one answer without paging) with its changed-since prompt: the whole
+// report first, then only what changed, once.
+func TestWorkdayReport(t *testing.T) {
+	fake := vendortest.NewWorkday(t, "acme", "ISU_orgsync", "Orgsync_Workers", "ISU_orgsync@acme", "isu-password-0123",
+		"Employee_ID", "Updated_From", "Last_Updated")
+	fake.Put(map[string]any{"Employee_ID": "21001", "First_Name": "Logan", "Last_Name": "McNeil", "Last_Updated": "2026-03-01T09:00:00.000-08:00"})
+	fake.Put(map[string]any{"Employee_ID": "21002", "First_Name": "Maya", "Last_Name": "Ng", "Last_Updated": "2026-03-01T10:00:00.000-08:00"})
+	cfg := source.Config{Name: "workday", Kind: source.KindPoll, Location: time.UTC, Poll: source.Poll{
+		Preset: source.PresetWorkday, URL: fake.ReportURL(), ModifiedField: "Last_Updated",
+		Auth:         source.PollAuth{User: "ISU_orgsync@acme", Secret: "isu-password-0123"},
+		ChangedSince: source.ChangedSince{Param: "Updated_From"},
+		Fields:       map[string]string{"workerId": "Employee_ID", "givenName": "First_Name", "familyName": "Last_Name"},
+		Interval:     time.Second, FullSyncEvery: time.Hour,
+	}}
+	c := newCluster(t, cfg)
+	r := c.start("r1")
+	eventually(t, "the first full pull", func() bool { _, snaps := c.workers("workday"); return len(snaps) == 1 })
+	fake.Put(map[string]any{"Employee_ID": "21002", "First_Name": "Maya", "Last_Name": "Ngata", "Last_Updated": "2026-03-02T10:00:00.000-08:00"})
+	eventually(t, "the change", func() bool { changes, _ := c.workers("workday"); return len(changes) == 1 })
+	requests := fake.Requests()
+	eventually(t, "two more polls", func() bool { return fake.Requests() >= requests+2 })
+	changes, snapshots := c.workers("workday")
+	if !slices.Equal(changes, []string{"21002:Ngata"}) || len(snapshots) != 1 || !slices.Equal(snapshots[0], []string{"21001", "21002"}) {
+		t.Errorf("changes %v, snapshots %v", changes, snapshots)
+	}
+	if status := c.status(r.poller); !status.Since.Equal(time.Date(2026, 3, 2, 18, 0, 0, 0, time.UTC)) || status.ConsecutiveFailures != 0 {
+		t.Errorf("status = %+v", status)
+	}
+}
+
+// countingLimiter is pkg/ratelimit's limiter (kept in the process), counting what is spent.
+type countingLimiter struct {
+	*ratelimit.Limiter
+	mu    sync.Mutex
+	spent map[string]int
+	limit ratelimit.Limit
+}
+
+func (l *countingLimiter) Wait(ctx context.Context, key string, limit ratelimit.Limit, n int) error {
+	err := l.Limiter.Wait(ctx, key, limit, n)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.spent[key] += n
+	l.limit = limit
+	return err
+}
+
+// TestRequestsSpendTheSourceBudget: every request to the endpoint first spends the source's
+// rateLimit budget (key poll:<source>, pkg/ratelimit, shared in Redis in production).
+func TestRequestsSpendTheSourceBudget(t *testing.T) {
+	fake := vendortest.NewAFAS(t, connectorID, vendortest.AFASToken(tokenData), afasFields...)
+	for _, id := range []string{"1001", "1002", "1003"} {
+		fake.Put(employee(id, "Ann", "Ash", "2026-03-01T08:00:00Z"))
+	}
+	cfg := afasSource("afas", fake, tokenData)
+	cfg.RateRequests, cfg.RatePeriod, cfg.RateBurst = 2, time.Second, 1
+	c := newCluster(t, cfg)
+	limiter := &countingLimiter{Limiter: ratelimit.New(nil, "", slog.New(slog.DiscardHandler)), spent: map[string]int{}}
+	c.limiter = limiter
+	r := c.start("r1")
+	eventually(t, "a few polls", func() bool { return fake.Requests() >= 4 })
+	r.stop()
+	limiter.mu.Lock()
+	defer limiter.mu.Unlock()
+	if limiter.spent["poll:afas"] != fake.Requests() || limiter.limit != (ratelimit.Limit{Events: 2, Period: time.Second, Burst: 1}) {
+		t.Errorf("spent %v (limit %+v) for %d requests", limiter.spent, limiter.limit, fake.Requests())
 	}
 }
