@@ -293,6 +293,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 		poll.Options{Instance: stream.Instance()}, logger); err != nil {
 		return nil, err
 	}
+	if s.poller.Sources() > 0 {
+		if registration, err := s.poller.ObserveMetrics(); err == nil {
+			unobserveNotify := s.unobserve
+			s.unobserve = func() { unobserveNotify(); _ = registration.Unregister() }
+		} else {
+			logger.Warn("poll metrics not registered", "error", err)
+		}
+	}
 	srv.HandleAuthenticated(PullStatusPattern, auth.Viewer, pullStatus(s.status, s.poller))
 	s.patterns = append(s.patterns, PullStatusPattern)
 	for pattern, h := range handler.Routes() {

@@ -14,6 +14,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/orgsync/orgsync/pkg/ratelimit"
 	"github.com/orgsync/orgsync/pkg/stream"
@@ -359,6 +363,35 @@ func TestRefusedTokenParks(t *testing.T) {
 	}
 	if changes, snaps := c.workers("afas"); len(changes)+len(snaps) != 0 {
 		t.Errorf("stored %v %v", changes, snaps)
+	}
+
+	// The metrics say so too.
+	reader := sdkmetric.NewManualReader()
+	otel.SetMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+	t.Cleanup(func() { otel.SetMeterProvider(noop.NewMeterProvider()) })
+	registration, err := r.poller.ObserveMetrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = registration.Unregister() }()
+	var collected metricdata.ResourceMetrics
+	if err := reader.Collect(t.Context(), &collected); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, scope := range collected.ScopeMetrics {
+		for _, m := range scope.Metrics {
+			if gauge, ok := m.Data.(metricdata.Gauge[int64]); ok {
+				for _, point := range gauge.DataPoints {
+					if source, _ := point.Attributes.Value("source"); source.AsString() == "afas" {
+						got[m.Name] = point.Value
+					}
+				}
+			}
+		}
+	}
+	if diff := cmp.Diff(map[string]int64{"hr_ingest.poll.parked": 1, "hr_ingest.poll.consecutive_failures": 1, "hr_ingest.poll.invalid_records": 0}, got); diff != "" {
+		t.Errorf("metrics (-want +got):\n%s", diff)
 	}
 }
 
