@@ -60,7 +60,7 @@ type Options struct {
 	// Standby is how often a replica without the lease tries to take it; default the source's
 	// interval.
 	Standby time.Duration
-	// HTTPClient is the client of every endpoint; nil is one per source with its timeout.
+	// Clients are the endpoints' clients by source name; a source without one gets NewClient's.
 	Clients map[string]*Client
 	// Now is the clock; default time.Now.
 	Now func() time.Time
