@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
@@ -547,5 +548,42 @@ func TestRequestsSpendTheSourceBudget(t *testing.T) {
 	defer limiter.mu.Unlock()
 	if limiter.spent["poll:afas"] != fake.Requests() || limiter.limit != (ratelimit.Limit{Events: 2, Period: time.Second, Burst: 1}) {
 		t.Errorf("spent %v (limit %+v) for %d requests", limiter.spent, limiter.limit, fake.Requests())
+	}
+}
+
+// TestEndpointIgnoringPagingIsRefused: an endpoint that answers the same full page whatever
+// the offset would be read for ever; both a full pull and a poll of changes stop and park the
+// source, naming the problem, instead of looping.
+func TestEndpointIgnoringPagingIsRefused(t *testing.T) {
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"skip":0,"take":2,"rows":[
+			{"Medewerker":"1001","Roepnaam":"Ann","Achternaam":"Ash","Gewijzigd":"2026-03-01T08:00:00Z"},
+			{"Medewerker":"1002","Roepnaam":"Bob","Achternaam":"Birch","Gewijzigd":"2026-03-01T08:00:00Z"}]}`))
+	}))
+	t.Cleanup(endpoint.Close)
+	for _, tc := range []struct {
+		name   string
+		cursor bool
+		want   string
+	}{{"full pull", false, "poll.maxRecords"}, {"changes", true, "does the endpoint honour skip?"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := source.Config{Name: "afas", Kind: source.KindPoll, Poll: source.Poll{Preset: source.PresetAFAS,
+				URL: endpoint.URL + "/ProfitRestServices/connectors/" + connectorID, ModifiedField: "Gewijzigd",
+				Auth: source.PollAuth{Secret: tokenData}, Paging: source.Paging{Size: 2}, MaxRecords: 10,
+				Fields:   map[string]string{"workerId": "Medewerker", "givenName": "Roepnaam", "familyName": "Achternaam"},
+				Interval: time.Second, FullSyncEvery: time.Hour}}
+			c := newCluster(t, cfg)
+			if tc.cursor {
+				if _, err := c.store.Save(t.Context(), "afas", poll.State{Since: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), LastFullSync: time.Now()}, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := c.start("r1")
+			eventually(t, "the source to be parked", func() bool { return c.status(r.poller).Parked })
+			status := c.status(r.poller)
+			if status.LastErrorClass != "refused" || !strings.Contains(status.LastError, tc.want) {
+				t.Errorf("status = %+v", status)
+			}
+		})
 	}
 }
