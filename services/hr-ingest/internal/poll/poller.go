@@ -435,8 +435,17 @@ func (p *pass) invalid(rec Record) {
 		return
 	}
 	p.state.InvalidRecords++
-	p.state.LastInvalid = rec.Invalid.Error()
-	p.logger.Error("polled record skipped: it cannot be mapped; fix it at the source", "reason", rec.Invalid)
+	p.state.LastInvalid = describeInvalid(rec)
+	p.logger.Error("polled record skipped: it cannot be mapped; fix it at the source", "worker", rec.WorkerID, "reason", rec.Invalid)
+}
+
+// describeInvalid names an unmappable record by its worker id (when it has one) and its invalid
+// fields' pointers, never their values.
+func describeInvalid(rec Record) string {
+	if rec.WorkerID == "" {
+		return rec.Invalid.Error()
+	}
+	return "worker " + rec.WorkerID + ": " + rec.Invalid.Error()
 }
 
 // ErrIncomplete says a full pull was not published: some of its records cannot be mapped, and
@@ -472,7 +481,7 @@ func (p *pass) fullPull(ctx context.Context) error {
 	seen := map[string]bool{}
 	for _, rec := range records {
 		if rec.Invalid != nil {
-			invalid = append(invalid, rec.Invalid.Error())
+			invalid = append(invalid, describeInvalid(rec))
 			continue
 		}
 		if seen[rec.WorkerID] {

@@ -587,3 +587,25 @@ func TestEndpointIgnoringPagingIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestInvalidRecordReportedOnce: a changed row that cannot be mapped is skipped and counted
+// once, however many polls read it again; the other changes of its page are published.
+func TestInvalidRecordReportedOnce(t *testing.T) {
+	fake := vendortest.NewAFAS(t, connectorID, vendortest.AFASToken(tokenData), afasFields...)
+	fake.Put(employee("1001", "Ann", "Ash", "2026-03-01T08:00:00Z"))
+	c := newCluster(t, afasSource("afas", fake, tokenData))
+	r := c.start("r1")
+	eventually(t, "the first full pull", func() bool { _, snaps := c.workers("afas"); return len(snaps) == 1 })
+	bad := employee("1002", "Bob", "Birch", "2026-03-02T08:00:00Z")
+	bad["EmailWerk"] = "bob at example"
+	fake.Put(bad)
+	fake.Put(employee("1003", "Cat", "Cedar", "2026-03-02T08:00:00Z"))
+	eventually(t, "the good change", func() bool { changes, _ := c.workers("afas"); return len(changes) == 1 })
+	polls := len(fake.Queries())
+	eventually(t, "three more polls", func() bool { return len(fake.Queries()) >= polls+3 })
+	status := c.status(r.poller)
+	if changes, _ := c.workers("afas"); !slices.Equal(changes, []string{"1003:Cedar"}) || status.InvalidRecords != 1 ||
+		status.LastInvalid != "worker 1002: invalid fields: /rows/1/EmailWerk" || status.ConsecutiveFailures != 0 {
+		t.Errorf("changes %v, status %+v", changes, status)
+	}
+}
