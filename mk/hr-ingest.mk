@@ -7,3 +7,4 @@ FUZZ_TARGETS += services/hr-ingest:./internal/hibob:FuzzParseWebhook
 FUZZ_TARGETS += services/hr-ingest:./internal/snapshot:FuzzParse
 FUZZ_TARGETS += services/hr-ingest:./internal/policy:FuzzParse
 BENCH_PACKAGES += ./services/hr-ingest/...
+FUZZ_TARGETS += services/hr-ingest:./internal/poll:FuzzParsePage

@@ -255,6 +255,9 @@ func TestPipelineConvergesWithAServiceUserEach(t *testing.T) {
 		hibobToken  = "hibob-service-token-0123456789"
 	)
 	bob := vendortest.NewHiBob(t, "SERVICE-1", hibobToken)
+	// An AFAS source hr-ingest polls: its cursor bucket and its lease, on hr-ingest's own user.
+	afas := vendortest.NewAFAS(t, "Orgsync_Employees", vendortest.AFASToken("AFAS0123456789"), "Medewerker", "Roepnaam", "Achternaam", "Afdeling", "Begindatum", "Gewijzigd")
+	afas.Put(map[string]any{"Medewerker": "A9001", "Roepnaam": "Ada", "Achternaam": "Afas", "Afdeling": "sales", "Begindatum": "2026-01-05", "Gewijzigd": "2026-01-04T09:00:00Z"})
 	bob.Put("B7001", `{"id":"B7001","firstName":"Bea","surname":"Bobson","email":"bea.bobson@example.com",
 		"work":{"title":"Analyst","department":"Sales","reportsTo":null,"startDate":"2026-01-05"},"internal":{"status":"Active"}}`)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -271,6 +274,9 @@ func TestPipelineConvergesWithAServiceUserEach(t *testing.T) {
 			{Name: csvSource, Kind: hringest.KindCSV, Tokens: []string{csvToken}},
 			{Name: hibobSource, Kind: hringest.KindHiBob, Keys: [][]byte{[]byte(hibobSecret)},
 				API: hringest.SourceAPI{BaseURL: bob.BaseURL(), User: "SERVICE-1", Token: hibobToken}},
+			{Name: "afas", Kind: hringest.KindPoll, Poll: hringest.SourcePoll{Preset: "afas", URL: afas.ConnectorURL(), ModifiedField: "Gewijzigd",
+				Auth:   hringest.SourcePollAuth{Secret: "AFAS0123456789"},
+				Fields: map[string]string{"workerId": "Medewerker", "givenName": "Roepnaam", "familyName": "Achternaam", "orgUnitId": "Afdeling", "startDate": "Begindatum"}}},
 		},
 	})
 	if err != nil {
@@ -333,7 +339,8 @@ func TestPipelineConvergesWithAServiceUserEach(t *testing.T) {
 		_, scimOK := s.Emulator.UserByEmployeeID("701001")
 		_, csvOK := s.Emulator.UserByEmployeeID("X1")
 		_, bobOK := s.Emulator.UserByEmployeeID("B7001")
-		return scimOK && csvOK && bobOK
+		_, afasOK := s.Emulator.UserByEmployeeID("A9001")
+		return scimOK && csvOK && bobOK && afasOK
 	})
 	// hr-ingest reads its stream HR_NOTIFY for the fetch status: nothing pending, nothing parked.
 	statusReq, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.HRIngest.HTTPAddr()+"/v1/pull/status", nil)

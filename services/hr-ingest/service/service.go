@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/ingest"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/notify"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/policy"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/poll"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
 )
@@ -42,6 +44,12 @@ type SourceConfig = source.Config
 // SourceAPI is where and how hr-ingest reads a notified employee from the source's vendor.
 type SourceAPI = source.API
 
+// SourcePoll is how hr-ingest polls a source of kind poll.
+type SourcePoll = source.Poll
+
+// SourcePollAuth is how a poll source's requests prove who sends them.
+type SourcePollAuth = source.PollAuth
+
 // SourceKind is how a source talks to orgsync.
 type SourceKind = source.Kind
 
@@ -52,6 +60,7 @@ const (
 	KindBambooHR  = source.KindBambooHR
 	KindCSV       = source.KindCSV
 	KindHiBob     = source.KindHiBob
+	KindPoll      = source.KindPoll
 )
 
 // Config is hr-ingest's configuration.
@@ -180,10 +189,14 @@ type Service struct {
 	unobserve func()
 	// status reports the notification sources' fetches; nil without such sources.
 	status func(context.Context) ([]notify.SourceStatus, error)
+	// poller polls the poll sources (none: it does nothing); Run owns its goroutine.
+	poller *poll.Poller
 }
 
 // PullStatusPattern reports, for orgsync's own clients (role viewer), how the fetches of
-// notified employees stand per source: pending, oldest pending, parked, last error class.
+// notified employees stand per source (pending, oldest pending, parked, last error class) and
+// how the polled sources stand (cursor, last poll, last full pull, last error, consecutive
+// failures, parked).
 const PullStatusPattern = "GET /v1/pull/status"
 
 // OpenAPIPattern is where the OpenAPI document is served.
@@ -238,13 +251,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 		}
 		notifier = notify.NewStore(js)
 	}
+	limiter := ratelimit.New(rdb, "orgsync:hr-ingest:", logger)
 	handler, err := ingest.NewHandler(cfg.Sources, stream.NewPublisher(js), ingest.Options{
 		Notifier:             notifier,
 		MaxBodyBytes:         cfg.MaxBodyBytes,
 		TimestampTolerance:   cfg.TimestampTolerance,
 		PublishTimeout:       cfg.PublishTimeout,
 		RetryAfter:           cfg.RetryAfter,
-		Limiter:              ratelimit.New(rdb, "orgsync:hr-ingest:", logger),
+		Limiter:              limiter,
 		History:              ingest.NewJetStreamHistory(js),
 		UnauthenticatedLimit: ratelimit.Limit{Events: perMinute, Period: time.Minute, Burst: 2 * perMinute},
 		SnapshotLocks:        locks,
@@ -269,7 +283,25 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 		}
 		s.status = fetcher.Status
 	}
-	srv.HandleAuthenticated(PullStatusPattern, auth.Viewer, pullStatus(s.status))
+	var pollStore *poll.Store
+	if slices.ContainsFunc(cfg.Sources, func(c SourceConfig) bool { return c.Kind == KindPoll }) {
+		if pollStore, err = poll.NewStore(ctx, js, cfg.Streams.Replicas); err != nil {
+			return nil, err
+		}
+	}
+	if s.poller, err = poll.New(cfg.Sources, pollStore, handler, locks.HoldPoll, limiter,
+		poll.Options{Instance: stream.Instance()}, logger); err != nil {
+		return nil, err
+	}
+	if s.poller.Sources() > 0 {
+		if registration, err := s.poller.ObserveMetrics(); err == nil {
+			unobserveNotify := s.unobserve
+			s.unobserve = func() { unobserveNotify(); _ = registration.Unregister() }
+		} else {
+			logger.Warn("poll metrics not registered", "error", err)
+		}
+	}
+	srv.HandleAuthenticated(PullStatusPattern, auth.Viewer, pullStatus(s.status, s.poller))
 	s.patterns = append(s.patterns, PullStatusPattern)
 	for pattern, h := range handler.Routes() {
 		srv.Handle(pattern, h)
@@ -317,6 +349,9 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		})
 	}
+	if s.poller.Sources() > 0 {
+		fetcher.Go(func() { s.poller.Run(fetchCtx) })
+	}
 	err := s.server.Run(ctx)
 	stopFetching()
 	fetcher.Wait()
@@ -334,9 +369,9 @@ func (s *Service) Run(ctx context.Context) error {
 	return err
 }
 
-// pullStatus answers the fetch status of every notification source as JSON (an empty list
-// without such sources).
-func pullStatus(status func(context.Context) ([]notify.SourceStatus, error)) http.Handler {
+// pullStatus answers the fetch status of every notification source ("sources", an empty list
+// without such sources) and the status of every poll source ("polls") as JSON.
+func pullStatus(status func(context.Context) ([]notify.SourceStatus, error), poller *poll.Poller) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		statuses := []notify.SourceStatus{}
 		var err error
@@ -347,7 +382,14 @@ func pullStatus(status func(context.Context) ([]notify.SourceStatus, error)) htt
 			http.Error(w, "notification stream unavailable", http.StatusServiceUnavailable)
 			return
 		}
+		polls := []poll.Status{}
+		if poller.Sources() > 0 {
+			if polls, err = poller.Status(r.Context()); err != nil {
+				http.Error(w, "poll state unavailable", http.StatusServiceUnavailable)
+				return
+			}
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"sources": statuses})
+		_ = json.NewEncoder(w).Encode(map[string]any{"sources": statuses, "polls": polls})
 	})
 }

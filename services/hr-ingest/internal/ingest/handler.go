@@ -309,6 +309,10 @@ func (h *Handler) name(ctx context.Context, src Source, batch *Batch, deliveryID
 				event.EventId = batch.SnapshotID + "." + strconv.Itoa(i)
 			}
 		}
+	case ByVersion:
+		for i, event := range batch.Events {
+			event.EventId = versionID(string(src.Config().Kind), event.GetWorker().GetWorkerId(), batch.Versions[i])
+		}
 	case ByHistory:
 		subjects, err := bySubject(batch.Events)
 		if err != nil {

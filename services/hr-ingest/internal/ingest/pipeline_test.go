@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -136,8 +137,11 @@ func TestEveryKindGoesThroughOnePipeline(t *testing.T) {
 			events:     0, // a notification: the employee is fetched later (pull_test.go)
 		},
 	}
-	if len(kinds) != len(source.Kinds) {
-		t.Fatalf("the table covers %d kinds; there are %d", len(kinds), len(source.Kinds))
+	// A poll source takes no requests: hr-ingest reads it, and its records go through the
+	// pipeline's last steps (name, publish) in poll_test.go.
+	received := slices.DeleteFunc(slices.Clone(source.Kinds), func(k source.Kind) bool { return k == source.KindPoll })
+	if len(kinds) != len(received) {
+		t.Fatalf("the table covers %d kinds; there are %d", len(kinds), len(received))
 	}
 
 	f := newFixtureWith(t, realPublisher, Options{MaxBodyBytes: 1 << 20, Now: func() time.Time { return now },

@@ -22,24 +22,34 @@ import (
 // snapshot per source is open at a time (Options.SnapshotLocks).
 func (h *Handler) publish(w http.ResponseWriter, r *http.Request, src Source, batch Batch) (Accepted, bool) {
 	ctx := r.Context()
+	accepted, err := h.store(ctx, src, batch)
+	if errors.Is(err, ErrSnapshotOpen) {
+		problem.Write(w, problem.Details{Type: problem.TypeBase + "snapshot-open", Status: http.StatusConflict,
+			Detail: fmt.Sprintf("a snapshot of source %q is being published; upload again once it has ended", src.Config().Name)}, h.opts.RetryAfter)
+		return accepted, false
+	}
+	if err != nil {
+		h.unavailable(w, r, src, err)
+		return accepted, false
+	}
+	return accepted, true
+}
+
+// store is publish without the answer: it returns ErrSnapshotOpen when another snapshot of the
+// source is open, or JetStream's error. The poller (poll.go) stores through it too.
+func (h *Handler) store(ctx context.Context, src Source, batch Batch) (Accepted, error) {
 	events := batch.Events
 	accepted := Accepted{EventIDs: make([]string, len(events))}
 	var duplicates atomic.Int64
 	var err error
 	switch {
-	case batch.Naming == ByHistory:
+	case batch.Naming == ByHistory || batch.Naming == ByVersion:
 		err = h.publishBySubject(ctx, batch, &duplicates)
 	case batch.Naming == AsSnapshot:
 		if h.opts.SnapshotLocks != nil {
 			release, lockErr := h.opts.SnapshotLocks.Open(ctx, src.Config().Name, batch.SnapshotID)
-			if errors.Is(lockErr, ErrSnapshotOpen) {
-				problem.Write(w, problem.Details{Type: problem.TypeBase + "snapshot-open", Status: http.StatusConflict,
-					Detail: fmt.Sprintf("a snapshot of source %q is being published; upload again once it has ended", src.Config().Name)}, h.opts.RetryAfter)
-				return accepted, false
-			}
 			if lockErr != nil {
-				h.unavailable(w, r, src, lockErr)
-				return accepted, false
+				return accepted, lockErr
 			}
 			defer release()
 		}
@@ -59,8 +69,7 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request, src Source, ba
 	}
 	accepted.Duplicates = int(duplicates.Load())
 	if err != nil {
-		h.unavailable(w, r, src, err)
-		return accepted, false
+		return accepted, err
 	}
 	for i, event := range events {
 		accepted.EventIDs[i] = event.GetEventId()
@@ -69,7 +78,7 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request, src Source, ba
 	if accepted.Duplicates > 0 {
 		metrics.Default().HREvent(ctx, src.Config().Name, "duplicate", "", accepted.Duplicates)
 	}
-	return accepted, true
+	return accepted, nil
 }
 
 // subjectEvents are a request's events on one subject (one worker), in order.

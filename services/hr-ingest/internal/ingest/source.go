@@ -71,6 +71,9 @@ const (
 	ByHistory
 	// AsSnapshot: BEGIN, the workers and END of one snapshot, named after its snapshot id.
 	AsSnapshot
+	// ByVersion: each event is a polled record, named by its worker id and its version (the
+	// record's modified time, Batch.Versions): reading the record again names it the same.
+	ByVersion
 )
 
 // Batch is what Parse made of one request.
@@ -84,6 +87,9 @@ type Batch struct {
 	// Answer gives a 202's content type and body from what was accepted; nil answers Accepted
 	// as application/json.
 	Answer func(Accepted) (contentType string, body any)
+
+	// Versions name a ByVersion batch's events, one per event.
+	Versions []string
 
 	// Notifications, when set, are what the request says changed at the vendor: they are
 	// stored for the fetcher (Options.Notifier) instead of Events being published.
@@ -120,6 +126,8 @@ func newSource(cfg source.Config, tolerance time.Duration, now func() time.Time)
 		return &scimSource{config: cfg, tokens: hashTokens(cfg.Tokens)}, nil
 	case source.KindCSV:
 		return &csvSource{config: cfg, tokens: hashTokens(cfg.Tokens)}, nil
+	case source.KindPoll:
+		return &pollSource{config: cfg}, nil
 	}
 	return nil, fmt.Errorf("source %q: kind %q has no implementation", cfg.Name, cfg.Kind)
 }

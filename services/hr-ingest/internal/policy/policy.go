@@ -4,7 +4,7 @@
 //
 //	sources:
 //	  - name: workday
-//	    kind: canonical            # canonical | scim | bamboohr | csv | hibob
+//	    kind: canonical            # canonical | scim | bamboohr | csv | hibob | poll
 //	    secrets:                   # whsec_ secrets, bearer tokens or BambooHR private keys
 //	      - env: WORKDAY_WEBHOOK_SECRET
 //	      - file: /run/secrets/workday-next
@@ -26,6 +26,17 @@
 //	      user: SERVICE-1234       # HiBob's service user id (BambooHR: none)
 //	      token: {file: /run/secrets/hibob-token}
 //	      fields: [root.id, root.firstName, root.surname]   # optional; the connector's default otherwise
+//
+//	  - name: afas
+//	    kind: poll                 # hr-ingest reads the source (see pollKeys)
+//	    secrets: [{file: /run/secrets/afas-token}]   # the endpoint's token, password or key
+//	    poll:
+//	      preset: afas
+//	      url: https://12345.rest.afas.online/ProfitRestServices/connectors/Orgsync_Employees
+//	      modifiedField: Gewijzigd
+//	      fields: {workerId: Medewerker, givenName: Roepnaam, familyName: Achternaam}
+//	      interval: 1m
+//	      fullSyncEvery: 24h
 //
 // A secret variable or file may hold several values separated by white space (during a rotation).
 package policy
@@ -159,7 +170,7 @@ func (p *parser) positive(n *yaml.Node, what string) int64 {
 
 func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 	// "hierarchy" (the worker attributes that form the source's org tree) is org-model's, which checks it.
-	m := p.mapping(n, "a source", "name", "kind", "secrets", "timezone", "rateLimit", "maxBodyBytes", "csv", "hierarchy", "api")
+	m := p.mapping(n, "a source", "name", "kind", "secrets", "timezone", "rateLimit", "maxBodyBytes", "csv", "hierarchy", "api", "poll")
 	if m == nil {
 		return source.Config{}, false
 	}
@@ -173,7 +184,7 @@ func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 		s.Name = name
 	}
 	if v, ok := m["kind"]; !ok {
-		p.fail(n, "source %q needs a kind (canonical, scim, bamboohr, csv or hibob)", s.Name)
+		p.fail(n, "source %q needs a kind (canonical, scim, bamboohr, csv, hibob or poll)", s.Name)
 	} else if kind, ok := p.scalar(v, "kind"); ok {
 		if k, err := source.ParseKind(kind); err != nil {
 			p.fail(v, "%v", err)
@@ -226,6 +237,14 @@ func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 			p.fail(v, "api settings only apply to a source of kind bamboohr or hibob")
 		}
 		p.api(v, &s)
+	}
+	if v, ok := m["poll"]; ok {
+		if s.Kind != source.KindPoll {
+			p.fail(v, "poll settings only apply to a source of kind poll")
+		}
+		p.poll(v, &s)
+	} else if s.Kind == source.KindPoll {
+		p.fail(n, "source %q of kind poll needs poll settings (at least poll.url and poll.fields)", s.Name)
 	}
 	if v, ok := m["csv"]; ok {
 		if s.Kind != source.KindCSV {
@@ -307,6 +326,12 @@ func (p *parser) credentials(n *yaml.Node, s *source.Config, values []string) {
 			s.Secrets = append(s.Secrets, secret)
 		case source.KindBambooHR, source.KindHiBob:
 			s.Keys = append(s.Keys, []byte(value))
+		case source.KindPoll:
+			if i > 0 {
+				p.fail(n, "source %q of kind poll takes one secret (the endpoint's token, password or key)", s.Name)
+				continue
+			}
+			s.Poll.Auth.Secret = value
 		case source.KindSCIM, source.KindCSV:
 			if len(value) < source.MinTokenLength {
 				p.fail(n, "source %q, token %d: a bearer token must be at least %d characters", s.Name, i+1, source.MinTokenLength)

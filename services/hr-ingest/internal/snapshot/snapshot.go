@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,38 +70,9 @@ func Parse(body []byte, opts Options) ([]*orgsyncv1.Worker, error) {
 		return nil, &normalize.SyntaxError{Format: "CSV", Err: err}
 	}
 	errs := &normalize.Errors{}
-	columnOf := map[string]int{} // worker field → column index
-	headerIndex := map[string]int{}
-	for i, h := range header {
-		h = strings.TrimSpace(h)
-		header[i] = h
-		if _, dup := headerIndex[h]; dup {
-			errs.Add("/header/"+normalize.EscapePointer(h), "repeated column")
-		}
-		headerIndex[h] = i
-	}
-	for _, field := range Fields {
-		name := field
-		if mapped, ok := opts.Mapping[field]; ok {
-			name = mapped
-		}
-		if i, ok := headerIndex[name]; ok {
-			columnOf[field] = i
-		} else if _, mapped := opts.Mapping[field]; mapped {
-			errs.Add("/header", fmt.Sprintf("the mapping names column %q for %s, but the header has no such column", name, field))
-		}
-	}
-	for _, required := range []string{"workerId", "familyName"} {
-		if _, ok := columnOf[required]; !ok {
-			errs.Add("/header", fmt.Sprintf("no column for %s (header %q, or map it in the source's csv columns)", required, opts.Mapping.header(required)))
-		}
-	}
+	columnOf, mapped := columns(errs, header, opts.Mapping)
 	if err := errs.Err(); err != nil {
 		return nil, err
-	}
-	mapped := map[int]bool{}
-	for _, i := range columnOf {
-		mapped[i] = true
 	}
 	var workers []*orgsyncv1.Worker
 	seen := map[string]int{}
@@ -138,6 +110,69 @@ func Parse(body []byte, opts Options) ([]*orgsyncv1.Worker, error) {
 	}
 	return workers, nil
 }
+
+// columns finds, in header, the column of every worker field (columnOf) and the columns the
+// mapping uses (mapped), recording what is missing or repeated at "/header".
+func columns(errs *normalize.Errors, header []string, mapping Mapping) (columnOf map[string]int, mapped map[int]bool) {
+	columnOf = map[string]int{} // worker field → column index
+	headerIndex := map[string]int{}
+	for i, h := range header {
+		h = strings.TrimSpace(h)
+		header[i] = h
+		if _, dup := headerIndex[h]; dup {
+			errs.Add("/header/"+normalize.EscapePointer(h), "repeated column")
+		}
+		headerIndex[h] = i
+	}
+	for _, field := range Fields {
+		name := field
+		if m, ok := mapping[field]; ok {
+			name = m
+		}
+		if i, ok := headerIndex[name]; ok {
+			columnOf[field] = i
+		} else if _, isMapped := mapping[field]; isMapped {
+			errs.Add("/header", fmt.Sprintf("the mapping names column %q for %s, but the header has no such column", name, field))
+		}
+	}
+	for _, required := range []string{"workerId", "familyName"} {
+		if _, ok := columnOf[required]; !ok {
+			errs.Add("/header", fmt.Sprintf("no column for %s (header %q, or map it in the source's csv columns)", required, mapping.header(required)))
+		}
+	}
+	mapped = map[int]bool{}
+	for _, i := range columnOf {
+		mapped[i] = true
+	}
+	return columnOf, mapped
+}
+
+// Row reads one record of another tabular source (a polled JSON or CSV page), given as field
+// names and their values, into a worker exactly as Parse reads a row of an export: the same
+// mapping, normalisation and length limits. Problems are named at + "/" + the field's name
+// and all reported at once (*normalize.InvalidError).
+func Row(header, values []string, opts Options, at string) (*orgsyncv1.Worker, error) {
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	header = slices.Clone(header)
+	errs := &normalize.Errors{}
+	columnOf, mapped := columns(errs, header, opts.Mapping)
+	if len(values) != len(header) {
+		errs.Add(at, fmt.Sprintf("has %d fields; the header has %d", len(values), len(header)))
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	w := parseRow(errs, at, header, values, columnOf, mapped, opts.Location)
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Column names the column (or a polled record's field) a worker field is read from.
+func (m Mapping) Column(field string) string { return m.header(field) }
 
 func (m Mapping) header(field string) string {
 	if h, ok := m[field]; ok {

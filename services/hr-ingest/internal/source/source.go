@@ -31,10 +31,13 @@ const (
 	// KindHiBob sends HiBob v2 webhooks (Bob-Signature) naming the employee that changed;
 	// hr-ingest reads the employee through Bob's API.
 	KindHiBob Kind = "hibob"
+	// KindPoll is read, not pushed: hr-ingest polls the source's HTTP endpoint for records
+	// changed since a cursor (see Poll).
+	KindPoll Kind = "poll"
 )
 
 // Kinds lists every kind, in the order errors name them.
-var Kinds = []Kind{KindCanonical, KindSCIM, KindBambooHR, KindCSV, KindHiBob}
+var Kinds = []Kind{KindCanonical, KindSCIM, KindBambooHR, KindCSV, KindHiBob, KindPoll}
 
 // ParseKind reads a kind's name.
 func ParseKind(s string) (Kind, error) {
@@ -88,6 +91,8 @@ type Config struct {
 	// CSVColumns maps worker fields to CSV headers; CSVComma is the delimiter (default ',').
 	CSVColumns map[string]string
 	CSVComma   rune
+	// Poll is how a poll source is read (see poll.go).
+	Poll Poll
 }
 
 // API is a vendor API hr-ingest reads notified employees from.
@@ -120,6 +125,9 @@ func (c Config) WithDefaults() Config {
 	if c.Kind == KindCSV && c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultSnapshotMaxBytes
 	}
+	if c.Kind == KindPoll {
+		c.Poll = c.Poll.WithDefaults()
+	}
 	return c
 }
 
@@ -147,6 +155,8 @@ func (c Config) Validate() error {
 		if len(c.Tokens) == 0 {
 			errs = append(errs, fmt.Errorf("source %q needs a bearer token", c.Name))
 		}
+	case KindPoll:
+		errs = append(errs, c.Poll.validate(c.Name)...)
 	default:
 		errs = append(errs, fmt.Errorf("source %q: kind %q is not one of %s", c.Name, c.Kind, kindNames()))
 	}
