@@ -561,6 +561,15 @@ type DesiredUser struct {
 	CostCenter      string `protobuf:"bytes,18,opt,name=cost_center,json=costCenter,proto3" json:"cost_center,omitempty"`
 	Division        string `protobuf:"bytes,19,opt,name=division,proto3" json:"division,omitempty"`
 	BusinessPhone   string `protobuf:"bytes,20,opt,name=business_phone,json=businessPhone,proto3" json:"business_phone,omitempty"`
+	// access_revoked_at, when set, is the moment the worker's access ended: the disable of a
+	// leaver's account, by HR's time (the end of the last working day, or when HR reported the
+	// termination), when the policy asks for leaver security (lifecycle.revokeAccessOnLeave). The
+	// writer makes sure nothing issued before it still works — in Entra the sign-in sessions are
+	// revoked (signInSessionsValidFromDateTime not before it), in AD the password is set to a
+	// random value (pwdLastSet not before it) — and compares with what the directory shows, so a
+	// restarted writer does not revoke again and a failed revocation is retried. It stays the same
+	// while the worker stays a leaver; a rehire clears it.
+	AccessRevokedAt *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=access_revoked_at,json=accessRevokedAt,proto3" json:"access_revoked_at,omitempty"`
 	// attributes holds further target attributes produced by the policy's mapping, by the target's own
 	// attribute name.
 	Attributes    map[string]string `protobuf:"bytes,30,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -736,6 +745,13 @@ func (x *DesiredUser) GetBusinessPhone() string {
 		return x.BusinessPhone
 	}
 	return ""
+}
+
+func (x *DesiredUser) GetAccessRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AccessRevokedAt
+	}
+	return nil
 }
 
 func (x *DesiredUser) GetAttributes() map[string]string {
@@ -926,7 +942,7 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1d\n" +
 	"\n" +
-	"token_name\x18\x03 \x01(\tR\ttokenName\"\x9e\a\n" +
+	"token_name\x18\x03 \x01(\tR\ttokenName\"\xe6\a\n" +
 	"\vDesiredUser\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12'\n" +
 	"\x0faccount_enabled\x18\x02 \x01(\bR\x0eaccountEnabled\x12!\n" +
@@ -953,7 +969,8 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"\vcost_center\x18\x12 \x01(\tR\n" +
 	"costCenter\x12\x1a\n" +
 	"\bdivision\x18\x13 \x01(\tR\bdivision\x12%\n" +
-	"\x0ebusiness_phone\x18\x14 \x01(\tR\rbusinessPhone\x12G\n" +
+	"\x0ebusiness_phone\x18\x14 \x01(\tR\rbusinessPhone\x12F\n" +
+	"\x11access_revoked_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x0faccessRevokedAt\x12G\n" +
 	"\n" +
 	"attributes\x18\x1e \x03(\v2'.orgsync.v1.DesiredUser.AttributesEntryR\n" +
 	"attributes\x1a=\n" +
@@ -1033,14 +1050,15 @@ var file_orgsync_v1_directory_proto_depIdxs = []int32{
 	6,  // 6: orgsync.v1.Cause.approved_by:type_name -> orgsync.v1.Principal
 	11, // 7: orgsync.v1.DesiredUser.employee_hire_date:type_name -> google.protobuf.Timestamp
 	11, // 8: orgsync.v1.DesiredUser.employee_leave_date_time:type_name -> google.protobuf.Timestamp
-	10, // 9: orgsync.v1.DesiredUser.attributes:type_name -> orgsync.v1.DesiredUser.AttributesEntry
-	2,  // 10: orgsync.v1.DesiredGroup.kind:type_name -> orgsync.v1.GroupKind
-	3,  // 11: orgsync.v1.DesiredMembership.member_kind:type_name -> orgsync.v1.MemberKind
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	11, // 9: orgsync.v1.DesiredUser.access_revoked_at:type_name -> google.protobuf.Timestamp
+	10, // 10: orgsync.v1.DesiredUser.attributes:type_name -> orgsync.v1.DesiredUser.AttributesEntry
+	2,  // 11: orgsync.v1.DesiredGroup.kind:type_name -> orgsync.v1.GroupKind
+	3,  // 12: orgsync.v1.DesiredMembership.member_kind:type_name -> orgsync.v1.MemberKind
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_orgsync_v1_directory_proto_init() }

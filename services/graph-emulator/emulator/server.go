@@ -120,7 +120,8 @@ const (
 
 func (s *Server) routeTable() []route {
 	// The delta functions come first because users/{user} and groups/{group} match them too.
-	return append(s.deltaRoutes(), []route{
+	routes := append(s.deltaRoutes(), s.sessionRoutes()...)
+	return append(routes, []route{
 		newRoute(http.MethodGet, "users", OpListUsers, s.listUsers),
 		newRoute(http.MethodPost, "users", OpUserCreate, s.createUser),
 		newRoute(http.MethodGet, "users/{user}", OpUserGet, s.getUser),
