@@ -199,6 +199,11 @@ func (d *Directory) RemoveManager(ctx context.Context, userID string) error {
 	return d.charge(ctx, func() error { return d.dir.RemoveManager(ctx, userID) })
 }
 
+// RevokeSignInSessions implements writer.Directory: a POST, one write.
+func (d *Directory) RevokeSignInSessions(ctx context.Context, userID string) error {
+	return d.charge(ctx, func() error { return d.dir.RevokeSignInSessions(ctx, userID) })
+}
+
 // SetManager implements writer.Directory.
 func (d *Directory) SetManager(ctx context.Context, userID, managerID string) error {
 	return d.charge(ctx, func() error { return d.dir.SetManager(ctx, userID, managerID) })

@@ -16,6 +16,11 @@ type User struct {
 	// ID is the Entra object id; empty for a user not yet created.
 	ID string
 	UserAttributes
+	// SignInSessionsValidFrom is Graph's signInSessionsValidFromDateTime, when the directory
+	// says: sign-in sessions (refresh tokens, session cookies) issued before it are invalid.
+	// Graph sets it when the account is created, when its password changes and when its
+	// sessions are revoked; orgsync never writes it but through RevokeSignInSessions.
+	SignInSessionsValidFrom *time.Time
 }
 
 // UserAttributes are the user properties orgsync manages, by their Graph meaning.

@@ -102,8 +102,10 @@ func WithThrottle(t Throttle) Option { return func(s *settings) { s.throttle = t
 func WithDryRun(logger *slog.Logger) Option { return func(s *settings) { s.dryRun = logger } }
 
 var userSelect = func() []string {
-	fields := make([]string, 0, len(directory.UserFields)+1)
-	fields = append(fields, "id")
+	fields := make([]string, 0, len(directory.UserFields)+2)
+	// signInSessionsValidFromDateTime is read, never written: it tells whether a leaver's
+	// sessions were revoked since their access ended.
+	fields = append(fields, "id", "signInSessionsValidFromDateTime")
 	for _, f := range directory.UserFields {
 		fields = append(fields, string(f))
 	}
@@ -443,6 +445,22 @@ func (c *Client) GetUserByPrincipalName(ctx context.Context, principalName strin
 	return user, err
 }
 
+// RevokeSignInSessions invalidates every sign-in session of a user (POST
+// /users/{id}/revokeSignInSessions, permission User.RevokeSessions.All): Graph resets the user's
+// signInSessionsValidFromDateTime to now and answers {"value": true}. An answer of false is
+// reported as a transient failure, so that the writer tries again.
+func (c *Client) RevokeSignInSessions(ctx context.Context, userID string) error {
+	resp, err := c.graph.Users().ByUserId(userID).RevokeSignInSessions().PostAsRevokeSignInSessionsPostResponse(ctx, nil)
+	if err != nil {
+		return classify("user.revoke-sessions", err)
+	}
+	if resp == nil || !deref(resp.GetValue()) {
+		return &directory.Error{Op: "user.revoke-sessions", Class: directory.ClassTransient, Status: http.StatusOK,
+			Message: "Graph answered that the sessions were not revoked"}
+	}
+	return nil
+}
+
 // RemoveMember removes a member; Graph answers 404 when it is not one, which is success.
 func (c *Client) RemoveMember(ctx context.Context, groupID, memberID string) error {
 	err := c.graph.Groups().ByGroupId(groupID).Members().ByDirectoryObjectId(memberID).Ref().Delete(ctx, nil)
@@ -610,6 +628,7 @@ func toUser(u models.Userable) *directory.User {
 		user.BusinessPhones = nil
 	}
 	user.Mapped = mappedValues(u)
+	user.SignInSessionsValidFrom = u.GetSignInSessionsValidFromDateTime()
 	return user
 }
 

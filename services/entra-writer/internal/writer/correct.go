@@ -130,6 +130,7 @@ func (recordOnly) AddMembers(context.Context, string, []string) error           
 func (recordOnly) RemoveMember(context.Context, string, string) error                   { return nil }
 func (recordOnly) SetManager(context.Context, string, string) error                     { return nil }
 func (recordOnly) RemoveManager(context.Context, string) error                          { return nil }
+func (recordOnly) RevokeSignInSessions(context.Context, string) error                   { return nil }
 func (recordOnly) RemoveMembers(_ context.Context, refs []directory.MemberRef) []error {
 	return make([]error, len(refs))
 }

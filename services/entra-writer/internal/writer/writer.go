@@ -56,6 +56,9 @@ type Directory interface {
 	// GetManager returns the object id of a user's manager, "" when the user has none.
 	GetManager(ctx context.Context, userID string) (string, error)
 	GetUserByPrincipalName(ctx context.Context, principalName string) (*directory.User, error)
+	// RevokeSignInSessions invalidates every sign-in session the user was issued until now
+	// (Graph's revokeSignInSessions); the user's SignInSessionsValidFrom becomes now.
+	RevokeSignInSessions(ctx context.Context, userID string) error
 }
 
 // errPending says a membership waits for one of its ends to be created.
@@ -740,15 +743,20 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 		w.rememberUser(desired.GetWorkerId(), created.ID)
 		current = created
 	}
+	justDisabled := false
 	if fields := directory.UserChanges(current.UserAttributes, attrs); len(fields) > 0 {
 		if err := w.dir.UpdateUser(ctx, current.ID, attrs, fields); err != nil {
 			return nil, err
 		}
 		result.Changes = append(result.Changes, auditlog.Changes(current.UserAttributes.Values(), attrs.Values())...)
 		result.Operations = append(result.Operations, "user.update")
+		justDisabled = current.AccountEnabled && !attrs.AccountEnabled
 		current.UserAttributes = attrs
 	}
 	justCreated := slices.Contains(result.Operations, "user.create")
+	if err := w.revokeAccess(ctx, desired, current, justCreated, justDisabled, result); err != nil {
+		return nil, err
+	}
 	if err := w.applyManager(ctx, desired, current.ID, justCreated, attempt, result); err != nil {
 		return nil, err
 	}
@@ -798,6 +806,35 @@ func (w *Writer) afterRefusedCreate(ctx context.Context, workerID string, attrs 
 		return nil, createErr
 	}
 	return holder, nil
+}
+
+// OpRevokeSessions is the operation, in results and audit records, of a leaver's sign-in sessions
+// revoked.
+const OpRevokeSessions = "user.revoke-sessions"
+
+// revokeAccess makes sure that a leaver whose desired user carries access_revoked_at has no
+// sign-in session issued before it, in the same convergence as the account's disable: Graph's
+// revokeSignInSessions resets signInSessionsValidFromDateTime to now. It is level-triggered —
+// the revocation is made when the directory shows sessions valid from before access_revoked_at,
+// so a restarted writer or a redelivered message does not revoke again, and a revocation that
+// failed after the disable is made on the retry — and, in addition, whenever this convergence is
+// the one that disabled the account: a session issued between access_revoked_at and the disable
+// (after a password change, say) must not survive either. An account created just now, disabled,
+// has no session to revoke.
+func (w *Writer) revokeAccess(ctx context.Context, desired *orgsyncv1.DesiredUser, current *directory.User, justCreated, justDisabled bool, result *orgsyncv1.WriterResult) error {
+	accessEnded := desired.GetAccessRevokedAt()
+	if accessEnded == nil || desired.GetAccountEnabled() || justCreated {
+		return nil
+	}
+	validFrom := current.SignInSessionsValidFrom
+	if !justDisabled && validFrom != nil && !validFrom.Before(accessEnded.AsTime()) {
+		return nil
+	}
+	if err := w.dir.RevokeSignInSessions(ctx, current.ID); err != nil {
+		return err
+	}
+	result.Operations = append(result.Operations, OpRevokeSessions)
+	return nil
 }
 
 // managerGiveUpAfter is the attempt after which a user's message stops coming back for its

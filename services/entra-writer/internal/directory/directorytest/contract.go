@@ -37,6 +37,7 @@ type Directory interface {
 	RemoveManager(ctx context.Context, userID string) error
 	GetManager(ctx context.Context, userID string) (string, error)
 	GetUserByPrincipalName(ctx context.Context, principalName string) (*directory.User, error)
+	RevokeSignInSessions(ctx context.Context, userID string) error
 }
 
 // Managers returns a user's manager id, read from the directory's own state.
@@ -44,6 +45,9 @@ type Managers func(userID string) (string, bool)
 
 // Members lists a group's member ids, read from the directory's own state.
 type Members func(groupID string) []string
+
+// ignoreSessions leaves out of a comparison the time Graph sets on its own.
+var ignoreSessions = cmpopts.IgnoreFields(directory.User{}, "SignInSessionsValidFrom")
 
 // RunContract checks that a Directory behaves as Graph does. newDirectory returns an empty one.
 func RunContract(t *testing.T, newDirectory func(t *testing.T) (Directory, Members, Managers)) {
@@ -72,7 +76,10 @@ func RunContract(t *testing.T, newDirectory func(t *testing.T) (Directory, Membe
 		if err != nil || found == nil {
 			t.Fatalf("find after create = %v, %v", found, err)
 		}
-		if diff := cmp.Diff(directory.User{ID: created.ID, UserAttributes: jane}, *found); diff != "" {
+		if found.SignInSessionsValidFrom == nil {
+			t.Error("a new user has no signInSessionsValidFromDateTime; Graph sets it at the create")
+		}
+		if diff := cmp.Diff(directory.User{ID: created.ID, UserAttributes: jane}, *found, ignoreSessions); diff != "" {
 			t.Errorf("found user (-want +got):\n%s", diff)
 		}
 
@@ -86,7 +93,7 @@ func RunContract(t *testing.T, newDirectory func(t *testing.T) (Directory, Membe
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(directory.User{ID: created.ID, UserAttributes: moved}, *got); diff != "" {
+		if diff := cmp.Diff(directory.User{ID: created.ID, UserAttributes: moved}, *got, ignoreSessions); diff != "" {
 			t.Errorf("after update (-want +got):\n%s", diff)
 		}
 
@@ -298,6 +305,33 @@ func RunContract(t *testing.T, newDirectory func(t *testing.T) (Directory, Membe
 		}
 		if diff := cmp.Diff(ids[:2], members(group.ID), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 			t.Errorf("a failed bind changed the members (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("revoking sign-in sessions moves signInSessionsValidFrom forward", func(t *testing.T) {
+		dir, _, _ := newDirectory(t)
+		ctx := t.Context()
+		created, err := dir.CreateUser(ctx, jane, "Xy7!initial-password-Q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, err := dir.GetUser(ctx, created.ID)
+		if err != nil || before.SignInSessionsValidFrom == nil {
+			t.Fatalf("read before the revocation = %+v, %v; want signInSessionsValidFrom set", before, err)
+		}
+		time.Sleep(5 * time.Millisecond) // the two instants must differ
+		if err := dir.RevokeSignInSessions(ctx, created.ID); err != nil {
+			t.Fatalf("revoking: %v", err)
+		}
+		after, err := dir.GetUser(ctx, created.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.SignInSessionsValidFrom == nil || !after.SignInSessionsValidFrom.After(*before.SignInSessionsValidFrom) {
+			t.Errorf("signInSessionsValidFrom after the revocation = %v, want after %v", after.SignInSessionsValidFrom, before.SignInSessionsValidFrom)
+		}
+		if err := dir.RevokeSignInSessions(ctx, "00000000-0000-4000-8000-00000000dead"); directory.ClassOf(err) != directory.ClassNotFound {
+			t.Errorf("revoking an unknown user's sessions: %v, want not found", err)
 		}
 	})
 

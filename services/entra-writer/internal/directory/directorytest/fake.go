@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
@@ -108,7 +109,8 @@ func (f *Fake) CreateUser(_ context.Context, attrs directory.UserAttributes, pas
 	if err := checkMapped("user.create", attrs); err != nil {
 		return nil, err
 	}
-	u := directory.User{ID: f.newID(), UserAttributes: attrs}
+	createdAt := time.Now()
+	u := directory.User{ID: f.newID(), UserAttributes: attrs, SignInSessionsValidFrom: &createdAt}
 	u.Mapped = applyMapped(nil, attrs, attrs.MappedFields())
 	f.users[u.ID] = u
 	f.Writes["user.create"]++
@@ -390,6 +392,24 @@ func (f *Fake) GetUserByPrincipalName(_ context.Context, principalName string) (
 		}
 	}
 	return nil, nil
+}
+
+// RevokeSignInSessions implements the Directory port: the user's sessions are valid from now.
+func (f *Fake) RevokeSignInSessions(_ context.Context, userID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("user.revoke-sessions"); err != nil {
+		return err
+	}
+	u, ok := f.users[userID]
+	if !ok {
+		return notFound("user.revoke-sessions", userID)
+	}
+	now := time.Now()
+	u.SignInSessionsValidFrom = &now
+	f.users[userID] = u
+	f.Writes["user.revoke-sessions"]++
+	return nil
 }
 
 // Manager returns a user's manager id.
