@@ -195,6 +195,11 @@ func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target
 	if !d.leave.IsZero() {
 		user.EmployeeLeaveDateTime = timestamppb.New(d.leave)
 	}
+	if !enabled && (phase == PhaseLeft || phase == PhaseGone) && m.pol.Lifecycle.RevokeAccess.Covers(d.terminated) {
+		// HR's time of the leave, not the time of this computation: the same after a restart or
+		// a replay, so the writers do not revoke again (see DesiredUser.access_revoked_at).
+		user.AccessRevokedAt = timestamppb.New(d.leave)
+	}
 	targetName := TargetName(target)
 	if target == orgsyncv1.Target_TARGET_AD {
 		user.Attributes = map[string]string{identifier.PropertySAMAccountName: ids.SAMAccountName}

@@ -124,6 +124,41 @@ type Lifecycle struct {
 	// DisableAtStartOfEndDate disables at 00:00 of the end date; by default a leaver works their
 	// last day and is disabled at the end of it.
 	DisableAtStartOfEndDate bool
+	// RevokeAccess says which disabled leavers also lose what they were issued before: their
+	// Entra sign-in sessions are revoked and their AD password is set to a random value
+	// (lifecycle.revokeAccess; docs/access.md).
+	RevokeAccess AccessRevocation
+}
+
+// AccessRevocation says when a leaver's disable also revokes their sessions and password.
+type AccessRevocation int
+
+// Access revocation settings; the zero value is the default.
+const (
+	// RevokeAccessOnTermination ("terminations"): when HR terminates the worker or gives an end
+	// date.
+	RevokeAccessOnTermination AccessRevocation = iota
+	// RevokeAccessOnAnyLeave ("allLeavers"): also when the account is disabled because the worker
+	// is no longer in their source's full export (the policy's cut-off).
+	RevokeAccessOnAnyLeave
+	// RevokeAccessNever ("never"): a leaver is only disabled.
+	RevokeAccessNever
+)
+
+var accessRevocationNames = map[string]AccessRevocation{
+	"terminations": RevokeAccessOnTermination, "allLeavers": RevokeAccessOnAnyLeave, "never": RevokeAccessNever,
+}
+
+// Covers says whether a leave ends access: terminated says HR terminated the worker or gave an
+// end date (rather than the worker vanishing from a full export).
+func (r AccessRevocation) Covers(terminated bool) bool {
+	switch r {
+	case RevokeAccessOnAnyLeave:
+		return true
+	case RevokeAccessOnTermination:
+		return terminated
+	}
+	return false
 }
 
 // Guard holds the mass-change thresholds: a batch that would disable or remove more than
@@ -746,7 +781,7 @@ func (p *parser) lifecycle(n *yaml.Node, pol *Policy) error {
 	if n == nil {
 		return nil
 	}
-	f, err := p.fields(n, "lifecycle", "preCreateDays", "leaverMode", "membershipGrace", "disableAt")
+	f, err := p.fields(n, "lifecycle", "preCreateDays", "leaverMode", "membershipGrace", "disableAt", "revokeAccess")
 	if err != nil {
 		return err
 	}
@@ -782,6 +817,17 @@ func (p *parser) lifecycle(n *yaml.Node, pol *Policy) error {
 		case at == "endOfEndDate":
 		default:
 			p.keep(p.fail(v, "lifecycle.disableAt must be startOfEndDate or endOfEndDate, not %q", at))
+		}
+	}
+	if v, ok := f["revokeAccess"]; ok {
+		name, err := p.scalar(v, "lifecycle.revokeAccess")
+		revocation, known := accessRevocationNames[name]
+		switch {
+		case !p.keep(err):
+		case !known:
+			p.keep(p.fail(v, "lifecycle.revokeAccess must be terminations, allLeavers or never, not %q", name))
+		default:
+			l.RevokeAccess = revocation
 		}
 	}
 	return nil
