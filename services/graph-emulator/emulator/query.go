@@ -209,6 +209,10 @@ func (s *Server) render(object *directoryObject, selection []string, withType bo
 				rendered[sessionsValidFrom] = renderSessionsValidFrom(object)
 				continue
 			}
+			if key, value, ok := s.renderLicenseProperty(object, name); ok {
+				rendered[key] = value
+				continue
+			}
 			key, found := lookupKey(object.props, name)
 			if !found {
 				rendered[name] = nil

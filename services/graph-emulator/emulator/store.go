@@ -112,6 +112,8 @@ type directoryObject struct {
 	// sessionsValidFrom is a user's signInSessionsValidFromDateTime (see sessions.go): kept
 	// apart from props, as Graph computes it and returns it only on $select.
 	sessionsValidFrom time.Time
+	// licenses are a group's assignedLicenses (see licenses.go).
+	licenses []assignedLicense
 }
 
 func (o *directoryObject) id() string { return o.props.ID() }
