@@ -59,6 +59,11 @@ type Directory interface {
 	// RevokeSignInSessions invalidates every sign-in session the user was issued until now
 	// (Graph's revokeSignInSessions); the user's SignInSessionsValidFrom becomes now.
 	RevokeSignInSessions(ctx context.Context, userID string) error
+	// AssignGroupLicenses adds licences to a group (or changes an assigned SKU's disabled plans)
+	// and removes others, in one assignLicense call; the group's members get them in the background.
+	AssignGroupLicenses(ctx context.Context, groupID string, add []directory.License, remove []string) error
+	// GroupLicenseErrors lists the group's members whose licence from it is in error.
+	GroupLicenseErrors(ctx context.Context, groupID string) ([]directory.LicenseError, error)
 }
 
 // errPending says a membership waits for one of its ends to be created.
