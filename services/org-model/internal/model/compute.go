@@ -1,9 +1,11 @@
 package model
 
 import (
+	"slices"
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
@@ -246,14 +248,14 @@ func (m *Model) computeUnit(unitID string) []*orgsyncv1.DesiredObject {
 	var out []*orgsyncv1.DesiredObject
 	for _, target := range m.targets {
 		out = append(out, &orgsyncv1.DesiredObject{Target: target, Key: GroupKey(unitID), Object: &orgsyncv1.DesiredObject_Group{
-			Group: m.unitGroup(GroupKey(unitID), orgsyncv1.GroupKind_GROUP_KIND_ORG_UNIT, m.pol.Groups.Unit, vars),
+			Group: m.licensed(target, m.unitGroup(GroupKey(unitID), orgsyncv1.GroupKind_GROUP_KIND_ORG_UNIT, m.pol.Groups.Unit, vars)),
 		}})
 		if !m.pol.Groups.Rollup.Enabled {
 			continue
 		}
 		out = append(out,
 			&orgsyncv1.DesiredObject{Target: target, Key: RollupGroupKey(unitID), Object: &orgsyncv1.DesiredObject_Group{
-				Group: m.unitGroup(RollupGroupKey(unitID), orgsyncv1.GroupKind_GROUP_KIND_ROLLUP, m.pol.Groups.Rollup, vars),
+				Group: m.licensed(target, m.unitGroup(RollupGroupKey(unitID), orgsyncv1.GroupKind_GROUP_KIND_ROLLUP, m.pol.Groups.Rollup, vars)),
 			}},
 			membership(target, RollupGroupKey(unitID), orgsyncv1.MemberKind_MEMBER_KIND_GROUP, GroupKey(unitID)))
 		if parentID := unit.GetParentOrgUnitId(); m.nestable(unitID, parentID) {
@@ -300,6 +302,21 @@ func (m *Model) unitGroup(groupKey string, kind orgsyncv1.GroupKind, t policy.Un
 	}
 }
 
+// licensed is g as target has it: in Entra, with the licences the policy attaches to its key
+// (groups.licenses); AD has no licences. g itself is not changed (it may serve every target).
+func (m *Model) licensed(target orgsyncv1.Target, g *orgsyncv1.DesiredGroup) *orgsyncv1.DesiredGroup {
+	licenses, managed := m.pol.Groups.Licenses[g.GetGroupKey()]
+	if !managed || target != orgsyncv1.Target_TARGET_ENTRA {
+		return g
+	}
+	withLicenses := proto.CloneOf(g)
+	withLicenses.ManageLicenses = true
+	for _, license := range licenses {
+		withLicenses.Licenses = append(withLicenses.Licenses, &orgsyncv1.GroupLicense{SkuId: license.SkuID, DisabledPlanIds: slices.Clone(license.DisabledPlans)})
+	}
+	return withLicenses
+}
+
 // computeGlobal is the manager and rule groups in every target.
 func (m *Model) computeGlobal() []*orgsyncv1.DesiredObject {
 	var groups []*orgsyncv1.DesiredGroup
@@ -321,7 +338,7 @@ func (m *Model) computeGlobal() []*orgsyncv1.DesiredObject {
 	var out []*orgsyncv1.DesiredObject
 	for _, target := range m.targets {
 		for _, g := range groups {
-			out = append(out, &orgsyncv1.DesiredObject{Target: target, Key: g.GetGroupKey(), Object: &orgsyncv1.DesiredObject_Group{Group: g}})
+			out = append(out, &orgsyncv1.DesiredObject{Target: target, Key: g.GetGroupKey(), Object: &orgsyncv1.DesiredObject_Group{Group: m.licensed(target, g)}})
 		}
 	}
 	return out

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,7 +85,22 @@ type Groups struct {
 	Rollup   UnitGroupTemplate
 	Managers ManagerGroups
 	Rules    []RuleGroup
+	// Licenses are the licences Entra group-based licensing gives the members of a group, by
+	// group key (unit-<unit>, all-<unit> for the roll-up, rule-<key>, managers-people, managers-units). A key
+	// present with no licence makes orgsync remove every licence from the group; a key absent
+	// leaves the group's licences alone (groups.licenses; docs/access.md).
+	Licenses map[string][]GroupLicense
 }
+
+// GroupLicense is one licence a group gives its members: a subscribed SKU, less some of its
+// service plans, all by GUID (lower-case).
+type GroupLicense struct {
+	SkuID         string
+	DisabledPlans []string
+}
+
+// guidPattern is a GUID as Graph writes SKU and service plan ids.
+var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$`)
 
 // UnitGroupTemplate names the groups made for each org unit (unit: direct members; rollup: the
 // unit's group and its sub-units' roll-up groups).
@@ -691,7 +708,7 @@ func (p *parser) groups(n *yaml.Node, pol *Policy) error {
 	if n == nil {
 		return nil
 	}
-	f, err := p.fields(n, "groups", "unit", "rollup", "managers", "rules")
+	f, err := p.fields(n, "groups", "unit", "rollup", "managers", "rules", "licenses")
 	if err != nil {
 		return err
 	}
@@ -719,6 +736,9 @@ func (p *parser) groups(n *yaml.Node, pol *Policy) error {
 			}
 		}
 	}
+	if v, ok := f["licenses"]; ok {
+		p.groupLicenses(v, g)
+	}
 	if v, ok := f["rules"]; ok {
 		if v.Kind != yaml.SequenceNode {
 			return p.fail(v, "groups.rules must be a list")
@@ -731,6 +751,72 @@ func (p *parser) groups(n *yaml.Node, pol *Policy) error {
 		}
 	}
 	return nil
+}
+
+// groupLicenses reads groups.licenses: group keys to lists of {skuId, disabledPlans}. Every
+// problem is recorded, each with its line.
+func (p *parser) groupLicenses(n *yaml.Node, g *Groups) {
+	if n.Kind != yaml.MappingNode {
+		p.keep(p.fail(n, "groups.licenses must map group keys to lists of licences"))
+		return
+	}
+	g.Licenses = map[string][]GroupLicense{}
+	guid := func(node *yaml.Node, what string) (string, bool) {
+		value, err := p.scalar(node, what)
+		if !p.keep(err) {
+			return "", false
+		}
+		if !guidPattern.MatchString(value) {
+			return "", p.keep(p.fail(node, "%s must be a GUID (as Graph's subscribedSkus lists it), not %q", what, value))
+		}
+		return strings.ToLower(value), true
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		keyNode, list := n.Content[i], n.Content[i+1]
+		groupKey := keyNode.Value
+		what := "groups.licenses." + groupKey
+		if list.Kind == yaml.ScalarNode && list.Tag == "!!null" {
+			g.Licenses[groupKey] = nil
+			continue
+		}
+		if list.Kind != yaml.SequenceNode {
+			p.keep(p.fail(list, "%s must be a list of licences ({skuId, disabledPlans})", what))
+			continue
+		}
+		licenses := []GroupLicense{}
+		for _, item := range list.Content {
+			lf, err := p.fields(item, what+" item", "skuId", "disabledPlans")
+			if !p.keep(err) {
+				continue
+			}
+			skuNode, ok := lf["skuId"]
+			if !ok {
+				p.keep(p.fail(item, "%s: a licence needs a skuId", what))
+				continue
+			}
+			license := GroupLicense{}
+			if license.SkuID, ok = guid(skuNode, what+".skuId"); !ok {
+				continue
+			}
+			if plans, given := lf["disabledPlans"]; given {
+				if plans.Kind != yaml.SequenceNode {
+					p.keep(p.fail(plans, "%s.disabledPlans must be a list of service plan ids", what))
+					continue
+				}
+				for _, planNode := range plans.Content {
+					if plan, ok := guid(planNode, what+".disabledPlans"); ok {
+						license.DisabledPlans = append(license.DisabledPlans, plan)
+					}
+				}
+			}
+			if slices.ContainsFunc(licenses, func(l GroupLicense) bool { return l.SkuID == license.SkuID }) {
+				p.keep(p.fail(skuNode, "%s names SKU %s twice", what, license.SkuID))
+				continue
+			}
+			licenses = append(licenses, license)
+		}
+		g.Licenses[groupKey] = licenses
+	}
 }
 
 // ruleGroup reads one item of groups.rules; a problem is recorded and the item left out.
