@@ -983,7 +983,88 @@ func (w *Writer) applyGroup(ctx context.Context, obj *orgsyncv1.DesiredObject, d
 	w.groupIDs[key] = current.ID
 	w.mu.Unlock()
 	result.ObjectId = current.ID
+	if desired.GetManageLicenses() {
+		if err := w.convergeLicenses(ctx, current, desired, result); err != nil {
+			return nil, err
+		}
+	}
 	return result, nil
+}
+
+// OpAssignLicenses is the operation, in results and audit records, of a group's licences changed.
+const OpAssignLicenses = "group.assign-license"
+
+// convergeLicenses makes the group's licences exactly the desired ones (a licence the policy no
+// longer names is removed, one changed behind orgsync's back is put back) in one assignLicense
+// call, and reports the members whose licence from the group is in error, as the directory shows
+// them now (group-based licensing assigns in the background: a member added moments ago may not
+// show yet; the next convergence of the group, a revision or a drift pass, reads them again).
+func (w *Writer) convergeLicenses(ctx context.Context, current *directory.Group, desired *orgsyncv1.DesiredGroup, result *orgsyncv1.WriterResult) error {
+	want := make([]directory.License, 0, len(desired.GetLicenses()))
+	for _, license := range desired.GetLicenses() {
+		want = append(want, directory.License{SkuID: license.GetSkuId(), DisabledPlans: license.GetDisabledPlanIds()})
+	}
+	add, remove := directory.LicenseChanges(current.Licenses, want)
+	if len(add) > 0 || len(remove) > 0 {
+		if err := w.dir.AssignGroupLicenses(ctx, current.ID, add, remove); err != nil {
+			return err
+		}
+		result.Outcome = orgsyncv1.Outcome_OUTCOME_APPLIED
+		result.Operations = append(result.Operations, OpAssignLicenses)
+		result.Changes = append(result.Changes, &orgsyncv1.AttributeChange{Name: "assignedLicenses", Before: licenseList(current.Licenses), After: licenseList(want)})
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	licenseErrors, err := w.dir.GroupLicenseErrors(ctx, current.ID)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	workerOf := make(map[string]string, len(w.userIDs))
+	for workerID, id := range w.userIDs {
+		workerOf[strings.ToLower(id)] = workerID
+	}
+	w.mu.Unlock()
+	for _, licenseError := range licenseErrors {
+		result.LicenseErrors = append(result.LicenseErrors, &orgsyncv1.MemberLicenseError{
+			MemberObjectId: licenseError.UserID, WorkerId: workerOf[strings.ToLower(licenseError.UserID)],
+			SkuId: licenseError.SkuID, Error: licenseErrorKind(licenseError.Error),
+		})
+	}
+	if len(licenseErrors) > 0 {
+		w.logger.WarnContext(ctx, "members of a group have licence errors", "group_key", desired.GetGroupKey(), "members_in_error", len(licenseErrors))
+	}
+	return nil
+}
+
+// licenseList renders licences for an audit record: "skuId" or "skuId (without plan, plan)".
+func licenseList(licenses []directory.License) string {
+	parts := make([]string, len(licenses))
+	for i, license := range licenses {
+		parts[i] = license.SkuID
+		if len(license.DisabledPlans) > 0 {
+			parts[i] += " (without " + strings.Join(license.DisabledPlans, ", ") + ")"
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+var licenseErrorKinds = map[string]orgsyncv1.LicenseAssignmentError{
+	"CountViolation":                     orgsyncv1.LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_COUNT_VIOLATION,
+	"MutuallyExclusiveViolation":         orgsyncv1.LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_MUTUALLY_EXCLUSIVE_VIOLATION,
+	"DependencyViolation":                orgsyncv1.LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_DEPENDENCY_VIOLATION,
+	"ProhibitedInUsageLocationViolation": orgsyncv1.LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_PROHIBITED_IN_USAGE_LOCATION_VIOLATION,
+	"UniquenessViolation":                orgsyncv1.LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_UNIQUENESS_VIOLATION,
+}
+
+// licenseErrorKind maps Graph's licenseAssignmentState.error to the contract's enum; a code Graph
+// adds later is OTHER, never dropped.
+func licenseErrorKind(code string) orgsyncv1.LicenseAssignmentError {
+	if kind, ok := licenseErrorKinds[code]; ok {
+		return kind
+	}
+	return orgsyncv1.LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_OTHER
 }
 
 // unmanagedMember reports whether a membership's user member is left alone.
