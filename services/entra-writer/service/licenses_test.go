@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orgsync/orgsync/pkg/converge"
 	"github.com/orgsync/orgsync/pkg/stream"
 	"github.com/orgsync/orgsync/pkg/stream/streamtest"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
@@ -128,5 +129,37 @@ func TestLicencesThroughTheGroup(t *testing.T) {
 	}
 	if got := emu.ConsumedUnits(licenseSku); got != 0 {
 		t.Errorf("%d units still consumed", got)
+	}
+}
+
+// TestUnknownLicenceIsReportedOnceAndParked: a policy naming a SKU the tenant has no subscription
+// for is refused by Graph (400); the group's desired state is FAILED once, INVALID with Graph's
+// code, parked on DEADLETTER, and not retried.
+func TestUnknownLicenceIsReportedOnceAndParked(t *testing.T) {
+	natsSrv := streamtest.StartBare(t)
+	emu := emulator.New(emulator.WithSubscribedSkus(emulator.SubscribedSku{SkuID: licenseSku, PrepaidUnits: 5, ServicePlanIDs: []string{licensePlanA}}))
+	graphSrv := httptest.NewServer(emu)
+	t.Cleanup(graphSrv.Close)
+	p := pipeline{emulator: emu, js: natsSrv.JS, pub: stream.NewPublisher(natsSrv.JS), natsURL: natsSrv.ClientURL(), graphURL: graphSrv.URL + "/v1.0"}
+	p.startWriter(t, nil)
+
+	p.publish(t, []*orgsyncv1.DesiredObject{licensedGroup(1, &orgsyncv1.GroupLicense{SkuId: "00000000-0000-4000-8000-00000000e3e3"})})
+	results := p.resultsUntil(t, 30*time.Second, func(r map[string]*orgsyncv1.WriterResult) bool {
+		return r["entra.group.unit-sales"].GetOutcome() == orgsyncv1.Outcome_OUTCOME_FAILED
+	})
+	result := results["entra.group.unit-sales"]
+	if result.GetErrorClass() != orgsyncv1.ErrorClass_ERROR_CLASS_INVALID || result.GetErrorCode() != "Request_BadRequest" {
+		t.Errorf("result %v/%q, want INVALID Request_BadRequest", result.GetErrorClass(), result.GetErrorCode())
+	}
+	letters, err := converge.NewBox(p.js, orgsyncv1.Target_TARGET_ENTRA).List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(letters) != 1 || letters[0].Path != "entra.group.unit-sales" {
+		t.Errorf("dead letters %v, want the group", letters)
+	}
+	time.Sleep(2 * time.Second) // a retry, were there one, would come within the first backoffs
+	if got := emu.Stats().Operations[emulator.OpGroupAssignLicense]; got != 1 {
+		t.Errorf("%d assignLicense requests, want 1 (not retried)", got)
 	}
 }
