@@ -3,6 +3,8 @@
 package streamtest
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -75,4 +77,37 @@ func HREvents(tb testing.TB, js jetstream.JetStream) []*orgsyncv1.HREvent {
 		events = append(events, &event)
 	}
 	return events
+}
+
+// AuditRecords returns every record stream AUDIT holds on subjects that start with
+// subjectPrefix (e.g. "audit.entra.user.E1"), in stream order.
+func AuditRecords(tb testing.TB, js jetstream.JetStream, subjectPrefix string) []*orgsyncv1.WriterResult {
+	tb.Helper()
+	s, err := js.Stream(tb.Context(), stream.Audit)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	info, err := s.Info(tb.Context())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var records []*orgsyncv1.WriterResult
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		raw, err := s.GetMsg(tb.Context(), seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if !strings.HasPrefix(raw.Subject, subjectPrefix) {
+			continue
+		}
+		var record orgsyncv1.WriterResult
+		if err := proto.Unmarshal(raw.Data, &record); err != nil {
+			tb.Fatal(err)
+		}
+		records = append(records, &record)
+	}
+	return records
 }

@@ -561,6 +561,15 @@ type DesiredUser struct {
 	CostCenter      string `protobuf:"bytes,18,opt,name=cost_center,json=costCenter,proto3" json:"cost_center,omitempty"`
 	Division        string `protobuf:"bytes,19,opt,name=division,proto3" json:"division,omitempty"`
 	BusinessPhone   string `protobuf:"bytes,20,opt,name=business_phone,json=businessPhone,proto3" json:"business_phone,omitempty"`
+	// access_revoked_at, when set, is the moment the worker's access ended: the disable of a
+	// leaver's account, by HR's time (the end of the last working day, or when HR reported the
+	// termination), when the policy asks for leaver security (lifecycle.revokeAccessOnLeave). The
+	// writer makes sure nothing issued before it still works — in Entra the sign-in sessions are
+	// revoked (signInSessionsValidFromDateTime not before it), in AD the password is set to a
+	// random value (pwdLastSet not before it) — and compares with what the directory shows, so a
+	// restarted writer does not revoke again and a failed revocation is retried. It stays the same
+	// while the worker stays a leaver; a rehire clears it.
+	AccessRevokedAt *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=access_revoked_at,json=accessRevokedAt,proto3" json:"access_revoked_at,omitempty"`
 	// attributes holds further target attributes produced by the policy's mapping, by the target's own
 	// attribute name.
 	Attributes    map[string]string `protobuf:"bytes,30,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -738,6 +747,13 @@ func (x *DesiredUser) GetBusinessPhone() string {
 	return ""
 }
 
+func (x *DesiredUser) GetAccessRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AccessRevokedAt
+	}
+	return nil
+}
+
 func (x *DesiredUser) GetAttributes() map[string]string {
 	if x != nil {
 		return x.Attributes
@@ -754,7 +770,14 @@ type DesiredGroup struct {
 	Description  string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
 	MailNickname string                 `protobuf:"bytes,5,opt,name=mail_nickname,json=mailNickname,proto3" json:"mail_nickname,omitempty"`
 	// org_unit_id is the unit the group mirrors, for unit and roll-up groups.
-	OrgUnitId     string `protobuf:"bytes,6,opt,name=org_unit_id,json=orgUnitId,proto3" json:"org_unit_id,omitempty"`
+	OrgUnitId string `protobuf:"bytes,6,opt,name=org_unit_id,json=orgUnitId,proto3" json:"org_unit_id,omitempty"`
+	// manage_licenses says the policy manages the group's licences (Entra group-based licensing):
+	// the group's assignedLicenses must be exactly licenses, which may be empty (a licence taken
+	// out of the policy is removed). When false, orgsync leaves the group's licences alone. AD has
+	// no licences; ad-writer ignores both fields.
+	ManageLicenses bool `protobuf:"varint,7,opt,name=manage_licenses,json=manageLicenses,proto3" json:"manage_licenses,omitempty"`
+	// licenses are the licences the group gives its members, when manage_licenses is set.
+	Licenses      []*GroupLicense `protobuf:"bytes,8,rep,name=licenses,proto3" json:"licenses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -831,6 +854,75 @@ func (x *DesiredGroup) GetOrgUnitId() string {
 	return ""
 }
 
+func (x *DesiredGroup) GetManageLicenses() bool {
+	if x != nil {
+		return x.ManageLicenses
+	}
+	return false
+}
+
+func (x *DesiredGroup) GetLicenses() []*GroupLicense {
+	if x != nil {
+		return x.Licenses
+	}
+	return nil
+}
+
+// GroupLicense is one licence a group gives its members.
+type GroupLicense struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// sku_id is the subscribed SKU's id (a GUID), as Graph's subscribedSkus lists it.
+	SkuId string `protobuf:"bytes,1,opt,name=sku_id,json=skuId,proto3" json:"sku_id,omitempty"`
+	// disabled_plan_ids are the SKU's service plans left off, by servicePlanId (GUIDs).
+	DisabledPlanIds []string `protobuf:"bytes,2,rep,name=disabled_plan_ids,json=disabledPlanIds,proto3" json:"disabled_plan_ids,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *GroupLicense) Reset() {
+	*x = GroupLicense{}
+	mi := &file_orgsync_v1_directory_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupLicense) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupLicense) ProtoMessage() {}
+
+func (x *GroupLicense) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_directory_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupLicense.ProtoReflect.Descriptor instead.
+func (*GroupLicense) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GroupLicense) GetSkuId() string {
+	if x != nil {
+		return x.SkuId
+	}
+	return ""
+}
+
+func (x *GroupLicense) GetDisabledPlanIds() []string {
+	if x != nil {
+		return x.DisabledPlanIds
+	}
+	return nil
+}
+
 // DesiredMembership says that a user or a group is (or, as a tombstone, is not) a member of a group.
 type DesiredMembership struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -844,7 +936,7 @@ type DesiredMembership struct {
 
 func (x *DesiredMembership) Reset() {
 	*x = DesiredMembership{}
-	mi := &file_orgsync_v1_directory_proto_msgTypes[5]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +948,7 @@ func (x *DesiredMembership) String() string {
 func (*DesiredMembership) ProtoMessage() {}
 
 func (x *DesiredMembership) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_directory_proto_msgTypes[5]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +961,7 @@ func (x *DesiredMembership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DesiredMembership.ProtoReflect.Descriptor instead.
 func (*DesiredMembership) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{5}
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DesiredMembership) GetGroupKey() string {
@@ -926,7 +1018,7 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1d\n" +
 	"\n" +
-	"token_name\x18\x03 \x01(\tR\ttokenName\"\x9e\a\n" +
+	"token_name\x18\x03 \x01(\tR\ttokenName\"\xe6\a\n" +
 	"\vDesiredUser\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12'\n" +
 	"\x0faccount_enabled\x18\x02 \x01(\bR\x0eaccountEnabled\x12!\n" +
@@ -953,20 +1045,26 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"\vcost_center\x18\x12 \x01(\tR\n" +
 	"costCenter\x12\x1a\n" +
 	"\bdivision\x18\x13 \x01(\tR\bdivision\x12%\n" +
-	"\x0ebusiness_phone\x18\x14 \x01(\tR\rbusinessPhone\x12G\n" +
+	"\x0ebusiness_phone\x18\x14 \x01(\tR\rbusinessPhone\x12F\n" +
+	"\x11access_revoked_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x0faccessRevokedAt\x12G\n" +
 	"\n" +
 	"attributes\x18\x1e \x03(\v2'.orgsync.v1.DesiredUser.AttributesEntryR\n" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe0\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbf\x02\n" +
 	"\fDesiredGroup\x12\x1b\n" +
 	"\tgroup_key\x18\x01 \x01(\tR\bgroupKey\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.orgsync.v1.GroupKindR\x04kind\x12!\n" +
 	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12 \n" +
 	"\vdescription\x18\x04 \x01(\tR\vdescription\x12#\n" +
 	"\rmail_nickname\x18\x05 \x01(\tR\fmailNickname\x12\x1e\n" +
-	"\vorg_unit_id\x18\x06 \x01(\tR\torgUnitId\"\x88\x01\n" +
+	"\vorg_unit_id\x18\x06 \x01(\tR\torgUnitId\x12'\n" +
+	"\x0fmanage_licenses\x18\a \x01(\bR\x0emanageLicenses\x124\n" +
+	"\blicenses\x18\b \x03(\v2\x18.orgsync.v1.GroupLicenseR\blicenses\"Q\n" +
+	"\fGroupLicense\x12\x15\n" +
+	"\x06sku_id\x18\x01 \x01(\tR\x05skuId\x12*\n" +
+	"\x11disabled_plan_ids\x18\x02 \x03(\tR\x0fdisabledPlanIds\"\x88\x01\n" +
 	"\x11DesiredMembership\x12\x1b\n" +
 	"\tgroup_key\x18\x01 \x01(\tR\bgroupKey\x127\n" +
 	"\vmember_kind\x18\x02 \x01(\x0e2\x16.orgsync.v1.MemberKindR\n" +
@@ -1008,7 +1106,7 @@ func file_orgsync_v1_directory_proto_rawDescGZIP() []byte {
 }
 
 var file_orgsync_v1_directory_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_orgsync_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_orgsync_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_orgsync_v1_directory_proto_goTypes = []any{
 	(Target)(0),                   // 0: orgsync.v1.Target
 	(ObjectKind)(0),               // 1: orgsync.v1.ObjectKind
@@ -1019,28 +1117,31 @@ var file_orgsync_v1_directory_proto_goTypes = []any{
 	(*Principal)(nil),             // 6: orgsync.v1.Principal
 	(*DesiredUser)(nil),           // 7: orgsync.v1.DesiredUser
 	(*DesiredGroup)(nil),          // 8: orgsync.v1.DesiredGroup
-	(*DesiredMembership)(nil),     // 9: orgsync.v1.DesiredMembership
-	nil,                           // 10: orgsync.v1.DesiredUser.AttributesEntry
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*GroupLicense)(nil),          // 9: orgsync.v1.GroupLicense
+	(*DesiredMembership)(nil),     // 10: orgsync.v1.DesiredMembership
+	nil,                           // 11: orgsync.v1.DesiredUser.AttributesEntry
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
 }
 var file_orgsync_v1_directory_proto_depIdxs = []int32{
 	0,  // 0: orgsync.v1.DesiredObject.target:type_name -> orgsync.v1.Target
 	5,  // 1: orgsync.v1.DesiredObject.cause:type_name -> orgsync.v1.Cause
 	7,  // 2: orgsync.v1.DesiredObject.user:type_name -> orgsync.v1.DesiredUser
 	8,  // 3: orgsync.v1.DesiredObject.group:type_name -> orgsync.v1.DesiredGroup
-	9,  // 4: orgsync.v1.DesiredObject.membership:type_name -> orgsync.v1.DesiredMembership
-	11, // 5: orgsync.v1.Cause.computed_at:type_name -> google.protobuf.Timestamp
+	10, // 4: orgsync.v1.DesiredObject.membership:type_name -> orgsync.v1.DesiredMembership
+	12, // 5: orgsync.v1.Cause.computed_at:type_name -> google.protobuf.Timestamp
 	6,  // 6: orgsync.v1.Cause.approved_by:type_name -> orgsync.v1.Principal
-	11, // 7: orgsync.v1.DesiredUser.employee_hire_date:type_name -> google.protobuf.Timestamp
-	11, // 8: orgsync.v1.DesiredUser.employee_leave_date_time:type_name -> google.protobuf.Timestamp
-	10, // 9: orgsync.v1.DesiredUser.attributes:type_name -> orgsync.v1.DesiredUser.AttributesEntry
-	2,  // 10: orgsync.v1.DesiredGroup.kind:type_name -> orgsync.v1.GroupKind
-	3,  // 11: orgsync.v1.DesiredMembership.member_kind:type_name -> orgsync.v1.MemberKind
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	12, // 7: orgsync.v1.DesiredUser.employee_hire_date:type_name -> google.protobuf.Timestamp
+	12, // 8: orgsync.v1.DesiredUser.employee_leave_date_time:type_name -> google.protobuf.Timestamp
+	12, // 9: orgsync.v1.DesiredUser.access_revoked_at:type_name -> google.protobuf.Timestamp
+	11, // 10: orgsync.v1.DesiredUser.attributes:type_name -> orgsync.v1.DesiredUser.AttributesEntry
+	2,  // 11: orgsync.v1.DesiredGroup.kind:type_name -> orgsync.v1.GroupKind
+	9,  // 12: orgsync.v1.DesiredGroup.licenses:type_name -> orgsync.v1.GroupLicense
+	3,  // 13: orgsync.v1.DesiredMembership.member_kind:type_name -> orgsync.v1.MemberKind
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_orgsync_v1_directory_proto_init() }
@@ -1059,7 +1160,7 @@ func file_orgsync_v1_directory_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgsync_v1_directory_proto_rawDesc), len(file_orgsync_v1_directory_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -144,6 +144,72 @@ func (ErrorClass) EnumDescriptor() ([]byte, []int) {
 	return file_orgsync_v1_results_proto_rawDescGZIP(), []int{1}
 }
 
+// LicenseAssignmentError is why a group's licence is not assigned to one of its members: Graph's
+// licenseAssignmentState.error.
+type LicenseAssignmentError int32
+
+const (
+	LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_UNSPECIFIED LicenseAssignmentError = 0
+	// LICENSE_ASSIGNMENT_ERROR_COUNT_VIOLATION: not enough units of the SKU (prepaidUnits).
+	LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_COUNT_VIOLATION              LicenseAssignmentError = 1
+	LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_MUTUALLY_EXCLUSIVE_VIOLATION LicenseAssignmentError = 2
+	LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_DEPENDENCY_VIOLATION         LicenseAssignmentError = 3
+	// LICENSE_ASSIGNMENT_ERROR_PROHIBITED_IN_USAGE_LOCATION_VIOLATION: a service is not available in
+	// the member's usageLocation (or, without one, the tenant's).
+	LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_PROHIBITED_IN_USAGE_LOCATION_VIOLATION LicenseAssignmentError = 4
+	LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_UNIQUENESS_VIOLATION                   LicenseAssignmentError = 5
+	LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_OTHER                                  LicenseAssignmentError = 6
+)
+
+// Enum value maps for LicenseAssignmentError.
+var (
+	LicenseAssignmentError_name = map[int32]string{
+		0: "LICENSE_ASSIGNMENT_ERROR_UNSPECIFIED",
+		1: "LICENSE_ASSIGNMENT_ERROR_COUNT_VIOLATION",
+		2: "LICENSE_ASSIGNMENT_ERROR_MUTUALLY_EXCLUSIVE_VIOLATION",
+		3: "LICENSE_ASSIGNMENT_ERROR_DEPENDENCY_VIOLATION",
+		4: "LICENSE_ASSIGNMENT_ERROR_PROHIBITED_IN_USAGE_LOCATION_VIOLATION",
+		5: "LICENSE_ASSIGNMENT_ERROR_UNIQUENESS_VIOLATION",
+		6: "LICENSE_ASSIGNMENT_ERROR_OTHER",
+	}
+	LicenseAssignmentError_value = map[string]int32{
+		"LICENSE_ASSIGNMENT_ERROR_UNSPECIFIED":                            0,
+		"LICENSE_ASSIGNMENT_ERROR_COUNT_VIOLATION":                        1,
+		"LICENSE_ASSIGNMENT_ERROR_MUTUALLY_EXCLUSIVE_VIOLATION":           2,
+		"LICENSE_ASSIGNMENT_ERROR_DEPENDENCY_VIOLATION":                   3,
+		"LICENSE_ASSIGNMENT_ERROR_PROHIBITED_IN_USAGE_LOCATION_VIOLATION": 4,
+		"LICENSE_ASSIGNMENT_ERROR_UNIQUENESS_VIOLATION":                   5,
+		"LICENSE_ASSIGNMENT_ERROR_OTHER":                                  6,
+	}
+)
+
+func (x LicenseAssignmentError) Enum() *LicenseAssignmentError {
+	p := new(LicenseAssignmentError)
+	*p = x
+	return p
+}
+
+func (x LicenseAssignmentError) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LicenseAssignmentError) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgsync_v1_results_proto_enumTypes[2].Descriptor()
+}
+
+func (LicenseAssignmentError) Type() protoreflect.EnumType {
+	return &file_orgsync_v1_results_proto_enumTypes[2]
+}
+
+func (x LicenseAssignmentError) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LicenseAssignmentError.Descriptor instead.
+func (LicenseAssignmentError) EnumDescriptor() ([]byte, []int) {
+	return file_orgsync_v1_results_proto_rawDescGZIP(), []int{2}
+}
+
 // WriterResult is what a writer observed and did for one desired object, published on stream
 // RESULTS under results.<target>.<kind>.<key> (newest only) and, for every write, on the audit
 // subject audit.<target>.<kind>.<key>.
@@ -190,8 +256,12 @@ type WriterResult struct {
 	// manager's account does not exist (yet, or its own desired state failed); the writer makes the
 	// link when the manager's account appears.
 	ManagerLinkPending bool `protobuf:"varint,21,opt,name=manager_link_pending,json=managerLinkPending,proto3" json:"manager_link_pending,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// license_errors are the group's members whose licence from this group is in error, as the
+	// directory showed them when the group was converged (Entra group-based licensing assigns in
+	// the background; a member's licence state is read, never written).
+	LicenseErrors []*MemberLicenseError `protobuf:"bytes,22,rep,name=license_errors,json=licenseErrors,proto3" json:"license_errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WriterResult) Reset() {
@@ -371,6 +441,84 @@ func (x *WriterResult) GetManagerLinkPending() bool {
 	return false
 }
 
+func (x *WriterResult) GetLicenseErrors() []*MemberLicenseError {
+	if x != nil {
+		return x.LicenseErrors
+	}
+	return nil
+}
+
+// MemberLicenseError is one member whose licence from a group is in error.
+type MemberLicenseError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// member_object_id is the member's directory object id.
+	MemberObjectId string `protobuf:"bytes,1,opt,name=member_object_id,json=memberObjectId,proto3" json:"member_object_id,omitempty"`
+	// worker_id is the member's worker id, when orgsync manages the member.
+	WorkerId      string                 `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	SkuId         string                 `protobuf:"bytes,3,opt,name=sku_id,json=skuId,proto3" json:"sku_id,omitempty"`
+	Error         LicenseAssignmentError `protobuf:"varint,4,opt,name=error,proto3,enum=orgsync.v1.LicenseAssignmentError" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberLicenseError) Reset() {
+	*x = MemberLicenseError{}
+	mi := &file_orgsync_v1_results_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberLicenseError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberLicenseError) ProtoMessage() {}
+
+func (x *MemberLicenseError) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_results_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberLicenseError.ProtoReflect.Descriptor instead.
+func (*MemberLicenseError) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_results_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MemberLicenseError) GetMemberObjectId() string {
+	if x != nil {
+		return x.MemberObjectId
+	}
+	return ""
+}
+
+func (x *MemberLicenseError) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *MemberLicenseError) GetSkuId() string {
+	if x != nil {
+		return x.SkuId
+	}
+	return ""
+}
+
+func (x *MemberLicenseError) GetError() LicenseAssignmentError {
+	if x != nil {
+		return x.Error
+	}
+	return LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_UNSPECIFIED
+}
+
 // AttributeChange is one attribute a write changed.
 type AttributeChange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -387,7 +535,7 @@ type AttributeChange struct {
 
 func (x *AttributeChange) Reset() {
 	*x = AttributeChange{}
-	mi := &file_orgsync_v1_results_proto_msgTypes[1]
+	mi := &file_orgsync_v1_results_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -399,7 +547,7 @@ func (x *AttributeChange) String() string {
 func (*AttributeChange) ProtoMessage() {}
 
 func (x *AttributeChange) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_results_proto_msgTypes[1]
+	mi := &file_orgsync_v1_results_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -412,7 +560,7 @@ func (x *AttributeChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeChange.ProtoReflect.Descriptor instead.
 func (*AttributeChange) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_results_proto_rawDescGZIP(), []int{1}
+	return file_orgsync_v1_results_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *AttributeChange) GetName() string {
@@ -448,7 +596,7 @@ var File_orgsync_v1_results_proto protoreflect.FileDescriptor
 const file_orgsync_v1_results_proto_rawDesc = "" +
 	"\n" +
 	"\x18orgsync/v1/results.proto\x12\n" +
-	"orgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aorgsync/v1/directory.proto\"\xcc\x06\n" +
+	"orgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aorgsync/v1/directory.proto\"\x93\a\n" +
 	"\fWriterResult\x12*\n" +
 	"\x06target\x18\x01 \x01(\x0e2\x12.orgsync.v1.TargetR\x06target\x12*\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x16.orgsync.v1.ObjectKindR\x04kind\x12\x10\n" +
@@ -476,7 +624,13 @@ const file_orgsync_v1_results_proto_rawDesc = "" +
 	"\x12distinguished_name\x18\x12 \x01(\tR\x11distinguishedName\x12(\n" +
 	"\x10sam_account_name\x18\x13 \x01(\tR\x0esamAccountName\x12\x1a\n" +
 	"\bproperty\x18\x14 \x01(\tR\bproperty\x120\n" +
-	"\x14manager_link_pending\x18\x15 \x01(\bR\x12managerLinkPending\"o\n" +
+	"\x14manager_link_pending\x18\x15 \x01(\bR\x12managerLinkPending\x12E\n" +
+	"\x0elicense_errors\x18\x16 \x03(\v2\x1e.orgsync.v1.MemberLicenseErrorR\rlicenseErrors\"\xac\x01\n" +
+	"\x12MemberLicenseError\x12(\n" +
+	"\x10member_object_id\x18\x01 \x01(\tR\x0ememberObjectId\x12\x1b\n" +
+	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x15\n" +
+	"\x06sku_id\x18\x03 \x01(\tR\x05skuId\x128\n" +
+	"\x05error\x18\x04 \x01(\x0e2\".orgsync.v1.LicenseAssignmentErrorR\x05error\"o\n" +
 	"\x0fAttributeChange\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06before\x18\x02 \x01(\tR\x06before\x12\x14\n" +
@@ -496,7 +650,15 @@ const file_orgsync_v1_results_proto_rawDesc = "" +
 	"\x14ERROR_CLASS_CONFLICT\x10\x03\x12\x19\n" +
 	"\x15ERROR_CLASS_NOT_FOUND\x10\x04\x12\x17\n" +
 	"\x13ERROR_CLASS_INVALID\x10\x05\x12\x19\n" +
-	"\x15ERROR_CLASS_FORBIDDEN\x10\x06B7Z5github.com/orgsync/orgsync/proto/orgsync/v1;orgsyncv1b\x06proto3"
+	"\x15ERROR_CLASS_FORBIDDEN\x10\x06*\xfa\x02\n" +
+	"\x16LicenseAssignmentError\x12(\n" +
+	"$LICENSE_ASSIGNMENT_ERROR_UNSPECIFIED\x10\x00\x12,\n" +
+	"(LICENSE_ASSIGNMENT_ERROR_COUNT_VIOLATION\x10\x01\x129\n" +
+	"5LICENSE_ASSIGNMENT_ERROR_MUTUALLY_EXCLUSIVE_VIOLATION\x10\x02\x121\n" +
+	"-LICENSE_ASSIGNMENT_ERROR_DEPENDENCY_VIOLATION\x10\x03\x12C\n" +
+	"?LICENSE_ASSIGNMENT_ERROR_PROHIBITED_IN_USAGE_LOCATION_VIOLATION\x10\x04\x121\n" +
+	"-LICENSE_ASSIGNMENT_ERROR_UNIQUENESS_VIOLATION\x10\x05\x12\"\n" +
+	"\x1eLICENSE_ASSIGNMENT_ERROR_OTHER\x10\x06B7Z5github.com/orgsync/orgsync/proto/orgsync/v1;orgsyncv1b\x06proto3"
 
 var (
 	file_orgsync_v1_results_proto_rawDescOnce sync.Once
@@ -510,31 +672,35 @@ func file_orgsync_v1_results_proto_rawDescGZIP() []byte {
 	return file_orgsync_v1_results_proto_rawDescData
 }
 
-var file_orgsync_v1_results_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_orgsync_v1_results_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_orgsync_v1_results_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_orgsync_v1_results_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_orgsync_v1_results_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: orgsync.v1.Outcome
 	(ErrorClass)(0),               // 1: orgsync.v1.ErrorClass
-	(*WriterResult)(nil),          // 2: orgsync.v1.WriterResult
-	(*AttributeChange)(nil),       // 3: orgsync.v1.AttributeChange
-	(Target)(0),                   // 4: orgsync.v1.Target
-	(ObjectKind)(0),               // 5: orgsync.v1.ObjectKind
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*Cause)(nil),                 // 7: orgsync.v1.Cause
+	(LicenseAssignmentError)(0),   // 2: orgsync.v1.LicenseAssignmentError
+	(*WriterResult)(nil),          // 3: orgsync.v1.WriterResult
+	(*MemberLicenseError)(nil),    // 4: orgsync.v1.MemberLicenseError
+	(*AttributeChange)(nil),       // 5: orgsync.v1.AttributeChange
+	(Target)(0),                   // 6: orgsync.v1.Target
+	(ObjectKind)(0),               // 7: orgsync.v1.ObjectKind
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*Cause)(nil),                 // 9: orgsync.v1.Cause
 }
 var file_orgsync_v1_results_proto_depIdxs = []int32{
-	4, // 0: orgsync.v1.WriterResult.target:type_name -> orgsync.v1.Target
-	5, // 1: orgsync.v1.WriterResult.kind:type_name -> orgsync.v1.ObjectKind
+	6, // 0: orgsync.v1.WriterResult.target:type_name -> orgsync.v1.Target
+	7, // 1: orgsync.v1.WriterResult.kind:type_name -> orgsync.v1.ObjectKind
 	0, // 2: orgsync.v1.WriterResult.outcome:type_name -> orgsync.v1.Outcome
 	1, // 3: orgsync.v1.WriterResult.error_class:type_name -> orgsync.v1.ErrorClass
-	6, // 4: orgsync.v1.WriterResult.observed_at:type_name -> google.protobuf.Timestamp
-	7, // 5: orgsync.v1.WriterResult.cause:type_name -> orgsync.v1.Cause
-	3, // 6: orgsync.v1.WriterResult.changes:type_name -> orgsync.v1.AttributeChange
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	8, // 4: orgsync.v1.WriterResult.observed_at:type_name -> google.protobuf.Timestamp
+	9, // 5: orgsync.v1.WriterResult.cause:type_name -> orgsync.v1.Cause
+	5, // 6: orgsync.v1.WriterResult.changes:type_name -> orgsync.v1.AttributeChange
+	4, // 7: orgsync.v1.WriterResult.license_errors:type_name -> orgsync.v1.MemberLicenseError
+	2, // 8: orgsync.v1.MemberLicenseError.error:type_name -> orgsync.v1.LicenseAssignmentError
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_orgsync_v1_results_proto_init() }
@@ -548,8 +714,8 @@ func file_orgsync_v1_results_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgsync_v1_results_proto_rawDesc), len(file_orgsync_v1_results_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   2,
+			NumEnums:      3,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

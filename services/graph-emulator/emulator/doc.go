@@ -21,6 +21,13 @@
 // "details" entry whose code (InvalidValue, ObjectConflict) and target name the property.
 // WithVerifiedDomains restricts userPrincipalName domains as a tenant's verified domains do.
 //
+// Access: users/{id}/revokeSignInSessions resets the user's signInSessionsValidFromDateTime
+// (sessions.go; SignInSessionValid tells whether a session issued at a time still works), and
+// group-based licensing is emulated (licenses.go): subscribedSkus seeded with WithSubscribedSkus,
+// groups/{id}/assignLicense checked against them, assignedLicenses and each member's
+// licenseAssignmentStates computed on $select (CountViolation beyond the prepaid units,
+// ProhibitedInUsageLocationViolation without a usage location), and membersWithLicenseErrors.
+//
 // A *Server is safe for concurrent use and starts no goroutines. Every request passes through
 // Server.ServeHTTP, which matches a route, runs its handler and writes any error in one place;
 // later features (such as $batch, members@odata.bind, delta queries, soft delete and fault

@@ -205,6 +205,14 @@ func (s *Server) render(object *directoryObject, selection []string, withType bo
 	case selection != nil:
 		rendered = Object{"id": object.id()}
 		for _, name := range selection {
+			if object.kind == kindUser && strings.EqualFold(name, sessionsValidFrom) {
+				rendered[sessionsValidFrom] = renderSessionsValidFrom(object)
+				continue
+			}
+			if key, value, ok := s.renderLicenseProperty(object, name); ok {
+				rendered[key] = value
+				continue
+			}
 			key, found := lookupKey(object.props, name)
 			if !found {
 				rendered[name] = nil

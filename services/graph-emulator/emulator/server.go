@@ -26,6 +26,9 @@ type Server struct {
 	// verifiedDomains, when not empty, are the only domains a userPrincipalName may use.
 	verifiedDomains map[string]bool
 	routes          []route
+	// skus are the tenant's subscriptions (WithSubscribedSkus); tenantUsageLocation its country.
+	skus                []SubscribedSku
+	tenantUsageLocation string
 
 	mu        sync.Mutex
 	directory *directory
@@ -120,7 +123,8 @@ const (
 
 func (s *Server) routeTable() []route {
 	// The delta functions come first because users/{user} and groups/{group} match them too.
-	return append(s.deltaRoutes(), []route{
+	routes := append(append(s.deltaRoutes(), s.sessionRoutes()...), s.licenseRoutes()...)
+	return append(routes, []route{
 		newRoute(http.MethodGet, "users", OpListUsers, s.listUsers),
 		newRoute(http.MethodPost, "users", OpUserCreate, s.createUser),
 		newRoute(http.MethodGet, "users/{user}", OpUserGet, s.getUser),

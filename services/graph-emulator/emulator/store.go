@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Object is a directory object as the emulator stores it: the JSON properties a client sent,
@@ -108,6 +109,11 @@ type directoryObject struct {
 	// manager that change took away ("" when it set one), for "manager@delta".
 	managerChanged uint64
 	formerManager  string
+	// sessionsValidFrom is a user's signInSessionsValidFromDateTime (see sessions.go): kept
+	// apart from props, as Graph computes it and returns it only on $select.
+	sessionsValidFrom time.Time
+	// licenses are a group's assignedLicenses (see licenses.go).
+	licenses []assignedLicense
 }
 
 func (o *directoryObject) id() string { return o.props.ID() }

@@ -24,7 +24,9 @@ func (s *Server) createUser(c *call) error {
 		s.mu.Unlock()
 		return duplicateProperty("userPrincipalName")
 	}
-	created := s.directory.add(kindUser, props).props.clone()
+	user := s.directory.add(kindUser, props)
+	user.sessionsValidFrom = s.now()
+	created := user.props.clone()
 	s.faults.noteCreated(created.ID())
 	s.mu.Unlock()
 
@@ -64,6 +66,7 @@ func (s *Server) updateUser(c *call) error {
 		return err
 	}
 	newPrincipalName, renaming := changes["userPrincipalName"].(string)
+	_, passwordChanged := changes["passwordProfile"]
 	delete(changes, "passwordProfile")
 	delete(changes, "id")
 
@@ -93,6 +96,10 @@ func (s *Server) updateUser(c *call) error {
 		changes["onPremisesExtensionAttributes"] = merged
 	}
 	s.directory.update(user, changes)
+	if passwordChanged {
+		// Graph invalidates the sessions issued before a password change.
+		user.sessionsValidFrom = s.now()
+	}
 	return s.writeNoContent(c)
 }
 

@@ -631,6 +631,24 @@ func describeChanges(changes []Change) string {
 	return strings.TrimSuffix(b.String(), "; ")
 }
 
+// fileTimeEpoch is 1970-01-01 in Windows FILETIME: 100-nanosecond intervals since 1601-01-01.
+const fileTimeEpoch = 116444736000000000
+
+// FileTime renders t as AD writes an Interval attribute such as pwdLastSet.
+func FileTime(t time.Time) string {
+	return strconv.FormatInt(t.UnixNano()/100+fileTimeEpoch, 10)
+}
+
+// ParseFileTime reads an Interval attribute such as pwdLastSet. ok is false for an absent or
+// zero value (pwdLastSet 0: the password must be changed at next logon, its time unknown).
+func ParseFileTime(value string) (t time.Time, ok bool) {
+	intervals, err := strconv.ParseInt(value, 10, 64)
+	if err != nil || intervals <= fileTimeEpoch {
+		return time.Time{}, false
+	}
+	return time.Unix(0, (intervals-fileTimeEpoch)*100).UTC(), true
+}
+
 // UnicodePwd encodes a password for AD's unicodePwd: UTF-16LE of the password in double quotes.
 func UnicodePwd(password string) string {
 	quoted := "\"" + password + "\""

@@ -731,7 +731,7 @@ func desiredUserAttrs(u *orgsyncv1.DesiredUser, managerDN string) map[string]str
 }
 
 func (w *Writer) userReadAttrs(u *orgsyncv1.DesiredUser) []string {
-	attrs := append([]string{"objectGUID", "userAccountControl", keyVersionAttribute, w.opts.MarkerAttribute}, userAttrNames...)
+	attrs := append([]string{"objectGUID", "userAccountControl", keyVersionAttribute, pwdLastSetAttribute, w.opts.MarkerAttribute}, userAttrNames...)
 	for name := range u.GetAttributes() {
 		if !contractAttributes[name] {
 			attrs = append(attrs, name)
@@ -744,6 +744,14 @@ func (w *Writer) userReadAttrs(u *orgsyncv1.DesiredUser) []string {
 // is asked for by name). The writer adds an account without a password and sets it in a second
 // write, so an account of orgsync's still at 1 never got its password.
 const keyVersionAttribute = "msDS-KeyVersionNumber"
+
+// pwdLastSetAttribute is when the account's password was last set (a FILETIME; 0 when it must be
+// changed at next logon): it tells whether a leaver's password was reset since their access ended.
+const pwdLastSetAttribute = "pwdLastSet"
+
+// OpPasswordReset is the operation, in results and audit records, of a leaver's password set to
+// a random value.
+const OpPasswordReset = "user.password-reset"
 
 const (
 	uacDisabled = 0x2
@@ -832,7 +840,11 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 			}
 			current.Attrs["userAccountControl"] = []string{strconv.Itoa(uac)}
 		}
-		if err := w.updateUser(ctx, current, attrs, enabled, result); err != nil {
+		var accessEnded *time.Time
+		if at := desired.GetAccessRevokedAt(); at != nil && !obj.GetTombstone() {
+			accessEnded = new(at.AsTime())
+		}
+		if err := w.updateUser(ctx, current, attrs, enabled, accessEnded, result); err != nil {
 			return nil, w.checkManagerDN(ctx, desired, managerDN, err)
 		}
 		currentRDN, currentParent := ldap.Parent(current.DN)
@@ -947,8 +959,14 @@ func (w *Writer) readBack(ctx context.Context, dn, filter string, attrs []string
 	return entries[0], nil
 }
 
-// updateUser replaces the attributes that differ and sets the enabled bit.
-func (w *Writer) updateUser(ctx context.Context, current *ldap.Entry, attrs map[string]string, enabled bool, result *orgsyncv1.WriterResult) error {
+// updateUser replaces the attributes that differ and sets the enabled bit, in one modify. For a
+// leaver whose access ended at accessEnded (DesiredUser.access_revoked_at) the same modify sets
+// the password to a random value, so the disable and the reset are one atomic write: when this
+// write disables the account, and whenever the directory shows a password set before the end of
+// access (a reset that failed, a restart between two attempts). A password set since is left
+// alone: a restarted writer does not reset it again. The password is generated here, travels
+// once over TLS, and is never logged, stored or audited.
+func (w *Writer) updateUser(ctx context.Context, current *ldap.Entry, attrs map[string]string, enabled bool, accessEnded *time.Time, result *orgsyncv1.WriterResult) error {
 	var changes []ldap.Change
 	for _, name := range sortedKeys(attrs) {
 		want, have := attrs[name], current.Get(name)
@@ -969,15 +987,35 @@ func (w *Writer) updateUser(ctx context.Context, current *ldap.Entry, attrs map[
 	if wantUAC != uac {
 		changes = append(changes, ldap.Change{Op: ldap.Replace, Attr: "userAccountControl", Values: []string{strconv.Itoa(wantUAC)}})
 	}
+	justDisabled := uac&uacDisabled == 0 && wantUAC&uacDisabled != 0
+	reset := false
+	if !enabled && accessEnded != nil {
+		passwordSet, known := ldap.ParseFileTime(current.Get(pwdLastSetAttribute))
+		reset = justDisabled || !known || passwordSet.Before(*accessEnded)
+	}
+	if reset {
+		password, err := w.opts.NewPassword()
+		if err != nil {
+			return fmt.Errorf("generating a leaver's random password: %w", err)
+		}
+		changes = append(changes, ldap.Change{Op: ldap.Replace, Attr: "unicodePwd", Values: []string{ldap.UnicodePwd(password)}, Secret: true})
+	}
 	if len(changes) == 0 {
 		return nil
 	}
 	if err := w.dir.Modify(ctx, current.DN, changes); err != nil {
 		return err
 	}
-	result.Operations = append(result.Operations, "user.update")
+	if !reset || len(changes) > 1 {
+		result.Operations = append(result.Operations, "user.update")
+	}
+	if reset {
+		result.Operations = append(result.Operations, OpPasswordReset)
+	}
 	for _, ch := range changes {
-		current.Attrs[ch.Attr] = ch.Values
+		if !ch.Secret {
+			current.Attrs[ch.Attr] = ch.Values
+		}
 	}
 	return nil
 }
@@ -1035,7 +1073,7 @@ func (w *Writer) applyGroup(ctx context.Context, obj *orgsyncv1.DesiredObject, d
 		}
 		result.Outcome, result.Operations = orgsyncv1.Outcome_OUTCOME_APPLIED, []string{"group.create"}
 	} else {
-		if err := w.updateUser(ctx, current, attrs, true, result); err != nil {
+		if err := w.updateUser(ctx, current, attrs, true, nil, result); err != nil {
 			return nil, err
 		}
 		if currentRDN, _ := ldap.Parent(current.DN); !ldap.SameDN(currentRDN, rdn) {

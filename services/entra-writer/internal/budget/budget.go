@@ -199,6 +199,21 @@ func (d *Directory) RemoveManager(ctx context.Context, userID string) error {
 	return d.charge(ctx, func() error { return d.dir.RemoveManager(ctx, userID) })
 }
 
+// GroupLicenseErrors implements writer.Directory: reads, not charged.
+func (d *Directory) GroupLicenseErrors(ctx context.Context, groupID string) ([]directory.LicenseError, error) {
+	return d.dir.GroupLicenseErrors(ctx, groupID)
+}
+
+// AssignGroupLicenses implements writer.Directory: a POST, one write.
+func (d *Directory) AssignGroupLicenses(ctx context.Context, groupID string, add []directory.License, remove []string) error {
+	return d.charge(ctx, func() error { return d.dir.AssignGroupLicenses(ctx, groupID, add, remove) })
+}
+
+// RevokeSignInSessions implements writer.Directory: a POST, one write.
+func (d *Directory) RevokeSignInSessions(ctx context.Context, userID string) error {
+	return d.charge(ctx, func() error { return d.dir.RevokeSignInSessions(ctx, userID) })
+}
+
 // SetManager implements writer.Directory.
 func (d *Directory) SetManager(ctx context.Context, userID, managerID string) error {
 	return d.charge(ctx, func() error { return d.dir.SetManager(ctx, userID, managerID) })

@@ -93,6 +93,7 @@ func TestDirectoryChargesWritesNotReads(t *testing.T) {
 func TestDirectoryContract(t *testing.T) {
 	directorytest.RunContract(t, func(*testing.T) (directorytest.Directory, directorytest.Members, directorytest.Managers) {
 		fake := directorytest.NewFake()
+		fake.Subscribe(directorytest.ContractSkuID, 1, directorytest.ContractPlanA, directorytest.ContractPlanB)
 		plenty := NewLocal(Limit{Writes: 1_000_000, Window: time.Second, Burst: 1_000_000})
 		return Wrap(fake, plenty), fake.Members, fake.Manager
 	})

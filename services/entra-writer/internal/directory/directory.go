@@ -16,6 +16,11 @@ type User struct {
 	// ID is the Entra object id; empty for a user not yet created.
 	ID string
 	UserAttributes
+	// SignInSessionsValidFrom is Graph's signInSessionsValidFromDateTime, when the directory
+	// says: sign-in sessions (refresh tokens, session cookies) issued before it are invalid.
+	// Graph sets it when the account is created, when its password changes and when its
+	// sessions are revoked; orgsync never writes it but through RevokeSignInSessions.
+	SignInSessionsValidFrom *time.Time
 }
 
 // UserAttributes are the user properties orgsync manages, by their Graph meaning.
@@ -185,6 +190,58 @@ type MemberRef struct {
 type Group struct {
 	ID string
 	GroupAttributes
+	// Licenses are the licences the group gives its members (Graph's assignedLicenses), as read.
+	Licenses []License
+}
+
+// License is one licence a group gives its members: a subscribed SKU, less some of its plans.
+type License struct {
+	// SkuID and DisabledPlans are GUIDs in Graph's lowercase form.
+	SkuID         string
+	DisabledPlans []string
+}
+
+// LicenseError is one member whose licence from a group is in error (Graph's
+// licenseAssignmentState with state Error).
+type LicenseError struct {
+	UserID string
+	SkuID  string
+	// Error is Graph's code: CountViolation, MutuallyExclusiveViolation, DependencyViolation,
+	// ProhibitedInUsageLocationViolation, UniquenessViolation or Other.
+	Error string
+}
+
+// LicenseChanges compares a group's licences with the desired ones and returns what
+// assignLicense must add (new SKUs, and SKUs whose disabled plans differ) and remove.
+func LicenseChanges(current, desired []License) (add []License, remove []string) {
+	have := map[string][]string{}
+	for _, license := range current {
+		have[strings.ToLower(license.SkuID)] = sortedLower(license.DisabledPlans)
+	}
+	want := map[string]bool{}
+	for _, license := range desired {
+		sku := strings.ToLower(license.SkuID)
+		want[sku] = true
+		plans, assigned := have[sku]
+		if !assigned || !slices.Equal(plans, sortedLower(license.DisabledPlans)) {
+			add = append(add, License{SkuID: sku, DisabledPlans: sortedLower(license.DisabledPlans)})
+		}
+	}
+	for _, license := range current {
+		if sku := strings.ToLower(license.SkuID); !want[sku] {
+			remove = append(remove, sku)
+		}
+	}
+	return add, remove
+}
+
+func sortedLower(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = strings.ToLower(id)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // GroupAttributes are the group properties orgsync manages. Groups are always created

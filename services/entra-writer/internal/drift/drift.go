@@ -324,6 +324,8 @@ func (p *pass) group(ctx context.Context, id string, round *groupSeen, full bool
 	desiredGroup := obj.GetGroup()
 	if round.observed.DisplayName != desiredGroup.GetDisplayName() || round.observed.Description != desiredGroup.GetDescription() {
 		p.fix(ctx, obj, "group", "displayName or description differ", false)
+	} else if desiredGroup.GetManageLicenses() && licensesDiffer(round.observed.Licenses, desiredGroup.GetLicenses()) {
+		p.fix(ctx, obj, "group", "assignedLicenses differ", false)
 	}
 	wanted := p.want.members[groupKey]
 	present := map[string]bool{}
@@ -452,4 +454,15 @@ func fieldList(fields []directory.Field) string {
 		names[i] = string(f)
 	}
 	return fmt.Sprint(names)
+}
+
+// licensesDiffer says whether a group's licences, as a delta round shows them, are not the
+// desired ones.
+func licensesDiffer(observed []directory.License, desired []*orgsyncv1.GroupLicense) bool {
+	want := make([]directory.License, len(desired))
+	for i, license := range desired {
+		want[i] = directory.License{SkuID: license.GetSkuId(), DisabledPlans: license.GetDisabledPlanIds()}
+	}
+	add, remove := directory.LicenseChanges(observed, want)
+	return len(add) > 0 || len(remove) > 0
 }

@@ -15,7 +15,7 @@ import (
 var userDeltaSelect = append(slices.Clone(userSelect), "manager")
 
 // groupDeltaSelect asks for the group properties orgsync manages and the member changes.
-var groupDeltaSelect = []string{"id", "displayName", "description", "mailNickname", "members"}
+var groupDeltaSelect = []string{"id", "displayName", "description", "mailNickname", "assignedLicenses", "members"}
 
 // UsersDelta reads one page of Graph's users delta query: the first page of a new round when link
 // is empty, else the page link (a nextLink or a deltaLink from an earlier page) names. Reads are

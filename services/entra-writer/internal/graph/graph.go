@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoft/kiota-abstractions-go/authentication"
 	khttp "github.com/microsoft/kiota-http-go"
@@ -102,8 +103,10 @@ func WithThrottle(t Throttle) Option { return func(s *settings) { s.throttle = t
 func WithDryRun(logger *slog.Logger) Option { return func(s *settings) { s.dryRun = logger } }
 
 var userSelect = func() []string {
-	fields := make([]string, 0, len(directory.UserFields)+1)
-	fields = append(fields, "id")
+	fields := make([]string, 0, len(directory.UserFields)+2)
+	// signInSessionsValidFromDateTime is read, never written: it tells whether a leaver's
+	// sessions were revoked since their access ended.
+	fields = append(fields, "id", "signInSessionsValidFromDateTime")
 	for _, f := range directory.UserFields {
 		fields = append(fields, string(f))
 	}
@@ -203,7 +206,7 @@ func (c *Client) DeleteUser(ctx context.Context, id string) error {
 	return nil
 }
 
-var groupSelect = []string{"id", "displayName", "description", "mailNickname"}
+var groupSelect = []string{"id", "displayName", "description", "mailNickname", "assignedLicenses"}
 
 // FindGroupByMailNickname looks a group up by its mailNickname.
 func (c *Client) FindGroupByMailNickname(ctx context.Context, mailNickname string) (*directory.Group, error) {
@@ -443,6 +446,22 @@ func (c *Client) GetUserByPrincipalName(ctx context.Context, principalName strin
 	return user, err
 }
 
+// RevokeSignInSessions invalidates every sign-in session of a user (POST
+// /users/{id}/revokeSignInSessions, permission User.RevokeSessions.All): Graph resets the user's
+// signInSessionsValidFromDateTime to now and answers {"value": true}. An answer of false is
+// reported as a transient failure, so that the writer tries again.
+func (c *Client) RevokeSignInSessions(ctx context.Context, userID string) error {
+	resp, err := c.graph.Users().ByUserId(userID).RevokeSignInSessions().PostAsRevokeSignInSessionsPostResponse(ctx, nil)
+	if err != nil {
+		return classify("user.revoke-sessions", err)
+	}
+	if resp == nil || !deref(resp.GetValue()) {
+		return &directory.Error{Op: "user.revoke-sessions", Class: directory.ClassTransient, Status: http.StatusOK,
+			Message: "Graph answered that the sessions were not revoked"}
+	}
+	return nil
+}
+
 // RemoveMember removes a member; Graph answers 404 when it is not one, which is success.
 func (c *Client) RemoveMember(ctx context.Context, groupID, memberID string) error {
 	err := c.graph.Groups().ByGroupId(groupID).Members().ByDirectoryObjectId(memberID).Ref().Delete(ctx, nil)
@@ -610,13 +629,116 @@ func toUser(u models.Userable) *directory.User {
 		user.BusinessPhones = nil
 	}
 	user.Mapped = mappedValues(u)
+	user.SignInSessionsValidFrom = u.GetSignInSessionsValidFromDateTime()
 	return user
 }
 
 func toGroup(g models.Groupable) *directory.Group {
-	return &directory.Group{ID: deref(g.GetId()), GroupAttributes: directory.GroupAttributes{
+	group := &directory.Group{ID: deref(g.GetId()), GroupAttributes: directory.GroupAttributes{
 		DisplayName: deref(g.GetDisplayName()), Description: deref(g.GetDescription()), MailNickname: deref(g.GetMailNickname()),
 	}}
+	for _, assigned := range g.GetAssignedLicenses() {
+		license := directory.License{SkuID: uuidString(assigned.GetSkuId())}
+		for _, plan := range assigned.GetDisabledPlans() {
+			license.DisabledPlans = append(license.DisabledPlans, plan.String())
+		}
+		group.Licenses = append(group.Licenses, license)
+	}
+	return group
+}
+
+func uuidString(id *uuid.UUID) string {
+	if id == nil {
+		return ""
+	}
+	return id.String()
+}
+
+// parseGUIDs reads GUIDs for the SDK; an id that is not one is an invalid request, never sent.
+func parseGUIDs(op string, ids []string) ([]uuid.UUID, error) {
+	out := make([]uuid.UUID, len(ids))
+	for i, id := range ids {
+		parsed, err := uuid.Parse(id)
+		if err != nil {
+			return nil, &directory.Error{Op: op, Class: directory.ClassInvalid, Code: "orgsync_InvalidGuid",
+				Message: fmt.Sprintf("%q is not a GUID: %v", id, err)}
+		}
+		out[i] = parsed
+	}
+	return out, nil
+}
+
+// AssignGroupLicenses calls POST /groups/{id}/assignLicense (least-privileged application
+// permission LicenseAssignment.ReadWrite.All) with the licences to add and the SKU ids to remove;
+// Graph answers 202 and licenses the members in the background.
+func (c *Client) AssignGroupLicenses(ctx context.Context, groupID string, add []directory.License, remove []string) error {
+	const op = "group.assign-license"
+	body := groups.NewItemAssignLicensePostRequestBody()
+	addLicenses := make([]models.AssignedLicenseable, 0, len(add))
+	for _, license := range add {
+		ids, err := parseGUIDs(op, append([]string{license.SkuID}, license.DisabledPlans...))
+		if err != nil {
+			return err
+		}
+		assigned := models.NewAssignedLicense()
+		assigned.SetSkuId(&ids[0])
+		assigned.SetDisabledPlans(ids[1:])
+		addLicenses = append(addLicenses, assigned)
+	}
+	removeLicenses, err := parseGUIDs(op, remove)
+	if err != nil {
+		return err
+	}
+	body.SetAddLicenses(addLicenses)
+	body.SetRemoveLicenses(removeLicenses)
+	if _, err := c.graph.Groups().ByGroupId(groupID).AssignLicense().Post(ctx, body, nil); err != nil {
+		return classify(op, err)
+	}
+	return nil
+}
+
+// GroupLicenseErrors reads GET /groups/{id}/membersWithLicenseErrors and, for each member it
+// lists, the member's licenseAssignmentStates, keeping those this group assigns that are in
+// error. Reads only.
+func (c *Client) GroupLicenseErrors(ctx context.Context, groupID string) ([]directory.LicenseError, error) {
+	const op = "group.license-errors"
+	resp, err := c.graph.Groups().ByGroupId(groupID).MembersWithLicenseErrors().Get(ctx, &groups.ItemMembersWithLicenseErrorsRequestBuilderGetRequestConfiguration{
+		QueryParameters: &groups.ItemMembersWithLicenseErrorsRequestBuilderGetQueryParameters{Select: []string{"id"}},
+	})
+	if err != nil {
+		return nil, classify(op, err)
+	}
+	var memberIDs []string
+	for {
+		for _, member := range resp.GetValue() {
+			memberIDs = append(memberIDs, deref(member.GetId()))
+		}
+		next := deref(resp.GetOdataNextLink())
+		if next == "" {
+			break
+		}
+		if resp, err = c.graph.Groups().ByGroupId(groupID).MembersWithLicenseErrors().WithUrl(next).Get(ctx, nil); err != nil {
+			return nil, classify(op, err)
+		}
+	}
+	var licenseErrors []directory.LicenseError
+	for _, memberID := range memberIDs {
+		user, err := c.graph.Users().ByUserId(memberID).Get(ctx, &users.UserItemRequestBuilderGetRequestConfiguration{
+			QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: []string{"id", "licenseAssignmentStates"}},
+		})
+		if err != nil {
+			if err = classify(op, err); directory.ClassOf(err) == directory.ClassNotFound {
+				continue // deleted since the list was read
+			}
+			return nil, err
+		}
+		for _, state := range user.GetLicenseAssignmentStates() {
+			if strings.EqualFold(deref(state.GetAssignedByGroup()), groupID) && deref(state.GetState()) == "Error" {
+				licenseErrors = append(licenseErrors, directory.LicenseError{UserID: memberID, SkuID: uuidString(state.GetSkuId()), Error: deref(state.GetError())})
+			}
+		}
+	}
+	return licenseErrors, nil
 }
 
 // classify turns an SDK error into a directory.Error by HTTP status and Graph error code; other

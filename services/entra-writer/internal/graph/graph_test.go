@@ -16,7 +16,8 @@ import (
 // Graph emulator: the same suite the in-memory fake passes.
 func TestContract(t *testing.T) {
 	directorytest.RunContract(t, func(t *testing.T) (directorytest.Directory, directorytest.Members, directorytest.Managers) {
-		emu := emulator.New()
+		emu := emulator.New(emulator.WithSubscribedSkus(emulator.SubscribedSku{SkuID: directorytest.ContractSkuID, PrepaidUnits: 1,
+			ServicePlanIDs: []string{directorytest.ContractPlanA, directorytest.ContractPlanB}}))
 		srv := httptest.NewServer(emu)
 		t.Cleanup(srv.Close)
 		client, err := New(srv.URL+"/v1.0", NoAuth())

@@ -104,6 +104,9 @@ func (r recordOnly) GetGroup(ctx context.Context, id string) (*directory.Group, 
 func (r recordOnly) GetManager(ctx context.Context, userID string) (string, error) {
 	return r.dir.GetManager(ctx, userID)
 }
+func (r recordOnly) GroupLicenseErrors(ctx context.Context, groupID string) ([]directory.LicenseError, error) {
+	return r.dir.GroupLicenseErrors(ctx, groupID)
+}
 
 // Creates and restores are refused.
 
@@ -130,6 +133,10 @@ func (recordOnly) AddMembers(context.Context, string, []string) error           
 func (recordOnly) RemoveMember(context.Context, string, string) error                   { return nil }
 func (recordOnly) SetManager(context.Context, string, string) error                     { return nil }
 func (recordOnly) RemoveManager(context.Context, string) error                          { return nil }
+func (recordOnly) RevokeSignInSessions(context.Context, string) error                   { return nil }
+func (recordOnly) AssignGroupLicenses(context.Context, string, []directory.License, []string) error {
+	return nil
+}
 func (recordOnly) RemoveMembers(_ context.Context, refs []directory.MemberRef) []error {
 	return make([]error, len(refs))
 }

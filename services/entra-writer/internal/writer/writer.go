@@ -56,6 +56,14 @@ type Directory interface {
 	// GetManager returns the object id of a user's manager, "" when the user has none.
 	GetManager(ctx context.Context, userID string) (string, error)
 	GetUserByPrincipalName(ctx context.Context, principalName string) (*directory.User, error)
+	// RevokeSignInSessions invalidates every sign-in session the user was issued until now
+	// (Graph's revokeSignInSessions); the user's SignInSessionsValidFrom becomes now.
+	RevokeSignInSessions(ctx context.Context, userID string) error
+	// AssignGroupLicenses adds licences to a group (or changes an assigned SKU's disabled plans)
+	// and removes others, in one assignLicense call; the group's members get them in the background.
+	AssignGroupLicenses(ctx context.Context, groupID string, add []directory.License, remove []string) error
+	// GroupLicenseErrors lists the group's members whose licence from it is in error.
+	GroupLicenseErrors(ctx context.Context, groupID string) ([]directory.LicenseError, error)
 }
 
 // errPending says a membership waits for one of its ends to be created.
@@ -740,15 +748,20 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 		w.rememberUser(desired.GetWorkerId(), created.ID)
 		current = created
 	}
+	justDisabled := false
 	if fields := directory.UserChanges(current.UserAttributes, attrs); len(fields) > 0 {
 		if err := w.dir.UpdateUser(ctx, current.ID, attrs, fields); err != nil {
 			return nil, err
 		}
 		result.Changes = append(result.Changes, auditlog.Changes(current.UserAttributes.Values(), attrs.Values())...)
 		result.Operations = append(result.Operations, "user.update")
+		justDisabled = current.AccountEnabled && !attrs.AccountEnabled
 		current.UserAttributes = attrs
 	}
 	justCreated := slices.Contains(result.Operations, "user.create")
+	if err := w.revokeAccess(ctx, desired, current, justCreated, justDisabled, result); err != nil {
+		return nil, err
+	}
 	if err := w.applyManager(ctx, desired, current.ID, justCreated, attempt, result); err != nil {
 		return nil, err
 	}
@@ -798,6 +811,35 @@ func (w *Writer) afterRefusedCreate(ctx context.Context, workerID string, attrs 
 		return nil, createErr
 	}
 	return holder, nil
+}
+
+// OpRevokeSessions is the operation, in results and audit records, of a leaver's sign-in sessions
+// revoked.
+const OpRevokeSessions = "user.revoke-sessions"
+
+// revokeAccess makes sure that a leaver whose desired user carries access_revoked_at has no
+// sign-in session issued before it, in the same convergence as the account's disable: Graph's
+// revokeSignInSessions resets signInSessionsValidFromDateTime to now. It is level-triggered —
+// the revocation is made when the directory shows sessions valid from before access_revoked_at,
+// so a restarted writer or a redelivered message does not revoke again, and a revocation that
+// failed after the disable is made on the retry — and, in addition, whenever this convergence is
+// the one that disabled the account: a session issued between access_revoked_at and the disable
+// (after a password change, say) must not survive either. An account created just now, disabled,
+// has no session to revoke.
+func (w *Writer) revokeAccess(ctx context.Context, desired *orgsyncv1.DesiredUser, current *directory.User, justCreated, justDisabled bool, result *orgsyncv1.WriterResult) error {
+	accessEnded := desired.GetAccessRevokedAt()
+	if accessEnded == nil || desired.GetAccountEnabled() || justCreated {
+		return nil
+	}
+	validFrom := current.SignInSessionsValidFrom
+	if !justDisabled && validFrom != nil && !validFrom.Before(accessEnded.AsTime()) {
+		return nil
+	}
+	if err := w.dir.RevokeSignInSessions(ctx, current.ID); err != nil {
+		return err
+	}
+	result.Operations = append(result.Operations, OpRevokeSessions)
+	return nil
 }
 
 // managerGiveUpAfter is the attempt after which a user's message stops coming back for its
@@ -941,7 +983,88 @@ func (w *Writer) applyGroup(ctx context.Context, obj *orgsyncv1.DesiredObject, d
 	w.groupIDs[key] = current.ID
 	w.mu.Unlock()
 	result.ObjectId = current.ID
+	if desired.GetManageLicenses() {
+		if err := w.convergeLicenses(ctx, current, desired, result); err != nil {
+			return nil, err
+		}
+	}
 	return result, nil
+}
+
+// OpAssignLicenses is the operation, in results and audit records, of a group's licences changed.
+const OpAssignLicenses = "group.assign-license"
+
+// convergeLicenses makes the group's licences exactly the desired ones (a licence the policy no
+// longer names is removed, one changed behind orgsync's back is put back) in one assignLicense
+// call, and reports the members whose licence from the group is in error, as the directory shows
+// them now (group-based licensing assigns in the background: a member added moments ago may not
+// show yet; the next convergence of the group, a revision or a drift pass, reads them again).
+func (w *Writer) convergeLicenses(ctx context.Context, current *directory.Group, desired *orgsyncv1.DesiredGroup, result *orgsyncv1.WriterResult) error {
+	want := make([]directory.License, 0, len(desired.GetLicenses()))
+	for _, license := range desired.GetLicenses() {
+		want = append(want, directory.License{SkuID: license.GetSkuId(), DisabledPlans: license.GetDisabledPlanIds()})
+	}
+	add, remove := directory.LicenseChanges(current.Licenses, want)
+	if len(add) > 0 || len(remove) > 0 {
+		if err := w.dir.AssignGroupLicenses(ctx, current.ID, add, remove); err != nil {
+			return err
+		}
+		result.Outcome = orgsyncv1.Outcome_OUTCOME_APPLIED
+		result.Operations = append(result.Operations, OpAssignLicenses)
+		result.Changes = append(result.Changes, &orgsyncv1.AttributeChange{Name: "assignedLicenses", Before: licenseList(current.Licenses), After: licenseList(want)})
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	licenseErrors, err := w.dir.GroupLicenseErrors(ctx, current.ID)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	workerOf := make(map[string]string, len(w.userIDs))
+	for workerID, id := range w.userIDs {
+		workerOf[strings.ToLower(id)] = workerID
+	}
+	w.mu.Unlock()
+	for _, licenseError := range licenseErrors {
+		result.LicenseErrors = append(result.LicenseErrors, &orgsyncv1.MemberLicenseError{
+			MemberObjectId: licenseError.UserID, WorkerId: workerOf[strings.ToLower(licenseError.UserID)],
+			SkuId: licenseError.SkuID, Error: licenseErrorKind(licenseError.Error),
+		})
+	}
+	if len(licenseErrors) > 0 {
+		w.logger.WarnContext(ctx, "members of a group have licence errors", "group_key", desired.GetGroupKey(), "members_in_error", len(licenseErrors))
+	}
+	return nil
+}
+
+// licenseList renders licences for an audit record: "skuId" or "skuId (without plan, plan)".
+func licenseList(licenses []directory.License) string {
+	parts := make([]string, len(licenses))
+	for i, license := range licenses {
+		parts[i] = license.SkuID
+		if len(license.DisabledPlans) > 0 {
+			parts[i] += " (without " + strings.Join(license.DisabledPlans, ", ") + ")"
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+var licenseErrorKinds = map[string]orgsyncv1.LicenseAssignmentError{
+	"CountViolation":                     orgsyncv1.LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_COUNT_VIOLATION,
+	"MutuallyExclusiveViolation":         orgsyncv1.LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_MUTUALLY_EXCLUSIVE_VIOLATION,
+	"DependencyViolation":                orgsyncv1.LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_DEPENDENCY_VIOLATION,
+	"ProhibitedInUsageLocationViolation": orgsyncv1.LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_PROHIBITED_IN_USAGE_LOCATION_VIOLATION,
+	"UniquenessViolation":                orgsyncv1.LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_UNIQUENESS_VIOLATION,
+}
+
+// licenseErrorKind maps Graph's licenseAssignmentState.error to the contract's enum; a code Graph
+// adds later is OTHER, never dropped.
+func licenseErrorKind(code string) orgsyncv1.LicenseAssignmentError {
+	if kind, ok := licenseErrorKinds[code]; ok {
+		return kind
+	}
+	return orgsyncv1.LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_OTHER
 }
 
 // unmanagedMember reports whether a membership's user member is left alone.

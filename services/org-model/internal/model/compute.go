@@ -1,9 +1,11 @@
 package model
 
 import (
+	"slices"
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
@@ -195,6 +197,11 @@ func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target
 	if !d.leave.IsZero() {
 		user.EmployeeLeaveDateTime = timestamppb.New(d.leave)
 	}
+	if !enabled && (phase == PhaseLeft || phase == PhaseGone) && m.pol.Lifecycle.RevokeAccess.Covers(d.terminated) {
+		// HR's time of the leave, not the time of this computation: the same after a restart or
+		// a replay, so the writers do not revoke again (see DesiredUser.access_revoked_at).
+		user.AccessRevokedAt = timestamppb.New(d.leave)
+	}
 	targetName := TargetName(target)
 	if target == orgsyncv1.Target_TARGET_AD {
 		user.Attributes = map[string]string{identifier.PropertySAMAccountName: ids.SAMAccountName}
@@ -241,14 +248,14 @@ func (m *Model) computeUnit(unitID string) []*orgsyncv1.DesiredObject {
 	var out []*orgsyncv1.DesiredObject
 	for _, target := range m.targets {
 		out = append(out, &orgsyncv1.DesiredObject{Target: target, Key: GroupKey(unitID), Object: &orgsyncv1.DesiredObject_Group{
-			Group: m.unitGroup(GroupKey(unitID), orgsyncv1.GroupKind_GROUP_KIND_ORG_UNIT, m.pol.Groups.Unit, vars),
+			Group: m.licensed(target, m.unitGroup(GroupKey(unitID), orgsyncv1.GroupKind_GROUP_KIND_ORG_UNIT, m.pol.Groups.Unit, vars)),
 		}})
 		if !m.pol.Groups.Rollup.Enabled {
 			continue
 		}
 		out = append(out,
 			&orgsyncv1.DesiredObject{Target: target, Key: RollupGroupKey(unitID), Object: &orgsyncv1.DesiredObject_Group{
-				Group: m.unitGroup(RollupGroupKey(unitID), orgsyncv1.GroupKind_GROUP_KIND_ROLLUP, m.pol.Groups.Rollup, vars),
+				Group: m.licensed(target, m.unitGroup(RollupGroupKey(unitID), orgsyncv1.GroupKind_GROUP_KIND_ROLLUP, m.pol.Groups.Rollup, vars)),
 			}},
 			membership(target, RollupGroupKey(unitID), orgsyncv1.MemberKind_MEMBER_KIND_GROUP, GroupKey(unitID)))
 		if parentID := unit.GetParentOrgUnitId(); m.nestable(unitID, parentID) {
@@ -295,6 +302,21 @@ func (m *Model) unitGroup(groupKey string, kind orgsyncv1.GroupKind, t policy.Un
 	}
 }
 
+// licensed is g as target has it: in Entra, with the licences the policy attaches to its key
+// (groups.licenses); AD has no licences. g itself is not changed (it may serve every target).
+func (m *Model) licensed(target orgsyncv1.Target, g *orgsyncv1.DesiredGroup) *orgsyncv1.DesiredGroup {
+	licenses, managed := m.pol.Groups.Licenses[g.GetGroupKey()]
+	if !managed || target != orgsyncv1.Target_TARGET_ENTRA {
+		return g
+	}
+	withLicenses := proto.CloneOf(g)
+	withLicenses.ManageLicenses = true
+	for _, license := range licenses {
+		withLicenses.Licenses = append(withLicenses.Licenses, &orgsyncv1.GroupLicense{SkuId: license.SkuID, DisabledPlanIds: slices.Clone(license.DisabledPlans)})
+	}
+	return withLicenses
+}
+
 // computeGlobal is the manager and rule groups in every target.
 func (m *Model) computeGlobal() []*orgsyncv1.DesiredObject {
 	var groups []*orgsyncv1.DesiredGroup
@@ -316,7 +338,7 @@ func (m *Model) computeGlobal() []*orgsyncv1.DesiredObject {
 	var out []*orgsyncv1.DesiredObject
 	for _, target := range m.targets {
 		for _, g := range groups {
-			out = append(out, &orgsyncv1.DesiredObject{Target: target, Key: g.GetGroupKey(), Object: &orgsyncv1.DesiredObject_Group{Group: g}})
+			out = append(out, &orgsyncv1.DesiredObject{Target: target, Key: g.GetGroupKey(), Object: &orgsyncv1.DesiredObject_Group{Group: m.licensed(target, g)}})
 		}
 	}
 	return out

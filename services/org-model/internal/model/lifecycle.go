@@ -129,6 +129,9 @@ type dates struct {
 	start time.Time
 	// leave is when it is disabled; zero: never.
 	leave time.Time
+	// terminated says HR ended the employment (a termination or an end date), rather than the
+	// worker vanishing from a full export.
+	terminated bool
 	// gone is when memberships go after leaving; zero: never.
 	gone time.Time
 }
@@ -160,6 +163,7 @@ func lifecycleDates(st *workerState, rec *entry, pol *policy.Policy) dates {
 		w.GetEmploymentStatus() != orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_TERMINATED {
 		d.leave = time.Time{}
 	}
+	d.terminated = !d.leave.IsZero()
 	if !st.absentSince.IsZero() && (d.leave.IsZero() || st.absentSince.Before(d.leave)) {
 		d.leave = st.absentSince
 	}

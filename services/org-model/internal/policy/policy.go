@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,7 +85,22 @@ type Groups struct {
 	Rollup   UnitGroupTemplate
 	Managers ManagerGroups
 	Rules    []RuleGroup
+	// Licenses are the licences Entra group-based licensing gives the members of a group, by
+	// group key (unit-<unit>, all-<unit> for the roll-up, rule-<key>, managers-people, managers-units). A key
+	// present with no licence makes orgsync remove every licence from the group; a key absent
+	// leaves the group's licences alone (groups.licenses; docs/access.md).
+	Licenses map[string][]GroupLicense
 }
+
+// GroupLicense is one licence a group gives its members: a subscribed SKU, less some of its
+// service plans, all by GUID (lower-case).
+type GroupLicense struct {
+	SkuID         string
+	DisabledPlans []string
+}
+
+// guidPattern is a GUID as Graph writes SKU and service plan ids.
+var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$`)
 
 // UnitGroupTemplate names the groups made for each org unit (unit: direct members; rollup: the
 // unit's group and its sub-units' roll-up groups).
@@ -124,6 +141,41 @@ type Lifecycle struct {
 	// DisableAtStartOfEndDate disables at 00:00 of the end date; by default a leaver works their
 	// last day and is disabled at the end of it.
 	DisableAtStartOfEndDate bool
+	// RevokeAccess says which disabled leavers also lose what they were issued before: their
+	// Entra sign-in sessions are revoked and their AD password is set to a random value
+	// (lifecycle.revokeAccess; docs/access.md).
+	RevokeAccess AccessRevocation
+}
+
+// AccessRevocation says when a leaver's disable also revokes their sessions and password.
+type AccessRevocation int
+
+// Access revocation settings; the zero value is the default.
+const (
+	// RevokeAccessOnTermination ("terminations"): when HR terminates the worker or gives an end
+	// date.
+	RevokeAccessOnTermination AccessRevocation = iota
+	// RevokeAccessOnAnyLeave ("allLeavers"): also when the account is disabled because the worker
+	// is no longer in their source's full export (the policy's cut-off).
+	RevokeAccessOnAnyLeave
+	// RevokeAccessNever ("never"): a leaver is only disabled.
+	RevokeAccessNever
+)
+
+var accessRevocationNames = map[string]AccessRevocation{
+	"terminations": RevokeAccessOnTermination, "allLeavers": RevokeAccessOnAnyLeave, "never": RevokeAccessNever,
+}
+
+// Covers says whether a leave ends access: terminated says HR terminated the worker or gave an
+// end date (rather than the worker vanishing from a full export).
+func (r AccessRevocation) Covers(terminated bool) bool {
+	switch r {
+	case RevokeAccessOnAnyLeave:
+		return true
+	case RevokeAccessOnTermination:
+		return terminated
+	}
+	return false
 }
 
 // Guard holds the mass-change thresholds: a batch that would disable or remove more than
@@ -656,7 +708,7 @@ func (p *parser) groups(n *yaml.Node, pol *Policy) error {
 	if n == nil {
 		return nil
 	}
-	f, err := p.fields(n, "groups", "unit", "rollup", "managers", "rules")
+	f, err := p.fields(n, "groups", "unit", "rollup", "managers", "rules", "licenses")
 	if err != nil {
 		return err
 	}
@@ -684,6 +736,9 @@ func (p *parser) groups(n *yaml.Node, pol *Policy) error {
 			}
 		}
 	}
+	if v, ok := f["licenses"]; ok {
+		p.groupLicenses(v, g)
+	}
 	if v, ok := f["rules"]; ok {
 		if v.Kind != yaml.SequenceNode {
 			return p.fail(v, "groups.rules must be a list")
@@ -696,6 +751,72 @@ func (p *parser) groups(n *yaml.Node, pol *Policy) error {
 		}
 	}
 	return nil
+}
+
+// groupLicenses reads groups.licenses: group keys to lists of {skuId, disabledPlans}. Every
+// problem is recorded, each with its line.
+func (p *parser) groupLicenses(n *yaml.Node, g *Groups) {
+	if n.Kind != yaml.MappingNode {
+		p.keep(p.fail(n, "groups.licenses must map group keys to lists of licences"))
+		return
+	}
+	g.Licenses = map[string][]GroupLicense{}
+	guid := func(node *yaml.Node, what string) (string, bool) {
+		value, err := p.scalar(node, what)
+		if !p.keep(err) {
+			return "", false
+		}
+		if !guidPattern.MatchString(value) {
+			return "", p.keep(p.fail(node, "%s must be a GUID (as Graph's subscribedSkus lists it), not %q", what, value))
+		}
+		return strings.ToLower(value), true
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		keyNode, list := n.Content[i], n.Content[i+1]
+		groupKey := keyNode.Value
+		what := "groups.licenses." + groupKey
+		if list.Kind == yaml.ScalarNode && list.Tag == "!!null" {
+			g.Licenses[groupKey] = nil
+			continue
+		}
+		if list.Kind != yaml.SequenceNode {
+			p.keep(p.fail(list, "%s must be a list of licences ({skuId, disabledPlans})", what))
+			continue
+		}
+		licenses := []GroupLicense{}
+		for _, item := range list.Content {
+			lf, err := p.fields(item, what+" item", "skuId", "disabledPlans")
+			if !p.keep(err) {
+				continue
+			}
+			skuNode, ok := lf["skuId"]
+			if !ok {
+				p.keep(p.fail(item, "%s: a licence needs a skuId", what))
+				continue
+			}
+			license := GroupLicense{}
+			if license.SkuID, ok = guid(skuNode, what+".skuId"); !ok {
+				continue
+			}
+			if plans, given := lf["disabledPlans"]; given {
+				if plans.Kind != yaml.SequenceNode {
+					p.keep(p.fail(plans, "%s.disabledPlans must be a list of service plan ids", what))
+					continue
+				}
+				for _, planNode := range plans.Content {
+					if plan, ok := guid(planNode, what+".disabledPlans"); ok {
+						license.DisabledPlans = append(license.DisabledPlans, plan)
+					}
+				}
+			}
+			if slices.ContainsFunc(licenses, func(l GroupLicense) bool { return l.SkuID == license.SkuID }) {
+				p.keep(p.fail(skuNode, "%s names SKU %s twice", what, license.SkuID))
+				continue
+			}
+			licenses = append(licenses, license)
+		}
+		g.Licenses[groupKey] = licenses
+	}
 }
 
 // ruleGroup reads one item of groups.rules; a problem is recorded and the item left out.
@@ -746,7 +867,7 @@ func (p *parser) lifecycle(n *yaml.Node, pol *Policy) error {
 	if n == nil {
 		return nil
 	}
-	f, err := p.fields(n, "lifecycle", "preCreateDays", "leaverMode", "membershipGrace", "disableAt")
+	f, err := p.fields(n, "lifecycle", "preCreateDays", "leaverMode", "membershipGrace", "disableAt", "revokeAccess")
 	if err != nil {
 		return err
 	}
@@ -782,6 +903,17 @@ func (p *parser) lifecycle(n *yaml.Node, pol *Policy) error {
 		case at == "endOfEndDate":
 		default:
 			p.keep(p.fail(v, "lifecycle.disableAt must be startOfEndDate or endOfEndDate, not %q", at))
+		}
+	}
+	if v, ok := f["revokeAccess"]; ok {
+		name, err := p.scalar(v, "lifecycle.revokeAccess")
+		revocation, known := accessRevocationNames[name]
+		switch {
+		case !p.keep(err):
+		case !known:
+			p.keep(p.fail(v, "lifecycle.revokeAccess must be terminations, allLeavers or never, not %q", name))
+		default:
+			l.RevokeAccess = revocation
 		}
 	}
 	return nil

@@ -132,6 +132,8 @@ func TestBadPolicyStopsWithFileLineAndReason(t *testing.T) {
 		{"unknown attribute", "mapping:\n  entra:\n    displayName: 'worker.job_title'\n    favouriteColour: '\"red\"'\n", 4, `unknown entra attribute "favouriteColour"`},
 		{"bad time zone", "timezone: Mars/Olympus\n", 1, "not an IANA time zone"},
 		{"bad leaver mode", "lifecycle:\n  leaverMode: delete\n", 2, "lifecycle.leaverMode must be"},
+		{"licence SKU not a GUID", "groups:\n  licenses:\n    unit-sales:\n      - skuId: E3\n", 4, `groups.licenses.unit-sales.skuId must be a GUID (as Graph's subscribedSkus lists it), not "E3"`},
+		{"bad access revocation", "lifecycle:\n  revokeAccess: sometimes\n", 2, `lifecycle.revokeAccess must be terminations, allLeavers or never, not "sometimes"`},
 		{"bad share", "guard:\n  maxShare: 1.5\n", 2, "guard.maxShare must be a share"},
 		{"duplicate rule key", "groups:\n  rules:\n    - {key: a, filter: 'true'}\n    - {key: a, filter: 'true'}\n", 4, `rule group key "a" is used twice`},
 		{"multi-line CEL error", "scope: |\n  worker.location == \"London\" &&\n  worker.nope\n", 3, "undefined field 'nope'"},

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -571,6 +572,8 @@ func (e *fakeEntry) setPassword(op, dn string, values []string) error {
 		return answer(op, dn, goldap.LDAPResultConstraintViolation, "0000052D: Constraint violation - check_password_restrictions: the password does not meet the domain's policy")
 	}
 	e.passwordSets++
+	// As AD does; a pwdLastSet 0 later in the same modify overrides it.
+	e.set("pwdLastSet", []string{ldap.FileTime(time.Now())})
 	return nil
 }
 

@@ -37,6 +37,12 @@ type Directory interface {
 	RemoveManager(ctx context.Context, userID string) error
 	GetManager(ctx context.Context, userID string) (string, error)
 	GetUserByPrincipalName(ctx context.Context, principalName string) (*directory.User, error)
+	RevokeSignInSessions(ctx context.Context, userID string) error
+	// AssignGroupLicenses adds licences to a group (or changes an assigned SKU's disabled plans)
+	// and removes others, in one assignLicense call; the group's members get them in the background.
+	AssignGroupLicenses(ctx context.Context, groupID string, add []directory.License, remove []string) error
+	// GroupLicenseErrors lists the group's members whose licence from it is in error.
+	GroupLicenseErrors(ctx context.Context, groupID string) ([]directory.LicenseError, error)
 }
 
 // Managers returns a user's manager id, read from the directory's own state.
@@ -44,6 +50,17 @@ type Managers func(userID string) (string, bool)
 
 // Members lists a group's member ids, read from the directory's own state.
 type Members func(groupID string) []string
+
+// The subscription a directory under contract has: ContractSkuID, one prepaid unit, the service
+// plans ContractPlanA and ContractPlanB; its tenant has no usage location of its own.
+const (
+	ContractSkuID = "6fd2c87f-b296-42f0-b197-1e91e994b900"
+	ContractPlanA = "efb87545-963c-4e0d-99df-69c6916d9eb0"
+	ContractPlanB = "57ff2da0-773e-42df-b2af-ffb7a2317929"
+)
+
+// ignoreSessions leaves out of a comparison the time Graph sets on its own.
+var ignoreSessions = cmpopts.IgnoreFields(directory.User{}, "SignInSessionsValidFrom")
 
 // RunContract checks that a Directory behaves as Graph does. newDirectory returns an empty one.
 func RunContract(t *testing.T, newDirectory func(t *testing.T) (Directory, Members, Managers)) {
@@ -72,7 +89,10 @@ func RunContract(t *testing.T, newDirectory func(t *testing.T) (Directory, Membe
 		if err != nil || found == nil {
 			t.Fatalf("find after create = %v, %v", found, err)
 		}
-		if diff := cmp.Diff(directory.User{ID: created.ID, UserAttributes: jane}, *found); diff != "" {
+		if found.SignInSessionsValidFrom == nil {
+			t.Error("a new user has no signInSessionsValidFromDateTime; Graph sets it at the create")
+		}
+		if diff := cmp.Diff(directory.User{ID: created.ID, UserAttributes: jane}, *found, ignoreSessions); diff != "" {
 			t.Errorf("found user (-want +got):\n%s", diff)
 		}
 
@@ -86,7 +106,7 @@ func RunContract(t *testing.T, newDirectory func(t *testing.T) (Directory, Membe
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(directory.User{ID: created.ID, UserAttributes: moved}, *got); diff != "" {
+		if diff := cmp.Diff(directory.User{ID: created.ID, UserAttributes: moved}, *got, ignoreSessions); diff != "" {
 			t.Errorf("after update (-want +got):\n%s", diff)
 		}
 
@@ -298,6 +318,103 @@ func RunContract(t *testing.T, newDirectory func(t *testing.T) (Directory, Membe
 		}
 		if diff := cmp.Diff(ids[:2], members(group.ID), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 			t.Errorf("a failed bind changed the members (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("revoking sign-in sessions moves signInSessionsValidFrom forward", func(t *testing.T) {
+		dir, _, _ := newDirectory(t)
+		ctx := t.Context()
+		created, err := dir.CreateUser(ctx, jane, "Xy7!initial-password-Q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, err := dir.GetUser(ctx, created.ID)
+		if err != nil || before.SignInSessionsValidFrom == nil {
+			t.Fatalf("read before the revocation = %+v, %v; want signInSessionsValidFrom set", before, err)
+		}
+		time.Sleep(5 * time.Millisecond) // the two instants must differ
+		if err := dir.RevokeSignInSessions(ctx, created.ID); err != nil {
+			t.Fatalf("revoking: %v", err)
+		}
+		after, err := dir.GetUser(ctx, created.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.SignInSessionsValidFrom == nil || !after.SignInSessionsValidFrom.After(*before.SignInSessionsValidFrom) {
+			t.Errorf("signInSessionsValidFrom after the revocation = %v, want after %v", after.SignInSessionsValidFrom, before.SignInSessionsValidFrom)
+		}
+		if err := dir.RevokeSignInSessions(ctx, "00000000-0000-4000-8000-00000000dead"); directory.ClassOf(err) != directory.ClassNotFound {
+			t.Errorf("revoking an unknown user's sessions: %v, want not found", err)
+		}
+	})
+
+	t.Run("group licences: assigned, refused, in error per member, removed", func(t *testing.T) {
+		dir, _, _ := newDirectory(t)
+		ctx := t.Context()
+		group, err := dir.CreateGroup(ctx, directory.GroupAttributes{DisplayName: "Licensed", MailNickname: "orgsync-licensed"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var members []string
+		for i, location := range []string{"GB", "GB", ""} {
+			attrs := jane
+			attrs.EmployeeID, attrs.MailNickname = fmt.Sprintf("L%d", i), fmt.Sprintf("licensed%d", i)
+			attrs.UserPrincipalName = attrs.MailNickname + "@corp.example.com"
+			if location != "" {
+				attrs.Mapped = map[string]string{"usageLocation": location}
+			}
+			u, err := dir.CreateUser(ctx, attrs, "Xy7!initial-password-Q")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := dir.AddMember(ctx, group.ID, u.ID); err != nil {
+				t.Fatal(err)
+			}
+			members = append(members, u.ID)
+		}
+		for name, call := range map[string]func() error{
+			"unknown SKU": func() error {
+				return dir.AssignGroupLicenses(ctx, group.ID, []directory.License{{SkuID: "00000000-0000-4000-8000-000000000001"}}, nil)
+			},
+			"plan not of the SKU": func() error {
+				return dir.AssignGroupLicenses(ctx, group.ID, []directory.License{{SkuID: ContractSkuID, DisabledPlans: []string{"00000000-0000-4000-8000-000000000002"}}}, nil)
+			},
+			"removing a SKU the group does not have": func() error { return dir.AssignGroupLicenses(ctx, group.ID, nil, []string{ContractSkuID}) },
+		} {
+			if err := call(); directory.ClassOf(err) != directory.ClassInvalid {
+				t.Errorf("%s: %v, want invalid", name, err)
+			}
+		}
+		licensed := []directory.License{{SkuID: ContractSkuID, DisabledPlans: []string{ContractPlanB}}}
+		if err := dir.AssignGroupLicenses(ctx, group.ID, licensed, nil); err != nil {
+			t.Fatalf("assigning: %v", err)
+		}
+		got, err := dir.GetGroup(ctx, group.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(licensed, got.Licenses); diff != "" {
+			t.Errorf("the group's licences (-want +got):\n%s", diff)
+		}
+		licenseErrors, err := dir.GroupLicenseErrors(ctx, group.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []directory.LicenseError{
+			{UserID: members[1], SkuID: ContractSkuID, Error: "CountViolation"},
+			{UserID: members[2], SkuID: ContractSkuID, Error: "ProhibitedInUsageLocationViolation"},
+		}
+		if diff := cmp.Diff(want, licenseErrors, cmpopts.SortSlices(func(a, b directory.LicenseError) bool { return a.UserID < b.UserID })); diff != "" {
+			t.Errorf("members in error (-want +got):\n%s", diff)
+		}
+		if err := dir.AssignGroupLicenses(ctx, group.ID, nil, []string{ContractSkuID}); err != nil {
+			t.Fatalf("removing: %v", err)
+		}
+		if got, _ := dir.GetGroup(ctx, group.ID); len(got.Licenses) != 0 {
+			t.Errorf("licences after the removal: %v", got.Licenses)
+		}
+		if licenseErrors, err := dir.GroupLicenseErrors(ctx, group.ID); err != nil || len(licenseErrors) != 0 {
+			t.Errorf("members in error after the removal: %v, %v", licenseErrors, err)
 		}
 	})
 

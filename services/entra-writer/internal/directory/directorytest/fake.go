@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
@@ -24,6 +25,8 @@ type Fake struct {
 	members map[string]map[string]bool
 	manager map[string]string
 	deleted map[string]directory.User
+	// skus are the subscriptions (Subscribe): prepaid units and service plans by SKU id.
+	skus map[string]fakeSku
 	// Writes counts successful write calls by operation, e.g. "user.create".
 	Writes map[string]int
 	// Fail, when set, is consulted before each call; a non-nil error is returned instead.
@@ -35,7 +38,110 @@ func NewFake() *Fake {
 	return &Fake{
 		users: map[string]directory.User{}, groups: map[string]directory.Group{}, members: map[string]map[string]bool{},
 		manager: map[string]string{}, deleted: map[string]directory.User{}, Writes: map[string]int{},
+		skus: map[string]fakeSku{},
 	}
+}
+
+type fakeSku struct {
+	prepaid int
+	plans   []string
+}
+
+// Subscribe gives the tenant prepaid units of a SKU with the given service plans.
+func (f *Fake) Subscribe(skuID string, prepaidUnits int, planIDs ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.skus[strings.ToLower(skuID)] = fakeSku{prepaid: prepaidUnits, plans: planIDs}
+}
+
+func licenseRefused(message string) error {
+	return &directory.Error{Op: "group.assign-license", Class: directory.ClassInvalid, Status: 400, Code: "Request_BadRequest", Message: message}
+}
+
+// AssignGroupLicenses implements the Directory port with Graph's refusals: an unknown SKU, a
+// disabled plan not of the SKU, the removal of a SKU the group does not have.
+func (f *Fake) AssignGroupLicenses(_ context.Context, groupID string, add []directory.License, remove []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("group.assign-license"); err != nil {
+		return err
+	}
+	for _, license := range add {
+		sku, ok := f.skus[strings.ToLower(license.SkuID)]
+		if !ok {
+			return licenseRefused("License " + license.SkuID + " does not correspond to a valid company License.")
+		}
+		for _, plan := range license.DisabledPlans {
+			if !slices.ContainsFunc(sku.plans, func(p string) bool { return strings.EqualFold(p, plan) }) {
+				return licenseRefused("Service plan " + plan + " is not part of license " + license.SkuID + ".")
+			}
+		}
+	}
+	g, ok := f.groups[groupID]
+	if !ok {
+		return notFound("group.assign-license", groupID)
+	}
+	kept := slices.Clone(g.Licenses)
+	for _, sku := range remove {
+		at := slices.IndexFunc(kept, func(l directory.License) bool { return strings.EqualFold(l.SkuID, sku) })
+		if at < 0 {
+			return licenseRefused("License " + sku + " is not assigned to the group and cannot be removed.")
+		}
+		kept = slices.Delete(kept, at, at+1)
+	}
+	for _, license := range add {
+		license.SkuID = strings.ToLower(license.SkuID)
+		if at := slices.IndexFunc(kept, func(l directory.License) bool { return l.SkuID == license.SkuID }); at >= 0 {
+			kept[at] = license
+		} else {
+			kept = append(kept, license)
+		}
+	}
+	g.Licenses = kept
+	f.groups[groupID] = g
+	f.Writes["group.assign-license"]++
+	return nil
+}
+
+// GroupLicenseErrors implements the Directory port as group-based licensing settles: groups and
+// members in id order; one unit of a SKU per user; beyond the prepaid units a CountViolation; a
+// member without usageLocation (the fake's tenant has none) a ProhibitedInUsageLocationViolation.
+func (f *Fake) GroupLicenseErrors(_ context.Context, groupID string) ([]directory.LicenseError, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("group.license-errors"); err != nil {
+		return nil, err
+	}
+	if _, ok := f.groups[groupID]; !ok {
+		return nil, notFound("group.license-errors", groupID)
+	}
+	consumed, active := map[string]int{}, map[string]bool{}
+	var errs []directory.LicenseError
+	for _, gid := range slices.Sorted(maps.Keys(f.groups)) {
+		for _, license := range f.groups[gid].Licenses {
+			for _, memberID := range slices.Sorted(maps.Keys(f.members[gid])) {
+				user, isUser := f.users[memberID]
+				if !isUser {
+					continue
+				}
+				problem := ""
+				switch {
+				case user.Mapped["usageLocation"] == "":
+					problem = "ProhibitedInUsageLocationViolation"
+				case active[memberID+"/"+license.SkuID]:
+				case consumed[license.SkuID] >= f.skus[license.SkuID].prepaid:
+					problem = "CountViolation"
+				default:
+					consumed[license.SkuID]++
+					active[memberID+"/"+license.SkuID] = true
+				}
+				if problem != "" && gid == groupID {
+					errs = append(errs, directory.LicenseError{UserID: memberID, SkuID: license.SkuID, Error: problem})
+				}
+			}
+		}
+	}
+	return errs, nil
 }
 
 func (f *Fake) enter(op string) error {
@@ -108,7 +214,8 @@ func (f *Fake) CreateUser(_ context.Context, attrs directory.UserAttributes, pas
 	if err := checkMapped("user.create", attrs); err != nil {
 		return nil, err
 	}
-	u := directory.User{ID: f.newID(), UserAttributes: attrs}
+	createdAt := time.Now()
+	u := directory.User{ID: f.newID(), UserAttributes: attrs, SignInSessionsValidFrom: &createdAt}
 	u.Mapped = applyMapped(nil, attrs, attrs.MappedFields())
 	f.users[u.ID] = u
 	f.Writes["user.create"]++
@@ -390,6 +497,24 @@ func (f *Fake) GetUserByPrincipalName(_ context.Context, principalName string) (
 		}
 	}
 	return nil, nil
+}
+
+// RevokeSignInSessions implements the Directory port: the user's sessions are valid from now.
+func (f *Fake) RevokeSignInSessions(_ context.Context, userID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("user.revoke-sessions"); err != nil {
+		return err
+	}
+	u, ok := f.users[userID]
+	if !ok {
+		return notFound("user.revoke-sessions", userID)
+	}
+	now := time.Now()
+	u.SignInSessionsValidFrom = &now
+	f.users[userID] = u
+	f.Writes["user.revoke-sessions"]++
+	return nil
 }
 
 // Manager returns a user's manager id.
