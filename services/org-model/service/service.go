@@ -26,6 +26,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc"
 	"github.com/orgsync/orgsync/services/org-model/internal/approvals"
 	"github.com/orgsync/orgsync/services/org-model/internal/audit"
 	"github.com/orgsync/orgsync/services/org-model/internal/checkpoint"
@@ -168,7 +169,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	s.engine = engine.New(s.clock, schedule{s})
 	s.checkpoints = checkpoint.New(checkpoints, cfg.Checkpoint, s.model, s.engine, s.clock, logger)
 	s.approvals = approvals.New(s.engine, s.guard, s.decisions, s.publishing, s.clock)
-	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
+	orgsyncv1grpc.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
 		Model: s.model, Publisher: s.publisher, Results: s.results, Guard: s.guard, Clock: s.clock,
 		Approve: s.approvals.Approve, Reject: s.approvals.Reject, Decided: s.decisions.List, Ready: s.caughtUp.Load, PlanTimeout: cfg.PlanTimeout,
 		Audit: audit.NewReader(js, s.causes).List, Streams: func(ctx context.Context) ([]*orgsyncv1.StreamStatus, error) { return status.Streams(ctx, js) },
