@@ -71,7 +71,8 @@ type Service struct {
 	js     jetstream.JetStream
 	logger *slog.Logger
 	guard  *guard.Guard
-	// model is the organisation the engine's goroutine owns; the query API reads it.
+	// model is the organisation; the engine's goroutine owns it, the query API and the
+	// checkpoint read it.
 	model *model.Model
 	// resultsFollower reads the writers' results into the query API's results and hands them to
 	// the applier.

@@ -1,6 +1,7 @@
 // Package policy reads hr-ingest's part of the policy file (ORGSYNC_CONFIG): its top-level
 // "sources" list. Other top-level keys belong to other services and are left alone; inside
-// "sources" every key is checked, and every problem is reported as "file:line: why".
+// "sources" every key is checked, and every problem of the file is reported at once, each as
+// "file:line: why", in line order (pkg/policyfile, which org-model's policy parser uses too).
 //
 //	sources:
 //	  - name: workday
