@@ -146,6 +146,7 @@ type fixture struct {
 	hr          *hrStream
 	identifiers *identifierRecords
 	checkpoints *noCheckpoints
+	clock       *clock.Fake
 }
 
 // newFixture builds the applier; alreadyPublished is what DIRECTORY holds before the start.
@@ -158,7 +159,7 @@ func newFixture(t *testing.T, replay []*orgsyncv1.HREvent, alreadyPublished ...*
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	clk := clock.NewFake(t0)
 	f := &fixture{directory: &directory{}, hr: &hrStream{replay: replay, live: make(chan *orgsyncv1.HREvent)},
-		identifiers: &identifierRecords{}, checkpoints: &noCheckpoints{}}
+		identifiers: &identifierRecords{}, checkpoints: &noCheckpoints{}, clock: clk}
 	f.published = desired.NewPublisher(f.directory)
 	causes := audit.NewCauses()
 	f.engine = engine.New(clk)
@@ -395,5 +396,30 @@ func TestConflictReadDuringReplayWaitsForReconcile(t *testing.T) {
 		if msg.object.GetCause().GetReason() == "reconcile at start" {
 			t.Errorf("the reconcile published %s again; want nothing, it equals what the earlier run published", msg.subject)
 		}
+	}
+}
+
+// TestTransitionAppliesWhenDue: the Applier is the engine's schedule. Once caught up it names
+// the model's next transition (a pre-created hire's start date), and when the clock reaches it
+// the engine applies it and the enabled account is published, caused by the transition.
+func TestTransitionAppliesWhenDue(t *testing.T) {
+	starter := hire("E1", "", "")
+	starter.GetWorker().StartDate = &orgsyncv1.Date{Year: 2026, Month: 6, Day: 4}
+	f := newFixture(t, []*orgsyncv1.HREvent{starter})
+	f.run(t)
+	eventually(t, "caught up with the replay", f.applier.CaughtUp)
+	path := userPath(t, "E1")
+	if user := f.published.Last(path).GetUser(); user == nil || user.GetAccountEnabled() {
+		t.Fatalf("E1 before the start date = %v, want pre-created disabled", user)
+	}
+	startDay := time.Date(2026, 6, 4, 0, 0, 0, 0, time.UTC)
+	if due := f.applier.NextDue(); due.IsZero() || due.After(startDay) {
+		t.Fatalf("NextDue = %v, want the start date %v at the latest", due, startDay)
+	}
+
+	f.clock.Set(startDay.Add(time.Hour))
+	eventually(t, "E1 enabled on the start date", func() bool { return f.published.Last(path).GetUser().GetAccountEnabled() })
+	if reason := f.published.Last(path).GetCause().GetReason(); reason != "lifecycle transition due" {
+		t.Errorf("E1 enabled with reason %q, want \"lifecycle transition due\"", reason)
 	}
 }
