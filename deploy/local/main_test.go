@@ -28,6 +28,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/auth"
 	"github.com/orgsync/orgsync/pkg/sambadc"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc"
 )
 
 // TestRunAndREADMEWebhook does what the README's quickstart does: start the local stack (on free
@@ -350,7 +351,7 @@ func checkDevToken(t *testing.T, token, orgModelAddr, deadLettersURL string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = orgsyncv1.NewOrgModelServiceClient(conn).GetStatus(t.Context(), &orgsyncv1.GetStatusRequest{})
+		_, err = orgsyncv1grpc.NewOrgModelServiceClient(conn).GetStatus(t.Context(), &orgsyncv1.GetStatusRequest{})
 		conn.Close()
 		if status.Code(err) != tc.want {
 			t.Errorf("GetStatus with token %t: %v, want %s", tc.token != "", err, tc.want)

@@ -19,6 +19,7 @@ import (
 	"github.com/orgsync/orgsync/deploy/local/stack"
 	"github.com/orgsync/orgsync/pkg/auth"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc"
 )
 
 // TestAuditShowsEveryWriteWithItsCause hires, moves and lets go of a worker through the whole
@@ -57,7 +58,7 @@ func TestAuditShowsEveryWriteWithItsCause(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	api := orgsyncv1.NewOrgModelServiceClient(conn)
+	api := orgsyncv1grpc.NewOrgModelServiceClient(conn)
 	userWrites := func() []string {
 		resp, err := api.ListAudit(ctx, &orgsyncv1.ListAuditRequest{WorkerId: "E1001"})
 		if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/orgsync/orgsync/deploy/local/stack"
 	"github.com/orgsync/orgsync/pkg/auth"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc"
 	hringest "github.com/orgsync/orgsync/services/hr-ingest/service"
 )
 
@@ -51,7 +52,7 @@ guard:
 // the emulator, the console and its dev issuer running.
 type consoleStack struct {
 	s   *stack.Stack
-	api orgsyncv1.OrgModelServiceClient
+	api orgsyncv1grpc.OrgModelServiceClient
 }
 
 func startConsoleStack(t *testing.T) consoleStack {
@@ -86,7 +87,7 @@ func startConsoleStack(t *testing.T) consoleStack {
 		_, ok := s.Emulator.UserByEmployeeID("E1302")
 		return ok && len(groupMembers(s, "Org - Engineering")) == 3
 	})
-	return consoleStack{s: s, api: orgsyncv1.NewOrgModelServiceClient(conn)}
+	return consoleStack{s: s, api: orgsyncv1grpc.NewOrgModelServiceClient(conn)}
 }
 
 // loadSample posts deploy/local/sample/company.json, as make run does.

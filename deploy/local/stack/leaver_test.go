@@ -13,6 +13,7 @@ import (
 	"github.com/orgsync/orgsync/deploy/local/stack"
 	"github.com/orgsync/orgsync/pkg/auth"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc"
 )
 
 // TestTerminationRevokesEntraSessions terminates a worker through the whole pipeline — HR webhook,
@@ -48,7 +49,7 @@ func TestTerminationRevokesEntraSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	api := orgsyncv1.NewOrgModelServiceClient(conn)
+	api := orgsyncv1grpc.NewOrgModelServiceClient(conn)
 	userRecords := func() []*orgsyncv1.AuditRecord {
 		resp, err := api.ListAudit(ctx, &orgsyncv1.ListAuditRequest{WorkerId: "E2001"})
 		if err != nil {

@@ -2937,22 +2937,7 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\bDecision\x12\x18\n" +
 	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11DECISION_APPROVED\x10\x01\x12\x15\n" +
-	"\x11DECISION_REJECTED\x10\x022\xaa\a\n" +
-	"\x0fOrgModelService\x12H\n" +
-	"\tGetWorker\x12\x1c.orgsync.v1.GetWorkerRequest\x1a\x1d.orgsync.v1.GetWorkerResponse\x12]\n" +
-	"\x10ListGroupMembers\x12#.orgsync.v1.ListGroupMembersRequest\x1a$.orgsync.v1.ListGroupMembersResponse\x12N\n" +
-	"\vListWorkers\x12\x1e.orgsync.v1.ListWorkersRequest\x1a\x1f.orgsync.v1.ListWorkersResponse\x12K\n" +
-	"\n" +
-	"GetOrgUnit\x12\x1d.orgsync.v1.GetOrgUnitRequest\x1a\x1e.orgsync.v1.GetOrgUnitResponse\x12K\n" +
-	"\n" +
-	"GetOrgTree\x12\x1d.orgsync.v1.GetOrgTreeRequest\x1a\x1e.orgsync.v1.GetOrgTreeResponse\x12`\n" +
-	"\x11ExplainMembership\x12$.orgsync.v1.ExplainMembershipRequest\x1a%.orgsync.v1.ExplainMembershipResponse\x129\n" +
-	"\x04Plan\x12\x17.orgsync.v1.PlanRequest\x1a\x18.orgsync.v1.PlanResponse\x12N\n" +
-	"\vListPending\x12\x1e.orgsync.v1.ListPendingRequest\x1a\x1f.orgsync.v1.ListPendingResponse\x12B\n" +
-	"\aApprove\x12\x1a.orgsync.v1.ApproveRequest\x1a\x1b.orgsync.v1.ApproveResponse\x12?\n" +
-	"\x06Reject\x12\x19.orgsync.v1.RejectRequest\x1a\x1a.orgsync.v1.RejectResponse\x12H\n" +
-	"\tGetStatus\x12\x1c.orgsync.v1.GetStatusRequest\x1a\x1d.orgsync.v1.GetStatusResponse\x12H\n" +
-	"\tListAudit\x12\x1c.orgsync.v1.ListAuditRequest\x1a\x1d.orgsync.v1.ListAuditResponseB7Z5github.com/orgsync/orgsync/proto/orgsync/v1;orgsyncv1b\x06proto3"
+	"\x11DECISION_REJECTED\x10\x02B7Z5github.com/orgsync/orgsync/proto/orgsync/v1;orgsyncv1b\x06proto3"
 
 var (
 	file_orgsync_v1_orgmodel_proto_rawDescOnce sync.Once
@@ -3078,32 +3063,8 @@ var file_orgsync_v1_orgmodel_proto_depIdxs = []int32{
 	44, // 52: orgsync.v1.AuditRecord.result:type_name -> orgsync.v1.WriterResult
 	50, // 53: orgsync.v1.AuditRecord.cause:type_name -> orgsync.v1.Cause
 	51, // 54: orgsync.v1.AuditRecord.approved_by:type_name -> orgsync.v1.Principal
-	3,  // 55: orgsync.v1.OrgModelService.GetWorker:input_type -> orgsync.v1.GetWorkerRequest
-	8,  // 56: orgsync.v1.OrgModelService.ListGroupMembers:input_type -> orgsync.v1.ListGroupMembersRequest
-	11, // 57: orgsync.v1.OrgModelService.ListWorkers:input_type -> orgsync.v1.ListWorkersRequest
-	14, // 58: orgsync.v1.OrgModelService.GetOrgUnit:input_type -> orgsync.v1.GetOrgUnitRequest
-	16, // 59: orgsync.v1.OrgModelService.GetOrgTree:input_type -> orgsync.v1.GetOrgTreeRequest
-	19, // 60: orgsync.v1.OrgModelService.ExplainMembership:input_type -> orgsync.v1.ExplainMembershipRequest
-	21, // 61: orgsync.v1.OrgModelService.Plan:input_type -> orgsync.v1.PlanRequest
-	24, // 62: orgsync.v1.OrgModelService.ListPending:input_type -> orgsync.v1.ListPendingRequest
-	27, // 63: orgsync.v1.OrgModelService.Approve:input_type -> orgsync.v1.ApproveRequest
-	29, // 64: orgsync.v1.OrgModelService.Reject:input_type -> orgsync.v1.RejectRequest
-	31, // 65: orgsync.v1.OrgModelService.GetStatus:input_type -> orgsync.v1.GetStatusRequest
-	36, // 66: orgsync.v1.OrgModelService.ListAudit:input_type -> orgsync.v1.ListAuditRequest
-	4,  // 67: orgsync.v1.OrgModelService.GetWorker:output_type -> orgsync.v1.GetWorkerResponse
-	9,  // 68: orgsync.v1.OrgModelService.ListGroupMembers:output_type -> orgsync.v1.ListGroupMembersResponse
-	12, // 69: orgsync.v1.OrgModelService.ListWorkers:output_type -> orgsync.v1.ListWorkersResponse
-	15, // 70: orgsync.v1.OrgModelService.GetOrgUnit:output_type -> orgsync.v1.GetOrgUnitResponse
-	17, // 71: orgsync.v1.OrgModelService.GetOrgTree:output_type -> orgsync.v1.GetOrgTreeResponse
-	20, // 72: orgsync.v1.OrgModelService.ExplainMembership:output_type -> orgsync.v1.ExplainMembershipResponse
-	22, // 73: orgsync.v1.OrgModelService.Plan:output_type -> orgsync.v1.PlanResponse
-	25, // 74: orgsync.v1.OrgModelService.ListPending:output_type -> orgsync.v1.ListPendingResponse
-	28, // 75: orgsync.v1.OrgModelService.Approve:output_type -> orgsync.v1.ApproveResponse
-	30, // 76: orgsync.v1.OrgModelService.Reject:output_type -> orgsync.v1.RejectResponse
-	32, // 77: orgsync.v1.OrgModelService.GetStatus:output_type -> orgsync.v1.GetStatusResponse
-	37, // 78: orgsync.v1.OrgModelService.ListAudit:output_type -> orgsync.v1.ListAuditResponse
-	67, // [67:79] is the sub-list for method output_type
-	55, // [55:67] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for method output_type
+	55, // [55:55] is the sub-list for method input_type
 	55, // [55:55] is the sub-list for extension type_name
 	55, // [55:55] is the sub-list for extension extendee
 	0,  // [0:55] is the sub-list for field type_name
@@ -3125,7 +3086,7 @@ func file_orgsync_v1_orgmodel_proto_init() {
 			NumEnums:      3,
 			NumMessages:   37,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   0,
 		},
 		GoTypes:           file_orgsync_v1_orgmodel_proto_goTypes,
 		DependencyIndexes: file_orgsync_v1_orgmodel_proto_depIdxs,

@@ -29,6 +29,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/envconfig"
 	"github.com/orgsync/orgsync/pkg/server"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc"
 	"github.com/orgsync/orgsync/services/console/internal/login"
 	"github.com/orgsync/orgsync/services/console/internal/session"
 	"github.com/orgsync/orgsync/services/console/internal/web"
@@ -209,7 +210,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	}
 	httpClient := &http.Client{Timeout: 30 * time.Second, Transport: otelhttp.NewTransport(http.DefaultTransport)}
 	handler, err := web.New(web.Config{
-		OrgModel: orgsyncv1.NewOrgModelServiceClient(conn),
+		OrgModel: orgsyncv1grpc.NewOrgModelServiceClient(conn),
 		Verifier: verifier,
 		Login: login.New(login.Config{
 			Issuer: cfg.Server.Auth.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,

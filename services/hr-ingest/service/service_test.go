@@ -121,6 +121,15 @@ func TestConfigFromEnvRejects(t *testing.T) {
 			"HR_SOURCES": "w", "HR_SOURCE_W_SECRET": "whsec_c2VjcmV0LWZvci10ZXN0cy1vbmx5LTAxMjM0NQ==",
 			"TRUSTED_PROXIES": "10.0.0.0/8,ingress", "MAX_IN_FLIGHT": "0", "UNAUTHENTICATED_PER_MINUTE": "-1",
 		}, want: []string{`TRUSTED_PROXIES: "ingress" is not a CIDR prefix`, "MAX_IN_FLIGHT: 0 is not a positive number", "UNAUTHENTICATED_PER_MINUTE: -1 is not a positive number"}},
+		{name: "every problem of the shared policy file", vars: map[string]string{
+			"ORGSYNC_CONFIG": "../../../pkg/policyfile/testdata/several-problems.yaml",
+			"WORKDAY_SECRET": "whsec_c2VjcmV0LWZvci10ZXN0cy1vbmx5LTAxMjM0NQ==", "SCIM_TOKEN": "long-enough-token-0123",
+		}, want: []string{
+			"several-problems.yaml:16: maxBodyBytes must be a positive whole number",
+			`several-problems.yaml:17: source "workday" is already defined on line 13`,
+			`several-problems.yaml:20: source "export" needs a kind`,
+			`several-problems.yaml:23: unknown key "colour" in a source`,
+		}, notWant: "long-enough-token-0123"},
 		{name: "bad canonical secret", vars: map[string]string{"HR_SOURCES": "w", "HR_SOURCE_W_SECRET": "not-base64!"},
 			want: []string{"HR_SOURCE_W_SECRET: secret 1: a webhook secret must be whsec_"}, notWant: "not-base64!"},
 	}

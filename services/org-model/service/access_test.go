@@ -10,67 +10,68 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/auth"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc"
 )
 
 // call invokes one method of the query API with an empty (or minimal) request.
-type call func(ctx context.Context, api orgsyncv1.OrgModelServiceClient) error
+type call func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error
 
 // methodCalls holds one call per method of OrgModelService; TestEveryMethodIsCalled keeps it
 // complete.
 var methodCalls = map[string]call{
-	orgsyncv1.OrgModelService_GetWorker_FullMethodName: func(ctx context.Context, api orgsyncv1.OrgModelServiceClient) error {
+	orgsyncv1grpc.OrgModelService_GetWorker_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
 		_, err := api.GetWorker(ctx, &orgsyncv1.GetWorkerRequest{WorkerId: "E1"})
 		return err
 	},
-	orgsyncv1.OrgModelService_ListGroupMembers_FullMethodName: func(ctx context.Context, api orgsyncv1.OrgModelServiceClient) error {
+	orgsyncv1grpc.OrgModelService_ListGroupMembers_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
 		_, err := api.ListGroupMembers(ctx, &orgsyncv1.ListGroupMembersRequest{GroupKey: "unit-sales"})
 		return err
 	},
-	orgsyncv1.OrgModelService_ListWorkers_FullMethodName: func(ctx context.Context, api orgsyncv1.OrgModelServiceClient) error {
+	orgsyncv1grpc.OrgModelService_ListWorkers_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
 		_, err := api.ListWorkers(ctx, &orgsyncv1.ListWorkersRequest{})
 		return err
 	},
-	orgsyncv1.OrgModelService_GetOrgUnit_FullMethodName: func(ctx context.Context, api orgsyncv1.OrgModelServiceClient) error {
+	orgsyncv1grpc.OrgModelService_GetOrgUnit_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
 		_, err := api.GetOrgUnit(ctx, &orgsyncv1.GetOrgUnitRequest{OrgUnitId: "sales"})
 		return err
 	},
-	orgsyncv1.OrgModelService_GetOrgTree_FullMethodName: func(ctx context.Context, api orgsyncv1.OrgModelServiceClient) error {
+	orgsyncv1grpc.OrgModelService_GetOrgTree_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
 		_, err := api.GetOrgTree(ctx, &orgsyncv1.GetOrgTreeRequest{})
 		return err
 	},
-	orgsyncv1.OrgModelService_ExplainMembership_FullMethodName: func(ctx context.Context, api orgsyncv1.OrgModelServiceClient) error {
+	orgsyncv1grpc.OrgModelService_ExplainMembership_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
 		_, err := api.ExplainMembership(ctx, &orgsyncv1.ExplainMembershipRequest{GroupKey: "unit-sales", WorkerId: "E1"})
 		return err
 	},
-	orgsyncv1.OrgModelService_Plan_FullMethodName: func(ctx context.Context, api orgsyncv1.OrgModelServiceClient) error {
+	orgsyncv1grpc.OrgModelService_Plan_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
 		_, err := api.Plan(ctx, &orgsyncv1.PlanRequest{})
 		return err
 	},
-	orgsyncv1.OrgModelService_ListPending_FullMethodName: func(ctx context.Context, api orgsyncv1.OrgModelServiceClient) error {
+	orgsyncv1grpc.OrgModelService_ListPending_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
 		_, err := api.ListPending(ctx, &orgsyncv1.ListPendingRequest{})
 		return err
 	},
-	orgsyncv1.OrgModelService_Approve_FullMethodName: func(ctx context.Context, api orgsyncv1.OrgModelServiceClient) error {
+	orgsyncv1grpc.OrgModelService_Approve_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
 		_, err := api.Approve(ctx, &orgsyncv1.ApproveRequest{BatchId: "b-none"})
 		return err
 	},
-	orgsyncv1.OrgModelService_Reject_FullMethodName: func(ctx context.Context, api orgsyncv1.OrgModelServiceClient) error {
+	orgsyncv1grpc.OrgModelService_Reject_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
 		_, err := api.Reject(ctx, &orgsyncv1.RejectRequest{BatchId: "b-none"})
 		return err
 	},
-	orgsyncv1.OrgModelService_GetStatus_FullMethodName: func(ctx context.Context, api orgsyncv1.OrgModelServiceClient) error {
+	orgsyncv1grpc.OrgModelService_GetStatus_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
 		_, err := api.GetStatus(ctx, &orgsyncv1.GetStatusRequest{})
 		return err
 	},
-	orgsyncv1.OrgModelService_ListAudit_FullMethodName: func(ctx context.Context, api orgsyncv1.OrgModelServiceClient) error {
+	orgsyncv1grpc.OrgModelService_ListAudit_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
 		_, err := api.ListAudit(ctx, &orgsyncv1.ListAuditRequest{WorkerId: "E1"})
 		return err
 	},
 }
 
 func TestEveryMethodIsCalled(t *testing.T) {
-	for _, method := range orgsyncv1.OrgModelService_ServiceDesc.Methods {
-		name := "/" + orgsyncv1.OrgModelService_ServiceDesc.ServiceName + "/" + method.MethodName
+	for _, method := range orgsyncv1grpc.OrgModelService_ServiceDesc.Methods {
+		name := "/" + orgsyncv1grpc.OrgModelService_ServiceDesc.ServiceName + "/" + method.MethodName
 		if _, ok := methodCalls[name]; !ok {
 			t.Errorf("%s has no call in methodCalls", name)
 		}
@@ -90,7 +91,7 @@ func TestQueryAPIAccess(t *testing.T) {
 	expired := h.issuer.Claims("someone", auth.Admin)
 	expired["exp"] = 1
 	expiredClient := h.clientWith(t, svc, h.issuer.Sign(expired))
-	byRole := map[auth.Role]orgsyncv1.OrgModelServiceClient{}
+	byRole := map[auth.Role]orgsyncv1grpc.OrgModelServiceClient{}
 	for _, role := range auth.Roles {
 		byRole[role] = h.clientWith(t, svc, h.tokens[role])
 	}

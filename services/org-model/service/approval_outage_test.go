@@ -12,6 +12,7 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
 )
 
@@ -85,7 +86,7 @@ type heldSnapshot struct {
 	h     harness
 	svc   *Service
 	stop  func()
-	api   orgsyncv1.OrgModelServiceClient
+	api   orgsyncv1grpc.OrgModelServiceClient
 	fake  *clock.Fake
 	batch *orgsyncv1.PendingBatch
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/apply"
 	"github.com/orgsync/orgsync/services/org-model/internal/identifiers"
 	"github.com/orgsync/orgsync/services/org-model/internal/model"
 )
@@ -79,7 +80,7 @@ func TestUPNHeldByForeignAccountGivesNextCandidate(t *testing.T) {
 	h.conflict(t, "E1", "userPrincipalName", first.GetRevision())
 	next := h.desiredUser(t, "E1", func(obj *orgsyncv1.DesiredObject) bool { return obj.GetRevision() > first.GetRevision() })
 	got := []string{next.GetUser().GetUserPrincipalName(), next.GetUser().GetMailNickname(), next.GetCause().GetReason()}
-	want := []string{"renee.odegard@corp.example.com", "renee.odegard", heldReason}
+	want := []string{"renee.odegard@corp.example.com", "renee.odegard", apply.HeldReason}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("republished user (-want +got):\n%s", diff)
 	}

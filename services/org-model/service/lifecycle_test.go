@@ -14,6 +14,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/auditlog"
 	"github.com/orgsync/orgsync/pkg/auth"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
 )
 
@@ -41,13 +42,13 @@ func hrDate(t time.Time) *orgsyncv1.Date {
 const approverSubject = "approver-7f3a"
 
 // client is a query API client authenticated as an approver with an OIDC token.
-func (h harness) client(t *testing.T, svc *Service) orgsyncv1.OrgModelServiceClient {
+func (h harness) client(t *testing.T, svc *Service) orgsyncv1grpc.OrgModelServiceClient {
 	t.Helper()
 	return h.clientWith(t, svc, h.issuer.Token(approverSubject, auth.Approver))
 }
 
 // clientWith is a query API client sending token ("" sends none).
-func (h harness) clientWith(t *testing.T, svc *Service, token string) orgsyncv1.OrgModelServiceClient {
+func (h harness) clientWith(t *testing.T, svc *Service, token string) orgsyncv1grpc.OrgModelServiceClient {
 	t.Helper()
 	options := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if token != "" {
@@ -58,7 +59,7 @@ func (h harness) clientWith(t *testing.T, svc *Service, token string) orgsyncv1.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return orgsyncv1.NewOrgModelServiceClient(conn)
+	return orgsyncv1grpc.NewOrgModelServiceClient(conn)
 }
 
 func enabled(h harness, t *testing.T, workerID string) string {

@@ -92,7 +92,7 @@ func benchmarkStartup(b *testing.B, days, workers int) {
 				b.Errorf("Run: %v", err)
 			}
 		})
-		for !svc.caughtUp.Load() {
+		for !svc.applier.CaughtUp() {
 			time.Sleep(2 * time.Millisecond)
 		}
 		return svc, func() { cancel(); wg.Wait() }

@@ -31,6 +31,7 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/auth"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc"
 	"github.com/orgsync/orgsync/services/console/internal/login"
 	"github.com/orgsync/orgsync/services/console/internal/session"
 )
@@ -69,7 +70,7 @@ type Writer struct {
 
 // Config wires the console.
 type Config struct {
-	OrgModel orgsyncv1.OrgModelServiceClient
+	OrgModel orgsyncv1grpc.OrgModelServiceClient
 	Verifier Verifier
 	Login    *login.Flow
 	Sessions *session.Codec

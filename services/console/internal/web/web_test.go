@@ -16,7 +16,7 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/auth"
 	"github.com/orgsync/orgsync/pkg/auth/authtest"
-	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc"
 	"github.com/orgsync/orgsync/services/console/internal/login"
 	"github.com/orgsync/orgsync/services/console/internal/session"
 )
@@ -52,7 +52,7 @@ func newConsole(t *testing.T) console {
 	c.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(c.server.Close)
 	h, err := New(Config{
-		OrgModel: orgsyncv1.NewOrgModelServiceClient(conn), Verifier: verifier, Sessions: sessions,
+		OrgModel: orgsyncv1grpc.NewOrgModelServiceClient(conn), Verifier: verifier, Sessions: sessions,
 		Login: login.New(login.Config{Issuer: issuer.URL(), ClientID: "console", RedirectURL: c.server.URL + "/auth/callback", Scopes: []string{"profile"}}),
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 // Package policy reads hr-ingest's part of the policy file (ORGSYNC_CONFIG): its top-level
 // "sources" list. Other top-level keys belong to other services and are left alone; inside
-// "sources" every key is checked, and every problem is reported as "file:line: why".
+// "sources" every key is checked, and every problem of the file is reported at once, each as
+// "file:line: why", in line order (pkg/policyfile, which org-model's policy parser uses too).
 //
 //	sources:
 //	  - name: workday
@@ -45,7 +46,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +53,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/orgsync/orgsync/pkg/policyfile"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/snapshot"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
@@ -70,43 +71,36 @@ func Load(path string, lookupEnv func(string) (string, bool)) ([]source.Config, 
 }
 
 type parser struct {
-	file      string
 	lookupEnv func(string) (string, bool)
-	errs      []error
+	// problems are the problems found so far, and name the file: the parse goes on after each.
+	problems policyfile.Problems
 }
 
 func (p *parser) fail(n *yaml.Node, format string, args ...any) {
-	p.errs = append(p.errs, fmt.Errorf("%s:%d: %s", p.file, n.Line, fmt.Sprintf(format, args...)))
+	p.problems.Add(n, format, args...)
 }
 
-// Parse reads the sources from data, naming file in errors.
+// Parse reads the sources from data, naming file in errors. A bad file is reported whole: every
+// problem as file:line: reason, in line order (policyfile.Errors).
 func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) ([]source.Config, error) {
-	p := &parser{file: file, lookupEnv: lookupEnv}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+	p := &parser{lookupEnv: lookupEnv, problems: policyfile.Problems{File: file}}
+	root, err := policyfile.Decode(file, data)
+	if err != nil {
+		return nil, err
 	}
-	if len(doc.Content) == 0 {
-		return nil, fmt.Errorf("%s: empty policy file", file)
+	// Other top-level keys are other services' (org-model checks that each is known).
+	top, err := p.problems.Fields(root, "the policy file")
+	if !p.problems.Keep(err) {
+		return nil, p.problems.Err()
 	}
-	root := doc.Content[0]
-	if root.Kind != yaml.MappingNode {
-		p.fail(root, "the policy file must be a mapping")
-		return nil, errors.Join(p.errs...)
-	}
-	var sourcesNode *yaml.Node
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value == "sources" {
-			sourcesNode = root.Content[i+1]
-		}
-	}
-	if sourcesNode == nil {
+	sourcesNode, ok := top["sources"]
+	if !ok {
 		p.fail(root, "no sources: hr-ingest needs at least one")
-		return nil, errors.Join(p.errs...)
+		return nil, p.problems.Err()
 	}
 	if sourcesNode.Kind != yaml.SequenceNode {
 		p.fail(sourcesNode, "sources must be a list")
-		return nil, errors.Join(p.errs...)
+		return nil, p.problems.Err()
 	}
 	var sources []source.Config
 	names := map[string]int{}
@@ -121,38 +115,25 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) ([]s
 		names[s.Name] = n.Line
 		sources = append(sources, s)
 	}
-	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
+	if err := p.problems.Err(); err != nil {
+		return nil, err
 	}
 	return sources, nil
 }
 
+// mapping reads n as a mapping with only the known keys (any key when none is given); a node
+// that is not a mapping is recorded and nil returned.
 func (p *parser) mapping(n *yaml.Node, what string, known ...string) map[string]*yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		p.fail(n, "%s must be a mapping", what)
+	m, err := p.problems.Fields(n, what, known...)
+	if !p.problems.Keep(err) {
 		return nil
-	}
-	m := map[string]*yaml.Node{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
-		if len(known) > 0 && !slices.Contains(known, k.Value) {
-			p.fail(k, "unknown key %q in %s (known: %s)", k.Value, what, strings.Join(known, ", "))
-			continue
-		}
-		if _, dup := m[k.Value]; dup {
-			p.fail(k, "key %q repeated", k.Value)
-		}
-		m[k.Value] = n.Content[i+1]
 	}
 	return m
 }
 
 func (p *parser) scalar(n *yaml.Node, what string) (string, bool) {
-	if n.Kind != yaml.ScalarNode {
-		p.fail(n, "%s must be a single value", what)
-		return "", false
-	}
-	return n.Value, true
+	value, err := p.problems.Scalar(n, what)
+	return value, p.problems.Keep(err)
 }
 
 func (p *parser) positive(n *yaml.Node, what string) int64 {

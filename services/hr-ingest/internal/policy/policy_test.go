@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/orgsync/orgsync/pkg/policyfile"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
 )
@@ -92,7 +94,7 @@ func TestParseRejects(t *testing.T) {
 		want   []string
 	}{
 		{name: "no sources", policy: "groups: {}\n", want: []string{"orgsync.yaml:1: no sources: hr-ingest needs at least one"}},
-		{name: "not YAML", policy: "sources: [\n", want: []string{"orgsync.yaml: yaml: line 1: did not find expected node content"}},
+		{name: "not YAML", policy: "sources: [\n", want: []string{"orgsync.yaml:1: did not find expected node content"}},
 		{name: "every problem with its line", policy: `sources:
   - name: "bad name!"
     kind: sftp
@@ -118,22 +120,22 @@ func TestParseRejects(t *testing.T) {
     secrets: [{env: SET}]
     api: {token: {env: SET}}
 `, want: []string{
-			`orgsync.yaml:5: unknown key "colour" in a source (known: name, kind, secrets, timezone, rateLimit, maxBodyBytes, csv, hierarchy, api, poll)`,
 			`orgsync.yaml:2: source name "bad name!" must be 1 to 64 letters, digits, '-' or '_'`,
 			`orgsync.yaml:3: kind "sftp" is not one of canonical, scim, bamboohr, csv, hibob, poll`,
 			`orgsync.yaml:4: environment variable MISSING (a secret of source "bad name!") is not set`,
+			`orgsync.yaml:5: unknown key "colour" in a source (allowed: name, kind, secrets, timezone, rateLimit, maxBodyBytes, csv, hierarchy, api, poll)`,
 			`orgsync.yaml:8: a secret is either {env: NAME} or {file: PATH}`,
 			`orgsync.yaml:9: timezone "Mars/Olympus" is not an IANA time zone such as Europe/London`,
 			`orgsync.yaml:10: rateLimit.requests must be a positive whole number, not "-1"`,
 			`orgsync.yaml:10: rateLimit.per "soon" is not a positive duration such as 1s or 1m`,
 			`orgsync.yaml:11: csv.delimiter must be one character other than a quote or a line break`,
 			`orgsync.yaml:11: csv.columns: not worker fields: salary (known: workerId, givenName, familyName, middleName, preferredName, displayName, workEmail, jobTitle, orgUnitId, department, managerWorkerId, location, company, costCenter, division, phoneNumber, employmentType, employmentStatus, hireDate, startDate, endDate)`,
+			`orgsync.yaml:12: source "ok" is already defined on line 6`,
 			`orgsync.yaml:14: secret file of source "ok": no such file or directory`,
 			`orgsync.yaml:15: csv settings only apply to a source of kind csv`,
-			`orgsync.yaml:12: source "ok" is already defined on line 6`,
 			`orgsync.yaml:16: a source needs a name`,
 			`orgsync.yaml:16: source "" needs secrets (a list of {env: NAME} or {file: PATH})`,
-			`orgsync.yaml:20: unknown key "password" in api (known: baseURL, user, token, fields)`,
+			`orgsync.yaml:20: unknown key "password" in api (allowed: baseURL, user, token, fields)`,
 			`orgsync.yaml:20: source "bob" needs api.token ({env: NAME} or {file: PATH})`,
 			`orgsync.yaml:23: source "plain", secret 1: a webhook secret must be whsec_ followed by base64 of at least 16 bytes`,
 			`orgsync.yaml:24: api settings only apply to a source of kind bamboohr or hibob`,
@@ -179,4 +181,54 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEveryProblemOfAFileAtOnce reads policy files with several problems each and gets every
+// problem of hr-ingest's part (the sources list), each as file:line: reason, in line order —
+// and none of the other services' (org-model's unknown key, CEL and hierarchy problems in the
+// shared file are org-model's to report).
+func TestEveryProblemOfAFileAtOnce(t *testing.T) {
+	env := lookup(map[string]string{
+		"WORKDAY_SECRET": testSecret, "SCIM_TOKEN": "scim-token-0123456789", "BAMBOO_KEY": "bamboo-key",
+		"EXPORT_TOKEN": "export-token-0123456789", "BOB_SECRET": "bob-secret",
+	})
+	for _, tc := range []struct {
+		file string
+		want []string // "line: reason"
+	}{
+		{"../../../../pkg/policyfile/testdata/several-problems.yaml", []string{
+			`16: maxBodyBytes must be a positive whole number, not "lots"`,
+			`17: source "workday" is already defined on line 13`,
+			`20: source "export" needs a kind (canonical, scim, bamboohr, csv, hibob or poll)`,
+			`23: unknown key "colour" in a source (allowed: name, kind, secrets, timezone, rateLimit, maxBodyBytes, csv, hierarchy, api, poll)`,
+		}},
+		{"testdata/several-problems.yaml", []string{
+			`7: rateLimit.requests must be a positive whole number, not "many"`,
+			`8: source "bamboo" needs api.token ({env: NAME} or {file: PATH})`,
+			`11: secrets must be a non-empty list of {env: NAME} or {file: PATH}`,
+			`12: unknown key "quote" in csv (allowed: delimiter, columns)`,
+			`14: kind "workday" is not one of canonical, scim, bamboohr, csv, hibob, poll`,
+			`16: timezone "Europe/Atlantis" is not an IANA time zone such as Europe/London`,
+			`17: source "bamboo" is already defined on line 4`,
+			`19: environment variable UNSET_TOKEN (a secret of source "bamboo") is not set`,
+		}},
+	} {
+		t.Run(filepath.Base(filepath.Dir(tc.file))+"/"+filepath.Base(tc.file), func(t *testing.T) {
+			sources, err := Load(tc.file, env)
+			if err == nil {
+				t.Fatalf("Load accepted %s: %+v", tc.file, sources)
+			}
+			var all policyfile.Errors
+			if !errors.As(err, &all) {
+				t.Fatalf("err = %T %v, want policyfile.Errors", err, err)
+			}
+			want := make([]string, len(tc.want))
+			for i, lineAndReason := range tc.want {
+				want[i] = tc.file + ":" + lineAndReason
+			}
+			if diff := cmp.Diff(want, strings.Split(err.Error(), "\n")); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

@@ -102,9 +102,9 @@ func TestPollConfigNamesTheProblem(t *testing.T) {
 				`orgsync.yaml:8: poll settings only apply to a source of kind poll`,
 				`orgsync.yaml:8: source "b" needs poll.fields (worker field → the record's field, at least workerId and familyName)`,
 				`orgsync.yaml:11: source "c" of kind poll takes one secret (the endpoint's token, password or key)`,
-				`orgsync.yaml:14: unknown key "colour" in poll (known: preset, url, format, records, auth, query, fullQuery, changedSince, paging, fields, modifiedField, interval, fullSyncEvery, timeout, maxRecords)`,
-				`orgsync.yaml:16: poll.fields: not worker fields: salary (known: workerId, givenName, familyName, middleName, preferredName, displayName, workEmail, jobTitle, orgUnitId, department, managerWorkerId, location, company, costCenter, division, phoneNumber, employmentType, employmentStatus, hireDate, startDate, endDate)`,
+				`orgsync.yaml:14: unknown key "colour" in poll (allowed: preset, url, format, records, auth, query, fullQuery, changedSince, paging, fields, modifiedField, interval, fullSyncEvery, timeout, maxRecords)`,
 				`orgsync.yaml:15: poll.interval "soon" is not a positive duration such as 30s, 1m or 24h`,
+				`orgsync.yaml:16: poll.fields: not worker fields: salary (known: workerId, givenName, familyName, middleName, preferredName, displayName, workEmail, jobTitle, orgUnitId, department, managerWorkerId, location, company, costCenter, division, phoneNumber, employmentType, employmentStatus, hireDate, startDate, endDate)`,
 			},
 		},
 	} {

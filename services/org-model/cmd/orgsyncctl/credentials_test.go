@@ -16,6 +16,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/auth/authtest"
 	"github.com/orgsync/orgsync/pkg/server"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc"
 )
 
 func writeToken(t *testing.T, token string) string {
@@ -111,7 +112,7 @@ func TestMutualTLS(t *testing.T) {
 
 // decidedLister answers ListPending with recent decisions; other methods are not called.
 type decidedLister struct {
-	orgsyncv1.OrgModelServiceClient
+	orgsyncv1grpc.OrgModelServiceClient
 	resp *orgsyncv1.ListPendingResponse
 }
 

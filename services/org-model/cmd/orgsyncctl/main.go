@@ -38,6 +38,7 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/auth"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc"
 )
 
 func main() {
@@ -119,7 +120,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	defer cancel()
 	targetSet := false
 	flags.Visit(func(f *flag.Flag) { targetSet = targetSet || f.Name == "target" })
-	c := &cli{api: orgsyncv1.NewOrgModelServiceClient(conn), out: out, json: *asJSON, target: target, targetSet: targetSet}
+	c := &cli{api: orgsyncv1grpc.NewOrgModelServiceClient(conn), out: out, json: *asJSON, target: target, targetSet: targetSet}
 	command, rest := flags.Arg(0), flags.Args()[1:]
 	handler, ok := map[string]func(context.Context, []string) error{
 		"status": c.status, "worker": c.worker, "workers": c.workers, "unit": c.unit, "tree": c.tree,
@@ -220,7 +221,7 @@ func envOr(name, def string) string {
 }
 
 type cli struct {
-	api    orgsyncv1.OrgModelServiceClient
+	api    orgsyncv1grpc.OrgModelServiceClient
 	out    io.Writer
 	json   bool
 	target orgsyncv1.Target

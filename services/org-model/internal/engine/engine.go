@@ -41,20 +41,21 @@ type job struct {
 // Engine is the goroutine that owns org-model's state. Do is safe for concurrent use; Run is
 // called once, by the owner of the goroutine (the service's errgroup).
 type Engine struct {
-	clock    Clock
-	schedule Schedule
-	jobs     chan *job
-	stopped  chan struct{}
+	clock   Clock
+	jobs    chan *job
+	stopped chan struct{}
 }
 
-// New returns an engine that applies schedule's transitions by clock once Run runs.
-func New(clock Clock, schedule Schedule) *Engine {
-	return &Engine{clock: clock, schedule: schedule, jobs: make(chan *job), stopped: make(chan struct{})}
+// New returns an engine that schedules transitions by clock once Run runs. The schedule is
+// given to Run, not here, because what it applies (the service's sync) hands its own changes to
+// this engine and so is built after it.
+func New(clock Clock) *Engine {
+	return &Engine{clock: clock, jobs: make(chan *job), stopped: make(chan struct{})}
 }
 
-// Run takes changes one at a time, and applies due transitions between them, until ctx ends
-// (it returns nil) or a transition fails (it returns that error). It blocks.
-func (e *Engine) Run(ctx context.Context) error {
+// Run takes changes one at a time, and applies schedule's due transitions between them, until
+// ctx ends (it returns nil) or a transition fails (it returns that error). It blocks.
+func (e *Engine) Run(ctx context.Context, schedule Schedule) error {
 	defer close(e.stopped)
 	var (
 		due     <-chan time.Time
@@ -63,7 +64,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	for {
 		// Re-arm the timer only when the next due time moved, so a fake clock does not collect
 		// a waiter per change.
-		if next := e.schedule.NextDue(); !next.Equal(armedAt) {
+		if next := schedule.NextDue(); !next.Equal(armedAt) {
 			armedAt, due = next, nil
 			if !next.IsZero() {
 				due = e.clock.After(next.Sub(e.clock.Now()))
@@ -77,7 +78,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			close(j.done)
 		case <-due:
 			armedAt, due = time.Time{}, nil
-			if err := e.schedule.Due(ctx, e.clock.Now()); err != nil {
+			if err := schedule.Due(ctx, e.clock.Now()); err != nil {
 				return err
 			}
 		}

@@ -48,10 +48,10 @@ var t0 = time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
 // Run's error.
 func start(t *testing.T, clk engine.Clock, schedule engine.Schedule) (*engine.Engine, func() error) {
 	t.Helper()
-	e := engine.New(clk, schedule)
+	e := engine.New(clk)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
+	go func() { done <- e.Run(ctx, schedule) }()
 	stop := sync.OnceValue(func() error { cancel(); return <-done })
 	t.Cleanup(func() { _ = stop() })
 	return e, stop
@@ -160,8 +160,8 @@ func TestEngine(t *testing.T) {
 		clk := clock.NewFake(t0)
 		errPublish := errors.New("publish failed")
 		schedule := &fakeSchedule{next: t0, err: errPublish}
-		e := engine.New(clk, schedule)
-		if err := e.Run(t.Context()); !errors.Is(err, errPublish) {
+		e := engine.New(clk)
+		if err := e.Run(t.Context(), schedule); !errors.Is(err, errPublish) {
 			t.Errorf("Run = %v, want %v", err, errPublish)
 		}
 		if err := e.Do(t.Context(), func(context.Context) error { return nil }); !errors.Is(err, engine.ErrStopped) {

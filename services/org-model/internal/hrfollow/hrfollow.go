@@ -47,6 +47,10 @@ func (f *Follower) Follow(ctx context.Context, startSeq uint64, apply func(ctx c
 	}
 	consumer, err := f.js.OrderedConsumer(ctx, stream.HR, consumerConfig)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped while starting to read: a stop, not a failure (as once reading).
+			return nil
+		}
 		return fmt.Errorf("consuming HR: %w", err)
 	}
 	return stream.Consume(ctx, consumer, func(ctx context.Context, msg jetstream.Msg) error {

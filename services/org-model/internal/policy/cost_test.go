@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
 
+	"github.com/orgsync/orgsync/pkg/policyfile"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 )
 
@@ -195,7 +196,7 @@ func BenchmarkEvalLimits(b *testing.B) {
 		{"upn", defaultUPNName},
 		{"comprehension", `unit_path.exists(p, p == "Sales") && worker.job_title.split(" ").exists(w, w == "Engineer")`},
 	} {
-		p := &parser{file: "bench"}
+		p := &parser{problems: policyfile.Problems{File: "bench"}}
 		limited, err := p.compile(&yaml.Node{Kind: yaml.ScalarNode, Value: tc.src, Line: 1}, tc.name, env, cel.BoolType)
 		if err != nil {
 			if limited, err = p.compile(&yaml.Node{Kind: yaml.ScalarNode, Value: tc.src, Line: 1}, tc.name, env, cel.StringType); err != nil {

@@ -156,14 +156,17 @@ func (p *parser) sources(n *yaml.Node, pol *Policy) error {
 	if n.Kind != yaml.SequenceNode {
 		return p.fail(n, "sources must be a list")
 	}
-	// Each source stands alone: a problem in one does not hide the next one's.
+	// Each source stands alone: a problem in one does not hide the next one's. Two sources of
+	// one name are hr-ingest's to report; here only two hierarchies for one name are, since
+	// org-model could not tell which one to use.
+	hierarchyLines := map[string]int{}
 	for _, item := range n.Content {
-		p.keep(p.source(item, pol))
+		p.keep(p.source(item, pol, hierarchyLines))
 	}
 	return nil
 }
 
-func (p *parser) source(item *yaml.Node, pol *Policy) error {
+func (p *parser) source(item *yaml.Node, pol *Policy, hierarchyLines map[string]int) error {
 	if item.Kind != yaml.MappingNode {
 		return p.fail(item, "a source must be a mapping")
 	}
@@ -183,6 +186,10 @@ func (p *parser) source(item *yaml.Node, pol *Policy) error {
 	if err != nil {
 		return err
 	}
+	if line, twice := hierarchyLines[name]; twice {
+		return p.fail(hn, "source %q has a hierarchy already, on line %d", name, line)
+	}
+	hierarchyLines[name] = hn.Line
 	h, err := p.hierarchy(hn, name)
 	if err != nil {
 		return err

@@ -52,6 +52,7 @@ func TestHierarchyErrors(t *testing.T) {
 		{"bad manager attribute", "sources:\n  - name: a\n    hierarchy: {levels: [company], managerAttribute: lead}\n", `sources[a].hierarchy.managerAttribute "lead" is not a worker attribute`},
 		{"no name", "sources:\n  - hierarchy: [company]\n", "orgsync.yaml:2: a source with a hierarchy needs a name"},
 		{"not a list", "sources: {a: 1}\n", "orgsync.yaml:1: sources must be a list"},
+		{"two for one source", "sources:\n  - {name: a, hierarchy: [company]}\n  - {name: a, hierarchy: [department]}\n", `orgsync.yaml:3: source "a" has a hierarchy already, on line 2`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("orgsync.yaml", []byte(tc.yaml))

@@ -6,13 +6,11 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"os"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +19,7 @@ import (
 	celast "cel.dev/cel-go/common/ast"
 	"gopkg.in/yaml.v3"
 
+	"github.com/orgsync/orgsync/pkg/policyfile"
 	"github.com/orgsync/orgsync/pkg/targetattr"
 )
 
@@ -226,157 +225,71 @@ const (
 	defaultRollupNickname    = `"orgsync-all-" + mailSafe(unit.org_unit_id)`
 )
 
-// Error is a problem with the policy file, at a line.
-type Error struct {
-	File   string
-	Line   int
-	Reason string
-}
-
-func (e *Error) Error() string {
-	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Reason)
-}
+// Error is a problem with the policy file, at a line (the one type every parser of the shared
+// policy file uses, policyfile.Error).
+type Error = policyfile.Error
 
 // Errors is every problem found in a policy file, in line order, so that one start (or one
-// Plan) shows them all. errors.As finds each *Error in it.
-type Errors []*Error
-
-// Error is one line per problem: file:line: reason.
-func (e Errors) Error() string {
-	lines := make([]string, len(e))
-	for i, err := range e {
-		lines[i] = err.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Unwrap gives errors.Is and errors.As the problems one by one.
-func (e Errors) Unwrap() []error {
-	out := make([]error, len(e))
-	for i, err := range e {
-		out[i] = err
-	}
-	return out
-}
+// Plan) shows them all; errors.As finds each *Error in it (policyfile.Errors).
+type Errors = policyfile.Errors
 
 // Parse compiles a policy file's contents; name is the file's name for messages. It is for the
 // policy the service runs (the operator's file): its expressions passed the static cost estimate,
 // so only those with a comprehension, the only kind that can cost more than its input is long,
 // pay for cost tracking at run time.
 func Parse(name string, data []byte) (*Policy, error) {
-	return parse(&parser{file: name}, data)
+	return parse(&parser{problems: policyfile.Problems{File: name}}, data)
 }
 
 // ParseUntrusted compiles a policy a caller sent (a Plan of a policy): every expression runs
 // under the runtime cost limit, whatever it is.
 func ParseUntrusted(name string, data []byte) (*Policy, error) {
-	return parse(&parser{file: name, trackAllCosts: true}, data)
+	return parse(&parser{problems: policyfile.Problems{File: name}, trackAllCosts: true}, data)
 }
 
 func parse(p *parser, data []byte) (*Policy, error) {
-	name := p.file
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &Error{File: name, Line: lineOf(err.Error(), 1), Reason: strings.TrimPrefix(err.Error(), "yaml: ")}
-	}
-	root := &yaml.Node{Kind: yaml.MappingNode, Line: 1}
-	if len(doc.Content) > 0 {
-		root = doc.Content[0]
+	root, err := policyfile.Decode(p.problems.File, data)
+	if err != nil {
+		return nil, err
 	}
 	pol, err := p.policy(root)
 	if err != nil {
 		return nil, err
 	}
-	if len(p.errs) > 0 {
-		sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].Line < p.errs[j].Line })
-		return nil, p.errs
+	if err := p.problems.Err(); err != nil {
+		return nil, err
 	}
 	return pol, nil
 }
 
-// lineOf finds "line N" in a yaml error message.
-func lineOf(msg string, fallback int) int {
-	if _, after, ok := strings.Cut(msg, "line "); ok {
-		end := strings.IndexFunc(after, func(r rune) bool { return r < '0' || r > '9' })
-		if end < 0 {
-			end = len(after)
-		}
-		if n, err := strconv.Atoi(after[:end]); err == nil {
-			return n
-		}
-	}
-	return fallback
-}
-
 type parser struct {
-	file string
 	// trackAllCosts puts every expression, not only those with a comprehension, under the
 	// runtime cost limit (ParseUntrusted).
 	trackAllCosts bool
 	// envs are built once per parse.
 	workerEnv *cel.Env
 	unitEnv   *cel.Env
-	// errs are the problems found so far: a part of the file that fails (a section, an attribute,
-	// a rule, a candidate) is recorded and the parse goes on with the next part.
-	errs Errors
+	// problems are the problems found so far, and name the file: a part of the file that fails
+	// (a section, an attribute, a rule, a candidate) is recorded and the parse goes on with the
+	// next part.
+	problems policyfile.Problems
 }
 
 func (p *parser) fail(n *yaml.Node, format string, args ...any) error {
-	return &Error{File: p.file, Line: n.Line, Reason: fmt.Sprintf(format, args...)}
+	return p.problems.At(n, format, args...)
 }
 
 // keep records err (when there is one) and says whether there was none, so a caller can go on
 // with the next independent part of the file.
-func (p *parser) keep(err error) bool {
-	if err == nil {
-		return true
-	}
-	var perr *Error
-	if !errors.As(err, &perr) {
-		perr = &Error{File: p.file, Line: 1, Reason: err.Error()}
-	}
-	p.errs = append(p.errs, perr)
-	return false
-}
+func (p *parser) keep(err error) bool { return p.problems.Keep(err) }
 
 // fields checks that n is a mapping with only the allowed keys and returns the values by key.
 func (p *parser) fields(n *yaml.Node, what string, allowed ...string) (map[string]*yaml.Node, error) {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return map[string]*yaml.Node{}, nil
-	}
-	if n.Kind != yaml.MappingNode {
-		return nil, p.fail(n, "%s must be a mapping", what)
-	}
-	out := map[string]*yaml.Node{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		key, value := n.Content[i], n.Content[i+1]
-		if allowed != nil && !contains(allowed, key.Value) {
-			p.keep(p.fail(key, "unknown key %q in %s (allowed: %s)", key.Value, what, strings.Join(allowed, ", ")))
-			continue
-		}
-		if _, dup := out[key.Value]; dup {
-			p.keep(p.fail(key, "duplicate key %q in %s", key.Value, what))
-			continue
-		}
-		out[key.Value] = value
-	}
-	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return p.problems.Fields(n, what, allowed...)
 }
 
 func (p *parser) scalar(n *yaml.Node, what string) (string, error) {
-	if n.Kind != yaml.ScalarNode {
-		return "", p.fail(n, "%s must be a single value", what)
-	}
-	return n.Value, nil
+	return p.problems.Scalar(n, what)
 }
 
 func (p *parser) intValue(n *yaml.Node, what string, lo, hi int) (int, error) {
@@ -484,7 +397,7 @@ func (p *parser) compile(n *yaml.Node, what string, env *cel.Env, want *cel.Type
 	if err != nil {
 		return nil, p.fail(n, "%s: CEL: %v", what, err)
 	}
-	return &Expr{Source: src, At: fmt.Sprintf("%s:%d", p.file, n.Line), What: what, program: prg, loops: loops}, nil
+	return &Expr{Source: src, At: fmt.Sprintf("%s:%d", p.problems.File, n.Line), What: what, program: prg, loops: loops}, nil
 }
 
 // costString renders an estimated cost; CEL's "unbounded" is the largest uint64.
@@ -520,7 +433,7 @@ func (p *parser) policy(root *yaml.Node) (*Policy, error) {
 		return nil, err
 	}
 	pol := &Policy{
-		File:      p.file,
+		File:      p.problems.File,
 		Location:  time.UTC,
 		Mapping:   map[string]map[string]*Expr{},
 		Lifecycle: Lifecycle{PreCreateDays: 7, LeaverMode: LeaverDisable},

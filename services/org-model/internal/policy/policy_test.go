@@ -286,3 +286,49 @@ func TestIdentifiersRegenerate(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryProblemOfAFileAtOnce reads policy files with several problems each — unknown keys,
+// bad CEL, wrong types, a missing required field, names given twice — and gets every problem of
+// org-model's part, each as file:line: reason, in line order; the sources list's own problems
+// (hr-ingest's concern) are not reported here.
+func TestEveryProblemOfAFileAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string // "line: reason"
+	}{
+		{"../../../../pkg/policyfile/testdata/several-problems.yaml", []string{
+			`5: unknown key "colour" in the policy (allowed: timezone, scope, upnDomains, identifiers, mapping, groups, lifecycle, guard, sources)`,
+			`6: scope: CEL: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER} (in "worker.location ==")`,
+			`8: lifecycle.preCreateDays must be a whole number from 0 to 365, not "soon"`,
+			`11: a rule group needs a key`,
+			`22: sources[export].hierarchy: "shoeSize" is not a worker attribute (known: company, costCenter, department, division, jobTitle, location, custom.<attribute>)`,
+		}},
+		{"testdata/several-problems.yaml", []string{
+			`2: upnDomains must be a list`,
+			`4: unknown key "upn" in identifiers (allowed: userPrincipalName, sAMAccountName, regenerate, regenerateOnNameChange)`,
+			`8: duplicate key "jobTitle" in mapping.entra`,
+			`11: groups.rules[sales].filter: CEL: Syntax error: token recognition error at: '= ' (in "worker.department = \"Sales\"")`,
+			`12: rule group key "sales" is used twice`,
+			`14: unknown key "graceDays" in lifecycle (allowed: preCreateDays, leaverMode, membershipGrace, disableAt, revokeAccess)`,
+			`16: guard.window must be a duration such as 30d, 12h or 90m, not "a while"`,
+		}},
+	} {
+		t.Run(filepath.Base(filepath.Dir(tc.file))+"/"+filepath.Base(tc.file), func(t *testing.T) {
+			pol, err := Load(tc.file)
+			if err == nil {
+				t.Fatalf("Load accepted %s: %+v", tc.file, pol)
+			}
+			var all Errors
+			if !errors.As(err, &all) {
+				t.Fatalf("err = %T %v, want policy.Errors", err, err)
+			}
+			want := make([]string, len(tc.want))
+			for i, lineAndReason := range tc.want {
+				want[i] = tc.file + ":" + lineAndReason
+			}
+			if diff := cmp.Diff(want, strings.Split(err.Error(), "\n")); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

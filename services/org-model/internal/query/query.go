@@ -18,6 +18,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/stream"
 	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
 	"github.com/orgsync/orgsync/services/org-model/internal/desired"
 	"github.com/orgsync/orgsync/services/org-model/internal/guard"
@@ -105,7 +106,7 @@ const DefaultPlanTimeout = 30 * time.Second
 
 // Server implements OrgModelService.
 type Server struct {
-	orgsyncv1.UnimplementedOrgModelServiceServer
+	orgsyncv1grpc.UnimplementedOrgModelServiceServer
 	Deps
 	// policyPlan is held by the one plan of a whole policy that may run at a time: it recomputes
 	// every worker and group, so two would take the CPU from the engine.
@@ -114,7 +115,7 @@ type Server struct {
 	planning func(ctx context.Context)
 }
 
-var _ orgsyncv1.OrgModelServiceServer = (*Server)(nil)
+var _ orgsyncv1grpc.OrgModelServiceServer = (*Server)(nil)
 
 // NewServer returns the query API over deps.
 func NewServer(deps Deps) *Server { return &Server{Deps: deps} }

@@ -2,12 +2,13 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.2
 // - protoc             (unknown)
-// source: orgsync/v1/orgmodel.proto
+// source: orgsync/v1/orgmodel_service.proto
 
-package orgsyncv1
+package orgsyncv1grpc
 
 import (
 	context "context"
+	v1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -40,33 +41,33 @@ const (
 // OrgModelService answers questions about the organisation and the desired directory state.
 type OrgModelServiceClient interface {
 	// GetWorker returns what HR says of a worker and what orgsync wants and knows of their accounts.
-	GetWorker(ctx context.Context, in *GetWorkerRequest, opts ...grpc.CallOption) (*GetWorkerResponse, error)
+	GetWorker(ctx context.Context, in *v1.GetWorkerRequest, opts ...grpc.CallOption) (*v1.GetWorkerResponse, error)
 	// ListGroupMembers lists the desired members of a group in a target.
-	ListGroupMembers(ctx context.Context, in *ListGroupMembersRequest, opts ...grpc.CallOption) (*ListGroupMembersResponse, error)
+	ListGroupMembers(ctx context.Context, in *v1.ListGroupMembersRequest, opts ...grpc.CallOption) (*v1.ListGroupMembersResponse, error)
 	// ListWorkers pages through the workers, optionally of one org unit.
-	ListWorkers(ctx context.Context, in *ListWorkersRequest, opts ...grpc.CallOption) (*ListWorkersResponse, error)
+	ListWorkers(ctx context.Context, in *v1.ListWorkersRequest, opts ...grpc.CallOption) (*v1.ListWorkersResponse, error)
 	// GetOrgUnit returns an org unit, its path, children and groups.
-	GetOrgUnit(ctx context.Context, in *GetOrgUnitRequest, opts ...grpc.CallOption) (*GetOrgUnitResponse, error)
+	GetOrgUnit(ctx context.Context, in *v1.GetOrgUnitRequest, opts ...grpc.CallOption) (*v1.GetOrgUnitResponse, error)
 	// GetOrgTree returns the org tree from the roots (or one unit) down.
-	GetOrgTree(ctx context.Context, in *GetOrgTreeRequest, opts ...grpc.CallOption) (*GetOrgTreeResponse, error)
+	GetOrgTree(ctx context.Context, in *v1.GetOrgTreeRequest, opts ...grpc.CallOption) (*v1.GetOrgTreeResponse, error)
 	// ExplainMembership says why a worker is (or is not) a desired member of a group: the unit, the
 	// rule, or the chain of nested groups that put them there.
-	ExplainMembership(ctx context.Context, in *ExplainMembershipRequest, opts ...grpc.CallOption) (*ExplainMembershipResponse, error)
+	ExplainMembership(ctx context.Context, in *v1.ExplainMembershipRequest, opts ...grpc.CallOption) (*v1.ExplainMembershipResponse, error)
 	// Plan is a dry run: the exact directory changes HR events or a policy file would cause,
 	// without applying them.
-	Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error)
+	Plan(ctx context.Context, in *v1.PlanRequest, opts ...grpc.CallOption) (*v1.PlanResponse, error)
 	// ListPending lists the batches the mass-change guard holds.
-	ListPending(ctx context.Context, in *ListPendingRequest, opts ...grpc.CallOption) (*ListPendingResponse, error)
+	ListPending(ctx context.Context, in *v1.ListPendingRequest, opts ...grpc.CallOption) (*v1.ListPendingResponse, error)
 	// Approve publishes a held batch.
-	Approve(ctx context.Context, in *ApproveRequest, opts ...grpc.CallOption) (*ApproveResponse, error)
+	Approve(ctx context.Context, in *v1.ApproveRequest, opts ...grpc.CallOption) (*v1.ApproveResponse, error)
 	// Reject drops a held batch.
-	Reject(ctx context.Context, in *RejectRequest, opts ...grpc.CallOption) (*RejectResponse, error)
+	Reject(ctx context.Context, in *v1.RejectRequest, opts ...grpc.CallOption) (*v1.RejectResponse, error)
 	// GetStatus reports org-model's state: replay, sizes, unresolved references, pending batches.
-	GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
+	GetStatus(ctx context.Context, in *v1.GetStatusRequest, opts ...grpc.CallOption) (*v1.GetStatusResponse, error)
 	// ListAudit lists the directory writes recorded on stream AUDIT, oldest first, for one worker
 	// (their account and memberships), one group (the group and its memberships) or everything,
 	// within a time range, each with the HR event and trace that caused it.
-	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
+	ListAudit(ctx context.Context, in *v1.ListAuditRequest, opts ...grpc.CallOption) (*v1.ListAuditResponse, error)
 }
 
 type orgModelServiceClient struct {
@@ -77,9 +78,9 @@ func NewOrgModelServiceClient(cc grpc.ClientConnInterface) OrgModelServiceClient
 	return &orgModelServiceClient{cc}
 }
 
-func (c *orgModelServiceClient) GetWorker(ctx context.Context, in *GetWorkerRequest, opts ...grpc.CallOption) (*GetWorkerResponse, error) {
+func (c *orgModelServiceClient) GetWorker(ctx context.Context, in *v1.GetWorkerRequest, opts ...grpc.CallOption) (*v1.GetWorkerResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetWorkerResponse)
+	out := new(v1.GetWorkerResponse)
 	err := c.cc.Invoke(ctx, OrgModelService_GetWorker_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -87,9 +88,9 @@ func (c *orgModelServiceClient) GetWorker(ctx context.Context, in *GetWorkerRequ
 	return out, nil
 }
 
-func (c *orgModelServiceClient) ListGroupMembers(ctx context.Context, in *ListGroupMembersRequest, opts ...grpc.CallOption) (*ListGroupMembersResponse, error) {
+func (c *orgModelServiceClient) ListGroupMembers(ctx context.Context, in *v1.ListGroupMembersRequest, opts ...grpc.CallOption) (*v1.ListGroupMembersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListGroupMembersResponse)
+	out := new(v1.ListGroupMembersResponse)
 	err := c.cc.Invoke(ctx, OrgModelService_ListGroupMembers_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -97,9 +98,9 @@ func (c *orgModelServiceClient) ListGroupMembers(ctx context.Context, in *ListGr
 	return out, nil
 }
 
-func (c *orgModelServiceClient) ListWorkers(ctx context.Context, in *ListWorkersRequest, opts ...grpc.CallOption) (*ListWorkersResponse, error) {
+func (c *orgModelServiceClient) ListWorkers(ctx context.Context, in *v1.ListWorkersRequest, opts ...grpc.CallOption) (*v1.ListWorkersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListWorkersResponse)
+	out := new(v1.ListWorkersResponse)
 	err := c.cc.Invoke(ctx, OrgModelService_ListWorkers_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -107,9 +108,9 @@ func (c *orgModelServiceClient) ListWorkers(ctx context.Context, in *ListWorkers
 	return out, nil
 }
 
-func (c *orgModelServiceClient) GetOrgUnit(ctx context.Context, in *GetOrgUnitRequest, opts ...grpc.CallOption) (*GetOrgUnitResponse, error) {
+func (c *orgModelServiceClient) GetOrgUnit(ctx context.Context, in *v1.GetOrgUnitRequest, opts ...grpc.CallOption) (*v1.GetOrgUnitResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetOrgUnitResponse)
+	out := new(v1.GetOrgUnitResponse)
 	err := c.cc.Invoke(ctx, OrgModelService_GetOrgUnit_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -117,9 +118,9 @@ func (c *orgModelServiceClient) GetOrgUnit(ctx context.Context, in *GetOrgUnitRe
 	return out, nil
 }
 
-func (c *orgModelServiceClient) GetOrgTree(ctx context.Context, in *GetOrgTreeRequest, opts ...grpc.CallOption) (*GetOrgTreeResponse, error) {
+func (c *orgModelServiceClient) GetOrgTree(ctx context.Context, in *v1.GetOrgTreeRequest, opts ...grpc.CallOption) (*v1.GetOrgTreeResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetOrgTreeResponse)
+	out := new(v1.GetOrgTreeResponse)
 	err := c.cc.Invoke(ctx, OrgModelService_GetOrgTree_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -127,9 +128,9 @@ func (c *orgModelServiceClient) GetOrgTree(ctx context.Context, in *GetOrgTreeRe
 	return out, nil
 }
 
-func (c *orgModelServiceClient) ExplainMembership(ctx context.Context, in *ExplainMembershipRequest, opts ...grpc.CallOption) (*ExplainMembershipResponse, error) {
+func (c *orgModelServiceClient) ExplainMembership(ctx context.Context, in *v1.ExplainMembershipRequest, opts ...grpc.CallOption) (*v1.ExplainMembershipResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ExplainMembershipResponse)
+	out := new(v1.ExplainMembershipResponse)
 	err := c.cc.Invoke(ctx, OrgModelService_ExplainMembership_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -137,9 +138,9 @@ func (c *orgModelServiceClient) ExplainMembership(ctx context.Context, in *Expla
 	return out, nil
 }
 
-func (c *orgModelServiceClient) Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error) {
+func (c *orgModelServiceClient) Plan(ctx context.Context, in *v1.PlanRequest, opts ...grpc.CallOption) (*v1.PlanResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(PlanResponse)
+	out := new(v1.PlanResponse)
 	err := c.cc.Invoke(ctx, OrgModelService_Plan_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -147,9 +148,9 @@ func (c *orgModelServiceClient) Plan(ctx context.Context, in *PlanRequest, opts 
 	return out, nil
 }
 
-func (c *orgModelServiceClient) ListPending(ctx context.Context, in *ListPendingRequest, opts ...grpc.CallOption) (*ListPendingResponse, error) {
+func (c *orgModelServiceClient) ListPending(ctx context.Context, in *v1.ListPendingRequest, opts ...grpc.CallOption) (*v1.ListPendingResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListPendingResponse)
+	out := new(v1.ListPendingResponse)
 	err := c.cc.Invoke(ctx, OrgModelService_ListPending_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -157,9 +158,9 @@ func (c *orgModelServiceClient) ListPending(ctx context.Context, in *ListPending
 	return out, nil
 }
 
-func (c *orgModelServiceClient) Approve(ctx context.Context, in *ApproveRequest, opts ...grpc.CallOption) (*ApproveResponse, error) {
+func (c *orgModelServiceClient) Approve(ctx context.Context, in *v1.ApproveRequest, opts ...grpc.CallOption) (*v1.ApproveResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ApproveResponse)
+	out := new(v1.ApproveResponse)
 	err := c.cc.Invoke(ctx, OrgModelService_Approve_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -167,9 +168,9 @@ func (c *orgModelServiceClient) Approve(ctx context.Context, in *ApproveRequest,
 	return out, nil
 }
 
-func (c *orgModelServiceClient) Reject(ctx context.Context, in *RejectRequest, opts ...grpc.CallOption) (*RejectResponse, error) {
+func (c *orgModelServiceClient) Reject(ctx context.Context, in *v1.RejectRequest, opts ...grpc.CallOption) (*v1.RejectResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RejectResponse)
+	out := new(v1.RejectResponse)
 	err := c.cc.Invoke(ctx, OrgModelService_Reject_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -177,9 +178,9 @@ func (c *orgModelServiceClient) Reject(ctx context.Context, in *RejectRequest, o
 	return out, nil
 }
 
-func (c *orgModelServiceClient) GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error) {
+func (c *orgModelServiceClient) GetStatus(ctx context.Context, in *v1.GetStatusRequest, opts ...grpc.CallOption) (*v1.GetStatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetStatusResponse)
+	out := new(v1.GetStatusResponse)
 	err := c.cc.Invoke(ctx, OrgModelService_GetStatus_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -187,9 +188,9 @@ func (c *orgModelServiceClient) GetStatus(ctx context.Context, in *GetStatusRequ
 	return out, nil
 }
 
-func (c *orgModelServiceClient) ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error) {
+func (c *orgModelServiceClient) ListAudit(ctx context.Context, in *v1.ListAuditRequest, opts ...grpc.CallOption) (*v1.ListAuditResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListAuditResponse)
+	out := new(v1.ListAuditResponse)
 	err := c.cc.Invoke(ctx, OrgModelService_ListAudit_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -204,33 +205,33 @@ func (c *orgModelServiceClient) ListAudit(ctx context.Context, in *ListAuditRequ
 // OrgModelService answers questions about the organisation and the desired directory state.
 type OrgModelServiceServer interface {
 	// GetWorker returns what HR says of a worker and what orgsync wants and knows of their accounts.
-	GetWorker(context.Context, *GetWorkerRequest) (*GetWorkerResponse, error)
+	GetWorker(context.Context, *v1.GetWorkerRequest) (*v1.GetWorkerResponse, error)
 	// ListGroupMembers lists the desired members of a group in a target.
-	ListGroupMembers(context.Context, *ListGroupMembersRequest) (*ListGroupMembersResponse, error)
+	ListGroupMembers(context.Context, *v1.ListGroupMembersRequest) (*v1.ListGroupMembersResponse, error)
 	// ListWorkers pages through the workers, optionally of one org unit.
-	ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error)
+	ListWorkers(context.Context, *v1.ListWorkersRequest) (*v1.ListWorkersResponse, error)
 	// GetOrgUnit returns an org unit, its path, children and groups.
-	GetOrgUnit(context.Context, *GetOrgUnitRequest) (*GetOrgUnitResponse, error)
+	GetOrgUnit(context.Context, *v1.GetOrgUnitRequest) (*v1.GetOrgUnitResponse, error)
 	// GetOrgTree returns the org tree from the roots (or one unit) down.
-	GetOrgTree(context.Context, *GetOrgTreeRequest) (*GetOrgTreeResponse, error)
+	GetOrgTree(context.Context, *v1.GetOrgTreeRequest) (*v1.GetOrgTreeResponse, error)
 	// ExplainMembership says why a worker is (or is not) a desired member of a group: the unit, the
 	// rule, or the chain of nested groups that put them there.
-	ExplainMembership(context.Context, *ExplainMembershipRequest) (*ExplainMembershipResponse, error)
+	ExplainMembership(context.Context, *v1.ExplainMembershipRequest) (*v1.ExplainMembershipResponse, error)
 	// Plan is a dry run: the exact directory changes HR events or a policy file would cause,
 	// without applying them.
-	Plan(context.Context, *PlanRequest) (*PlanResponse, error)
+	Plan(context.Context, *v1.PlanRequest) (*v1.PlanResponse, error)
 	// ListPending lists the batches the mass-change guard holds.
-	ListPending(context.Context, *ListPendingRequest) (*ListPendingResponse, error)
+	ListPending(context.Context, *v1.ListPendingRequest) (*v1.ListPendingResponse, error)
 	// Approve publishes a held batch.
-	Approve(context.Context, *ApproveRequest) (*ApproveResponse, error)
+	Approve(context.Context, *v1.ApproveRequest) (*v1.ApproveResponse, error)
 	// Reject drops a held batch.
-	Reject(context.Context, *RejectRequest) (*RejectResponse, error)
+	Reject(context.Context, *v1.RejectRequest) (*v1.RejectResponse, error)
 	// GetStatus reports org-model's state: replay, sizes, unresolved references, pending batches.
-	GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error)
+	GetStatus(context.Context, *v1.GetStatusRequest) (*v1.GetStatusResponse, error)
 	// ListAudit lists the directory writes recorded on stream AUDIT, oldest first, for one worker
 	// (their account and memberships), one group (the group and its memberships) or everything,
 	// within a time range, each with the HR event and trace that caused it.
-	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
+	ListAudit(context.Context, *v1.ListAuditRequest) (*v1.ListAuditResponse, error)
 	mustEmbedUnimplementedOrgModelServiceServer()
 }
 
@@ -241,40 +242,40 @@ type OrgModelServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedOrgModelServiceServer struct{}
 
-func (UnimplementedOrgModelServiceServer) GetWorker(context.Context, *GetWorkerRequest) (*GetWorkerResponse, error) {
+func (UnimplementedOrgModelServiceServer) GetWorker(context.Context, *v1.GetWorkerRequest) (*v1.GetWorkerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetWorker not implemented")
 }
-func (UnimplementedOrgModelServiceServer) ListGroupMembers(context.Context, *ListGroupMembersRequest) (*ListGroupMembersResponse, error) {
+func (UnimplementedOrgModelServiceServer) ListGroupMembers(context.Context, *v1.ListGroupMembersRequest) (*v1.ListGroupMembersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListGroupMembers not implemented")
 }
-func (UnimplementedOrgModelServiceServer) ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error) {
+func (UnimplementedOrgModelServiceServer) ListWorkers(context.Context, *v1.ListWorkersRequest) (*v1.ListWorkersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListWorkers not implemented")
 }
-func (UnimplementedOrgModelServiceServer) GetOrgUnit(context.Context, *GetOrgUnitRequest) (*GetOrgUnitResponse, error) {
+func (UnimplementedOrgModelServiceServer) GetOrgUnit(context.Context, *v1.GetOrgUnitRequest) (*v1.GetOrgUnitResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetOrgUnit not implemented")
 }
-func (UnimplementedOrgModelServiceServer) GetOrgTree(context.Context, *GetOrgTreeRequest) (*GetOrgTreeResponse, error) {
+func (UnimplementedOrgModelServiceServer) GetOrgTree(context.Context, *v1.GetOrgTreeRequest) (*v1.GetOrgTreeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetOrgTree not implemented")
 }
-func (UnimplementedOrgModelServiceServer) ExplainMembership(context.Context, *ExplainMembershipRequest) (*ExplainMembershipResponse, error) {
+func (UnimplementedOrgModelServiceServer) ExplainMembership(context.Context, *v1.ExplainMembershipRequest) (*v1.ExplainMembershipResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExplainMembership not implemented")
 }
-func (UnimplementedOrgModelServiceServer) Plan(context.Context, *PlanRequest) (*PlanResponse, error) {
+func (UnimplementedOrgModelServiceServer) Plan(context.Context, *v1.PlanRequest) (*v1.PlanResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Plan not implemented")
 }
-func (UnimplementedOrgModelServiceServer) ListPending(context.Context, *ListPendingRequest) (*ListPendingResponse, error) {
+func (UnimplementedOrgModelServiceServer) ListPending(context.Context, *v1.ListPendingRequest) (*v1.ListPendingResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPending not implemented")
 }
-func (UnimplementedOrgModelServiceServer) Approve(context.Context, *ApproveRequest) (*ApproveResponse, error) {
+func (UnimplementedOrgModelServiceServer) Approve(context.Context, *v1.ApproveRequest) (*v1.ApproveResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Approve not implemented")
 }
-func (UnimplementedOrgModelServiceServer) Reject(context.Context, *RejectRequest) (*RejectResponse, error) {
+func (UnimplementedOrgModelServiceServer) Reject(context.Context, *v1.RejectRequest) (*v1.RejectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Reject not implemented")
 }
-func (UnimplementedOrgModelServiceServer) GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error) {
+func (UnimplementedOrgModelServiceServer) GetStatus(context.Context, *v1.GetStatusRequest) (*v1.GetStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetStatus not implemented")
 }
-func (UnimplementedOrgModelServiceServer) ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error) {
+func (UnimplementedOrgModelServiceServer) ListAudit(context.Context, *v1.ListAuditRequest) (*v1.ListAuditResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAudit not implemented")
 }
 func (UnimplementedOrgModelServiceServer) mustEmbedUnimplementedOrgModelServiceServer() {}
@@ -299,7 +300,7 @@ func RegisterOrgModelServiceServer(s grpc.ServiceRegistrar, srv OrgModelServiceS
 }
 
 func _OrgModelService_GetWorker_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetWorkerRequest)
+	in := new(v1.GetWorkerRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -311,13 +312,13 @@ func _OrgModelService_GetWorker_Handler(srv interface{}, ctx context.Context, de
 		FullMethod: OrgModelService_GetWorker_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OrgModelServiceServer).GetWorker(ctx, req.(*GetWorkerRequest))
+		return srv.(OrgModelServiceServer).GetWorker(ctx, req.(*v1.GetWorkerRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _OrgModelService_ListGroupMembers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListGroupMembersRequest)
+	in := new(v1.ListGroupMembersRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -329,13 +330,13 @@ func _OrgModelService_ListGroupMembers_Handler(srv interface{}, ctx context.Cont
 		FullMethod: OrgModelService_ListGroupMembers_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OrgModelServiceServer).ListGroupMembers(ctx, req.(*ListGroupMembersRequest))
+		return srv.(OrgModelServiceServer).ListGroupMembers(ctx, req.(*v1.ListGroupMembersRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _OrgModelService_ListWorkers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListWorkersRequest)
+	in := new(v1.ListWorkersRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -347,13 +348,13 @@ func _OrgModelService_ListWorkers_Handler(srv interface{}, ctx context.Context, 
 		FullMethod: OrgModelService_ListWorkers_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OrgModelServiceServer).ListWorkers(ctx, req.(*ListWorkersRequest))
+		return srv.(OrgModelServiceServer).ListWorkers(ctx, req.(*v1.ListWorkersRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _OrgModelService_GetOrgUnit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetOrgUnitRequest)
+	in := new(v1.GetOrgUnitRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -365,13 +366,13 @@ func _OrgModelService_GetOrgUnit_Handler(srv interface{}, ctx context.Context, d
 		FullMethod: OrgModelService_GetOrgUnit_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OrgModelServiceServer).GetOrgUnit(ctx, req.(*GetOrgUnitRequest))
+		return srv.(OrgModelServiceServer).GetOrgUnit(ctx, req.(*v1.GetOrgUnitRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _OrgModelService_GetOrgTree_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetOrgTreeRequest)
+	in := new(v1.GetOrgTreeRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -383,13 +384,13 @@ func _OrgModelService_GetOrgTree_Handler(srv interface{}, ctx context.Context, d
 		FullMethod: OrgModelService_GetOrgTree_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OrgModelServiceServer).GetOrgTree(ctx, req.(*GetOrgTreeRequest))
+		return srv.(OrgModelServiceServer).GetOrgTree(ctx, req.(*v1.GetOrgTreeRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _OrgModelService_ExplainMembership_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ExplainMembershipRequest)
+	in := new(v1.ExplainMembershipRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -401,13 +402,13 @@ func _OrgModelService_ExplainMembership_Handler(srv interface{}, ctx context.Con
 		FullMethod: OrgModelService_ExplainMembership_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OrgModelServiceServer).ExplainMembership(ctx, req.(*ExplainMembershipRequest))
+		return srv.(OrgModelServiceServer).ExplainMembership(ctx, req.(*v1.ExplainMembershipRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _OrgModelService_Plan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(PlanRequest)
+	in := new(v1.PlanRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -419,13 +420,13 @@ func _OrgModelService_Plan_Handler(srv interface{}, ctx context.Context, dec fun
 		FullMethod: OrgModelService_Plan_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OrgModelServiceServer).Plan(ctx, req.(*PlanRequest))
+		return srv.(OrgModelServiceServer).Plan(ctx, req.(*v1.PlanRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _OrgModelService_ListPending_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListPendingRequest)
+	in := new(v1.ListPendingRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -437,13 +438,13 @@ func _OrgModelService_ListPending_Handler(srv interface{}, ctx context.Context, 
 		FullMethod: OrgModelService_ListPending_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OrgModelServiceServer).ListPending(ctx, req.(*ListPendingRequest))
+		return srv.(OrgModelServiceServer).ListPending(ctx, req.(*v1.ListPendingRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _OrgModelService_Approve_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ApproveRequest)
+	in := new(v1.ApproveRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -455,13 +456,13 @@ func _OrgModelService_Approve_Handler(srv interface{}, ctx context.Context, dec 
 		FullMethod: OrgModelService_Approve_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OrgModelServiceServer).Approve(ctx, req.(*ApproveRequest))
+		return srv.(OrgModelServiceServer).Approve(ctx, req.(*v1.ApproveRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _OrgModelService_Reject_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RejectRequest)
+	in := new(v1.RejectRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -473,13 +474,13 @@ func _OrgModelService_Reject_Handler(srv interface{}, ctx context.Context, dec f
 		FullMethod: OrgModelService_Reject_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OrgModelServiceServer).Reject(ctx, req.(*RejectRequest))
+		return srv.(OrgModelServiceServer).Reject(ctx, req.(*v1.RejectRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _OrgModelService_GetStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetStatusRequest)
+	in := new(v1.GetStatusRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -491,13 +492,13 @@ func _OrgModelService_GetStatus_Handler(srv interface{}, ctx context.Context, de
 		FullMethod: OrgModelService_GetStatus_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OrgModelServiceServer).GetStatus(ctx, req.(*GetStatusRequest))
+		return srv.(OrgModelServiceServer).GetStatus(ctx, req.(*v1.GetStatusRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _OrgModelService_ListAudit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListAuditRequest)
+	in := new(v1.ListAuditRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -509,7 +510,7 @@ func _OrgModelService_ListAudit_Handler(srv interface{}, ctx context.Context, de
 		FullMethod: OrgModelService_ListAudit_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OrgModelServiceServer).ListAudit(ctx, req.(*ListAuditRequest))
+		return srv.(OrgModelServiceServer).ListAudit(ctx, req.(*v1.ListAuditRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -571,5 +572,5 @@ var OrgModelService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "orgsync/v1/orgmodel.proto",
+	Metadata: "orgsync/v1/orgmodel_service.proto",
 }
