@@ -561,6 +561,9 @@ type DesiredUser struct {
 	CostCenter      string `protobuf:"bytes,18,opt,name=cost_center,json=costCenter,proto3" json:"cost_center,omitempty"`
 	Division        string `protobuf:"bytes,19,opt,name=division,proto3" json:"division,omitempty"`
 	BusinessPhone   string `protobuf:"bytes,20,opt,name=business_phone,json=businessPhone,proto3" json:"business_phone,omitempty"`
+	// hr_source is the HR source of the worker's newest record (hr.<source>.worker.<workerId>): the
+	// source a writer's result names, so hr-ingest can write the account's UPN and mail back to it.
+	HrSource string `protobuf:"bytes,21,opt,name=hr_source,json=hrSource,proto3" json:"hr_source,omitempty"`
 	// attributes holds further target attributes produced by the policy's mapping, by the target's own
 	// attribute name.
 	Attributes    map[string]string `protobuf:"bytes,30,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -734,6 +737,13 @@ func (x *DesiredUser) GetDivision() string {
 func (x *DesiredUser) GetBusinessPhone() string {
 	if x != nil {
 		return x.BusinessPhone
+	}
+	return ""
+}
+
+func (x *DesiredUser) GetHrSource() string {
+	if x != nil {
+		return x.HrSource
 	}
 	return ""
 }
@@ -926,7 +936,7 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1d\n" +
 	"\n" +
-	"token_name\x18\x03 \x01(\tR\ttokenName\"\x9e\a\n" +
+	"token_name\x18\x03 \x01(\tR\ttokenName\"\xbb\a\n" +
 	"\vDesiredUser\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12'\n" +
 	"\x0faccount_enabled\x18\x02 \x01(\bR\x0eaccountEnabled\x12!\n" +
@@ -953,7 +963,8 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"\vcost_center\x18\x12 \x01(\tR\n" +
 	"costCenter\x12\x1a\n" +
 	"\bdivision\x18\x13 \x01(\tR\bdivision\x12%\n" +
-	"\x0ebusiness_phone\x18\x14 \x01(\tR\rbusinessPhone\x12G\n" +
+	"\x0ebusiness_phone\x18\x14 \x01(\tR\rbusinessPhone\x12\x1b\n" +
+	"\thr_source\x18\x15 \x01(\tR\bhrSource\x12G\n" +
 	"\n" +
 	"attributes\x18\x1e \x03(\v2'.orgsync.v1.DesiredUser.AttributesEntryR\n" +
 	"attributes\x1a=\n" +

@@ -190,8 +190,12 @@ type WriterResult struct {
 	// manager's account does not exist (yet, or its own desired state failed); the writer makes the
 	// link when the manager's account appears.
 	ManagerLinkPending bool `protobuf:"varint,21,opt,name=manager_link_pending,json=managerLinkPending,proto3" json:"manager_link_pending,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// hr_source is, for a user, the HR source of its worker (DesiredUser.hr_source), copied by the
+	// writer; hr-ingest writes the user's UPN and mail back to that source when it asked for them.
+	// On a write-back's own audit record (audit.hr.user.<workerId>) it names the source written to.
+	HrSource      string `protobuf:"bytes,22,opt,name=hr_source,json=hrSource,proto3" json:"hr_source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WriterResult) Reset() {
@@ -371,6 +375,13 @@ func (x *WriterResult) GetManagerLinkPending() bool {
 	return false
 }
 
+func (x *WriterResult) GetHrSource() string {
+	if x != nil {
+		return x.HrSource
+	}
+	return ""
+}
+
 // AttributeChange is one attribute a write changed.
 type AttributeChange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -448,7 +459,7 @@ var File_orgsync_v1_results_proto protoreflect.FileDescriptor
 const file_orgsync_v1_results_proto_rawDesc = "" +
 	"\n" +
 	"\x18orgsync/v1/results.proto\x12\n" +
-	"orgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aorgsync/v1/directory.proto\"\xcc\x06\n" +
+	"orgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aorgsync/v1/directory.proto\"\xe9\x06\n" +
 	"\fWriterResult\x12*\n" +
 	"\x06target\x18\x01 \x01(\x0e2\x12.orgsync.v1.TargetR\x06target\x12*\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x16.orgsync.v1.ObjectKindR\x04kind\x12\x10\n" +
@@ -476,7 +487,8 @@ const file_orgsync_v1_results_proto_rawDesc = "" +
 	"\x12distinguished_name\x18\x12 \x01(\tR\x11distinguishedName\x12(\n" +
 	"\x10sam_account_name\x18\x13 \x01(\tR\x0esamAccountName\x12\x1a\n" +
 	"\bproperty\x18\x14 \x01(\tR\bproperty\x120\n" +
-	"\x14manager_link_pending\x18\x15 \x01(\bR\x12managerLinkPending\"o\n" +
+	"\x14manager_link_pending\x18\x15 \x01(\bR\x12managerLinkPending\x12\x1b\n" +
+	"\thr_source\x18\x16 \x01(\tR\bhrSource\"o\n" +
 	"\x0fAttributeChange\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06before\x18\x02 \x01(\tR\x06before\x12\x14\n" +
