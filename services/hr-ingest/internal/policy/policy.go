@@ -26,6 +26,11 @@
 //	      user: SERVICE-1234       # HiBob's service user id (BambooHR: none)
 //	      token: {file: /run/secrets/hibob-token}
 //	      fields: [root.id, root.firstName, root.surname]   # optional; the connector's default otherwise
+//	    writeBack:                 # off unless attributes are named; docs/writeback.md
+//	      attributes: [upn, mail]
+//	      from: entra              # or ad: whose account is written back
+//	      usernameField: work.custom.field_1690000000000   # the vendor's field for the UPN
+//	      webhook: {url: https://hr.example.com/hooks/orgsync, secret: {env: HR_CALLBACK_SECRET}}  # any kind
 //
 // A secret variable or file may hold several values separated by white space (during a rotation).
 package policy
@@ -159,7 +164,7 @@ func (p *parser) positive(n *yaml.Node, what string) int64 {
 
 func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 	// "hierarchy" (the worker attributes that form the source's org tree) is org-model's, which checks it.
-	m := p.mapping(n, "a source", "name", "kind", "secrets", "timezone", "rateLimit", "maxBodyBytes", "csv", "hierarchy", "api")
+	m := p.mapping(n, "a source", "name", "kind", "secrets", "timezone", "rateLimit", "maxBodyBytes", "csv", "hierarchy", "api", "writeBack")
 	if m == nil {
 		return source.Config{}, false
 	}
@@ -226,6 +231,9 @@ func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 			p.fail(v, "api settings only apply to a source of kind bamboohr or hibob")
 		}
 		p.api(v, &s)
+	}
+	if v, ok := m["writeBack"]; ok {
+		p.writeBack(v, &s)
 	}
 	if v, ok := m["csv"]; ok {
 		if s.Kind != source.KindCSV {

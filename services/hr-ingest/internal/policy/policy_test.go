@@ -118,7 +118,7 @@ func TestParseRejects(t *testing.T) {
     secrets: [{env: SET}]
     api: {token: {env: SET}}
 `, want: []string{
-			`orgsync.yaml:5: unknown key "colour" in a source (known: name, kind, secrets, timezone, rateLimit, maxBodyBytes, csv, hierarchy, api)`,
+			`orgsync.yaml:5: unknown key "colour" in a source (known: name, kind, secrets, timezone, rateLimit, maxBodyBytes, csv, hierarchy, api, writeBack)`,
 			`orgsync.yaml:2: source name "bad name!" must be 1 to 64 letters, digits, '-' or '_'`,
 			`orgsync.yaml:3: kind "sftp" is not one of canonical, scim, bamboohr, csv, hibob`,
 			`orgsync.yaml:4: environment variable MISSING (a secret of source "bad name!") is not set`,

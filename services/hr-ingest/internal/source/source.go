@@ -88,6 +88,8 @@ type Config struct {
 	// CSVColumns maps worker fields to CSV headers; CSVComma is the delimiter (default ',').
 	CSVColumns map[string]string
 	CSVComma   rune
+	// WriteBack is what hr-ingest writes back to the source (see writeback.go); off by default.
+	WriteBack WriteBack
 }
 
 // API is a vendor API hr-ingest reads notified employees from.
@@ -150,6 +152,7 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("source %q: kind %q is not one of %s", c.Name, c.Kind, kindNames()))
 	}
+	errs = append(errs, c.validateWriteBack()...)
 	if c.CSVColumns != nil {
 		if err := snapshot.CheckMapping(c.CSVColumns); err != nil {
 			errs = append(errs, fmt.Errorf("source %q: %w", c.Name, err))
