@@ -270,7 +270,9 @@ func (s *Sink) auditWrite(ctx context.Context, sourceName, workerID string, resu
 
 // AuditSubject is where a write-back to an HR source is audited: AUDIT's audit.<target>.user.
 // <workerId> with "hr" as the target, so a worker's audit trail shows it next to the writes.
-func AuditSubject(workerID string) string { return subject.AuditSubject("hr.user." + subject.Token(workerID)) }
+func AuditSubject(workerID string) string {
+	return subject.AuditSubject("hr.user." + subject.Token(workerID))
+}
 
 // directoryName is the directory's name of an attribute, as the writers' audit records name it.
 func directoryName(attribute source.Attribute) string {
