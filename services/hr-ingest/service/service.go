@@ -29,6 +29,7 @@ import (
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/notify"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/policy"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/writeback"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
 )
 
@@ -180,11 +181,26 @@ type Service struct {
 	unobserve func()
 	// status reports the notification sources' fetches; nil without such sources.
 	status func(context.Context) ([]notify.SourceStatus, error)
+	// fetcher replays parked notifications; nil without notification sources.
+	fetcher *notify.Fetcher
+	// writeBack follows RESULTS and writes accounts back to their sources until its context
+	// ends (nil when no source asked for write-back); Run owns its goroutine.
+	writeBack func(context.Context) error
+	// sink reports and replays the write-back; nil without it.
+	sink *writeback.Sink
 }
 
 // PullStatusPattern reports, for orgsync's own clients (role viewer), how the fetches of
 // notified employees stand per source: pending, oldest pending, parked, last error class.
 const PullStatusPattern = "GET /v1/pull/status"
+
+// PullReplayPattern replays a source's parked notifications (role operator), all of them or
+// only those of ?employee=ID, once the cause is fixed.
+const PullReplayPattern = "POST /v1/pull/{source}/replay"
+
+// WriteBackReplayPattern writes a source's parked write-backs again (role operator), all of
+// them or only ?worker=ID's, once the cause is fixed.
+const WriteBackReplayPattern = "POST /v1/writeback/{source}/replay"
 
 // OpenAPIPattern is where the OpenAPI document is served.
 const OpenAPIPattern = "GET /openapi.yaml"
@@ -268,9 +284,18 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 			logger.Warn("notification metrics not registered", "error", err)
 		}
 		s.status = fetcher.Status
+		s.fetcher = fetcher
 	}
-	srv.HandleAuthenticated(PullStatusPattern, auth.Viewer, pullStatus(s.status))
-	s.patterns = append(s.patterns, PullStatusPattern)
+	if sources := ingest.WriteBackSources(cfg.Sources); len(sources) > 0 {
+		s.sink = writeback.New(js, sources, writeback.Options{Replicas: cfg.Streams.Replicas}, logger)
+		if s.writeBack, err = s.sink.Start(ctx); err != nil {
+			return nil, err
+		}
+	}
+	srv.HandleAuthenticated(PullStatusPattern, auth.Viewer, pullStatus(s.status, s.sink))
+	srv.HandleAuthenticated(PullReplayPattern, auth.Operator, replayNotifications(s.fetcher))
+	srv.HandleAuthenticated(WriteBackReplayPattern, auth.Operator, replayWriteBacks(s.sink))
+	s.patterns = append(s.patterns, PullStatusPattern, PullReplayPattern, WriteBackReplayPattern)
 	for pattern, h := range handler.Routes() {
 		srv.Handle(pattern, h)
 		s.patterns = append(s.patterns, pattern)
@@ -317,6 +342,13 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		})
 	}
+	if s.writeBack != nil {
+		fetcher.Go(func() {
+			if err := s.writeBack(fetchCtx); err != nil {
+				s.logger.Error("writing accounts back to HR sources stopped", "error", err)
+			}
+		})
+	}
 	err := s.server.Run(ctx)
 	stopFetching()
 	fetcher.Wait()
@@ -334,9 +366,9 @@ func (s *Service) Run(ctx context.Context) error {
 	return err
 }
 
-// pullStatus answers the fetch status of every notification source as JSON (an empty list
-// without such sources).
-func pullStatus(status func(context.Context) ([]notify.SourceStatus, error)) http.Handler {
+// pullStatus answers, as JSON, the fetch status of every notification source ("sources", an
+// empty list without such sources) and the write-back's ("writeBack", absent without it).
+func pullStatus(status func(context.Context) ([]notify.SourceStatus, error), sink *writeback.Sink) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		statuses := []notify.SourceStatus{}
 		var err error
@@ -347,7 +379,58 @@ func pullStatus(status func(context.Context) ([]notify.SourceStatus, error)) htt
 			http.Error(w, "notification stream unavailable", http.StatusServiceUnavailable)
 			return
 		}
+		answer := map[string]any{"sources": statuses}
+		if sink != nil {
+			writeBack, err := sink.Status(r.Context())
+			if err != nil {
+				http.Error(w, "write-back state unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			answer["writeBack"] = writeBack
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"sources": statuses})
+		_ = json.NewEncoder(w).Encode(answer)
+	})
+}
+
+// replayNotifications replays a source's parked notifications and answers {"replayed": n}.
+func replayNotifications(fetcher *notify.Fetcher) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fetcher == nil {
+			http.Error(w, "no source of this hr-ingest pulls on notification", http.StatusNotFound)
+			return
+		}
+		replayed, err := fetcher.Replay(r.Context(), r.PathValue("source"), r.URL.Query().Get("employee"))
+		switch {
+		case errors.Is(err, notify.ErrUnknownSource):
+			http.Error(w, "source "+r.PathValue("source")+" does not pull on notification", http.StatusNotFound)
+			return
+		case err != nil:
+			http.Error(w, "notification stream unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]int{"replayed": replayed})
+	})
+}
+
+// replayWriteBacks writes a source's parked write-backs again and answers what happened.
+func replayWriteBacks(sink *writeback.Sink) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sink == nil {
+			http.Error(w, "no source of this hr-ingest writes back", http.StatusNotFound)
+			return
+		}
+		result, err := sink.Replay(r.Context(), r.PathValue("source"), r.URL.Query().Get("worker"))
+		switch {
+		case errors.Is(err, writeback.ErrUnknownSource):
+			http.Error(w, "source "+r.PathValue("source")+" does not write back", http.StatusNotFound)
+			return
+		case err != nil:
+			http.Error(w, "write-back state unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(result)
 	})
 }
