@@ -43,6 +43,21 @@ type SourceConfig = source.Config
 // SourceAPI is where and how hr-ingest reads a notified employee from the source's vendor.
 type SourceAPI = source.API
 
+// SourceWriteBack is what hr-ingest writes back to a source (off unless it names attributes).
+type SourceWriteBack = source.WriteBack
+
+// SourceCallback is a signed webhook a source's write-back is sent to.
+type SourceCallback = source.Callback
+
+// WriteBackAttribute is an account attribute written back to a source.
+type WriteBackAttribute = source.Attribute
+
+// The attributes written back.
+const (
+	WriteBackUPN  = source.AttributeUPN
+	WriteBackMail = source.AttributeMail
+)
+
 // SourceKind is how a source talks to orgsync.
 type SourceKind = source.Kind
 
