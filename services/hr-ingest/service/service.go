@@ -68,6 +68,7 @@ const (
 	KindBambooHR  = source.KindBambooHR
 	KindCSV       = source.KindCSV
 	KindHiBob     = source.KindHiBob
+	KindPersonio  = source.KindPersonio
 )
 
 // Config is hr-ingest's configuration.

@@ -10,6 +10,7 @@ import (
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/bamboohr"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/hibob"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/notify"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/personio"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 )
 
@@ -112,6 +113,8 @@ func FetchClients(configs []source.Config) map[string]notify.Client {
 			clients[cfg.Name] = bamboohr.NewClient(cfg.API.BaseURL, cfg.API.Token, cfg.API.Fields, cfg.Location, nil)
 		case source.KindHiBob:
 			clients[cfg.Name] = hibob.NewClient(cfg.API.BaseURL, cfg.API.User, cfg.API.Token, cfg.API.Fields, cfg.Location, nil)
+		case source.KindPersonio:
+			clients[cfg.Name] = personio.NewClient(cfg.API.BaseURL, cfg.API.User, cfg.API.Token, cfg.Location, nil)
 		}
 	}
 	return clients

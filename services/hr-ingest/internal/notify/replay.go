@@ -29,8 +29,15 @@ func (f *Fetcher) Replay(ctx context.Context, source, employeeID string) (int, e
 	if employeeID != "" {
 		filter = ParkedSubject(source, employeeID)
 	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", Stream, err)
+	}
+	// Only what was parked before the replay: a replayed notification that fails again is
+	// parked anew, after this mark, and is not replayed twice.
+	last := info.State.LastSeq
 	replayed := 0
-	for sequence := uint64(1); ; {
+	for sequence := uint64(1); sequence <= last; {
 		parked, err := s.GetMsg(ctx, sequence, jetstream.WithGetMsgSubject(filter))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return replayed, nil
@@ -38,18 +45,25 @@ func (f *Fetcher) Replay(ctx context.Context, source, employeeID string) (int, e
 		if err != nil {
 			return replayed, fmt.Errorf("reading parked notifications of %s: %w", source, err)
 		}
+		if parked.Sequence > last {
+			break
+		}
 		pending := &nats.Msg{Subject: pendingSubjectOf(source, parked.Subject), Data: parked.Data, Header: nats.Header{}}
 		// A new message id: the original delivery id is still in the duplicate window.
 		id := source + ":replay:" + strconv.FormatUint(parked.Sequence, 10)
 		if _, err := f.js.PublishMsg(ctx, pending, jetstream.WithMsgID(id)); err != nil {
 			return replayed, fmt.Errorf("replaying a parked notification of %s: %w", source, err)
 		}
-		if err := s.DeleteMsg(ctx, parked.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return replayed, fmt.Errorf("removing a replayed notification of %s: %w", source, err)
+		if err := s.DeleteMsg(ctx, parked.Sequence); err != nil {
+			// Gone already (a newer parked notification of the employee replaced it) is fine.
+			if _, getErr := s.GetMsg(ctx, parked.Sequence); !errors.Is(getErr, jetstream.ErrMsgNotFound) {
+				return replayed, fmt.Errorf("removing a replayed notification of %s: %w", source, err)
+			}
 		}
 		replayed++
 		sequence = parked.Sequence + 1
 	}
+	return replayed, nil
 }
 
 // pendingSubjectOf is the pending subject of a parked notification's subject (same source and

@@ -4,7 +4,7 @@
 //
 //	sources:
 //	  - name: workday
-//	    kind: canonical            # canonical | scim | bamboohr | csv | hibob
+//	    kind: canonical            # canonical | scim | bamboohr | csv | hibob | personio
 //	    secrets:                   # whsec_ secrets, bearer tokens or BambooHR private keys
 //	      - env: WORKDAY_WEBHOOK_SECRET
 //	      - file: /run/secrets/workday-next
@@ -178,7 +178,7 @@ func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 		s.Name = name
 	}
 	if v, ok := m["kind"]; !ok {
-		p.fail(n, "source %q needs a kind (canonical, scim, bamboohr, csv or hibob)", s.Name)
+		p.fail(n, "source %q needs a kind (canonical, scim, bamboohr, csv, hibob or personio)", s.Name)
 	} else if kind, ok := p.scalar(v, "kind"); ok {
 		if k, err := source.ParseKind(kind); err != nil {
 			p.fail(v, "%v", err)
@@ -227,8 +227,8 @@ func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 		s.MaxBodyBytes = p.positive(v, "maxBodyBytes")
 	}
 	if v, ok := m["api"]; ok {
-		if s.Kind != source.KindBambooHR && s.Kind != source.KindHiBob {
-			p.fail(v, "api settings only apply to a source of kind bamboohr or hibob")
+		if s.Kind != source.KindBambooHR && s.Kind != source.KindHiBob && s.Kind != source.KindPersonio {
+			p.fail(v, "api settings only apply to a source of kind bamboohr, hibob or personio")
 		}
 		p.api(v, &s)
 	}
@@ -313,7 +313,7 @@ func (p *parser) credentials(n *yaml.Node, s *source.Config, values []string) {
 				continue
 			}
 			s.Secrets = append(s.Secrets, secret)
-		case source.KindBambooHR, source.KindHiBob:
+		case source.KindBambooHR, source.KindHiBob, source.KindPersonio:
 			s.Keys = append(s.Keys, []byte(value))
 		case source.KindSCIM, source.KindCSV:
 			if len(value) < source.MinTokenLength {

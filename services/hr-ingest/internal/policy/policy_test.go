@@ -120,7 +120,7 @@ func TestParseRejects(t *testing.T) {
 `, want: []string{
 			`orgsync.yaml:5: unknown key "colour" in a source (known: name, kind, secrets, timezone, rateLimit, maxBodyBytes, csv, hierarchy, api, writeBack)`,
 			`orgsync.yaml:2: source name "bad name!" must be 1 to 64 letters, digits, '-' or '_'`,
-			`orgsync.yaml:3: kind "sftp" is not one of canonical, scim, bamboohr, csv, hibob`,
+			`orgsync.yaml:3: kind "sftp" is not one of canonical, scim, bamboohr, csv, hibob, personio`,
 			`orgsync.yaml:4: environment variable MISSING (a secret of source "bad name!") is not set`,
 			`orgsync.yaml:8: a secret is either {env: NAME} or {file: PATH}`,
 			`orgsync.yaml:9: timezone "Mars/Olympus" is not an IANA time zone such as Europe/London`,
@@ -136,7 +136,7 @@ func TestParseRejects(t *testing.T) {
 			`orgsync.yaml:20: unknown key "password" in api (known: baseURL, user, token, fields)`,
 			`orgsync.yaml:20: source "bob" needs api.token ({env: NAME} or {file: PATH})`,
 			`orgsync.yaml:23: source "plain", secret 1: a webhook secret must be whsec_ followed by base64 of at least 16 bytes`,
-			`orgsync.yaml:24: api settings only apply to a source of kind bamboohr or hibob`,
+			`orgsync.yaml:24: api settings only apply to a source of kind bamboohr, hibob or personio`,
 		}},
 	}
 	for _, tt := range tests {

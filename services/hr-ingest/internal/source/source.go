@@ -31,10 +31,13 @@ const (
 	// KindHiBob sends HiBob v2 webhooks (Bob-Signature) naming the employee that changed;
 	// hr-ingest reads the employee through Bob's API.
 	KindHiBob Kind = "hibob"
+	// KindPersonio sends Personio's webhooks (API v2) naming the person that changed, with the
+	// webhook's static token in Authorization; hr-ingest reads the person through Personio's API.
+	KindPersonio Kind = "personio"
 )
 
 // Kinds lists every kind, in the order errors name them.
-var Kinds = []Kind{KindCanonical, KindSCIM, KindBambooHR, KindCSV, KindHiBob}
+var Kinds = []Kind{KindCanonical, KindSCIM, KindBambooHR, KindCSV, KindHiBob, KindPersonio}
 
 // ParseKind reads a kind's name.
 func ParseKind(s string) (Kind, error) {
@@ -68,7 +71,8 @@ type Config struct {
 	Kind Kind
 	// Secrets are a canonical source's Standard Webhooks secrets (several during a rotation).
 	Secrets []webhook.Secret
-	// Keys are a bamboohr source's webhook private keys, or a hibob source's webhook secrets.
+	// Keys are a bamboohr source's webhook private keys, a hibob source's webhook secrets, or a
+	// personio source's webhook tokens (the Authorization header's exact value).
 	Keys [][]byte
 	// API is how hr-ingest reads an employee from the vendor when a webhook only says that the
 	// employee changed (BambooHR event-based webhooks, HiBob); unset for a bamboohr source that
@@ -97,9 +101,9 @@ type API struct {
 	// BaseURL is the API's base, e.g. https://api.bamboohr.com/api/gateway.php/acme/v1 or
 	// https://api.hibob.com/v1.
 	BaseURL string
-	// User is HiBob's service user id; BambooHR needs none.
+	// User is HiBob's service user id or Personio's client id; BambooHR needs none.
 	User string
-	// Token is BambooHR's API key or HiBob's service user token.
+	// Token is BambooHR's API key, HiBob's service user token or Personio's client secret.
 	Token string
 	// Fields are the vendor's field names or ids to read; empty is the connector's default.
 	Fields []string
@@ -107,7 +111,7 @@ type API struct {
 
 // Pulls says whether the source's webhooks are notifications whose employee hr-ingest fetches.
 func (c Config) Pulls() bool {
-	return c.Kind == KindHiBob || c.Kind == KindBambooHR && c.API.BaseURL != ""
+	return c.Kind == KindHiBob || c.Kind == KindPersonio || c.Kind == KindBambooHR && c.API.BaseURL != ""
 }
 
 // WithDefaults returns c with its defaults filled in: kind canonical, UTC, a csv source's body
@@ -145,6 +149,11 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("source %q needs a HiBob webhook secret", c.Name))
 		}
 		errs = append(errs, c.API.validate(c.Name, "a HiBob service user id", true)...)
+	case KindPersonio:
+		if len(c.Keys) == 0 {
+			errs = append(errs, fmt.Errorf("source %q needs the Personio webhook's token", c.Name))
+		}
+		errs = append(errs, c.API.validate(c.Name, "the Personio API credentials' client id", true)...)
 	case KindSCIM, KindCSV:
 		if len(c.Tokens) == 0 {
 			errs = append(errs, fmt.Errorf("source %q needs a bearer token", c.Name))
