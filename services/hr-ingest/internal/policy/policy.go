@@ -268,9 +268,10 @@ func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 }
 
 // api reads where and how hr-ingest reads a notified employee from the vendor:
-// {baseURL: URL, user: ID, token: {env: NAME} | {file: PATH}, fields: [NAME…]}.
+// {baseURL: URL, user: ID, token: {env: NAME} | {file: PATH}, fields: [NAME…],
+// workerIdField: FIELD (hibob)}.
 func (p *parser) api(n *yaml.Node, s *source.Config) {
-	m := p.mapping(n, "api", "baseURL", "user", "token", "fields")
+	m := p.mapping(n, "api", "baseURL", "user", "token", "fields", "workerIdField")
 	if m == nil {
 		return
 	}
@@ -279,6 +280,12 @@ func (p *parser) api(n *yaml.Node, s *source.Config) {
 	}
 	if v, ok := m["user"]; ok {
 		s.API.User, _ = p.scalar(v, "api.user")
+	}
+	if v, ok := m["workerIdField"]; ok {
+		if s.Kind != source.KindHiBob {
+			p.fail(v, "api.workerIdField applies to a source of kind hibob only")
+		}
+		s.API.WorkerIDField, _ = p.scalar(v, "api.workerIdField")
 	}
 	if v, ok := m["token"]; !ok {
 		p.fail(n, "source %q needs api.token ({env: NAME} or {file: PATH})", s.Name)

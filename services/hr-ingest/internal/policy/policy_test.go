@@ -133,7 +133,7 @@ func TestParseRejects(t *testing.T) {
 			`orgsync.yaml:12: source "ok" is already defined on line 6`,
 			`orgsync.yaml:16: a source needs a name`,
 			`orgsync.yaml:16: source "" needs secrets (a list of {env: NAME} or {file: PATH})`,
-			`orgsync.yaml:20: unknown key "password" in api (known: baseURL, user, token, fields)`,
+			`orgsync.yaml:20: unknown key "password" in api (known: baseURL, user, token, fields, workerIdField)`,
 			`orgsync.yaml:20: source "bob" needs api.token ({env: NAME} or {file: PATH})`,
 			`orgsync.yaml:23: source "plain", secret 1: a webhook secret must be whsec_ followed by base64 of at least 16 bytes`,
 			`orgsync.yaml:24: api settings only apply to a source of kind bamboohr, hibob or personio`,

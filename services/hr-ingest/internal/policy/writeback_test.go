@@ -92,3 +92,27 @@ func TestParseWriteBackRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestParseWorkerIDField(t *testing.T) {
+	env := lookup(map[string]string{"SECRET": "hibob-webhook-secret-0123456789", "TOKEN": "hibob-token-0123456789"})
+	bob := "sources:\n  - name: bob\n    kind: hibob\n    secrets: [{env: SECRET}]\n    api: {baseURL: https://api.hibob.com/v1, user: SERVICE-1, token: {env: TOKEN}, workerIdField: work.employeeIdInCompany}\n"
+	sources, err := Parse("policy.yaml", []byte(bob), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sources[0].API.WorkerIDField; got != "work.employeeIdInCompany" {
+		t.Errorf("workerIdField = %q", got)
+	}
+	withWriteBack := bob + "    writeBack: {attributes: [mail]}\n"
+	sources, err = Parse("policy.yaml", []byte(withWriteBack), env)
+	if err == nil {
+		err = source.ValidateAll(sources)
+	}
+	if err == nil || !strings.Contains(err.Error(), "with api.workerIdField use writeBack.webhook") {
+		t.Errorf("write-back through Bob's API with mapped ids: %v, want it refused", err)
+	}
+	bamboo := "sources:\n  - name: b\n    kind: bamboohr\n    secrets: [{env: SECRET}]\n    api: {baseURL: https://x.example/v1, token: {env: TOKEN}, workerIdField: employeeNumber}\n"
+	if _, err := Parse("policy.yaml", []byte(bamboo), env); err == nil || !strings.Contains(err.Error(), "policy.yaml:5: api.workerIdField applies to a source of kind hibob only") {
+		t.Errorf("bamboohr with workerIdField: %v", err)
+	}
+}

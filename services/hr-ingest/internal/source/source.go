@@ -107,6 +107,10 @@ type API struct {
 	Token string
 	// Fields are the vendor's field names or ids to read; empty is the connector's default.
 	Fields []string
+	// WorkerIDField, for a hibob source, is the Bob field the worker id is taken from (e.g.
+	// work.employeeIdInCompany) instead of Bob's own id, which is longer than the 16 characters
+	// Entra's and AD's employeeId hold; empty is Bob's id.
+	WorkerIDField string
 }
 
 // Pulls says whether the source's webhooks are notifications whose employee hr-ingest fetches.
@@ -144,6 +148,9 @@ func (c Config) Validate() error {
 		if c.API.BaseURL != "" || c.API.User != "" || c.API.Token != "" || c.API.Fields != nil {
 			errs = append(errs, c.API.validate(c.Name, "", false)...)
 		}
+		if c.API.WorkerIDField != "" {
+			errs = append(errs, fmt.Errorf("source %q: api.workerIdField applies to hibob sources only", c.Name))
+		}
 	case KindHiBob:
 		if len(c.Keys) == 0 {
 			errs = append(errs, fmt.Errorf("source %q needs a HiBob webhook secret", c.Name))
@@ -154,6 +161,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("source %q needs the Personio webhook's token", c.Name))
 		}
 		errs = append(errs, c.API.validate(c.Name, "the Personio API credentials' client id", true)...)
+		if c.API.WorkerIDField != "" {
+			errs = append(errs, fmt.Errorf("source %q: api.workerIdField applies to hibob sources only", c.Name))
+		}
 	case KindSCIM, KindCSV:
 		if len(c.Tokens) == 0 {
 			errs = append(errs, fmt.Errorf("source %q needs a bearer token", c.Name))

@@ -107,6 +107,9 @@ func (c Config) validateWriteBack() []error {
 		errs = append(errs, fmt.Errorf("source %q: kind %s has no API orgsync writes to: set writeBack.webhook (url and secret)", c.Name, c.Kind))
 		return errs
 	}
+	if c.Kind == KindHiBob && c.API.WorkerIDField != "" {
+		errs = append(errs, fmt.Errorf("source %q: write-back through Bob's API needs Bob's own ids as worker ids; with api.workerIdField use writeBack.webhook", c.Name))
+	}
 	if w.Writes(AttributeUPN) && w.UsernameField == "" {
 		errs = append(errs, fmt.Errorf("source %q: writing the upn back needs writeBack.usernameField (the vendor's field for the username)", c.Name))
 	}
