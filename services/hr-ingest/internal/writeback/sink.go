@@ -70,6 +70,7 @@ type Sink struct {
 
 	kv       jetstream.KeyValue
 	consumer jetstream.Consumer
+	results  jetstream.Stream
 
 	mu        sync.Mutex
 	lastError map[string]lastError
@@ -133,6 +134,9 @@ func (s *Sink) Start(ctx context.Context) (run func(ctx context.Context) error, 
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: %w", Bucket, err)
 	}
+	if s.results, err = s.js.Stream(ctx, stream.Results); err != nil {
+		return nil, fmt.Errorf("stream %s: %w", stream.Results, err)
+	}
 	s.consumer, err = s.js.CreateOrUpdateConsumer(ctx, stream.Results, jetstream.ConsumerConfig{
 		Durable:        ConsumerName,
 		Description:    "hr-ingest writes accounts' UPN and mail back to their HR sources",
@@ -160,7 +164,30 @@ func (s *Sink) handle(ctx context.Context, msg jetstream.Msg) error {
 	if err := stream.Decode(msg, &result); err != nil {
 		return err
 	}
+	if stale, err := s.superseded(ctx, msg); err != nil {
+		return stream.Retry(s.backoff(stream.Attempt(msg)), err)
+	} else if stale {
+		// A newer result of the user is on RESULTS (another replica may be handling it): writing
+		// this one could land after it and write an old value back.
+		return nil
+	}
 	return s.writeBack(ctx, msg.Subject(), &result, stream.Attempt(msg))
+}
+
+// superseded says whether RESULTS holds a newer result on msg's subject than msg.
+func (s *Sink) superseded(ctx context.Context, msg jetstream.Msg) (bool, error) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return false, nil
+	}
+	newest, err := s.results.GetLastMsgForSubject(ctx, msg.Subject())
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("newest result of %s: %w", msg.Subject(), err)
+	}
+	return newest.Sequence > meta.Sequence.Stream, nil
 }
 
 // writeBack writes what changed of result's account to its source, if the source asked for it.

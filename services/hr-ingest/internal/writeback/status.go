@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/orgsync/orgsync/pkg/stream"
 	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
@@ -106,17 +105,13 @@ func (s *Sink) Replay(ctx context.Context, sourceName, workerID string) (ReplayR
 	if err != nil {
 		return ReplayResult{}, err
 	}
-	results, err := s.js.Stream(ctx, stream.Results)
-	if err != nil {
-		return ReplayResult{}, fmt.Errorf("stream %s: %w", stream.Results, err)
-	}
 	replay := ReplayResult{StillParked: []Parked{}}
 	for _, p := range parked {
 		if workerID != "" && p.WorkerID != workerID {
 			continue
 		}
 		var result orgsyncv1.WriterResult
-		msg, err := results.GetLastMsgForSubject(ctx, p.ResultSubject)
+		msg, err := s.results.GetLastMsgForSubject(ctx, p.ResultSubject)
 		if err == nil {
 			err = decode(msg, &result)
 		}
