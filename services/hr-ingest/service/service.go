@@ -307,6 +307,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 		if s.writeBack, err = s.sink.Start(ctx); err != nil {
 			return nil, err
 		}
+		if registration, err := s.sink.ObserveMetrics(); err == nil {
+			previous := s.unobserve
+			s.unobserve = func() { previous(); _ = registration.Unregister() }
+		} else {
+			logger.Warn("write-back metrics not registered", "error", err)
+		}
 	}
 	srv.HandleAuthenticated(PullStatusPattern, auth.Viewer, pullStatus(s.status, s.sink))
 	srv.HandleAuthenticated(PullReplayPattern, auth.Operator, replayNotifications(s.fetcher))

@@ -300,6 +300,17 @@ func TestRefusedWriteIsParkedVisibleAndReplayed(t *testing.T) {
 	if bob.Parked != 1 || bob.LastErrorClass != writeback.ClassRejected {
 		t.Fatalf("bob's status = %+v, want 1 parked, last error rejected", bob)
 	}
+	registration, err := sink.ObserveMetrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = registration.Unregister() })
+	if got, ok := gauge(t, "hr_ingest.writeback.parked", "bob"); !ok || got != 1 {
+		t.Errorf("hr_ingest.writeback.parked{source=bob} = %d (reported %v), want 1", got, ok)
+	}
+	if got, ok := gauge(t, "hr_ingest.writeback.pending", ""); !ok || got != 0 {
+		t.Errorf("hr_ingest.writeback.pending = %d (reported %v), want 0", got, ok)
+	}
 	parked, err := sink.Parked(t.Context(), "bob")
 	if err != nil || len(parked) != 1 {
 		t.Fatalf("parked = %v, %v", parked, err)
