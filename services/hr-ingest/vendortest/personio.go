@@ -31,17 +31,27 @@ type Personio struct {
 	persons     map[string]map[string]any
 	employments map[string][]map[string]any
 	tokenAsks   int
+	// customAttributes are the company's custom attributes an update may set.
+	customAttributes map[string]bool
+	updates          []PersonioUpdate
+}
+
+// PersonioUpdate is one person update Personio accepted: the body sent.
+type PersonioUpdate struct {
+	PersonID string
+	Body     map[string]any
 }
 
 // NewPersonio starts a fake accepting clientID and clientSecret; it stops when the test ends.
 func NewPersonio(t testing.TB, clientID, clientSecret string) *Personio {
 	t.Helper()
 	p := &Personio{clientID: clientID, clientSecret: clientSecret, tokens: map[string]bool{},
-		persons: map[string]map[string]any{}, employments: map[string][]map[string]any{}}
+		persons: map[string]map[string]any{}, employments: map[string][]map[string]any{}, customAttributes: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v2/auth/token", p.token)
 	mux.HandleFunc("GET /v2/persons/{id}", p.person)
 	mux.HandleFunc("GET /v2/persons/{id}/employments", p.employmentsOf)
+	mux.HandleFunc("PATCH /v2/persons/{id}", p.update)
 	p.server = startServer(t, mux)
 	return p
 }
@@ -194,4 +204,77 @@ func (p *Personio) employmentsOf(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"_data": data, "_meta": meta})
+}
+
+// AddCustomAttribute declares a custom attribute (by id) that updates may set.
+func (p *Personio) AddCustomAttribute(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.customAttributes[id] = true
+}
+
+// Updates returns the person updates accepted so far, in order.
+func (p *Personio) Updates() []PersonioUpdate {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]PersonioUpdate(nil), p.updates...)
+}
+
+// update is "Update a Person": PATCH /v2/persons/{person_id} with the fields to change (email,
+// first_name, last_name, preferred_name, gender, language_code, custom_attributes [{id, value}]);
+// 204 when stored, 400 for an unknown field or custom attribute or an e-mail another person has
+// (e-mails are unique), 404 for an unknown person.
+func (p *Personio) update(w http.ResponseWriter, r *http.Request) {
+	p.hit()
+	if !p.authorized(w, r) {
+		return
+	}
+	if fault, ok := p.fault(); ok {
+		writeFault(w, fault)
+		return
+	}
+	var body map[string]any
+	if mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mediaType != "application/json" || json.NewDecoder(r.Body).Decode(&body) != nil || len(body) == 0 {
+		problem(w, http.StatusBadRequest, "Invalid request body")
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	record, found := p.persons[r.PathValue("id")]
+	if !found {
+		problem(w, http.StatusNotFound, "Person not found")
+		return
+	}
+	for field, value := range body {
+		switch field {
+		case "email":
+			for id, other := range p.persons {
+				if id != r.PathValue("id") && other["email"] == value {
+					problem(w, http.StatusBadRequest, "The email must be unique")
+					return
+				}
+			}
+		case "first_name", "last_name", "preferred_name", "gender", "language_code":
+		case "custom_attributes":
+			list, ok := value.([]any)
+			if !ok {
+				problem(w, http.StatusBadRequest, "custom_attributes must be a list")
+				return
+			}
+			for _, item := range list {
+				attribute, ok := item.(map[string]any)
+				id, _ := attribute["id"].(string)
+				if !ok || !p.customAttributes[id] {
+					problem(w, http.StatusBadRequest, "Unknown custom attribute")
+					return
+				}
+			}
+		default:
+			problem(w, http.StatusBadRequest, "Unknown field "+field)
+			return
+		}
+	}
+	maps.Copy(record, body)
+	p.updates = append(p.updates, PersonioUpdate{PersonID: r.PathValue("id"), Body: body})
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -3,6 +3,7 @@ package ingest
 import (
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/bamboohr"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/hibob"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/personio"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/writeback"
 )
@@ -24,6 +25,9 @@ func WriteBackSources(configs []source.Config) map[string]writeback.Source {
 			writer = bamboohr.NewWriter(cfg.API.BaseURL, cfg.API.Token, cfg.WriteBack.UsernameField, nil)
 		case cfg.WritesThroughAPI() && cfg.Kind == source.KindHiBob:
 			writer = hibob.NewWriter(cfg.API.BaseURL, cfg.API.User, cfg.API.Token, cfg.WriteBack.UsernameField, nil)
+		case cfg.WritesThroughAPI() && cfg.Kind == source.KindPersonio:
+			client := personio.NewClient(cfg.API.BaseURL, cfg.API.User, cfg.API.Token, cfg.Location, nil)
+			writer = personio.NewWriter(client, cfg.WriteBack.UsernameField)
 		default:
 			continue // Validate refuses such a source
 		}

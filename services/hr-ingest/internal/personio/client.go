@@ -1,6 +1,7 @@
 package personio
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/normalize"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/notify"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/writeback"
 )
 
 const maxRecordBytes = 1 << 20
@@ -122,19 +124,32 @@ func (c *Client) Fetch(ctx context.Context, personID string) (*orgsyncv1.HREvent
 	return Map(person, current, c.loc)
 }
 
-// get reads path into into with a token, fetching a new token once if the API refuses it.
+// get reads path into into.
 func (c *Client) get(ctx context.Context, path string, into any) error {
+	return c.do(ctx, http.MethodGet, path, nil, into)
+}
+
+// do sends a request with a token, fetching a new token once if the API refuses it, and decodes
+// the answer into into (when not nil).
+func (c *Client) do(ctx context.Context, method, path string, body []byte, into any) error {
 	for attempt := 0; ; attempt++ {
 		token, err := c.accessToken(ctx)
 		if err != nil {
 			return err
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+		var reader io.Reader
+		if body != nil {
+			reader = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, c.base+path, reader)
 		if err != nil {
 			return fmt.Errorf("personio API request: %w", err)
 		}
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Accept", "application/json")
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		resp, err := c.http.Do(req)
 		if err != nil {
 			return fmt.Errorf("personio API: %w", redact(err))
@@ -146,6 +161,9 @@ func (c *Client) get(ctx context.Context, path string, into any) error {
 			continue
 		}
 		defer drain(resp)
+		if into == nil { // a write
+			return writeback.ResponseError("personio API", resp)
+		}
 		if err := notify.ResponseError("personio", resp); err != nil {
 			return err
 		}

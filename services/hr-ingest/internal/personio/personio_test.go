@@ -10,6 +10,7 @@ import (
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/normalize"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/notify"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/personio"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/writeback"
 	"github.com/orgsync/orgsync/services/hr-ingest/vendortest"
 )
 
@@ -115,4 +116,34 @@ func TestClient(t *testing.T) {
 			t.Errorf("err = %v, want ErrNotFound", err)
 		}
 	})
+}
+
+func TestWriterClassifiesRefusals(t *testing.T) {
+	fake := vendortest.NewPersonio(t, "client-id-0123", "client-secret-0123456789")
+	fake.AddCustomAttribute("dynamic_1")
+	fake.Put("1", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})
+	fake.Put("2", map[string]any{"first_name": "C", "last_name": "D", "email": "taken@example.com"})
+	good := personio.NewClient(fake.BaseURL(), "client-id-0123", "client-secret-0123456789", nil, nil)
+	bad := personio.NewClient(fake.BaseURL(), "client-id-0123", "wrong-secret-0123456789", nil, nil)
+	tests := []struct {
+		name   string
+		writer *personio.Writer
+		person string
+		values writeback.Values
+		want   error
+	}{
+		{"written", personio.NewWriter(good, "dynamic_1"), "1", writeback.Values{UPN: "a@corp.example.com"}, nil},
+		{"an unknown custom attribute is refused", personio.NewWriter(good, "dynamic_9"), "1", writeback.Values{UPN: "a@corp.example.com"}, writeback.ErrRejected},
+		{"an e-mail another person has is refused", personio.NewWriter(good, "dynamic_1"), "1", writeback.Values{Mail: "taken@example.com"}, writeback.ErrRejected},
+		{"an unknown person is refused", personio.NewWriter(good, "dynamic_1"), "404", writeback.Values{Mail: "x@example.com"}, writeback.ErrRejected},
+		{"wrong credentials", personio.NewWriter(bad, "dynamic_1"), "1", writeback.Values{Mail: "a@example.com"}, writeback.ErrUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.writer.Write(t.Context(), tt.person, tt.values)
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("Write = %v, want %v", err, tt.want)
+			}
+		})
+	}
 }

@@ -37,8 +37,9 @@ type WriteBack struct {
 	// From is the directory whose account is written back: entra (default) or ad.
 	From string
 	// UsernameField is the vendor's field the UPN is written to: a BambooHR field name (a
-	// custom field such as customUsername, or its numeric id), or a Bob field path (e.g.
-	// work.custom.field_1690000000000). Required to write the UPN through a vendor's API.
+	// custom field such as customUsername, or its numeric id), a Bob field path (e.g.
+	// work.custom.field_1690000000000) or a Personio custom attribute's id. Required to write
+	// the UPN through a vendor's API.
 	UsernameField string
 	// Callback, when its URL is set, receives the attributes as a Standard Webhooks signed
 	// POST instead of the vendor's API.
@@ -116,8 +117,8 @@ func (c Config) validateWriteBack() []error {
 	return errs
 }
 
-// WritesThroughAPI says whether the source's write-back goes to its vendor's API (a bamboohr or
-// hibob source with an api block and no callback).
+// WritesThroughAPI says whether the source's write-back goes to its vendor's API (a bamboohr,
+// hibob or personio source with an api block and no callback).
 func (c Config) WritesThroughAPI() bool {
-	return c.WriteBack.Callback.URL == "" && (c.Kind == KindBambooHR || c.Kind == KindHiBob) && c.API.BaseURL != ""
+	return c.WriteBack.Callback.URL == "" && (c.Kind == KindBambooHR || c.Kind == KindHiBob || c.Kind == KindPersonio) && c.API.BaseURL != ""
 }

@@ -23,6 +23,7 @@ import (
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/bamboohr"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/hibob"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/personio"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/writeback"
 	"github.com/orgsync/orgsync/services/hr-ingest/vendortest"
@@ -80,6 +81,7 @@ type harness struct {
 	js       jetstream.JetStream
 	bamboo   *vendortest.BambooHR
 	bob      *vendortest.HiBob
+	papi     *vendortest.Personio
 	receiver *receiver
 	sources  map[string]writeback.Source
 	revision uint64
@@ -94,6 +96,9 @@ func newHarness(t *testing.T) *harness {
 	h.bamboo.Put("7", map[string]string{"firstName": "Jane", "lastName": "Doe"})
 	h.bob = vendortest.NewHiBob(t, bobUser, bobToken)
 	h.bob.Put(bobWorker, `{"id":"`+bobWorker+`","firstName":"Ann","surname":"Lee","email":"ann.lee@old.example","work":{"title":"Engineer"}}`)
+	h.papi = vendortest.NewPersonio(t, "papi-client-0123", "papi-secret-0123456789")
+	h.papi.AddCustomAttribute("dynamic_1234")
+	h.papi.Put("5005", map[string]any{"first_name": "Pia", "last_name": "Ott", "email": "pia.ott@old.example"})
 	callbackServer := httptest.NewServer(h.receiver)
 	t.Cleanup(callbackServer.Close)
 	secret, err := webhook.ParseSecret(callbackWhsec)
@@ -106,6 +111,8 @@ func newHarness(t *testing.T) *harness {
 			Writer: bamboohr.NewWriter(h.bamboo.BaseURL(), bambooKey, "customUsername", nil)},
 		"bob": {Config: source.WriteBack{Attributes: both, UsernameField: "work.custom.field_1690000000000"},
 			Writer: hibob.NewWriter(h.bob.BaseURL(), bobUser, bobToken, "work.custom.field_1690000000000", nil)},
+		"papi": {Config: source.WriteBack{Attributes: both, UsernameField: "dynamic_1234"},
+			Writer: personio.NewWriter(personio.NewClient(h.papi.BaseURL(), "papi-client-0123", "papi-secret-0123456789", nil, nil), "dynamic_1234")},
 		"export": {Config: source.WriteBack{Attributes: []source.Attribute{source.AttributeUPN}, Callback: source.Callback{URL: callbackServer.URL, Secret: secret}},
 			Writer: writeback.NewCallback(callbackServer.URL, "export", secret, nil, nil)},
 		// A source that did not ask for write-back: configured, but with no attributes.
@@ -175,6 +182,7 @@ func TestHireIsWrittenBackToEachSource(t *testing.T) {
 	h.report(t, orgsyncv1.Target_TARGET_ENTRA, "bamboo", "7", "jane.doe@corp.example.com", "jane.doe@example.com")
 	h.report(t, orgsyncv1.Target_TARGET_ENTRA, "bob", bobWorker, "ann.lee@corp.example.com", "ann.lee@example.com")
 	h.report(t, orgsyncv1.Target_TARGET_ENTRA, "export", "E9", "max.roe@corp.example.com", "max.roe@example.com")
+	h.report(t, orgsyncv1.Target_TARGET_ENTRA, "papi", "5005", "pia.ott@corp.example.com", "pia.ott@example.com")
 	h.report(t, orgsyncv1.Target_TARGET_ENTRA, "quiet", "8", "no.body@corp.example.com", "no.body@example.com")
 	// ad-writer's result for the same worker: the source writes back entra's account only.
 	h.report(t, orgsyncv1.Target_TARGET_AD, "bamboo", "7", "jdoe@corp.local", "jane.doe@example.com")
@@ -196,6 +204,13 @@ func TestHireIsWrittenBackToEachSource(t *testing.T) {
 			t.Errorf("Bob updates (-want +got):\n%s", diff)
 		}
 	})
+	t.Run("personio: email and the custom attribute in one PATCH", func(t *testing.T) {
+		want := []vendortest.PersonioUpdate{{PersonID: "5005", Body: map[string]any{"email": "pia.ott@example.com",
+			"custom_attributes": []any{map[string]any{"id": "dynamic_1234", "value": "pia.ott@corp.example.com"}}}}}
+		if diff := cmp.Diff(want, h.papi.Updates()); diff != "" {
+			t.Errorf("Personio updates (-want +got):\n%s", diff)
+		}
+	})
 	t.Run("webhook: signed, verified by the reference library, only the attributes asked for", func(t *testing.T) {
 		got := h.receiver.payloads()[0]
 		want := writeback.CallbackData{Source: "export", WorkerID: "E9", UserPrincipalName: "max.roe@corp.example.com"}
@@ -207,7 +222,7 @@ func TestHireIsWrittenBackToEachSource(t *testing.T) {
 		}
 	})
 	t.Run("audited without values", func(t *testing.T) {
-		for _, worker := range []string{"7", bobWorker, "E9"} {
+		for _, worker := range []string{"7", bobWorker, "E9", "5005"} {
 			s, err := h.js.Stream(t.Context(), stream.Audit)
 			if err != nil {
 				t.Fatal(err)
