@@ -179,6 +179,7 @@ func (e *Engine) Result(obj *orgsyncv1.DesiredObject) *orgsyncv1.WriterResult {
 	return &orgsyncv1.WriterResult{
 		Target: obj.GetTarget(), Kind: Kind(obj), Key: obj.GetKey(), Revision: obj.GetRevision(),
 		Outcome: orgsyncv1.Outcome_OUTCOME_UNCHANGED, ObservedAt: timestamppb.New(e.Now()),
+		HrSource: obj.GetUser().GetHrSource(),
 	}
 }
 

@@ -261,3 +261,27 @@ func TestAdminAnswersJSONAndErrors(t *testing.T) {
 		t.Errorf("failure answered %d %q", failed.Code, failed.Body.String())
 	}
 }
+
+// TestResultNamesTheWorkersHRSource: a user's result carries its worker's HR source from the
+// desired state, so hr-ingest can write the account's UPN and mail back to that source; other
+// kinds carry none.
+func TestResultNamesTheWorkersHRSource(t *testing.T) {
+	e := New(orgsyncv1.Target_TARGET_ENTRA, nil, nil, slog.New(slog.DiscardHandler))
+	tests := []struct {
+		name string
+		obj  *orgsyncv1.DesiredObject
+		want string
+	}{
+		{name: "user", want: "bamboo", obj: &orgsyncv1.DesiredObject{Key: "E1", Object: &orgsyncv1.DesiredObject_User{
+			User: &orgsyncv1.DesiredUser{WorkerId: "E1", HrSource: "bamboo"}}}},
+		{name: "group", want: "", obj: &orgsyncv1.DesiredObject{Key: "g", Object: &orgsyncv1.DesiredObject_Group{
+			Group: &orgsyncv1.DesiredGroup{GroupKey: "g"}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := e.Result(tt.obj).GetHrSource(); got != tt.want {
+				t.Errorf("hr_source = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

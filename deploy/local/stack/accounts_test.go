@@ -272,8 +272,12 @@ func TestPipelineConvergesWithAServiceUserEach(t *testing.T) {
 		Sources: []hringest.SourceConfig{
 			{Name: scimSource, Kind: hringest.KindSCIM, Tokens: []string{scimToken}},
 			{Name: csvSource, Kind: hringest.KindCSV, Tokens: []string{csvToken}},
+			// Its accounts' UPN and mail are written back to Bob: hr-ingest follows RESULTS with
+			// a durable consumer and keeps what it wrote in its own key-value bucket.
 			{Name: hibobSource, Kind: hringest.KindHiBob, Keys: [][]byte{[]byte(hibobSecret)},
-				API: hringest.SourceAPI{BaseURL: bob.BaseURL(), User: "SERVICE-1", Token: hibobToken}},
+				API: hringest.SourceAPI{BaseURL: bob.BaseURL(), User: "SERVICE-1", Token: hibobToken},
+				WriteBack: hringest.SourceWriteBack{Attributes: []hringest.WriteBackAttribute{hringest.WriteBackUPN, hringest.WriteBackMail},
+					UsernameField: "work.custom.field_1690000000000"}},
 			{Name: "afas", Kind: hringest.KindPoll, Poll: hringest.SourcePoll{Preset: "afas", URL: afas.ConnectorURL(), ModifiedField: "Gewijzigd",
 				Auth:   hringest.SourcePollAuth{Secret: "AFAS0123456789"},
 				Fields: map[string]string{"workerId": "Medewerker", "givenName": "Roepnaam", "familyName": "Achternaam", "orgUnitId": "Afdeling", "startDate": "Begindatum"}}},
@@ -366,6 +370,17 @@ func TestPipelineConvergesWithAServiceUserEach(t *testing.T) {
 	if len(pullStatus.Sources) != 1 || pullStatus.Sources[0].Source != hibobSource || pullStatus.Sources[0].Pending != 0 || pullStatus.Sources[0].Parked != 0 {
 		t.Errorf("pull status %+v, want source %s with nothing pending or parked", pullStatus, hibobSource)
 	}
+	// The Bob employee's account is written back to Bob: org-model named the worker's source on
+	// the desired user, entra-writer copied it to its result, hr-ingest wrote the UPN to the
+	// configured field (the e-mail Bob already holds answers 304) and audited it on audit.hr.>.
+	eventually(t, func() bool {
+		for _, update := range bob.Updates() {
+			if update.EmployeeID == "B7001" && update.Path == "" {
+				return true
+			}
+		}
+		return false
+	})
 	eventually(t, func() bool {
 		user, ok := s.Emulator.UserByEmployeeID("E1001")
 		group, groupOK := s.Emulator.GroupByMailNickname("orgsync-unit-sales")

@@ -563,13 +563,16 @@ type DesiredUser struct {
 	BusinessPhone   string `protobuf:"bytes,20,opt,name=business_phone,json=businessPhone,proto3" json:"business_phone,omitempty"`
 	// access_revoked_at, when set, is the moment the worker's access ended: the disable of a
 	// leaver's account, by HR's time (the end of the last working day, or when HR reported the
-	// termination), when the policy asks for leaver security (lifecycle.revokeAccessOnLeave). The
+	// termination), when the policy asks for leaver security (lifecycle.revokeAccess). The
 	// writer makes sure nothing issued before it still works — in Entra the sign-in sessions are
 	// revoked (signInSessionsValidFromDateTime not before it), in AD the password is set to a
 	// random value (pwdLastSet not before it) — and compares with what the directory shows, so a
 	// restarted writer does not revoke again and a failed revocation is retried. It stays the same
 	// while the worker stays a leaver; a rehire clears it.
 	AccessRevokedAt *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=access_revoked_at,json=accessRevokedAt,proto3" json:"access_revoked_at,omitempty"`
+	// hr_source is the HR source of the worker's newest record (hr.<source>.worker.<workerId>): the
+	// source a writer's result names, so hr-ingest can write the account's UPN and mail back to it.
+	HrSource string `protobuf:"bytes,22,opt,name=hr_source,json=hrSource,proto3" json:"hr_source,omitempty"`
 	// attributes holds further target attributes produced by the policy's mapping, by the target's own
 	// attribute name.
 	Attributes    map[string]string `protobuf:"bytes,30,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -752,6 +755,13 @@ func (x *DesiredUser) GetAccessRevokedAt() *timestamppb.Timestamp {
 		return x.AccessRevokedAt
 	}
 	return nil
+}
+
+func (x *DesiredUser) GetHrSource() string {
+	if x != nil {
+		return x.HrSource
+	}
+	return ""
 }
 
 func (x *DesiredUser) GetAttributes() map[string]string {
@@ -1018,7 +1028,7 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1d\n" +
 	"\n" +
-	"token_name\x18\x03 \x01(\tR\ttokenName\"\xe6\a\n" +
+	"token_name\x18\x03 \x01(\tR\ttokenName\"\x83\b\n" +
 	"\vDesiredUser\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12'\n" +
 	"\x0faccount_enabled\x18\x02 \x01(\bR\x0eaccountEnabled\x12!\n" +
@@ -1046,7 +1056,8 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"costCenter\x12\x1a\n" +
 	"\bdivision\x18\x13 \x01(\tR\bdivision\x12%\n" +
 	"\x0ebusiness_phone\x18\x14 \x01(\tR\rbusinessPhone\x12F\n" +
-	"\x11access_revoked_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x0faccessRevokedAt\x12G\n" +
+	"\x11access_revoked_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x0faccessRevokedAt\x12\x1b\n" +
+	"\thr_source\x18\x16 \x01(\tR\bhrSource\x12G\n" +
 	"\n" +
 	"attributes\x18\x1e \x03(\v2'.orgsync.v1.DesiredUser.AttributesEntryR\n" +
 	"attributes\x1a=\n" +

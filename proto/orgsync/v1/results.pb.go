@@ -260,6 +260,10 @@ type WriterResult struct {
 	// directory showed them when the group was converged (Entra group-based licensing assigns in
 	// the background; a member's licence state is read, never written).
 	LicenseErrors []*MemberLicenseError `protobuf:"bytes,22,rep,name=license_errors,json=licenseErrors,proto3" json:"license_errors,omitempty"`
+	// hr_source is, for a user, the HR source of its worker (DesiredUser.hr_source), copied by the
+	// writer; hr-ingest writes the user's UPN and mail back to that source when it asked for them.
+	// On a write-back's own audit record (audit.hr.user.<workerId>) it names the source written to.
+	HrSource      string `protobuf:"bytes,23,opt,name=hr_source,json=hrSource,proto3" json:"hr_source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -448,6 +452,13 @@ func (x *WriterResult) GetLicenseErrors() []*MemberLicenseError {
 	return nil
 }
 
+func (x *WriterResult) GetHrSource() string {
+	if x != nil {
+		return x.HrSource
+	}
+	return ""
+}
+
 // MemberLicenseError is one member whose licence from a group is in error.
 type MemberLicenseError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -596,7 +607,7 @@ var File_orgsync_v1_results_proto protoreflect.FileDescriptor
 const file_orgsync_v1_results_proto_rawDesc = "" +
 	"\n" +
 	"\x18orgsync/v1/results.proto\x12\n" +
-	"orgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aorgsync/v1/directory.proto\"\x93\a\n" +
+	"orgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aorgsync/v1/directory.proto\"\xb0\a\n" +
 	"\fWriterResult\x12*\n" +
 	"\x06target\x18\x01 \x01(\x0e2\x12.orgsync.v1.TargetR\x06target\x12*\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x16.orgsync.v1.ObjectKindR\x04kind\x12\x10\n" +
@@ -625,7 +636,8 @@ const file_orgsync_v1_results_proto_rawDesc = "" +
 	"\x10sam_account_name\x18\x13 \x01(\tR\x0esamAccountName\x12\x1a\n" +
 	"\bproperty\x18\x14 \x01(\tR\bproperty\x120\n" +
 	"\x14manager_link_pending\x18\x15 \x01(\bR\x12managerLinkPending\x12E\n" +
-	"\x0elicense_errors\x18\x16 \x03(\v2\x1e.orgsync.v1.MemberLicenseErrorR\rlicenseErrors\"\xac\x01\n" +
+	"\x0elicense_errors\x18\x16 \x03(\v2\x1e.orgsync.v1.MemberLicenseErrorR\rlicenseErrors\x12\x1b\n" +
+	"\thr_source\x18\x17 \x01(\tR\bhrSource\"\xac\x01\n" +
 	"\x12MemberLicenseError\x12(\n" +
 	"\x10member_object_id\x18\x01 \x01(\tR\x0ememberObjectId\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x15\n" +

@@ -31,6 +31,7 @@ import (
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/policy"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/poll"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/writeback"
 	"github.com/orgsync/orgsync/services/hr-ingest/webhook"
 )
 
@@ -50,6 +51,21 @@ type SourcePoll = source.Poll
 // SourcePollAuth is how a poll source's requests prove who sends them.
 type SourcePollAuth = source.PollAuth
 
+// SourceWriteBack is what hr-ingest writes back to a source (off unless it names attributes).
+type SourceWriteBack = source.WriteBack
+
+// SourceCallback is a signed webhook a source's write-back is sent to.
+type SourceCallback = source.Callback
+
+// WriteBackAttribute is an account attribute written back to a source.
+type WriteBackAttribute = source.Attribute
+
+// The attributes written back.
+const (
+	WriteBackUPN  = source.AttributeUPN
+	WriteBackMail = source.AttributeMail
+)
+
 // SourceKind is how a source talks to orgsync.
 type SourceKind = source.Kind
 
@@ -61,6 +77,7 @@ const (
 	KindCSV       = source.KindCSV
 	KindHiBob     = source.KindHiBob
 	KindPoll      = source.KindPoll
+	KindPersonio  = source.KindPersonio
 )
 
 // Config is hr-ingest's configuration.
@@ -191,6 +208,13 @@ type Service struct {
 	status func(context.Context) ([]notify.SourceStatus, error)
 	// poller polls the poll sources (none: it does nothing); Run owns its goroutine.
 	poller *poll.Poller
+	// fetcher replays parked notifications; nil without notification sources.
+	fetcher *notify.Fetcher
+	// writeBack follows RESULTS and writes accounts back to their sources until its context
+	// ends (nil when no source asked for write-back); Run owns its goroutine.
+	writeBack func(context.Context) error
+	// sink reports and replays the write-back; nil without it.
+	sink *writeback.Sink
 }
 
 // PullStatusPattern reports, for orgsync's own clients (role viewer), how the fetches of
@@ -198,6 +222,14 @@ type Service struct {
 // how the polled sources stand (cursor, last poll, last full pull, last error, consecutive
 // failures, parked).
 const PullStatusPattern = "GET /v1/pull/status"
+
+// PullReplayPattern replays a source's parked notifications (role operator), all of them or
+// only those of ?employee=ID, once the cause is fixed.
+const PullReplayPattern = "POST /v1/pull/{source}/replay"
+
+// WriteBackReplayPattern writes a source's parked write-backs again (role operator), all of
+// them or only ?worker=ID's, once the cause is fixed.
+const WriteBackReplayPattern = "POST /v1/writeback/{source}/replay"
 
 // OpenAPIPattern is where the OpenAPI document is served.
 const OpenAPIPattern = "GET /openapi.yaml"
@@ -282,6 +314,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 			logger.Warn("notification metrics not registered", "error", err)
 		}
 		s.status = fetcher.Status
+		s.fetcher = fetcher
 	}
 	var pollStore *poll.Store
 	if slices.ContainsFunc(cfg.Sources, func(c SourceConfig) bool { return c.Kind == KindPoll }) {
@@ -301,8 +334,22 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 			logger.Warn("poll metrics not registered", "error", err)
 		}
 	}
-	srv.HandleAuthenticated(PullStatusPattern, auth.Viewer, pullStatus(s.status, s.poller))
-	s.patterns = append(s.patterns, PullStatusPattern)
+	if sources := ingest.WriteBackSources(cfg.Sources); len(sources) > 0 {
+		s.sink = writeback.New(js, sources, writeback.Options{Replicas: cfg.Streams.Replicas}, logger)
+		if s.writeBack, err = s.sink.Start(ctx); err != nil {
+			return nil, err
+		}
+		if registration, err := s.sink.ObserveMetrics(); err == nil {
+			previous := s.unobserve
+			s.unobserve = func() { previous(); _ = registration.Unregister() }
+		} else {
+			logger.Warn("write-back metrics not registered", "error", err)
+		}
+	}
+	srv.HandleAuthenticated(PullStatusPattern, auth.Viewer, pullStatus(s.status, s.poller, s.sink))
+	srv.HandleAuthenticated(PullReplayPattern, auth.Operator, replayNotifications(s.fetcher))
+	srv.HandleAuthenticated(WriteBackReplayPattern, auth.Operator, replayWriteBacks(s.sink))
+	s.patterns = append(s.patterns, PullStatusPattern, PullReplayPattern, WriteBackReplayPattern)
 	for pattern, h := range handler.Routes() {
 		srv.Handle(pattern, h)
 		s.patterns = append(s.patterns, pattern)
@@ -352,6 +399,13 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.poller.Sources() > 0 {
 		fetcher.Go(func() { s.poller.Run(fetchCtx) })
 	}
+	if s.writeBack != nil {
+		fetcher.Go(func() {
+			if err := s.writeBack(fetchCtx); err != nil {
+				s.logger.Error("writing accounts back to HR sources stopped", "error", err)
+			}
+		})
+	}
 	err := s.server.Run(ctx)
 	stopFetching()
 	fetcher.Wait()
@@ -369,9 +423,10 @@ func (s *Service) Run(ctx context.Context) error {
 	return err
 }
 
-// pullStatus answers the fetch status of every notification source ("sources", an empty list
-// without such sources) and the status of every poll source ("polls") as JSON.
-func pullStatus(status func(context.Context) ([]notify.SourceStatus, error), poller *poll.Poller) http.Handler {
+// pullStatus answers, as JSON, the fetch status of every notification source ("sources", an
+// empty list without such sources), the status of every poll source ("polls") and the
+// write-back's ("writeBack", absent without it).
+func pullStatus(status func(context.Context) ([]notify.SourceStatus, error), poller *poll.Poller, sink *writeback.Sink) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		statuses := []notify.SourceStatus{}
 		var err error
@@ -389,7 +444,58 @@ func pullStatus(status func(context.Context) ([]notify.SourceStatus, error), pol
 				return
 			}
 		}
+		answer := map[string]any{"sources": statuses, "polls": polls}
+		if sink != nil {
+			writeBack, err := sink.Status(r.Context())
+			if err != nil {
+				http.Error(w, "write-back state unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			answer["writeBack"] = writeBack
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"sources": statuses, "polls": polls})
+		_ = json.NewEncoder(w).Encode(answer)
+	})
+}
+
+// replayNotifications replays a source's parked notifications and answers {"replayed": n}.
+func replayNotifications(fetcher *notify.Fetcher) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fetcher == nil {
+			http.Error(w, "no source of this hr-ingest pulls on notification", http.StatusNotFound)
+			return
+		}
+		replayed, err := fetcher.Replay(r.Context(), r.PathValue("source"), r.URL.Query().Get("employee"))
+		switch {
+		case errors.Is(err, notify.ErrUnknownSource):
+			http.Error(w, "source "+r.PathValue("source")+" does not pull on notification", http.StatusNotFound)
+			return
+		case err != nil:
+			http.Error(w, "notification stream unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]int{"replayed": replayed})
+	})
+}
+
+// replayWriteBacks writes a source's parked write-backs again and answers what happened.
+func replayWriteBacks(sink *writeback.Sink) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sink == nil {
+			http.Error(w, "no source of this hr-ingest writes back", http.StatusNotFound)
+			return
+		}
+		result, err := sink.Replay(r.Context(), r.PathValue("source"), r.URL.Query().Get("worker"))
+		switch {
+		case errors.Is(err, writeback.ErrUnknownSource):
+			http.Error(w, "source "+r.PathValue("source")+" does not write back", http.StatusNotFound)
+			return
+		case err != nil:
+			http.Error(w, "write-back state unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(result)
 	})
 }

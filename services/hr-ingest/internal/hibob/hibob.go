@@ -18,6 +18,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -173,6 +175,9 @@ type Client struct {
 	fields        []string
 	loc           *time.Location
 	http          *http.Client
+	// workerIDPath, when set, is the field the worker id is taken from (WithWorkerIDField).
+	workerIDPath  []string
+	workerIDField string
 }
 
 var _ notify.Client = (*Client)(nil)
@@ -214,8 +219,118 @@ type Employee struct {
 	} `json:"internal"`
 }
 
+// WithWorkerIDField returns a copy of c that takes each worker's id from field (a Bob field
+// path such as work.employeeIdInCompany or work.custom.field_…) instead of Bob's own id, which is
+// longer than the 16 characters Entra's and AD's employeeId hold; the manager's id is read from
+// the manager's record the same way. Bob's id is kept as the custom attribute hibob.id. An
+// employee or manager without a value in field is an invalid record naming the field.
+func (c *Client) WithWorkerIDField(field string) *Client {
+	copied := *c
+	copied.workerIDPath = FieldPath(field)
+	copied.workerIDField = field
+	fieldID := strings.Join(append([]string{"root"}, copied.workerIDPath...), ".")
+	if len(copied.workerIDPath) > 1 {
+		fieldID = strings.Join(copied.workerIDPath, ".")
+	}
+	if !slices.Contains(copied.fields, fieldID) {
+		copied.fields = append(slices.Clone(copied.fields), fieldID)
+	}
+	return &copied
+}
+
+// MapsIDs says whether the client's worker ids are not Bob's ids (WithWorkerIDField): an
+// employee Bob no longer has cannot then be named by its worker id.
+func (c *Client) MapsIDs() bool { return len(c.workerIDPath) > 0 }
+
 // Fetch reads one employee (inactive ones too) and maps the record to a worker event.
 func (c *Client) Fetch(ctx context.Context, employeeID string) (*orgsyncv1.HREvent, error) {
+	raw, err := c.read(ctx, employeeID)
+	if err != nil {
+		return nil, err
+	}
+	var e Employee
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return nil, fmt.Errorf("hibob API answered a record that is not an employee object: %w", err)
+	}
+	if e.ID == "" {
+		e.ID = employeeID
+	}
+	if !c.MapsIDs() {
+		return Map(e, c.loc)
+	}
+	bobID := e.ID
+	pointer := "/" + strings.Join(c.workerIDPath, "/")
+	workerID, ok := fieldValue(raw, c.workerIDPath)
+	if !ok {
+		return nil, invalid(pointer, "required: the worker id is taken from this field (api.workerIdField "+c.workerIDField+")")
+	}
+	e.ID = workerID
+	if manager := reportsTo(e.Work.ReportsTo); manager != "" {
+		managerRecord, err := c.read(ctx, manager)
+		if err != nil {
+			return nil, fmt.Errorf("reading the manager's worker id: %w", err)
+		}
+		managerID, ok := fieldValue(managerRecord, c.workerIDPath)
+		if !ok {
+			return nil, invalid("/work/reportsTo", "the manager's record has no "+c.workerIDField+" (api.workerIdField)")
+		}
+		e.Work.ReportsTo, _ = json.Marshal(managerID)
+	}
+	event, err := Map(e, c.loc)
+	var invalidErr *normalize.InvalidError
+	if errors.As(err, &invalidErr) {
+		for i := range invalidErr.Fields {
+			if invalidErr.Fields[i].Pointer == "/id" {
+				invalidErr.Fields[i].Pointer = pointer
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	w := event.GetWorker()
+	if w.CustomAttributes == nil {
+		w.CustomAttributes = map[string]string{}
+	}
+	w.CustomAttributes["hibob.id"] = bobID
+	return event, nil
+}
+
+func invalid(pointer, why string) error {
+	errs := &normalize.Errors{}
+	errs.Add(pointer, why)
+	return errs.Err()
+}
+
+// fieldValue finds path in a record (root fields at the top, others nested by category);
+// Bob may answer a field as a value or as {"value": …}.
+func fieldValue(record []byte, path []string) (string, bool) {
+	var node any
+	if json.Unmarshal(record, &node) != nil {
+		return "", false
+	}
+	for _, step := range path {
+		m, ok := node.(map[string]any)
+		if !ok {
+			return "", false
+		}
+		node = m[step]
+	}
+	if m, ok := node.(map[string]any); ok {
+		node = m["value"]
+	}
+	switch v := node.(type) {
+	case string:
+		v = strings.TrimSpace(v)
+		return v, v != ""
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), true
+	}
+	return "", false
+}
+
+// read asks Bob for one employee's fields and returns the record as Bob answered it.
+func (c *Client) read(ctx context.Context, employeeID string) ([]byte, error) {
 	body, err := json.Marshal(map[string]any{"fields": c.fields})
 	if err != nil {
 		return nil, fmt.Errorf("hibob request: %w", err)
@@ -240,14 +355,11 @@ func (c *Client) Fetch(ctx context.Context, employeeID string) (*orgsyncv1.HREve
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxRecordBytes))
 		return nil, err
 	}
-	var e Employee
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxRecordBytes)).Decode(&e); err != nil {
-		return nil, fmt.Errorf("hibob API answered a record that is not an employee object: %w", err)
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxRecordBytes))
+	if err != nil {
+		return nil, fmt.Errorf("hibob API: %w", err)
 	}
-	if e.ID == "" {
-		e.ID = employeeID
-	}
-	return Map(e, c.loc)
+	return raw, nil
 }
 
 // Map turns an employee record into a worker event; every invalid field is reported at once

@@ -42,10 +42,13 @@ func TestEveryKindGoesThroughOnePipeline(t *testing.T) {
 		limited(source.Config{Name: "x", Kind: source.KindCSV, Tokens: []string{exportToken}, CSVColumns: exportMapping}),
 		limited(source.Config{Name: "h", Kind: source.KindHiBob, Keys: [][]byte{[]byte(hibobSecretText)},
 			API: source.API{BaseURL: "https://api.hibob.com/v1", User: hibobUser, Token: hibobToken}}),
+		limited(source.Config{Name: "p", Kind: source.KindPersonio, Keys: [][]byte{[]byte(personioHook)},
+			API: source.API{BaseURL: "https://api.personio.de", User: personioClient, Token: personioSecret}}),
 	}
 	bambooBody := string(readFile(t, "../bamboohr/testdata/field-based-updated.json"))
 	scimBody := string(readFile(t, "../scim/testdata/entra-bulk-enterprise.json"))
 	csvBody := string(readFile(t, "../snapshot/testdata/export.csv"))
+	personioBody := `{"company_id":"4711","event_name":"person.updated","occurred_at":"2026-03-01T08:59:00Z","payload":{"id":"12345"}}`
 	hibobBody := `{"companyId":601234,"type":"employee.updated","triggeredBy":"1","triggeredAt":"2026-03-01T08:59:00Z","version":"v2","data":{"employeeId":"3332883884017713238"}}`
 	nowUnix := strconv.FormatInt(now.Unix(), 10)
 	deliveries := 0
@@ -136,6 +139,20 @@ func TestEveryKindGoesThroughOnePipeline(t *testing.T) {
 			badPointer: "/data/employeeId",
 			events:     0, // a notification: the employee is fetched later (pull_test.go)
 		},
+		{
+			kind: source.KindPersonio,
+			request: func(body string, good bool) *http.Request {
+				token := personioHook
+				if !good {
+					token = "Bearer " + scimToken // a real token, of another source
+				}
+				return request(http.MethodPost, "/v1/sources/p/events", "application/json", body, bearerHeader(token))
+			},
+			goodBody:   personioBody,
+			badBody:    strings.Replace(personioBody, `"id":"12345"`, `"id":""`, 1),
+			badPointer: "/payload/id",
+			events:     0, // a notification: the person is fetched later (pull_test.go)
+		},
 	}
 	// A poll source takes no requests: hr-ingest reads it, and its records go through the
 	// pipeline's last steps (name, publish) in poll_test.go.
@@ -219,4 +236,10 @@ func TestEveryKindGoesThroughOnePipeline(t *testing.T) {
 			})
 		})
 	}
+}
+
+// bearerHeader sets Authorization to exactly value (Personio sends its webhook token as
+// configured, prefix included).
+func bearerHeader(value string) func(*http.Request) {
+	return func(r *http.Request) { r.Header.Set("Authorization", value) }
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/bamboohr"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/hibob"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/notify"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/personio"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 )
 
@@ -111,7 +112,13 @@ func FetchClients(configs []source.Config) map[string]notify.Client {
 		case source.KindBambooHR:
 			clients[cfg.Name] = bamboohr.NewClient(cfg.API.BaseURL, cfg.API.Token, cfg.API.Fields, cfg.Location, nil)
 		case source.KindHiBob:
-			clients[cfg.Name] = hibob.NewClient(cfg.API.BaseURL, cfg.API.User, cfg.API.Token, cfg.API.Fields, cfg.Location, nil)
+			client := hibob.NewClient(cfg.API.BaseURL, cfg.API.User, cfg.API.Token, cfg.API.Fields, cfg.Location, nil)
+			if cfg.API.WorkerIDField != "" {
+				client = client.WithWorkerIDField(cfg.API.WorkerIDField)
+			}
+			clients[cfg.Name] = client
+		case source.KindPersonio:
+			clients[cfg.Name] = personio.NewClient(cfg.API.BaseURL, cfg.API.User, cfg.API.Token, cfg.Location, nil)
 		}
 	}
 	return clients

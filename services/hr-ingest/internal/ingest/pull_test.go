@@ -21,6 +21,7 @@ import (
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/bamboohr"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/hibob"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/notify"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/personio"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
 	"github.com/orgsync/orgsync/services/hr-ingest/vendortest"
 )
@@ -30,6 +31,9 @@ const (
 	hibobUser       = "SERVICE-4711"
 	hibobToken      = "hibob-token-0123456789abcdef"
 	hibobSecretText = "hibob-webhook-secret-0123456789"
+	personioClient  = "papi-client-0123456789"
+	personioSecret  = "papi-secret-0123456789abcdef"
+	personioHook    = "Bearer personio-webhook-token-0123456789"
 )
 
 // fakeVendor is one vendor under test: its fake API, a source configured against it (with good
@@ -55,15 +59,20 @@ type fakeVendor struct {
 	emailPointer string
 	// worker is the worker the fake's record of employeeID becomes.
 	worker func(employeeID string) *orgsyncv1.Worker
+	// readsWhenRefused is how many employee reads reach the fake when it refuses the source's
+	// API credentials: one, or none when a token endpoint refuses them first.
+	readsWhenRefused int
 }
 
 func vendors(t *testing.T) []fakeVendor {
 	bamboo := vendortest.NewBambooHR(t, "acme", bambooAPIKey)
 	bob := vendortest.NewHiBob(t, hibobUser, hibobToken)
+	papi := vendortest.NewPersonio(t, personioClient, personioSecret)
 	return []fakeVendor{
 		{
-			name: "bamboohr",
-			fake: bamboo,
+			name:             "bamboohr",
+			readsWhenRefused: 1,
+			fake:             bamboo,
 			source: func(name string, good bool) source.Config {
 				key := bambooAPIKey
 				if !good {
@@ -101,8 +110,9 @@ func vendors(t *testing.T) []fakeVendor {
 			},
 		},
 		{
-			name: "hibob",
-			fake: bob,
+			name:             "hibob",
+			readsWhenRefused: 1,
+			fake:             bob,
 			source: func(name string, good bool) source.Config {
 				token := hibobToken
 				if !good {
@@ -138,6 +148,50 @@ func vendors(t *testing.T) []fakeVendor {
 			worker: func(id string) *orgsyncv1.Worker {
 				return &orgsyncv1.Worker{WorkerId: id, Name: &orgsyncv1.PersonName{GivenName: "Jane", FamilyName: "Doe", DisplayName: "Jane Doe"},
 					WorkEmail: "jane.doe@example.com", JobTitle: "Engineer", Department: "Research", Location: "London", ManagerWorkerId: "42",
+					StartDate:        &orgsyncv1.Date{Year: 2026, Month: 2, Day: 1},
+					EmploymentStatus: orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE}
+			},
+		},
+		{
+			name: "personio",
+			fake: papi,
+			source: func(name string, good bool) source.Config {
+				secret := personioSecret
+				if !good {
+					secret = "revoked-secret-0123456789"
+				}
+				return source.Config{Name: name, Kind: source.KindPersonio, Keys: [][]byte{[]byte(personioHook)},
+					API: source.API{BaseURL: papi.BaseURL(), User: personioClient, Token: secret}}
+			},
+			notification: func(t *testing.T, sourceName, employeeID string, left, good bool) *http.Request {
+				kind := personio.EventPersonUpdated
+				if left {
+					kind = personio.EventPersonDeleted
+				}
+				body := fmt.Sprintf(`{"company_id":"4711","event_name":%q,"occurred_at":"2026-03-01T08:59:00Z","payload":{"id":%q},"meta":{}}`, kind, employeeID)
+				token := personioHook
+				if !good {
+					token = "Bearer someone-elses-token"
+				}
+				return request(http.MethodPost, "/v1/sources/"+sourceName+"/events", "application/json", body, func(r *http.Request) {
+					r.Header.Set("Authorization", token)
+				})
+			},
+			hire: func(id string) {
+				papi.Put(id, map[string]any{"first_name": "Jane", "last_name": "Doe", "email": "Jane.Doe@Example.com"},
+					map[string]any{"id": "emp-2", "status": "ACTIVE", "start_date": "2026-02-01",
+						"position": map[string]any{"title": "Engineer"}, "supervisor": map[string]any{"id": "42"}},
+					map[string]any{"id": "emp-1", "status": "INACTIVE", "start_date": "2020-01-01",
+						"position": map[string]any{"title": "Intern"}})
+			},
+			hireWithEmail: func(id, email string) {
+				papi.Put(id, map[string]any{"first_name": "Jane", "last_name": "Doe", "email": email})
+			},
+			emailPointer: "/email",
+			leave:        papi.Delete,
+			worker: func(id string) *orgsyncv1.Worker {
+				return &orgsyncv1.Worker{WorkerId: id, Name: &orgsyncv1.PersonName{GivenName: "Jane", FamilyName: "Doe"},
+					WorkEmail: "jane.doe@example.com", JobTitle: "Engineer", ManagerWorkerId: "42",
 					StartDate:        &orgsyncv1.Date{Year: 2026, Month: 2, Day: 1},
 					EmploymentStatus: orgsyncv1.EmploymentStatus_EMPLOYMENT_STATUS_ACTIVE}
 			},
@@ -314,8 +368,8 @@ func TestNotificationPulls(t *testing.T) {
 				if got.Pending != 0 || got.LastErrorClass != notify.ClassUnauthorized {
 					t.Errorf("status %+v, want nothing pending and last error %q", got, notify.ClassUnauthorized)
 				}
-				if n := vendor.fake.Requests() - before; n != 1 {
-					t.Errorf("the vendor API was asked %d times, want once", n)
+				if n := vendor.fake.Requests() - before; n != vendor.readsWhenRefused {
+					t.Errorf("the vendor API was asked for the employee %d times, want %d (not retried)", n, vendor.readsWhenRefused)
 				}
 				if events := f.storedEvents(t); len(events) != 0 {
 					t.Errorf("stream HR holds %d events, want none", len(events))

@@ -16,6 +16,7 @@ import (
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/hibob"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/normalize"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/notify"
+	"github.com/orgsync/orgsync/services/hr-ingest/internal/personio"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/scim"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/snapshot"
 	"github.com/orgsync/orgsync/services/hr-ingest/internal/source"
@@ -122,6 +123,8 @@ func newSource(cfg source.Config, tolerance time.Duration, now func() time.Time)
 		return &bambooHRSource{config: cfg, verifier: bamboohr.NewVerifier(cfg.Keys, tolerance, now)}, nil
 	case source.KindHiBob:
 		return &hibobSource{config: cfg, verifier: hibob.NewVerifier(cfg.Keys)}, nil
+	case source.KindPersonio:
+		return &personioSource{config: cfg, verifier: personio.NewVerifier(cfg.Keys)}, nil
 	case source.KindSCIM:
 		return &scimSource{config: cfg, tokens: hashTokens(cfg.Tokens)}, nil
 	case source.KindCSV:

@@ -55,6 +55,17 @@ type Client interface {
 	Fetch(ctx context.Context, employeeID string) (*orgsyncv1.HREvent, error)
 }
 
+// IDMapper is implemented by a Client whose worker ids are not the vendor's employee ids (read
+// from a field of the record); MapsIDs says whether that is so.
+type IDMapper interface {
+	MapsIDs() bool
+}
+
+func mapsIDs(client Client) bool {
+	mapper, ok := client.(IDMapper)
+	return ok && mapper.MapsIDs()
+}
+
 // PublishFunc stores an HR event in stream HR and returns once JetStream acknowledged it (the
 // ingest pipeline's publish step).
 type PublishFunc func(ctx context.Context, event *orgsyncv1.HREvent) error
@@ -173,6 +184,9 @@ func (f *Fetcher) handle(ctx context.Context, source string, msg jetstream.Msg) 
 	var invalid *normalize.InvalidError
 	switch {
 	case err == nil:
+	case errors.Is(err, ErrNotFound) && n.Type == Left && mapsIDs(client):
+		// The worker's id came from the vendor's record, which is gone: it cannot be named.
+		return f.park(ctx, source, msg, n, ClassNotFound, fmt.Errorf("%w: the worker id is read from the record, which the vendor deleted; terminate the worker by another source or a snapshot", err))
 	case errors.Is(err, ErrNotFound) && n.Type == Left:
 		// The vendor deleted the record of an employee who left: the worker is terminated.
 		event = &orgsyncv1.HREvent{Payload: &orgsyncv1.HREvent_Worker{Worker: &orgsyncv1.Worker{

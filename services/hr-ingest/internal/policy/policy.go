@@ -5,7 +5,7 @@
 //
 //	sources:
 //	  - name: workday
-//	    kind: canonical            # canonical | scim | bamboohr | csv | hibob | poll
+//	    kind: canonical            # canonical | scim | bamboohr | csv | hibob | personio | poll
 //	    secrets:                   # whsec_ secrets, bearer tokens or BambooHR private keys
 //	      - env: WORKDAY_WEBHOOK_SECRET
 //	      - file: /run/secrets/workday-next
@@ -27,6 +27,11 @@
 //	      user: SERVICE-1234       # HiBob's service user id (BambooHR: none)
 //	      token: {file: /run/secrets/hibob-token}
 //	      fields: [root.id, root.firstName, root.surname]   # optional; the connector's default otherwise
+//	    writeBack:                 # off unless attributes are named; docs/writeback.md
+//	      attributes: [upn, mail]
+//	      from: entra              # or ad: whose account is written back
+//	      usernameField: work.custom.field_1690000000000   # the vendor's field for the UPN
+//	      webhook: {url: https://hr.example.com/hooks/orgsync, secret: {env: HR_CALLBACK_SECRET}}  # any kind
 //
 //	  - name: afas
 //	    kind: poll                 # hr-ingest reads the source (see pollKeys)
@@ -151,7 +156,7 @@ func (p *parser) positive(n *yaml.Node, what string) int64 {
 
 func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 	// "hierarchy" (the worker attributes that form the source's org tree) is org-model's, which checks it.
-	m := p.mapping(n, "a source", "name", "kind", "secrets", "timezone", "rateLimit", "maxBodyBytes", "csv", "hierarchy", "api", "poll")
+	m := p.mapping(n, "a source", "name", "kind", "secrets", "timezone", "rateLimit", "maxBodyBytes", "csv", "hierarchy", "api", "poll", "writeBack")
 	if m == nil {
 		return source.Config{}, false
 	}
@@ -165,7 +170,7 @@ func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 		s.Name = name
 	}
 	if v, ok := m["kind"]; !ok {
-		p.fail(n, "source %q needs a kind (canonical, scim, bamboohr, csv, hibob or poll)", s.Name)
+		p.fail(n, "source %q needs a kind (canonical, scim, bamboohr, csv, hibob, personio or poll)", s.Name)
 	} else if kind, ok := p.scalar(v, "kind"); ok {
 		if k, err := source.ParseKind(kind); err != nil {
 			p.fail(v, "%v", err)
@@ -214,8 +219,8 @@ func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 		s.MaxBodyBytes = p.positive(v, "maxBodyBytes")
 	}
 	if v, ok := m["api"]; ok {
-		if s.Kind != source.KindBambooHR && s.Kind != source.KindHiBob {
-			p.fail(v, "api settings only apply to a source of kind bamboohr or hibob")
+		if s.Kind != source.KindBambooHR && s.Kind != source.KindHiBob && s.Kind != source.KindPersonio {
+			p.fail(v, "api settings only apply to a source of kind bamboohr, hibob or personio")
 		}
 		p.api(v, &s)
 	}
@@ -226,6 +231,9 @@ func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 		p.poll(v, &s)
 	} else if s.Kind == source.KindPoll {
 		p.fail(n, "source %q of kind poll needs poll settings (at least poll.url and poll.fields)", s.Name)
+	}
+	if v, ok := m["writeBack"]; ok {
+		p.writeBack(v, &s)
 	}
 	if v, ok := m["csv"]; ok {
 		if s.Kind != source.KindCSV {
@@ -260,9 +268,10 @@ func (p *parser) source(n *yaml.Node) (source.Config, bool) {
 }
 
 // api reads where and how hr-ingest reads a notified employee from the vendor:
-// {baseURL: URL, user: ID, token: {env: NAME} | {file: PATH}, fields: [NAME…]}.
+// {baseURL: URL, user: ID, token: {env: NAME} | {file: PATH}, fields: [NAME…],
+// workerIdField: FIELD (hibob)}.
 func (p *parser) api(n *yaml.Node, s *source.Config) {
-	m := p.mapping(n, "api", "baseURL", "user", "token", "fields")
+	m := p.mapping(n, "api", "baseURL", "user", "token", "fields", "workerIdField")
 	if m == nil {
 		return
 	}
@@ -271,6 +280,12 @@ func (p *parser) api(n *yaml.Node, s *source.Config) {
 	}
 	if v, ok := m["user"]; ok {
 		s.API.User, _ = p.scalar(v, "api.user")
+	}
+	if v, ok := m["workerIdField"]; ok {
+		if s.Kind != source.KindHiBob {
+			p.fail(v, "api.workerIdField applies to a source of kind hibob only")
+		}
+		s.API.WorkerIDField, _ = p.scalar(v, "api.workerIdField")
 	}
 	if v, ok := m["token"]; !ok {
 		p.fail(n, "source %q needs api.token ({env: NAME} or {file: PATH})", s.Name)
@@ -305,7 +320,7 @@ func (p *parser) credentials(n *yaml.Node, s *source.Config, values []string) {
 				continue
 			}
 			s.Secrets = append(s.Secrets, secret)
-		case source.KindBambooHR, source.KindHiBob:
+		case source.KindBambooHR, source.KindHiBob, source.KindPersonio:
 			s.Keys = append(s.Keys, []byte(value))
 		case source.KindPoll:
 			if i > 0 {

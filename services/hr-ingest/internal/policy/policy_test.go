@@ -121,9 +121,9 @@ func TestParseRejects(t *testing.T) {
     api: {token: {env: SET}}
 `, want: []string{
 			`orgsync.yaml:2: source name "bad name!" must be 1 to 64 letters, digits, '-' or '_'`,
-			`orgsync.yaml:3: kind "sftp" is not one of canonical, scim, bamboohr, csv, hibob, poll`,
+			`orgsync.yaml:3: kind "sftp" is not one of canonical, scim, bamboohr, csv, hibob, personio, poll`,
 			`orgsync.yaml:4: environment variable MISSING (a secret of source "bad name!") is not set`,
-			`orgsync.yaml:5: unknown key "colour" in a source (allowed: name, kind, secrets, timezone, rateLimit, maxBodyBytes, csv, hierarchy, api, poll)`,
+			`orgsync.yaml:5: unknown key "colour" in a source (allowed: name, kind, secrets, timezone, rateLimit, maxBodyBytes, csv, hierarchy, api, poll, writeBack)`,
 			`orgsync.yaml:8: a secret is either {env: NAME} or {file: PATH}`,
 			`orgsync.yaml:9: timezone "Mars/Olympus" is not an IANA time zone such as Europe/London`,
 			`orgsync.yaml:10: rateLimit.requests must be a positive whole number, not "-1"`,
@@ -135,10 +135,10 @@ func TestParseRejects(t *testing.T) {
 			`orgsync.yaml:15: csv settings only apply to a source of kind csv`,
 			`orgsync.yaml:16: a source needs a name`,
 			`orgsync.yaml:16: source "" needs secrets (a list of {env: NAME} or {file: PATH})`,
-			`orgsync.yaml:20: unknown key "password" in api (allowed: baseURL, user, token, fields)`,
+			`orgsync.yaml:20: unknown key "password" in api (allowed: baseURL, user, token, fields, workerIdField)`,
 			`orgsync.yaml:20: source "bob" needs api.token ({env: NAME} or {file: PATH})`,
 			`orgsync.yaml:23: source "plain", secret 1: a webhook secret must be whsec_ followed by base64 of at least 16 bytes`,
-			`orgsync.yaml:24: api settings only apply to a source of kind bamboohr or hibob`,
+			`orgsync.yaml:24: api settings only apply to a source of kind bamboohr, hibob or personio`,
 		}},
 	}
 	for _, tt := range tests {
@@ -199,15 +199,15 @@ func TestEveryProblemOfAFileAtOnce(t *testing.T) {
 		{"../../../../pkg/policyfile/testdata/several-problems.yaml", []string{
 			`16: maxBodyBytes must be a positive whole number, not "lots"`,
 			`17: source "workday" is already defined on line 13`,
-			`20: source "export" needs a kind (canonical, scim, bamboohr, csv, hibob or poll)`,
-			`23: unknown key "colour" in a source (allowed: name, kind, secrets, timezone, rateLimit, maxBodyBytes, csv, hierarchy, api, poll)`,
+			`20: source "export" needs a kind (canonical, scim, bamboohr, csv, hibob, personio or poll)`,
+			`23: unknown key "colour" in a source (allowed: name, kind, secrets, timezone, rateLimit, maxBodyBytes, csv, hierarchy, api, poll, writeBack)`,
 		}},
 		{"testdata/several-problems.yaml", []string{
 			`7: rateLimit.requests must be a positive whole number, not "many"`,
 			`8: source "bamboo" needs api.token ({env: NAME} or {file: PATH})`,
 			`11: secrets must be a non-empty list of {env: NAME} or {file: PATH}`,
 			`12: unknown key "quote" in csv (allowed: delimiter, columns)`,
-			`14: kind "workday" is not one of canonical, scim, bamboohr, csv, hibob, poll`,
+			`14: kind "workday" is not one of canonical, scim, bamboohr, csv, hibob, personio, poll`,
 			`16: timezone "Europe/Atlantis" is not an IANA time zone such as Europe/London`,
 			`17: source "bamboo" is already defined on line 4`,
 			`19: environment variable UNSET_TOKEN (a secret of source "bamboo") is not set`,

@@ -31,13 +31,16 @@ const (
 	// KindHiBob sends HiBob v2 webhooks (Bob-Signature) naming the employee that changed;
 	// hr-ingest reads the employee through Bob's API.
 	KindHiBob Kind = "hibob"
+	// KindPersonio sends Personio's webhooks (API v2) naming the person that changed, with the
+	// webhook's static token in Authorization; hr-ingest reads the person through Personio's API.
+	KindPersonio Kind = "personio"
 	// KindPoll is read, not pushed: hr-ingest polls the source's HTTP endpoint for records
 	// changed since a cursor (see Poll).
 	KindPoll Kind = "poll"
 )
 
 // Kinds lists every kind, in the order errors name them.
-var Kinds = []Kind{KindCanonical, KindSCIM, KindBambooHR, KindCSV, KindHiBob, KindPoll}
+var Kinds = []Kind{KindCanonical, KindSCIM, KindBambooHR, KindCSV, KindHiBob, KindPersonio, KindPoll}
 
 // ParseKind reads a kind's name.
 func ParseKind(s string) (Kind, error) {
@@ -71,7 +74,8 @@ type Config struct {
 	Kind Kind
 	// Secrets are a canonical source's Standard Webhooks secrets (several during a rotation).
 	Secrets []webhook.Secret
-	// Keys are a bamboohr source's webhook private keys, or a hibob source's webhook secrets.
+	// Keys are a bamboohr source's webhook private keys, a hibob source's webhook secrets, or a
+	// personio source's webhook tokens (the Authorization header's exact value).
 	Keys [][]byte
 	// API is how hr-ingest reads an employee from the vendor when a webhook only says that the
 	// employee changed (BambooHR event-based webhooks, HiBob); unset for a bamboohr source that
@@ -93,6 +97,8 @@ type Config struct {
 	CSVComma   rune
 	// Poll is how a poll source is read (see poll.go).
 	Poll Poll
+	// WriteBack is what hr-ingest writes back to the source (see writeback.go); off by default.
+	WriteBack WriteBack
 }
 
 // API is a vendor API hr-ingest reads notified employees from.
@@ -100,17 +106,21 @@ type API struct {
 	// BaseURL is the API's base, e.g. https://api.bamboohr.com/api/gateway.php/acme/v1 or
 	// https://api.hibob.com/v1.
 	BaseURL string
-	// User is HiBob's service user id; BambooHR needs none.
+	// User is HiBob's service user id or Personio's client id; BambooHR needs none.
 	User string
-	// Token is BambooHR's API key or HiBob's service user token.
+	// Token is BambooHR's API key, HiBob's service user token or Personio's client secret.
 	Token string
 	// Fields are the vendor's field names or ids to read; empty is the connector's default.
 	Fields []string
+	// WorkerIDField, for a hibob source, is the Bob field the worker id is taken from (e.g.
+	// work.employeeIdInCompany) instead of Bob's own id, which is longer than the 16 characters
+	// Entra's and AD's employeeId hold; empty is Bob's id.
+	WorkerIDField string
 }
 
 // Pulls says whether the source's webhooks are notifications whose employee hr-ingest fetches.
 func (c Config) Pulls() bool {
-	return c.Kind == KindHiBob || c.Kind == KindBambooHR && c.API.BaseURL != ""
+	return c.Kind == KindHiBob || c.Kind == KindPersonio || c.Kind == KindBambooHR && c.API.BaseURL != ""
 }
 
 // WithDefaults returns c with its defaults filled in: kind canonical, UTC, a csv source's body
@@ -146,11 +156,22 @@ func (c Config) Validate() error {
 		if c.API.BaseURL != "" || c.API.User != "" || c.API.Token != "" || c.API.Fields != nil {
 			errs = append(errs, c.API.validate(c.Name, "", false)...)
 		}
+		if c.API.WorkerIDField != "" {
+			errs = append(errs, fmt.Errorf("source %q: api.workerIdField applies to hibob sources only", c.Name))
+		}
 	case KindHiBob:
 		if len(c.Keys) == 0 {
 			errs = append(errs, fmt.Errorf("source %q needs a HiBob webhook secret", c.Name))
 		}
 		errs = append(errs, c.API.validate(c.Name, "a HiBob service user id", true)...)
+	case KindPersonio:
+		if len(c.Keys) == 0 {
+			errs = append(errs, fmt.Errorf("source %q needs the Personio webhook's token", c.Name))
+		}
+		errs = append(errs, c.API.validate(c.Name, "the Personio API credentials' client id", true)...)
+		if c.API.WorkerIDField != "" {
+			errs = append(errs, fmt.Errorf("source %q: api.workerIdField applies to hibob sources only", c.Name))
+		}
 	case KindSCIM, KindCSV:
 		if len(c.Tokens) == 0 {
 			errs = append(errs, fmt.Errorf("source %q needs a bearer token", c.Name))
@@ -160,6 +181,7 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("source %q: kind %q is not one of %s", c.Name, c.Kind, kindNames()))
 	}
+	errs = append(errs, c.validateWriteBack()...)
 	if c.CSVColumns != nil {
 		if err := snapshot.CheckMapping(c.CSVColumns); err != nil {
 			errs = append(errs, fmt.Errorf("source %q: %w", c.Name, err))

@@ -20,7 +20,7 @@ func TestParseKind(t *testing.T) {
 		})
 	}
 	t.Run("unknown", func(t *testing.T) {
-		if _, err := ParseKind("sftp"); err == nil || err.Error() != `kind "sftp" is not one of canonical, scim, bamboohr, csv, hibob, poll` {
+		if _, err := ParseKind("sftp"); err == nil || err.Error() != `kind "sftp" is not one of canonical, scim, bamboohr, csv, hibob, personio, poll` {
 			t.Errorf("err = %v", err)
 		}
 	})
@@ -76,7 +76,7 @@ func TestValidateAll(t *testing.T) {
 		}, want: []string{`source "a" is configured twice`, `source "c", token 1: scim source "a" has the same token`}},
 		{name: "unknown kind and columns", configs: []Config{
 			{Name: "z", Kind: "sftp"}, {Name: "x", Kind: KindCSV, Tokens: []string{token}, CSVColumns: map[string]string{"salary": "Pay"}},
-		}, want: []string{`source "z": kind "sftp" is not one of canonical, scim, bamboohr, csv, hibob, poll`, `source "x": not worker fields: salary`}},
+		}, want: []string{`source "z": kind "sftp" is not one of canonical, scim, bamboohr, csv, hibob, personio, poll`, `source "x": not worker fields: salary`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -193,6 +193,7 @@ func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target
 		CostCenter:        w.GetCostCenter(),
 		Division:          w.GetDivision(),
 		BusinessPhone:     w.GetPhoneNumber(),
+		HrSource:          st.source,
 	}
 	if !d.leave.IsZero() {
 		user.EmployeeLeaveDateTime = timestamppb.New(d.leave)
