@@ -86,6 +86,9 @@ type Model struct {
 	// chains caches unitChain for the computations (queries, under the read lock, do not use
 	// it); any unit event empties it.
 	chains map[string]unitChainEntry
+	// memo remembers worker expressions' results by their inputs for the computations, as
+	// chains does the unit chains, and is emptied with it (unitsChanged).
+	memo *policy.Memo
 	// globalsComputed says the manager and rule groups have been computed once.
 	globalsComputed bool
 	// ctx bounds the expression evaluations of a plan's copy (plan.go); nil for the engine's model.
@@ -152,7 +155,7 @@ func New(pol *policy.Policy, targets ...orgsyncv1.Target) *Model {
 		members: map[groupRef]map[string]*orgsyncv1.DesiredObject{}, evalErrors: map[string]string{},
 		snapshots: map[snapshotKey]*snapshotState{}, derived: map[string]*orgsyncv1.OrgUnit{},
 		occupants: map[string]map[string]struct{}{}, leads: map[string]map[string]struct{}{},
-		epoch: 1,
+		memo: policy.NewMemo(), epoch: 1,
 	}
 }
 
@@ -438,7 +441,7 @@ func (m *Model) recordUnit(u *orgsyncv1.OrgUnit, affected map[owner]struct{}) {
 	}
 	m.units[id] = u
 	m.epoch++
-	clear(m.chains)
+	m.unitsChanged()
 	addTo(m.children, u.GetParentOrgUnitId(), id)
 	addTo(m.unitsManagedBy, u.GetManagerWorkerId(), id)
 	affected[owner{kind: 'w', id: u.GetManagerWorkerId()}] = struct{}{}
@@ -711,9 +714,16 @@ func TargetName(target orgsyncv1.Target) string {
 
 // workerVars are the expression variables of a worker record.
 func (m *Model) workerVars(w *orgsyncv1.Worker) *policy.WorkerVars {
-	vars := &policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain, Context: m.ctx}
+	vars := &policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain, Context: m.ctx, Memo: m.memo}
 	vars.UnitIDs, vars.UnitPath = m.cachedUnitChain(w.GetOrgUnitId())
 	return vars
+}
+
+// unitsChanged forgets what was computed from the org units as they were: the unit chains and
+// the remembered results of expressions that read a unit.
+func (m *Model) unitsChanged() {
+	clear(m.chains)
+	m.memo.Reset()
 }
 
 type unitChainEntry struct{ ids, names []string }
