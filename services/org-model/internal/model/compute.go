@@ -34,17 +34,26 @@ var userFields = map[string]func(*orgsyncv1.DesiredUser, string){
 	"businessPhone":  func(u *orgsyncv1.DesiredUser, v string) { u.BusinessPhone = v },
 }
 
-// computeWorker is a worker's user and memberships in every target at now.
-func (m *Model) computeWorker(st *workerState, now time.Time) []*orgsyncv1.DesiredObject {
+// workerComputation is what computing one worker's objects uses besides the model, which it only
+// reads, so that many workers can be computed at once (computeWorkers).
+type workerComputation struct {
+	memo *policy.Memo
+	// evalError is the last expression error met, for the model's evalErrors.
+	evalError string
+}
+
+// computeWorker is a worker's user and memberships in every target at now. It only reads the
+// model; expression errors go to c.evalError.
+func (m *Model) computeWorker(st *workerState, now time.Time, c *workerComputation) []*orgsyncv1.DesiredObject {
 	phase := m.phase(st, now)
 	if phase == PhaseNone {
 		return nil
 	}
 	w := st.current.record
-	vars := m.workerVars(w)
+	vars := m.workerVarsWith(w, c.memo)
 	var groupKeys []string
 	if phase == PhaseActive || phase == PhaseLeft {
-		groupKeys = m.groupsOf(st, vars, phase, now)
+		groupKeys = m.groupsOf(st, vars, phase, now, c)
 	}
 	d := lifecycleDates(st, st.current, m.pol)
 	out := make([]*orgsyncv1.DesiredObject, 0, len(m.targets)*(1+len(groupKeys)))
@@ -56,7 +65,7 @@ func (m *Model) computeWorker(st *workerState, now time.Time) []*orgsyncv1.Desir
 			continue
 		}
 		block := &userObject{}
-		m.desiredUser(&block.user, target, st, ids, vars, phase, d, now)
+		m.desiredUser(&block.user, target, ids, vars, phase, d, now, c)
 		block.payload.User = &block.user
 		block.object.Target, block.object.Key, block.object.Object = target, st.id, &block.payload
 		out = append(out, &block.object)
@@ -91,7 +100,7 @@ func membership(target orgsyncv1.Target, groupKey string, kind orgsyncv1.MemberK
 }
 
 // groupsOf lists the groups a worker with memberships belongs to directly, in a stable order.
-func (m *Model) groupsOf(st *workerState, vars *policy.WorkerVars, phase Phase, now time.Time) []string {
+func (m *Model) groupsOf(st *workerState, vars *policy.WorkerVars, phase Phase, now time.Time, c *workerComputation) []string {
 	var keys []string
 	if unit, ok := m.units[st.current.record.GetOrgUnitId()]; ok && !unit.GetDeleted() {
 		keys = append(keys, GroupKey(unit.GetOrgUnitId()))
@@ -107,7 +116,7 @@ func (m *Model) groupsOf(st *workerState, vars *policy.WorkerVars, phase Phase, 
 	for _, rule := range m.pol.Groups.Rules {
 		in, err := rule.Filter.Bool(vars)
 		if err != nil {
-			m.evalErrors["worker "+st.id] = err.Error()
+			c.evalError = err.Error()
 			continue
 		}
 		if in {
@@ -159,8 +168,8 @@ func (m *Model) resolveManager(target orgsyncv1.Target, managerID string, now ti
 }
 
 // desiredUser fills user, a zero DesiredUser, with the worker's user in target.
-func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target, st *workerState, ids Assignment, vars *policy.WorkerVars, phase Phase, d dates, now time.Time) {
-	w := st.current.record
+func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target, ids Assignment, vars *policy.WorkerVars, phase Phase, d dates, now time.Time, c *workerComputation) {
+	w := vars.Worker
 	name := w.GetName()
 	displayName := name.GetDisplayName()
 	if displayName == "" {
@@ -202,7 +211,7 @@ func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target
 	for attribute, expr := range m.pol.Mapping[targetName] {
 		value, err := expr.String(vars)
 		if err != nil {
-			m.evalErrors["worker "+st.id] = err.Error()
+			c.evalError = err.Error()
 			continue
 		}
 		if set, ok := userFields[attribute]; ok && target == orgsyncv1.Target_TARGET_ENTRA {
@@ -218,7 +227,7 @@ func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target
 		// Graph refuses the whole user for a mail it cannot store (diacritics in a work
 		// e-mail): the account is made without it, and status says why.
 		user.Mail = ""
-		m.evalErrors["worker "+st.id] = "mail left unset in entra: the work e-mail is not an address Graph accepts (ASCII only, one @, a host name)"
+		c.evalError = "mail left unset in entra: the work e-mail is not an address Graph accepts (ASCII only, one @, a host name)"
 	}
 }
 

@@ -620,11 +620,23 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 	fresh := make([]*orgsyncv1.DesiredObject, 0, 3*len(owners)*len(m.targets))
 	freshRefs := make([]Ref, 0, cap(fresh))
 	var previous []*orgsyncv1.DesiredObject
-	for _, o := range owners {
+	computedWorkers := m.computeWorkers(owners, now)
+	for i, o := range owners {
 		var computed []*orgsyncv1.DesiredObject
 		switch o.kind {
 		case 'w':
-			computed = m.computeWorker(m.workers[o.id], now)
+			if computedWorkers != nil {
+				computed = computedWorkers[i].objects
+				if computedWorkers[i].evalError != "" {
+					m.evalErrors["worker "+o.id] = computedWorkers[i].evalError
+				}
+				break
+			}
+			c := workerComputation{memo: m.memo}
+			computed = m.computeWorker(m.workers[o.id], now, &c)
+			if c.evalError != "" {
+				m.evalErrors["worker "+o.id] = c.evalError
+			}
 		case 'u':
 			computed = m.computeUnit(o.id)
 		case 'g':
@@ -714,7 +726,13 @@ func TargetName(target orgsyncv1.Target) string {
 
 // workerVars are the expression variables of a worker record.
 func (m *Model) workerVars(w *orgsyncv1.Worker) *policy.WorkerVars {
-	vars := &policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain, Context: m.ctx, Memo: m.memo}
+	return m.workerVarsWith(w, m.memo)
+}
+
+// workerVarsWith is workerVars remembering results in memo. It only reads the model when the
+// unit chain of the worker's unit is cached already (computeWorkers).
+func (m *Model) workerVarsWith(w *orgsyncv1.Worker, memo *policy.Memo) *policy.WorkerVars {
+	vars := &policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain, Context: m.ctx, Memo: memo}
 	vars.UnitIDs, vars.UnitPath = m.cachedUnitChain(w.GetOrgUnitId())
 	return vars
 }
