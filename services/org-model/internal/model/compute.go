@@ -101,9 +101,9 @@ func membership(target orgsyncv1.Target, groupKey string, kind orgsyncv1.MemberK
 
 // groupsOf lists the groups a worker with memberships belongs to directly, in a stable order.
 func (m *Model) groupsOf(st *workerState, vars *policy.WorkerVars, phase Phase, now time.Time, c *workerComputation) []string {
-	var keys []string
+	keys := make([]string, 0, 3+len(m.pol.Groups.Rules))
 	if unit, ok := m.units[st.current.record.GetOrgUnitId()]; ok && !unit.GetDeleted() {
-		keys = append(keys, GroupKey(unit.GetOrgUnitId()))
+		keys = append(keys, m.cachedGroupKey(unit.GetOrgUnitId()))
 	}
 	if m.pol.Groups.Managers.Enabled && phase == PhaseActive {
 		if m.isPeopleManager(st.id, now) {

@@ -228,7 +228,7 @@ func (m *Model) forgetFailures(workerID string) {
 // one that is free, else the last valid one with 2, 3, … added.
 func (m *Model) generate(target orgsyncv1.Target, workerID string, vars *policy.WorkerVars) (Assignment, *IdentifierProblem) {
 	a := Assignment{WorkerID: workerID, Target: target}
-	upns, reasons := m.candidates(workerID, m.pol.Identifiers.UserPrincipalName, vars, func(value string) (string, error) {
+	upns, reasons := m.candidates(workerID, m.pol.Identifiers.UserPrincipalName, vars, identifier.PropertyUPN, func(value string) (string, error) {
 		return identifier.UPN(value, m.pol.UPNDomains, m.domain)
 	})
 	if len(upns) == 0 {
@@ -236,7 +236,7 @@ func (m *Model) generate(target orgsyncv1.Target, workerID string, vars *policy.
 	}
 	var sams []string
 	if target == orgsyncv1.Target_TARGET_AD {
-		sams, reasons = m.candidates(workerID, m.pol.Identifiers.SAMAccountName, vars, identifier.SAMAccountName)
+		sams, reasons = m.candidates(workerID, m.pol.Identifiers.SAMAccountName, vars, identifier.PropertySAMAccountName, identifier.SAMAccountName)
 		if len(sams) == 0 {
 			return a, &IdentifierProblem{WorkerID: workerID, Target: target, Property: identifier.PropertySAMAccountName, Reason: noValidCandidate(reasons)}
 		}
@@ -257,10 +257,10 @@ func alias(upn string) string {
 	return local
 }
 
-// candidates evaluates and normalises candidate expressions, returning the valid values in order
-// (without repeats) and, for each refused one, why.
-func (m *Model) candidates(workerID string, exprs []*policy.Expr, vars *policy.WorkerVars, normalise func(string) (string, error)) (valid, reasons []string) {
-	seen := map[string]bool{}
+// candidates evaluates and normalises candidate expressions for property, returning the valid
+// values in order (without repeats) and, for each refused one, why.
+func (m *Model) candidates(workerID string, exprs []*policy.Expr, vars *policy.WorkerVars, property string, normalise func(string) (string, error)) (valid, reasons []string) {
+	var seen map[string]bool
 	for i, expr := range exprs {
 		raw, err := expr.String(vars)
 		if err != nil {
@@ -268,17 +268,47 @@ func (m *Model) candidates(workerID string, exprs []*policy.Expr, vars *policy.W
 			reasons = append(reasons, fmt.Sprintf("candidate %d (%s) failed to evaluate", i+1, expr.At))
 			continue
 		}
-		value, err := normalise(raw)
+		value, err := m.normalised(property, raw, normalise)
 		if err != nil {
 			reasons = append(reasons, fmt.Sprintf("candidate %d (%s) %v", i+1, expr.At, err))
 			continue
 		}
 		if !seen[value] {
+			if seen == nil {
+				seen = map[string]bool{}
+			}
 			seen[value] = true
 			valid = append(valid, value)
 		}
 	}
 	return valid, reasons
+}
+
+// normalisedLimit bounds the normalised candidates a model remembers.
+const normalisedLimit = 1 << 14
+
+type normalisedKey struct{ property, raw string }
+
+type normalisedValue struct {
+	value string
+	err   error
+}
+
+// normalised is normalise(raw), remembered: namesakes are many (the candidates' expressions are
+// memoised, so the same raw values come again) and folding diacritics is costly.
+func (m *Model) normalised(property, raw string, normalise func(string) (string, error)) (string, error) {
+	key := normalisedKey{property, raw}
+	if n, ok := m.normalisedCandidates[key]; ok {
+		return n.value, n.err
+	}
+	value, err := normalise(raw)
+	if m.normalisedCandidates == nil {
+		m.normalisedCandidates = map[normalisedKey]normalisedValue{}
+	}
+	if len(m.normalisedCandidates) < normalisedLimit {
+		m.normalisedCandidates[key] = normalisedValue{value, err}
+	}
+	return value, err
 }
 
 func noValidCandidate(reasons []string) string {

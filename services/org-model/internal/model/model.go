@@ -16,6 +16,7 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -89,6 +90,9 @@ type Model struct {
 	// memo remembers worker expressions' results by their inputs for the computations, as
 	// chains does the unit chains, and is emptied with it (unitsChanged).
 	memo *policy.Memo
+	// normalisedCandidates remembers normalised identifier candidates by property and value
+	// (identifiers.go); they depend only on the policy.
+	normalisedCandidates map[normalisedKey]normalisedValue
 	// globalsComputed says the manager and rule groups have been computed once.
 	globalsComputed bool
 	// ctx bounds the expression evaluations of a plan's copy (plan.go); nil for the engine's model.
@@ -284,34 +288,51 @@ func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
 }
 
 func (m *Model) allObjects() []*orgsyncv1.DesiredObject {
+	// Objects are ordered by target name, kind name, then keys: they are put in buckets of one
+	// target and kind, and the buckets sorted by keys at once, on every core for a large model.
+	type bucketName struct{ target, kind string }
 	type refObject struct {
 		ref Ref
 		obj *orgsyncv1.DesiredObject
 	}
-	sorted := make([]refObject, 0, len(m.objects))
-	for ref, obj := range m.objects {
-		sorted = append(sorted, refObject{ref, obj})
+	sizes := map[bucketName]int{}
+	for ref := range m.objects {
+		sizes[bucketName{TargetName(ref.Target), kindNames[ref.Kind]}]++
 	}
-	slices.SortFunc(sorted, func(a, b refObject) int { return refCompare(a.ref, b.ref) })
+	names := slices.SortedFunc(maps.Keys(sizes), func(a, b bucketName) int {
+		return cmp.Or(strings.Compare(a.target, b.target), strings.Compare(a.kind, b.kind))
+	})
+	sorted := make([]refObject, len(m.objects))
+	starts := make(map[bucketName]int, len(names))
+	buckets := make([][]refObject, len(names))
+	next := 0
+	for i, name := range names {
+		starts[name] = next
+		buckets[i] = sorted[next : next+sizes[name]]
+		next += sizes[name]
+	}
+	for ref, obj := range m.objects {
+		name := bucketName{TargetName(ref.Target), kindNames[ref.Kind]}
+		sorted[starts[name]] = refObject{ref, obj}
+		starts[name]++
+	}
+	byKey := func(a, b refObject) int {
+		return cmp.Or(strings.Compare(a.ref.Key, b.ref.Key), strings.Compare(a.ref.Member, b.ref.Member))
+	}
+	var wg sync.WaitGroup
+	for _, bucket := range buckets {
+		if len(bucket) < parallelWorkersAt {
+			slices.SortFunc(bucket, byKey)
+			continue
+		}
+		wg.Go(func() { slices.SortFunc(bucket, byKey) })
+	}
+	wg.Wait()
 	out := make([]*orgsyncv1.DesiredObject, len(sorted))
 	for i, ro := range sorted {
 		out[i] = ro.obj
 	}
 	return out
-}
-
-// refCompare orders references by target name, kind name, then keys.
-func refCompare(a, b Ref) int {
-	if a.Target != b.Target {
-		return strings.Compare(TargetName(a.Target), TargetName(b.Target))
-	}
-	if a.Kind != b.Kind {
-		return strings.Compare(kindNames[a.Kind], kindNames[b.Kind])
-	}
-	if c := strings.Compare(a.Key, b.Key); c != 0 {
-		return c
-	}
-	return strings.Compare(a.Member, b.Member)
 }
 
 // Objects returns every desired object, sorted by target, kind and key.
@@ -508,18 +529,25 @@ func (m *Model) refreshWorker(st *workerState, now time.Time, affected map[owner
 	affected[owner{kind: 'w', id: managerID}] = struct{}{}
 	// Reports' manager links skip a manager who has left: recompute the reports, and theirs
 	// through reports who have left too.
-	queue := []string{st.id}
-	seen := map[string]bool{st.id: true}
-	for len(queue) > 0 {
-		next := queue[0]
-		queue = queue[1:]
+	// Most workers have no report without an account: the queue and the seen set are made
+	// when one is found.
+	var queue []string
+	var seen map[string]bool
+	for next := st.id; ; {
 		for report := range m.reportsOf[next] {
 			affected[owner{kind: 'w', id: report}] = struct{}{}
-			if rst := m.workers[report]; !seen[report] && rst != nil && !m.hasAccount(rst, now) {
+			if rst := m.workers[report]; report != st.id && !seen[report] && rst != nil && !m.hasAccount(rst, now) {
+				if seen == nil {
+					seen = map[string]bool{}
+				}
 				seen[report] = true
 				queue = append(queue, report)
 			}
 		}
+		if len(queue) == 0 {
+			break
+		}
+		next, queue = queue[0], queue[1:]
 	}
 	if st.current == nil {
 		m.occupy(st, now, affected)
@@ -744,21 +772,34 @@ func (m *Model) unitsChanged() {
 	m.memo.Reset()
 }
 
-type unitChainEntry struct{ ids, names []string }
+type unitChainEntry struct {
+	ids, names []string
+	// groupKey is GroupKey(unit id), made once for all the unit's workers.
+	groupKey string
+}
 
 // cachedUnitChain is unitChain, remembered until a unit changes; the slices it returns are
 // shared and never changed. Only the goroutine that applies changes (holding the write lock)
-// calls it.
+// calls it, or goroutines that only read it once it holds their units (computeWorkers).
 func (m *Model) cachedUnitChain(unitID string) (ids, names []string) {
+	chain := m.cachedUnit(unitID)
+	return chain.ids, chain.names
+}
+
+// cachedGroupKey is GroupKey(unitID), remembered with the unit's chain.
+func (m *Model) cachedGroupKey(unitID string) string { return m.cachedUnit(unitID).groupKey }
+
+func (m *Model) cachedUnit(unitID string) unitChainEntry {
 	if chain, ok := m.chains[unitID]; ok {
-		return chain.ids, chain.names
+		return chain
 	}
-	ids, names = m.unitChain(unitID)
+	ids, names := m.unitChain(unitID)
 	if m.chains == nil {
 		m.chains = map[string]unitChainEntry{}
 	}
-	m.chains[unitID] = unitChainEntry{ids: ids[:len(ids):len(ids)], names: names[:len(names):len(names)]}
-	return ids, names
+	chain := unitChainEntry{ids: ids[:len(ids):len(ids)], names: names[:len(names):len(names)], groupKey: GroupKey(unitID)}
+	m.chains[unitID] = chain
+	return chain
 }
 
 // unitChain lists the ids and names of a unit and its ancestors, root first; a cycle or a
