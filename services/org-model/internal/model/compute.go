@@ -34,29 +34,57 @@ var userFields = map[string]func(*orgsyncv1.DesiredUser, string){
 	"businessPhone":  func(u *orgsyncv1.DesiredUser, v string) { u.BusinessPhone = v },
 }
 
-// workerComputation is what computing one worker's objects uses besides the model, which it only
-// reads, so that many workers can be computed at once (computeWorkers).
+// workerComputation is what computing workers' objects uses besides the model, which it only
+// reads, so that many workers can be computed at once (computeWorkers): the memo, and scratch
+// space reused from one worker to the next. One goroutine uses it at a time.
 type workerComputation struct {
 	memo *policy.Memo
 	// evalError is the last expression error met, for the model's evalErrors.
 	evalError string
+	vars      policy.WorkerVars
+	groupKeys []string
+	// hireDates are the hire date timestamps made so far: the users hired on one day share one
+	// (desired objects are never changed in place).
+	hireDates map[dateKey]*timestamppb.Timestamp
 }
 
-// computeWorker is a worker's user and memberships in every target at now. It only reads the
-// model; expression errors go to c.evalError.
-func (m *Model) computeWorker(st *workerState, now time.Time, c *workerComputation) []*orgsyncv1.DesiredObject {
+type dateKey struct{ year, month, day int32 }
+
+// hireDatesLimit bounds the hire date timestamps a workerComputation shares.
+const hireDatesLimit = 1 << 14
+
+// hireDate is dateTimestamp(d), shared with the users hired the same day.
+func (c *workerComputation) hireDate(d *orgsyncv1.Date) *timestamppb.Timestamp {
+	key := dateKey{d.GetYear(), d.GetMonth(), d.GetDay()}
+	if ts, ok := c.hireDates[key]; ok {
+		return ts
+	}
+	ts := dateTimestamp(d)
+	if c.hireDates == nil {
+		c.hireDates = map[dateKey]*timestamppb.Timestamp{}
+	}
+	if len(c.hireDates) < hireDatesLimit {
+		c.hireDates[key] = ts
+	}
+	return ts
+}
+
+// computeWorker appends a worker's user and memberships in every target at now to out. It only
+// reads the model; expression errors go to c.evalError.
+func (m *Model) computeWorker(out []*orgsyncv1.DesiredObject, st *workerState, now time.Time, c *workerComputation) []*orgsyncv1.DesiredObject {
 	phase := m.phase(st, now)
 	if phase == PhaseNone {
-		return nil
+		return out
 	}
 	w := st.current.record
-	vars := m.workerVarsWith(w, c.memo)
-	var groupKeys []string
+	vars := &c.vars
+	m.fillWorkerVars(vars, w, c.memo)
+	groupKeys := c.groupKeys[:0]
 	if phase == PhaseActive || phase == PhaseLeft {
-		groupKeys = m.groupsOf(st, vars, phase, now, c)
+		groupKeys = m.groupsOf(groupKeys, st, vars, phase, now, c)
+		c.groupKeys = groupKeys
 	}
 	d := lifecycleDates(st, st.current, m.pol)
-	out := make([]*orgsyncv1.DesiredObject, 0, len(m.targets)*(1+len(groupKeys)))
 	for _, target := range m.targets {
 		ids, ok := m.ids.assigned[targetWorker{target, st.id}]
 		if !ok {
@@ -99,9 +127,9 @@ func membership(target orgsyncv1.Target, groupKey string, kind orgsyncv1.MemberK
 	return &block.object
 }
 
-// groupsOf lists the groups a worker with memberships belongs to directly, in a stable order.
-func (m *Model) groupsOf(st *workerState, vars *policy.WorkerVars, phase Phase, now time.Time, c *workerComputation) []string {
-	keys := make([]string, 0, 3+len(m.pol.Groups.Rules))
+// groupsOf appends to keys the groups a worker with memberships belongs to directly, in a stable
+// order.
+func (m *Model) groupsOf(keys []string, st *workerState, vars *policy.WorkerVars, phase Phase, now time.Time, c *workerComputation) []string {
 	if unit, ok := m.units[st.current.record.GetOrgUnitId()]; ok && !unit.GetDeleted() {
 		keys = append(keys, m.cachedGroupKey(unit.GetOrgUnitId()))
 	}
@@ -195,7 +223,7 @@ func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target
 		OfficeLocation:    w.GetLocation(),
 		EmployeeId:        w.GetWorkerId(),
 		EmployeeType:      employeeTypes[w.GetEmploymentType()],
-		EmployeeHireDate:  dateTimestamp(w.GetHireDate()),
+		EmployeeHireDate:  c.hireDate(w.GetHireDate()),
 		ManagerWorkerId:   m.resolveManager(target, w.GetManagerWorkerId(), now),
 		CostCenter:        w.GetCostCenter(),
 		Division:          w.GetDivision(),
@@ -231,6 +259,7 @@ func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target
 	}
 }
 
+// dateTimestamp is midnight UTC of an HR date, or nil when it is unset.
 func dateTimestamp(d *orgsyncv1.Date) *timestamppb.Timestamp {
 	if d.GetYear() == 0 {
 		return nil

@@ -90,6 +90,10 @@ type Model struct {
 	// memo remembers worker expressions' results by their inputs for the computations, as
 	// chains does the unit chains, and is emptied with it (unitsChanged).
 	memo *policy.Memo
+	// refreshVars and inTurn are scratch space reused from one worker to the next: the
+	// variables of a refresh, and the computation of workers in turn (recompute).
+	refreshVars policy.WorkerVars
+	inTurn      workerComputation
 	// normalisedCandidates remembers normalised identifier candidates by property and value
 	// (identifiers.go); they depend only on the policy.
 	normalisedCandidates map[normalisedKey]normalisedValue
@@ -149,7 +153,7 @@ func New(pol *policy.Policy, targets ...orgsyncv1.Target) *Model {
 	if len(pol.UPNDomains) > 0 {
 		domain = pol.UPNDomains[0]
 	}
-	return &Model{
+	m := &Model{
 		pol: pol, targets: targets, domain: domain,
 		units: map[string]*orgsyncv1.OrgUnit{}, children: map[string]map[string]struct{}{},
 		workers: map[string]*workerState{}, workersByUnit: map[string]map[string]struct{}{},
@@ -161,6 +165,8 @@ func New(pol *policy.Policy, targets ...orgsyncv1.Target) *Model {
 		occupants: map[string]map[string]struct{}{}, leads: map[string]map[string]struct{}{},
 		memo: policy.NewMemo(), epoch: 1,
 	}
+	m.inTurn.memo = m.memo
+	return m
 }
 
 // TargetsOf lists the targets a policy computes objects for: Entra, and AD when the policy maps
@@ -650,36 +656,36 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 	var previous []*orgsyncv1.DesiredObject
 	computedWorkers := m.computeWorkers(owners, now)
 	for i, o := range owners {
-		var computed []*orgsyncv1.DesiredObject
+		start := len(fresh)
 		switch o.kind {
 		case 'w':
 			if computedWorkers != nil {
-				computed = computedWorkers[i].objects
+				fresh = append(fresh, computedWorkers[i].objects...)
 				if computedWorkers[i].evalError != "" {
 					m.evalErrors["worker "+o.id] = computedWorkers[i].evalError
 				}
 				break
 			}
-			c := workerComputation{memo: m.memo}
-			computed = m.computeWorker(m.workers[o.id], now, &c)
-			if c.evalError != "" {
-				m.evalErrors["worker "+o.id] = c.evalError
+			m.inTurn.evalError = ""
+			fresh = m.computeWorker(fresh, m.workers[o.id], now, &m.inTurn)
+			if m.inTurn.evalError != "" {
+				m.evalErrors["worker "+o.id] = m.inTurn.evalError
 			}
 		case 'u':
-			computed = m.computeUnit(o.id)
+			fresh = append(fresh, m.computeUnit(o.id)...)
 		case 'g':
-			computed = m.computeGlobal()
+			fresh = append(fresh, m.computeGlobal()...)
 		}
+		computed := fresh[start:]
 		for _, ref := range m.owned[o] {
 			if obj, ok := m.objects[ref]; ok {
 				previous = append(previous, obj)
 			}
 		}
-		start := len(freshRefs)
+		start = len(freshRefs)
 		for _, obj := range computed {
 			freshRefs = append(freshRefs, RefOf(obj))
 		}
-		fresh = append(fresh, computed...)
 		if refs := freshRefs[start:]; len(refs) == 0 {
 			delete(m.owned, o)
 		} else {
@@ -752,17 +758,19 @@ func TargetName(target orgsyncv1.Target) string {
 	}
 }
 
-// workerVars are the expression variables of a worker record.
+// workerVars are the expression variables of a worker record, in the model's scratch space: valid
+// until the next call (refreshWorker and MarkHeld use them in turn).
 func (m *Model) workerVars(w *orgsyncv1.Worker) *policy.WorkerVars {
-	return m.workerVarsWith(w, m.memo)
+	m.fillWorkerVars(&m.refreshVars, w, m.memo)
+	return &m.refreshVars
 }
 
-// workerVarsWith is workerVars remembering results in memo. It only reads the model when the
-// unit chain of the worker's unit is cached already (computeWorkers).
-func (m *Model) workerVarsWith(w *orgsyncv1.Worker, memo *policy.Memo) *policy.WorkerVars {
-	vars := &policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain, Context: m.ctx, Memo: memo}
+// fillWorkerVars sets vars to the expression variables of a worker record, remembering results
+// in memo. It only reads the model when the unit chain of the worker's unit is cached already
+// (computeWorkers).
+func (m *Model) fillWorkerVars(vars *policy.WorkerVars, w *orgsyncv1.Worker, memo *policy.Memo) {
+	*vars = policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain, Context: m.ctx, Memo: memo}
 	vars.UnitIDs, vars.UnitPath = m.cachedUnitChain(w.GetOrgUnitId())
-	return vars
 }
 
 // unitsChanged forgets what was computed from the org units as they were: the unit chains and

@@ -49,6 +49,7 @@ func (m *Model) computeWorkers(owners []owner, now time.Time) []computedWorker {
 	for range procs {
 		wg.Go(func() {
 			c := workerComputation{memo: policy.NewMemo()}
+			var objects []*orgsyncv1.DesiredObject
 			for {
 				start := int(next.Add(batch)) - batch
 				if start >= len(owners) {
@@ -59,7 +60,11 @@ func (m *Model) computeWorkers(owners []owner, now time.Time) []computedWorker {
 						continue
 					}
 					c.evalError = ""
-					out[i].objects = m.computeWorker(m.workers[owners[i].id], now, &c)
+					// The workers' objects go one after the other in one slice; a worker's
+					// part stays valid when the slice grows into a new array.
+					start := len(objects)
+					objects = m.computeWorker(objects, m.workers[owners[i].id], now, &c)
+					out[i].objects = objects[start:len(objects):len(objects)]
 					out[i].evalError = c.evalError
 				}
 			}
