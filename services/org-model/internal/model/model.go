@@ -70,8 +70,10 @@ type Model struct {
 	unitsManagedBy map[string]map[string]struct{} // worker id → unit ids
 	// ids holds the identifiers assigned to workers per target, the values foreign accounts
 	// hold, and the workers without a valid candidate (identifiers.go).
-	ids     *identifiers
-	owned   map[owner][]Ref // the objects each owner produced last
+	ids *identifiers
+	// owned are the objects each owner produced last, as stored in objects (or as computed, for
+	// an object another owner replaced since); their references say which.
+	owned   map[owner][]*orgsyncv1.DesiredObject
 	objects map[Ref]*orgsyncv1.DesiredObject
 	members map[groupRef]map[string]*orgsyncv1.DesiredObject // group → member key → membership
 	due     dueHeap
@@ -159,7 +161,7 @@ func New(pol *policy.Policy, targets ...orgsyncv1.Target) *Model {
 		workers: map[string]*workerState{}, workersByUnit: map[string]map[string]struct{}{},
 		reportsOf: map[string]map[string]struct{}{}, unitsManagedBy: map[string]map[string]struct{}{},
 		ids:   newIdentifiers(),
-		owned: map[owner][]Ref{}, objects: map[Ref]*orgsyncv1.DesiredObject{},
+		owned: map[owner][]*orgsyncv1.DesiredObject{}, objects: map[Ref]*orgsyncv1.DesiredObject{},
 		members: map[groupRef]map[string]*orgsyncv1.DesiredObject{}, evalErrors: map[string]string{},
 		snapshots: map[snapshotKey]*snapshotState{}, derived: map[string]*orgsyncv1.OrgUnit{},
 		occupants: map[string]map[string]struct{}{}, leads: map[string]map[string]struct{}{},
@@ -267,7 +269,7 @@ func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
 		// A first computation: size the maps for a user and about two memberships per worker
 		// and target, so they do not grow step by step.
 		m.objects = make(map[Ref]*orgsyncv1.DesiredObject, 3*len(m.workers)*len(m.targets))
-		m.owned = make(map[owner][]Ref, len(m.workers)+len(m.units)+1)
+		m.owned = make(map[owner][]*orgsyncv1.DesiredObject, len(m.workers)+len(m.units)+1)
 	}
 	affected := make(map[owner]struct{}, len(m.workers)+len(m.units)+1)
 	affected[owner{kind: 'g'}] = struct{}{}
@@ -649,10 +651,10 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 		}
 		return strings.Compare(a.id, b.id)
 	})
-	// About a user and two memberships per worker and target: sized once rather than grown, and
-	// each owner's refs below are a part of freshRefs rather than a copy.
+	// About a user and two memberships per worker and target: sized once rather than grown.
 	fresh := make([]*orgsyncv1.DesiredObject, 0, 3*len(owners)*len(m.targets))
 	freshRefs := make([]Ref, 0, cap(fresh))
+	ownedEnds := make([]int, len(owners))
 	var previous []*orgsyncv1.DesiredObject
 	computedWorkers := m.computeWorkers(owners, now)
 	for i, o := range owners {
@@ -676,21 +678,15 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 		case 'g':
 			fresh = append(fresh, m.computeGlobal()...)
 		}
-		computed := fresh[start:]
-		for _, ref := range m.owned[o] {
-			if obj, ok := m.objects[ref]; ok {
-				previous = append(previous, obj)
+		for _, obj := range m.owned[o] {
+			if stored, ok := m.objects[RefOf(obj)]; ok {
+				previous = append(previous, stored)
 			}
 		}
-		start = len(freshRefs)
-		for _, obj := range computed {
+		for _, obj := range fresh[start:] {
 			freshRefs = append(freshRefs, RefOf(obj))
 		}
-		if refs := freshRefs[start:]; len(refs) == 0 {
-			delete(m.owned, o)
-		} else {
-			m.owned[o] = refs[:len(refs):len(refs)]
-		}
+		ownedEnds[i] = len(fresh)
 	}
 	changes := diff(fresh, freshRefs, previous)
 	for _, obj := range changes {
@@ -700,6 +696,27 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 		} else {
 			m.setObject(ref, obj)
 		}
+	}
+	// Each owner keeps its objects as stored: an object computed the same as before is not kept
+	// twice. When nothing was there before, every object computed is the one stored.
+	owned := fresh[:len(fresh):len(fresh)]
+	if len(previous) > 0 {
+		owned = make([]*orgsyncv1.DesiredObject, len(fresh))
+		for i, obj := range fresh {
+			if stored, ok := m.objects[freshRefs[i]]; ok {
+				obj = stored
+			}
+			owned[i] = obj
+		}
+	}
+	start := 0
+	for i, o := range owners {
+		if objects := owned[start:ownedEnds[i]]; len(objects) == 0 {
+			delete(m.owned, o)
+		} else {
+			m.owned[o] = objects[:len(objects):len(objects)]
+		}
+		start = ownedEnds[i]
 	}
 	return changes
 }
