@@ -143,7 +143,7 @@ func (m *Model) Restore(cp *orgsyncv1.ModelCheckpoint) error {
 	m.workers, m.workersByUnit, m.reportsOf = fresh.workers, fresh.workersByUnit, fresh.reportsOf
 	m.snapshots = fresh.snapshots
 	m.unitsChanged()
-	m.owned, m.objects, m.members = fresh.owned, fresh.objects, fresh.members
+	m.owned, m.objects, m.members, m.memberCount = fresh.owned, fresh.objects, fresh.members, fresh.memberCount
 	m.due, m.evalErrors, m.globalsComputed = nil, fresh.evalErrors, false
 	m.now = cp.GetWrittenAt().AsTime()
 	// The indices of workers (unit, manager, derived unit occupancy) are rebuilt by the refresh

@@ -71,13 +71,17 @@ type Model struct {
 	// ids holds the identifiers assigned to workers per target, the values foreign accounts
 	// hold, and the workers without a valid candidate (identifiers.go).
 	ids *identifiers
-	// owned are the objects each owner produced last, as stored in objects (or as computed, for
-	// an object another owner replaced since); their references say which.
-	owned   map[owner][]*orgsyncv1.DesiredObject
-	objects map[Ref]*orgsyncv1.DesiredObject
-	members map[groupRef]map[string]*orgsyncv1.DesiredObject // group → member key → membership
-	due     dueHeap
-	now     time.Time
+	// owned are the objects each owner produced last, as stored (object), or as computed for
+	// an object another owner replaced since; their references say which.
+	owned map[owner][]*orgsyncv1.DesiredObject
+	// objects are the desired users and groups, and members the memberships by group and member
+	// key (object, setObject): a membership is kept once, in its group, not also in a map by
+	// reference; memberCount counts them.
+	objects     map[Ref]*orgsyncv1.DesiredObject
+	memberCount int
+	members     map[groupRef]map[string]*orgsyncv1.DesiredObject
+	due         dueHeap
+	now         time.Time
 	// snapshots are the full exports begun and not yet ended, by source and snapshot id.
 	snapshots  map[snapshotKey]*snapshotState
 	evalErrors map[string]string // "worker <id>" or "unit <id>" → the last expression error
@@ -265,10 +269,11 @@ func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
 	defer m.mu.Unlock()
 	m.now = now
 	m.globalsComputed = true
-	if len(m.objects) == 0 {
-		// A first computation: size the maps for a user and about two memberships per worker
-		// and target, so they do not grow step by step.
-		m.objects = make(map[Ref]*orgsyncv1.DesiredObject, 3*len(m.workers)*len(m.targets))
+	if m.objectCount() == 0 {
+		// A first computation: size the maps for a user per worker and two groups per unit in
+		// each target, so they do not grow step by step.
+		m.objects = make(map[Ref]*orgsyncv1.DesiredObject, (len(m.workers)+2*len(m.units))*len(m.targets))
+		m.members = make(map[groupRef]map[string]*orgsyncv1.DesiredObject, 2*len(m.units)*len(m.targets))
 		m.owned = make(map[owner][]*orgsyncv1.DesiredObject, len(m.workers)+len(m.units)+1)
 	}
 	affected := make(map[owner]struct{}, len(m.workers)+len(m.units)+1)
@@ -307,10 +312,17 @@ func (m *Model) allObjects() []*orgsyncv1.DesiredObject {
 	for ref := range m.objects {
 		sizes[bucketName{TargetName(ref.Target), kindNames[ref.Kind]}]++
 	}
+	for group, members := range m.members {
+		sizes[bucketName{TargetName(group.target), kindNames[KindMember]}] += len(members)
+	}
 	names := slices.SortedFunc(maps.Keys(sizes), func(a, b bucketName) int {
 		return cmp.Or(strings.Compare(a.target, b.target), strings.Compare(a.kind, b.kind))
 	})
-	sorted := make([]refObject, len(m.objects))
+	total := 0
+	for _, size := range sizes {
+		total += size
+	}
+	sorted := make([]refObject, total)
 	starts := make(map[bucketName]int, len(names))
 	buckets := make([][]refObject, len(names))
 	next := 0
@@ -323,6 +335,13 @@ func (m *Model) allObjects() []*orgsyncv1.DesiredObject {
 		name := bucketName{TargetName(ref.Target), kindNames[ref.Kind]}
 		sorted[starts[name]] = refObject{ref, obj}
 		starts[name]++
+	}
+	for group, members := range m.members {
+		name := bucketName{TargetName(group.target), kindNames[KindMember]}
+		for memberKey, obj := range members {
+			sorted[starts[name]] = refObject{MemberRef(group.target, group.groupKey, memberKey), obj}
+			starts[name]++
+		}
 	}
 	byKey := func(a, b refObject) int {
 		return cmp.Or(strings.Compare(a.ref.Key, b.ref.Key), strings.Compare(a.ref.Member, b.ref.Member))
@@ -354,7 +373,8 @@ func (m *Model) Objects() []*orgsyncv1.DesiredObject {
 func (m *Model) Object(ref Ref) *orgsyncv1.DesiredObject {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.objects[ref]
+	obj, _ := m.object(ref)
+	return obj
 }
 
 // record applies an event to the organisation and returns the owners it affects.
@@ -679,7 +699,7 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 			fresh = append(fresh, m.computeGlobal()...)
 		}
 		for _, obj := range m.owned[o] {
-			if stored, ok := m.objects[RefOf(obj)]; ok {
+			if stored, ok := m.object(RefOf(obj)); ok {
 				previous = append(previous, stored)
 			}
 		}
@@ -703,7 +723,7 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 	if len(previous) > 0 {
 		owned = make([]*orgsyncv1.DesiredObject, len(fresh))
 		for i, obj := range fresh {
-			if stored, ok := m.objects[freshRefs[i]]; ok {
+			if stored, ok := m.object(freshRefs[i]); ok {
 				obj = stored
 			}
 			owned[i] = obj
@@ -733,25 +753,50 @@ func ownerKindOrder(kind byte) int {
 	}
 }
 
-func (m *Model) setObject(ref Ref, obj *orgsyncv1.DesiredObject) {
-	m.objects[ref] = obj
+// object returns the stored desired object ref names.
+func (m *Model) object(ref Ref) (*orgsyncv1.DesiredObject, bool) {
 	if ref.Kind == KindMember {
-		key := groupRef{ref.Target, ref.Key}
-		if m.members[key] == nil {
-			m.members[key] = map[string]*orgsyncv1.DesiredObject{}
-		}
-		m.members[key][ref.Member] = obj
+		obj, ok := m.members[groupRef{ref.Target, ref.Key}][ref.Member]
+		return obj, ok
 	}
+	obj, ok := m.objects[ref]
+	return obj, ok
+}
+
+// objectCount is the number of desired objects stored.
+func (m *Model) objectCount() int { return len(m.objects) + m.memberCount }
+
+func (m *Model) setObject(ref Ref, obj *orgsyncv1.DesiredObject) {
+	if ref.Kind != KindMember {
+		m.objects[ref] = obj
+		return
+	}
+	key := groupRef{ref.Target, ref.Key}
+	members := m.members[key]
+	if members == nil {
+		members = map[string]*orgsyncv1.DesiredObject{}
+		m.members[key] = members
+	}
+	if _, replaced := members[ref.Member]; !replaced {
+		m.memberCount++
+	}
+	members[ref.Member] = obj
 }
 
 func (m *Model) deleteObject(ref Ref) {
-	delete(m.objects, ref)
-	if ref.Kind == KindMember {
-		key := groupRef{ref.Target, ref.Key}
-		delete(m.members[key], ref.Member)
-		if len(m.members[key]) == 0 {
-			delete(m.members, key)
-		}
+	if ref.Kind != KindMember {
+		delete(m.objects, ref)
+		return
+	}
+	key := groupRef{ref.Target, ref.Key}
+	members := m.members[key]
+	if _, ok := members[ref.Member]; !ok {
+		return
+	}
+	m.memberCount--
+	delete(members, ref.Member)
+	if len(members) == 0 {
+		delete(m.members, key)
 	}
 }
 

@@ -328,5 +328,5 @@ type Counts struct {
 func (m *Model) Counts() Counts {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return Counts{Units: len(m.units), Workers: len(m.workers), Objects: len(m.objects)}
+	return Counts{Units: len(m.units), Workers: len(m.workers), Objects: m.objectCount()}
 }
