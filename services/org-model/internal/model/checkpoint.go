@@ -141,8 +141,9 @@ func (m *Model) Restore(cp *orgsyncv1.ModelCheckpoint) error {
 	m.units, m.children, m.unitsManagedBy = fresh.units, fresh.children, fresh.unitsManagedBy
 	m.derived, m.occupants, m.leads = fresh.derived, fresh.occupants, fresh.leads
 	m.workers, m.workersByUnit, m.reportsOf = fresh.workers, fresh.workersByUnit, fresh.reportsOf
-	m.snapshots, m.chains = fresh.snapshots, nil
-	m.owned, m.objects, m.members = fresh.owned, fresh.objects, fresh.members
+	m.snapshots = fresh.snapshots
+	m.unitsChanged()
+	m.owned, m.objects, m.members, m.memberCount = fresh.owned, fresh.objects, fresh.members, fresh.memberCount
 	m.due, m.evalErrors, m.globalsComputed = nil, fresh.evalErrors, false
 	m.now = cp.GetWrittenAt().AsTime()
 	// The indices of workers (unit, manager, derived unit occupancy) are rebuilt by the refresh

@@ -36,20 +36,57 @@ var userFields = map[string]func(*orgsyncv1.DesiredUser, string){
 	"businessPhone":  func(u *orgsyncv1.DesiredUser, v string) { u.BusinessPhone = v },
 }
 
-// computeWorker is a worker's user and memberships in every target at now.
-func (m *Model) computeWorker(st *workerState, now time.Time) []*orgsyncv1.DesiredObject {
+// workerComputation is what computing workers' objects uses besides the model, which it only
+// reads, so that many workers can be computed at once (computeWorkers): the memo, and scratch
+// space reused from one worker to the next. One goroutine uses it at a time.
+type workerComputation struct {
+	memo *policy.Memo
+	// evalError is the last expression error met, for the model's evalErrors.
+	evalError string
+	vars      policy.WorkerVars
+	groupKeys []string
+	// hireDates are the hire date timestamps made so far: the users hired on one day share one
+	// (desired objects are never changed in place).
+	hireDates map[dateKey]*timestamppb.Timestamp
+}
+
+type dateKey struct{ year, month, day int32 }
+
+// hireDatesLimit bounds the hire date timestamps a workerComputation shares.
+const hireDatesLimit = 1 << 14
+
+// hireDate is dateTimestamp(d), shared with the users hired the same day.
+func (c *workerComputation) hireDate(d *orgsyncv1.Date) *timestamppb.Timestamp {
+	key := dateKey{d.GetYear(), d.GetMonth(), d.GetDay()}
+	if ts, ok := c.hireDates[key]; ok {
+		return ts
+	}
+	ts := dateTimestamp(d)
+	if c.hireDates == nil {
+		c.hireDates = map[dateKey]*timestamppb.Timestamp{}
+	}
+	if len(c.hireDates) < hireDatesLimit {
+		c.hireDates[key] = ts
+	}
+	return ts
+}
+
+// computeWorker appends a worker's user and memberships in every target at now to out. It only
+// reads the model; expression errors go to c.evalError.
+func (m *Model) computeWorker(out []*orgsyncv1.DesiredObject, st *workerState, now time.Time, c *workerComputation) []*orgsyncv1.DesiredObject {
 	phase := m.phase(st, now)
 	if phase == PhaseNone {
-		return nil
+		return out
 	}
 	w := st.current.record
-	vars := m.workerVars(w)
-	var groupKeys []string
+	vars := &c.vars
+	m.fillWorkerVars(vars, w, c.memo)
+	groupKeys := c.groupKeys[:0]
 	if phase == PhaseActive || phase == PhaseLeft {
-		groupKeys = m.groupsOf(st, vars, phase, now)
+		groupKeys = m.groupsOf(groupKeys, st, vars, phase, now, c)
+		c.groupKeys = groupKeys
 	}
 	d := lifecycleDates(st, st.current, m.pol)
-	out := make([]*orgsyncv1.DesiredObject, 0, len(m.targets)*(1+len(groupKeys)))
 	for _, target := range m.targets {
 		ids, ok := m.ids.assigned[targetWorker{target, st.id}]
 		if !ok {
@@ -58,7 +95,7 @@ func (m *Model) computeWorker(st *workerState, now time.Time) []*orgsyncv1.Desir
 			continue
 		}
 		block := &userObject{}
-		m.desiredUser(&block.user, target, st, ids, vars, phase, d, now)
+		m.desiredUser(&block.user, target, st.source, ids, vars, phase, d, now, c)
 		block.payload.User = &block.user
 		block.object.Target, block.object.Key, block.object.Object = target, st.id, &block.payload
 		out = append(out, &block.object)
@@ -92,11 +129,11 @@ func membership(target orgsyncv1.Target, groupKey string, kind orgsyncv1.MemberK
 	return &block.object
 }
 
-// groupsOf lists the groups a worker with memberships belongs to directly, in a stable order.
-func (m *Model) groupsOf(st *workerState, vars *policy.WorkerVars, phase Phase, now time.Time) []string {
-	var keys []string
+// groupsOf appends to keys the groups a worker with memberships belongs to directly, in a stable
+// order.
+func (m *Model) groupsOf(keys []string, st *workerState, vars *policy.WorkerVars, phase Phase, now time.Time, c *workerComputation) []string {
 	if unit, ok := m.units[st.current.record.GetOrgUnitId()]; ok && !unit.GetDeleted() {
-		keys = append(keys, GroupKey(unit.GetOrgUnitId()))
+		keys = append(keys, m.cachedGroupKey(unit.GetOrgUnitId()))
 	}
 	if m.pol.Groups.Managers.Enabled && phase == PhaseActive {
 		if m.isPeopleManager(st.id, now) {
@@ -109,7 +146,7 @@ func (m *Model) groupsOf(st *workerState, vars *policy.WorkerVars, phase Phase, 
 	for _, rule := range m.pol.Groups.Rules {
 		in, err := rule.Filter.Bool(vars)
 		if err != nil {
-			m.evalErrors["worker "+st.id] = err.Error()
+			c.evalError = err.Error()
 			continue
 		}
 		if in {
@@ -160,9 +197,10 @@ func (m *Model) resolveManager(target orgsyncv1.Target, managerID string, now ti
 	return ""
 }
 
-// desiredUser fills user, a zero DesiredUser, with the worker's user in target.
-func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target, st *workerState, ids Assignment, vars *policy.WorkerVars, phase Phase, d dates, now time.Time) {
-	w := st.current.record
+// desiredUser fills user, a zero DesiredUser, with the worker's user in target; hrSource is the
+// source of the worker's newest record.
+func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target, hrSource string, ids Assignment, vars *policy.WorkerVars, phase Phase, d dates, now time.Time, c *workerComputation) {
+	w := vars.Worker
 	name := w.GetName()
 	displayName := name.GetDisplayName()
 	if displayName == "" {
@@ -188,12 +226,12 @@ func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target
 		OfficeLocation:    w.GetLocation(),
 		EmployeeId:        w.GetWorkerId(),
 		EmployeeType:      employeeTypes[w.GetEmploymentType()],
-		EmployeeHireDate:  dateTimestamp(w.GetHireDate()),
+		EmployeeHireDate:  c.hireDate(w.GetHireDate()),
 		ManagerWorkerId:   m.resolveManager(target, w.GetManagerWorkerId(), now),
 		CostCenter:        w.GetCostCenter(),
 		Division:          w.GetDivision(),
 		BusinessPhone:     w.GetPhoneNumber(),
-		HrSource:          st.source,
+		HrSource:          hrSource,
 	}
 	if !d.leave.IsZero() {
 		user.EmployeeLeaveDateTime = timestamppb.New(d.leave)
@@ -210,7 +248,7 @@ func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target
 	for attribute, expr := range m.pol.Mapping[targetName] {
 		value, err := expr.String(vars)
 		if err != nil {
-			m.evalErrors["worker "+st.id] = err.Error()
+			c.evalError = err.Error()
 			continue
 		}
 		if set, ok := userFields[attribute]; ok && target == orgsyncv1.Target_TARGET_ENTRA {
@@ -226,10 +264,11 @@ func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target
 		// Graph refuses the whole user for a mail it cannot store (diacritics in a work
 		// e-mail): the account is made without it, and status says why.
 		user.Mail = ""
-		m.evalErrors["worker "+st.id] = "mail left unset in entra: the work e-mail is not an address Graph accepts (ASCII only, one @, a host name)"
+		c.evalError = "mail left unset in entra: the work e-mail is not an address Graph accepts (ASCII only, one @, a host name)"
 	}
 }
 
+// dateTimestamp is midnight UTC of an HR date, or nil when it is unset.
 func dateTimestamp(d *orgsyncv1.Date) *timestamppb.Timestamp {
 	if d.GetYear() == 0 {
 		return nil

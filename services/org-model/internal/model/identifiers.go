@@ -91,12 +91,20 @@ type valueKey struct {
 	property, value string
 }
 
+// propertyOf names an identifier property in one target.
+type propertyOf struct {
+	target   orgsyncv1.Target
+	property string
+}
+
 // identifiers is the model's identifier state; the model's lock guards it.
 type identifiers struct {
 	assigned map[targetWorker]Assignment
 	// owners maps each claimed value to the worker holding it, including workers HR no longer
-	// sends (trimmed history): their identifiers stay theirs.
-	owners map[valueKey]string
+	// sends (trimmed history): their identifiers stay theirs. One map per target and property,
+	// keyed by the value alone: 100,000 workers claim 200,000 values, and a string key is 24
+	// bytes smaller than a valueKey.
+	owners map[propertyOf]map[string]string
 	held   map[valueKey]struct{}
 	failed map[targetWorker]IdentifierProblem
 	// nextSuffix remembers, per identifier base, the first number not yet tried, so that many
@@ -109,7 +117,7 @@ type identifiers struct {
 
 func newIdentifiers() *identifiers {
 	return &identifiers{
-		assigned: map[targetWorker]Assignment{}, owners: map[valueKey]string{}, held: map[valueKey]struct{}{},
+		assigned: map[targetWorker]Assignment{}, owners: map[propertyOf]map[string]string{}, held: map[valueKey]struct{}{},
 		failed: map[targetWorker]IdentifierProblem{}, nextSuffix: map[string]int{}, unrecorded: map[targetWorker]struct{}{},
 	}
 }
@@ -118,7 +126,9 @@ func newIdentifiers() *identifiers {
 func (ids *identifiers) clone() *identifiers {
 	c := newIdentifiers()
 	c.assigned = maps.Clone(ids.assigned)
-	c.owners = maps.Clone(ids.owners)
+	for property, owners := range ids.owners {
+		c.owners[property] = maps.Clone(owners)
+	}
 	c.held = maps.Clone(ids.held)
 	c.failed = maps.Clone(ids.failed)
 	c.nextSuffix = maps.Clone(ids.nextSuffix)
@@ -130,7 +140,7 @@ func (ids *identifiers) taken(key valueKey, workerID string) bool {
 	if _, held := ids.held[key]; held {
 		return true
 	}
-	owner, claimed := ids.owners[key]
+	owner, claimed := ids.owners[propertyOf{key.target, key.property}][key.value]
 	return claimed && owner != workerID
 }
 
@@ -150,7 +160,13 @@ func (ids *identifiers) claim(a Assignment, record bool) {
 	ids.assigned[tw] = a
 	keys, n := a.keys()
 	for _, key := range keys[:n] {
-		ids.owners[key] = a.WorkerID
+		property := propertyOf{key.target, key.property}
+		owners := ids.owners[property]
+		if owners == nil {
+			owners = map[string]string{}
+			ids.owners[property] = owners
+		}
+		owners[key.value] = a.WorkerID
 	}
 	delete(ids.failed, tw)
 	if record {
@@ -162,8 +178,9 @@ func (ids *identifiers) release(a Assignment) {
 	delete(ids.assigned, targetWorker{a.Target, a.WorkerID})
 	keys, n := a.keys()
 	for _, key := range keys[:n] {
-		if ids.owners[key] == a.WorkerID {
-			delete(ids.owners, key)
+		owners := ids.owners[propertyOf{key.target, key.property}]
+		if owner, claimed := owners[key.value]; claimed && owner == a.WorkerID {
+			delete(owners, key.value)
 		}
 	}
 }
@@ -228,7 +245,7 @@ func (m *Model) forgetFailures(workerID string) {
 // one that is free, else the last valid one with 2, 3, … added.
 func (m *Model) generate(target orgsyncv1.Target, workerID string, vars *policy.WorkerVars) (Assignment, *IdentifierProblem) {
 	a := Assignment{WorkerID: workerID, Target: target}
-	upns, reasons := m.candidates(workerID, m.pol.Identifiers.UserPrincipalName, vars, func(value string) (string, error) {
+	upns, reasons := m.candidates(workerID, m.pol.Identifiers.UserPrincipalName, vars, identifier.PropertyUPN, func(value string) (string, error) {
 		return identifier.UPN(value, m.pol.UPNDomains, m.domain)
 	})
 	if len(upns) == 0 {
@@ -236,7 +253,7 @@ func (m *Model) generate(target orgsyncv1.Target, workerID string, vars *policy.
 	}
 	var sams []string
 	if target == orgsyncv1.Target_TARGET_AD {
-		sams, reasons = m.candidates(workerID, m.pol.Identifiers.SAMAccountName, vars, identifier.SAMAccountName)
+		sams, reasons = m.candidates(workerID, m.pol.Identifiers.SAMAccountName, vars, identifier.PropertySAMAccountName, identifier.SAMAccountName)
 		if len(sams) == 0 {
 			return a, &IdentifierProblem{WorkerID: workerID, Target: target, Property: identifier.PropertySAMAccountName, Reason: noValidCandidate(reasons)}
 		}
@@ -257,10 +274,10 @@ func alias(upn string) string {
 	return local
 }
 
-// candidates evaluates and normalises candidate expressions, returning the valid values in order
-// (without repeats) and, for each refused one, why.
-func (m *Model) candidates(workerID string, exprs []*policy.Expr, vars *policy.WorkerVars, normalise func(string) (string, error)) (valid, reasons []string) {
-	seen := map[string]bool{}
+// candidates evaluates and normalises candidate expressions for property, returning the valid
+// values in order (without repeats) and, for each refused one, why.
+func (m *Model) candidates(workerID string, exprs []*policy.Expr, vars *policy.WorkerVars, property string, normalise func(string) (string, error)) (valid, reasons []string) {
+	var seen map[string]bool
 	for i, expr := range exprs {
 		raw, err := expr.String(vars)
 		if err != nil {
@@ -268,17 +285,47 @@ func (m *Model) candidates(workerID string, exprs []*policy.Expr, vars *policy.W
 			reasons = append(reasons, fmt.Sprintf("candidate %d (%s) failed to evaluate", i+1, expr.At))
 			continue
 		}
-		value, err := normalise(raw)
+		value, err := m.normalised(property, raw, normalise)
 		if err != nil {
 			reasons = append(reasons, fmt.Sprintf("candidate %d (%s) %v", i+1, expr.At, err))
 			continue
 		}
 		if !seen[value] {
+			if seen == nil {
+				seen = map[string]bool{}
+			}
 			seen[value] = true
 			valid = append(valid, value)
 		}
 	}
 	return valid, reasons
+}
+
+// normalisedLimit bounds the normalised candidates a model remembers.
+const normalisedLimit = 1 << 14
+
+type normalisedKey struct{ property, raw string }
+
+type normalisedValue struct {
+	value string
+	err   error
+}
+
+// normalised is normalise(raw), remembered: namesakes are many (the candidates' expressions are
+// memoised, so the same raw values come again) and folding diacritics is costly.
+func (m *Model) normalised(property, raw string, normalise func(string) (string, error)) (string, error) {
+	key := normalisedKey{property, raw}
+	if n, ok := m.normalisedCandidates[key]; ok {
+		return n.value, n.err
+	}
+	value, err := normalise(raw)
+	if m.normalisedCandidates == nil {
+		m.normalisedCandidates = map[normalisedKey]normalisedValue{}
+	}
+	if len(m.normalisedCandidates) < normalisedLimit {
+		m.normalisedCandidates[key] = normalisedValue{value, err}
+	}
+	return value, err
 }
 
 func noValidCandidate(reasons []string) string {

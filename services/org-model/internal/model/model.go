@@ -16,6 +16,7 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -69,12 +70,18 @@ type Model struct {
 	unitsManagedBy map[string]map[string]struct{} // worker id → unit ids
 	// ids holds the identifiers assigned to workers per target, the values foreign accounts
 	// hold, and the workers without a valid candidate (identifiers.go).
-	ids     *identifiers
-	owned   map[owner][]Ref // the objects each owner produced last
-	objects map[Ref]*orgsyncv1.DesiredObject
-	members map[groupRef]map[string]*orgsyncv1.DesiredObject // group → member key → membership
-	due     dueHeap
-	now     time.Time
+	ids *identifiers
+	// owned are the objects each owner produced last, as stored (object), or as computed for
+	// an object another owner replaced since; their references say which.
+	owned map[owner][]*orgsyncv1.DesiredObject
+	// objects are the desired users and groups, and members the memberships by group and member
+	// key (object, setObject): a membership is kept once, in its group, not also in a map by
+	// reference; memberCount counts them.
+	objects     map[Ref]*orgsyncv1.DesiredObject
+	memberCount int
+	members     map[groupRef]map[string]*orgsyncv1.DesiredObject
+	due         dueHeap
+	now         time.Time
 	// snapshots are the full exports begun and not yet ended, by source and snapshot id.
 	snapshots  map[snapshotKey]*snapshotState
 	evalErrors map[string]string // "worker <id>" or "unit <id>" → the last expression error
@@ -86,6 +93,16 @@ type Model struct {
 	// chains caches unitChain for the computations (queries, under the read lock, do not use
 	// it); any unit event empties it.
 	chains map[string]unitChainEntry
+	// memo remembers worker expressions' results by their inputs for the computations, as
+	// chains does the unit chains, and is emptied with it (unitsChanged).
+	memo *policy.Memo
+	// refreshVars and inTurn are scratch space reused from one worker to the next: the
+	// variables of a refresh, and the computation of workers in turn (recompute).
+	refreshVars policy.WorkerVars
+	inTurn      workerComputation
+	// normalisedCandidates remembers normalised identifier candidates by property and value
+	// (identifiers.go); they depend only on the policy.
+	normalisedCandidates map[normalisedKey]normalisedValue
 	// globalsComputed says the manager and rule groups have been computed once.
 	globalsComputed bool
 	// ctx bounds the expression evaluations of a plan's copy (plan.go); nil for the engine's model.
@@ -142,18 +159,20 @@ func New(pol *policy.Policy, targets ...orgsyncv1.Target) *Model {
 	if len(pol.UPNDomains) > 0 {
 		domain = pol.UPNDomains[0]
 	}
-	return &Model{
+	m := &Model{
 		pol: pol, targets: targets, domain: domain,
 		units: map[string]*orgsyncv1.OrgUnit{}, children: map[string]map[string]struct{}{},
 		workers: map[string]*workerState{}, workersByUnit: map[string]map[string]struct{}{},
 		reportsOf: map[string]map[string]struct{}{}, unitsManagedBy: map[string]map[string]struct{}{},
 		ids:   newIdentifiers(),
-		owned: map[owner][]Ref{}, objects: map[Ref]*orgsyncv1.DesiredObject{},
+		owned: map[owner][]*orgsyncv1.DesiredObject{}, objects: map[Ref]*orgsyncv1.DesiredObject{},
 		members: map[groupRef]map[string]*orgsyncv1.DesiredObject{}, evalErrors: map[string]string{},
 		snapshots: map[snapshotKey]*snapshotState{}, derived: map[string]*orgsyncv1.OrgUnit{},
 		occupants: map[string]map[string]struct{}{}, leads: map[string]map[string]struct{}{},
-		epoch: 1,
+		memo: policy.NewMemo(), epoch: 1,
 	}
+	m.inTurn.memo = m.memo
+	return m
 }
 
 // TargetsOf lists the targets a policy computes objects for: Entra, and AD when the policy maps
@@ -250,11 +269,12 @@ func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
 	defer m.mu.Unlock()
 	m.now = now
 	m.globalsComputed = true
-	if len(m.objects) == 0 {
-		// A first computation: size the maps for a user and about two memberships per worker
-		// and target, so they do not grow step by step.
-		m.objects = make(map[Ref]*orgsyncv1.DesiredObject, 3*len(m.workers)*len(m.targets))
-		m.owned = make(map[owner][]Ref, len(m.workers)+len(m.units)+1)
+	if m.objectCount() == 0 {
+		// A first computation: size the maps for a user per worker and two groups per unit in
+		// each target, so they do not grow step by step.
+		m.objects = make(map[Ref]*orgsyncv1.DesiredObject, (len(m.workers)+2*len(m.units))*len(m.targets))
+		m.members = make(map[groupRef]map[string]*orgsyncv1.DesiredObject, 2*len(m.units)*len(m.targets))
+		m.owned = make(map[owner][]*orgsyncv1.DesiredObject, len(m.workers)+len(m.units)+1)
 	}
 	affected := make(map[owner]struct{}, len(m.workers)+len(m.units)+1)
 	affected[owner{kind: 'g'}] = struct{}{}
@@ -281,34 +301,65 @@ func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
 }
 
 func (m *Model) allObjects() []*orgsyncv1.DesiredObject {
+	// Objects are ordered by target name, kind name, then keys: they are put in buckets of one
+	// target and kind, and the buckets sorted by keys at once, on every core for a large model.
+	type bucketName struct{ target, kind string }
 	type refObject struct {
 		ref Ref
 		obj *orgsyncv1.DesiredObject
 	}
-	sorted := make([]refObject, 0, len(m.objects))
-	for ref, obj := range m.objects {
-		sorted = append(sorted, refObject{ref, obj})
+	sizes := map[bucketName]int{}
+	for ref := range m.objects {
+		sizes[bucketName{TargetName(ref.Target), kindNames[ref.Kind]}]++
 	}
-	slices.SortFunc(sorted, func(a, b refObject) int { return refCompare(a.ref, b.ref) })
+	for group, members := range m.members {
+		sizes[bucketName{TargetName(group.target), kindNames[KindMember]}] += len(members)
+	}
+	names := slices.SortedFunc(maps.Keys(sizes), func(a, b bucketName) int {
+		return cmp.Or(strings.Compare(a.target, b.target), strings.Compare(a.kind, b.kind))
+	})
+	total := 0
+	for _, size := range sizes {
+		total += size
+	}
+	sorted := make([]refObject, total)
+	starts := make(map[bucketName]int, len(names))
+	buckets := make([][]refObject, len(names))
+	next := 0
+	for i, name := range names {
+		starts[name] = next
+		buckets[i] = sorted[next : next+sizes[name]]
+		next += sizes[name]
+	}
+	for ref, obj := range m.objects {
+		name := bucketName{TargetName(ref.Target), kindNames[ref.Kind]}
+		sorted[starts[name]] = refObject{ref, obj}
+		starts[name]++
+	}
+	for group, members := range m.members {
+		name := bucketName{TargetName(group.target), kindNames[KindMember]}
+		for memberKey, obj := range members {
+			sorted[starts[name]] = refObject{MemberRef(group.target, group.groupKey, memberKey), obj}
+			starts[name]++
+		}
+	}
+	byKey := func(a, b refObject) int {
+		return cmp.Or(strings.Compare(a.ref.Key, b.ref.Key), strings.Compare(a.ref.Member, b.ref.Member))
+	}
+	var wg sync.WaitGroup
+	for _, bucket := range buckets {
+		if len(bucket) < parallelWorkersAt {
+			slices.SortFunc(bucket, byKey)
+			continue
+		}
+		wg.Go(func() { slices.SortFunc(bucket, byKey) })
+	}
+	wg.Wait()
 	out := make([]*orgsyncv1.DesiredObject, len(sorted))
 	for i, ro := range sorted {
 		out[i] = ro.obj
 	}
 	return out
-}
-
-// refCompare orders references by target name, kind name, then keys.
-func refCompare(a, b Ref) int {
-	if a.Target != b.Target {
-		return strings.Compare(TargetName(a.Target), TargetName(b.Target))
-	}
-	if a.Kind != b.Kind {
-		return strings.Compare(kindNames[a.Kind], kindNames[b.Kind])
-	}
-	if c := strings.Compare(a.Key, b.Key); c != 0 {
-		return c
-	}
-	return strings.Compare(a.Member, b.Member)
 }
 
 // Objects returns every desired object, sorted by target, kind and key.
@@ -322,7 +373,8 @@ func (m *Model) Objects() []*orgsyncv1.DesiredObject {
 func (m *Model) Object(ref Ref) *orgsyncv1.DesiredObject {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.objects[ref]
+	obj, _ := m.object(ref)
+	return obj
 }
 
 // record applies an event to the organisation and returns the owners it affects.
@@ -438,7 +490,7 @@ func (m *Model) recordUnit(u *orgsyncv1.OrgUnit, affected map[owner]struct{}) {
 	}
 	m.units[id] = u
 	m.epoch++
-	clear(m.chains)
+	m.unitsChanged()
 	addTo(m.children, u.GetParentOrgUnitId(), id)
 	addTo(m.unitsManagedBy, u.GetManagerWorkerId(), id)
 	affected[owner{kind: 'w', id: u.GetManagerWorkerId()}] = struct{}{}
@@ -505,18 +557,25 @@ func (m *Model) refreshWorker(st *workerState, now time.Time, affected map[owner
 	affected[owner{kind: 'w', id: managerID}] = struct{}{}
 	// Reports' manager links skip a manager who has left: recompute the reports, and theirs
 	// through reports who have left too.
-	queue := []string{st.id}
-	seen := map[string]bool{st.id: true}
-	for len(queue) > 0 {
-		next := queue[0]
-		queue = queue[1:]
+	// Most workers have no report without an account: the queue and the seen set are made
+	// when one is found.
+	var queue []string
+	var seen map[string]bool
+	for next := st.id; ; {
 		for report := range m.reportsOf[next] {
 			affected[owner{kind: 'w', id: report}] = struct{}{}
-			if rst := m.workers[report]; !seen[report] && rst != nil && !m.hasAccount(rst, now) {
+			if rst := m.workers[report]; report != st.id && !seen[report] && rst != nil && !m.hasAccount(rst, now) {
+				if seen == nil {
+					seen = map[string]bool{}
+				}
 				seen[report] = true
 				queue = append(queue, report)
 			}
 		}
+		if len(queue) == 0 {
+			break
+		}
+		next, queue = queue[0], queue[1:]
 	}
 	if st.current == nil {
 		m.occupy(st, now, affected)
@@ -612,36 +671,42 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 		}
 		return strings.Compare(a.id, b.id)
 	})
-	// About a user and two memberships per worker and target: sized once rather than grown, and
-	// each owner's refs below are a part of freshRefs rather than a copy.
+	// About a user and two memberships per worker and target: sized once rather than grown.
 	fresh := make([]*orgsyncv1.DesiredObject, 0, 3*len(owners)*len(m.targets))
 	freshRefs := make([]Ref, 0, cap(fresh))
+	ownedEnds := make([]int, len(owners))
 	var previous []*orgsyncv1.DesiredObject
-	for _, o := range owners {
-		var computed []*orgsyncv1.DesiredObject
+	computedWorkers := m.computeWorkers(owners, now)
+	for i, o := range owners {
+		start := len(fresh)
 		switch o.kind {
 		case 'w':
-			computed = m.computeWorker(m.workers[o.id], now)
+			if computedWorkers != nil {
+				fresh = append(fresh, computedWorkers[i].objects...)
+				if computedWorkers[i].evalError != "" {
+					m.evalErrors["worker "+o.id] = computedWorkers[i].evalError
+				}
+				break
+			}
+			m.inTurn.evalError = ""
+			fresh = m.computeWorker(fresh, m.workers[o.id], now, &m.inTurn)
+			if m.inTurn.evalError != "" {
+				m.evalErrors["worker "+o.id] = m.inTurn.evalError
+			}
 		case 'u':
-			computed = m.computeUnit(o.id)
+			fresh = append(fresh, m.computeUnit(o.id)...)
 		case 'g':
-			computed = m.computeGlobal()
+			fresh = append(fresh, m.computeGlobal()...)
 		}
-		for _, ref := range m.owned[o] {
-			if obj, ok := m.objects[ref]; ok {
-				previous = append(previous, obj)
+		for _, obj := range m.owned[o] {
+			if stored, ok := m.object(RefOf(obj)); ok {
+				previous = append(previous, stored)
 			}
 		}
-		start := len(freshRefs)
-		for _, obj := range computed {
+		for _, obj := range fresh[start:] {
 			freshRefs = append(freshRefs, RefOf(obj))
 		}
-		fresh = append(fresh, computed...)
-		if refs := freshRefs[start:]; len(refs) == 0 {
-			delete(m.owned, o)
-		} else {
-			m.owned[o] = refs[:len(refs):len(refs)]
-		}
+		ownedEnds[i] = len(fresh)
 	}
 	changes := diff(fresh, freshRefs, previous)
 	for _, obj := range changes {
@@ -651,6 +716,27 @@ func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsync
 		} else {
 			m.setObject(ref, obj)
 		}
+	}
+	// Each owner keeps its objects as stored: an object computed the same as before is not kept
+	// twice. When nothing was there before, every object computed is the one stored.
+	owned := fresh[:len(fresh):len(fresh)]
+	if len(previous) > 0 {
+		owned = make([]*orgsyncv1.DesiredObject, len(fresh))
+		for i, obj := range fresh {
+			if stored, ok := m.object(freshRefs[i]); ok {
+				obj = stored
+			}
+			owned[i] = obj
+		}
+	}
+	start := 0
+	for i, o := range owners {
+		if objects := owned[start:ownedEnds[i]]; len(objects) == 0 {
+			delete(m.owned, o)
+		} else {
+			m.owned[o] = objects[:len(objects):len(objects)]
+		}
+		start = ownedEnds[i]
 	}
 	return changes
 }
@@ -667,25 +753,50 @@ func ownerKindOrder(kind byte) int {
 	}
 }
 
-func (m *Model) setObject(ref Ref, obj *orgsyncv1.DesiredObject) {
-	m.objects[ref] = obj
+// object returns the stored desired object ref names.
+func (m *Model) object(ref Ref) (*orgsyncv1.DesiredObject, bool) {
 	if ref.Kind == KindMember {
-		key := groupRef{ref.Target, ref.Key}
-		if m.members[key] == nil {
-			m.members[key] = map[string]*orgsyncv1.DesiredObject{}
-		}
-		m.members[key][ref.Member] = obj
+		obj, ok := m.members[groupRef{ref.Target, ref.Key}][ref.Member]
+		return obj, ok
 	}
+	obj, ok := m.objects[ref]
+	return obj, ok
+}
+
+// objectCount is the number of desired objects stored.
+func (m *Model) objectCount() int { return len(m.objects) + m.memberCount }
+
+func (m *Model) setObject(ref Ref, obj *orgsyncv1.DesiredObject) {
+	if ref.Kind != KindMember {
+		m.objects[ref] = obj
+		return
+	}
+	key := groupRef{ref.Target, ref.Key}
+	members := m.members[key]
+	if members == nil {
+		members = map[string]*orgsyncv1.DesiredObject{}
+		m.members[key] = members
+	}
+	if _, replaced := members[ref.Member]; !replaced {
+		m.memberCount++
+	}
+	members[ref.Member] = obj
 }
 
 func (m *Model) deleteObject(ref Ref) {
-	delete(m.objects, ref)
-	if ref.Kind == KindMember {
-		key := groupRef{ref.Target, ref.Key}
-		delete(m.members[key], ref.Member)
-		if len(m.members[key]) == 0 {
-			delete(m.members, key)
-		}
+	if ref.Kind != KindMember {
+		delete(m.objects, ref)
+		return
+	}
+	key := groupRef{ref.Target, ref.Key}
+	members := m.members[key]
+	if _, ok := members[ref.Member]; !ok {
+		return
+	}
+	m.memberCount--
+	delete(members, ref.Member)
+	if len(members) == 0 {
+		delete(m.members, key)
 	}
 }
 
@@ -709,28 +820,56 @@ func TargetName(target orgsyncv1.Target) string {
 	}
 }
 
-// workerVars are the expression variables of a worker record.
+// workerVars are the expression variables of a worker record, in the model's scratch space: valid
+// until the next call (refreshWorker and MarkHeld use them in turn).
 func (m *Model) workerVars(w *orgsyncv1.Worker) *policy.WorkerVars {
-	vars := &policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain, Context: m.ctx}
-	vars.UnitIDs, vars.UnitPath = m.cachedUnitChain(w.GetOrgUnitId())
-	return vars
+	m.fillWorkerVars(&m.refreshVars, w, m.memo)
+	return &m.refreshVars
 }
 
-type unitChainEntry struct{ ids, names []string }
+// fillWorkerVars sets vars to the expression variables of a worker record, remembering results
+// in memo. It only reads the model when the unit chain of the worker's unit is cached already
+// (computeWorkers).
+func (m *Model) fillWorkerVars(vars *policy.WorkerVars, w *orgsyncv1.Worker, memo *policy.Memo) {
+	*vars = policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain, Context: m.ctx, Memo: memo}
+	vars.UnitIDs, vars.UnitPath = m.cachedUnitChain(w.GetOrgUnitId())
+}
+
+// unitsChanged forgets what was computed from the org units as they were: the unit chains and
+// the remembered results of expressions that read a unit.
+func (m *Model) unitsChanged() {
+	clear(m.chains)
+	m.memo.Reset()
+}
+
+type unitChainEntry struct {
+	ids, names []string
+	// groupKey is GroupKey(unit id), made once for all the unit's workers.
+	groupKey string
+}
 
 // cachedUnitChain is unitChain, remembered until a unit changes; the slices it returns are
 // shared and never changed. Only the goroutine that applies changes (holding the write lock)
-// calls it.
+// calls it, or goroutines that only read it once it holds their units (computeWorkers).
 func (m *Model) cachedUnitChain(unitID string) (ids, names []string) {
+	chain := m.cachedUnit(unitID)
+	return chain.ids, chain.names
+}
+
+// cachedGroupKey is GroupKey(unitID), remembered with the unit's chain.
+func (m *Model) cachedGroupKey(unitID string) string { return m.cachedUnit(unitID).groupKey }
+
+func (m *Model) cachedUnit(unitID string) unitChainEntry {
 	if chain, ok := m.chains[unitID]; ok {
-		return chain.ids, chain.names
+		return chain
 	}
-	ids, names = m.unitChain(unitID)
+	ids, names := m.unitChain(unitID)
 	if m.chains == nil {
 		m.chains = map[string]unitChainEntry{}
 	}
-	m.chains[unitID] = unitChainEntry{ids: ids[:len(ids):len(ids)], names: names[:len(names):len(names)]}
-	return ids, names
+	chain := unitChainEntry{ids: ids[:len(ids):len(ids)], names: names[:len(names):len(names)], groupKey: GroupKey(unitID)}
+	m.chains[unitID] = chain
+	return chain
 }
 
 // unitChain lists the ids and names of a unit and its ancestors, root first; a cycle or a

@@ -82,7 +82,7 @@ func (m *Model) copyLocked(pol *policy.Policy, withObjects bool) *Model {
 	c.leads = cloneIndex(m.leads)
 	if withObjects {
 		c.globalsComputed = m.globalsComputed
-		c.objects = maps.Clone(m.objects)
+		c.objects, c.memberCount = maps.Clone(m.objects), m.memberCount
 		c.owned = maps.Clone(m.owned)
 		c.members = make(map[groupRef]map[string]*orgsyncv1.DesiredObject, len(m.members))
 		for key, members := range m.members {

@@ -72,8 +72,8 @@ func (m *Model) GroupKeysOf(target orgsyncv1.Target, workerID string) []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	var keys []string
-	for _, ref := range m.owned[owner{kind: 'w', id: workerID}] {
-		if ref.Target == target && ref.Kind == KindMember {
+	for _, obj := range m.owned[owner{kind: 'w', id: workerID}] {
+		if ref := RefOf(obj); ref.Target == target && ref.Kind == KindMember {
 			keys = append(keys, ref.Key)
 		}
 	}
@@ -328,5 +328,5 @@ type Counts struct {
 func (m *Model) Counts() Counts {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return Counts{Units: len(m.units), Workers: len(m.workers), Objects: len(m.objects)}
+	return Counts{Units: len(m.units), Workers: len(m.workers), Objects: m.objectCount()}
 }

@@ -40,6 +40,9 @@ type WorkerVars struct {
 	// context stops the expression (a plan's deadline). With or without it an evaluation is
 	// bounded by CostLimit and, with a comprehension, EvalTimeout.
 	Context context.Context
+	// Memo, when set, remembers results by the inputs an expression reads (see Memo), so that
+	// workers with the same inputs share one evaluation.
+	Memo *Memo
 }
 
 var _ interpreter.Activation = (*WorkerVars)(nil)
@@ -285,6 +288,8 @@ type Expr struct {
 	program cel.Program
 	// loops says the expression has a comprehension (map, filter, exists, all).
 	loops bool
+	// memo is what a worker expression reads, for a Memo; nil when it cannot be memoised.
+	memo *memoInputs
 }
 
 // String evaluates an expression whose type is string.
@@ -332,6 +337,21 @@ func (e *Expr) eval(vars interpreter.Activation) (ref.Val, error) {
 			return nil, fmt.Errorf("%s: %s: not evaluated: %w", e.At, e.What, cause)
 		}
 	}
+	if worker, ok := vars.(*WorkerVars); ok && worker.Memo != nil && e.memo != nil {
+		if out, found := worker.Memo.lookup(e, worker); found {
+			return out, nil
+		}
+		out, err := e.evalProgram(parent, vars)
+		if err == nil {
+			worker.Memo.remember(e, out)
+		}
+		return out, err
+	}
+	return e.evalProgram(parent, vars)
+}
+
+// evalProgram is eval without the memo.
+func (e *Expr) evalProgram(parent context.Context, vars interpreter.Activation) (ref.Val, error) {
 	var (
 		out ref.Val
 		err error

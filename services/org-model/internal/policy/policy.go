@@ -397,7 +397,11 @@ func (p *parser) compile(n *yaml.Node, what string, env *cel.Env, want *cel.Type
 	if err != nil {
 		return nil, p.fail(n, "%s: CEL: %v", what, err)
 	}
-	return &Expr{Source: src, At: fmt.Sprintf("%s:%d", p.problems.File, n.Line), What: what, program: prg, loops: loops}, nil
+	expr := &Expr{Source: src, At: fmt.Sprintf("%s:%d", p.problems.File, n.Line), What: what, program: prg, loops: loops}
+	if env == p.workerEnv {
+		expr.memo = memoInputsOf(ast.NativeRep(), loops)
+	}
+	return expr, nil
 }
 
 // costString renders an estimated cost; CEL's "unbounded" is the largest uint64.
