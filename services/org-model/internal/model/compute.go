@@ -46,6 +46,7 @@ func (m *Model) computeWorker(st *workerState, now time.Time) []*orgsyncv1.Desir
 	if phase == PhaseActive || phase == PhaseLeft {
 		groupKeys = m.groupsOf(st, vars, phase, now)
 	}
+	groupKeys = m.grantedGroups(st, groupKeys, phase, now)
 	d := lifecycleDates(st, st.current, m.pol)
 	out := make([]*orgsyncv1.DesiredObject, 0, len(m.targets)*(1+len(groupKeys)))
 	for _, target := range m.targets {
