@@ -21,4 +21,12 @@ var GRPCRules = auth.Rules{
 	orgsyncv1.OrgModelService_ListAudit_FullMethodName:         auth.Viewer,
 	orgsyncv1.OrgModelService_Approve_FullMethodName:           auth.Approver,
 	orgsyncv1.OrgModelService_Reject_FullMethodName:            auth.Approver,
+	// Delegations and helpdesk requests: listing reads; creating, ending and requesting act on
+	// the running system (operator); deciding a request is an approval (approver).
+	orgsyncv1.OrgModelService_ListDelegations_FullMethodName:     auth.Viewer,
+	orgsyncv1.OrgModelService_ListAccessRequests_FullMethodName:  auth.Viewer,
+	orgsyncv1.OrgModelService_CreateDelegation_FullMethodName:    auth.Operator,
+	orgsyncv1.OrgModelService_EndDelegation_FullMethodName:       auth.Operator,
+	orgsyncv1.OrgModelService_RequestAccess_FullMethodName:       auth.Operator,
+	orgsyncv1.OrgModelService_DecideAccessRequest_FullMethodName: auth.Approver,
 }

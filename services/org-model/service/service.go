@@ -26,6 +26,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/server"
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/access"
 	"github.com/orgsync/orgsync/services/org-model/internal/approvals"
 	"github.com/orgsync/orgsync/services/org-model/internal/audit"
 	"github.com/orgsync/orgsync/services/org-model/internal/checkpoint"
@@ -101,6 +102,8 @@ type Service struct {
 	checkpoints *checkpoint.Checkpointer
 	// observers are the metric callbacks registered in New, unregistered when Run returns.
 	observers []metric.Registration
+	// access keeps delegations and helpdesk requests.
+	access *access.Service
 }
 
 // New loads the policy, opens the listeners and connects to JetStream (waiting for it until ctx
@@ -147,6 +150,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 			return nil, err
 		}
 	}
+	accessKV, err := access.OpenBucket(ctx, js, cfg.Streams)
+	if err != nil {
+		nc.Close()
+		srv.Close()
+		return nil, err
+	}
 	targets := model.TargetsOf(pol)
 	s := &Service{
 		server:      srv,
@@ -168,11 +177,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	s.engine = engine.New(s.clock, schedule{s})
 	s.checkpoints = checkpoint.New(checkpoints, cfg.Checkpoint, s.model, s.engine, s.clock, logger)
 	s.approvals = approvals.New(s.engine, s.guard, s.decisions, s.publishing, s.clock)
+	s.access = access.New(s.engine, s.model, accessKV, s.emit, s.clock, s.caughtUp.Load, logger)
 	orgsyncv1.RegisterOrgModelServiceServer(srv.GRPC(), query.NewServer(query.Deps{
 		Model: s.model, Publisher: s.publisher, Results: s.results, Guard: s.guard, Clock: s.clock,
 		Approve: s.approvals.Approve, Reject: s.approvals.Reject, Decided: s.decisions.List, Ready: s.caughtUp.Load, PlanTimeout: cfg.PlanTimeout,
 		Audit: audit.NewReader(js, s.causes).List, Streams: func(ctx context.Context) ([]*orgsyncv1.StreamStatus, error) { return status.Streams(ctx, js) },
 		Services: func(ctx context.Context) ([]*orgsyncv1.ServiceStatus, error) { return stream.ReadStatuses(ctx, js) },
+		Access:   s.access,
 	}))
 	srv.Authorize(GRPCRules)
 	if s.observers, err = status.Observe(js, s.guardHeld); err != nil {
@@ -232,6 +243,11 @@ func (s *Service) followHR(ctx context.Context) error {
 		return err
 	}
 	if err := s.loadIdentifiers(ctx); err != nil {
+		return err
+	}
+	// Delegations and approved helpdesk memberships live apart from HR: loaded before the replay,
+	// its reconcile publishes what they give.
+	if err := s.engine.Do(ctx, s.access.Load); err != nil {
 		return err
 	}
 	firstSeq, replayUntil, err := s.hr.Bounds(ctx)
