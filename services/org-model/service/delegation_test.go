@@ -83,7 +83,12 @@ func TestDelegationStartsAndEndsOnItsDatesAndSurvivesRestart(t *testing.T) {
 	}
 
 	fake.Set(time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC))
-	eventuallyMembership(t, h, "unit-sales", "E2", "member")
+	cause := eventuallyMembership(t, h, "unit-sales", "E2", "member")
+	want := &orgsyncv1.Cause{Reason: "delegation started", DelegationId: d.GetDelegationId(), RequestedBy: tokenPrincipal(auth.Operator),
+		GrantReason: "covering E1's parental leave"}
+	if diff := cmp.Diff(want, cause, protocmp.Transform(), protocmp.IgnoreFields(&orgsyncv1.Cause{}, "computed_at")); diff != "" {
+		t.Errorf("cause of the delegation's start (-want +got):\n%s", diff)
+	}
 	if got, _ := h.membership(t, "unit-marketing", "E2"); got != "member" {
 		t.Errorf("the delegate's own membership is %s", got)
 	}
@@ -114,7 +119,11 @@ func TestDelegationStartsAndEndsOnItsDatesAndSurvivesRestart(t *testing.T) {
 	}
 
 	fake.Set(time.Date(2026, 3, 6, 0, 0, 0, 0, time.UTC))
-	eventuallyMembership(t, h, "unit-sales", "E2", "removed")
+	cause = eventuallyMembership(t, h, "unit-sales", "E2", "removed")
+	want.Reason = "delegation ended"
+	if diff := cmp.Diff(want, cause, protocmp.Transform(), protocmp.IgnoreFields(&orgsyncv1.Cause{}, "computed_at")); diff != "" {
+		t.Errorf("cause of the delegation's end (-want +got):\n%s", diff)
+	}
 	if got, _ := h.membership(t, "unit-marketing", "E2"); got != "member" {
 		t.Errorf("after the end the delegate's own membership is %s", got)
 	}

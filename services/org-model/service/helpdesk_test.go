@@ -82,7 +82,11 @@ func TestHelpdeskMembershipNeedsASecondApprover(t *testing.T) {
 		t.Fatalf("after a restart the temporary membership is %s", got)
 	}
 	fake.Set(time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC))
-	eventuallyMembership(t, h, "unit-sales", "E2", "removed")
+	cause = eventuallyMembership(t, h, "unit-sales", "E2", "removed")
+	want.Reason = "temporary access ended"
+	if diff := cmp.Diff(want, cause, protocmp.Transform(), protocmp.IgnoreFields(&orgsyncv1.Cause{}, "computed_at")); diff != "" {
+		t.Errorf("cause of the removal on the end date (-want +got):\n%s", diff)
+	}
 	list, err := h.clientWith(t, svc, h.tokens[auth.Viewer]).ListAccessRequests(t.Context(), &orgsyncv1.ListAccessRequestsRequest{})
 	if err != nil || len(list.GetRequests()) != 1 {
 		t.Fatalf("list: %v, %v", list, err)

@@ -332,7 +332,8 @@ func (sc schedule) NextDue() time.Time {
 // Due applies and publishes the transitions due at now.
 func (sc schedule) Due(ctx context.Context, now time.Time) error {
 	changes := sc.s.model.Advance(now)
-	return sc.s.emit(ctx, changes, &orgsyncv1.Cause{Reason: "lifecycle transition due", ComputedAt: timestamppb.New(now)})
+	cause := sc.s.access.DueCause(changes, &orgsyncv1.Cause{Reason: "lifecycle transition due", ComputedAt: timestamppb.New(now)}, now)
+	return sc.s.emit(ctx, changes, cause)
 }
 
 // reconcile publishes every desired object that differs from DIRECTORY and a tombstone for every

@@ -74,6 +74,7 @@ type Model interface {
 	CheckMembershipRequest(workerID, groupKey string, endDate *orgsyncv1.Date, now time.Time) error
 	ApplyMembershipGrant(grant model.MembershipGrant, now time.Time) []*orgsyncv1.DesiredObject
 	RestoreMembershipGrants(grants []model.MembershipGrant)
+	GrantTransitions(from, to time.Time) []model.GrantTransition
 }
 
 var _ Model = (*model.Model)(nil)
@@ -98,6 +99,8 @@ type Service struct {
 	// delegations and requests are what the bucket holds, by id; the engine's goroutine owns them.
 	delegations map[string]*orgsyncv1.Delegation
 	requests    map[string]*orgsyncv1.AccessRequest
+	// lastDue is when DueCause last ran (the load at start before that).
+	lastDue time.Time
 }
 
 // New returns the service over kv. ready says whether the HR replay at start is done.
@@ -175,6 +178,7 @@ loop:
 		s.logger.WarnContext(ctx, "delegations not applied", "bucket", Bucket, "error", err)
 	}
 	s.model.RestoreMembershipGrants(grants)
+	s.lastDue = s.clock.Now()
 	s.logger.InfoContext(ctx, "access loaded", "delegations", len(delegations), "requests", len(s.requests))
 	return nil
 }
@@ -431,4 +435,39 @@ func (s *Service) expire(ctx context.Context, r *orgsyncv1.AccessRequest, now ti
 // samePrincipal says whether two principals are the same person or token.
 func samePrincipal(a, b *orgsyncv1.Principal) bool {
 	return a.GetSubject() == b.GetSubject() && a.GetIssuer() == b.GetIssuer() && a.GetTokenName() == b.GetTokenName()
+}
+
+// DueCause is the cause of the changes a due transition made at now: base, unless exactly one
+// grant started or ended since the last due transition and every change is a membership of its
+// worker — then the grant's cause (its id, requester, approver and reason), so that the AUDIT
+// records of a delegation's start and end name it. It runs on the engine's goroutine.
+func (s *Service) DueCause(changes []*orgsyncv1.DesiredObject, base *orgsyncv1.Cause, now time.Time) *orgsyncv1.Cause {
+	from := s.lastDue
+	s.lastDue = now
+	transitions := s.model.GrantTransitions(from, now)
+	if len(transitions) != 1 || len(changes) == 0 {
+		return base
+	}
+	transition := transitions[0]
+	for _, obj := range changes {
+		if obj.GetMembership().GetMemberKey() != transition.WorkerID {
+			return base
+		}
+	}
+	cause := proto.CloneOf(base)
+	switch d, r := s.delegations[transition.DelegationID], s.requests[transition.RequestID]; {
+	case transition.DelegationID != "" && d != nil:
+		cause.Reason = "delegation started"
+		if transition.Ended {
+			cause.Reason = "delegation ended"
+		}
+		cause.DelegationId, cause.RequestedBy, cause.GrantReason = d.GetDelegationId(), d.GetCreatedBy(), d.GetReason()
+	case transition.RequestID != "" && r != nil:
+		cause.Reason = "temporary access started"
+		if transition.Ended {
+			cause.Reason = "temporary access ended"
+		}
+		cause.AccessRequestId, cause.RequestedBy, cause.ApprovedBy, cause.GrantReason = r.GetRequestId(), r.GetRequestedBy(), r.GetDecidedBy(), r.GetReason()
+	}
+	return cause
 }

@@ -410,3 +410,28 @@ func ownReason(directGroup string) orgsyncv1.MembershipReason {
 	}
 	return orgsyncv1.MembershipReason_MEMBERSHIP_REASON_UNSPECIFIED
 }
+
+// GrantTransition is a grant starting or ending.
+type GrantTransition struct {
+	DelegationID, RequestID string
+	WorkerID                string
+	Ended                   bool
+}
+
+// GrantTransitions lists the grants that start or end after from and by to.
+func (m *Model) GrantTransitions(from, to time.Time) []GrantTransition {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []GrantTransition
+	for _, g := range m.grants.byID {
+		for _, edge := range []struct {
+			at    time.Time
+			ended bool
+		}{{g.start, false}, {g.end, true}} {
+			if edge.at.After(from) && !edge.at.After(to) {
+				out = append(out, GrantTransition{DelegationID: g.delegationID, RequestID: g.requestID, WorkerID: g.delegateID, Ended: edge.ended})
+			}
+		}
+	}
+	return out
+}
