@@ -214,6 +214,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.logger.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr())
 	group, groupCtx := errgroup.WithContext(ctx)
 	s.approvals.SetLifetime(groupCtx)
+	s.access.SetLifetime(groupCtx)
 	group.Go(func() error { return s.server.Run(groupCtx) })
 	group.Go(func() error { return s.followHR(groupCtx) })
 	group.Go(func() error { return s.resultsFollower.Run(groupCtx) })

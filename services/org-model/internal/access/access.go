@@ -101,6 +101,25 @@ type Service struct {
 	requests    map[string]*orgsyncv1.AccessRequest
 	// lastDue is when DueCause last ran (the load at start before that).
 	lastDue time.Time
+	// lifetime ends when the service stops: what a creation, an end or an approval changed is
+	// published until then even when its caller has gone away.
+	lifetime context.Context
+}
+
+// SetLifetime sets the context whose end stops publishing what a call decided once its caller
+// has gone away. Call it before the engine runs.
+func (s *Service) SetLifetime(ctx context.Context) { s.lifetime = ctx }
+
+// publish emits what a decision changed. The decision is kept already, so its changes are
+// published even if the caller goes away (stopping half-way would leave them unpublished until
+// a restart), for as long as the service runs.
+func (s *Service) publish(ctx context.Context, changes []*orgsyncv1.DesiredObject, cause *orgsyncv1.Cause) error {
+	publishCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	if s.lifetime != nil {
+		defer context.AfterFunc(s.lifetime, cancel)()
+	}
+	return s.emit(publishCtx, changes, cause)
 }
 
 // New returns the service over kv. ready says whether the HR replay at start is done.
@@ -243,7 +262,7 @@ func (s *Service) CreateDelegation(ctx context.Context, req *orgsyncv1.CreateDel
 			return err
 		}
 		created = s.withState(d, now)
-		return s.emit(ctx, changes, delegationCause(d, "delegation created", now))
+		return s.publish(ctx, changes, delegationCause(d, "delegation created", now))
 	})
 	return created, err
 }
@@ -274,7 +293,7 @@ func (s *Service) EndDelegation(ctx context.Context, delegationID string) (*orgs
 		ended = s.withState(d, now)
 		cause := delegationCause(d, "delegation ended", now)
 		cause.RequestedBy = d.GetEndedBy()
-		return s.emit(ctx, changes, cause)
+		return s.publish(ctx, changes, cause)
 	})
 	return ended, err
 }
@@ -389,7 +408,7 @@ func (s *Service) DecideAccessRequest(ctx context.Context, requestID string, dec
 			return nil
 		}
 		changes := s.model.ApplyMembershipGrant(membershipGrant(r), now)
-		return s.emit(ctx, changes, &orgsyncv1.Cause{Reason: "helpdesk request approved", ComputedAt: timestamppb.New(now),
+		return s.publish(ctx, changes, &orgsyncv1.Cause{Reason: "helpdesk request approved", ComputedAt: timestamppb.New(now),
 			AccessRequestId: requestID, RequestedBy: r.GetRequestedBy(), ApprovedBy: by, GrantReason: r.GetReason()})
 	})
 	return decided, err
