@@ -419,7 +419,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		); err != nil {
 			t.Fatal(err)
 		}
-		follow(t, operator, chromedp.CSS(`#request-access`), func(location string) bool { return strings.Contains(location, "/workers/E1101?done=") })
+		// The page is already at ?done= (the delegation's notice): wait for the request's.
+		follow(t, operator, chromedp.CSS(`#request-access`), func(location string) bool { return strings.Contains(location, "/workers/E1101?done=request") })
 		requests, err := cs.api.ListAccessRequests(t.Context(), &orgsyncv1.ListAccessRequestsRequest{})
 		if err != nil || len(requests.GetRequests()) != 1 {
 			t.Fatalf("requests: %v, %v", requests, err)
