@@ -101,6 +101,8 @@ type Service struct {
 	requests    map[string]*orgsyncv1.AccessRequest
 	// lastDue is when DueCause last ran (the load at start before that).
 	lastDue time.Time
+	// loaded says Load has read the bucket: lists before that would be empty, not true.
+	loaded bool
 	// lifetime ends when the service stops: what a creation, an end or an approval changed is
 	// published until then even when its caller has gone away.
 	lifetime context.Context
@@ -197,7 +199,7 @@ loop:
 		s.logger.WarnContext(ctx, "delegations not applied", "bucket", Bucket, "error", err)
 	}
 	s.model.RestoreMembershipGrants(grants)
-	s.lastDue = s.clock.Now()
+	s.lastDue, s.loaded = s.clock.Now(), true
 	s.logger.InfoContext(ctx, "access loaded", "delegations", len(delegations), "requests", len(s.requests))
 	return nil
 }
@@ -302,6 +304,9 @@ func (s *Service) EndDelegation(ctx context.Context, delegationID string) (*orgs
 func (s *Service) ListDelegations(ctx context.Context, workerID string) ([]*orgsyncv1.Delegation, error) {
 	var out []*orgsyncv1.Delegation
 	err := s.engine.Do(ctx, func(context.Context) error {
+		if !s.loaded {
+			return ErrNotReady
+		}
 		now := s.clock.Now()
 		for _, d := range s.delegations {
 			if workerID == "" || d.GetDelegateWorkerId() == workerID || d.GetFromWorkerId() == workerID {
@@ -419,6 +424,9 @@ func (s *Service) DecideAccessRequest(ctx context.Context, requestID string, dec
 func (s *Service) ListAccessRequests(ctx context.Context) ([]*orgsyncv1.AccessRequest, error) {
 	var out []*orgsyncv1.AccessRequest
 	err := s.engine.Do(ctx, func(ctx context.Context) error {
+		if !s.loaded {
+			return ErrNotReady
+		}
 		now := s.clock.Now()
 		for _, r := range s.requests {
 			if err := s.expire(ctx, r, now); err != nil {

@@ -152,6 +152,13 @@ func TestDelegationSurvivesCheckpoint(t *testing.T) {
 	if got := restored.NextDue(); !got.Equal(at("2026-03-10T00:00:00Z")) {
 		t.Errorf("NextDue after restore = %v, want the delegation's end", got)
 	}
+	// A plan's copies keep the delegation: a dry run does not show its memberships removed.
+	if planned := m.WithPolicy(m.Policy(), now); !isMember(planned, "unit-sales", "E3") {
+		t.Error("a copy under a policy lost the delegation")
+	}
+	if cloned := m.Clone(); !isMember(cloned, "unit-sales", "E3") || len(cloned.Advance(now.Add(time.Hour))) != 0 {
+		t.Error("a clone lost the delegation")
+	}
 	restored.Advance(at("2026-03-10T00:00:00Z"))
 	if isMember(restored, "unit-sales", "E3") {
 		t.Error("the restored delegation did not end")
