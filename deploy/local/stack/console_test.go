@@ -389,6 +389,54 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("an operator delegates and asks for temporary access, an approver approves", func(t *testing.T) {
+		operator := newPerson(t, browser)
+		signIn(t, operator, s, "/workers/E1101", "oscar.operator")
+		today := time.Now().UTC()
+		if err := chromedp.Do(operator,
+			chromedp.SetValue(chromedp.CSS(`#from`), "E1110"),
+			chromedp.SetValue(chromedp.CSS(`#start`), today.AddDate(0, 0, -1).Format("2006-01-02")),
+			chromedp.SetValue(chromedp.CSS(`#end`), today.AddDate(0, 0, 7).Format("2006-01-02")),
+			chromedp.SetValue(chromedp.CSS(`#delegation-reason`), "covering E1110"),
+		); err != nil {
+			t.Fatal(err)
+		}
+		follow(t, operator, chromedp.CSS(`#delegate`), func(location string) bool { return strings.Contains(location, "/workers/E1101?done=") })
+		if notice := text(t, operator, "#notice"); !strings.Contains(notice, "created") {
+			t.Errorf("notice after delegating: %q", notice)
+		}
+		if row := text(t, operator, "#delegations tbody"); !strings.Contains(row, "E1110") || !strings.Contains(row, "active") || !strings.Contains(row, "oscar.operator") {
+			t.Errorf("delegations on the worker page: %q", row)
+		}
+		eventually(t, func() bool {
+			explained, err := cs.api.ExplainMembership(t.Context(), &orgsyncv1.ExplainMembershipRequest{GroupKey: "unit-marketing", WorkerId: "E1101"})
+			return err == nil && explained.GetReasonKind() == orgsyncv1.MembershipReason_MEMBERSHIP_REASON_DELEGATION
+		})
+
+		if err := chromedp.Do(operator,
+			chromedp.SetValue(chromedp.CSS(`#group`), "unit-finance"),
+			chromedp.SetValue(chromedp.CSS(`#until`), today.AddDate(0, 0, 3).Format("2006-01-02")),
+			chromedp.SetValue(chromedp.CSS(`#request-reason`), "INC-1 month-end"),
+		); err != nil {
+			t.Fatal(err)
+		}
+		// The page is already at ?done= (the delegation's notice): wait for the request's.
+		follow(t, operator, chromedp.CSS(`#request-access`), func(location string) bool { return strings.Contains(location, "/workers/E1101?done=request") })
+		requests, err := cs.api.ListAccessRequests(t.Context(), &orgsyncv1.ListAccessRequestsRequest{})
+		if err != nil || len(requests.GetRequests()) != 1 {
+			t.Fatalf("requests: %v, %v", requests, err)
+		}
+		requestID := requests.GetRequests()[0].GetRequestId()
+
+		approver := newPerson(t, browser)
+		signIn(t, approver, s, "/approvals", "alex.approver")
+		follow(t, approver, chromedp.CSS(`#approve-request-`+requestID), func(location string) bool { return strings.Contains(location, "/approvals?done=") })
+		if notice := text(t, approver, "#notice"); !strings.Contains(notice, "request "+requestID+" approved") {
+			t.Errorf("notice after approving: %q", notice)
+		}
+		eventually(t, func() bool { return slices.Contains(groupMembers(s, "Org - Finance"), "E1101") })
+	})
+
 	batch := leaveEngineering(t, cs)
 
 	t.Run("a screenshot of each page", func(t *testing.T) {

@@ -394,8 +394,16 @@ type Cause struct {
 	// approval_batch_id names the mass-change guard batch whose approval released this state, when
 	// the state was held.
 	ApprovalBatchId string `protobuf:"bytes,5,opt,name=approval_batch_id,json=approvalBatchId,proto3" json:"approval_batch_id,omitempty"`
-	// approved_by is who approved that batch.
-	ApprovedBy    *Principal `protobuf:"bytes,6,opt,name=approved_by,json=approvedBy,proto3" json:"approved_by,omitempty"`
+	// approved_by is who approved that batch, or the helpdesk request access_request_id.
+	ApprovedBy *Principal `protobuf:"bytes,6,opt,name=approved_by,json=approvedBy,proto3" json:"approved_by,omitempty"`
+	// delegation_id names the delegation whose creation, start, end or early end changed this state.
+	DelegationId string `protobuf:"bytes,7,opt,name=delegation_id,json=delegationId,proto3" json:"delegation_id,omitempty"`
+	// access_request_id names the approved helpdesk request that changed this state.
+	AccessRequestId string `protobuf:"bytes,8,opt,name=access_request_id,json=accessRequestId,proto3" json:"access_request_id,omitempty"`
+	// requested_by is who created the delegation or asked for the helpdesk request.
+	RequestedBy *Principal `protobuf:"bytes,9,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	// grant_reason is the reason given with that delegation or request.
+	GrantReason   string `protobuf:"bytes,10,opt,name=grant_reason,json=grantReason,proto3" json:"grant_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -470,6 +478,34 @@ func (x *Cause) GetApprovedBy() *Principal {
 		return x.ApprovedBy
 	}
 	return nil
+}
+
+func (x *Cause) GetDelegationId() string {
+	if x != nil {
+		return x.DelegationId
+	}
+	return ""
+}
+
+func (x *Cause) GetAccessRequestId() string {
+	if x != nil {
+		return x.AccessRequestId
+	}
+	return ""
+}
+
+func (x *Cause) GetRequestedBy() *Principal {
+	if x != nil {
+		return x.RequestedBy
+	}
+	return nil
+}
+
+func (x *Cause) GetGrantReason() string {
+	if x != nil {
+		return x.GrantReason
+	}
+	return ""
 }
 
 // Principal is who called orgsync's API to decide or act: an OIDC subject at its issuer, or a
@@ -1013,7 +1049,7 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"\n" +
 	"membership\x18\f \x01(\v2\x1d.orgsync.v1.DesiredMembershipH\x00R\n" +
 	"membershipB\b\n" +
-	"\x06object\"\x81\x02\n" +
+	"\x06object\"\xaf\x03\n" +
 	"\x05Cause\x12\x1e\n" +
 	"\vhr_event_id\x18\x01 \x01(\tR\thrEventId\x12\x1f\n" +
 	"\vhr_sequence\x18\x02 \x01(\x04R\n" +
@@ -1023,7 +1059,12 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"computedAt\x12*\n" +
 	"\x11approval_batch_id\x18\x05 \x01(\tR\x0fapprovalBatchId\x126\n" +
 	"\vapproved_by\x18\x06 \x01(\v2\x15.orgsync.v1.PrincipalR\n" +
-	"approvedBy\"\\\n" +
+	"approvedBy\x12#\n" +
+	"\rdelegation_id\x18\a \x01(\tR\fdelegationId\x12*\n" +
+	"\x11access_request_id\x18\b \x01(\tR\x0faccessRequestId\x128\n" +
+	"\frequested_by\x18\t \x01(\v2\x15.orgsync.v1.PrincipalR\vrequestedBy\x12!\n" +
+	"\fgrant_reason\x18\n" +
+	" \x01(\tR\vgrantReason\"\\\n" +
 	"\tPrincipal\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1d\n" +
@@ -1141,18 +1182,19 @@ var file_orgsync_v1_directory_proto_depIdxs = []int32{
 	10, // 4: orgsync.v1.DesiredObject.membership:type_name -> orgsync.v1.DesiredMembership
 	12, // 5: orgsync.v1.Cause.computed_at:type_name -> google.protobuf.Timestamp
 	6,  // 6: orgsync.v1.Cause.approved_by:type_name -> orgsync.v1.Principal
-	12, // 7: orgsync.v1.DesiredUser.employee_hire_date:type_name -> google.protobuf.Timestamp
-	12, // 8: orgsync.v1.DesiredUser.employee_leave_date_time:type_name -> google.protobuf.Timestamp
-	12, // 9: orgsync.v1.DesiredUser.access_revoked_at:type_name -> google.protobuf.Timestamp
-	11, // 10: orgsync.v1.DesiredUser.attributes:type_name -> orgsync.v1.DesiredUser.AttributesEntry
-	2,  // 11: orgsync.v1.DesiredGroup.kind:type_name -> orgsync.v1.GroupKind
-	9,  // 12: orgsync.v1.DesiredGroup.licenses:type_name -> orgsync.v1.GroupLicense
-	3,  // 13: orgsync.v1.DesiredMembership.member_kind:type_name -> orgsync.v1.MemberKind
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	6,  // 7: orgsync.v1.Cause.requested_by:type_name -> orgsync.v1.Principal
+	12, // 8: orgsync.v1.DesiredUser.employee_hire_date:type_name -> google.protobuf.Timestamp
+	12, // 9: orgsync.v1.DesiredUser.employee_leave_date_time:type_name -> google.protobuf.Timestamp
+	12, // 10: orgsync.v1.DesiredUser.access_revoked_at:type_name -> google.protobuf.Timestamp
+	11, // 11: orgsync.v1.DesiredUser.attributes:type_name -> orgsync.v1.DesiredUser.AttributesEntry
+	2,  // 12: orgsync.v1.DesiredGroup.kind:type_name -> orgsync.v1.GroupKind
+	9,  // 13: orgsync.v1.DesiredGroup.licenses:type_name -> orgsync.v1.GroupLicense
+	3,  // 14: orgsync.v1.DesiredMembership.member_kind:type_name -> orgsync.v1.MemberKind
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_orgsync_v1_directory_proto_init() }

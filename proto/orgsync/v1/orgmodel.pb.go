@@ -143,6 +143,232 @@ func (ChangeAction) EnumDescriptor() ([]byte, []int) {
 	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{1}
 }
 
+// MembershipReason is what makes a worker a direct member of a group.
+type MembershipReason int32
+
+const (
+	MembershipReason_MEMBERSHIP_REASON_UNSPECIFIED MembershipReason = 0
+	// MEMBERSHIP_REASON_ORG_UNIT: HR places the worker in the unit of the group.
+	MembershipReason_MEMBERSHIP_REASON_ORG_UNIT MembershipReason = 1
+	// MEMBERSHIP_REASON_RULE: a rule group's filter selects the worker.
+	MembershipReason_MEMBERSHIP_REASON_RULE MembershipReason = 2
+	// MEMBERSHIP_REASON_MANAGER: HR names the worker as a manager (manager groups).
+	MembershipReason_MEMBERSHIP_REASON_MANAGER MembershipReason = 3
+	// MEMBERSHIP_REASON_DELEGATION: a delegation gives the worker another worker's or a unit's groups.
+	MembershipReason_MEMBERSHIP_REASON_DELEGATION MembershipReason = 4
+	// MEMBERSHIP_REASON_TEMPORARY_ACCESS: an approved helpdesk request gives a temporary membership.
+	MembershipReason_MEMBERSHIP_REASON_TEMPORARY_ACCESS MembershipReason = 5
+)
+
+// Enum value maps for MembershipReason.
+var (
+	MembershipReason_name = map[int32]string{
+		0: "MEMBERSHIP_REASON_UNSPECIFIED",
+		1: "MEMBERSHIP_REASON_ORG_UNIT",
+		2: "MEMBERSHIP_REASON_RULE",
+		3: "MEMBERSHIP_REASON_MANAGER",
+		4: "MEMBERSHIP_REASON_DELEGATION",
+		5: "MEMBERSHIP_REASON_TEMPORARY_ACCESS",
+	}
+	MembershipReason_value = map[string]int32{
+		"MEMBERSHIP_REASON_UNSPECIFIED":      0,
+		"MEMBERSHIP_REASON_ORG_UNIT":         1,
+		"MEMBERSHIP_REASON_RULE":             2,
+		"MEMBERSHIP_REASON_MANAGER":          3,
+		"MEMBERSHIP_REASON_DELEGATION":       4,
+		"MEMBERSHIP_REASON_TEMPORARY_ACCESS": 5,
+	}
+)
+
+func (x MembershipReason) Enum() *MembershipReason {
+	p := new(MembershipReason)
+	*p = x
+	return p
+}
+
+func (x MembershipReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MembershipReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgsync_v1_orgmodel_proto_enumTypes[2].Descriptor()
+}
+
+func (MembershipReason) Type() protoreflect.EnumType {
+	return &file_orgsync_v1_orgmodel_proto_enumTypes[2]
+}
+
+func (x MembershipReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MembershipReason.Descriptor instead.
+func (MembershipReason) EnumDescriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{2}
+}
+
+// DelegationState is where a delegation stands at one moment.
+type DelegationState int32
+
+const (
+	DelegationState_DELEGATION_STATE_UNSPECIFIED DelegationState = 0
+	// DELEGATION_STATE_SCHEDULED: its start date has not come.
+	DelegationState_DELEGATION_STATE_SCHEDULED DelegationState = 1
+	// DELEGATION_STATE_ACTIVE: the delegate has the memberships now.
+	DelegationState_DELEGATION_STATE_ACTIVE DelegationState = 2
+	// DELEGATION_STATE_ENDED: past its end date, or ended by an operator.
+	DelegationState_DELEGATION_STATE_ENDED DelegationState = 3
+)
+
+// Enum value maps for DelegationState.
+var (
+	DelegationState_name = map[int32]string{
+		0: "DELEGATION_STATE_UNSPECIFIED",
+		1: "DELEGATION_STATE_SCHEDULED",
+		2: "DELEGATION_STATE_ACTIVE",
+		3: "DELEGATION_STATE_ENDED",
+	}
+	DelegationState_value = map[string]int32{
+		"DELEGATION_STATE_UNSPECIFIED": 0,
+		"DELEGATION_STATE_SCHEDULED":   1,
+		"DELEGATION_STATE_ACTIVE":      2,
+		"DELEGATION_STATE_ENDED":       3,
+	}
+)
+
+func (x DelegationState) Enum() *DelegationState {
+	p := new(DelegationState)
+	*p = x
+	return p
+}
+
+func (x DelegationState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DelegationState) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgsync_v1_orgmodel_proto_enumTypes[3].Descriptor()
+}
+
+func (DelegationState) Type() protoreflect.EnumType {
+	return &file_orgsync_v1_orgmodel_proto_enumTypes[3]
+}
+
+func (x DelegationState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DelegationState.Descriptor instead.
+func (DelegationState) EnumDescriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{3}
+}
+
+// AccessRequestKind is the helpdesk action a request asks for.
+type AccessRequestKind int32
+
+const (
+	AccessRequestKind_ACCESS_REQUEST_KIND_UNSPECIFIED AccessRequestKind = 0
+	// ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP: membership of group_key until end_date.
+	AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP AccessRequestKind = 1
+)
+
+// Enum value maps for AccessRequestKind.
+var (
+	AccessRequestKind_name = map[int32]string{
+		0: "ACCESS_REQUEST_KIND_UNSPECIFIED",
+		1: "ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP",
+	}
+	AccessRequestKind_value = map[string]int32{
+		"ACCESS_REQUEST_KIND_UNSPECIFIED":          0,
+		"ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP": 1,
+	}
+)
+
+func (x AccessRequestKind) Enum() *AccessRequestKind {
+	p := new(AccessRequestKind)
+	*p = x
+	return p
+}
+
+func (x AccessRequestKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AccessRequestKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgsync_v1_orgmodel_proto_enumTypes[4].Descriptor()
+}
+
+func (AccessRequestKind) Type() protoreflect.EnumType {
+	return &file_orgsync_v1_orgmodel_proto_enumTypes[4]
+}
+
+func (x AccessRequestKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AccessRequestKind.Descriptor instead.
+func (AccessRequestKind) EnumDescriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{4}
+}
+
+// AccessRequestState is where a helpdesk request stands.
+type AccessRequestState int32
+
+const (
+	AccessRequestState_ACCESS_REQUEST_STATE_UNSPECIFIED AccessRequestState = 0
+	// ACCESS_REQUEST_STATE_PENDING: waiting for a second person's approval until expires_at.
+	AccessRequestState_ACCESS_REQUEST_STATE_PENDING  AccessRequestState = 1
+	AccessRequestState_ACCESS_REQUEST_STATE_APPROVED AccessRequestState = 2
+	AccessRequestState_ACCESS_REQUEST_STATE_REJECTED AccessRequestState = 3
+	// ACCESS_REQUEST_STATE_EXPIRED: nobody approved it before expires_at.
+	AccessRequestState_ACCESS_REQUEST_STATE_EXPIRED AccessRequestState = 4
+)
+
+// Enum value maps for AccessRequestState.
+var (
+	AccessRequestState_name = map[int32]string{
+		0: "ACCESS_REQUEST_STATE_UNSPECIFIED",
+		1: "ACCESS_REQUEST_STATE_PENDING",
+		2: "ACCESS_REQUEST_STATE_APPROVED",
+		3: "ACCESS_REQUEST_STATE_REJECTED",
+		4: "ACCESS_REQUEST_STATE_EXPIRED",
+	}
+	AccessRequestState_value = map[string]int32{
+		"ACCESS_REQUEST_STATE_UNSPECIFIED": 0,
+		"ACCESS_REQUEST_STATE_PENDING":     1,
+		"ACCESS_REQUEST_STATE_APPROVED":    2,
+		"ACCESS_REQUEST_STATE_REJECTED":    3,
+		"ACCESS_REQUEST_STATE_EXPIRED":     4,
+	}
+)
+
+func (x AccessRequestState) Enum() *AccessRequestState {
+	p := new(AccessRequestState)
+	*p = x
+	return p
+}
+
+func (x AccessRequestState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AccessRequestState) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgsync_v1_orgmodel_proto_enumTypes[5].Descriptor()
+}
+
+func (AccessRequestState) Type() protoreflect.EnumType {
+	return &file_orgsync_v1_orgmodel_proto_enumTypes[5]
+}
+
+func (x AccessRequestState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AccessRequestState.Descriptor instead.
+func (AccessRequestState) EnumDescriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{5}
+}
+
 // Decision is what an approver decided about a held batch.
 type Decision int32
 
@@ -177,11 +403,11 @@ func (x Decision) String() string {
 }
 
 func (Decision) Descriptor() protoreflect.EnumDescriptor {
-	return file_orgsync_v1_orgmodel_proto_enumTypes[2].Descriptor()
+	return file_orgsync_v1_orgmodel_proto_enumTypes[6].Descriptor()
 }
 
 func (Decision) Type() protoreflect.EnumType {
-	return &file_orgsync_v1_orgmodel_proto_enumTypes[2]
+	return &file_orgsync_v1_orgmodel_proto_enumTypes[6]
 }
 
 func (x Decision) Number() protoreflect.EnumNumber {
@@ -190,7 +416,7 @@ func (x Decision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Decision.Descriptor instead.
 func (Decision) EnumDescriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{2}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{6}
 }
 
 type GetWorkerRequest struct {
@@ -1301,8 +1527,14 @@ type ExplainMembershipResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Member bool                   `protobuf:"varint,1,opt,name=member,proto3" json:"member,omitempty"`
 	// group_path runs from the asked group down through nested groups to the worker's direct group.
-	GroupPath     []string `protobuf:"bytes,2,rep,name=group_path,json=groupPath,proto3" json:"group_path,omitempty"`
-	Reason        string   `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	GroupPath []string `protobuf:"bytes,2,rep,name=group_path,json=groupPath,proto3" json:"group_path,omitempty"`
+	// reason says it in words, e.g. "delegated from E1 until 2026-03-20".
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// reason_kind says what put the worker in their direct group.
+	ReasonKind MembershipReason `protobuf:"varint,4,opt,name=reason_kind,json=reasonKind,proto3,enum=orgsync.v1.MembershipReason" json:"reason_kind,omitempty"`
+	// grant is set when reason_kind is DELEGATION or TEMPORARY_ACCESS: the grant that gives the
+	// membership, and until when.
+	Grant         *MembershipGrant `protobuf:"bytes,5,opt,name=grant,proto3" json:"grant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1358,6 +1590,1001 @@ func (x *ExplainMembershipResponse) GetReason() string {
 	return ""
 }
 
+func (x *ExplainMembershipResponse) GetReasonKind() MembershipReason {
+	if x != nil {
+		return x.ReasonKind
+	}
+	return MembershipReason_MEMBERSHIP_REASON_UNSPECIFIED
+}
+
+func (x *ExplainMembershipResponse) GetGrant() *MembershipGrant {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
+// MembershipGrant is a membership that a delegation or an approved helpdesk request gives for a
+// time.
+type MembershipGrant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// delegation_id names the delegation, for MEMBERSHIP_REASON_DELEGATION.
+	DelegationId string `protobuf:"bytes,1,opt,name=delegation_id,json=delegationId,proto3" json:"delegation_id,omitempty"`
+	// access_request_id names the helpdesk request, for MEMBERSHIP_REASON_TEMPORARY_ACCESS.
+	AccessRequestId string `protobuf:"bytes,2,opt,name=access_request_id,json=accessRequestId,proto3" json:"access_request_id,omitempty"`
+	// from_worker_id or from_org_unit_id is whose memberships a delegation gives.
+	FromWorkerId  string `protobuf:"bytes,3,opt,name=from_worker_id,json=fromWorkerId,proto3" json:"from_worker_id,omitempty"`
+	FromOrgUnitId string `protobuf:"bytes,4,opt,name=from_org_unit_id,json=fromOrgUnitId,proto3" json:"from_org_unit_id,omitempty"`
+	// ends_at is when the membership ends (the start of its end date in the policy's time zone).
+	EndsAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=ends_at,json=endsAt,proto3" json:"ends_at,omitempty"`
+	// end_date is the date the membership is removed on.
+	EndDate       *Date `protobuf:"bytes,6,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembershipGrant) Reset() {
+	*x = MembershipGrant{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembershipGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembershipGrant) ProtoMessage() {}
+
+func (x *MembershipGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembershipGrant.ProtoReflect.Descriptor instead.
+func (*MembershipGrant) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *MembershipGrant) GetDelegationId() string {
+	if x != nil {
+		return x.DelegationId
+	}
+	return ""
+}
+
+func (x *MembershipGrant) GetAccessRequestId() string {
+	if x != nil {
+		return x.AccessRequestId
+	}
+	return ""
+}
+
+func (x *MembershipGrant) GetFromWorkerId() string {
+	if x != nil {
+		return x.FromWorkerId
+	}
+	return ""
+}
+
+func (x *MembershipGrant) GetFromOrgUnitId() string {
+	if x != nil {
+		return x.FromOrgUnitId
+	}
+	return ""
+}
+
+func (x *MembershipGrant) GetEndsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndsAt
+	}
+	return nil
+}
+
+func (x *MembershipGrant) GetEndDate() *Date {
+	if x != nil {
+		return x.EndDate
+	}
+	return nil
+}
+
+// Delegation gives the delegate the direct group memberships of another worker (those HR and the
+// policy give them: unit, rules, manager groups) or the group of an org unit, from the start of
+// start_date until the start of end_date (in the policy's time zone). org-model keeps it in the
+// key-value bucket ORGMODEL_ACCESS under "delegation.<delegation_id>".
+type Delegation struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	DelegationId     string                 `protobuf:"bytes,1,opt,name=delegation_id,json=delegationId,proto3" json:"delegation_id,omitempty"`
+	DelegateWorkerId string                 `protobuf:"bytes,2,opt,name=delegate_worker_id,json=delegateWorkerId,proto3" json:"delegate_worker_id,omitempty"`
+	// Exactly one of from_worker_id and from_org_unit_id is set.
+	FromWorkerId  string                 `protobuf:"bytes,3,opt,name=from_worker_id,json=fromWorkerId,proto3" json:"from_worker_id,omitempty"`
+	FromOrgUnitId string                 `protobuf:"bytes,4,opt,name=from_org_unit_id,json=fromOrgUnitId,proto3" json:"from_org_unit_id,omitempty"`
+	StartDate     *Date                  `protobuf:"bytes,5,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
+	EndDate       *Date                  `protobuf:"bytes,6,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
+	Reason        string                 `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	CreatedBy     *Principal             `protobuf:"bytes,8,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// ended_by and ended_at are set when an operator ended the delegation before its end date.
+	EndedBy *Principal             `protobuf:"bytes,10,opt,name=ended_by,json=endedBy,proto3" json:"ended_by,omitempty"`
+	EndedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
+	// state is the delegation's state when it was read.
+	State         DelegationState `protobuf:"varint,12,opt,name=state,proto3,enum=orgsync.v1.DelegationState" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Delegation) Reset() {
+	*x = Delegation{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Delegation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Delegation) ProtoMessage() {}
+
+func (x *Delegation) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Delegation.ProtoReflect.Descriptor instead.
+func (*Delegation) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Delegation) GetDelegationId() string {
+	if x != nil {
+		return x.DelegationId
+	}
+	return ""
+}
+
+func (x *Delegation) GetDelegateWorkerId() string {
+	if x != nil {
+		return x.DelegateWorkerId
+	}
+	return ""
+}
+
+func (x *Delegation) GetFromWorkerId() string {
+	if x != nil {
+		return x.FromWorkerId
+	}
+	return ""
+}
+
+func (x *Delegation) GetFromOrgUnitId() string {
+	if x != nil {
+		return x.FromOrgUnitId
+	}
+	return ""
+}
+
+func (x *Delegation) GetStartDate() *Date {
+	if x != nil {
+		return x.StartDate
+	}
+	return nil
+}
+
+func (x *Delegation) GetEndDate() *Date {
+	if x != nil {
+		return x.EndDate
+	}
+	return nil
+}
+
+func (x *Delegation) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Delegation) GetCreatedBy() *Principal {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return nil
+}
+
+func (x *Delegation) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Delegation) GetEndedBy() *Principal {
+	if x != nil {
+		return x.EndedBy
+	}
+	return nil
+}
+
+func (x *Delegation) GetEndedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndedAt
+	}
+	return nil
+}
+
+func (x *Delegation) GetState() DelegationState {
+	if x != nil {
+		return x.State
+	}
+	return DelegationState_DELEGATION_STATE_UNSPECIFIED
+}
+
+type CreateDelegationRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	DelegateWorkerId string                 `protobuf:"bytes,1,opt,name=delegate_worker_id,json=delegateWorkerId,proto3" json:"delegate_worker_id,omitempty"`
+	FromWorkerId     string                 `protobuf:"bytes,2,opt,name=from_worker_id,json=fromWorkerId,proto3" json:"from_worker_id,omitempty"`
+	FromOrgUnitId    string                 `protobuf:"bytes,3,opt,name=from_org_unit_id,json=fromOrgUnitId,proto3" json:"from_org_unit_id,omitempty"`
+	StartDate        *Date                  `protobuf:"bytes,4,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
+	EndDate          *Date                  `protobuf:"bytes,5,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
+	// reason is required: it goes to the audit trail.
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateDelegationRequest) Reset() {
+	*x = CreateDelegationRequest{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateDelegationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateDelegationRequest) ProtoMessage() {}
+
+func (x *CreateDelegationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateDelegationRequest.ProtoReflect.Descriptor instead.
+func (*CreateDelegationRequest) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *CreateDelegationRequest) GetDelegateWorkerId() string {
+	if x != nil {
+		return x.DelegateWorkerId
+	}
+	return ""
+}
+
+func (x *CreateDelegationRequest) GetFromWorkerId() string {
+	if x != nil {
+		return x.FromWorkerId
+	}
+	return ""
+}
+
+func (x *CreateDelegationRequest) GetFromOrgUnitId() string {
+	if x != nil {
+		return x.FromOrgUnitId
+	}
+	return ""
+}
+
+func (x *CreateDelegationRequest) GetStartDate() *Date {
+	if x != nil {
+		return x.StartDate
+	}
+	return nil
+}
+
+func (x *CreateDelegationRequest) GetEndDate() *Date {
+	if x != nil {
+		return x.EndDate
+	}
+	return nil
+}
+
+func (x *CreateDelegationRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type CreateDelegationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Delegation    *Delegation            `protobuf:"bytes,1,opt,name=delegation,proto3" json:"delegation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateDelegationResponse) Reset() {
+	*x = CreateDelegationResponse{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateDelegationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateDelegationResponse) ProtoMessage() {}
+
+func (x *CreateDelegationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateDelegationResponse.ProtoReflect.Descriptor instead.
+func (*CreateDelegationResponse) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *CreateDelegationResponse) GetDelegation() *Delegation {
+	if x != nil {
+		return x.Delegation
+	}
+	return nil
+}
+
+type ListDelegationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// worker_id, when set, lists the delegations to or from that worker.
+	WorkerId      string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDelegationsRequest) Reset() {
+	*x = ListDelegationsRequest{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDelegationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDelegationsRequest) ProtoMessage() {}
+
+func (x *ListDelegationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDelegationsRequest.ProtoReflect.Descriptor instead.
+func (*ListDelegationsRequest) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListDelegationsRequest) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+type ListDelegationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Delegations   []*Delegation          `protobuf:"bytes,1,rep,name=delegations,proto3" json:"delegations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDelegationsResponse) Reset() {
+	*x = ListDelegationsResponse{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDelegationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDelegationsResponse) ProtoMessage() {}
+
+func (x *ListDelegationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDelegationsResponse.ProtoReflect.Descriptor instead.
+func (*ListDelegationsResponse) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListDelegationsResponse) GetDelegations() []*Delegation {
+	if x != nil {
+		return x.Delegations
+	}
+	return nil
+}
+
+type EndDelegationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DelegationId  string                 `protobuf:"bytes,1,opt,name=delegation_id,json=delegationId,proto3" json:"delegation_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndDelegationRequest) Reset() {
+	*x = EndDelegationRequest{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndDelegationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndDelegationRequest) ProtoMessage() {}
+
+func (x *EndDelegationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndDelegationRequest.ProtoReflect.Descriptor instead.
+func (*EndDelegationRequest) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *EndDelegationRequest) GetDelegationId() string {
+	if x != nil {
+		return x.DelegationId
+	}
+	return ""
+}
+
+type EndDelegationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Delegation    *Delegation            `protobuf:"bytes,1,opt,name=delegation,proto3" json:"delegation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndDelegationResponse) Reset() {
+	*x = EndDelegationResponse{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndDelegationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndDelegationResponse) ProtoMessage() {}
+
+func (x *EndDelegationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndDelegationResponse.ProtoReflect.Descriptor instead.
+func (*EndDelegationResponse) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *EndDelegationResponse) GetDelegation() *Delegation {
+	if x != nil {
+		return x.Delegation
+	}
+	return nil
+}
+
+// AccessRequest is a helpdesk request for a managed worker. org-model keeps it in the key-value
+// bucket ORGMODEL_ACCESS under "request.<request_id>".
+type AccessRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Kind      AccessRequestKind      `protobuf:"varint,2,opt,name=kind,proto3,enum=orgsync.v1.AccessRequestKind" json:"kind,omitempty"`
+	WorkerId  string                 `protobuf:"bytes,3,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	// group_key is the group of a temporary membership.
+	GroupKey string `protobuf:"bytes,4,opt,name=group_key,json=groupKey,proto3" json:"group_key,omitempty"`
+	// end_date is when a temporary membership is removed (the start of that date, policy time zone).
+	EndDate     *Date                  `protobuf:"bytes,5,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
+	Reason      string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	RequestedBy *Principal             `protobuf:"bytes,7,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	RequestedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=requested_at,json=requestedAt,proto3" json:"requested_at,omitempty"`
+	// expires_at is when a request nobody approved expires.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	State     AccessRequestState     `protobuf:"varint,10,opt,name=state,proto3,enum=orgsync.v1.AccessRequestState" json:"state,omitempty"`
+	// decided_by and decided_at are set once approved or rejected (decided_at also on expiry).
+	DecidedBy     *Principal             `protobuf:"bytes,11,opt,name=decided_by,json=decidedBy,proto3" json:"decided_by,omitempty"`
+	DecidedAt     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessRequest) Reset() {
+	*x = AccessRequest{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessRequest) ProtoMessage() {}
+
+func (x *AccessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessRequest.ProtoReflect.Descriptor instead.
+func (*AccessRequest) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *AccessRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *AccessRequest) GetKind() AccessRequestKind {
+	if x != nil {
+		return x.Kind
+	}
+	return AccessRequestKind_ACCESS_REQUEST_KIND_UNSPECIFIED
+}
+
+func (x *AccessRequest) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *AccessRequest) GetGroupKey() string {
+	if x != nil {
+		return x.GroupKey
+	}
+	return ""
+}
+
+func (x *AccessRequest) GetEndDate() *Date {
+	if x != nil {
+		return x.EndDate
+	}
+	return nil
+}
+
+func (x *AccessRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AccessRequest) GetRequestedBy() *Principal {
+	if x != nil {
+		return x.RequestedBy
+	}
+	return nil
+}
+
+func (x *AccessRequest) GetRequestedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RequestedAt
+	}
+	return nil
+}
+
+func (x *AccessRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *AccessRequest) GetState() AccessRequestState {
+	if x != nil {
+		return x.State
+	}
+	return AccessRequestState_ACCESS_REQUEST_STATE_UNSPECIFIED
+}
+
+func (x *AccessRequest) GetDecidedBy() *Principal {
+	if x != nil {
+		return x.DecidedBy
+	}
+	return nil
+}
+
+func (x *AccessRequest) GetDecidedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return nil
+}
+
+type RequestAccessRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Kind     AccessRequestKind      `protobuf:"varint,1,opt,name=kind,proto3,enum=orgsync.v1.AccessRequestKind" json:"kind,omitempty"`
+	WorkerId string                 `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	GroupKey string                 `protobuf:"bytes,3,opt,name=group_key,json=groupKey,proto3" json:"group_key,omitempty"`
+	EndDate  *Date                  `protobuf:"bytes,4,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
+	// reason is required: it goes to the audit trail.
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// approval_window is how long the request waits for approval, in seconds; 0 means 24 hours.
+	ApprovalWindowSeconds int64 `protobuf:"varint,6,opt,name=approval_window_seconds,json=approvalWindowSeconds,proto3" json:"approval_window_seconds,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *RequestAccessRequest) Reset() {
+	*x = RequestAccessRequest{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestAccessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestAccessRequest) ProtoMessage() {}
+
+func (x *RequestAccessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestAccessRequest.ProtoReflect.Descriptor instead.
+func (*RequestAccessRequest) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RequestAccessRequest) GetKind() AccessRequestKind {
+	if x != nil {
+		return x.Kind
+	}
+	return AccessRequestKind_ACCESS_REQUEST_KIND_UNSPECIFIED
+}
+
+func (x *RequestAccessRequest) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *RequestAccessRequest) GetGroupKey() string {
+	if x != nil {
+		return x.GroupKey
+	}
+	return ""
+}
+
+func (x *RequestAccessRequest) GetEndDate() *Date {
+	if x != nil {
+		return x.EndDate
+	}
+	return nil
+}
+
+func (x *RequestAccessRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RequestAccessRequest) GetApprovalWindowSeconds() int64 {
+	if x != nil {
+		return x.ApprovalWindowSeconds
+	}
+	return 0
+}
+
+type RequestAccessResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       *AccessRequest         `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestAccessResponse) Reset() {
+	*x = RequestAccessResponse{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestAccessResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestAccessResponse) ProtoMessage() {}
+
+func (x *RequestAccessResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestAccessResponse.ProtoReflect.Descriptor instead.
+func (*RequestAccessResponse) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RequestAccessResponse) GetRequest() *AccessRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+type ListAccessRequestsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccessRequestsRequest) Reset() {
+	*x = ListAccessRequestsRequest{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccessRequestsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccessRequestsRequest) ProtoMessage() {}
+
+func (x *ListAccessRequestsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccessRequestsRequest.ProtoReflect.Descriptor instead.
+func (*ListAccessRequestsRequest) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{29}
+}
+
+type ListAccessRequestsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*AccessRequest       `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccessRequestsResponse) Reset() {
+	*x = ListAccessRequestsResponse{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccessRequestsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccessRequestsResponse) ProtoMessage() {}
+
+func (x *ListAccessRequestsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccessRequestsResponse.ProtoReflect.Descriptor instead.
+func (*ListAccessRequestsResponse) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListAccessRequestsResponse) GetRequests() []*AccessRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+type DecideAccessRequestRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// decision is DECISION_APPROVED or DECISION_REJECTED.
+	Decision      Decision `protobuf:"varint,2,opt,name=decision,proto3,enum=orgsync.v1.Decision" json:"decision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideAccessRequestRequest) Reset() {
+	*x = DecideAccessRequestRequest{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideAccessRequestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideAccessRequestRequest) ProtoMessage() {}
+
+func (x *DecideAccessRequestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideAccessRequestRequest.ProtoReflect.Descriptor instead.
+func (*DecideAccessRequestRequest) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *DecideAccessRequestRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *DecideAccessRequestRequest) GetDecision() Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return Decision_DECISION_UNSPECIFIED
+}
+
+type DecideAccessRequestResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       *AccessRequest         `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideAccessRequestResponse) Reset() {
+	*x = DecideAccessRequestResponse{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideAccessRequestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideAccessRequestResponse) ProtoMessage() {}
+
+func (x *DecideAccessRequestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideAccessRequestResponse.ProtoReflect.Descriptor instead.
+func (*DecideAccessRequestResponse) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *DecideAccessRequestResponse) GetRequest() *AccessRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
 type PlanRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// events are HR events to try on top of the current state, in order.
@@ -1372,7 +2599,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[18]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1384,7 +2611,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[18]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1397,7 +2624,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{18}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PlanRequest) GetEvents() []*HREvent {
@@ -1432,7 +2659,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[19]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +2671,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[19]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1457,7 +2684,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{19}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PlanResponse) GetChanges() []*PlannedChange {
@@ -1495,7 +2722,7 @@ type PlannedChange struct {
 
 func (x *PlannedChange) Reset() {
 	*x = PlannedChange{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[20]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +2734,7 @@ func (x *PlannedChange) String() string {
 func (*PlannedChange) ProtoMessage() {}
 
 func (x *PlannedChange) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[20]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +2747,7 @@ func (x *PlannedChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlannedChange.ProtoReflect.Descriptor instead.
 func (*PlannedChange) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{20}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PlannedChange) GetPath() string {
@@ -1559,7 +2786,7 @@ type ListPendingRequest struct {
 
 func (x *ListPendingRequest) Reset() {
 	*x = ListPendingRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[21]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +2798,7 @@ func (x *ListPendingRequest) String() string {
 func (*ListPendingRequest) ProtoMessage() {}
 
 func (x *ListPendingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[21]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +2811,7 @@ func (x *ListPendingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPendingRequest.ProtoReflect.Descriptor instead.
 func (*ListPendingRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{21}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{36}
 }
 
 type ListPendingResponse struct {
@@ -1599,7 +2826,7 @@ type ListPendingResponse struct {
 
 func (x *ListPendingResponse) Reset() {
 	*x = ListPendingResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[22]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +2838,7 @@ func (x *ListPendingResponse) String() string {
 func (*ListPendingResponse) ProtoMessage() {}
 
 func (x *ListPendingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[22]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +2851,7 @@ func (x *ListPendingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPendingResponse.ProtoReflect.Descriptor instead.
 func (*ListPendingResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{22}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListPendingResponse) GetBatches() []*PendingBatch {
@@ -1662,7 +2889,7 @@ type PendingBatch struct {
 
 func (x *PendingBatch) Reset() {
 	*x = PendingBatch{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[23]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1674,7 +2901,7 @@ func (x *PendingBatch) String() string {
 func (*PendingBatch) ProtoMessage() {}
 
 func (x *PendingBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[23]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1687,7 +2914,7 @@ func (x *PendingBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingBatch.ProtoReflect.Descriptor instead.
 func (*PendingBatch) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{23}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PendingBatch) GetBatchId() string {
@@ -1769,7 +2996,7 @@ type ApproveRequest struct {
 
 func (x *ApproveRequest) Reset() {
 	*x = ApproveRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[24]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1781,7 +3008,7 @@ func (x *ApproveRequest) String() string {
 func (*ApproveRequest) ProtoMessage() {}
 
 func (x *ApproveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[24]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1794,7 +3021,7 @@ func (x *ApproveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveRequest.ProtoReflect.Descriptor instead.
 func (*ApproveRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{24}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ApproveRequest) GetBatchId() string {
@@ -1815,7 +3042,7 @@ type ApproveResponse struct {
 
 func (x *ApproveResponse) Reset() {
 	*x = ApproveResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[25]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1827,7 +3054,7 @@ func (x *ApproveResponse) String() string {
 func (*ApproveResponse) ProtoMessage() {}
 
 func (x *ApproveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[25]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1840,7 +3067,7 @@ func (x *ApproveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveResponse.ProtoReflect.Descriptor instead.
 func (*ApproveResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{25}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ApproveResponse) GetPublished() int32 {
@@ -1866,7 +3093,7 @@ type RejectRequest struct {
 
 func (x *RejectRequest) Reset() {
 	*x = RejectRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[26]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1878,7 +3105,7 @@ func (x *RejectRequest) String() string {
 func (*RejectRequest) ProtoMessage() {}
 
 func (x *RejectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[26]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1891,7 +3118,7 @@ func (x *RejectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectRequest.ProtoReflect.Descriptor instead.
 func (*RejectRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{26}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RejectRequest) GetBatchId() string {
@@ -1912,7 +3139,7 @@ type RejectResponse struct {
 
 func (x *RejectResponse) Reset() {
 	*x = RejectResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[27]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1924,7 +3151,7 @@ func (x *RejectResponse) String() string {
 func (*RejectResponse) ProtoMessage() {}
 
 func (x *RejectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[27]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1937,7 +3164,7 @@ func (x *RejectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectResponse.ProtoReflect.Descriptor instead.
 func (*RejectResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{27}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RejectResponse) GetDropped() int32 {
@@ -1962,7 +3189,7 @@ type GetStatusRequest struct {
 
 func (x *GetStatusRequest) Reset() {
 	*x = GetStatusRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[28]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1974,7 +3201,7 @@ func (x *GetStatusRequest) String() string {
 func (*GetStatusRequest) ProtoMessage() {}
 
 func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[28]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1987,7 +3214,7 @@ func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{28}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{43}
 }
 
 type GetStatusResponse struct {
@@ -2022,7 +3249,7 @@ type GetStatusResponse struct {
 
 func (x *GetStatusResponse) Reset() {
 	*x = GetStatusResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[29]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2034,7 +3261,7 @@ func (x *GetStatusResponse) String() string {
 func (*GetStatusResponse) ProtoMessage() {}
 
 func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[29]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2047,7 +3274,7 @@ func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{29}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetStatusResponse) GetCaughtUp() bool {
@@ -2175,7 +3402,7 @@ type ServiceStatus struct {
 
 func (x *ServiceStatus) Reset() {
 	*x = ServiceStatus{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[30]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +3414,7 @@ func (x *ServiceStatus) String() string {
 func (*ServiceStatus) ProtoMessage() {}
 
 func (x *ServiceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[30]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +3427,7 @@ func (x *ServiceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceStatus.ProtoReflect.Descriptor instead.
 func (*ServiceStatus) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{30}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ServiceStatus) GetService() string {
@@ -2279,7 +3506,7 @@ type StreamStatus struct {
 
 func (x *StreamStatus) Reset() {
 	*x = StreamStatus{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[31]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2291,7 +3518,7 @@ func (x *StreamStatus) String() string {
 func (*StreamStatus) ProtoMessage() {}
 
 func (x *StreamStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[31]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2304,7 +3531,7 @@ func (x *StreamStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamStatus.ProtoReflect.Descriptor instead.
 func (*StreamStatus) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{31}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StreamStatus) GetStream() string {
@@ -2351,7 +3578,7 @@ type ConsumerStatus struct {
 
 func (x *ConsumerStatus) Reset() {
 	*x = ConsumerStatus{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[32]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2363,7 +3590,7 @@ func (x *ConsumerStatus) String() string {
 func (*ConsumerStatus) ProtoMessage() {}
 
 func (x *ConsumerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[32]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2376,7 +3603,7 @@ func (x *ConsumerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsumerStatus.ProtoReflect.Descriptor instead.
 func (*ConsumerStatus) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{32}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ConsumerStatus) GetName() string {
@@ -2427,7 +3654,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[33]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2439,7 +3666,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[33]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2452,7 +3679,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{33}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListAuditRequest) GetWorkerId() string {
@@ -2514,7 +3741,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[34]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2526,7 +3753,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[34]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2539,7 +3766,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{34}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListAuditResponse) GetRecords() []*AuditRecord {
@@ -2580,7 +3807,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[35]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2592,7 +3819,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[35]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2605,7 +3832,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{35}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *AuditRecord) GetSequence() uint64 {
@@ -2675,7 +3902,7 @@ type StatusProblem struct {
 
 func (x *StatusProblem) Reset() {
 	*x = StatusProblem{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[36]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2687,7 +3914,7 @@ func (x *StatusProblem) String() string {
 func (*StatusProblem) ProtoMessage() {}
 
 func (x *StatusProblem) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[36]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2700,7 +3927,7 @@ func (x *StatusProblem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusProblem.ProtoReflect.Descriptor instead.
 func (*StatusProblem) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{36}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *StatusProblem) GetSubject() string {
@@ -2805,12 +4032,98 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\x18ExplainMembershipRequest\x12*\n" +
 	"\x06target\x18\x01 \x01(\x0e2\x12.orgsync.v1.TargetR\x06target\x12\x1b\n" +
 	"\tgroup_key\x18\x02 \x01(\tR\bgroupKey\x12\x1b\n" +
-	"\tworker_id\x18\x03 \x01(\tR\bworkerId\"j\n" +
+	"\tworker_id\x18\x03 \x01(\tR\bworkerId\"\xdc\x01\n" +
 	"\x19ExplainMembershipResponse\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\bR\x06member\x12\x1d\n" +
 	"\n" +
 	"group_path\x18\x02 \x03(\tR\tgroupPath\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x87\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12=\n" +
+	"\vreason_kind\x18\x04 \x01(\x0e2\x1c.orgsync.v1.MembershipReasonR\n" +
+	"reasonKind\x121\n" +
+	"\x05grant\x18\x05 \x01(\v2\x1b.orgsync.v1.MembershipGrantR\x05grant\"\x93\x02\n" +
+	"\x0fMembershipGrant\x12#\n" +
+	"\rdelegation_id\x18\x01 \x01(\tR\fdelegationId\x12*\n" +
+	"\x11access_request_id\x18\x02 \x01(\tR\x0faccessRequestId\x12$\n" +
+	"\x0efrom_worker_id\x18\x03 \x01(\tR\ffromWorkerId\x12'\n" +
+	"\x10from_org_unit_id\x18\x04 \x01(\tR\rfromOrgUnitId\x123\n" +
+	"\aends_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x06endsAt\x12+\n" +
+	"\bend_date\x18\x06 \x01(\v2\x10.orgsync.v1.DateR\aendDate\"\xb1\x04\n" +
+	"\n" +
+	"Delegation\x12#\n" +
+	"\rdelegation_id\x18\x01 \x01(\tR\fdelegationId\x12,\n" +
+	"\x12delegate_worker_id\x18\x02 \x01(\tR\x10delegateWorkerId\x12$\n" +
+	"\x0efrom_worker_id\x18\x03 \x01(\tR\ffromWorkerId\x12'\n" +
+	"\x10from_org_unit_id\x18\x04 \x01(\tR\rfromOrgUnitId\x12/\n" +
+	"\n" +
+	"start_date\x18\x05 \x01(\v2\x10.orgsync.v1.DateR\tstartDate\x12+\n" +
+	"\bend_date\x18\x06 \x01(\v2\x10.orgsync.v1.DateR\aendDate\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x124\n" +
+	"\n" +
+	"created_by\x18\b \x01(\v2\x15.orgsync.v1.PrincipalR\tcreatedBy\x129\n" +
+	"\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x120\n" +
+	"\bended_by\x18\n" +
+	" \x01(\v2\x15.orgsync.v1.PrincipalR\aendedBy\x125\n" +
+	"\bended_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x121\n" +
+	"\x05state\x18\f \x01(\x0e2\x1b.orgsync.v1.DelegationStateR\x05state\"\x8c\x02\n" +
+	"\x17CreateDelegationRequest\x12,\n" +
+	"\x12delegate_worker_id\x18\x01 \x01(\tR\x10delegateWorkerId\x12$\n" +
+	"\x0efrom_worker_id\x18\x02 \x01(\tR\ffromWorkerId\x12'\n" +
+	"\x10from_org_unit_id\x18\x03 \x01(\tR\rfromOrgUnitId\x12/\n" +
+	"\n" +
+	"start_date\x18\x04 \x01(\v2\x10.orgsync.v1.DateR\tstartDate\x12+\n" +
+	"\bend_date\x18\x05 \x01(\v2\x10.orgsync.v1.DateR\aendDate\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"R\n" +
+	"\x18CreateDelegationResponse\x126\n" +
+	"\n" +
+	"delegation\x18\x01 \x01(\v2\x16.orgsync.v1.DelegationR\n" +
+	"delegation\"5\n" +
+	"\x16ListDelegationsRequest\x12\x1b\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\"S\n" +
+	"\x17ListDelegationsResponse\x128\n" +
+	"\vdelegations\x18\x01 \x03(\v2\x16.orgsync.v1.DelegationR\vdelegations\";\n" +
+	"\x14EndDelegationRequest\x12#\n" +
+	"\rdelegation_id\x18\x01 \x01(\tR\fdelegationId\"O\n" +
+	"\x15EndDelegationResponse\x126\n" +
+	"\n" +
+	"delegation\x18\x01 \x01(\v2\x16.orgsync.v1.DelegationR\n" +
+	"delegation\"\xbb\x04\n" +
+	"\rAccessRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x121\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1d.orgsync.v1.AccessRequestKindR\x04kind\x12\x1b\n" +
+	"\tworker_id\x18\x03 \x01(\tR\bworkerId\x12\x1b\n" +
+	"\tgroup_key\x18\x04 \x01(\tR\bgroupKey\x12+\n" +
+	"\bend_date\x18\x05 \x01(\v2\x10.orgsync.v1.DateR\aendDate\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x128\n" +
+	"\frequested_by\x18\a \x01(\v2\x15.orgsync.v1.PrincipalR\vrequestedBy\x12=\n" +
+	"\frequested_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vrequestedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x124\n" +
+	"\x05state\x18\n" +
+	" \x01(\x0e2\x1e.orgsync.v1.AccessRequestStateR\x05state\x124\n" +
+	"\n" +
+	"decided_by\x18\v \x01(\v2\x15.orgsync.v1.PrincipalR\tdecidedBy\x129\n" +
+	"\n" +
+	"decided_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\"\x80\x02\n" +
+	"\x14RequestAccessRequest\x121\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1d.orgsync.v1.AccessRequestKindR\x04kind\x12\x1b\n" +
+	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x1b\n" +
+	"\tgroup_key\x18\x03 \x01(\tR\bgroupKey\x12+\n" +
+	"\bend_date\x18\x04 \x01(\v2\x10.orgsync.v1.DateR\aendDate\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x126\n" +
+	"\x17approval_window_seconds\x18\x06 \x01(\x03R\x15approvalWindowSeconds\"L\n" +
+	"\x15RequestAccessResponse\x123\n" +
+	"\arequest\x18\x01 \x01(\v2\x19.orgsync.v1.AccessRequestR\arequest\"\x1b\n" +
+	"\x19ListAccessRequestsRequest\"S\n" +
+	"\x1aListAccessRequestsResponse\x125\n" +
+	"\brequests\x18\x01 \x03(\v2\x19.orgsync.v1.AccessRequestR\brequests\"m\n" +
+	"\x1aDecideAccessRequestRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x120\n" +
+	"\bdecision\x18\x02 \x01(\x0e2\x14.orgsync.v1.DecisionR\bdecision\"R\n" +
+	"\x1bDecideAccessRequestResponse\x123\n" +
+	"\arequest\x18\x01 \x01(\v2\x19.orgsync.v1.AccessRequestR\arequest\"\x87\x01\n" +
 	"\vPlanRequest\x12+\n" +
 	"\x06events\x18\x01 \x03(\v2\x13.orgsync.v1.HREventR\x06events\x12\x1f\n" +
 	"\vpolicy_yaml\x18\x02 \x01(\tR\n" +
@@ -2933,7 +4246,28 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\x14CHANGE_ACTION_CREATE\x10\x01\x12\x18\n" +
 	"\x14CHANGE_ACTION_UPDATE\x10\x02\x12\x19\n" +
 	"\x15CHANGE_ACTION_DISABLE\x10\x03\x12\x18\n" +
-	"\x14CHANGE_ACTION_DELETE\x10\x04*R\n" +
+	"\x14CHANGE_ACTION_DELETE\x10\x04*\xda\x01\n" +
+	"\x10MembershipReason\x12!\n" +
+	"\x1dMEMBERSHIP_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aMEMBERSHIP_REASON_ORG_UNIT\x10\x01\x12\x1a\n" +
+	"\x16MEMBERSHIP_REASON_RULE\x10\x02\x12\x1d\n" +
+	"\x19MEMBERSHIP_REASON_MANAGER\x10\x03\x12 \n" +
+	"\x1cMEMBERSHIP_REASON_DELEGATION\x10\x04\x12&\n" +
+	"\"MEMBERSHIP_REASON_TEMPORARY_ACCESS\x10\x05*\x8c\x01\n" +
+	"\x0fDelegationState\x12 \n" +
+	"\x1cDELEGATION_STATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aDELEGATION_STATE_SCHEDULED\x10\x01\x12\x1b\n" +
+	"\x17DELEGATION_STATE_ACTIVE\x10\x02\x12\x1a\n" +
+	"\x16DELEGATION_STATE_ENDED\x10\x03*f\n" +
+	"\x11AccessRequestKind\x12#\n" +
+	"\x1fACCESS_REQUEST_KIND_UNSPECIFIED\x10\x00\x12,\n" +
+	"(ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP\x10\x01*\xc4\x01\n" +
+	"\x12AccessRequestState\x12$\n" +
+	" ACCESS_REQUEST_STATE_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cACCESS_REQUEST_STATE_PENDING\x10\x01\x12!\n" +
+	"\x1dACCESS_REQUEST_STATE_APPROVED\x10\x02\x12!\n" +
+	"\x1dACCESS_REQUEST_STATE_REJECTED\x10\x03\x12 \n" +
+	"\x1cACCESS_REQUEST_STATE_EXPIRED\x10\x04*R\n" +
 	"\bDecision\x12\x18\n" +
 	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11DECISION_APPROVED\x10\x01\x12\x15\n" +
@@ -2951,123 +4285,173 @@ func file_orgsync_v1_orgmodel_proto_rawDescGZIP() []byte {
 	return file_orgsync_v1_orgmodel_proto_rawDescData
 }
 
-var file_orgsync_v1_orgmodel_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_orgsync_v1_orgmodel_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_orgsync_v1_orgmodel_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_orgsync_v1_orgmodel_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_orgsync_v1_orgmodel_proto_goTypes = []any{
-	(LifecyclePhase)(0),               // 0: orgsync.v1.LifecyclePhase
-	(ChangeAction)(0),                 // 1: orgsync.v1.ChangeAction
-	(Decision)(0),                     // 2: orgsync.v1.Decision
-	(*GetWorkerRequest)(nil),          // 3: orgsync.v1.GetWorkerRequest
-	(*GetWorkerResponse)(nil),         // 4: orgsync.v1.GetWorkerResponse
-	(*ScheduledRecord)(nil),           // 5: orgsync.v1.ScheduledRecord
-	(*WorkerAccount)(nil),             // 6: orgsync.v1.WorkerAccount
-	(*IdentifierProblem)(nil),         // 7: orgsync.v1.IdentifierProblem
-	(*ListGroupMembersRequest)(nil),   // 8: orgsync.v1.ListGroupMembersRequest
-	(*ListGroupMembersResponse)(nil),  // 9: orgsync.v1.ListGroupMembersResponse
-	(*GroupMember)(nil),               // 10: orgsync.v1.GroupMember
-	(*ListWorkersRequest)(nil),        // 11: orgsync.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),       // 12: orgsync.v1.ListWorkersResponse
-	(*WorkerSummary)(nil),             // 13: orgsync.v1.WorkerSummary
-	(*GetOrgUnitRequest)(nil),         // 14: orgsync.v1.GetOrgUnitRequest
-	(*GetOrgUnitResponse)(nil),        // 15: orgsync.v1.GetOrgUnitResponse
-	(*GetOrgTreeRequest)(nil),         // 16: orgsync.v1.GetOrgTreeRequest
-	(*GetOrgTreeResponse)(nil),        // 17: orgsync.v1.GetOrgTreeResponse
-	(*OrgTreeNode)(nil),               // 18: orgsync.v1.OrgTreeNode
-	(*ExplainMembershipRequest)(nil),  // 19: orgsync.v1.ExplainMembershipRequest
-	(*ExplainMembershipResponse)(nil), // 20: orgsync.v1.ExplainMembershipResponse
-	(*PlanRequest)(nil),               // 21: orgsync.v1.PlanRequest
-	(*PlanResponse)(nil),              // 22: orgsync.v1.PlanResponse
-	(*PlannedChange)(nil),             // 23: orgsync.v1.PlannedChange
-	(*ListPendingRequest)(nil),        // 24: orgsync.v1.ListPendingRequest
-	(*ListPendingResponse)(nil),       // 25: orgsync.v1.ListPendingResponse
-	(*PendingBatch)(nil),              // 26: orgsync.v1.PendingBatch
-	(*ApproveRequest)(nil),            // 27: orgsync.v1.ApproveRequest
-	(*ApproveResponse)(nil),           // 28: orgsync.v1.ApproveResponse
-	(*RejectRequest)(nil),             // 29: orgsync.v1.RejectRequest
-	(*RejectResponse)(nil),            // 30: orgsync.v1.RejectResponse
-	(*GetStatusRequest)(nil),          // 31: orgsync.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),         // 32: orgsync.v1.GetStatusResponse
-	(*ServiceStatus)(nil),             // 33: orgsync.v1.ServiceStatus
-	(*StreamStatus)(nil),              // 34: orgsync.v1.StreamStatus
-	(*ConsumerStatus)(nil),            // 35: orgsync.v1.ConsumerStatus
-	(*ListAuditRequest)(nil),          // 36: orgsync.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),         // 37: orgsync.v1.ListAuditResponse
-	(*AuditRecord)(nil),               // 38: orgsync.v1.AuditRecord
-	(*StatusProblem)(nil),             // 39: orgsync.v1.StatusProblem
-	(*Worker)(nil),                    // 40: orgsync.v1.Worker
-	(*timestamppb.Timestamp)(nil),     // 41: google.protobuf.Timestamp
-	(Target)(0),                       // 42: orgsync.v1.Target
-	(*DesiredUser)(nil),               // 43: orgsync.v1.DesiredUser
-	(*WriterResult)(nil),              // 44: orgsync.v1.WriterResult
-	(*DesiredGroup)(nil),              // 45: orgsync.v1.DesiredGroup
-	(MemberKind)(0),                   // 46: orgsync.v1.MemberKind
-	(*OrgUnit)(nil),                   // 47: orgsync.v1.OrgUnit
-	(*HREvent)(nil),                   // 48: orgsync.v1.HREvent
-	(*DesiredObject)(nil),             // 49: orgsync.v1.DesiredObject
-	(*Cause)(nil),                     // 50: orgsync.v1.Cause
-	(*Principal)(nil),                 // 51: orgsync.v1.Principal
+	(LifecyclePhase)(0),                 // 0: orgsync.v1.LifecyclePhase
+	(ChangeAction)(0),                   // 1: orgsync.v1.ChangeAction
+	(MembershipReason)(0),               // 2: orgsync.v1.MembershipReason
+	(DelegationState)(0),                // 3: orgsync.v1.DelegationState
+	(AccessRequestKind)(0),              // 4: orgsync.v1.AccessRequestKind
+	(AccessRequestState)(0),             // 5: orgsync.v1.AccessRequestState
+	(Decision)(0),                       // 6: orgsync.v1.Decision
+	(*GetWorkerRequest)(nil),            // 7: orgsync.v1.GetWorkerRequest
+	(*GetWorkerResponse)(nil),           // 8: orgsync.v1.GetWorkerResponse
+	(*ScheduledRecord)(nil),             // 9: orgsync.v1.ScheduledRecord
+	(*WorkerAccount)(nil),               // 10: orgsync.v1.WorkerAccount
+	(*IdentifierProblem)(nil),           // 11: orgsync.v1.IdentifierProblem
+	(*ListGroupMembersRequest)(nil),     // 12: orgsync.v1.ListGroupMembersRequest
+	(*ListGroupMembersResponse)(nil),    // 13: orgsync.v1.ListGroupMembersResponse
+	(*GroupMember)(nil),                 // 14: orgsync.v1.GroupMember
+	(*ListWorkersRequest)(nil),          // 15: orgsync.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),         // 16: orgsync.v1.ListWorkersResponse
+	(*WorkerSummary)(nil),               // 17: orgsync.v1.WorkerSummary
+	(*GetOrgUnitRequest)(nil),           // 18: orgsync.v1.GetOrgUnitRequest
+	(*GetOrgUnitResponse)(nil),          // 19: orgsync.v1.GetOrgUnitResponse
+	(*GetOrgTreeRequest)(nil),           // 20: orgsync.v1.GetOrgTreeRequest
+	(*GetOrgTreeResponse)(nil),          // 21: orgsync.v1.GetOrgTreeResponse
+	(*OrgTreeNode)(nil),                 // 22: orgsync.v1.OrgTreeNode
+	(*ExplainMembershipRequest)(nil),    // 23: orgsync.v1.ExplainMembershipRequest
+	(*ExplainMembershipResponse)(nil),   // 24: orgsync.v1.ExplainMembershipResponse
+	(*MembershipGrant)(nil),             // 25: orgsync.v1.MembershipGrant
+	(*Delegation)(nil),                  // 26: orgsync.v1.Delegation
+	(*CreateDelegationRequest)(nil),     // 27: orgsync.v1.CreateDelegationRequest
+	(*CreateDelegationResponse)(nil),    // 28: orgsync.v1.CreateDelegationResponse
+	(*ListDelegationsRequest)(nil),      // 29: orgsync.v1.ListDelegationsRequest
+	(*ListDelegationsResponse)(nil),     // 30: orgsync.v1.ListDelegationsResponse
+	(*EndDelegationRequest)(nil),        // 31: orgsync.v1.EndDelegationRequest
+	(*EndDelegationResponse)(nil),       // 32: orgsync.v1.EndDelegationResponse
+	(*AccessRequest)(nil),               // 33: orgsync.v1.AccessRequest
+	(*RequestAccessRequest)(nil),        // 34: orgsync.v1.RequestAccessRequest
+	(*RequestAccessResponse)(nil),       // 35: orgsync.v1.RequestAccessResponse
+	(*ListAccessRequestsRequest)(nil),   // 36: orgsync.v1.ListAccessRequestsRequest
+	(*ListAccessRequestsResponse)(nil),  // 37: orgsync.v1.ListAccessRequestsResponse
+	(*DecideAccessRequestRequest)(nil),  // 38: orgsync.v1.DecideAccessRequestRequest
+	(*DecideAccessRequestResponse)(nil), // 39: orgsync.v1.DecideAccessRequestResponse
+	(*PlanRequest)(nil),                 // 40: orgsync.v1.PlanRequest
+	(*PlanResponse)(nil),                // 41: orgsync.v1.PlanResponse
+	(*PlannedChange)(nil),               // 42: orgsync.v1.PlannedChange
+	(*ListPendingRequest)(nil),          // 43: orgsync.v1.ListPendingRequest
+	(*ListPendingResponse)(nil),         // 44: orgsync.v1.ListPendingResponse
+	(*PendingBatch)(nil),                // 45: orgsync.v1.PendingBatch
+	(*ApproveRequest)(nil),              // 46: orgsync.v1.ApproveRequest
+	(*ApproveResponse)(nil),             // 47: orgsync.v1.ApproveResponse
+	(*RejectRequest)(nil),               // 48: orgsync.v1.RejectRequest
+	(*RejectResponse)(nil),              // 49: orgsync.v1.RejectResponse
+	(*GetStatusRequest)(nil),            // 50: orgsync.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),           // 51: orgsync.v1.GetStatusResponse
+	(*ServiceStatus)(nil),               // 52: orgsync.v1.ServiceStatus
+	(*StreamStatus)(nil),                // 53: orgsync.v1.StreamStatus
+	(*ConsumerStatus)(nil),              // 54: orgsync.v1.ConsumerStatus
+	(*ListAuditRequest)(nil),            // 55: orgsync.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),           // 56: orgsync.v1.ListAuditResponse
+	(*AuditRecord)(nil),                 // 57: orgsync.v1.AuditRecord
+	(*StatusProblem)(nil),               // 58: orgsync.v1.StatusProblem
+	(*Worker)(nil),                      // 59: orgsync.v1.Worker
+	(*timestamppb.Timestamp)(nil),       // 60: google.protobuf.Timestamp
+	(Target)(0),                         // 61: orgsync.v1.Target
+	(*DesiredUser)(nil),                 // 62: orgsync.v1.DesiredUser
+	(*WriterResult)(nil),                // 63: orgsync.v1.WriterResult
+	(*DesiredGroup)(nil),                // 64: orgsync.v1.DesiredGroup
+	(MemberKind)(0),                     // 65: orgsync.v1.MemberKind
+	(*OrgUnit)(nil),                     // 66: orgsync.v1.OrgUnit
+	(*Date)(nil),                        // 67: orgsync.v1.Date
+	(*Principal)(nil),                   // 68: orgsync.v1.Principal
+	(*HREvent)(nil),                     // 69: orgsync.v1.HREvent
+	(*DesiredObject)(nil),               // 70: orgsync.v1.DesiredObject
+	(*Cause)(nil),                       // 71: orgsync.v1.Cause
 }
 var file_orgsync_v1_orgmodel_proto_depIdxs = []int32{
-	40, // 0: orgsync.v1.GetWorkerResponse.worker:type_name -> orgsync.v1.Worker
-	6,  // 1: orgsync.v1.GetWorkerResponse.accounts:type_name -> orgsync.v1.WorkerAccount
+	59, // 0: orgsync.v1.GetWorkerResponse.worker:type_name -> orgsync.v1.Worker
+	10, // 1: orgsync.v1.GetWorkerResponse.accounts:type_name -> orgsync.v1.WorkerAccount
 	0,  // 2: orgsync.v1.GetWorkerResponse.phase:type_name -> orgsync.v1.LifecyclePhase
-	41, // 3: orgsync.v1.GetWorkerResponse.next_change:type_name -> google.protobuf.Timestamp
-	5,  // 4: orgsync.v1.GetWorkerResponse.scheduled:type_name -> orgsync.v1.ScheduledRecord
-	41, // 5: orgsync.v1.ScheduledRecord.effective_at:type_name -> google.protobuf.Timestamp
-	40, // 6: orgsync.v1.ScheduledRecord.worker:type_name -> orgsync.v1.Worker
-	42, // 7: orgsync.v1.WorkerAccount.target:type_name -> orgsync.v1.Target
-	43, // 8: orgsync.v1.WorkerAccount.desired:type_name -> orgsync.v1.DesiredUser
-	44, // 9: orgsync.v1.WorkerAccount.last_result:type_name -> orgsync.v1.WriterResult
-	7,  // 10: orgsync.v1.WorkerAccount.identifier_problem:type_name -> orgsync.v1.IdentifierProblem
-	42, // 11: orgsync.v1.IdentifierProblem.target:type_name -> orgsync.v1.Target
-	42, // 12: orgsync.v1.ListGroupMembersRequest.target:type_name -> orgsync.v1.Target
-	45, // 13: orgsync.v1.ListGroupMembersResponse.group:type_name -> orgsync.v1.DesiredGroup
-	10, // 14: orgsync.v1.ListGroupMembersResponse.members:type_name -> orgsync.v1.GroupMember
-	46, // 15: orgsync.v1.GroupMember.member_kind:type_name -> orgsync.v1.MemberKind
-	13, // 16: orgsync.v1.ListWorkersResponse.workers:type_name -> orgsync.v1.WorkerSummary
+	60, // 3: orgsync.v1.GetWorkerResponse.next_change:type_name -> google.protobuf.Timestamp
+	9,  // 4: orgsync.v1.GetWorkerResponse.scheduled:type_name -> orgsync.v1.ScheduledRecord
+	60, // 5: orgsync.v1.ScheduledRecord.effective_at:type_name -> google.protobuf.Timestamp
+	59, // 6: orgsync.v1.ScheduledRecord.worker:type_name -> orgsync.v1.Worker
+	61, // 7: orgsync.v1.WorkerAccount.target:type_name -> orgsync.v1.Target
+	62, // 8: orgsync.v1.WorkerAccount.desired:type_name -> orgsync.v1.DesiredUser
+	63, // 9: orgsync.v1.WorkerAccount.last_result:type_name -> orgsync.v1.WriterResult
+	11, // 10: orgsync.v1.WorkerAccount.identifier_problem:type_name -> orgsync.v1.IdentifierProblem
+	61, // 11: orgsync.v1.IdentifierProblem.target:type_name -> orgsync.v1.Target
+	61, // 12: orgsync.v1.ListGroupMembersRequest.target:type_name -> orgsync.v1.Target
+	64, // 13: orgsync.v1.ListGroupMembersResponse.group:type_name -> orgsync.v1.DesiredGroup
+	14, // 14: orgsync.v1.ListGroupMembersResponse.members:type_name -> orgsync.v1.GroupMember
+	65, // 15: orgsync.v1.GroupMember.member_kind:type_name -> orgsync.v1.MemberKind
+	17, // 16: orgsync.v1.ListWorkersResponse.workers:type_name -> orgsync.v1.WorkerSummary
 	0,  // 17: orgsync.v1.WorkerSummary.phase:type_name -> orgsync.v1.LifecyclePhase
-	47, // 18: orgsync.v1.GetOrgUnitResponse.unit:type_name -> orgsync.v1.OrgUnit
-	18, // 19: orgsync.v1.GetOrgTreeResponse.roots:type_name -> orgsync.v1.OrgTreeNode
-	18, // 20: orgsync.v1.OrgTreeNode.children:type_name -> orgsync.v1.OrgTreeNode
-	42, // 21: orgsync.v1.ExplainMembershipRequest.target:type_name -> orgsync.v1.Target
-	48, // 22: orgsync.v1.PlanRequest.events:type_name -> orgsync.v1.HREvent
-	41, // 23: orgsync.v1.PlanRequest.at:type_name -> google.protobuf.Timestamp
-	23, // 24: orgsync.v1.PlanResponse.changes:type_name -> orgsync.v1.PlannedChange
-	1,  // 25: orgsync.v1.PlannedChange.action:type_name -> orgsync.v1.ChangeAction
-	49, // 26: orgsync.v1.PlannedChange.before:type_name -> orgsync.v1.DesiredObject
-	49, // 27: orgsync.v1.PlannedChange.after:type_name -> orgsync.v1.DesiredObject
-	26, // 28: orgsync.v1.ListPendingResponse.batches:type_name -> orgsync.v1.PendingBatch
-	26, // 29: orgsync.v1.ListPendingResponse.decided:type_name -> orgsync.v1.PendingBatch
-	41, // 30: orgsync.v1.PendingBatch.created_at:type_name -> google.protobuf.Timestamp
-	50, // 31: orgsync.v1.PendingBatch.cause:type_name -> orgsync.v1.Cause
-	49, // 32: orgsync.v1.PendingBatch.objects:type_name -> orgsync.v1.DesiredObject
-	2,  // 33: orgsync.v1.PendingBatch.decision:type_name -> orgsync.v1.Decision
-	51, // 34: orgsync.v1.PendingBatch.decided_by:type_name -> orgsync.v1.Principal
-	41, // 35: orgsync.v1.PendingBatch.decided_at:type_name -> google.protobuf.Timestamp
-	26, // 36: orgsync.v1.ApproveResponse.batch:type_name -> orgsync.v1.PendingBatch
-	26, // 37: orgsync.v1.RejectResponse.batch:type_name -> orgsync.v1.PendingBatch
-	39, // 38: orgsync.v1.GetStatusResponse.problems:type_name -> orgsync.v1.StatusProblem
-	41, // 39: orgsync.v1.GetStatusResponse.next_transition:type_name -> google.protobuf.Timestamp
-	34, // 40: orgsync.v1.GetStatusResponse.streams:type_name -> orgsync.v1.StreamStatus
-	41, // 41: orgsync.v1.GetStatusResponse.last_write:type_name -> google.protobuf.Timestamp
-	33, // 42: orgsync.v1.GetStatusResponse.services:type_name -> orgsync.v1.ServiceStatus
-	7,  // 43: orgsync.v1.GetStatusResponse.identifier_problems:type_name -> orgsync.v1.IdentifierProblem
-	41, // 44: orgsync.v1.ServiceStatus.last_drift_reconcile:type_name -> google.protobuf.Timestamp
-	41, // 45: orgsync.v1.ServiceStatus.updated_at:type_name -> google.protobuf.Timestamp
-	35, // 46: orgsync.v1.StreamStatus.consumers:type_name -> orgsync.v1.ConsumerStatus
-	42, // 47: orgsync.v1.ListAuditRequest.target:type_name -> orgsync.v1.Target
-	41, // 48: orgsync.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
-	41, // 49: orgsync.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
-	38, // 50: orgsync.v1.ListAuditResponse.records:type_name -> orgsync.v1.AuditRecord
-	41, // 51: orgsync.v1.AuditRecord.recorded_at:type_name -> google.protobuf.Timestamp
-	44, // 52: orgsync.v1.AuditRecord.result:type_name -> orgsync.v1.WriterResult
-	50, // 53: orgsync.v1.AuditRecord.cause:type_name -> orgsync.v1.Cause
-	51, // 54: orgsync.v1.AuditRecord.approved_by:type_name -> orgsync.v1.Principal
-	55, // [55:55] is the sub-list for method output_type
-	55, // [55:55] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	66, // 18: orgsync.v1.GetOrgUnitResponse.unit:type_name -> orgsync.v1.OrgUnit
+	22, // 19: orgsync.v1.GetOrgTreeResponse.roots:type_name -> orgsync.v1.OrgTreeNode
+	22, // 20: orgsync.v1.OrgTreeNode.children:type_name -> orgsync.v1.OrgTreeNode
+	61, // 21: orgsync.v1.ExplainMembershipRequest.target:type_name -> orgsync.v1.Target
+	2,  // 22: orgsync.v1.ExplainMembershipResponse.reason_kind:type_name -> orgsync.v1.MembershipReason
+	25, // 23: orgsync.v1.ExplainMembershipResponse.grant:type_name -> orgsync.v1.MembershipGrant
+	60, // 24: orgsync.v1.MembershipGrant.ends_at:type_name -> google.protobuf.Timestamp
+	67, // 25: orgsync.v1.MembershipGrant.end_date:type_name -> orgsync.v1.Date
+	67, // 26: orgsync.v1.Delegation.start_date:type_name -> orgsync.v1.Date
+	67, // 27: orgsync.v1.Delegation.end_date:type_name -> orgsync.v1.Date
+	68, // 28: orgsync.v1.Delegation.created_by:type_name -> orgsync.v1.Principal
+	60, // 29: orgsync.v1.Delegation.created_at:type_name -> google.protobuf.Timestamp
+	68, // 30: orgsync.v1.Delegation.ended_by:type_name -> orgsync.v1.Principal
+	60, // 31: orgsync.v1.Delegation.ended_at:type_name -> google.protobuf.Timestamp
+	3,  // 32: orgsync.v1.Delegation.state:type_name -> orgsync.v1.DelegationState
+	67, // 33: orgsync.v1.CreateDelegationRequest.start_date:type_name -> orgsync.v1.Date
+	67, // 34: orgsync.v1.CreateDelegationRequest.end_date:type_name -> orgsync.v1.Date
+	26, // 35: orgsync.v1.CreateDelegationResponse.delegation:type_name -> orgsync.v1.Delegation
+	26, // 36: orgsync.v1.ListDelegationsResponse.delegations:type_name -> orgsync.v1.Delegation
+	26, // 37: orgsync.v1.EndDelegationResponse.delegation:type_name -> orgsync.v1.Delegation
+	4,  // 38: orgsync.v1.AccessRequest.kind:type_name -> orgsync.v1.AccessRequestKind
+	67, // 39: orgsync.v1.AccessRequest.end_date:type_name -> orgsync.v1.Date
+	68, // 40: orgsync.v1.AccessRequest.requested_by:type_name -> orgsync.v1.Principal
+	60, // 41: orgsync.v1.AccessRequest.requested_at:type_name -> google.protobuf.Timestamp
+	60, // 42: orgsync.v1.AccessRequest.expires_at:type_name -> google.protobuf.Timestamp
+	5,  // 43: orgsync.v1.AccessRequest.state:type_name -> orgsync.v1.AccessRequestState
+	68, // 44: orgsync.v1.AccessRequest.decided_by:type_name -> orgsync.v1.Principal
+	60, // 45: orgsync.v1.AccessRequest.decided_at:type_name -> google.protobuf.Timestamp
+	4,  // 46: orgsync.v1.RequestAccessRequest.kind:type_name -> orgsync.v1.AccessRequestKind
+	67, // 47: orgsync.v1.RequestAccessRequest.end_date:type_name -> orgsync.v1.Date
+	33, // 48: orgsync.v1.RequestAccessResponse.request:type_name -> orgsync.v1.AccessRequest
+	33, // 49: orgsync.v1.ListAccessRequestsResponse.requests:type_name -> orgsync.v1.AccessRequest
+	6,  // 50: orgsync.v1.DecideAccessRequestRequest.decision:type_name -> orgsync.v1.Decision
+	33, // 51: orgsync.v1.DecideAccessRequestResponse.request:type_name -> orgsync.v1.AccessRequest
+	69, // 52: orgsync.v1.PlanRequest.events:type_name -> orgsync.v1.HREvent
+	60, // 53: orgsync.v1.PlanRequest.at:type_name -> google.protobuf.Timestamp
+	42, // 54: orgsync.v1.PlanResponse.changes:type_name -> orgsync.v1.PlannedChange
+	1,  // 55: orgsync.v1.PlannedChange.action:type_name -> orgsync.v1.ChangeAction
+	70, // 56: orgsync.v1.PlannedChange.before:type_name -> orgsync.v1.DesiredObject
+	70, // 57: orgsync.v1.PlannedChange.after:type_name -> orgsync.v1.DesiredObject
+	45, // 58: orgsync.v1.ListPendingResponse.batches:type_name -> orgsync.v1.PendingBatch
+	45, // 59: orgsync.v1.ListPendingResponse.decided:type_name -> orgsync.v1.PendingBatch
+	60, // 60: orgsync.v1.PendingBatch.created_at:type_name -> google.protobuf.Timestamp
+	71, // 61: orgsync.v1.PendingBatch.cause:type_name -> orgsync.v1.Cause
+	70, // 62: orgsync.v1.PendingBatch.objects:type_name -> orgsync.v1.DesiredObject
+	6,  // 63: orgsync.v1.PendingBatch.decision:type_name -> orgsync.v1.Decision
+	68, // 64: orgsync.v1.PendingBatch.decided_by:type_name -> orgsync.v1.Principal
+	60, // 65: orgsync.v1.PendingBatch.decided_at:type_name -> google.protobuf.Timestamp
+	45, // 66: orgsync.v1.ApproveResponse.batch:type_name -> orgsync.v1.PendingBatch
+	45, // 67: orgsync.v1.RejectResponse.batch:type_name -> orgsync.v1.PendingBatch
+	58, // 68: orgsync.v1.GetStatusResponse.problems:type_name -> orgsync.v1.StatusProblem
+	60, // 69: orgsync.v1.GetStatusResponse.next_transition:type_name -> google.protobuf.Timestamp
+	53, // 70: orgsync.v1.GetStatusResponse.streams:type_name -> orgsync.v1.StreamStatus
+	60, // 71: orgsync.v1.GetStatusResponse.last_write:type_name -> google.protobuf.Timestamp
+	52, // 72: orgsync.v1.GetStatusResponse.services:type_name -> orgsync.v1.ServiceStatus
+	11, // 73: orgsync.v1.GetStatusResponse.identifier_problems:type_name -> orgsync.v1.IdentifierProblem
+	60, // 74: orgsync.v1.ServiceStatus.last_drift_reconcile:type_name -> google.protobuf.Timestamp
+	60, // 75: orgsync.v1.ServiceStatus.updated_at:type_name -> google.protobuf.Timestamp
+	54, // 76: orgsync.v1.StreamStatus.consumers:type_name -> orgsync.v1.ConsumerStatus
+	61, // 77: orgsync.v1.ListAuditRequest.target:type_name -> orgsync.v1.Target
+	60, // 78: orgsync.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
+	60, // 79: orgsync.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
+	57, // 80: orgsync.v1.ListAuditResponse.records:type_name -> orgsync.v1.AuditRecord
+	60, // 81: orgsync.v1.AuditRecord.recorded_at:type_name -> google.protobuf.Timestamp
+	63, // 82: orgsync.v1.AuditRecord.result:type_name -> orgsync.v1.WriterResult
+	71, // 83: orgsync.v1.AuditRecord.cause:type_name -> orgsync.v1.Cause
+	68, // 84: orgsync.v1.AuditRecord.approved_by:type_name -> orgsync.v1.Principal
+	85, // [85:85] is the sub-list for method output_type
+	85, // [85:85] is the sub-list for method input_type
+	85, // [85:85] is the sub-list for extension type_name
+	85, // [85:85] is the sub-list for extension extendee
+	0,  // [0:85] is the sub-list for field type_name
 }
 
 func init() { file_orgsync_v1_orgmodel_proto_init() }
@@ -3083,8 +4467,8 @@ func file_orgsync_v1_orgmodel_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgsync_v1_orgmodel_proto_rawDesc), len(file_orgsync_v1_orgmodel_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   37,
+			NumEnums:      7,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -21,4 +21,12 @@ var GRPCRules = auth.Rules{
 	orgsyncv1grpc.OrgModelService_ListAudit_FullMethodName:         auth.Viewer,
 	orgsyncv1grpc.OrgModelService_Approve_FullMethodName:           auth.Approver,
 	orgsyncv1grpc.OrgModelService_Reject_FullMethodName:            auth.Approver,
+	// Delegations and helpdesk requests: listing reads; creating, ending and requesting act on
+	// the running system (operator); deciding a request is an approval (approver).
+	orgsyncv1grpc.OrgModelService_ListDelegations_FullMethodName:     auth.Viewer,
+	orgsyncv1grpc.OrgModelService_ListAccessRequests_FullMethodName:  auth.Viewer,
+	orgsyncv1grpc.OrgModelService_CreateDelegation_FullMethodName:    auth.Operator,
+	orgsyncv1grpc.OrgModelService_EndDelegation_FullMethodName:       auth.Operator,
+	orgsyncv1grpc.OrgModelService_RequestAccess_FullMethodName:       auth.Operator,
+	orgsyncv1grpc.OrgModelService_DecideAccessRequest_FullMethodName: auth.Approver,
 }

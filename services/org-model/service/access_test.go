@@ -67,6 +67,30 @@ var methodCalls = map[string]call{
 		_, err := api.ListAudit(ctx, &orgsyncv1.ListAuditRequest{WorkerId: "E1"})
 		return err
 	},
+	orgsyncv1grpc.OrgModelService_CreateDelegation_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
+		_, err := api.CreateDelegation(ctx, &orgsyncv1.CreateDelegationRequest{DelegateWorkerId: "E2", FromWorkerId: "E1"})
+		return err
+	},
+	orgsyncv1grpc.OrgModelService_ListDelegations_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
+		_, err := api.ListDelegations(ctx, &orgsyncv1.ListDelegationsRequest{})
+		return err
+	},
+	orgsyncv1grpc.OrgModelService_EndDelegation_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
+		_, err := api.EndDelegation(ctx, &orgsyncv1.EndDelegationRequest{DelegationId: "d-none"})
+		return err
+	},
+	orgsyncv1grpc.OrgModelService_RequestAccess_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
+		_, err := api.RequestAccess(ctx, &orgsyncv1.RequestAccessRequest{WorkerId: "E1"})
+		return err
+	},
+	orgsyncv1grpc.OrgModelService_ListAccessRequests_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
+		_, err := api.ListAccessRequests(ctx, &orgsyncv1.ListAccessRequestsRequest{})
+		return err
+	},
+	orgsyncv1grpc.OrgModelService_DecideAccessRequest_FullMethodName: func(ctx context.Context, api orgsyncv1grpc.OrgModelServiceClient) error {
+		_, err := api.DecideAccessRequest(ctx, &orgsyncv1.DecideAccessRequestRequest{RequestId: "r-none", Decision: orgsyncv1.Decision_DECISION_APPROVED})
+		return err
+	},
 }
 
 func TestEveryMethodIsCalled(t *testing.T) {

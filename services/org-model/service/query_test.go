@@ -38,7 +38,7 @@ groups:
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(&orgsyncv1.ExplainMembershipResponse{Member: true, GroupPath: []string{"all-commercial", "all-sales", "unit-sales"},
-		Reason: "HR places the worker in org unit sales (Commercial > Sales)"}, explain, protocmp.Transform()); diff != "" {
+		Reason: "HR places the worker in org unit sales (Commercial > Sales)", ReasonKind: orgsyncv1.MembershipReason_MEMBERSHIP_REASON_ORG_UNIT}, explain, protocmp.Transform()); diff != "" {
 		t.Errorf("explain (-want +got):\n%s", diff)
 	}
 

@@ -20,6 +20,7 @@ import (
 	"github.com/orgsync/orgsync/pkg/stream"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc"
+	"github.com/orgsync/orgsync/services/org-model/internal/access"
 	"github.com/orgsync/orgsync/services/org-model/internal/apply"
 	"github.com/orgsync/orgsync/services/org-model/internal/approvals"
 	"github.com/orgsync/orgsync/services/org-model/internal/audit"
@@ -92,6 +93,8 @@ type Service struct {
 	checkpoints *checkpoint.Checkpointer
 	// observers are the metric callbacks registered in New, unregistered when Run returns.
 	observers []metric.Registration
+	// access keeps delegations and helpdesk requests.
+	access *access.Service
 }
 
 // New loads the policy, opens the listeners and connects to JetStream (waiting for it until ctx
@@ -138,6 +141,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 			return nil, err
 		}
 	}
+	accessKV, err := access.OpenBucket(ctx, js, cfg.Streams)
+	if err != nil {
+		nc.Close()
+		srv.Close()
+		return nil, err
+	}
 	targets := model.TargetsOf(pol)
 	publisher := desired.NewPublisher(stream.NewPublisher(js))
 	causes := audit.NewCauses()
@@ -146,6 +155,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 	decisionsStore := decisions.NewStore(decisionsKV, s.guard, logger)
 	s.publishing = publish.NewRetrier(publisher, causes, logger)
 	s.engine = engine.New(cfg.Clock)
+	// Delegations and helpdesk decisions publish through the Applier, made next.
+	s.access = access.New(s.engine, s.model, accessKV,
+		func(ctx context.Context, changes []*orgsyncv1.DesiredObject, cause *orgsyncv1.Cause) error {
+			return s.applier.Emit(ctx, changes, cause)
+		}, cfg.Clock, func() bool { return s.applier.CaughtUp() }, logger)
 	s.checkpoints = checkpoint.New(checkpoints, cfg.Checkpoint, s.model, s.engine, cfg.Clock, logger)
 	s.applier = apply.New(apply.Deps{
 		Model:         s.model,
@@ -156,6 +170,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		Decisions:     decisionsStore,
 		Identifiers:   identifiers,
 		Checkpoints:   s.checkpoints,
+		Grants:        s.access,
 		HR:            hrfollow.New(js, logger),
 		Engine:        s.engine,
 		Clock:         cfg.Clock,
@@ -168,6 +183,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Service, error)
 		Approve: s.approvals.Approve, Reject: s.approvals.Reject, Decided: decisionsStore.List, Ready: s.applier.CaughtUp, PlanTimeout: cfg.PlanTimeout,
 		Audit: audit.NewReader(js, causes).List, Streams: func(ctx context.Context) ([]*orgsyncv1.StreamStatus, error) { return status.Streams(ctx, js) },
 		Services: func(ctx context.Context) ([]*orgsyncv1.ServiceStatus, error) { return stream.ReadStatuses(ctx, js) },
+		Access:   s.access,
 	}))
 	srv.Authorize(GRPCRules)
 	if s.observers, err = status.Observe(js, s.guardHeld); err != nil {
@@ -198,6 +214,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.logger.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr())
 	group, groupCtx := errgroup.WithContext(ctx)
 	s.approvals.SetLifetime(groupCtx)
+	s.access.SetLifetime(groupCtx)
 	group.Go(func() error { return s.server.Run(groupCtx) })
 	group.Go(func() error { return s.applier.Follow(groupCtx) })
 	group.Go(func() error { return s.resultsFollower.Run(groupCtx) })

@@ -26,7 +26,7 @@ var File_orgsync_v1_orgmodel_service_proto protoreflect.FileDescriptor
 const file_orgsync_v1_orgmodel_service_proto_rawDesc = "" +
 	"\n" +
 	"!orgsync/v1/orgmodel_service.proto\x12\n" +
-	"orgsync.v1\x1a\x19orgsync/v1/orgmodel.proto2\xaa\a\n" +
+	"orgsync.v1\x1a\x19orgsync/v1/orgmodel.proto2\xde\v\n" +
 	"\x0fOrgModelService\x12H\n" +
 	"\tGetWorker\x12\x1c.orgsync.v1.GetWorkerRequest\x1a\x1d.orgsync.v1.GetWorkerResponse\x12]\n" +
 	"\x10ListGroupMembers\x12#.orgsync.v1.ListGroupMembersRequest\x1a$.orgsync.v1.ListGroupMembersResponse\x12N\n" +
@@ -41,33 +41,51 @@ const file_orgsync_v1_orgmodel_service_proto_rawDesc = "" +
 	"\aApprove\x12\x1a.orgsync.v1.ApproveRequest\x1a\x1b.orgsync.v1.ApproveResponse\x12?\n" +
 	"\x06Reject\x12\x19.orgsync.v1.RejectRequest\x1a\x1a.orgsync.v1.RejectResponse\x12H\n" +
 	"\tGetStatus\x12\x1c.orgsync.v1.GetStatusRequest\x1a\x1d.orgsync.v1.GetStatusResponse\x12H\n" +
-	"\tListAudit\x12\x1c.orgsync.v1.ListAuditRequest\x1a\x1d.orgsync.v1.ListAuditResponseBIZGgithub.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc;orgsyncv1grpcb\x06proto3"
+	"\tListAudit\x12\x1c.orgsync.v1.ListAuditRequest\x1a\x1d.orgsync.v1.ListAuditResponse\x12]\n" +
+	"\x10CreateDelegation\x12#.orgsync.v1.CreateDelegationRequest\x1a$.orgsync.v1.CreateDelegationResponse\x12Z\n" +
+	"\x0fListDelegations\x12\".orgsync.v1.ListDelegationsRequest\x1a#.orgsync.v1.ListDelegationsResponse\x12T\n" +
+	"\rEndDelegation\x12 .orgsync.v1.EndDelegationRequest\x1a!.orgsync.v1.EndDelegationResponse\x12T\n" +
+	"\rRequestAccess\x12 .orgsync.v1.RequestAccessRequest\x1a!.orgsync.v1.RequestAccessResponse\x12c\n" +
+	"\x12ListAccessRequests\x12%.orgsync.v1.ListAccessRequestsRequest\x1a&.orgsync.v1.ListAccessRequestsResponse\x12f\n" +
+	"\x13DecideAccessRequest\x12&.orgsync.v1.DecideAccessRequestRequest\x1a'.orgsync.v1.DecideAccessRequestResponseBIZGgithub.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc;orgsyncv1grpcb\x06proto3"
 
 var file_orgsync_v1_orgmodel_service_proto_goTypes = []any{
-	(*v1.GetWorkerRequest)(nil),          // 0: orgsync.v1.GetWorkerRequest
-	(*v1.ListGroupMembersRequest)(nil),   // 1: orgsync.v1.ListGroupMembersRequest
-	(*v1.ListWorkersRequest)(nil),        // 2: orgsync.v1.ListWorkersRequest
-	(*v1.GetOrgUnitRequest)(nil),         // 3: orgsync.v1.GetOrgUnitRequest
-	(*v1.GetOrgTreeRequest)(nil),         // 4: orgsync.v1.GetOrgTreeRequest
-	(*v1.ExplainMembershipRequest)(nil),  // 5: orgsync.v1.ExplainMembershipRequest
-	(*v1.PlanRequest)(nil),               // 6: orgsync.v1.PlanRequest
-	(*v1.ListPendingRequest)(nil),        // 7: orgsync.v1.ListPendingRequest
-	(*v1.ApproveRequest)(nil),            // 8: orgsync.v1.ApproveRequest
-	(*v1.RejectRequest)(nil),             // 9: orgsync.v1.RejectRequest
-	(*v1.GetStatusRequest)(nil),          // 10: orgsync.v1.GetStatusRequest
-	(*v1.ListAuditRequest)(nil),          // 11: orgsync.v1.ListAuditRequest
-	(*v1.GetWorkerResponse)(nil),         // 12: orgsync.v1.GetWorkerResponse
-	(*v1.ListGroupMembersResponse)(nil),  // 13: orgsync.v1.ListGroupMembersResponse
-	(*v1.ListWorkersResponse)(nil),       // 14: orgsync.v1.ListWorkersResponse
-	(*v1.GetOrgUnitResponse)(nil),        // 15: orgsync.v1.GetOrgUnitResponse
-	(*v1.GetOrgTreeResponse)(nil),        // 16: orgsync.v1.GetOrgTreeResponse
-	(*v1.ExplainMembershipResponse)(nil), // 17: orgsync.v1.ExplainMembershipResponse
-	(*v1.PlanResponse)(nil),              // 18: orgsync.v1.PlanResponse
-	(*v1.ListPendingResponse)(nil),       // 19: orgsync.v1.ListPendingResponse
-	(*v1.ApproveResponse)(nil),           // 20: orgsync.v1.ApproveResponse
-	(*v1.RejectResponse)(nil),            // 21: orgsync.v1.RejectResponse
-	(*v1.GetStatusResponse)(nil),         // 22: orgsync.v1.GetStatusResponse
-	(*v1.ListAuditResponse)(nil),         // 23: orgsync.v1.ListAuditResponse
+	(*v1.GetWorkerRequest)(nil),            // 0: orgsync.v1.GetWorkerRequest
+	(*v1.ListGroupMembersRequest)(nil),     // 1: orgsync.v1.ListGroupMembersRequest
+	(*v1.ListWorkersRequest)(nil),          // 2: orgsync.v1.ListWorkersRequest
+	(*v1.GetOrgUnitRequest)(nil),           // 3: orgsync.v1.GetOrgUnitRequest
+	(*v1.GetOrgTreeRequest)(nil),           // 4: orgsync.v1.GetOrgTreeRequest
+	(*v1.ExplainMembershipRequest)(nil),    // 5: orgsync.v1.ExplainMembershipRequest
+	(*v1.PlanRequest)(nil),                 // 6: orgsync.v1.PlanRequest
+	(*v1.ListPendingRequest)(nil),          // 7: orgsync.v1.ListPendingRequest
+	(*v1.ApproveRequest)(nil),              // 8: orgsync.v1.ApproveRequest
+	(*v1.RejectRequest)(nil),               // 9: orgsync.v1.RejectRequest
+	(*v1.GetStatusRequest)(nil),            // 10: orgsync.v1.GetStatusRequest
+	(*v1.ListAuditRequest)(nil),            // 11: orgsync.v1.ListAuditRequest
+	(*v1.CreateDelegationRequest)(nil),     // 12: orgsync.v1.CreateDelegationRequest
+	(*v1.ListDelegationsRequest)(nil),      // 13: orgsync.v1.ListDelegationsRequest
+	(*v1.EndDelegationRequest)(nil),        // 14: orgsync.v1.EndDelegationRequest
+	(*v1.RequestAccessRequest)(nil),        // 15: orgsync.v1.RequestAccessRequest
+	(*v1.ListAccessRequestsRequest)(nil),   // 16: orgsync.v1.ListAccessRequestsRequest
+	(*v1.DecideAccessRequestRequest)(nil),  // 17: orgsync.v1.DecideAccessRequestRequest
+	(*v1.GetWorkerResponse)(nil),           // 18: orgsync.v1.GetWorkerResponse
+	(*v1.ListGroupMembersResponse)(nil),    // 19: orgsync.v1.ListGroupMembersResponse
+	(*v1.ListWorkersResponse)(nil),         // 20: orgsync.v1.ListWorkersResponse
+	(*v1.GetOrgUnitResponse)(nil),          // 21: orgsync.v1.GetOrgUnitResponse
+	(*v1.GetOrgTreeResponse)(nil),          // 22: orgsync.v1.GetOrgTreeResponse
+	(*v1.ExplainMembershipResponse)(nil),   // 23: orgsync.v1.ExplainMembershipResponse
+	(*v1.PlanResponse)(nil),                // 24: orgsync.v1.PlanResponse
+	(*v1.ListPendingResponse)(nil),         // 25: orgsync.v1.ListPendingResponse
+	(*v1.ApproveResponse)(nil),             // 26: orgsync.v1.ApproveResponse
+	(*v1.RejectResponse)(nil),              // 27: orgsync.v1.RejectResponse
+	(*v1.GetStatusResponse)(nil),           // 28: orgsync.v1.GetStatusResponse
+	(*v1.ListAuditResponse)(nil),           // 29: orgsync.v1.ListAuditResponse
+	(*v1.CreateDelegationResponse)(nil),    // 30: orgsync.v1.CreateDelegationResponse
+	(*v1.ListDelegationsResponse)(nil),     // 31: orgsync.v1.ListDelegationsResponse
+	(*v1.EndDelegationResponse)(nil),       // 32: orgsync.v1.EndDelegationResponse
+	(*v1.RequestAccessResponse)(nil),       // 33: orgsync.v1.RequestAccessResponse
+	(*v1.ListAccessRequestsResponse)(nil),  // 34: orgsync.v1.ListAccessRequestsResponse
+	(*v1.DecideAccessRequestResponse)(nil), // 35: orgsync.v1.DecideAccessRequestResponse
 }
 var file_orgsync_v1_orgmodel_service_proto_depIdxs = []int32{
 	0,  // 0: orgsync.v1.OrgModelService.GetWorker:input_type -> orgsync.v1.GetWorkerRequest
@@ -82,20 +100,32 @@ var file_orgsync_v1_orgmodel_service_proto_depIdxs = []int32{
 	9,  // 9: orgsync.v1.OrgModelService.Reject:input_type -> orgsync.v1.RejectRequest
 	10, // 10: orgsync.v1.OrgModelService.GetStatus:input_type -> orgsync.v1.GetStatusRequest
 	11, // 11: orgsync.v1.OrgModelService.ListAudit:input_type -> orgsync.v1.ListAuditRequest
-	12, // 12: orgsync.v1.OrgModelService.GetWorker:output_type -> orgsync.v1.GetWorkerResponse
-	13, // 13: orgsync.v1.OrgModelService.ListGroupMembers:output_type -> orgsync.v1.ListGroupMembersResponse
-	14, // 14: orgsync.v1.OrgModelService.ListWorkers:output_type -> orgsync.v1.ListWorkersResponse
-	15, // 15: orgsync.v1.OrgModelService.GetOrgUnit:output_type -> orgsync.v1.GetOrgUnitResponse
-	16, // 16: orgsync.v1.OrgModelService.GetOrgTree:output_type -> orgsync.v1.GetOrgTreeResponse
-	17, // 17: orgsync.v1.OrgModelService.ExplainMembership:output_type -> orgsync.v1.ExplainMembershipResponse
-	18, // 18: orgsync.v1.OrgModelService.Plan:output_type -> orgsync.v1.PlanResponse
-	19, // 19: orgsync.v1.OrgModelService.ListPending:output_type -> orgsync.v1.ListPendingResponse
-	20, // 20: orgsync.v1.OrgModelService.Approve:output_type -> orgsync.v1.ApproveResponse
-	21, // 21: orgsync.v1.OrgModelService.Reject:output_type -> orgsync.v1.RejectResponse
-	22, // 22: orgsync.v1.OrgModelService.GetStatus:output_type -> orgsync.v1.GetStatusResponse
-	23, // 23: orgsync.v1.OrgModelService.ListAudit:output_type -> orgsync.v1.ListAuditResponse
-	12, // [12:24] is the sub-list for method output_type
-	0,  // [0:12] is the sub-list for method input_type
+	12, // 12: orgsync.v1.OrgModelService.CreateDelegation:input_type -> orgsync.v1.CreateDelegationRequest
+	13, // 13: orgsync.v1.OrgModelService.ListDelegations:input_type -> orgsync.v1.ListDelegationsRequest
+	14, // 14: orgsync.v1.OrgModelService.EndDelegation:input_type -> orgsync.v1.EndDelegationRequest
+	15, // 15: orgsync.v1.OrgModelService.RequestAccess:input_type -> orgsync.v1.RequestAccessRequest
+	16, // 16: orgsync.v1.OrgModelService.ListAccessRequests:input_type -> orgsync.v1.ListAccessRequestsRequest
+	17, // 17: orgsync.v1.OrgModelService.DecideAccessRequest:input_type -> orgsync.v1.DecideAccessRequestRequest
+	18, // 18: orgsync.v1.OrgModelService.GetWorker:output_type -> orgsync.v1.GetWorkerResponse
+	19, // 19: orgsync.v1.OrgModelService.ListGroupMembers:output_type -> orgsync.v1.ListGroupMembersResponse
+	20, // 20: orgsync.v1.OrgModelService.ListWorkers:output_type -> orgsync.v1.ListWorkersResponse
+	21, // 21: orgsync.v1.OrgModelService.GetOrgUnit:output_type -> orgsync.v1.GetOrgUnitResponse
+	22, // 22: orgsync.v1.OrgModelService.GetOrgTree:output_type -> orgsync.v1.GetOrgTreeResponse
+	23, // 23: orgsync.v1.OrgModelService.ExplainMembership:output_type -> orgsync.v1.ExplainMembershipResponse
+	24, // 24: orgsync.v1.OrgModelService.Plan:output_type -> orgsync.v1.PlanResponse
+	25, // 25: orgsync.v1.OrgModelService.ListPending:output_type -> orgsync.v1.ListPendingResponse
+	26, // 26: orgsync.v1.OrgModelService.Approve:output_type -> orgsync.v1.ApproveResponse
+	27, // 27: orgsync.v1.OrgModelService.Reject:output_type -> orgsync.v1.RejectResponse
+	28, // 28: orgsync.v1.OrgModelService.GetStatus:output_type -> orgsync.v1.GetStatusResponse
+	29, // 29: orgsync.v1.OrgModelService.ListAudit:output_type -> orgsync.v1.ListAuditResponse
+	30, // 30: orgsync.v1.OrgModelService.CreateDelegation:output_type -> orgsync.v1.CreateDelegationResponse
+	31, // 31: orgsync.v1.OrgModelService.ListDelegations:output_type -> orgsync.v1.ListDelegationsResponse
+	32, // 32: orgsync.v1.OrgModelService.EndDelegation:output_type -> orgsync.v1.EndDelegationResponse
+	33, // 33: orgsync.v1.OrgModelService.RequestAccess:output_type -> orgsync.v1.RequestAccessResponse
+	34, // 34: orgsync.v1.OrgModelService.ListAccessRequests:output_type -> orgsync.v1.ListAccessRequestsResponse
+	35, // 35: orgsync.v1.OrgModelService.DecideAccessRequest:output_type -> orgsync.v1.DecideAccessRequestResponse
+	18, // [18:36] is the sub-list for method output_type
+	0,  // [0:18] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name

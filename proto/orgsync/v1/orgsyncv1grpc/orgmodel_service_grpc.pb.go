@@ -20,18 +20,24 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	OrgModelService_GetWorker_FullMethodName         = "/orgsync.v1.OrgModelService/GetWorker"
-	OrgModelService_ListGroupMembers_FullMethodName  = "/orgsync.v1.OrgModelService/ListGroupMembers"
-	OrgModelService_ListWorkers_FullMethodName       = "/orgsync.v1.OrgModelService/ListWorkers"
-	OrgModelService_GetOrgUnit_FullMethodName        = "/orgsync.v1.OrgModelService/GetOrgUnit"
-	OrgModelService_GetOrgTree_FullMethodName        = "/orgsync.v1.OrgModelService/GetOrgTree"
-	OrgModelService_ExplainMembership_FullMethodName = "/orgsync.v1.OrgModelService/ExplainMembership"
-	OrgModelService_Plan_FullMethodName              = "/orgsync.v1.OrgModelService/Plan"
-	OrgModelService_ListPending_FullMethodName       = "/orgsync.v1.OrgModelService/ListPending"
-	OrgModelService_Approve_FullMethodName           = "/orgsync.v1.OrgModelService/Approve"
-	OrgModelService_Reject_FullMethodName            = "/orgsync.v1.OrgModelService/Reject"
-	OrgModelService_GetStatus_FullMethodName         = "/orgsync.v1.OrgModelService/GetStatus"
-	OrgModelService_ListAudit_FullMethodName         = "/orgsync.v1.OrgModelService/ListAudit"
+	OrgModelService_GetWorker_FullMethodName           = "/orgsync.v1.OrgModelService/GetWorker"
+	OrgModelService_ListGroupMembers_FullMethodName    = "/orgsync.v1.OrgModelService/ListGroupMembers"
+	OrgModelService_ListWorkers_FullMethodName         = "/orgsync.v1.OrgModelService/ListWorkers"
+	OrgModelService_GetOrgUnit_FullMethodName          = "/orgsync.v1.OrgModelService/GetOrgUnit"
+	OrgModelService_GetOrgTree_FullMethodName          = "/orgsync.v1.OrgModelService/GetOrgTree"
+	OrgModelService_ExplainMembership_FullMethodName   = "/orgsync.v1.OrgModelService/ExplainMembership"
+	OrgModelService_Plan_FullMethodName                = "/orgsync.v1.OrgModelService/Plan"
+	OrgModelService_ListPending_FullMethodName         = "/orgsync.v1.OrgModelService/ListPending"
+	OrgModelService_Approve_FullMethodName             = "/orgsync.v1.OrgModelService/Approve"
+	OrgModelService_Reject_FullMethodName              = "/orgsync.v1.OrgModelService/Reject"
+	OrgModelService_GetStatus_FullMethodName           = "/orgsync.v1.OrgModelService/GetStatus"
+	OrgModelService_ListAudit_FullMethodName           = "/orgsync.v1.OrgModelService/ListAudit"
+	OrgModelService_CreateDelegation_FullMethodName    = "/orgsync.v1.OrgModelService/CreateDelegation"
+	OrgModelService_ListDelegations_FullMethodName     = "/orgsync.v1.OrgModelService/ListDelegations"
+	OrgModelService_EndDelegation_FullMethodName       = "/orgsync.v1.OrgModelService/EndDelegation"
+	OrgModelService_RequestAccess_FullMethodName       = "/orgsync.v1.OrgModelService/RequestAccess"
+	OrgModelService_ListAccessRequests_FullMethodName  = "/orgsync.v1.OrgModelService/ListAccessRequests"
+	OrgModelService_DecideAccessRequest_FullMethodName = "/orgsync.v1.OrgModelService/DecideAccessRequest"
 )
 
 // OrgModelServiceClient is the client API for OrgModelService service.
@@ -68,6 +74,22 @@ type OrgModelServiceClient interface {
 	// (their account and memberships), one group (the group and its memberships) or everything,
 	// within a time range, each with the HR event and trace that caused it.
 	ListAudit(ctx context.Context, in *v1.ListAuditRequest, opts ...grpc.CallOption) (*v1.ListAuditResponse, error)
+	// CreateDelegation gives a worker (the delegate) the group memberships of another worker or
+	// of an org unit's group from a start date until an end date, e.g. a replacement during a
+	// leave of absence. Operator role; the caller is recorded as its creator.
+	CreateDelegation(ctx context.Context, in *v1.CreateDelegationRequest, opts ...grpc.CallOption) (*v1.CreateDelegationResponse, error)
+	// ListDelegations lists the delegations, current, future and ended.
+	ListDelegations(ctx context.Context, in *v1.ListDelegationsRequest, opts ...grpc.CallOption) (*v1.ListDelegationsResponse, error)
+	// EndDelegation ends a delegation now (or cancels one not yet started). Operator role.
+	EndDelegation(ctx context.Context, in *v1.EndDelegationRequest, opts ...grpc.CallOption) (*v1.EndDelegationResponse, error)
+	// RequestAccess asks, for a managed worker, a helpdesk action (a temporary group membership);
+	// it waits for a second person's approval. Operator role; the caller is the requester.
+	RequestAccess(ctx context.Context, in *v1.RequestAccessRequest, opts ...grpc.CallOption) (*v1.RequestAccessResponse, error)
+	// ListAccessRequests lists helpdesk requests, pending and decided.
+	ListAccessRequests(ctx context.Context, in *v1.ListAccessRequestsRequest, opts ...grpc.CallOption) (*v1.ListAccessRequestsResponse, error)
+	// DecideAccessRequest approves or rejects a pending helpdesk request. Approver role; the
+	// requester may never approve their own request.
+	DecideAccessRequest(ctx context.Context, in *v1.DecideAccessRequestRequest, opts ...grpc.CallOption) (*v1.DecideAccessRequestResponse, error)
 }
 
 type orgModelServiceClient struct {
@@ -198,6 +220,66 @@ func (c *orgModelServiceClient) ListAudit(ctx context.Context, in *v1.ListAuditR
 	return out, nil
 }
 
+func (c *orgModelServiceClient) CreateDelegation(ctx context.Context, in *v1.CreateDelegationRequest, opts ...grpc.CallOption) (*v1.CreateDelegationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.CreateDelegationResponse)
+	err := c.cc.Invoke(ctx, OrgModelService_CreateDelegation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *orgModelServiceClient) ListDelegations(ctx context.Context, in *v1.ListDelegationsRequest, opts ...grpc.CallOption) (*v1.ListDelegationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.ListDelegationsResponse)
+	err := c.cc.Invoke(ctx, OrgModelService_ListDelegations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *orgModelServiceClient) EndDelegation(ctx context.Context, in *v1.EndDelegationRequest, opts ...grpc.CallOption) (*v1.EndDelegationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.EndDelegationResponse)
+	err := c.cc.Invoke(ctx, OrgModelService_EndDelegation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *orgModelServiceClient) RequestAccess(ctx context.Context, in *v1.RequestAccessRequest, opts ...grpc.CallOption) (*v1.RequestAccessResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.RequestAccessResponse)
+	err := c.cc.Invoke(ctx, OrgModelService_RequestAccess_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *orgModelServiceClient) ListAccessRequests(ctx context.Context, in *v1.ListAccessRequestsRequest, opts ...grpc.CallOption) (*v1.ListAccessRequestsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.ListAccessRequestsResponse)
+	err := c.cc.Invoke(ctx, OrgModelService_ListAccessRequests_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *orgModelServiceClient) DecideAccessRequest(ctx context.Context, in *v1.DecideAccessRequestRequest, opts ...grpc.CallOption) (*v1.DecideAccessRequestResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.DecideAccessRequestResponse)
+	err := c.cc.Invoke(ctx, OrgModelService_DecideAccessRequest_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OrgModelServiceServer is the server API for OrgModelService service.
 // All implementations must embed UnimplementedOrgModelServiceServer
 // for forward compatibility.
@@ -232,6 +314,22 @@ type OrgModelServiceServer interface {
 	// (their account and memberships), one group (the group and its memberships) or everything,
 	// within a time range, each with the HR event and trace that caused it.
 	ListAudit(context.Context, *v1.ListAuditRequest) (*v1.ListAuditResponse, error)
+	// CreateDelegation gives a worker (the delegate) the group memberships of another worker or
+	// of an org unit's group from a start date until an end date, e.g. a replacement during a
+	// leave of absence. Operator role; the caller is recorded as its creator.
+	CreateDelegation(context.Context, *v1.CreateDelegationRequest) (*v1.CreateDelegationResponse, error)
+	// ListDelegations lists the delegations, current, future and ended.
+	ListDelegations(context.Context, *v1.ListDelegationsRequest) (*v1.ListDelegationsResponse, error)
+	// EndDelegation ends a delegation now (or cancels one not yet started). Operator role.
+	EndDelegation(context.Context, *v1.EndDelegationRequest) (*v1.EndDelegationResponse, error)
+	// RequestAccess asks, for a managed worker, a helpdesk action (a temporary group membership);
+	// it waits for a second person's approval. Operator role; the caller is the requester.
+	RequestAccess(context.Context, *v1.RequestAccessRequest) (*v1.RequestAccessResponse, error)
+	// ListAccessRequests lists helpdesk requests, pending and decided.
+	ListAccessRequests(context.Context, *v1.ListAccessRequestsRequest) (*v1.ListAccessRequestsResponse, error)
+	// DecideAccessRequest approves or rejects a pending helpdesk request. Approver role; the
+	// requester may never approve their own request.
+	DecideAccessRequest(context.Context, *v1.DecideAccessRequestRequest) (*v1.DecideAccessRequestResponse, error)
 	mustEmbedUnimplementedOrgModelServiceServer()
 }
 
@@ -277,6 +375,24 @@ func (UnimplementedOrgModelServiceServer) GetStatus(context.Context, *v1.GetStat
 }
 func (UnimplementedOrgModelServiceServer) ListAudit(context.Context, *v1.ListAuditRequest) (*v1.ListAuditResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAudit not implemented")
+}
+func (UnimplementedOrgModelServiceServer) CreateDelegation(context.Context, *v1.CreateDelegationRequest) (*v1.CreateDelegationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateDelegation not implemented")
+}
+func (UnimplementedOrgModelServiceServer) ListDelegations(context.Context, *v1.ListDelegationsRequest) (*v1.ListDelegationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDelegations not implemented")
+}
+func (UnimplementedOrgModelServiceServer) EndDelegation(context.Context, *v1.EndDelegationRequest) (*v1.EndDelegationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EndDelegation not implemented")
+}
+func (UnimplementedOrgModelServiceServer) RequestAccess(context.Context, *v1.RequestAccessRequest) (*v1.RequestAccessResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RequestAccess not implemented")
+}
+func (UnimplementedOrgModelServiceServer) ListAccessRequests(context.Context, *v1.ListAccessRequestsRequest) (*v1.ListAccessRequestsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAccessRequests not implemented")
+}
+func (UnimplementedOrgModelServiceServer) DecideAccessRequest(context.Context, *v1.DecideAccessRequestRequest) (*v1.DecideAccessRequestResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DecideAccessRequest not implemented")
 }
 func (UnimplementedOrgModelServiceServer) mustEmbedUnimplementedOrgModelServiceServer() {}
 func (UnimplementedOrgModelServiceServer) testEmbeddedByValue()                         {}
@@ -515,6 +631,114 @@ func _OrgModelService_ListAudit_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OrgModelService_CreateDelegation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.CreateDelegationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrgModelServiceServer).CreateDelegation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrgModelService_CreateDelegation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrgModelServiceServer).CreateDelegation(ctx, req.(*v1.CreateDelegationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OrgModelService_ListDelegations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.ListDelegationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrgModelServiceServer).ListDelegations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrgModelService_ListDelegations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrgModelServiceServer).ListDelegations(ctx, req.(*v1.ListDelegationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OrgModelService_EndDelegation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.EndDelegationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrgModelServiceServer).EndDelegation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrgModelService_EndDelegation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrgModelServiceServer).EndDelegation(ctx, req.(*v1.EndDelegationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OrgModelService_RequestAccess_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.RequestAccessRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrgModelServiceServer).RequestAccess(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrgModelService_RequestAccess_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrgModelServiceServer).RequestAccess(ctx, req.(*v1.RequestAccessRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OrgModelService_ListAccessRequests_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.ListAccessRequestsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrgModelServiceServer).ListAccessRequests(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrgModelService_ListAccessRequests_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrgModelServiceServer).ListAccessRequests(ctx, req.(*v1.ListAccessRequestsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OrgModelService_DecideAccessRequest_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.DecideAccessRequestRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrgModelServiceServer).DecideAccessRequest(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrgModelService_DecideAccessRequest_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrgModelServiceServer).DecideAccessRequest(ctx, req.(*v1.DecideAccessRequestRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // OrgModelService_ServiceDesc is the grpc.ServiceDesc for OrgModelService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -569,6 +793,30 @@ var OrgModelService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAudit",
 			Handler:    _OrgModelService_ListAudit_Handler,
+		},
+		{
+			MethodName: "CreateDelegation",
+			Handler:    _OrgModelService_CreateDelegation_Handler,
+		},
+		{
+			MethodName: "ListDelegations",
+			Handler:    _OrgModelService_ListDelegations_Handler,
+		},
+		{
+			MethodName: "EndDelegation",
+			Handler:    _OrgModelService_EndDelegation_Handler,
+		},
+		{
+			MethodName: "RequestAccess",
+			Handler:    _OrgModelService_RequestAccess_Handler,
+		},
+		{
+			MethodName: "ListAccessRequests",
+			Handler:    _OrgModelService_ListAccessRequests_Handler,
+		},
+		{
+			MethodName: "DecideAccessRequest",
+			Handler:    _OrgModelService_DecideAccessRequest_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

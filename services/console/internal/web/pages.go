@@ -218,6 +218,7 @@ func (h *Handler) serveWorker(w http.ResponseWriter, r *http.Request, who person
 	h.render(w, r, http.StatusOK, "worker", who, displayName(resp.GetWorker()), map[string]any{
 		"W": resp, "Timeline": timeline(resp, time.Now()), "Groups": groups,
 		"Audit": audit.GetRecords(), "AuditMore": audit.GetNextPageToken() != "", "AuditErr": auditErr,
+		"Access": h.workerAccess(r, who, workerID), "Notice": r.URL.Query().Get("done"),
 	})
 }
 
@@ -328,8 +329,14 @@ func (h *Handler) serveApprovals(w http.ResponseWriter, r *http.Request, who per
 	for _, batch := range resp.GetDecided() {
 		decided = append(decided, viewBatch(batch))
 	}
+	requests, err := h.cfg.OrgModel.ListAccessRequests(r.Context(), &orgsyncv1.ListAccessRequestsRequest{}, who.call())
+	requestsErr := ""
+	if err != nil {
+		requestsErr = codeOf(err)
+	}
 	h.render(w, r, http.StatusOK, "approvals", who, "Approvals", map[string]any{
 		"Batches": batches, "Decided": decided, "Notice": r.URL.Query().Get("done"),
+		"Requests": requests.GetRequests(), "RequestsErr": requestsErr,
 	})
 }
 

@@ -32,6 +32,10 @@ func parsePages() (*pages, error) {
 		"describe": describeObject,
 		"join":     strings.Join,
 		"status":   enumName,
+		// delegations and helpdesk requests (access.go)
+		"delegationState": delegationState,
+		"requestState":    requestState,
+		"principal":       principalName,
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html")
 	if err != nil {

@@ -133,6 +133,11 @@ func New(cfg Config) (*Handler, error) {
 	h.route("GET /approvals", auth.Viewer, h.serveApprovals)
 	h.route("POST /approvals/{id}/approve", auth.Approver, h.serveDecide(true))
 	h.route("POST /approvals/{id}/reject", auth.Approver, h.serveDecide(false))
+	h.route("POST /workers/{id}/delegations", auth.Operator, h.serveCreateDelegation)
+	h.route("POST /delegations/{id}/end", auth.Operator, h.serveEndDelegation)
+	h.route("POST /workers/{id}/access-requests", auth.Operator, h.serveRequestAccess)
+	h.route("POST /access-requests/{id}/approve", auth.Approver, h.serveDecideRequest(orgsyncv1.Decision_DECISION_APPROVED))
+	h.route("POST /access-requests/{id}/reject", auth.Approver, h.serveDecideRequest(orgsyncv1.Decision_DECISION_REJECTED))
 	h.route("GET /health", auth.Viewer, h.serveHealth)
 	h.route("POST /health/writers/{writer}/replay", auth.Operator, h.serveReplay)
 	return h, nil
@@ -335,7 +340,9 @@ func (h *Handler) grpcFail(w http.ResponseWriter, r *http.Request, who person, w
 	case codes.NotFound:
 		h.fail(w, r, who, http.StatusNotFound, "Not found: "+st.Message())
 	case codes.PermissionDenied:
-		h.fail(w, r, who, http.StatusForbidden, "org-model refused this: your role does not allow it.")
+		// org-model's message says why: the role the call needs, or that a requester may not
+		// approve their own request.
+		h.fail(w, r, who, http.StatusForbidden, "org-model refused this: "+st.Message())
 	case codes.Unauthenticated:
 		h.fail(w, r, who, http.StatusUnauthorized, "org-model did not accept your sign-in. Sign out and in again.")
 	case codes.InvalidArgument, codes.FailedPrecondition:

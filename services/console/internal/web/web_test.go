@@ -152,6 +152,7 @@ func TestSignInSetsASessionAndChecksRolesAndCSRF(t *testing.T) {
 	c := newConsole(t)
 	viewer := c.signIn(t, "viewer-user")
 	approver := c.signIn(t, "approver-user")
+	operator := c.signIn(t, "operator-user")
 
 	cookies := viewer.Jar.Cookies(mustURL(t, c.server.URL))
 	if len(cookies) != 1 || cookies[0].Name != sessionCookie {
@@ -159,6 +160,7 @@ func TestSignInSetsASessionAndChecksRolesAndCSRF(t *testing.T) {
 	}
 	viewerToken := csrf(t, viewer, c.server.URL+"/approvals")
 	approverToken := csrf(t, approver, c.server.URL+"/approvals")
+	operatorToken := csrf(t, operator, c.server.URL+"/approvals")
 	post := func(client *http.Client, path string, form url.Values, origin string) int {
 		req, _ := http.NewRequest(http.MethodPost, c.server.URL+path, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -189,6 +191,16 @@ func TestSignInSetsASessionAndChecksRolesAndCSRF(t *testing.T) {
 		// Allowed through the console's checks: org-model (unreachable here) answers.
 		{"approver with their token", approver, "/approvals/b-1/approve", url.Values{"csrf": {approverToken}}, "", http.StatusServiceUnavailable},
 		{"nobody signed in", &http.Client{}, "/approvals/b-1/approve", url.Values{}, "", http.StatusUnauthorized},
+		// Delegations and helpdesk requests: operator forms, approver decisions.
+		{"viewer delegating", viewer, "/workers/E1/delegations", url.Values{"csrf": {viewerToken}}, "", http.StatusForbidden},
+		{"approver delegating", approver, "/workers/E1/delegations", url.Values{"csrf": {approverToken}}, "", http.StatusForbidden},
+		{"viewer ending a delegation", viewer, "/delegations/d-1/end", url.Values{"csrf": {viewerToken}}, "", http.StatusForbidden},
+		{"viewer requesting access", viewer, "/workers/E1/access-requests", url.Values{"csrf": {viewerToken}}, "", http.StatusForbidden},
+		{"operator approving a request", operator, "/access-requests/r-1/approve", url.Values{"csrf": {operatorToken}}, "", http.StatusForbidden},
+		{"operator delegating without a CSRF token", operator, "/workers/E1/delegations", url.Values{}, "", http.StatusForbidden},
+		{"operator delegating", operator, "/workers/E1/delegations", url.Values{"csrf": {operatorToken}}, "", http.StatusServiceUnavailable},
+		{"operator requesting access", operator, "/workers/E1/access-requests", url.Values{"csrf": {operatorToken}}, "", http.StatusServiceUnavailable},
+		{"approver rejecting a request", approver, "/access-requests/r-1/reject", url.Values{"csrf": {approverToken}}, "", http.StatusServiceUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

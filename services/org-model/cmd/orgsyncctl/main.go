@@ -9,7 +9,10 @@
 //
 // Commands: status, worker ID, workers [--unit ID], unit ID, tree [--root ID], members GROUP,
 // explain GROUP WORKER, plan (--events FILE | --policy FILE), pending, approve BATCH, reject BATCH,
-// audit [--worker ID | --group KEY] [--since T] [--until T].
+// audit [--worker ID | --group KEY] [--since T] [--until T], delegate WORKER (--from WORKER |
+// --from-unit UNIT) --start DATE --end DATE --reason TEXT, delegations [--worker ID],
+// end-delegation ID, request-access WORKER --group KEY --until DATE --reason TEXT, requests,
+// approve-request ID, reject-request ID.
 // Tables are for people; --json prints the API's answer as JSON, for scripts.
 package main
 
@@ -70,7 +73,17 @@ commands:
   reject BATCH                drop a held batch
   audit [--worker ID | --group KEY] [--since TIME] [--until TIME] [--limit N]
                               the directory writes recorded on stream AUDIT, oldest first, with
-                              the HR event and trace behind each (TIME: RFC 3339 or a duration ago, e.g. 24h)`
+                              the HR event and trace behind each (TIME: RFC 3339 or a duration ago, e.g. 24h)
+  delegate WORKER (--from WORKER | --from-unit UNIT) --start DATE --end DATE --reason TEXT
+                              give WORKER another worker's (or a unit's) memberships from DATE
+                              until DATE (YYYY-MM-DD; removed on the end date); operator
+  delegations [--worker ID]   the delegations, with who created and ended them
+  end-delegation ID           end a delegation now; operator
+  request-access WORKER --group KEY --until DATE --reason TEXT [--approval-window 24h]
+                              ask for a temporary membership; a second person approves; operator
+  requests                    the helpdesk requests, pending and decided
+  approve-request ID          approve someone else's request; approver
+  reject-request ID           reject a request; approver`
 
 // run executes one command; it is main without the process.
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -125,7 +138,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	handler, ok := map[string]func(context.Context, []string) error{
 		"status": c.status, "worker": c.worker, "workers": c.workers, "unit": c.unit, "tree": c.tree,
 		"members": c.members, "explain": c.explain, "plan": c.plan, "pending": c.pending, "approve": c.approve, "reject": c.reject,
-		"audit": c.audit,
+		"audit": c.audit, "delegate": c.delegate, "delegations": c.delegations, "end-delegation": c.endDelegation,
+		"request-access": c.requestAccess, "requests": c.requests,
+		"approve-request": c.decideRequest(orgsyncv1.Decision_DECISION_APPROVED), "reject-request": c.decideRequest(orgsyncv1.Decision_DECISION_REJECTED),
 	}[command]
 	if !ok {
 		return fmt.Errorf("unknown command %q\n%s", command, usage)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/orgsync/orgsync/pkg/metrics"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/access"
 	"github.com/orgsync/orgsync/services/org-model/internal/checkpoint"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
 	"github.com/orgsync/orgsync/services/org-model/internal/decisions"
@@ -93,6 +94,16 @@ type HR interface {
 
 var _ HR = (*hrfollow.Follower)(nil)
 
+// Grants are the delegations and approved helpdesk memberships, kept apart from HR: loaded into
+// the model before the replay (its reconcile publishes what they give), and named as the cause
+// of the starts and ends they put on the model's schedule.
+type Grants interface {
+	Load(ctx context.Context) error
+	DueCause(changes []*orgsyncv1.DesiredObject, base *orgsyncv1.Cause, now time.Time) *orgsyncv1.Cause
+}
+
+var _ Grants = (*access.Service)(nil)
+
 // Deps are what an Applier works with. LoadPublished reads what DIRECTORY holds into Published
 // before anything is replayed.
 type Deps struct {
@@ -104,6 +115,7 @@ type Deps struct {
 	Decisions     Decisions
 	Identifiers   Identifiers
 	Checkpoints   Checkpoints
+	Grants        Grants
 	HR            HR
 	Engine        Engine
 	Clock         clock.Clock
@@ -142,6 +154,9 @@ func (a *Applier) Follow(ctx context.Context) error {
 		return err
 	}
 	if err := a.loadIdentifiers(ctx); err != nil {
+		return err
+	}
+	if err := a.deps.Engine.Do(ctx, a.deps.Grants.Load); err != nil {
 		return err
 	}
 	firstSeq, replayUntil, err := a.deps.HR.Bounds(ctx)
@@ -211,7 +226,14 @@ func (a *Applier) NextDue() time.Time {
 // Due applies and publishes the transitions due at now, exactly when they fall due.
 func (a *Applier) Due(ctx context.Context, now time.Time) error {
 	changes := a.deps.Model.Advance(now)
-	return a.emit(ctx, changes, &orgsyncv1.Cause{Reason: "lifecycle transition due", ComputedAt: timestamppb.New(now)})
+	cause := a.deps.Grants.DueCause(changes, &orgsyncv1.Cause{Reason: "lifecycle transition due", ComputedAt: timestamppb.New(now)}, now)
+	return a.emit(ctx, changes, cause)
+}
+
+// Emit passes one batch of changes made outside HR (a delegation, a helpdesk decision) through
+// the guard and publishes what it admits; it must run on the engine's goroutine.
+func (a *Applier) Emit(ctx context.Context, changes []*orgsyncv1.DesiredObject, cause *orgsyncv1.Cause) error {
+	return a.emit(ctx, changes, cause)
 }
 
 // reconcile publishes every desired object that differs from DIRECTORY and a tombstone for every

@@ -86,6 +86,7 @@ func (m *Model) computeWorker(out []*orgsyncv1.DesiredObject, st *workerState, n
 		groupKeys = m.groupsOf(groupKeys, st, vars, phase, now, c)
 		c.groupKeys = groupKeys
 	}
+	groupKeys = m.grantedGroups(st, groupKeys, phase, now, c)
 	d := lifecycleDates(st, st.current, m.pol)
 	for _, target := range m.targets {
 		ids, ok := m.ids.assigned[targetWorker{target, st.id}]

@@ -86,13 +86,13 @@ func TestExplainMembership(t *testing.T) {
 		want                Explanation
 	}{
 		{"direct unit member", "unit-sales", "E2", Explanation{Member: true, Path: []string{"unit-sales"},
-			Reason: "HR places the worker in org unit sales (Example Ltd > Commercial > Sales)"}},
+			Reason: "HR places the worker in org unit sales (Example Ltd > Commercial > Sales)", Kind: orgsyncv1.MembershipReason_MEMBERSHIP_REASON_ORG_UNIT}},
 		{"through nested roll-up groups", "all-company", "E2", Explanation{Member: true, Path: []string{"all-company", "all-commercial", "all-sales", "unit-sales"},
-			Reason: "HR places the worker in org unit sales (Example Ltd > Commercial > Sales)"}},
+			Reason: "HR places the worker in org unit sales (Example Ltd > Commercial > Sales)", Kind: orgsyncv1.MembershipReason_MEMBERSHIP_REASON_ORG_UNIT}},
 		{"rule group", "rule-london", "E2", Explanation{Member: true, Path: []string{"rule-london"},
-			Reason: `rule "london" selects the worker: worker.location == "London" (test-policy.yaml:8)`}},
+			Reason: `rule "london" selects the worker: worker.location == "London" (test-policy.yaml:8)`, Kind: orgsyncv1.MembershipReason_MEMBERSHIP_REASON_RULE}},
 		{"people manager", "managers-people", "E1", Explanation{Member: true, Path: []string{"managers-people"},
-			Reason: "HR names the worker as manager of E2, E3"}},
+			Reason: "HR names the worker as manager of E2, E3", Kind: orgsyncv1.MembershipReason_MEMBERSHIP_REASON_MANAGER}},
 		{"not a member", "rule-london", "E3", Explanation{Reason: "no unit, rule or nesting puts the worker in rule-london"}},
 	}
 	for _, tc := range tests {

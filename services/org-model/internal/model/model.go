@@ -61,7 +61,9 @@ type Model struct {
 	targets []orgsyncv1.Target
 	domain  string
 
-	mu             sync.RWMutex
+	mu sync.RWMutex
+	// givenMu guards grants.given, which the workers of a full recompute write from every core.
+	givenMu        sync.Mutex
 	units          map[string]*orgsyncv1.OrgUnit
 	children       map[string]map[string]struct{} // parent id (known or not) → child unit ids
 	workers        map[string]*workerState
@@ -122,6 +124,8 @@ type Model struct {
 	// identifiersDeferred is set when a refresh during the replay left a renamed worker's
 	// identifiers for ComputeAll to compare.
 	identifiersDeferred bool
+	// grants are the delegations and approved temporary memberships (delegation.go).
+	grants grantIndex
 }
 
 type workerState struct {
@@ -579,7 +583,7 @@ func (m *Model) refreshWorker(st *workerState, now time.Time, affected map[owner
 	}
 	if st.current == nil {
 		m.occupy(st, now, affected)
-		m.schedule(st, st.timeline.nextAfter(now))
+		m.schedule(st, m.nextGrantChange(st.id, st.timeline.nextAfter(now), now))
 		return
 	}
 	m.ensureUnit(unitID, affected)
@@ -604,7 +608,7 @@ func (m *Model) refreshWorker(st *workerState, now time.Time, affected map[owner
 		next = d
 	}
 	m.occupy(st, now, affected)
-	m.schedule(st, next)
+	m.schedule(st, m.nextGrantChange(st.id, next, now))
 }
 
 func (m *Model) schedule(st *workerState, at time.Time) {
@@ -657,6 +661,7 @@ func (m *Model) hasAccount(st *workerState, now time.Time) bool {
 
 // recompute computes the affected owners' objects, stores them, and returns what changed.
 func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsyncv1.DesiredObject {
+	m.addDelegates(affected)
 	owners := make([]owner, 0, len(affected))
 	for o := range affected {
 		if o.kind == 'w' && m.workers[o.id] == nil {

@@ -80,6 +80,7 @@ func (m *Model) copyLocked(pol *policy.Policy, withObjects bool) *Model {
 	c.derived = maps.Clone(m.derived)
 	c.occupants = cloneIndex(m.occupants)
 	c.leads = cloneIndex(m.leads)
+	c.grants = m.grants.clone()
 	if withObjects {
 		c.globalsComputed = m.globalsComputed
 		c.objects, c.memberCount = maps.Clone(m.objects), m.memberCount

@@ -116,6 +116,10 @@ type Explanation struct {
 	Path []string
 	// Reason says, in words, what put the worker in the direct group.
 	Reason string
+	// Kind says what put the worker in the direct group; Grant names the delegation or helpdesk
+	// request when one did.
+	Kind  orgsyncv1.MembershipReason
+	Grant *orgsyncv1.MembershipGrant
 }
 
 // Explain says why a worker is a desired member of a group in target, directly or through
@@ -131,7 +135,11 @@ func (m *Model) Explain(target orgsyncv1.Target, groupKey, workerID string) Expl
 	if path == nil {
 		return Explanation{Reason: m.whyNot(target, st, groupKey)}
 	}
-	return Explanation{Member: true, Path: path, Reason: m.why(st, path[len(path)-1])}
+	if e, ok := m.explainGrant(workerID, path[len(path)-1]); ok {
+		e.Path = path
+		return e
+	}
+	return Explanation{Member: true, Path: path, Reason: m.why(st, path[len(path)-1]), Kind: ownReason(path[len(path)-1])}
 }
 
 // findMember searches the nested groups depth-first for the worker.

@@ -99,6 +99,8 @@ type Deps struct {
 	Services func(ctx context.Context) ([]*orgsyncv1.ServiceStatus, error)
 	// PlanTimeout bounds every Plan (PLAN_TIMEOUT); zero is DefaultPlanTimeout.
 	PlanTimeout time.Duration
+	// Access keeps delegations and helpdesk requests; nil answers their methods Unimplemented.
+	Access Access
 }
 
 // DefaultPlanTimeout is how long a plan may run when Deps.PlanTimeout is not set.
@@ -281,7 +283,7 @@ func (s *Server) ExplainMembership(_ context.Context, req *orgsyncv1.ExplainMemb
 		return nil, status.Errorf(codes.NotFound, "no group %q", req.GetGroupKey())
 	}
 	e := s.Model.Explain(target, req.GetGroupKey(), req.GetWorkerId())
-	return &orgsyncv1.ExplainMembershipResponse{Member: e.Member, GroupPath: e.Path, Reason: e.Reason}, nil
+	return &orgsyncv1.ExplainMembershipResponse{Member: e.Member, GroupPath: e.Path, Reason: e.Reason, ReasonKind: e.Kind, Grant: e.Grant}, nil
 }
 
 // ErrPlanTimeout says a plan ran longer than its timeout (PLAN_TIMEOUT).
