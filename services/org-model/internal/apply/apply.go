@@ -105,7 +105,7 @@ type Grants interface {
 var _ Grants = (*access.Service)(nil)
 
 // Deps are what an Applier works with. LoadPublished reads what DIRECTORY holds into Published
-// before anything is replayed.
+// before anything is replayed. Grants may be nil: then there are no delegations.
 type Deps struct {
 	Model         *model.Model
 	Guard         *guard.Guard
@@ -156,8 +156,10 @@ func (a *Applier) Follow(ctx context.Context) error {
 	if err := a.loadIdentifiers(ctx); err != nil {
 		return err
 	}
-	if err := a.deps.Engine.Do(ctx, a.deps.Grants.Load); err != nil {
-		return err
+	if a.deps.Grants != nil {
+		if err := a.deps.Engine.Do(ctx, a.deps.Grants.Load); err != nil {
+			return err
+		}
 	}
 	firstSeq, replayUntil, err := a.deps.HR.Bounds(ctx)
 	if err != nil {
@@ -226,7 +228,10 @@ func (a *Applier) NextDue() time.Time {
 // Due applies and publishes the transitions due at now, exactly when they fall due.
 func (a *Applier) Due(ctx context.Context, now time.Time) error {
 	changes := a.deps.Model.Advance(now)
-	cause := a.deps.Grants.DueCause(changes, &orgsyncv1.Cause{Reason: "lifecycle transition due", ComputedAt: timestamppb.New(now)}, now)
+	cause := &orgsyncv1.Cause{Reason: "lifecycle transition due", ComputedAt: timestamppb.New(now)}
+	if a.deps.Grants != nil {
+		cause = a.deps.Grants.DueCause(changes, cause, now)
+	}
 	return a.emit(ctx, changes, cause)
 }
 
