@@ -6,9 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -41,14 +43,15 @@ mapping:
 // tenant of one prepaid unit: the unit group is given the policy's licence in the emulator
 // (assignLicense), the first member's licence is active without the disabled plan, the second,
 // over the prepaid count, and the third, without a usage location, are in error — and org-model's
-// GetWorker shows each error on the worker's Entra account, ListGroupMembers on the group.
+// GetWorker shows each error on the worker's Entra account, ListGroupMembers on the group, and
+// the console's worker and group pages show them in a browser.
 func TestLicenceThroughTheUnitGroup(t *testing.T) {
 	policyFile := filepath.Join(t.TempDir(), "orgsync.yaml")
 	if err := os.WriteFile(policyFile, []byte(licensesPolicy), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	s, err := stack.Start(ctx, stack.Options{StoreDir: t.TempDir(), PolicyFile: policyFile,
+	s, err := stack.Start(ctx, stack.Options{StoreDir: t.TempDir(), PolicyFile: policyFile, Console: true,
 		SubscribedSkus: []emulator.SubscribedSku{{SkuID: e2eSku, SkuPartNumber: "ENTERPRISEPACK", PrepaidUnits: 1, ServicePlanIDs: []string{e2ePlan}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -147,4 +150,22 @@ func TestLicenceThroughTheUnitGroup(t *testing.T) {
 	if !slices.Equal(inError, []string{"E3002", "E3003"}) || !members.GetGroup().GetManageLicenses() || len(members.GetGroup().GetLicenses()) != 1 {
 		t.Errorf("the group's members in error %v (want E3002, E3003), licences %v", inError, members.GetGroup().GetLicenses())
 	}
+
+	t.Run("console", func(t *testing.T) {
+		tab := newPerson(t, newBrowser(t))
+		signIn(t, tab, s, "/workers/E3003", "vera.viewer")
+		if got := text(t, tab, "#license-errors tbody"); !strings.Contains(got, "unit-sales") || !strings.Contains(got, e2eSku) ||
+			!strings.Contains(got, "prohibited in usage location violation") {
+			t.Errorf("E3003's page, licences in error: %q", got)
+		}
+		if err := chromedp.Do(tab, chromedp.Navigate(s.ConsoleURL()+"/groups/entra/unit-sales"), chromedp.WaitVisible(chromedp.ID("license-errors"))); err != nil {
+			t.Fatalf("the group page: %v", err)
+		}
+		if got := text(t, tab, "#group-licenses"); !strings.Contains(got, e2eSku) || !strings.Contains(got, e2ePlan) {
+			t.Errorf("the group page's licences: %q", got)
+		}
+		if got := text(t, tab, "#license-errors tbody"); !strings.Contains(got, "E3002") || !strings.Contains(got, "count violation") || !strings.Contains(got, "E3003") {
+			t.Errorf("the group page's members in error: %q", got)
+		}
+	})
 }
