@@ -168,14 +168,15 @@ func TestUnknownLicenceIsReportedOnceAndParked(t *testing.T) {
 
 // TestLicenceErrorsFollowTheMembers: members added to (or removed from) a licensed group after
 // it converged show in (or leave) the group's licence errors on RESULTS without a new revision of
-// the group, and without any write beyond the memberships' own.
+// the group, and without any write beyond the memberships' own; an error changed outside orgsync
+// shows on the next drift pass, which writes nothing.
 func TestLicenceErrorsFollowTheMembers(t *testing.T) {
 	natsSrv := streamtest.StartBare(t)
 	emu := emulator.New(emulator.WithSubscribedSkus(emulator.SubscribedSku{SkuID: licenseSku, PrepaidUnits: 1, ServicePlanIDs: []string{licensePlanA}}))
 	graphSrv := httptest.NewServer(emu)
 	t.Cleanup(graphSrv.Close)
 	p := pipeline{emulator: emu, js: natsSrv.JS, pub: stream.NewPublisher(natsSrv.JS), natsURL: natsSrv.ClientURL(), graphURL: graphSrv.URL + "/v1.0"}
-	p.startWriter(t, nil)
+	svc := p.startWriterWith(t, nil, nil)
 	membership := func(workerID string, revision uint64, tombstone bool) *orgsyncv1.DesiredObject {
 		return &orgsyncv1.DesiredObject{Target: orgsyncv1.Target_TARGET_ENTRA, Key: "unit-sales/" + workerID, Revision: revision, Tombstone: tombstone,
 			Object: &orgsyncv1.DesiredObject_Membership{Membership: &orgsyncv1.DesiredMembership{
@@ -239,5 +240,25 @@ func TestLicenceErrorsFollowTheMembers(t *testing.T) {
 	}
 	if got := emu.Stats().Operations[emulator.OpGroupAssignLicense]; got != 1 {
 		t.Errorf("%d assignLicense requests, want the group's one", got)
+	}
+
+	// Outside orgsync, E3 is given a usage location: no member changes, the group does not
+	// change, and the drift pass reads the errors again, with no write — E3 is now short of a
+	// unit (E2 holds the one prepaid) rather than of a location.
+	e3, _ := emu.UserByEmployeeID("E3")
+	graphCall(t, p, "PATCH", "/users/"+e3.ID(), map[string]any{"usageLocation": "KE"})
+	writes = emu.Stats().SuccessfulWrites
+	if _, err := svc.ReconcileDrift(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	results = p.resultsUntil(t, 30*time.Second, func(r map[string]*orgsyncv1.WriterResult) bool {
+		got := errorsOf(r["entra.group.unit-sales"])
+		return len(got) == 1 && got["E3"] == orgsyncv1.LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_COUNT_VIOLATION
+	})
+	if group := results["entra.group.unit-sales"]; group.GetRevision() != 1 || len(group.GetOperations()) != 0 {
+		t.Errorf("the group's result after the drift pass: revision %d, operations %v", group.GetRevision(), group.GetOperations())
+	}
+	if added := emu.Stats().SuccessfulWrites - writes; added != 0 {
+		t.Errorf("the drift pass made %d writes, want none", added)
 	}
 }

@@ -135,3 +135,19 @@ func sameLicenseErrors(a, b []*orgsyncv1.MemberLicenseError) bool {
 	}
 	return true
 }
+
+// RefreshLicenseErrors re-reads the members in error of every licensed group the writer has
+// converged since it started, and reports those that changed; the drift pass calls it, so an
+// error Graph settled after the last read (group-based licensing works in the background), or
+// one cleared by a change outside orgsync (a usage location, more prepaid units), shows within a
+// drift interval. It reads and never writes; it waits for the batch being applied to finish.
+func (w *Writer) RefreshLicenseErrors(ctx context.Context) {
+	w.applyMu.Lock()
+	defer w.applyMu.Unlock()
+	w.mu.Lock()
+	for groupKey := range w.licensedGroups {
+		w.membersChanged[groupKey] = true
+	}
+	w.mu.Unlock()
+	w.refreshLicenseErrors(ctx)
+}
