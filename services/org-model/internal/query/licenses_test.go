@@ -2,6 +2,7 @@ package query
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/testing/protocmp"
@@ -69,6 +70,16 @@ func TestLicenseErrorsShowOnTheWorkerAndTheGroup(t *testing.T) {
 	}
 	if len(group.GetLicenseErrors()) != 2 || !group.GetLicenseErrorsObservedAt().AsTime().Equal(planNow) {
 		t.Errorf("group's licence errors on a page of one member: %v at %v, want both members at %v", group.GetLicenseErrors(), group.GetLicenseErrorsObservedAt(), planNow)
+	}
+
+	// The group's write stays the last write when a later result of the group (a re-read of its
+	// members in error) makes none.
+	s.Results.Record(groupPath, &orgsyncv1.WriterResult{Target: entra, Kind: orgsyncv1.ObjectKind_OBJECT_KIND_GROUP, Key: groupKey,
+		Outcome: orgsyncv1.Outcome_OUTCOME_APPLIED, ObservedAt: observed, Operations: []string{"group.assign-license"}})
+	s.Results.Record(groupPath, &orgsyncv1.WriterResult{Target: entra, Kind: orgsyncv1.ObjectKind_OBJECT_KIND_GROUP, Key: groupKey,
+		Outcome: orgsyncv1.Outcome_OUTCOME_UNCHANGED, ObservedAt: timestamppb.New(planNow.Add(time.Minute)), LicenseErrors: group.GetLicenseErrors()})
+	if last := s.Results.LastWrite(); last == nil || !last.AsTime().Equal(planNow) {
+		t.Errorf("last write %v after a re-read without writes, want the group's write at %v", last, planNow)
 	}
 
 	// A failed convergence read nothing: the errors last read stay.

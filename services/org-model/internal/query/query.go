@@ -33,6 +33,10 @@ type Results struct {
 	// licenseErrors holds, by group path, the members in error the group's newest converged
 	// result listed.
 	licenseErrors map[string]groupLicenseErrors
+	// lastWrite is the newest observed_at of a result that made a write: kept apart, since a
+	// newer result of the same object may make none (a licensed group's members in error read
+	// again, say) without undoing the write.
+	lastWrite *timestamppb.Timestamp
 }
 
 // NewResults returns an empty store.
@@ -46,6 +50,9 @@ func (r *Results) Record(path string, result *orgsyncv1.WriterResult) {
 	defer r.mu.Unlock()
 	r.byPath[path] = result
 	r.recordLicenseErrors(path, result)
+	if len(result.GetOperations()) > 0 && (r.lastWrite == nil || result.GetObservedAt().AsTime().After(r.lastWrite.AsTime())) {
+		r.lastWrite = result.GetObservedAt()
+	}
 }
 
 // Get returns the newest result for the object at path.
@@ -59,13 +66,7 @@ func (r *Results) Get(path string) *orgsyncv1.WriterResult {
 func (r *Results) LastWrite() *timestamppb.Timestamp {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	var last *timestamppb.Timestamp
-	for _, result := range r.byPath {
-		if len(result.GetOperations()) > 0 && (last == nil || result.GetObservedAt().AsTime().After(last.AsTime())) {
-			last = result.GetObservedAt()
-		}
-	}
-	return last
+	return r.lastWrite
 }
 
 // Failed counts the objects whose newest result is a failure.
