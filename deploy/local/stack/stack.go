@@ -103,6 +103,12 @@ type Options struct {
 	// its units link groups in (default entra).
 	TraceURL       string
 	ConsoleTargets []orgsyncv1.Target
+	// SubscribedSkus are the tenant's licences in the Graph emulator (subscribedSkus, with their
+	// prepaid units), for policies that attach licences to groups; TenantUsageLocation is the
+	// tenant's country, which members without usageLocation inherit (empty: none, so their
+	// licences are in error).
+	SubscribedSkus      []emulator.SubscribedSku
+	TenantUsageLocation string
 }
 
 // Stack is a running pipeline.
@@ -172,7 +178,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		return nil, err
 	}
 	s := &Stack{
-		NATS: natsSrv, Emulator: emulator.New(), emulatorDone: make(chan struct{}), AdminToken: adminToken, Issuer: issuer,
+		NATS: natsSrv, Emulator: emulator.New(emulatorOptions(opts)...), emulatorDone: make(chan struct{}), AdminToken: adminToken, Issuer: issuer,
 		opts: opts, natsURL: natsSrv.ClientURL(), streams: stream.DefaultConfig(), auth: authCfg,
 	}
 	serverConfig := s.serverConfig
@@ -362,6 +368,18 @@ func devAuth(opts Options) (string, auth.Config, error) {
 		return "", auth.Config{}, fmt.Errorf("tokens file: %w", err)
 	}
 	return token, auth.Config{TokensFile: filepath.Clean(file.Name())}, nil
+}
+
+// emulatorOptions are the Graph emulator's options for a stack.
+func emulatorOptions(opts Options) []emulator.Option {
+	var out []emulator.Option
+	if len(opts.SubscribedSkus) > 0 {
+		out = append(out, emulator.WithSubscribedSkus(opts.SubscribedSkus...))
+	}
+	if opts.TenantUsageLocation != "" {
+		out = append(out, emulator.WithTenantUsageLocation(opts.TenantUsageLocation))
+	}
+	return out
 }
 
 func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }

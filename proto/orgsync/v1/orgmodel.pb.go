@@ -611,8 +611,12 @@ type WorkerAccount struct {
 	// identifier_problem is set when the account is FAILED: no candidate of the policy for one of
 	// its identifiers is valid in the target, so no desired user is published there.
 	IdentifierProblem *IdentifierProblem `protobuf:"bytes,6,opt,name=identifier_problem,json=identifierProblem,proto3" json:"identifier_problem,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// license_errors are the worker's licences in error in this target (Entra only), from the
+	// results of the licensed groups the worker is a member of: a group's newest result on RESULTS
+	// that lists the worker in license_errors.
+	LicenseErrors []*WorkerLicenseError `protobuf:"bytes,7,rep,name=license_errors,json=licenseErrors,proto3" json:"license_errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WorkerAccount) Reset() {
@@ -687,6 +691,94 @@ func (x *WorkerAccount) GetIdentifierProblem() *IdentifierProblem {
 	return nil
 }
 
+func (x *WorkerAccount) GetLicenseErrors() []*WorkerLicenseError {
+	if x != nil {
+		return x.LicenseErrors
+	}
+	return nil
+}
+
+// WorkerLicenseError is one licence a group should give a worker that is in error.
+type WorkerLicenseError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// group_key is the group that gives the licence.
+	GroupKey string `protobuf:"bytes,1,opt,name=group_key,json=groupKey,proto3" json:"group_key,omitempty"`
+	// sku_id is the licence's SKU (a GUID).
+	SkuId string                 `protobuf:"bytes,2,opt,name=sku_id,json=skuId,proto3" json:"sku_id,omitempty"`
+	Error LicenseAssignmentError `protobuf:"varint,3,opt,name=error,proto3,enum=orgsync.v1.LicenseAssignmentError" json:"error,omitempty"`
+	// member_object_id is the worker's directory object id, as the group's result names it.
+	MemberObjectId string `protobuf:"bytes,4,opt,name=member_object_id,json=memberObjectId,proto3" json:"member_object_id,omitempty"`
+	// observed_at is when the writer read the group's members in error.
+	ObservedAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=observed_at,json=observedAt,proto3" json:"observed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerLicenseError) Reset() {
+	*x = WorkerLicenseError{}
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerLicenseError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerLicenseError) ProtoMessage() {}
+
+func (x *WorkerLicenseError) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerLicenseError.ProtoReflect.Descriptor instead.
+func (*WorkerLicenseError) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WorkerLicenseError) GetGroupKey() string {
+	if x != nil {
+		return x.GroupKey
+	}
+	return ""
+}
+
+func (x *WorkerLicenseError) GetSkuId() string {
+	if x != nil {
+		return x.SkuId
+	}
+	return ""
+}
+
+func (x *WorkerLicenseError) GetError() LicenseAssignmentError {
+	if x != nil {
+		return x.Error
+	}
+	return LicenseAssignmentError_LICENSE_ASSIGNMENT_ERROR_UNSPECIFIED
+}
+
+func (x *WorkerLicenseError) GetMemberObjectId() string {
+	if x != nil {
+		return x.MemberObjectId
+	}
+	return ""
+}
+
+func (x *WorkerLicenseError) GetObservedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ObservedAt
+	}
+	return nil
+}
+
 // IdentifierProblem says why a worker has no account in a target: none of the policy's
 // candidates for one of the account's identifiers is valid there. The reason names each
 // candidate by where the policy writes it and what is wrong with it, never its value.
@@ -703,7 +795,7 @@ type IdentifierProblem struct {
 
 func (x *IdentifierProblem) Reset() {
 	*x = IdentifierProblem{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[4]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -715,7 +807,7 @@ func (x *IdentifierProblem) String() string {
 func (*IdentifierProblem) ProtoMessage() {}
 
 func (x *IdentifierProblem) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[4]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -728,7 +820,7 @@ func (x *IdentifierProblem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentifierProblem.ProtoReflect.Descriptor instead.
 func (*IdentifierProblem) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{4}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *IdentifierProblem) GetWorkerId() string {
@@ -772,7 +864,7 @@ type ListGroupMembersRequest struct {
 
 func (x *ListGroupMembersRequest) Reset() {
 	*x = ListGroupMembersRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[5]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +876,7 @@ func (x *ListGroupMembersRequest) String() string {
 func (*ListGroupMembersRequest) ProtoMessage() {}
 
 func (x *ListGroupMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[5]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +889,7 @@ func (x *ListGroupMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListGroupMembersRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{5}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListGroupMembersRequest) GetTarget() Target {
@@ -829,17 +921,23 @@ func (x *ListGroupMembersRequest) GetPageToken() string {
 }
 
 type ListGroupMembersResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Group         *DesiredGroup          `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
-	Members       []*GroupMember         `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// group is the desired group; its licenses (with manage_licenses) are the licences it gives.
+	Group         *DesiredGroup  `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Members       []*GroupMember `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	NextPageToken string         `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// license_errors are the group's members whose licence from the group is in error, from the
+	// group's newest result on RESULTS (every member, not only this page's).
+	LicenseErrors []*MemberLicenseError `protobuf:"bytes,4,rep,name=license_errors,json=licenseErrors,proto3" json:"license_errors,omitempty"`
+	// license_errors_observed_at is when the writer read them; unset when no result has listed any.
+	LicenseErrorsObservedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=license_errors_observed_at,json=licenseErrorsObservedAt,proto3" json:"license_errors_observed_at,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *ListGroupMembersResponse) Reset() {
 	*x = ListGroupMembersResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[6]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +949,7 @@ func (x *ListGroupMembersResponse) String() string {
 func (*ListGroupMembersResponse) ProtoMessage() {}
 
 func (x *ListGroupMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[6]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +962,7 @@ func (x *ListGroupMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListGroupMembersResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{6}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListGroupMembersResponse) GetGroup() *DesiredGroup {
@@ -888,6 +986,20 @@ func (x *ListGroupMembersResponse) GetNextPageToken() string {
 	return ""
 }
 
+func (x *ListGroupMembersResponse) GetLicenseErrors() []*MemberLicenseError {
+	if x != nil {
+		return x.LicenseErrors
+	}
+	return nil
+}
+
+func (x *ListGroupMembersResponse) GetLicenseErrorsObservedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LicenseErrorsObservedAt
+	}
+	return nil
+}
+
 // GroupMember is one desired member of a group.
 type GroupMember struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -901,7 +1013,7 @@ type GroupMember struct {
 
 func (x *GroupMember) Reset() {
 	*x = GroupMember{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[7]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +1025,7 @@ func (x *GroupMember) String() string {
 func (*GroupMember) ProtoMessage() {}
 
 func (x *GroupMember) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[7]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1038,7 @@ func (x *GroupMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
 func (*GroupMember) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{7}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GroupMember) GetMemberKind() MemberKind {
@@ -963,7 +1075,7 @@ type ListWorkersRequest struct {
 
 func (x *ListWorkersRequest) Reset() {
 	*x = ListWorkersRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[8]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -975,7 +1087,7 @@ func (x *ListWorkersRequest) String() string {
 func (*ListWorkersRequest) ProtoMessage() {}
 
 func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[8]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -988,7 +1100,7 @@ func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{8}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListWorkersRequest) GetOrgUnitId() string {
@@ -1022,7 +1134,7 @@ type ListWorkersResponse struct {
 
 func (x *ListWorkersResponse) Reset() {
 	*x = ListWorkersResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[9]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1146,7 @@ func (x *ListWorkersResponse) String() string {
 func (*ListWorkersResponse) ProtoMessage() {}
 
 func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[9]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1159,7 @@ func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
 func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{9}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListWorkersResponse) GetWorkers() []*WorkerSummary {
@@ -1080,7 +1192,7 @@ type WorkerSummary struct {
 
 func (x *WorkerSummary) Reset() {
 	*x = WorkerSummary{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[10]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1204,7 @@ func (x *WorkerSummary) String() string {
 func (*WorkerSummary) ProtoMessage() {}
 
 func (x *WorkerSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[10]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +1217,7 @@ func (x *WorkerSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerSummary.ProtoReflect.Descriptor instead.
 func (*WorkerSummary) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{10}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WorkerSummary) GetWorkerId() string {
@@ -1166,7 +1278,7 @@ type GetOrgUnitRequest struct {
 
 func (x *GetOrgUnitRequest) Reset() {
 	*x = GetOrgUnitRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[11]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1290,7 @@ func (x *GetOrgUnitRequest) String() string {
 func (*GetOrgUnitRequest) ProtoMessage() {}
 
 func (x *GetOrgUnitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[11]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1303,7 @@ func (x *GetOrgUnitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrgUnitRequest.ProtoReflect.Descriptor instead.
 func (*GetOrgUnitRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{11}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetOrgUnitRequest) GetOrgUnitId() string {
@@ -1216,7 +1328,7 @@ type GetOrgUnitResponse struct {
 
 func (x *GetOrgUnitResponse) Reset() {
 	*x = GetOrgUnitResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[12]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1228,7 +1340,7 @@ func (x *GetOrgUnitResponse) String() string {
 func (*GetOrgUnitResponse) ProtoMessage() {}
 
 func (x *GetOrgUnitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[12]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1241,7 +1353,7 @@ func (x *GetOrgUnitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrgUnitResponse.ProtoReflect.Descriptor instead.
 func (*GetOrgUnitResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{12}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetOrgUnitResponse) GetUnit() *OrgUnit {
@@ -1291,7 +1403,7 @@ type GetOrgTreeRequest struct {
 
 func (x *GetOrgTreeRequest) Reset() {
 	*x = GetOrgTreeRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[13]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1415,7 @@ func (x *GetOrgTreeRequest) String() string {
 func (*GetOrgTreeRequest) ProtoMessage() {}
 
 func (x *GetOrgTreeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[13]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1428,7 @@ func (x *GetOrgTreeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrgTreeRequest.ProtoReflect.Descriptor instead.
 func (*GetOrgTreeRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{13}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetOrgTreeRequest) GetRootOrgUnitId() string {
@@ -1344,7 +1456,7 @@ type GetOrgTreeResponse struct {
 
 func (x *GetOrgTreeResponse) Reset() {
 	*x = GetOrgTreeResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[14]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1468,7 @@ func (x *GetOrgTreeResponse) String() string {
 func (*GetOrgTreeResponse) ProtoMessage() {}
 
 func (x *GetOrgTreeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[14]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1481,7 @@ func (x *GetOrgTreeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrgTreeResponse.ProtoReflect.Descriptor instead.
 func (*GetOrgTreeResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{14}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetOrgTreeResponse) GetRoots() []*OrgTreeNode {
@@ -1400,7 +1512,7 @@ type OrgTreeNode struct {
 
 func (x *OrgTreeNode) Reset() {
 	*x = OrgTreeNode{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[15]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1412,7 +1524,7 @@ func (x *OrgTreeNode) String() string {
 func (*OrgTreeNode) ProtoMessage() {}
 
 func (x *OrgTreeNode) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[15]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1425,7 +1537,7 @@ func (x *OrgTreeNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrgTreeNode.ProtoReflect.Descriptor instead.
 func (*OrgTreeNode) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{15}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *OrgTreeNode) GetOrgUnitId() string {
@@ -1474,7 +1586,7 @@ type ExplainMembershipRequest struct {
 
 func (x *ExplainMembershipRequest) Reset() {
 	*x = ExplainMembershipRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[16]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1486,7 +1598,7 @@ func (x *ExplainMembershipRequest) String() string {
 func (*ExplainMembershipRequest) ProtoMessage() {}
 
 func (x *ExplainMembershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[16]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1499,7 +1611,7 @@ func (x *ExplainMembershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainMembershipRequest.ProtoReflect.Descriptor instead.
 func (*ExplainMembershipRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{16}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ExplainMembershipRequest) GetTarget() Target {
@@ -1541,7 +1653,7 @@ type ExplainMembershipResponse struct {
 
 func (x *ExplainMembershipResponse) Reset() {
 	*x = ExplainMembershipResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[17]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1553,7 +1665,7 @@ func (x *ExplainMembershipResponse) String() string {
 func (*ExplainMembershipResponse) ProtoMessage() {}
 
 func (x *ExplainMembershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[17]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1566,7 +1678,7 @@ func (x *ExplainMembershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainMembershipResponse.ProtoReflect.Descriptor instead.
 func (*ExplainMembershipResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{17}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ExplainMembershipResponse) GetMember() bool {
@@ -1625,7 +1737,7 @@ type MembershipGrant struct {
 
 func (x *MembershipGrant) Reset() {
 	*x = MembershipGrant{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[18]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +1749,7 @@ func (x *MembershipGrant) String() string {
 func (*MembershipGrant) ProtoMessage() {}
 
 func (x *MembershipGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[18]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +1762,7 @@ func (x *MembershipGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipGrant.ProtoReflect.Descriptor instead.
 func (*MembershipGrant) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{18}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *MembershipGrant) GetDelegationId() string {
@@ -1722,7 +1834,7 @@ type Delegation struct {
 
 func (x *Delegation) Reset() {
 	*x = Delegation{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[19]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1734,7 +1846,7 @@ func (x *Delegation) String() string {
 func (*Delegation) ProtoMessage() {}
 
 func (x *Delegation) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[19]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1747,7 +1859,7 @@ func (x *Delegation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delegation.ProtoReflect.Descriptor instead.
 func (*Delegation) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{19}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Delegation) GetDelegationId() string {
@@ -1849,7 +1961,7 @@ type CreateDelegationRequest struct {
 
 func (x *CreateDelegationRequest) Reset() {
 	*x = CreateDelegationRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[20]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1861,7 +1973,7 @@ func (x *CreateDelegationRequest) String() string {
 func (*CreateDelegationRequest) ProtoMessage() {}
 
 func (x *CreateDelegationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[20]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1874,7 +1986,7 @@ func (x *CreateDelegationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDelegationRequest.ProtoReflect.Descriptor instead.
 func (*CreateDelegationRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{20}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateDelegationRequest) GetDelegateWorkerId() string {
@@ -1928,7 +2040,7 @@ type CreateDelegationResponse struct {
 
 func (x *CreateDelegationResponse) Reset() {
 	*x = CreateDelegationResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[21]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1940,7 +2052,7 @@ func (x *CreateDelegationResponse) String() string {
 func (*CreateDelegationResponse) ProtoMessage() {}
 
 func (x *CreateDelegationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[21]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1953,7 +2065,7 @@ func (x *CreateDelegationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDelegationResponse.ProtoReflect.Descriptor instead.
 func (*CreateDelegationResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{21}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateDelegationResponse) GetDelegation() *Delegation {
@@ -1973,7 +2085,7 @@ type ListDelegationsRequest struct {
 
 func (x *ListDelegationsRequest) Reset() {
 	*x = ListDelegationsRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[22]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1985,7 +2097,7 @@ func (x *ListDelegationsRequest) String() string {
 func (*ListDelegationsRequest) ProtoMessage() {}
 
 func (x *ListDelegationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[22]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1998,7 +2110,7 @@ func (x *ListDelegationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDelegationsRequest.ProtoReflect.Descriptor instead.
 func (*ListDelegationsRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{22}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListDelegationsRequest) GetWorkerId() string {
@@ -2017,7 +2129,7 @@ type ListDelegationsResponse struct {
 
 func (x *ListDelegationsResponse) Reset() {
 	*x = ListDelegationsResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[23]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2029,7 +2141,7 @@ func (x *ListDelegationsResponse) String() string {
 func (*ListDelegationsResponse) ProtoMessage() {}
 
 func (x *ListDelegationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[23]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2042,7 +2154,7 @@ func (x *ListDelegationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDelegationsResponse.ProtoReflect.Descriptor instead.
 func (*ListDelegationsResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{23}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListDelegationsResponse) GetDelegations() []*Delegation {
@@ -2061,7 +2173,7 @@ type EndDelegationRequest struct {
 
 func (x *EndDelegationRequest) Reset() {
 	*x = EndDelegationRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[24]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2073,7 +2185,7 @@ func (x *EndDelegationRequest) String() string {
 func (*EndDelegationRequest) ProtoMessage() {}
 
 func (x *EndDelegationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[24]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2086,7 +2198,7 @@ func (x *EndDelegationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndDelegationRequest.ProtoReflect.Descriptor instead.
 func (*EndDelegationRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{24}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *EndDelegationRequest) GetDelegationId() string {
@@ -2105,7 +2217,7 @@ type EndDelegationResponse struct {
 
 func (x *EndDelegationResponse) Reset() {
 	*x = EndDelegationResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[25]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2117,7 +2229,7 @@ func (x *EndDelegationResponse) String() string {
 func (*EndDelegationResponse) ProtoMessage() {}
 
 func (x *EndDelegationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[25]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2130,7 +2242,7 @@ func (x *EndDelegationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndDelegationResponse.ProtoReflect.Descriptor instead.
 func (*EndDelegationResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{25}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *EndDelegationResponse) GetDelegation() *Delegation {
@@ -2166,7 +2278,7 @@ type AccessRequest struct {
 
 func (x *AccessRequest) Reset() {
 	*x = AccessRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[26]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2178,7 +2290,7 @@ func (x *AccessRequest) String() string {
 func (*AccessRequest) ProtoMessage() {}
 
 func (x *AccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[26]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2191,7 +2303,7 @@ func (x *AccessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessRequest.ProtoReflect.Descriptor instead.
 func (*AccessRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{26}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AccessRequest) GetRequestId() string {
@@ -2294,7 +2406,7 @@ type RequestAccessRequest struct {
 
 func (x *RequestAccessRequest) Reset() {
 	*x = RequestAccessRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[27]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2306,7 +2418,7 @@ func (x *RequestAccessRequest) String() string {
 func (*RequestAccessRequest) ProtoMessage() {}
 
 func (x *RequestAccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[27]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,7 +2431,7 @@ func (x *RequestAccessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestAccessRequest.ProtoReflect.Descriptor instead.
 func (*RequestAccessRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{27}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RequestAccessRequest) GetKind() AccessRequestKind {
@@ -2373,7 +2485,7 @@ type RequestAccessResponse struct {
 
 func (x *RequestAccessResponse) Reset() {
 	*x = RequestAccessResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[28]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2385,7 +2497,7 @@ func (x *RequestAccessResponse) String() string {
 func (*RequestAccessResponse) ProtoMessage() {}
 
 func (x *RequestAccessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[28]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2398,7 +2510,7 @@ func (x *RequestAccessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestAccessResponse.ProtoReflect.Descriptor instead.
 func (*RequestAccessResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{28}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RequestAccessResponse) GetRequest() *AccessRequest {
@@ -2416,7 +2528,7 @@ type ListAccessRequestsRequest struct {
 
 func (x *ListAccessRequestsRequest) Reset() {
 	*x = ListAccessRequestsRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[29]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2428,7 +2540,7 @@ func (x *ListAccessRequestsRequest) String() string {
 func (*ListAccessRequestsRequest) ProtoMessage() {}
 
 func (x *ListAccessRequestsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[29]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2441,7 +2553,7 @@ func (x *ListAccessRequestsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessRequestsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccessRequestsRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{29}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{30}
 }
 
 type ListAccessRequestsResponse struct {
@@ -2453,7 +2565,7 @@ type ListAccessRequestsResponse struct {
 
 func (x *ListAccessRequestsResponse) Reset() {
 	*x = ListAccessRequestsResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[30]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2465,7 +2577,7 @@ func (x *ListAccessRequestsResponse) String() string {
 func (*ListAccessRequestsResponse) ProtoMessage() {}
 
 func (x *ListAccessRequestsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[30]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2478,7 +2590,7 @@ func (x *ListAccessRequestsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessRequestsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccessRequestsResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{30}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListAccessRequestsResponse) GetRequests() []*AccessRequest {
@@ -2499,7 +2611,7 @@ type DecideAccessRequestRequest struct {
 
 func (x *DecideAccessRequestRequest) Reset() {
 	*x = DecideAccessRequestRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[31]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2511,7 +2623,7 @@ func (x *DecideAccessRequestRequest) String() string {
 func (*DecideAccessRequestRequest) ProtoMessage() {}
 
 func (x *DecideAccessRequestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[31]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2524,7 +2636,7 @@ func (x *DecideAccessRequestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecideAccessRequestRequest.ProtoReflect.Descriptor instead.
 func (*DecideAccessRequestRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{31}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DecideAccessRequestRequest) GetRequestId() string {
@@ -2550,7 +2662,7 @@ type DecideAccessRequestResponse struct {
 
 func (x *DecideAccessRequestResponse) Reset() {
 	*x = DecideAccessRequestResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[32]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2562,7 +2674,7 @@ func (x *DecideAccessRequestResponse) String() string {
 func (*DecideAccessRequestResponse) ProtoMessage() {}
 
 func (x *DecideAccessRequestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[32]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2575,7 +2687,7 @@ func (x *DecideAccessRequestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecideAccessRequestResponse.ProtoReflect.Descriptor instead.
 func (*DecideAccessRequestResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{32}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DecideAccessRequestResponse) GetRequest() *AccessRequest {
@@ -2599,7 +2711,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[33]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2611,7 +2723,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[33]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2624,7 +2736,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{33}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PlanRequest) GetEvents() []*HREvent {
@@ -2659,7 +2771,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[34]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2671,7 +2783,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[34]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2684,7 +2796,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{34}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PlanResponse) GetChanges() []*PlannedChange {
@@ -2722,7 +2834,7 @@ type PlannedChange struct {
 
 func (x *PlannedChange) Reset() {
 	*x = PlannedChange{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[35]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2734,7 +2846,7 @@ func (x *PlannedChange) String() string {
 func (*PlannedChange) ProtoMessage() {}
 
 func (x *PlannedChange) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[35]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2747,7 +2859,7 @@ func (x *PlannedChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlannedChange.ProtoReflect.Descriptor instead.
 func (*PlannedChange) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{35}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PlannedChange) GetPath() string {
@@ -2786,7 +2898,7 @@ type ListPendingRequest struct {
 
 func (x *ListPendingRequest) Reset() {
 	*x = ListPendingRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[36]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2798,7 +2910,7 @@ func (x *ListPendingRequest) String() string {
 func (*ListPendingRequest) ProtoMessage() {}
 
 func (x *ListPendingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[36]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2811,7 +2923,7 @@ func (x *ListPendingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPendingRequest.ProtoReflect.Descriptor instead.
 func (*ListPendingRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{36}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{37}
 }
 
 type ListPendingResponse struct {
@@ -2826,7 +2938,7 @@ type ListPendingResponse struct {
 
 func (x *ListPendingResponse) Reset() {
 	*x = ListPendingResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[37]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2838,7 +2950,7 @@ func (x *ListPendingResponse) String() string {
 func (*ListPendingResponse) ProtoMessage() {}
 
 func (x *ListPendingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[37]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2851,7 +2963,7 @@ func (x *ListPendingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPendingResponse.ProtoReflect.Descriptor instead.
 func (*ListPendingResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{37}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListPendingResponse) GetBatches() []*PendingBatch {
@@ -2889,7 +3001,7 @@ type PendingBatch struct {
 
 func (x *PendingBatch) Reset() {
 	*x = PendingBatch{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[38]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2901,7 +3013,7 @@ func (x *PendingBatch) String() string {
 func (*PendingBatch) ProtoMessage() {}
 
 func (x *PendingBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[38]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2914,7 +3026,7 @@ func (x *PendingBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingBatch.ProtoReflect.Descriptor instead.
 func (*PendingBatch) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{38}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PendingBatch) GetBatchId() string {
@@ -2996,7 +3108,7 @@ type ApproveRequest struct {
 
 func (x *ApproveRequest) Reset() {
 	*x = ApproveRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[39]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3008,7 +3120,7 @@ func (x *ApproveRequest) String() string {
 func (*ApproveRequest) ProtoMessage() {}
 
 func (x *ApproveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[39]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3021,7 +3133,7 @@ func (x *ApproveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveRequest.ProtoReflect.Descriptor instead.
 func (*ApproveRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{39}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ApproveRequest) GetBatchId() string {
@@ -3042,7 +3154,7 @@ type ApproveResponse struct {
 
 func (x *ApproveResponse) Reset() {
 	*x = ApproveResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[40]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3054,7 +3166,7 @@ func (x *ApproveResponse) String() string {
 func (*ApproveResponse) ProtoMessage() {}
 
 func (x *ApproveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[40]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3067,7 +3179,7 @@ func (x *ApproveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveResponse.ProtoReflect.Descriptor instead.
 func (*ApproveResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{40}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ApproveResponse) GetPublished() int32 {
@@ -3093,7 +3205,7 @@ type RejectRequest struct {
 
 func (x *RejectRequest) Reset() {
 	*x = RejectRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[41]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3105,7 +3217,7 @@ func (x *RejectRequest) String() string {
 func (*RejectRequest) ProtoMessage() {}
 
 func (x *RejectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[41]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3118,7 +3230,7 @@ func (x *RejectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectRequest.ProtoReflect.Descriptor instead.
 func (*RejectRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{41}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RejectRequest) GetBatchId() string {
@@ -3139,7 +3251,7 @@ type RejectResponse struct {
 
 func (x *RejectResponse) Reset() {
 	*x = RejectResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[42]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3151,7 +3263,7 @@ func (x *RejectResponse) String() string {
 func (*RejectResponse) ProtoMessage() {}
 
 func (x *RejectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[42]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3164,7 +3276,7 @@ func (x *RejectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectResponse.ProtoReflect.Descriptor instead.
 func (*RejectResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{42}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RejectResponse) GetDropped() int32 {
@@ -3189,7 +3301,7 @@ type GetStatusRequest struct {
 
 func (x *GetStatusRequest) Reset() {
 	*x = GetStatusRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[43]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3201,7 +3313,7 @@ func (x *GetStatusRequest) String() string {
 func (*GetStatusRequest) ProtoMessage() {}
 
 func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[43]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3214,7 +3326,7 @@ func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{43}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{44}
 }
 
 type GetStatusResponse struct {
@@ -3249,7 +3361,7 @@ type GetStatusResponse struct {
 
 func (x *GetStatusResponse) Reset() {
 	*x = GetStatusResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[44]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3261,7 +3373,7 @@ func (x *GetStatusResponse) String() string {
 func (*GetStatusResponse) ProtoMessage() {}
 
 func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[44]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3274,7 +3386,7 @@ func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{44}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetStatusResponse) GetCaughtUp() bool {
@@ -3402,7 +3514,7 @@ type ServiceStatus struct {
 
 func (x *ServiceStatus) Reset() {
 	*x = ServiceStatus{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[45]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3414,7 +3526,7 @@ func (x *ServiceStatus) String() string {
 func (*ServiceStatus) ProtoMessage() {}
 
 func (x *ServiceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[45]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3427,7 +3539,7 @@ func (x *ServiceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceStatus.ProtoReflect.Descriptor instead.
 func (*ServiceStatus) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{45}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ServiceStatus) GetService() string {
@@ -3506,7 +3618,7 @@ type StreamStatus struct {
 
 func (x *StreamStatus) Reset() {
 	*x = StreamStatus{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[46]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3518,7 +3630,7 @@ func (x *StreamStatus) String() string {
 func (*StreamStatus) ProtoMessage() {}
 
 func (x *StreamStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[46]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3531,7 +3643,7 @@ func (x *StreamStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamStatus.ProtoReflect.Descriptor instead.
 func (*StreamStatus) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{46}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *StreamStatus) GetStream() string {
@@ -3578,7 +3690,7 @@ type ConsumerStatus struct {
 
 func (x *ConsumerStatus) Reset() {
 	*x = ConsumerStatus{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[47]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3590,7 +3702,7 @@ func (x *ConsumerStatus) String() string {
 func (*ConsumerStatus) ProtoMessage() {}
 
 func (x *ConsumerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[47]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3603,7 +3715,7 @@ func (x *ConsumerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsumerStatus.ProtoReflect.Descriptor instead.
 func (*ConsumerStatus) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{47}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ConsumerStatus) GetName() string {
@@ -3654,7 +3766,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[48]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3666,7 +3778,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[48]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3679,7 +3791,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{48}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListAuditRequest) GetWorkerId() string {
@@ -3741,7 +3853,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[49]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3753,7 +3865,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[49]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3766,7 +3878,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{49}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListAuditResponse) GetRecords() []*AuditRecord {
@@ -3807,7 +3919,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[50]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3819,7 +3931,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[50]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3832,7 +3944,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{50}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *AuditRecord) GetSequence() uint64 {
@@ -3902,7 +4014,7 @@ type StatusProblem struct {
 
 func (x *StatusProblem) Reset() {
 	*x = StatusProblem{}
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[51]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3914,7 +4026,7 @@ func (x *StatusProblem) String() string {
 func (*StatusProblem) ProtoMessage() {}
 
 func (x *StatusProblem) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[51]
+	mi := &file_orgsync_v1_orgmodel_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3927,7 +4039,7 @@ func (x *StatusProblem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusProblem.ProtoReflect.Descriptor instead.
 func (*StatusProblem) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{51}
+	return file_orgsync_v1_orgmodel_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *StatusProblem) GetSubject() string {
@@ -3961,7 +4073,7 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\tscheduled\x18\x05 \x03(\v2\x1b.orgsync.v1.ScheduledRecordR\tscheduledJ\x04\b\x03\x10\x04\"|\n" +
 	"\x0fScheduledRecord\x12=\n" +
 	"\feffective_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\veffectiveAt\x12*\n" +
-	"\x06worker\x18\x02 \x01(\v2\x12.orgsync.v1.WorkerR\x06worker\"\xb2\x02\n" +
+	"\x06worker\x18\x02 \x01(\v2\x12.orgsync.v1.WorkerR\x06worker\"\xf9\x02\n" +
 	"\rWorkerAccount\x12*\n" +
 	"\x06target\x18\x01 \x01(\x0e2\x12.orgsync.v1.TargetR\x06target\x121\n" +
 	"\adesired\x18\x02 \x01(\v2\x17.orgsync.v1.DesiredUserR\adesired\x12\x1a\n" +
@@ -3970,7 +4082,15 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"group_keys\x18\x04 \x03(\tR\tgroupKeys\x129\n" +
 	"\vlast_result\x18\x05 \x01(\v2\x18.orgsync.v1.WriterResultR\n" +
 	"lastResult\x12L\n" +
-	"\x12identifier_problem\x18\x06 \x01(\v2\x1d.orgsync.v1.IdentifierProblemR\x11identifierProblem\"\x90\x01\n" +
+	"\x12identifier_problem\x18\x06 \x01(\v2\x1d.orgsync.v1.IdentifierProblemR\x11identifierProblem\x12E\n" +
+	"\x0elicense_errors\x18\a \x03(\v2\x1e.orgsync.v1.WorkerLicenseErrorR\rlicenseErrors\"\xe9\x01\n" +
+	"\x12WorkerLicenseError\x12\x1b\n" +
+	"\tgroup_key\x18\x01 \x01(\tR\bgroupKey\x12\x15\n" +
+	"\x06sku_id\x18\x02 \x01(\tR\x05skuId\x128\n" +
+	"\x05error\x18\x03 \x01(\x0e2\".orgsync.v1.LicenseAssignmentErrorR\x05error\x12(\n" +
+	"\x10member_object_id\x18\x04 \x01(\tR\x0ememberObjectId\x12;\n" +
+	"\vobserved_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"observedAt\"\x90\x01\n" +
 	"\x11IdentifierProblem\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12*\n" +
 	"\x06target\x18\x02 \x01(\x0e2\x12.orgsync.v1.TargetR\x06target\x12\x1a\n" +
@@ -3981,11 +4101,13 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\tgroup_key\x18\x02 \x01(\tR\bgroupKey\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tR\tpageToken\"\xa5\x01\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"\xc5\x02\n" +
 	"\x18ListGroupMembersResponse\x12.\n" +
 	"\x05group\x18\x01 \x01(\v2\x18.orgsync.v1.DesiredGroupR\x05group\x121\n" +
 	"\amembers\x18\x02 \x03(\v2\x17.orgsync.v1.GroupMemberR\amembers\x12&\n" +
-	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\x88\x01\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\x12E\n" +
+	"\x0elicense_errors\x18\x04 \x03(\v2\x1e.orgsync.v1.MemberLicenseErrorR\rlicenseErrors\x12W\n" +
+	"\x1alicense_errors_observed_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x17licenseErrorsObservedAt\"\x88\x01\n" +
 	"\vGroupMember\x127\n" +
 	"\vmember_kind\x18\x01 \x01(\x0e2\x16.orgsync.v1.MemberKindR\n" +
 	"memberKind\x12\x1d\n" +
@@ -4286,7 +4408,7 @@ func file_orgsync_v1_orgmodel_proto_rawDescGZIP() []byte {
 }
 
 var file_orgsync_v1_orgmodel_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_orgsync_v1_orgmodel_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_orgsync_v1_orgmodel_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_orgsync_v1_orgmodel_proto_goTypes = []any{
 	(LifecyclePhase)(0),                 // 0: orgsync.v1.LifecyclePhase
 	(ChangeAction)(0),                   // 1: orgsync.v1.ChangeAction
@@ -4299,159 +4421,167 @@ var file_orgsync_v1_orgmodel_proto_goTypes = []any{
 	(*GetWorkerResponse)(nil),           // 8: orgsync.v1.GetWorkerResponse
 	(*ScheduledRecord)(nil),             // 9: orgsync.v1.ScheduledRecord
 	(*WorkerAccount)(nil),               // 10: orgsync.v1.WorkerAccount
-	(*IdentifierProblem)(nil),           // 11: orgsync.v1.IdentifierProblem
-	(*ListGroupMembersRequest)(nil),     // 12: orgsync.v1.ListGroupMembersRequest
-	(*ListGroupMembersResponse)(nil),    // 13: orgsync.v1.ListGroupMembersResponse
-	(*GroupMember)(nil),                 // 14: orgsync.v1.GroupMember
-	(*ListWorkersRequest)(nil),          // 15: orgsync.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),         // 16: orgsync.v1.ListWorkersResponse
-	(*WorkerSummary)(nil),               // 17: orgsync.v1.WorkerSummary
-	(*GetOrgUnitRequest)(nil),           // 18: orgsync.v1.GetOrgUnitRequest
-	(*GetOrgUnitResponse)(nil),          // 19: orgsync.v1.GetOrgUnitResponse
-	(*GetOrgTreeRequest)(nil),           // 20: orgsync.v1.GetOrgTreeRequest
-	(*GetOrgTreeResponse)(nil),          // 21: orgsync.v1.GetOrgTreeResponse
-	(*OrgTreeNode)(nil),                 // 22: orgsync.v1.OrgTreeNode
-	(*ExplainMembershipRequest)(nil),    // 23: orgsync.v1.ExplainMembershipRequest
-	(*ExplainMembershipResponse)(nil),   // 24: orgsync.v1.ExplainMembershipResponse
-	(*MembershipGrant)(nil),             // 25: orgsync.v1.MembershipGrant
-	(*Delegation)(nil),                  // 26: orgsync.v1.Delegation
-	(*CreateDelegationRequest)(nil),     // 27: orgsync.v1.CreateDelegationRequest
-	(*CreateDelegationResponse)(nil),    // 28: orgsync.v1.CreateDelegationResponse
-	(*ListDelegationsRequest)(nil),      // 29: orgsync.v1.ListDelegationsRequest
-	(*ListDelegationsResponse)(nil),     // 30: orgsync.v1.ListDelegationsResponse
-	(*EndDelegationRequest)(nil),        // 31: orgsync.v1.EndDelegationRequest
-	(*EndDelegationResponse)(nil),       // 32: orgsync.v1.EndDelegationResponse
-	(*AccessRequest)(nil),               // 33: orgsync.v1.AccessRequest
-	(*RequestAccessRequest)(nil),        // 34: orgsync.v1.RequestAccessRequest
-	(*RequestAccessResponse)(nil),       // 35: orgsync.v1.RequestAccessResponse
-	(*ListAccessRequestsRequest)(nil),   // 36: orgsync.v1.ListAccessRequestsRequest
-	(*ListAccessRequestsResponse)(nil),  // 37: orgsync.v1.ListAccessRequestsResponse
-	(*DecideAccessRequestRequest)(nil),  // 38: orgsync.v1.DecideAccessRequestRequest
-	(*DecideAccessRequestResponse)(nil), // 39: orgsync.v1.DecideAccessRequestResponse
-	(*PlanRequest)(nil),                 // 40: orgsync.v1.PlanRequest
-	(*PlanResponse)(nil),                // 41: orgsync.v1.PlanResponse
-	(*PlannedChange)(nil),               // 42: orgsync.v1.PlannedChange
-	(*ListPendingRequest)(nil),          // 43: orgsync.v1.ListPendingRequest
-	(*ListPendingResponse)(nil),         // 44: orgsync.v1.ListPendingResponse
-	(*PendingBatch)(nil),                // 45: orgsync.v1.PendingBatch
-	(*ApproveRequest)(nil),              // 46: orgsync.v1.ApproveRequest
-	(*ApproveResponse)(nil),             // 47: orgsync.v1.ApproveResponse
-	(*RejectRequest)(nil),               // 48: orgsync.v1.RejectRequest
-	(*RejectResponse)(nil),              // 49: orgsync.v1.RejectResponse
-	(*GetStatusRequest)(nil),            // 50: orgsync.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),           // 51: orgsync.v1.GetStatusResponse
-	(*ServiceStatus)(nil),               // 52: orgsync.v1.ServiceStatus
-	(*StreamStatus)(nil),                // 53: orgsync.v1.StreamStatus
-	(*ConsumerStatus)(nil),              // 54: orgsync.v1.ConsumerStatus
-	(*ListAuditRequest)(nil),            // 55: orgsync.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),           // 56: orgsync.v1.ListAuditResponse
-	(*AuditRecord)(nil),                 // 57: orgsync.v1.AuditRecord
-	(*StatusProblem)(nil),               // 58: orgsync.v1.StatusProblem
-	(*Worker)(nil),                      // 59: orgsync.v1.Worker
-	(*timestamppb.Timestamp)(nil),       // 60: google.protobuf.Timestamp
-	(Target)(0),                         // 61: orgsync.v1.Target
-	(*DesiredUser)(nil),                 // 62: orgsync.v1.DesiredUser
-	(*WriterResult)(nil),                // 63: orgsync.v1.WriterResult
-	(*DesiredGroup)(nil),                // 64: orgsync.v1.DesiredGroup
-	(MemberKind)(0),                     // 65: orgsync.v1.MemberKind
-	(*OrgUnit)(nil),                     // 66: orgsync.v1.OrgUnit
-	(*Date)(nil),                        // 67: orgsync.v1.Date
-	(*Principal)(nil),                   // 68: orgsync.v1.Principal
-	(*HREvent)(nil),                     // 69: orgsync.v1.HREvent
-	(*DesiredObject)(nil),               // 70: orgsync.v1.DesiredObject
-	(*Cause)(nil),                       // 71: orgsync.v1.Cause
+	(*WorkerLicenseError)(nil),          // 11: orgsync.v1.WorkerLicenseError
+	(*IdentifierProblem)(nil),           // 12: orgsync.v1.IdentifierProblem
+	(*ListGroupMembersRequest)(nil),     // 13: orgsync.v1.ListGroupMembersRequest
+	(*ListGroupMembersResponse)(nil),    // 14: orgsync.v1.ListGroupMembersResponse
+	(*GroupMember)(nil),                 // 15: orgsync.v1.GroupMember
+	(*ListWorkersRequest)(nil),          // 16: orgsync.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),         // 17: orgsync.v1.ListWorkersResponse
+	(*WorkerSummary)(nil),               // 18: orgsync.v1.WorkerSummary
+	(*GetOrgUnitRequest)(nil),           // 19: orgsync.v1.GetOrgUnitRequest
+	(*GetOrgUnitResponse)(nil),          // 20: orgsync.v1.GetOrgUnitResponse
+	(*GetOrgTreeRequest)(nil),           // 21: orgsync.v1.GetOrgTreeRequest
+	(*GetOrgTreeResponse)(nil),          // 22: orgsync.v1.GetOrgTreeResponse
+	(*OrgTreeNode)(nil),                 // 23: orgsync.v1.OrgTreeNode
+	(*ExplainMembershipRequest)(nil),    // 24: orgsync.v1.ExplainMembershipRequest
+	(*ExplainMembershipResponse)(nil),   // 25: orgsync.v1.ExplainMembershipResponse
+	(*MembershipGrant)(nil),             // 26: orgsync.v1.MembershipGrant
+	(*Delegation)(nil),                  // 27: orgsync.v1.Delegation
+	(*CreateDelegationRequest)(nil),     // 28: orgsync.v1.CreateDelegationRequest
+	(*CreateDelegationResponse)(nil),    // 29: orgsync.v1.CreateDelegationResponse
+	(*ListDelegationsRequest)(nil),      // 30: orgsync.v1.ListDelegationsRequest
+	(*ListDelegationsResponse)(nil),     // 31: orgsync.v1.ListDelegationsResponse
+	(*EndDelegationRequest)(nil),        // 32: orgsync.v1.EndDelegationRequest
+	(*EndDelegationResponse)(nil),       // 33: orgsync.v1.EndDelegationResponse
+	(*AccessRequest)(nil),               // 34: orgsync.v1.AccessRequest
+	(*RequestAccessRequest)(nil),        // 35: orgsync.v1.RequestAccessRequest
+	(*RequestAccessResponse)(nil),       // 36: orgsync.v1.RequestAccessResponse
+	(*ListAccessRequestsRequest)(nil),   // 37: orgsync.v1.ListAccessRequestsRequest
+	(*ListAccessRequestsResponse)(nil),  // 38: orgsync.v1.ListAccessRequestsResponse
+	(*DecideAccessRequestRequest)(nil),  // 39: orgsync.v1.DecideAccessRequestRequest
+	(*DecideAccessRequestResponse)(nil), // 40: orgsync.v1.DecideAccessRequestResponse
+	(*PlanRequest)(nil),                 // 41: orgsync.v1.PlanRequest
+	(*PlanResponse)(nil),                // 42: orgsync.v1.PlanResponse
+	(*PlannedChange)(nil),               // 43: orgsync.v1.PlannedChange
+	(*ListPendingRequest)(nil),          // 44: orgsync.v1.ListPendingRequest
+	(*ListPendingResponse)(nil),         // 45: orgsync.v1.ListPendingResponse
+	(*PendingBatch)(nil),                // 46: orgsync.v1.PendingBatch
+	(*ApproveRequest)(nil),              // 47: orgsync.v1.ApproveRequest
+	(*ApproveResponse)(nil),             // 48: orgsync.v1.ApproveResponse
+	(*RejectRequest)(nil),               // 49: orgsync.v1.RejectRequest
+	(*RejectResponse)(nil),              // 50: orgsync.v1.RejectResponse
+	(*GetStatusRequest)(nil),            // 51: orgsync.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),           // 52: orgsync.v1.GetStatusResponse
+	(*ServiceStatus)(nil),               // 53: orgsync.v1.ServiceStatus
+	(*StreamStatus)(nil),                // 54: orgsync.v1.StreamStatus
+	(*ConsumerStatus)(nil),              // 55: orgsync.v1.ConsumerStatus
+	(*ListAuditRequest)(nil),            // 56: orgsync.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),           // 57: orgsync.v1.ListAuditResponse
+	(*AuditRecord)(nil),                 // 58: orgsync.v1.AuditRecord
+	(*StatusProblem)(nil),               // 59: orgsync.v1.StatusProblem
+	(*Worker)(nil),                      // 60: orgsync.v1.Worker
+	(*timestamppb.Timestamp)(nil),       // 61: google.protobuf.Timestamp
+	(Target)(0),                         // 62: orgsync.v1.Target
+	(*DesiredUser)(nil),                 // 63: orgsync.v1.DesiredUser
+	(*WriterResult)(nil),                // 64: orgsync.v1.WriterResult
+	(LicenseAssignmentError)(0),         // 65: orgsync.v1.LicenseAssignmentError
+	(*DesiredGroup)(nil),                // 66: orgsync.v1.DesiredGroup
+	(*MemberLicenseError)(nil),          // 67: orgsync.v1.MemberLicenseError
+	(MemberKind)(0),                     // 68: orgsync.v1.MemberKind
+	(*OrgUnit)(nil),                     // 69: orgsync.v1.OrgUnit
+	(*Date)(nil),                        // 70: orgsync.v1.Date
+	(*Principal)(nil),                   // 71: orgsync.v1.Principal
+	(*HREvent)(nil),                     // 72: orgsync.v1.HREvent
+	(*DesiredObject)(nil),               // 73: orgsync.v1.DesiredObject
+	(*Cause)(nil),                       // 74: orgsync.v1.Cause
 }
 var file_orgsync_v1_orgmodel_proto_depIdxs = []int32{
-	59, // 0: orgsync.v1.GetWorkerResponse.worker:type_name -> orgsync.v1.Worker
+	60, // 0: orgsync.v1.GetWorkerResponse.worker:type_name -> orgsync.v1.Worker
 	10, // 1: orgsync.v1.GetWorkerResponse.accounts:type_name -> orgsync.v1.WorkerAccount
 	0,  // 2: orgsync.v1.GetWorkerResponse.phase:type_name -> orgsync.v1.LifecyclePhase
-	60, // 3: orgsync.v1.GetWorkerResponse.next_change:type_name -> google.protobuf.Timestamp
+	61, // 3: orgsync.v1.GetWorkerResponse.next_change:type_name -> google.protobuf.Timestamp
 	9,  // 4: orgsync.v1.GetWorkerResponse.scheduled:type_name -> orgsync.v1.ScheduledRecord
-	60, // 5: orgsync.v1.ScheduledRecord.effective_at:type_name -> google.protobuf.Timestamp
-	59, // 6: orgsync.v1.ScheduledRecord.worker:type_name -> orgsync.v1.Worker
-	61, // 7: orgsync.v1.WorkerAccount.target:type_name -> orgsync.v1.Target
-	62, // 8: orgsync.v1.WorkerAccount.desired:type_name -> orgsync.v1.DesiredUser
-	63, // 9: orgsync.v1.WorkerAccount.last_result:type_name -> orgsync.v1.WriterResult
-	11, // 10: orgsync.v1.WorkerAccount.identifier_problem:type_name -> orgsync.v1.IdentifierProblem
-	61, // 11: orgsync.v1.IdentifierProblem.target:type_name -> orgsync.v1.Target
-	61, // 12: orgsync.v1.ListGroupMembersRequest.target:type_name -> orgsync.v1.Target
-	64, // 13: orgsync.v1.ListGroupMembersResponse.group:type_name -> orgsync.v1.DesiredGroup
-	14, // 14: orgsync.v1.ListGroupMembersResponse.members:type_name -> orgsync.v1.GroupMember
-	65, // 15: orgsync.v1.GroupMember.member_kind:type_name -> orgsync.v1.MemberKind
-	17, // 16: orgsync.v1.ListWorkersResponse.workers:type_name -> orgsync.v1.WorkerSummary
-	0,  // 17: orgsync.v1.WorkerSummary.phase:type_name -> orgsync.v1.LifecyclePhase
-	66, // 18: orgsync.v1.GetOrgUnitResponse.unit:type_name -> orgsync.v1.OrgUnit
-	22, // 19: orgsync.v1.GetOrgTreeResponse.roots:type_name -> orgsync.v1.OrgTreeNode
-	22, // 20: orgsync.v1.OrgTreeNode.children:type_name -> orgsync.v1.OrgTreeNode
-	61, // 21: orgsync.v1.ExplainMembershipRequest.target:type_name -> orgsync.v1.Target
-	2,  // 22: orgsync.v1.ExplainMembershipResponse.reason_kind:type_name -> orgsync.v1.MembershipReason
-	25, // 23: orgsync.v1.ExplainMembershipResponse.grant:type_name -> orgsync.v1.MembershipGrant
-	60, // 24: orgsync.v1.MembershipGrant.ends_at:type_name -> google.protobuf.Timestamp
-	67, // 25: orgsync.v1.MembershipGrant.end_date:type_name -> orgsync.v1.Date
-	67, // 26: orgsync.v1.Delegation.start_date:type_name -> orgsync.v1.Date
-	67, // 27: orgsync.v1.Delegation.end_date:type_name -> orgsync.v1.Date
-	68, // 28: orgsync.v1.Delegation.created_by:type_name -> orgsync.v1.Principal
-	60, // 29: orgsync.v1.Delegation.created_at:type_name -> google.protobuf.Timestamp
-	68, // 30: orgsync.v1.Delegation.ended_by:type_name -> orgsync.v1.Principal
-	60, // 31: orgsync.v1.Delegation.ended_at:type_name -> google.protobuf.Timestamp
-	3,  // 32: orgsync.v1.Delegation.state:type_name -> orgsync.v1.DelegationState
-	67, // 33: orgsync.v1.CreateDelegationRequest.start_date:type_name -> orgsync.v1.Date
-	67, // 34: orgsync.v1.CreateDelegationRequest.end_date:type_name -> orgsync.v1.Date
-	26, // 35: orgsync.v1.CreateDelegationResponse.delegation:type_name -> orgsync.v1.Delegation
-	26, // 36: orgsync.v1.ListDelegationsResponse.delegations:type_name -> orgsync.v1.Delegation
-	26, // 37: orgsync.v1.EndDelegationResponse.delegation:type_name -> orgsync.v1.Delegation
-	4,  // 38: orgsync.v1.AccessRequest.kind:type_name -> orgsync.v1.AccessRequestKind
-	67, // 39: orgsync.v1.AccessRequest.end_date:type_name -> orgsync.v1.Date
-	68, // 40: orgsync.v1.AccessRequest.requested_by:type_name -> orgsync.v1.Principal
-	60, // 41: orgsync.v1.AccessRequest.requested_at:type_name -> google.protobuf.Timestamp
-	60, // 42: orgsync.v1.AccessRequest.expires_at:type_name -> google.protobuf.Timestamp
-	5,  // 43: orgsync.v1.AccessRequest.state:type_name -> orgsync.v1.AccessRequestState
-	68, // 44: orgsync.v1.AccessRequest.decided_by:type_name -> orgsync.v1.Principal
-	60, // 45: orgsync.v1.AccessRequest.decided_at:type_name -> google.protobuf.Timestamp
-	4,  // 46: orgsync.v1.RequestAccessRequest.kind:type_name -> orgsync.v1.AccessRequestKind
-	67, // 47: orgsync.v1.RequestAccessRequest.end_date:type_name -> orgsync.v1.Date
-	33, // 48: orgsync.v1.RequestAccessResponse.request:type_name -> orgsync.v1.AccessRequest
-	33, // 49: orgsync.v1.ListAccessRequestsResponse.requests:type_name -> orgsync.v1.AccessRequest
-	6,  // 50: orgsync.v1.DecideAccessRequestRequest.decision:type_name -> orgsync.v1.Decision
-	33, // 51: orgsync.v1.DecideAccessRequestResponse.request:type_name -> orgsync.v1.AccessRequest
-	69, // 52: orgsync.v1.PlanRequest.events:type_name -> orgsync.v1.HREvent
-	60, // 53: orgsync.v1.PlanRequest.at:type_name -> google.protobuf.Timestamp
-	42, // 54: orgsync.v1.PlanResponse.changes:type_name -> orgsync.v1.PlannedChange
-	1,  // 55: orgsync.v1.PlannedChange.action:type_name -> orgsync.v1.ChangeAction
-	70, // 56: orgsync.v1.PlannedChange.before:type_name -> orgsync.v1.DesiredObject
-	70, // 57: orgsync.v1.PlannedChange.after:type_name -> orgsync.v1.DesiredObject
-	45, // 58: orgsync.v1.ListPendingResponse.batches:type_name -> orgsync.v1.PendingBatch
-	45, // 59: orgsync.v1.ListPendingResponse.decided:type_name -> orgsync.v1.PendingBatch
-	60, // 60: orgsync.v1.PendingBatch.created_at:type_name -> google.protobuf.Timestamp
-	71, // 61: orgsync.v1.PendingBatch.cause:type_name -> orgsync.v1.Cause
-	70, // 62: orgsync.v1.PendingBatch.objects:type_name -> orgsync.v1.DesiredObject
-	6,  // 63: orgsync.v1.PendingBatch.decision:type_name -> orgsync.v1.Decision
-	68, // 64: orgsync.v1.PendingBatch.decided_by:type_name -> orgsync.v1.Principal
-	60, // 65: orgsync.v1.PendingBatch.decided_at:type_name -> google.protobuf.Timestamp
-	45, // 66: orgsync.v1.ApproveResponse.batch:type_name -> orgsync.v1.PendingBatch
-	45, // 67: orgsync.v1.RejectResponse.batch:type_name -> orgsync.v1.PendingBatch
-	58, // 68: orgsync.v1.GetStatusResponse.problems:type_name -> orgsync.v1.StatusProblem
-	60, // 69: orgsync.v1.GetStatusResponse.next_transition:type_name -> google.protobuf.Timestamp
-	53, // 70: orgsync.v1.GetStatusResponse.streams:type_name -> orgsync.v1.StreamStatus
-	60, // 71: orgsync.v1.GetStatusResponse.last_write:type_name -> google.protobuf.Timestamp
-	52, // 72: orgsync.v1.GetStatusResponse.services:type_name -> orgsync.v1.ServiceStatus
-	11, // 73: orgsync.v1.GetStatusResponse.identifier_problems:type_name -> orgsync.v1.IdentifierProblem
-	60, // 74: orgsync.v1.ServiceStatus.last_drift_reconcile:type_name -> google.protobuf.Timestamp
-	60, // 75: orgsync.v1.ServiceStatus.updated_at:type_name -> google.protobuf.Timestamp
-	54, // 76: orgsync.v1.StreamStatus.consumers:type_name -> orgsync.v1.ConsumerStatus
-	61, // 77: orgsync.v1.ListAuditRequest.target:type_name -> orgsync.v1.Target
-	60, // 78: orgsync.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
-	60, // 79: orgsync.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
-	57, // 80: orgsync.v1.ListAuditResponse.records:type_name -> orgsync.v1.AuditRecord
-	60, // 81: orgsync.v1.AuditRecord.recorded_at:type_name -> google.protobuf.Timestamp
-	63, // 82: orgsync.v1.AuditRecord.result:type_name -> orgsync.v1.WriterResult
-	71, // 83: orgsync.v1.AuditRecord.cause:type_name -> orgsync.v1.Cause
-	68, // 84: orgsync.v1.AuditRecord.approved_by:type_name -> orgsync.v1.Principal
-	85, // [85:85] is the sub-list for method output_type
-	85, // [85:85] is the sub-list for method input_type
-	85, // [85:85] is the sub-list for extension type_name
-	85, // [85:85] is the sub-list for extension extendee
-	0,  // [0:85] is the sub-list for field type_name
+	61, // 5: orgsync.v1.ScheduledRecord.effective_at:type_name -> google.protobuf.Timestamp
+	60, // 6: orgsync.v1.ScheduledRecord.worker:type_name -> orgsync.v1.Worker
+	62, // 7: orgsync.v1.WorkerAccount.target:type_name -> orgsync.v1.Target
+	63, // 8: orgsync.v1.WorkerAccount.desired:type_name -> orgsync.v1.DesiredUser
+	64, // 9: orgsync.v1.WorkerAccount.last_result:type_name -> orgsync.v1.WriterResult
+	12, // 10: orgsync.v1.WorkerAccount.identifier_problem:type_name -> orgsync.v1.IdentifierProblem
+	11, // 11: orgsync.v1.WorkerAccount.license_errors:type_name -> orgsync.v1.WorkerLicenseError
+	65, // 12: orgsync.v1.WorkerLicenseError.error:type_name -> orgsync.v1.LicenseAssignmentError
+	61, // 13: orgsync.v1.WorkerLicenseError.observed_at:type_name -> google.protobuf.Timestamp
+	62, // 14: orgsync.v1.IdentifierProblem.target:type_name -> orgsync.v1.Target
+	62, // 15: orgsync.v1.ListGroupMembersRequest.target:type_name -> orgsync.v1.Target
+	66, // 16: orgsync.v1.ListGroupMembersResponse.group:type_name -> orgsync.v1.DesiredGroup
+	15, // 17: orgsync.v1.ListGroupMembersResponse.members:type_name -> orgsync.v1.GroupMember
+	67, // 18: orgsync.v1.ListGroupMembersResponse.license_errors:type_name -> orgsync.v1.MemberLicenseError
+	61, // 19: orgsync.v1.ListGroupMembersResponse.license_errors_observed_at:type_name -> google.protobuf.Timestamp
+	68, // 20: orgsync.v1.GroupMember.member_kind:type_name -> orgsync.v1.MemberKind
+	18, // 21: orgsync.v1.ListWorkersResponse.workers:type_name -> orgsync.v1.WorkerSummary
+	0,  // 22: orgsync.v1.WorkerSummary.phase:type_name -> orgsync.v1.LifecyclePhase
+	69, // 23: orgsync.v1.GetOrgUnitResponse.unit:type_name -> orgsync.v1.OrgUnit
+	23, // 24: orgsync.v1.GetOrgTreeResponse.roots:type_name -> orgsync.v1.OrgTreeNode
+	23, // 25: orgsync.v1.OrgTreeNode.children:type_name -> orgsync.v1.OrgTreeNode
+	62, // 26: orgsync.v1.ExplainMembershipRequest.target:type_name -> orgsync.v1.Target
+	2,  // 27: orgsync.v1.ExplainMembershipResponse.reason_kind:type_name -> orgsync.v1.MembershipReason
+	26, // 28: orgsync.v1.ExplainMembershipResponse.grant:type_name -> orgsync.v1.MembershipGrant
+	61, // 29: orgsync.v1.MembershipGrant.ends_at:type_name -> google.protobuf.Timestamp
+	70, // 30: orgsync.v1.MembershipGrant.end_date:type_name -> orgsync.v1.Date
+	70, // 31: orgsync.v1.Delegation.start_date:type_name -> orgsync.v1.Date
+	70, // 32: orgsync.v1.Delegation.end_date:type_name -> orgsync.v1.Date
+	71, // 33: orgsync.v1.Delegation.created_by:type_name -> orgsync.v1.Principal
+	61, // 34: orgsync.v1.Delegation.created_at:type_name -> google.protobuf.Timestamp
+	71, // 35: orgsync.v1.Delegation.ended_by:type_name -> orgsync.v1.Principal
+	61, // 36: orgsync.v1.Delegation.ended_at:type_name -> google.protobuf.Timestamp
+	3,  // 37: orgsync.v1.Delegation.state:type_name -> orgsync.v1.DelegationState
+	70, // 38: orgsync.v1.CreateDelegationRequest.start_date:type_name -> orgsync.v1.Date
+	70, // 39: orgsync.v1.CreateDelegationRequest.end_date:type_name -> orgsync.v1.Date
+	27, // 40: orgsync.v1.CreateDelegationResponse.delegation:type_name -> orgsync.v1.Delegation
+	27, // 41: orgsync.v1.ListDelegationsResponse.delegations:type_name -> orgsync.v1.Delegation
+	27, // 42: orgsync.v1.EndDelegationResponse.delegation:type_name -> orgsync.v1.Delegation
+	4,  // 43: orgsync.v1.AccessRequest.kind:type_name -> orgsync.v1.AccessRequestKind
+	70, // 44: orgsync.v1.AccessRequest.end_date:type_name -> orgsync.v1.Date
+	71, // 45: orgsync.v1.AccessRequest.requested_by:type_name -> orgsync.v1.Principal
+	61, // 46: orgsync.v1.AccessRequest.requested_at:type_name -> google.protobuf.Timestamp
+	61, // 47: orgsync.v1.AccessRequest.expires_at:type_name -> google.protobuf.Timestamp
+	5,  // 48: orgsync.v1.AccessRequest.state:type_name -> orgsync.v1.AccessRequestState
+	71, // 49: orgsync.v1.AccessRequest.decided_by:type_name -> orgsync.v1.Principal
+	61, // 50: orgsync.v1.AccessRequest.decided_at:type_name -> google.protobuf.Timestamp
+	4,  // 51: orgsync.v1.RequestAccessRequest.kind:type_name -> orgsync.v1.AccessRequestKind
+	70, // 52: orgsync.v1.RequestAccessRequest.end_date:type_name -> orgsync.v1.Date
+	34, // 53: orgsync.v1.RequestAccessResponse.request:type_name -> orgsync.v1.AccessRequest
+	34, // 54: orgsync.v1.ListAccessRequestsResponse.requests:type_name -> orgsync.v1.AccessRequest
+	6,  // 55: orgsync.v1.DecideAccessRequestRequest.decision:type_name -> orgsync.v1.Decision
+	34, // 56: orgsync.v1.DecideAccessRequestResponse.request:type_name -> orgsync.v1.AccessRequest
+	72, // 57: orgsync.v1.PlanRequest.events:type_name -> orgsync.v1.HREvent
+	61, // 58: orgsync.v1.PlanRequest.at:type_name -> google.protobuf.Timestamp
+	43, // 59: orgsync.v1.PlanResponse.changes:type_name -> orgsync.v1.PlannedChange
+	1,  // 60: orgsync.v1.PlannedChange.action:type_name -> orgsync.v1.ChangeAction
+	73, // 61: orgsync.v1.PlannedChange.before:type_name -> orgsync.v1.DesiredObject
+	73, // 62: orgsync.v1.PlannedChange.after:type_name -> orgsync.v1.DesiredObject
+	46, // 63: orgsync.v1.ListPendingResponse.batches:type_name -> orgsync.v1.PendingBatch
+	46, // 64: orgsync.v1.ListPendingResponse.decided:type_name -> orgsync.v1.PendingBatch
+	61, // 65: orgsync.v1.PendingBatch.created_at:type_name -> google.protobuf.Timestamp
+	74, // 66: orgsync.v1.PendingBatch.cause:type_name -> orgsync.v1.Cause
+	73, // 67: orgsync.v1.PendingBatch.objects:type_name -> orgsync.v1.DesiredObject
+	6,  // 68: orgsync.v1.PendingBatch.decision:type_name -> orgsync.v1.Decision
+	71, // 69: orgsync.v1.PendingBatch.decided_by:type_name -> orgsync.v1.Principal
+	61, // 70: orgsync.v1.PendingBatch.decided_at:type_name -> google.protobuf.Timestamp
+	46, // 71: orgsync.v1.ApproveResponse.batch:type_name -> orgsync.v1.PendingBatch
+	46, // 72: orgsync.v1.RejectResponse.batch:type_name -> orgsync.v1.PendingBatch
+	59, // 73: orgsync.v1.GetStatusResponse.problems:type_name -> orgsync.v1.StatusProblem
+	61, // 74: orgsync.v1.GetStatusResponse.next_transition:type_name -> google.protobuf.Timestamp
+	54, // 75: orgsync.v1.GetStatusResponse.streams:type_name -> orgsync.v1.StreamStatus
+	61, // 76: orgsync.v1.GetStatusResponse.last_write:type_name -> google.protobuf.Timestamp
+	53, // 77: orgsync.v1.GetStatusResponse.services:type_name -> orgsync.v1.ServiceStatus
+	12, // 78: orgsync.v1.GetStatusResponse.identifier_problems:type_name -> orgsync.v1.IdentifierProblem
+	61, // 79: orgsync.v1.ServiceStatus.last_drift_reconcile:type_name -> google.protobuf.Timestamp
+	61, // 80: orgsync.v1.ServiceStatus.updated_at:type_name -> google.protobuf.Timestamp
+	55, // 81: orgsync.v1.StreamStatus.consumers:type_name -> orgsync.v1.ConsumerStatus
+	62, // 82: orgsync.v1.ListAuditRequest.target:type_name -> orgsync.v1.Target
+	61, // 83: orgsync.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
+	61, // 84: orgsync.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
+	58, // 85: orgsync.v1.ListAuditResponse.records:type_name -> orgsync.v1.AuditRecord
+	61, // 86: orgsync.v1.AuditRecord.recorded_at:type_name -> google.protobuf.Timestamp
+	64, // 87: orgsync.v1.AuditRecord.result:type_name -> orgsync.v1.WriterResult
+	74, // 88: orgsync.v1.AuditRecord.cause:type_name -> orgsync.v1.Cause
+	71, // 89: orgsync.v1.AuditRecord.approved_by:type_name -> orgsync.v1.Principal
+	90, // [90:90] is the sub-list for method output_type
+	90, // [90:90] is the sub-list for method input_type
+	90, // [90:90] is the sub-list for extension type_name
+	90, // [90:90] is the sub-list for extension extendee
+	0,  // [0:90] is the sub-list for field type_name
 }
 
 func init() { file_orgsync_v1_orgmodel_proto_init() }
@@ -4468,7 +4598,7 @@ func file_orgsync_v1_orgmodel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgsync_v1_orgmodel_proto_rawDesc), len(file_orgsync_v1_orgmodel_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   52,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

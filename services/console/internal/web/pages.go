@@ -197,7 +197,9 @@ func (h *Handler) serveWorker(w http.ResponseWriter, r *http.Request, who person
 		return
 	}
 	var groups []membership
+	licenseErrors := 0
 	for _, account := range resp.GetAccounts() {
+		licenseErrors += len(account.GetLicenseErrors())
 		for _, key := range account.GetGroupKeys() {
 			explained, err := h.cfg.OrgModel.ExplainMembership(ctx, &orgsyncv1.ExplainMembershipRequest{
 				Target: account.GetTarget(), GroupKey: key, WorkerId: workerID}, who.call())
@@ -219,6 +221,7 @@ func (h *Handler) serveWorker(w http.ResponseWriter, r *http.Request, who person
 		"W": resp, "Timeline": timeline(resp, time.Now()), "Groups": groups,
 		"Audit": audit.GetRecords(), "AuditMore": audit.GetNextPageToken() != "", "AuditErr": auditErr,
 		"Access": h.workerAccess(r, who, workerID), "Notice": r.URL.Query().Get("done"),
+		"LicenseErrors": licenseErrors > 0,
 	})
 }
 
@@ -308,6 +311,7 @@ func (h *Handler) serveGroup(w http.ResponseWriter, r *http.Request, who person)
 	data := map[string]any{
 		"Target": targetName(target), "Key": key, "Group": resp.GetGroup(), "Members": rows,
 		"More": resp.GetNextPageToken() != "", "ObjectID": objectID,
+		"LicenseErrors": resp.GetLicenseErrors(), "LicenseErrorsAt": resp.GetLicenseErrorsObservedAt(),
 	}
 	if auditErr != nil {
 		data["AuditErr"] = codeOf(auditErr)

@@ -140,7 +140,7 @@ func ParseTargets(list string) ([]orgsyncv1.Target, error) {
 // enumName is a proto enum value in words: EMPLOYMENT_STATUS_ON_LEAVE reads "on leave".
 func enumName(value fmt.Stringer) string {
 	name := value.String()
-	for _, prefix := range []string{"EMPLOYMENT_TYPE_", "EMPLOYMENT_STATUS_", "GROUP_KIND_", "DECISION_", "OUTCOME_", "CHANGE_ACTION_", "LIFECYCLE_PHASE_"} {
+	for _, prefix := range []string{"EMPLOYMENT_TYPE_", "EMPLOYMENT_STATUS_", "GROUP_KIND_", "DECISION_", "OUTCOME_", "CHANGE_ACTION_", "LIFECYCLE_PHASE_", "LICENSE_ASSIGNMENT_ERROR_"} {
 		name = strings.TrimPrefix(name, prefix)
 	}
 	return strings.ReplaceAll(strings.ToLower(name), "_", " ")

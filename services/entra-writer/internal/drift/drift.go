@@ -39,6 +39,8 @@ type Writer interface {
 	Converged(path string, revision uint64) bool
 	Correct(ctx context.Context, obj *orgsyncv1.DesiredObject, reason string, reportOnly bool) (*orgsyncv1.WriterResult, error)
 	RemoveStray(ctx context.Context, groupKey, groupID, memberKey, memberID string) (*orgsyncv1.WriterResult, error)
+	// RefreshLicenseErrors re-reads the licensed groups' members in error (reads only).
+	RefreshLicenseErrors(ctx context.Context)
 }
 
 var _ Writer = (*writer.Writer)(nil)
@@ -142,6 +144,9 @@ func (r *Reconciler) Pass(ctx context.Context) ([]Finding, error) {
 		return p.findings, errors.Join(p.errs...)
 	}
 	r.userLink, r.groupLink, r.lastPass = userLink, groupLink, time.Now()
+	// Licence errors change without any change orgsync makes (Graph settles them in the
+	// background): each pass reads them again, with reads only.
+	r.writer.RefreshLicenseErrors(ctx)
 	return p.findings, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/directory"
 )
@@ -55,7 +56,14 @@ func (w *Writer) Correct(ctx context.Context, obj *orgsyncv1.DesiredObject, reas
 	if reportOnly || len(result.GetOperations()) == 0 {
 		return result, nil
 	}
-	return result, w.engine.ReportCorrection(ctx, obj, result, reason)
+	if err := w.engine.ReportCorrection(ctx, obj, result, reason); err != nil {
+		return result, err
+	}
+	// A licensed group's correction reported its members in error: later re-reads compare with it.
+	if path, err := subject.ObjectPath(obj); err == nil {
+		w.noteSettled(obj, path, result)
+	}
+	return result, nil
 }
 
 // RemoveStray removes from a group orgsync manages a member its desired state does not have

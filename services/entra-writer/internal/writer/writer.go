@@ -135,6 +135,11 @@ type Writer struct {
 	forbiddenStreak int
 	pausedRetry     time.Duration
 	lagWait         time.Duration
+	// licensedGroups are the groups whose desired state gives licences, by group key, and
+	// membersChanged the groups whose members were added or removed since the end of the last
+	// batch: their members in error are read again then (see refreshLicenseErrors).
+	licensedGroups map[string]licensedGroup
+	membersChanged map[string]bool
 }
 
 // pauseAfterForbidden consecutive refusals of the credentials, on any objects, pause the writer:
@@ -203,6 +208,7 @@ func New(dir Directory, sender converge.Sender, logger *slog.Logger, opts ...Opt
 		userIDs: map[string]string{}, groupIDs: map[string]string{}, lostCreates: map[string]int{},
 		unmanaged: map[string]bool{}, pausedRetry: 30 * time.Second,
 		lagWait: 15 * time.Second, gathering: map[string]*gatheringGroup{},
+		licensedGroups: map[string]licensedGroup{}, membersChanged: map[string]bool{},
 	}
 	w.engine.Now = func() time.Time { return w.now() }
 	for _, o := range opts {
@@ -295,6 +301,7 @@ func (w *Writer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []error 
 	}
 	w.addMembers(ctx, msgs, objs, paths, additions, errs)
 	w.removeMembers(ctx, msgs, objs, paths, removals, errs)
+	w.refreshLicenseErrors(ctx)
 	return errs
 }
 
@@ -463,6 +470,7 @@ func (w *Writer) FlushGathered(ctx context.Context) {
 	w.applyMu.Lock()
 	defer w.applyMu.Unlock()
 	w.flushGathered(ctx, w.now())
+	w.refreshLicenseErrors(ctx)
 }
 
 // ReleaseGathered gives every held addition back to the stream at once, unwritten, for another
@@ -596,6 +604,7 @@ func (w *Writer) finish(ctx context.Context, msg jetstream.Msg, obj *orgsyncv1.D
 	if err := w.engine.Succeed(ctx, it, result); err != nil {
 		return err
 	}
+	w.noteSettled(obj, path, result)
 	w.mu.Lock()
 	delete(w.lostCreates, path)
 	w.mu.Unlock()
@@ -998,7 +1007,7 @@ const OpAssignLicenses = "group.assign-license"
 // longer names is removed, one changed behind orgsync's back is put back) in one assignLicense
 // call, and reports the members whose licence from the group is in error, as the directory shows
 // them now (group-based licensing assigns in the background: a member added moments ago may not
-// show yet; the next convergence of the group, a revision or a drift pass, reads them again).
+// show yet; a later change of the group's members, or its next convergence, reads them again).
 func (w *Writer) convergeLicenses(ctx context.Context, current *directory.Group, desired *orgsyncv1.DesiredGroup, result *orgsyncv1.WriterResult) error {
 	want := make([]directory.License, 0, len(desired.GetLicenses()))
 	for _, license := range desired.GetLicenses() {
@@ -1020,18 +1029,7 @@ func (w *Writer) convergeLicenses(ctx context.Context, current *directory.Group,
 	if err != nil {
 		return err
 	}
-	w.mu.Lock()
-	workerOf := make(map[string]string, len(w.userIDs))
-	for workerID, id := range w.userIDs {
-		workerOf[strings.ToLower(id)] = workerID
-	}
-	w.mu.Unlock()
-	for _, licenseError := range licenseErrors {
-		result.LicenseErrors = append(result.LicenseErrors, &orgsyncv1.MemberLicenseError{
-			MemberObjectId: licenseError.UserID, WorkerId: workerOf[strings.ToLower(licenseError.UserID)],
-			SkuId: licenseError.SkuID, Error: licenseErrorKind(licenseError.Error),
-		})
-	}
+	result.LicenseErrors = w.memberLicenseErrors(licenseErrors)
 	if len(licenseErrors) > 0 {
 		w.logger.WarnContext(ctx, "members of a group have licence errors", "group_key", desired.GetGroupKey(), "members_in_error", len(licenseErrors))
 	}

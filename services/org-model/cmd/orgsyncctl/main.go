@@ -353,6 +353,19 @@ func (c *cli) worker(ctx context.Context, rest []string) error {
 			fmt.Fprintf(w, "%s\t%s\t%v\t%d\t%s\t%s\n", targetLabel(a.GetTarget()), dash(a.GetDesired().GetUserPrincipalName()),
 				a.GetDesired().GetAccountEnabled(), a.GetRevision(), dash(strings.Join(a.GetGroupKeys(), ",")), result)
 		}
+		var licenseErrors []string
+		for _, a := range resp.GetAccounts() {
+			for _, e := range a.GetLicenseErrors() {
+				licenseErrors = append(licenseErrors, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\n", targetLabel(a.GetTarget()), e.GetGroupKey(), e.GetSkuId(),
+					enumName(e.GetError(), "LICENSE_ASSIGNMENT_ERROR_"), ts(e.GetObservedAt(), e.GetObservedAt() != nil)))
+			}
+		}
+		if len(licenseErrors) > 0 {
+			fmt.Fprintln(w, "\nLICENCE ERRORS\nTARGET\tGROUP\tSKU\tERROR\tSEEN")
+			for _, line := range licenseErrors {
+				fmt.Fprint(w, line)
+			}
+		}
 	})
 }
 
@@ -444,6 +457,7 @@ func (c *cli) members(ctx context.Context, rest []string) error {
 		}
 		all.Group = resp.GetGroup()
 		all.Members = append(all.Members, resp.GetMembers()...)
+		all.LicenseErrors, all.LicenseErrorsObservedAt = resp.GetLicenseErrors(), resp.GetLicenseErrorsObservedAt()
 		if token = resp.GetNextPageToken(); token == "" {
 			break
 		}
@@ -452,6 +466,18 @@ func (c *cli) members(ctx context.Context, rest []string) error {
 		fmt.Fprintf(w, "group\t%s (%s)\n\nKIND\tMEMBER\tNAME\n", all.GetGroup().GetDisplayName(), all.GetGroup().GetGroupKey())
 		for _, m := range all.GetMembers() {
 			fmt.Fprintf(w, "%s\t%s\t%s\n", strings.ToLower(strings.TrimPrefix(m.GetMemberKind().String(), "MEMBER_KIND_")), m.GetMemberKey(), dash(m.GetDisplayName()))
+		}
+		if all.GetGroup().GetManageLicenses() {
+			fmt.Fprintln(w, "\nLICENCE\tDISABLED PLANS")
+			for _, license := range all.GetGroup().GetLicenses() {
+				fmt.Fprintf(w, "%s\t%s\n", license.GetSkuId(), dash(strings.Join(license.GetDisabledPlanIds(), ",")))
+			}
+		}
+		if len(all.GetLicenseErrors()) > 0 {
+			fmt.Fprintf(w, "\nLICENCE ERRORS (seen %s)\nWORKER\tOBJECT ID\tSKU\tERROR\n", ts(all.GetLicenseErrorsObservedAt(), all.GetLicenseErrorsObservedAt() != nil))
+			for _, e := range all.GetLicenseErrors() {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", dash(e.GetWorkerId()), e.GetMemberObjectId(), e.GetSkuId(), enumName(e.GetError(), "LICENSE_ASSIGNMENT_ERROR_"))
+			}
 		}
 	})
 }

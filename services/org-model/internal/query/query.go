@@ -30,16 +30,29 @@ import (
 type Results struct {
 	mu     sync.RWMutex
 	byPath map[string]*orgsyncv1.WriterResult
+	// licenseErrors holds, by group path, the members in error the group's newest converged
+	// result listed.
+	licenseErrors map[string]groupLicenseErrors
+	// lastWrite is the newest observed_at of a result that made a write: kept apart, since a
+	// newer result of the same object may make none (a licensed group's members in error read
+	// again, say) without undoing the write.
+	lastWrite *timestamppb.Timestamp
 }
 
 // NewResults returns an empty store.
-func NewResults() *Results { return &Results{byPath: map[string]*orgsyncv1.WriterResult{}} }
+func NewResults() *Results {
+	return &Results{byPath: map[string]*orgsyncv1.WriterResult{}, licenseErrors: map[string]groupLicenseErrors{}}
+}
 
 // Record keeps result as the newest for the object at path.
 func (r *Results) Record(path string, result *orgsyncv1.WriterResult) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.byPath[path] = result
+	r.recordLicenseErrors(path, result)
+	if len(result.GetOperations()) > 0 && (r.lastWrite == nil || result.GetObservedAt().AsTime().After(r.lastWrite.AsTime())) {
+		r.lastWrite = result.GetObservedAt()
+	}
 }
 
 // Get returns the newest result for the object at path.
@@ -53,13 +66,7 @@ func (r *Results) Get(path string) *orgsyncv1.WriterResult {
 func (r *Results) LastWrite() *timestamppb.Timestamp {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	var last *timestamppb.Timestamp
-	for _, result := range r.byPath {
-		if len(result.GetOperations()) > 0 && (last == nil || result.GetObservedAt().AsTime().After(last.AsTime())) {
-			last = result.GetObservedAt()
-		}
-	}
-	return last
+	return r.lastWrite
 }
 
 // Failed counts the objects whose newest result is a failure.
@@ -155,6 +162,7 @@ func (s *Server) GetWorker(_ context.Context, req *orgsyncv1.GetWorkerRequest) (
 		if problem, failed := s.Model.FailedIdentifiers(target, req.GetWorkerId()); failed {
 			account.IdentifierProblem = identifierProblem(problem)
 		}
+		account.LicenseErrors = s.Results.workerLicenseErrors(target, req.GetWorkerId(), account.GetLastResult().GetObjectId(), account.GetGroupKeys())
 		resp.Accounts = append(resp.Accounts, account)
 	}
 	return resp, nil
@@ -192,6 +200,7 @@ func (s *Server) ListGroupMembers(_ context.Context, req *orgsyncv1.ListGroupMem
 	start := sort.Search(len(members), func(i int) bool { return members[i].Key > req.GetPageToken() })
 	end := min(start+size, len(members))
 	resp := &orgsyncv1.ListGroupMembersResponse{Group: group}
+	resp.LicenseErrors, resp.LicenseErrorsObservedAt = s.Results.GroupLicenseErrors(subject.GroupPath(req.GetTarget(), req.GetGroupKey()))
 	for _, member := range members[start:end] {
 		resp.Members = append(resp.Members, &orgsyncv1.GroupMember{MemberKind: member.Kind, MemberKey: member.Key, DisplayName: member.DisplayName})
 	}
