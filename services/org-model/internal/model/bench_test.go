@@ -46,22 +46,14 @@ func heapInUse() uint64 {
 
 // BenchmarkFullRecompute replays a synthetic org into a fresh model and computes its whole
 // desired state (users, unit, roll-up, manager and rule groups, memberships), as org-model does
-// at start. It reports the objects computed and the heap held afterwards: heap-MB with the
-// replayed events still alive, as the benchmark held them before 2026-12-06 (their envelopes,
-// ~15 MB at the large size, are the benchmark's, not the model's), and model-heap-MB with only
-// what the model keeps of them, as in org-model once its replay is read.
+// at start. It reports the objects computed and the heap the model holds afterwards.
 func BenchmarkFullRecompute(b *testing.B) {
 	workers, units := benchSize()
-	company := func() []*orgsyncv1.HREvent {
-		return sample.Company(sample.Options{Workers: workers, Units: units, Seed: 1, Now: benchNow, Lifecycle: true})
-	}
+	events := sample.Company(sample.Options{Workers: workers, Units: units, Seed: 1, Now: benchNow, Lifecycle: true})
 	pol := benchPolicy(b)
 	b.Run(fmt.Sprintf("workers=%d/units=%d", workers, units), func(b *testing.B) {
 		var objects int
-		var heap, modelHeap uint64
-		b.StopTimer()
-		events := company()
-		b.StartTimer()
+		var heap uint64
 		for b.Loop() {
 			m := New(pol)
 			for _, event := range events {
@@ -70,15 +62,11 @@ func BenchmarkFullRecompute(b *testing.B) {
 			objects = len(m.ComputeAll(benchNow))
 			b.StopTimer()
 			heap = heapInUse()
-			events = nil
-			modelHeap = heapInUse()
 			runtime.KeepAlive(m)
-			events = company()
 			b.StartTimer()
 		}
 		b.ReportMetric(float64(objects), "objects")
 		b.ReportMetric(float64(heap)/(1<<20), "heap-MB")
-		b.ReportMetric(float64(modelHeap)/(1<<20), "model-heap-MB")
 	})
 }
 
