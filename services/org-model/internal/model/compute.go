@@ -159,7 +159,7 @@ func (m *Model) groupsOf(keys []string, st *workerState, vars *policy.WorkerVars
 
 // isPeopleManager says whether HR names the worker as the manager of someone with an account.
 func (m *Model) isPeopleManager(workerID string, now time.Time) bool {
-	for report := range m.reportsOf[workerID] {
+	for _, report := range m.reportsOf.of(workerID) {
 		if m.hasAccount(m.workers[report], now) {
 			return true
 		}

@@ -1,10 +1,12 @@
 package model
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -110,15 +112,17 @@ type identifiers struct {
 	// nextSuffix remembers, per identifier base, the first number not yet tried, so that many
 	// namesakes do not make each new one try every taken number again.
 	nextSuffix map[string]int
-	// unrecorded are the assignments and held values changed since TakeUnrecorded.
-	unrecorded     map[targetWorker]struct{}
+	// unrecorded are the assignments and held values changed since TakeUnrecorded: a list, not a
+	// set, as a replay adds every worker once and a set of 100,000 grows slowly; a worker renamed
+	// twice is in it twice until TakeUnrecorded.
+	unrecorded     []targetWorker
 	unrecordedHeld []HeldIdentifier
 }
 
 func newIdentifiers() *identifiers {
 	return &identifiers{
 		assigned: map[targetWorker]Assignment{}, owners: map[propertyOf]map[string]string{}, held: map[valueKey]struct{}{},
-		failed: map[targetWorker]IdentifierProblem{}, nextSuffix: map[string]int{}, unrecorded: map[targetWorker]struct{}{},
+		failed: map[targetWorker]IdentifierProblem{}, nextSuffix: map[string]int{},
 	}
 }
 
@@ -170,7 +174,7 @@ func (ids *identifiers) claim(a Assignment, record bool) {
 	}
 	delete(ids.failed, tw)
 	if record {
-		ids.unrecorded[tw] = struct{}{}
+		ids.unrecorded = append(ids.unrecorded, tw)
 	}
 }
 
@@ -460,20 +464,19 @@ func (m *Model) MarkHeld(target orgsyncv1.Target, workerID, property, value stri
 func (m *Model) TakeUnrecorded() ([]Assignment, []HeldIdentifier) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	assignments := make([]Assignment, 0, len(m.ids.unrecorded))
-	for tw := range m.ids.unrecorded {
+	changed := m.ids.unrecorded
+	slices.SortFunc(changed, func(a, b targetWorker) int {
+		return cmp.Or(strings.Compare(a.workerID, b.workerID), cmp.Compare(a.target, b.target))
+	})
+	changed = slices.Compact(changed)
+	assignments := make([]Assignment, 0, len(changed))
+	for _, tw := range changed {
 		if a, ok := m.ids.assigned[tw]; ok {
 			assignments = append(assignments, a)
 		}
 	}
-	sort.Slice(assignments, func(i, j int) bool {
-		if assignments[i].WorkerID != assignments[j].WorkerID {
-			return assignments[i].WorkerID < assignments[j].WorkerID
-		}
-		return assignments[i].Target < assignments[j].Target
-	})
 	held := m.ids.unrecordedHeld
-	m.ids.unrecorded = map[targetWorker]struct{}{}
+	m.ids.unrecorded = nil
 	m.ids.unrecordedHeld = nil
 	return assignments, held
 }

@@ -67,8 +67,8 @@ type Model struct {
 	units          map[string]*orgsyncv1.OrgUnit
 	children       map[string]map[string]struct{} // parent id (known or not) → child unit ids
 	workers        map[string]*workerState
-	workersByUnit  map[string]map[string]struct{} // unit id (known or not) → worker ids, by record in effect
-	reportsOf      map[string]map[string]struct{} // manager id → worker ids, by record in effect
+	workersByUnit  workerIndex                    // unit id (known or not) → worker ids, by record in effect
+	reportsOf      workerIndex                    // manager id → worker ids, by record in effect
 	unitsManagedBy map[string]map[string]struct{} // worker id → unit ids
 	// ids holds the identifiers assigned to workers per target, the values foreign accounts
 	// hold, and the workers without a valid candidate (identifiers.go).
@@ -166,8 +166,8 @@ func New(pol *policy.Policy, targets ...orgsyncv1.Target) *Model {
 	m := &Model{
 		pol: pol, targets: targets, domain: domain,
 		units: map[string]*orgsyncv1.OrgUnit{}, children: map[string]map[string]struct{}{},
-		workers: map[string]*workerState{}, workersByUnit: map[string]map[string]struct{}{},
-		reportsOf: map[string]map[string]struct{}{}, unitsManagedBy: map[string]map[string]struct{}{},
+		workers: map[string]*workerState{}, workersByUnit: workerIndex{},
+		reportsOf: workerIndex{}, unitsManagedBy: map[string]map[string]struct{}{},
 		ids:   newIdentifiers(),
 		owned: map[owner][]*orgsyncv1.DesiredObject{}, objects: map[Ref]*orgsyncv1.DesiredObject{},
 		members: map[groupRef]map[string]*orgsyncv1.DesiredObject{}, evalErrors: map[string]string{},
@@ -502,7 +502,7 @@ func (m *Model) recordUnit(u *orgsyncv1.OrgUnit, affected map[owner]struct{}) {
 	// workers below it (department, unit variables in expressions).
 	for _, unitID := range m.subtree(id) {
 		affected[owner{kind: 'u', id: unitID}] = struct{}{}
-		for workerID := range m.workersByUnit[unitID] {
+		for _, workerID := range m.workersByUnit.of(unitID) {
 			affected[owner{kind: 'w', id: workerID}] = struct{}{}
 		}
 	}
@@ -548,14 +548,14 @@ func (m *Model) refreshWorker(st *workerState, now time.Time, affected map[owner
 		st.lastEventID = st.current.eventID
 	}
 	if unitID != st.indexedUnit {
-		removeFrom(m.workersByUnit, st.indexedUnit, st.id)
-		addTo(m.workersByUnit, unitID, st.id)
+		m.workersByUnit.remove(st.indexedUnit, st.id)
+		m.workersByUnit.add(unitID, st.id)
 		st.indexedUnit = unitID
 	}
 	if managerID != st.indexedManager {
-		removeFrom(m.reportsOf, st.indexedManager, st.id)
+		m.reportsOf.remove(st.indexedManager, st.id)
 		affected[owner{kind: 'w', id: st.indexedManager}] = struct{}{}
-		addTo(m.reportsOf, managerID, st.id)
+		m.reportsOf.add(managerID, st.id)
 		st.indexedManager = managerID
 	}
 	affected[owner{kind: 'w', id: managerID}] = struct{}{}
@@ -566,7 +566,7 @@ func (m *Model) refreshWorker(st *workerState, now time.Time, affected map[owner
 	var queue []string
 	var seen map[string]bool
 	for next := st.id; ; {
-		for report := range m.reportsOf[next] {
+		for _, report := range m.reportsOf.of(next) {
 			affected[owner{kind: 'w', id: report}] = struct{}{}
 			if rst := m.workers[report]; report != st.id && !seen[report] && rst != nil && !m.hasAccount(rst, now) {
 				if seen == nil {

@@ -58,8 +58,8 @@ func (m *Model) copyLocked(pol *policy.Policy, withObjects bool) *Model {
 	c.now = m.now
 	c.units = maps.Clone(m.units)
 	c.children = cloneIndex(m.children)
-	c.workersByUnit = cloneIndex(m.workersByUnit)
-	c.reportsOf = cloneIndex(m.reportsOf)
+	c.workersByUnit = m.workersByUnit.clone()
+	c.reportsOf = m.reportsOf.clone()
 	c.unitsManagedBy = cloneIndex(m.unitsManagedBy)
 	c.ids = m.ids.clone()
 	c.evalErrors = maps.Clone(m.evalErrors)

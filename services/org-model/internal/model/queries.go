@@ -49,7 +49,7 @@ func (m *Model) WorkerIDs(after, unitID string, limit int) (ids []string, more b
 	defer m.mu.RUnlock()
 	var all []string
 	if unitID != "" {
-		for id := range m.workersByUnit[unitID] {
+		for _, id := range m.workersByUnit.of(unitID) {
 			all = append(all, id)
 		}
 	} else {
@@ -181,8 +181,8 @@ func (m *Model) why(st *workerState, directGroup string) string {
 			}
 		}
 	case directGroup == PeopleManagersGroup:
-		reports := make([]string, 0, len(m.reportsOf[st.id]))
-		for id := range m.reportsOf[st.id] {
+		reports := make([]string, 0, len(m.reportsOf.of(st.id)))
+		for _, id := range m.reportsOf.of(st.id) {
 			reports = append(reports, id)
 		}
 		sort.Strings(reports)
@@ -236,7 +236,7 @@ func (m *Model) Unit(unitID string) (unit *orgsyncv1.OrgUnit, children []string,
 func (m *Model) UnitWorkerCount(unitID string) int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return len(m.workersByUnit[unitID])
+	return len(m.workersByUnit.of(unitID))
 }
 
 // Roots lists the units without a known parent, and the units caught in a cycle (each cycle
