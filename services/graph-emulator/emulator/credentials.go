@@ -217,7 +217,7 @@ func (s *Server) sendMail(c *call) error {
 	if err != nil {
 		return err
 	}
-	message, ok := body["message"].(map[string]any)
+	message, ok := actionParameter(body, "message").(map[string]any)
 	if !ok {
 		return newAPIError(http.StatusBadRequest, "ErrorInvalidParameter", "The value of the parameter 'Message' is empty.")
 	}
@@ -231,7 +231,7 @@ func (s *Server) sendMail(c *call) error {
 		sent.BodyContentType, _ = content["contentType"].(string)
 		sent.Body, _ = content["content"].(string)
 	}
-	if save, given := body["saveToSentItems"].(bool); given {
+	if save, given := actionParameter(body, "saveToSentItems").(bool); given {
 		sent.SaveToSentItems = save
 	}
 	s.mu.Lock()
@@ -254,6 +254,17 @@ func (s *Server) sendMail(c *call) error {
 	sent.SenderPrincipalName = user.props.String("userPrincipalName")
 	s.sentMail = append(s.sentMail, sent)
 	c.writer.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// actionParameter is an action's parameter by name: Graph matches parameter names without case
+// (msgraph-sdk-go sends sendMail's as "Message" and "SaveToSentItems").
+func actionParameter(body map[string]any, name string) any {
+	for key, value := range body {
+		if strings.EqualFold(key, name) {
+			return value
+		}
+	}
 	return nil
 }
 

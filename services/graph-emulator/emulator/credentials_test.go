@@ -107,7 +107,7 @@ func TestSendMail(t *testing.T) {
 	message := map[string]any{"message": map[string]any{
 		"subject": "Welcome", "body": map[string]any{"contentType": "Text", "content": "Hello"},
 		"toRecipients": []any{map[string]any{"emailAddress": map[string]any{"address": "manager@corp.example.test"}}},
-	}, "saveToSentItems": false}
+	}, "SaveToSentItems": false}
 
 	answer := client.do(http.MethodPost, "/v1.0/users/"+sender+"/sendMail", message)
 	if answer.status != http.StatusAccepted || answer.raw != "" {

@@ -64,6 +64,13 @@ type Directory interface {
 	AssignGroupLicenses(ctx context.Context, groupID string, add []directory.License, remove []string) error
 	// GroupLicenseErrors lists the group's members whose licence from it is in error.
 	GroupLicenseErrors(ctx context.Context, groupID string) ([]directory.LicenseError, error)
+	// CreateTemporaryAccessPass gives a user a Temporary Access Pass, replacing any earlier one;
+	// the answer is the only place the pass is shown.
+	CreateTemporaryAccessPass(ctx context.Context, userID string, start time.Time, lifetimeMinutes int, usableOnce bool) (*directory.AccessPass, error)
+	// DeleteTemporaryAccessPass deletes a user's pass; one already gone is success.
+	DeleteTemporaryAccessPass(ctx context.Context, userID, passID string) error
+	// SendMail sends a message from the sender's mailbox (an id or userPrincipalName).
+	SendMail(ctx context.Context, senderID string, mail directory.Mail) error
 }
 
 // errPending says a membership waits for one of its ends to be created.
@@ -135,6 +142,10 @@ type Writer struct {
 	forbiddenStreak int
 	pausedRetry     time.Duration
 	lagWait         time.Duration
+	// deliveries are the first-day passes delivered, by worker id (see firstDayCredential).
+	deliveries map[string]*orgsyncv1.CredentialDelivery
+	// mailSender is the mailbox first-day passes are sent from; empty: none are made.
+	mailSender string
 }
 
 // pauseAfterForbidden consecutive refusals of the credentials, on any objects, pause the writer:
@@ -187,6 +198,9 @@ type Options struct {
 	// there is none. With it, a redelivered revision older than one applied is replaced by the
 	// newest desired state (see converge.Engine.Decode); without it, it is dropped.
 	Latest converge.Latest
+	// FirstDayMailSender is the mailbox (userPrincipalName or object id) that sends a new hire's
+	// first-day Temporary Access Pass to their manager. Empty: no first-day pass is made.
+	FirstDayMailSender string
 }
 
 // New returns a Writer.
@@ -203,6 +217,7 @@ func New(dir Directory, sender converge.Sender, logger *slog.Logger, opts ...Opt
 		userIDs: map[string]string{}, groupIDs: map[string]string{}, lostCreates: map[string]int{},
 		unmanaged: map[string]bool{}, pausedRetry: 30 * time.Second,
 		lagWait: 15 * time.Second, gathering: map[string]*gatheringGroup{},
+		deliveries: map[string]*orgsyncv1.CredentialDelivery{},
 	}
 	w.engine.Now = func() time.Time { return w.now() }
 	for _, o := range opts {
@@ -214,6 +229,9 @@ func New(dir Directory, sender converge.Sender, logger *slog.Logger, opts ...Opt
 		}
 		if o.GatherWindow > 0 {
 			w.gatherWindow = o.GatherWindow
+		}
+		if o.FirstDayMailSender != "" {
+			w.mailSender = o.FirstDayMailSender
 		}
 		for _, domain := range o.ManagedDomains {
 			if domain = strings.ToLower(strings.TrimSpace(domain)); domain != "" {
@@ -250,6 +268,9 @@ func (w *Writer) Seed(result *orgsyncv1.WriterResult, path string) {
 	w.engine.Seed(path, result.GetRevision())
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if delivery := result.GetCredentialDelivery(); delivery != nil && result.GetKind() == orgsyncv1.ObjectKind_OBJECT_KIND_USER {
+		w.deliveries[result.GetKey()] = delivery
+	}
 	if result.GetObjectId() == "" {
 		return
 	}
@@ -613,7 +634,7 @@ func retryDelay(err error, attempt int) (time.Duration, bool) {
 	backoff := converge.Backoff(attempt)
 	var dirErr *directory.Error
 	switch {
-	case errors.Is(err, errPending), errors.Is(err, errHolderNotVisible):
+	case errors.Is(err, errPending), errors.Is(err, errHolderNotVisible), errors.Is(err, errBeforeFirstDay):
 		// The other end is usually created within seconds, by this replica or another.
 		return converge.WaitBackoff(attempt), true
 	case errors.As(err, &dirErr):
@@ -763,6 +784,9 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 		return nil, err
 	}
 	if err := w.applyManager(ctx, desired, current.ID, justCreated, attempt, result); err != nil {
+		return nil, err
+	}
+	if err := w.firstDayCredential(ctx, desired, current.ID, result); err != nil {
 		return nil, err
 	}
 	if len(result.Operations) > 0 {
