@@ -73,6 +73,9 @@ type Config struct {
 	// MembershipGather is how long membership additions are held back per group while many
 	// arrive at once, to be bound 20 at a time (writer.Options.GatherWindow); 0 turns it off.
 	MembershipGather time.Duration
+	// FirstDayMailSender is the mailbox that sends new hires' first-day Temporary Access Passes
+	// to their managers (writer.Options.FirstDayMailSender); empty: no pass is made.
+	FirstDayMailSender string
 }
 
 // ConfigFromEnv reads NATS_URL, HTTP_ADDR (default :8082), GRPC_ADDR (default :9092), ADMIN_ADDR
@@ -85,7 +88,9 @@ type Config struct {
 // (comma-separated userPrincipalName domains orgsync owns; users elsewhere are left alone),
 // DRY_RUN (true: log the Graph writes and the results instead of making and publishing them),
 // ENTRA_DRIFT_INTERVAL (15m; 0 turns the drift reconcile off), ENTRA_DRIFT_POLICY (correct,
-// the default, or report) and ENTRA_MEMBERSHIP_GATHER (2s; 0 binds each batch's additions at once).
+// the default, or report), ENTRA_MEMBERSHIP_GATHER (2s; 0 binds each batch's additions at once)
+// and ENTRA_FIRST_DAY_MAIL_SENDER (the mailbox, a userPrincipalName, that sends first-day
+// Temporary Access Passes to managers; unset: none are made; docs/access.md).
 func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	defaultAuth := "none"
 	if env.String("AZURE_CLIENT_ID", "") != "" {
@@ -103,11 +108,12 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 			Window: env.Duration("GRAPH_WRITE_WINDOW", 150*time.Second),
 			Burst:  env.Int("GRAPH_WRITE_BURST", 100),
 		},
-		RedisURL:         env.Secret("REDIS_URL"),
-		DryRun:           env.Bool("DRY_RUN", false),
-		ManagedDomains:   strings.FieldsFunc(env.String("MANAGED_UPN_DOMAINS", ""), func(r rune) bool { return r == ',' || r == ' ' }),
-		DriftInterval:    env.Duration("ENTRA_DRIFT_INTERVAL", 15*time.Minute),
-		MembershipGather: env.Duration("ENTRA_MEMBERSHIP_GATHER", 2*time.Second),
+		RedisURL:           env.Secret("REDIS_URL"),
+		DryRun:             env.Bool("DRY_RUN", false),
+		ManagedDomains:     strings.FieldsFunc(env.String("MANAGED_UPN_DOMAINS", ""), func(r rune) bool { return r == ',' || r == ' ' }),
+		DriftInterval:      env.Duration("ENTRA_DRIFT_INTERVAL", 15*time.Minute),
+		MembershipGather:   env.Duration("ENTRA_MEMBERSHIP_GATHER", 2*time.Second),
+		FirstDayMailSender: strings.TrimSpace(env.String("ENTRA_FIRST_DAY_MAIL_SENDER", "")),
 	}
 	if policy, err := drift.ParsePolicy(env.String("ENTRA_DRIFT_POLICY", "correct")); err != nil {
 		env.Fail("ENTRA_DRIFT_POLICY", err)
@@ -246,7 +252,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 		nc.Close()
 		return nil, err
 	}
-	w := writer.New(dir, sender, logger, writer.Options{ManagedDomains: cfg.ManagedDomains, PausedRetry: cfg.PauseProbe, Latest: latest, GatherWindow: cfg.MembershipGather})
+	w := writer.New(dir, sender, logger, writer.Options{ManagedDomains: cfg.ManagedDomains, PausedRetry: cfg.PauseProbe, Latest: latest, GatherWindow: cfg.MembershipGather,
+		FirstDayMailSender: cfg.FirstDayMailSender})
 	// Replicas learn each other's object ids from RESULTS.
 	results, err := converge.LoadResults(ctx, js, orgsyncv1.Target_TARGET_ENTRA, w.Seed)
 	if err != nil {

@@ -25,8 +25,29 @@ const (
 const firstDayWindow = 24 * time.Hour
 
 // errBeforeFirstDay says the first day has not begun by this writer's clock (org-model asks from
-// its start, by its own clock): the message comes back shortly.
-var errBeforeFirstDay = errors.New("the first day has not begun by this writer's clock")
+// its start, by its own clock): the user is written and reported, and its message comes back
+// when the day begins (see untilFirstDay).
+var errBeforeFirstDay = errors.New("the first-day pass waits for the first day")
+
+// firstDayRecheck caps how long a message waiting for the first day stays away.
+const firstDayRecheck = time.Hour
+
+// untilFirstDay is how long until a first-day pass the desired user asks for and this writer
+// has not delivered is due; zero when none waits.
+func (w *Writer) untilFirstDay(desired *orgsyncv1.DesiredUser) time.Duration {
+	asked := desired.GetFirstDayCredential()
+	if asked.GetFirstDayAt() == nil || !desired.GetAccountEnabled() || w.mailSender == "" {
+		return 0
+	}
+	firstDay := asked.GetFirstDayAt().AsTime()
+	w.mu.Lock()
+	recorded := w.deliveries[desired.GetWorkerId()]
+	w.mu.Unlock()
+	if recorded != nil && recorded.GetFirstDayAt().AsTime().Equal(firstDay) {
+		return 0
+	}
+	return min(firstDay.Sub(w.now()), firstDayRecheck)
+}
 
 // errNoRecipient is a first-day pass that has nowhere to go: no manager, or a manager without a
 // mail address. Retrying cannot fix it; the desired state is FAILED once and parked, and no pass
@@ -62,7 +83,8 @@ func (w *Writer) firstDayCredential(ctx context.Context, desired *orgsyncv1.Desi
 	now := w.now()
 	switch {
 	case now.Before(firstDay):
-		return fmt.Errorf("first-day pass of %s: %w", workerID, errBeforeFirstDay)
+		// Not yet: nothing is made now; finish brings the message back when the day begins.
+		return nil
 	case !now.Before(firstDay.Add(firstDayWindow)):
 		w.logger.DebugContext(ctx, "no first-day pass: the first day is over", "worker_id", workerID)
 		return nil

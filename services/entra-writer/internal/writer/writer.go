@@ -620,6 +620,12 @@ func (w *Writer) finish(ctx context.Context, msg jetstream.Msg, obj *orgsyncv1.D
 	w.mu.Lock()
 	delete(w.lostCreates, path)
 	w.mu.Unlock()
+	if user := obj.GetUser(); user != nil && msg != nil && !obj.GetTombstone() {
+		if wait := w.untilFirstDay(user); wait > 0 {
+			// The user is written and reported; its first-day pass waits for the day.
+			return stream.Retry(wait, fmt.Errorf("%s: %w", path, errBeforeFirstDay))
+		}
+	}
 	if result.GetManagerLinkPending() && msg != nil && attempt < managerGiveUpAfter {
 		// The user is written and reported; only the link waits. The message comes back, ever
 		// less often, until the manager's account exists (see applyManager).
@@ -634,7 +640,7 @@ func retryDelay(err error, attempt int) (time.Duration, bool) {
 	backoff := converge.Backoff(attempt)
 	var dirErr *directory.Error
 	switch {
-	case errors.Is(err, errPending), errors.Is(err, errHolderNotVisible), errors.Is(err, errBeforeFirstDay):
+	case errors.Is(err, errPending), errors.Is(err, errHolderNotVisible):
 		// The other end is usually created within seconds, by this replica or another.
 		return converge.WaitBackoff(attempt), true
 	case errors.As(err, &dirErr):
