@@ -247,6 +247,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	if cfg.DryRun {
 		sender, consumerName = loggingSender{logger}, ConsumerName+"-dry-run"
 	}
+	if cfg.DryRun && cfg.FirstDayMailSender != "" {
+		// A dry run makes no credential: Graph's answer, which alone shows the pass, is not sent.
+		logger.Warn("DRY_RUN: first-day Temporary Access Passes are not made")
+		cfg.FirstDayMailSender = ""
+	}
 	latest, err := converge.DirectoryLatest(ctx, js)
 	if err != nil {
 		nc.Close()
