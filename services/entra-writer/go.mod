@@ -16,6 +16,7 @@ require (
 	github.com/orgsync/orgsync/proto v0.0.0
 	github.com/orgsync/orgsync/services/graph-emulator v0.0.0-00010101000000-000000000000
 	github.com/redis/go-redis/v9 v9.23.0
+	github.com/standard-webhooks/standard-webhooks/libraries v1.3.0
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0

@@ -2,9 +2,14 @@ package service
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -33,11 +39,18 @@ const senderMailbox = "onboarding@corp.example.test"
 // sender, logging at debug level into logs, and returns the function that stops it.
 func (p pipeline) startCredentialReplica(tb testing.TB, logs *lockedBuffer, sender string) func() {
 	tb.Helper()
+	return p.startCredentialReplicaWith(tb, logs, func(cfg *Config) { cfg.FirstDayMailSender = sender })
+}
+
+// startCredentialReplicaWith is startCredentialReplica with the channel set by configure.
+func (p pipeline) startCredentialReplicaWith(tb testing.TB, logs *lockedBuffer, configure func(*Config)) func() {
+	tb.Helper()
 	cfg := Config{
 		NATSURL: p.natsURL, Streams: stream.DefaultConfig(),
 		Server:       server.Config{Name: Name, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
-		GraphBaseURL: p.graphURL, GraphAuth: "none", FirstDayMailSender: sender,
+		GraphBaseURL: p.graphURL, GraphAuth: "none",
 	}
+	configure(&cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	svc, err := New(ctx, cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
@@ -281,5 +294,91 @@ func TestUndeliverableFirstDayPassIsDeletedAndReportedOnce(t *testing.T) {
 	}
 	if len(p.emulator.SentMail()) != 0 {
 		t.Errorf("a message was sent: %+v", p.emulator.SentMail())
+	}
+}
+
+// ticketing is a ticketing system's webhook endpoint: it keeps the requests that verify with the
+// Standard Webhooks library and counts those that do not.
+type ticketing struct {
+	mu       sync.Mutex
+	verifier *standardwebhooks.Webhook
+	passes   []string
+	refused  int
+}
+
+func (e *ticketing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.verifier.Verify(body, r.Header); err != nil {
+		e.refused++
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	var event struct {
+		Data struct {
+			TemporaryAccessPass string `json:"temporary_access_pass"`
+		} `json:"data"`
+	}
+	_ = json.Unmarshal(body, &event)
+	e.passes = append(e.passes, event.Data.TemporaryAccessPass)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (e *ticketing) received() (passes []string, refused int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.passes), e.refused
+}
+
+// TestFirstDayPassToASignedWebhook: with a webhook configured instead of a mailbox, the pass goes
+// to the ticketing system in a request signed like Standard Webhooks, no mail is sent, and the
+// delivery is audited with the webhook's name — the pass in no log, span or stream.
+func TestFirstDayPassToASignedWebhook(t *testing.T) {
+	spans := recordSpans(t)
+	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("ticketing shared key, 32 bytes!!"))
+	verifier, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := &ticketing{verifier: verifier}
+	receiver := httptest.NewServer(endpoint)
+	t.Cleanup(receiver.Close)
+
+	p := newPipeline(t, emulator.Faults{})
+	logs := &lockedBuffer{}
+	p.startCredentialReplicaWith(t, logs, func(cfg *Config) {
+		cfg.FirstDayWebhookURL, cfg.FirstDayWebhookSecret, cfg.FirstDayWebhookName = receiver.URL, secret, "servicedesk"
+	})
+	p.publish(t, []*orgsyncv1.DesiredObject{newHire("E1", "jane.doe@corp.example.test", "", 1, time.Now().Add(-time.Hour))})
+	results := p.resultsUntil(t, 30*time.Second, func(r map[string]*orgsyncv1.WriterResult) bool { return r["entra.user.E1"].GetRevision() == 1 })
+	if got, want := results["entra.user.E1"].GetOperations(), []string{"user.create", writer.OpCreateAccessPass, writer.OpDeliverToWebhook}; !slices.Equal(got, want) {
+		t.Errorf("operations %v, want %v", got, want)
+	}
+	hire, _ := p.emulator.UserByEmployeeID("E1")
+	pass, ok := p.emulator.AccessPass(hire.ID())
+	if !ok {
+		t.Fatal("no pass for the new hire")
+	}
+	passes, refused := endpoint.received()
+	if !slices.Equal(passes, []string{pass.Secret}) || refused != 0 {
+		t.Errorf("the ticketing system received %d verified requests (the pass in them: %v) and refused %d; want the pass once, signed",
+			len(passes), slices.Contains(passes, pass.Secret), refused)
+	}
+	if mail := p.emulator.SentMail(); len(mail) != 0 {
+		t.Errorf("%d messages sent, want none", len(mail))
+	}
+	delivery := results["entra.user.E1"].GetCredentialDelivery()
+	if delivery.GetChannel() != orgsyncv1.CredentialChannel_CREDENTIAL_CHANNEL_WEBHOOK || delivery.GetChannelName() != "servicedesk" {
+		t.Errorf("delivery %v, want the webhook servicedesk", delivery)
+	}
+	if strings.Contains(logs.String(), pass.Secret) {
+		t.Errorf("the writer's log holds the pass")
+	}
+	if found := spansHolding(spans, pass.Secret); len(found) > 0 {
+		t.Errorf("spans hold the pass: %v", found)
+	}
+	if found := streamsHolding(t, p.js, pass.Secret); len(found) > 0 {
+		t.Errorf("stream messages hold the pass: %v", found)
 	}
 }

@@ -36,7 +36,7 @@ const firstDayRecheck = time.Hour
 // has not delivered is due; zero when none waits.
 func (w *Writer) untilFirstDay(desired *orgsyncv1.DesiredUser) time.Duration {
 	asked := desired.GetFirstDayCredential()
-	if asked.GetFirstDayAt() == nil || !desired.GetAccountEnabled() || w.mailSender == "" {
+	if asked.GetFirstDayAt() == nil || !desired.GetAccountEnabled() || !w.firstDayConfigured() {
 		return 0
 	}
 	firstDay := asked.GetFirstDayAt().AsTime()
@@ -48,6 +48,29 @@ func (w *Writer) untilFirstDay(desired *orgsyncv1.DesiredUser) time.Duration {
 	}
 	return min(firstDay.Sub(w.now()), firstDayRecheck)
 }
+
+// FirstDayPass is a new hire's pass on its way to the configured recipient.
+type FirstDayPass struct {
+	WorkerID, UserPrincipalName, DisplayName string
+	// ManagerWorkerID is the hire's manager, "" when HR names none.
+	ManagerWorkerID string
+	FirstDayAt      time.Time
+	Pass            directory.AccessPass
+}
+
+// FirstDayWebhook delivers first-day passes to a ticketing system (see package webhook).
+type FirstDayWebhook interface {
+	// Name names the endpoint in results and audit records.
+	Name() string
+	// DeliverFirstDayPass delivers one pass; a *directory.Error's class says whether to retry.
+	DeliverFirstDayPass(ctx context.Context, pass FirstDayPass) error
+}
+
+// OpDeliverToWebhook is the pass's delivery to the configured webhook.
+const OpDeliverToWebhook = "credential.deliver.webhook"
+
+// firstDayConfigured says whether a channel for first-day passes is configured.
+func (w *Writer) firstDayConfigured() bool { return w.mailSender != "" || w.webhook != nil }
 
 // errNoRecipient is a first-day pass that has nowhere to go: no manager, or a manager without a
 // mail address. Retrying cannot fix it; the desired state is FAILED once and parked, and no pass
@@ -89,11 +112,14 @@ func (w *Writer) firstDayCredential(ctx context.Context, desired *orgsyncv1.Desi
 		w.logger.DebugContext(ctx, "no first-day pass: the first day is over", "worker_id", workerID)
 		return nil
 	}
-	if w.mailSender == "" {
-		w.logger.WarnContext(ctx, "a first-day pass is asked for but no delivery is configured (ENTRA_FIRST_DAY_MAIL_SENDER); none is made", "worker_id", workerID)
+	if !w.firstDayConfigured() {
+		w.logger.WarnContext(ctx, "a first-day pass is asked for but no delivery is configured (ENTRA_FIRST_DAY_MAIL_SENDER or ENTRA_FIRST_DAY_WEBHOOK_URL); none is made", "worker_id", workerID)
 		return nil
 	}
 	managerWorkerID := desired.GetManagerWorkerId()
+	if w.webhook != nil {
+		return w.firstDayToWebhook(ctx, desired, userID, firstDay, now, result)
+	}
 	if managerWorkerID == "" {
 		return errNoRecipient("the new hire has no manager to deliver the first-day pass to")
 	}
@@ -117,27 +143,57 @@ func (w *Writer) firstDayCredential(ctx context.Context, desired *orgsyncv1.Desi
 	}
 	mail := firstDayMail(desired.GetDisplayName(), desired.GetUserPrincipalName(), manager.Mail, *pass)
 	if err := w.dir.SendMail(ctx, w.mailSender, mail); err != nil {
-		// An undelivered pass must not stay usable: nobody but orgsync ever saw it.
-		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if deleteErr := w.dir.DeleteTemporaryAccessPass(cleanup, userID, pass.ID); deleteErr != nil {
-			return fmt.Errorf("delivering the first-day pass: %w (and deleting the undelivered pass: %v)", err, deleteErr)
-		}
-		return fmt.Errorf("delivering the first-day pass: %w", err)
+		return w.undelivered(ctx, userID, pass.ID, err)
 	}
-	delivery := &orgsyncv1.CredentialDelivery{
+	w.delivered(ctx, workerID, &orgsyncv1.CredentialDelivery{
 		FirstDayAt: asked.GetFirstDayAt(), Channel: orgsyncv1.CredentialChannel_CREDENTIAL_CHANNEL_MANAGER_MAILBOX,
 		ChannelName: w.mailSender, RecipientWorkerId: managerWorkerID,
 		DeliveredAt: timestamppb.New(now), ExpiresAt: timestamppb.New(pass.Expires()),
+	}, result, OpDeliverToManager)
+	return nil
+}
+
+// firstDayToWebhook makes the pass and delivers it to the configured webhook, which needs no
+// manager: the ticketing system routes it.
+func (w *Writer) firstDayToWebhook(ctx context.Context, desired *orgsyncv1.DesiredUser, userID string, firstDay, now time.Time, result *orgsyncv1.WriterResult) error {
+	asked := desired.GetFirstDayCredential()
+	pass, err := w.dir.CreateTemporaryAccessPass(ctx, userID, now, int(asked.GetLifetimeMinutes()), asked.GetIsUsableOnce())
+	if err != nil {
+		return err
 	}
+	err = w.webhook.DeliverFirstDayPass(ctx, FirstDayPass{WorkerID: desired.GetWorkerId(), UserPrincipalName: desired.GetUserPrincipalName(),
+		DisplayName: desired.GetDisplayName(), ManagerWorkerID: desired.GetManagerWorkerId(), FirstDayAt: firstDay, Pass: *pass})
+	if err != nil {
+		return w.undelivered(ctx, userID, pass.ID, err)
+	}
+	w.delivered(ctx, desired.GetWorkerId(), &orgsyncv1.CredentialDelivery{
+		FirstDayAt: asked.GetFirstDayAt(), Channel: orgsyncv1.CredentialChannel_CREDENTIAL_CHANNEL_WEBHOOK, ChannelName: w.webhook.Name(),
+		DeliveredAt: timestamppb.New(now), ExpiresAt: timestamppb.New(pass.Expires()),
+	}, result, OpDeliverToWebhook)
+	return nil
+}
+
+// undelivered deletes a pass whose delivery failed — an undelivered pass must not stay usable:
+// nobody but orgsync ever saw it — and returns the delivery's error.
+func (w *Writer) undelivered(ctx context.Context, userID, passID string, deliveryErr error) error {
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := w.dir.DeleteTemporaryAccessPass(cleanup, userID, passID); err != nil {
+		return fmt.Errorf("delivering the first-day pass: %w (and deleting the undelivered pass: %v)", deliveryErr, err)
+	}
+	return fmt.Errorf("delivering the first-day pass: %w", deliveryErr)
+}
+
+// delivered records a delivery: on the result (and so on RESULTS and AUDIT) and in memory.
+func (w *Writer) delivered(ctx context.Context, workerID string, delivery *orgsyncv1.CredentialDelivery, result *orgsyncv1.WriterResult, deliverOp string) {
 	w.mu.Lock()
 	w.deliveries[workerID] = delivery
 	w.mu.Unlock()
 	result.CredentialDelivery = delivery
-	result.Operations = append(result.Operations, OpCreateAccessPass, OpDeliverToManager)
+	result.Operations = append(result.Operations, OpCreateAccessPass, deliverOp)
 	w.logger.InfoContext(ctx, "first-day Temporary Access Pass delivered", "worker_id", workerID,
-		"channel", "manager-mailbox", "manager_worker_id", managerWorkerID, "expires_at", pass.Expires())
-	return nil
+		"channel", delivery.GetChannel().String(), "channel_name", delivery.GetChannelName(),
+		"manager_worker_id", delivery.GetRecipientWorkerId(), "expires_at", delivery.GetExpiresAt().AsTime())
 }
 
 // firstDayMail is the message that carries the pass to the manager.

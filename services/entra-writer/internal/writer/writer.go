@@ -144,8 +144,10 @@ type Writer struct {
 	lagWait         time.Duration
 	// deliveries are the first-day passes delivered, by worker id (see firstDayCredential).
 	deliveries map[string]*orgsyncv1.CredentialDelivery
-	// mailSender is the mailbox first-day passes are sent from; empty: none are made.
+	// mailSender is the mailbox first-day passes are sent from, and webhook the ticketing
+	// system they go to instead; neither: none are made.
 	mailSender string
+	webhook    FirstDayWebhook
 }
 
 // pauseAfterForbidden consecutive refusals of the credentials, on any objects, pause the writer:
@@ -201,6 +203,8 @@ type Options struct {
 	// FirstDayMailSender is the mailbox (userPrincipalName or object id) that sends a new hire's
 	// first-day Temporary Access Pass to their manager. Empty: no first-day pass is made.
 	FirstDayMailSender string
+	// FirstDayWebhook, when set, receives first-day passes instead of the manager's mailbox.
+	FirstDayWebhook FirstDayWebhook
 }
 
 // New returns a Writer.
@@ -232,6 +236,9 @@ func New(dir Directory, sender converge.Sender, logger *slog.Logger, opts ...Opt
 		}
 		if o.FirstDayMailSender != "" {
 			w.mailSender = o.FirstDayMailSender
+		}
+		if o.FirstDayWebhook != nil {
+			w.webhook = o.FirstDayWebhook
 		}
 		for _, domain := range o.ManagedDomains {
 			if domain = strings.ToLower(strings.TrimSpace(domain)); domain != "" {
