@@ -103,6 +103,9 @@ type Options struct {
 	// its units link groups in (default entra).
 	TraceURL       string
 	ConsoleTargets []orgsyncv1.Target
+	// FirstDayMailSender is the mailbox entra-writer sends first-day Temporary Access Passes
+	// from (ENTRA_FIRST_DAY_MAIL_SENDER); empty: none are made.
+	FirstDayMailSender string
 }
 
 // Stack is a running pipeline.
@@ -231,7 +234,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if s.EntraWriter, err = entrawriter.New(ctx, entrawriter.Config{
 		NATSURL: natsURL, Streams: streams, NATS: opts.NATSClients[entrawriter.Name],
 		Server:       writerServer,
-		GraphBaseURL: s.EmulatorURL, GraphAuth: "none",
+		GraphBaseURL: s.EmulatorURL, GraphAuth: "none", FirstDayMailSender: opts.FirstDayMailSender,
 	}, logger(entrawriter.Name)); err != nil {
 		return nil, s.abort(err)
 	}
