@@ -109,6 +109,9 @@ type Options struct {
 	// licences are in error).
 	SubscribedSkus      []emulator.SubscribedSku
 	TenantUsageLocation string
+	// FirstDayMailSender is the mailbox entra-writer sends first-day Temporary Access Passes
+	// from (ENTRA_FIRST_DAY_MAIL_SENDER); empty: none are made.
+	FirstDayMailSender string
 }
 
 // Stack is a running pipeline.
@@ -237,7 +240,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if s.EntraWriter, err = entrawriter.New(ctx, entrawriter.Config{
 		NATSURL: natsURL, Streams: streams, NATS: opts.NATSClients[entrawriter.Name],
 		Server:       writerServer,
-		GraphBaseURL: s.EmulatorURL, GraphAuth: "none",
+		GraphBaseURL: s.EmulatorURL, GraphAuth: "none", FirstDayMailSender: opts.FirstDayMailSender,
 	}, logger(entrawriter.Name)); err != nil {
 		return nil, s.abort(err)
 	}

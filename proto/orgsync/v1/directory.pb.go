@@ -609,6 +609,9 @@ type DesiredUser struct {
 	// hr_source is the HR source of the worker's newest record (hr.<source>.worker.<workerId>): the
 	// source a writer's result names, so hr-ingest can write the account's UPN and mail back to it.
 	HrSource string `protobuf:"bytes,22,opt,name=hr_source,json=hrSource,proto3" json:"hr_source,omitempty"`
+	// first_day_credential, when set, asks for a Temporary Access Pass for the worker's first day
+	// (lifecycle.firstDayCredential; docs/access.md). Entra only.
+	FirstDayCredential *FirstDayCredential `protobuf:"bytes,23,opt,name=first_day_credential,json=firstDayCredential,proto3" json:"first_day_credential,omitempty"`
 	// attributes holds further target attributes produced by the policy's mapping, by the target's own
 	// attribute name.
 	Attributes    map[string]string `protobuf:"bytes,30,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -800,11 +803,86 @@ func (x *DesiredUser) GetHrSource() string {
 	return ""
 }
 
+func (x *DesiredUser) GetFirstDayCredential() *FirstDayCredential {
+	if x != nil {
+		return x.FirstDayCredential
+	}
+	return nil
+}
+
 func (x *DesiredUser) GetAttributes() map[string]string {
 	if x != nil {
 		return x.Attributes
 	}
 	return nil
+}
+
+// FirstDayCredential asks a writer to give a new hire a Temporary Access Pass on their first day
+// and deliver it to the configured recipient (never to a log, a stream or the audit).
+type FirstDayCredential struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// first_day_at is the start of the worker's first day (00:00 of the start date in the policy's
+	// time zone): the moment the pass is for. It is HR's date, the same after a restart or a
+	// replay, so a writer that recorded a delivery for it does not create a second pass; a rehire
+	// has a new first day and gets a new pass.
+	FirstDayAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=first_day_at,json=firstDayAt,proto3" json:"first_day_at,omitempty"`
+	// lifetime_minutes is the pass's lifetime (Graph allows 10 to 43200, within the tenant's policy).
+	LifetimeMinutes int32 `protobuf:"varint,2,opt,name=lifetime_minutes,json=lifetimeMinutes,proto3" json:"lifetime_minutes,omitempty"`
+	// is_usable_once makes the pass good for one sign-in.
+	IsUsableOnce  bool `protobuf:"varint,3,opt,name=is_usable_once,json=isUsableOnce,proto3" json:"is_usable_once,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FirstDayCredential) Reset() {
+	*x = FirstDayCredential{}
+	mi := &file_orgsync_v1_directory_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FirstDayCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FirstDayCredential) ProtoMessage() {}
+
+func (x *FirstDayCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_directory_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FirstDayCredential.ProtoReflect.Descriptor instead.
+func (*FirstDayCredential) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *FirstDayCredential) GetFirstDayAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstDayAt
+	}
+	return nil
+}
+
+func (x *FirstDayCredential) GetLifetimeMinutes() int32 {
+	if x != nil {
+		return x.LifetimeMinutes
+	}
+	return 0
+}
+
+func (x *FirstDayCredential) GetIsUsableOnce() bool {
+	if x != nil {
+		return x.IsUsableOnce
+	}
+	return false
 }
 
 // DesiredGroup is a security group as it should be.
@@ -830,7 +908,7 @@ type DesiredGroup struct {
 
 func (x *DesiredGroup) Reset() {
 	*x = DesiredGroup{}
-	mi := &file_orgsync_v1_directory_proto_msgTypes[4]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +920,7 @@ func (x *DesiredGroup) String() string {
 func (*DesiredGroup) ProtoMessage() {}
 
 func (x *DesiredGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_directory_proto_msgTypes[4]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +933,7 @@ func (x *DesiredGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DesiredGroup.ProtoReflect.Descriptor instead.
 func (*DesiredGroup) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{4}
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DesiredGroup) GetGroupKey() string {
@@ -927,7 +1005,7 @@ type GroupLicense struct {
 
 func (x *GroupLicense) Reset() {
 	*x = GroupLicense{}
-	mi := &file_orgsync_v1_directory_proto_msgTypes[5]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1017,7 @@ func (x *GroupLicense) String() string {
 func (*GroupLicense) ProtoMessage() {}
 
 func (x *GroupLicense) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_directory_proto_msgTypes[5]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1030,7 @@ func (x *GroupLicense) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupLicense.ProtoReflect.Descriptor instead.
 func (*GroupLicense) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{5}
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GroupLicense) GetSkuId() string {
@@ -982,7 +1060,7 @@ type DesiredMembership struct {
 
 func (x *DesiredMembership) Reset() {
 	*x = DesiredMembership{}
-	mi := &file_orgsync_v1_directory_proto_msgTypes[6]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1072,7 @@ func (x *DesiredMembership) String() string {
 func (*DesiredMembership) ProtoMessage() {}
 
 func (x *DesiredMembership) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_directory_proto_msgTypes[6]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1085,7 @@ func (x *DesiredMembership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DesiredMembership.ProtoReflect.Descriptor instead.
 func (*DesiredMembership) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{6}
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DesiredMembership) GetGroupKey() string {
@@ -1069,7 +1147,7 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1d\n" +
 	"\n" +
-	"token_name\x18\x03 \x01(\tR\ttokenName\"\x83\b\n" +
+	"token_name\x18\x03 \x01(\tR\ttokenName\"\xd5\b\n" +
 	"\vDesiredUser\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12'\n" +
 	"\x0faccount_enabled\x18\x02 \x01(\bR\x0eaccountEnabled\x12!\n" +
@@ -1098,13 +1176,19 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"\bdivision\x18\x13 \x01(\tR\bdivision\x12%\n" +
 	"\x0ebusiness_phone\x18\x14 \x01(\tR\rbusinessPhone\x12F\n" +
 	"\x11access_revoked_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x0faccessRevokedAt\x12\x1b\n" +
-	"\thr_source\x18\x16 \x01(\tR\bhrSource\x12G\n" +
+	"\thr_source\x18\x16 \x01(\tR\bhrSource\x12P\n" +
+	"\x14first_day_credential\x18\x17 \x01(\v2\x1e.orgsync.v1.FirstDayCredentialR\x12firstDayCredential\x12G\n" +
 	"\n" +
 	"attributes\x18\x1e \x03(\v2'.orgsync.v1.DesiredUser.AttributesEntryR\n" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbf\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa3\x01\n" +
+	"\x12FirstDayCredential\x12<\n" +
+	"\ffirst_day_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"firstDayAt\x12)\n" +
+	"\x10lifetime_minutes\x18\x02 \x01(\x05R\x0flifetimeMinutes\x12$\n" +
+	"\x0eis_usable_once\x18\x03 \x01(\bR\fisUsableOnce\"\xbf\x02\n" +
 	"\fDesiredGroup\x12\x1b\n" +
 	"\tgroup_key\x18\x01 \x01(\tR\bgroupKey\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.orgsync.v1.GroupKindR\x04kind\x12!\n" +
@@ -1158,7 +1242,7 @@ func file_orgsync_v1_directory_proto_rawDescGZIP() []byte {
 }
 
 var file_orgsync_v1_directory_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_orgsync_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_orgsync_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_orgsync_v1_directory_proto_goTypes = []any{
 	(Target)(0),                   // 0: orgsync.v1.Target
 	(ObjectKind)(0),               // 1: orgsync.v1.ObjectKind
@@ -1168,33 +1252,36 @@ var file_orgsync_v1_directory_proto_goTypes = []any{
 	(*Cause)(nil),                 // 5: orgsync.v1.Cause
 	(*Principal)(nil),             // 6: orgsync.v1.Principal
 	(*DesiredUser)(nil),           // 7: orgsync.v1.DesiredUser
-	(*DesiredGroup)(nil),          // 8: orgsync.v1.DesiredGroup
-	(*GroupLicense)(nil),          // 9: orgsync.v1.GroupLicense
-	(*DesiredMembership)(nil),     // 10: orgsync.v1.DesiredMembership
-	nil,                           // 11: orgsync.v1.DesiredUser.AttributesEntry
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*FirstDayCredential)(nil),    // 8: orgsync.v1.FirstDayCredential
+	(*DesiredGroup)(nil),          // 9: orgsync.v1.DesiredGroup
+	(*GroupLicense)(nil),          // 10: orgsync.v1.GroupLicense
+	(*DesiredMembership)(nil),     // 11: orgsync.v1.DesiredMembership
+	nil,                           // 12: orgsync.v1.DesiredUser.AttributesEntry
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 }
 var file_orgsync_v1_directory_proto_depIdxs = []int32{
 	0,  // 0: orgsync.v1.DesiredObject.target:type_name -> orgsync.v1.Target
 	5,  // 1: orgsync.v1.DesiredObject.cause:type_name -> orgsync.v1.Cause
 	7,  // 2: orgsync.v1.DesiredObject.user:type_name -> orgsync.v1.DesiredUser
-	8,  // 3: orgsync.v1.DesiredObject.group:type_name -> orgsync.v1.DesiredGroup
-	10, // 4: orgsync.v1.DesiredObject.membership:type_name -> orgsync.v1.DesiredMembership
-	12, // 5: orgsync.v1.Cause.computed_at:type_name -> google.protobuf.Timestamp
+	9,  // 3: orgsync.v1.DesiredObject.group:type_name -> orgsync.v1.DesiredGroup
+	11, // 4: orgsync.v1.DesiredObject.membership:type_name -> orgsync.v1.DesiredMembership
+	13, // 5: orgsync.v1.Cause.computed_at:type_name -> google.protobuf.Timestamp
 	6,  // 6: orgsync.v1.Cause.approved_by:type_name -> orgsync.v1.Principal
 	6,  // 7: orgsync.v1.Cause.requested_by:type_name -> orgsync.v1.Principal
-	12, // 8: orgsync.v1.DesiredUser.employee_hire_date:type_name -> google.protobuf.Timestamp
-	12, // 9: orgsync.v1.DesiredUser.employee_leave_date_time:type_name -> google.protobuf.Timestamp
-	12, // 10: orgsync.v1.DesiredUser.access_revoked_at:type_name -> google.protobuf.Timestamp
-	11, // 11: orgsync.v1.DesiredUser.attributes:type_name -> orgsync.v1.DesiredUser.AttributesEntry
-	2,  // 12: orgsync.v1.DesiredGroup.kind:type_name -> orgsync.v1.GroupKind
-	9,  // 13: orgsync.v1.DesiredGroup.licenses:type_name -> orgsync.v1.GroupLicense
-	3,  // 14: orgsync.v1.DesiredMembership.member_kind:type_name -> orgsync.v1.MemberKind
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	13, // 8: orgsync.v1.DesiredUser.employee_hire_date:type_name -> google.protobuf.Timestamp
+	13, // 9: orgsync.v1.DesiredUser.employee_leave_date_time:type_name -> google.protobuf.Timestamp
+	13, // 10: orgsync.v1.DesiredUser.access_revoked_at:type_name -> google.protobuf.Timestamp
+	8,  // 11: orgsync.v1.DesiredUser.first_day_credential:type_name -> orgsync.v1.FirstDayCredential
+	12, // 12: orgsync.v1.DesiredUser.attributes:type_name -> orgsync.v1.DesiredUser.AttributesEntry
+	13, // 13: orgsync.v1.FirstDayCredential.first_day_at:type_name -> google.protobuf.Timestamp
+	2,  // 14: orgsync.v1.DesiredGroup.kind:type_name -> orgsync.v1.GroupKind
+	10, // 15: orgsync.v1.DesiredGroup.licenses:type_name -> orgsync.v1.GroupLicense
+	3,  // 16: orgsync.v1.DesiredMembership.member_kind:type_name -> orgsync.v1.MemberKind
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_orgsync_v1_directory_proto_init() }
@@ -1213,7 +1300,7 @@ func file_orgsync_v1_directory_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgsync_v1_directory_proto_rawDesc), len(file_orgsync_v1_directory_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -144,6 +144,59 @@ func (ErrorClass) EnumDescriptor() ([]byte, []int) {
 	return file_orgsync_v1_results_proto_rawDescGZIP(), []int{1}
 }
 
+// CredentialChannel is how a writer delivers a credential it created.
+type CredentialChannel int32
+
+const (
+	CredentialChannel_CREDENTIAL_CHANNEL_UNSPECIFIED CredentialChannel = 0
+	// CREDENTIAL_CHANNEL_MANAGER_MAILBOX: a message sent with Graph's sendMail from a configured
+	// mailbox to the new hire's manager's mail.
+	CredentialChannel_CREDENTIAL_CHANNEL_MANAGER_MAILBOX CredentialChannel = 1
+	// CREDENTIAL_CHANNEL_WEBHOOK: a request signed like Standard Webhooks to a configured endpoint.
+	CredentialChannel_CREDENTIAL_CHANNEL_WEBHOOK CredentialChannel = 2
+)
+
+// Enum value maps for CredentialChannel.
+var (
+	CredentialChannel_name = map[int32]string{
+		0: "CREDENTIAL_CHANNEL_UNSPECIFIED",
+		1: "CREDENTIAL_CHANNEL_MANAGER_MAILBOX",
+		2: "CREDENTIAL_CHANNEL_WEBHOOK",
+	}
+	CredentialChannel_value = map[string]int32{
+		"CREDENTIAL_CHANNEL_UNSPECIFIED":     0,
+		"CREDENTIAL_CHANNEL_MANAGER_MAILBOX": 1,
+		"CREDENTIAL_CHANNEL_WEBHOOK":         2,
+	}
+)
+
+func (x CredentialChannel) Enum() *CredentialChannel {
+	p := new(CredentialChannel)
+	*p = x
+	return p
+}
+
+func (x CredentialChannel) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CredentialChannel) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgsync_v1_results_proto_enumTypes[2].Descriptor()
+}
+
+func (CredentialChannel) Type() protoreflect.EnumType {
+	return &file_orgsync_v1_results_proto_enumTypes[2]
+}
+
+func (x CredentialChannel) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CredentialChannel.Descriptor instead.
+func (CredentialChannel) EnumDescriptor() ([]byte, []int) {
+	return file_orgsync_v1_results_proto_rawDescGZIP(), []int{2}
+}
+
 // LicenseAssignmentError is why a group's licence is not assigned to one of its members: Graph's
 // licenseAssignmentState.error.
 type LicenseAssignmentError int32
@@ -194,11 +247,11 @@ func (x LicenseAssignmentError) String() string {
 }
 
 func (LicenseAssignmentError) Descriptor() protoreflect.EnumDescriptor {
-	return file_orgsync_v1_results_proto_enumTypes[2].Descriptor()
+	return file_orgsync_v1_results_proto_enumTypes[3].Descriptor()
 }
 
 func (LicenseAssignmentError) Type() protoreflect.EnumType {
-	return &file_orgsync_v1_results_proto_enumTypes[2]
+	return &file_orgsync_v1_results_proto_enumTypes[3]
 }
 
 func (x LicenseAssignmentError) Number() protoreflect.EnumNumber {
@@ -207,7 +260,7 @@ func (x LicenseAssignmentError) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use LicenseAssignmentError.Descriptor instead.
 func (LicenseAssignmentError) EnumDescriptor() ([]byte, []int) {
-	return file_orgsync_v1_results_proto_rawDescGZIP(), []int{2}
+	return file_orgsync_v1_results_proto_rawDescGZIP(), []int{3}
 }
 
 // WriterResult is what a writer observed and did for one desired object, published on stream
@@ -263,9 +316,14 @@ type WriterResult struct {
 	// hr_source is, for a user, the HR source of its worker (DesiredUser.hr_source), copied by the
 	// writer; hr-ingest writes the user's UPN and mail back to that source when it asked for them.
 	// On a write-back's own audit record (audit.hr.user.<workerId>) it names the source written to.
-	HrSource      string `protobuf:"bytes,23,opt,name=hr_source,json=hrSource,proto3" json:"hr_source,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	HrSource string `protobuf:"bytes,23,opt,name=hr_source,json=hrSource,proto3" json:"hr_source,omitempty"`
+	// credential_delivery, on a user's result, is the last first-day credential the writer
+	// delivered for the user: the writer carries it on every later result of the user, so a
+	// restarted writer (seeded from RESULTS) does not create a second pass for the same first day.
+	// On the AUDIT record of the delivery it says where the pass went. It never holds the pass.
+	CredentialDelivery *CredentialDelivery `protobuf:"bytes,24,opt,name=credential_delivery,json=credentialDelivery,proto3" json:"credential_delivery,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *WriterResult) Reset() {
@@ -459,6 +517,104 @@ func (x *WriterResult) GetHrSource() string {
 	return ""
 }
 
+func (x *WriterResult) GetCredentialDelivery() *CredentialDelivery {
+	if x != nil {
+		return x.CredentialDelivery
+	}
+	return nil
+}
+
+// CredentialDelivery says where a writer delivered a credential it created — never the credential.
+type CredentialDelivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// first_day_at is the FirstDayCredential.first_day_at the credential was for.
+	FirstDayAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=first_day_at,json=firstDayAt,proto3" json:"first_day_at,omitempty"`
+	Channel    CredentialChannel      `protobuf:"varint,2,opt,name=channel,proto3,enum=orgsync.v1.CredentialChannel" json:"channel,omitempty"`
+	// channel_name is the configured channel's name (the sender mailbox's address, or the webhook's
+	// configured name).
+	ChannelName string `protobuf:"bytes,3,opt,name=channel_name,json=channelName,proto3" json:"channel_name,omitempty"`
+	// recipient_worker_id is the worker whose mailbox received it (the new hire's manager), for
+	// CREDENTIAL_CHANNEL_MANAGER_MAILBOX.
+	RecipientWorkerId string                 `protobuf:"bytes,4,opt,name=recipient_worker_id,json=recipientWorkerId,proto3" json:"recipient_worker_id,omitempty"`
+	DeliveredAt       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=delivered_at,json=deliveredAt,proto3" json:"delivered_at,omitempty"`
+	// expires_at is the end of the credential's lifetime.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CredentialDelivery) Reset() {
+	*x = CredentialDelivery{}
+	mi := &file_orgsync_v1_results_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CredentialDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CredentialDelivery) ProtoMessage() {}
+
+func (x *CredentialDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_results_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CredentialDelivery.ProtoReflect.Descriptor instead.
+func (*CredentialDelivery) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_results_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CredentialDelivery) GetFirstDayAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstDayAt
+	}
+	return nil
+}
+
+func (x *CredentialDelivery) GetChannel() CredentialChannel {
+	if x != nil {
+		return x.Channel
+	}
+	return CredentialChannel_CREDENTIAL_CHANNEL_UNSPECIFIED
+}
+
+func (x *CredentialDelivery) GetChannelName() string {
+	if x != nil {
+		return x.ChannelName
+	}
+	return ""
+}
+
+func (x *CredentialDelivery) GetRecipientWorkerId() string {
+	if x != nil {
+		return x.RecipientWorkerId
+	}
+	return ""
+}
+
+func (x *CredentialDelivery) GetDeliveredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeliveredAt
+	}
+	return nil
+}
+
+func (x *CredentialDelivery) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
 // MemberLicenseError is one member whose licence from a group is in error.
 type MemberLicenseError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -474,7 +630,7 @@ type MemberLicenseError struct {
 
 func (x *MemberLicenseError) Reset() {
 	*x = MemberLicenseError{}
-	mi := &file_orgsync_v1_results_proto_msgTypes[1]
+	mi := &file_orgsync_v1_results_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +642,7 @@ func (x *MemberLicenseError) String() string {
 func (*MemberLicenseError) ProtoMessage() {}
 
 func (x *MemberLicenseError) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_results_proto_msgTypes[1]
+	mi := &file_orgsync_v1_results_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +655,7 @@ func (x *MemberLicenseError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberLicenseError.ProtoReflect.Descriptor instead.
 func (*MemberLicenseError) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_results_proto_rawDescGZIP(), []int{1}
+	return file_orgsync_v1_results_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *MemberLicenseError) GetMemberObjectId() string {
@@ -546,7 +702,7 @@ type AttributeChange struct {
 
 func (x *AttributeChange) Reset() {
 	*x = AttributeChange{}
-	mi := &file_orgsync_v1_results_proto_msgTypes[2]
+	mi := &file_orgsync_v1_results_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +714,7 @@ func (x *AttributeChange) String() string {
 func (*AttributeChange) ProtoMessage() {}
 
 func (x *AttributeChange) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_results_proto_msgTypes[2]
+	mi := &file_orgsync_v1_results_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +727,7 @@ func (x *AttributeChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeChange.ProtoReflect.Descriptor instead.
 func (*AttributeChange) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_results_proto_rawDescGZIP(), []int{2}
+	return file_orgsync_v1_results_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *AttributeChange) GetName() string {
@@ -607,7 +763,7 @@ var File_orgsync_v1_results_proto protoreflect.FileDescriptor
 const file_orgsync_v1_results_proto_rawDesc = "" +
 	"\n" +
 	"\x18orgsync/v1/results.proto\x12\n" +
-	"orgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aorgsync/v1/directory.proto\"\xb0\a\n" +
+	"orgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aorgsync/v1/directory.proto\"\x81\b\n" +
 	"\fWriterResult\x12*\n" +
 	"\x06target\x18\x01 \x01(\x0e2\x12.orgsync.v1.TargetR\x06target\x12*\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x16.orgsync.v1.ObjectKindR\x04kind\x12\x10\n" +
@@ -637,7 +793,17 @@ const file_orgsync_v1_results_proto_rawDesc = "" +
 	"\bproperty\x18\x14 \x01(\tR\bproperty\x120\n" +
 	"\x14manager_link_pending\x18\x15 \x01(\bR\x12managerLinkPending\x12E\n" +
 	"\x0elicense_errors\x18\x16 \x03(\v2\x1e.orgsync.v1.MemberLicenseErrorR\rlicenseErrors\x12\x1b\n" +
-	"\thr_source\x18\x17 \x01(\tR\bhrSource\"\xac\x01\n" +
+	"\thr_source\x18\x17 \x01(\tR\bhrSource\x12O\n" +
+	"\x13credential_delivery\x18\x18 \x01(\v2\x1e.orgsync.v1.CredentialDeliveryR\x12credentialDelivery\"\xd8\x02\n" +
+	"\x12CredentialDelivery\x12<\n" +
+	"\ffirst_day_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"firstDayAt\x127\n" +
+	"\achannel\x18\x02 \x01(\x0e2\x1d.orgsync.v1.CredentialChannelR\achannel\x12!\n" +
+	"\fchannel_name\x18\x03 \x01(\tR\vchannelName\x12.\n" +
+	"\x13recipient_worker_id\x18\x04 \x01(\tR\x11recipientWorkerId\x12=\n" +
+	"\fdelivered_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vdeliveredAt\x129\n" +
+	"\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xac\x01\n" +
 	"\x12MemberLicenseError\x12(\n" +
 	"\x10member_object_id\x18\x01 \x01(\tR\x0ememberObjectId\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x15\n" +
@@ -662,7 +828,11 @@ const file_orgsync_v1_results_proto_rawDesc = "" +
 	"\x14ERROR_CLASS_CONFLICT\x10\x03\x12\x19\n" +
 	"\x15ERROR_CLASS_NOT_FOUND\x10\x04\x12\x17\n" +
 	"\x13ERROR_CLASS_INVALID\x10\x05\x12\x19\n" +
-	"\x15ERROR_CLASS_FORBIDDEN\x10\x06*\xfa\x02\n" +
+	"\x15ERROR_CLASS_FORBIDDEN\x10\x06*\x7f\n" +
+	"\x11CredentialChannel\x12\"\n" +
+	"\x1eCREDENTIAL_CHANNEL_UNSPECIFIED\x10\x00\x12&\n" +
+	"\"CREDENTIAL_CHANNEL_MANAGER_MAILBOX\x10\x01\x12\x1e\n" +
+	"\x1aCREDENTIAL_CHANNEL_WEBHOOK\x10\x02*\xfa\x02\n" +
 	"\x16LicenseAssignmentError\x12(\n" +
 	"$LICENSE_ASSIGNMENT_ERROR_UNSPECIFIED\x10\x00\x12,\n" +
 	"(LICENSE_ASSIGNMENT_ERROR_COUNT_VIOLATION\x10\x01\x129\n" +
@@ -684,35 +854,42 @@ func file_orgsync_v1_results_proto_rawDescGZIP() []byte {
 	return file_orgsync_v1_results_proto_rawDescData
 }
 
-var file_orgsync_v1_results_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_orgsync_v1_results_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_orgsync_v1_results_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_orgsync_v1_results_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_orgsync_v1_results_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: orgsync.v1.Outcome
 	(ErrorClass)(0),               // 1: orgsync.v1.ErrorClass
-	(LicenseAssignmentError)(0),   // 2: orgsync.v1.LicenseAssignmentError
-	(*WriterResult)(nil),          // 3: orgsync.v1.WriterResult
-	(*MemberLicenseError)(nil),    // 4: orgsync.v1.MemberLicenseError
-	(*AttributeChange)(nil),       // 5: orgsync.v1.AttributeChange
-	(Target)(0),                   // 6: orgsync.v1.Target
-	(ObjectKind)(0),               // 7: orgsync.v1.ObjectKind
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
-	(*Cause)(nil),                 // 9: orgsync.v1.Cause
+	(CredentialChannel)(0),        // 2: orgsync.v1.CredentialChannel
+	(LicenseAssignmentError)(0),   // 3: orgsync.v1.LicenseAssignmentError
+	(*WriterResult)(nil),          // 4: orgsync.v1.WriterResult
+	(*CredentialDelivery)(nil),    // 5: orgsync.v1.CredentialDelivery
+	(*MemberLicenseError)(nil),    // 6: orgsync.v1.MemberLicenseError
+	(*AttributeChange)(nil),       // 7: orgsync.v1.AttributeChange
+	(Target)(0),                   // 8: orgsync.v1.Target
+	(ObjectKind)(0),               // 9: orgsync.v1.ObjectKind
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*Cause)(nil),                 // 11: orgsync.v1.Cause
 }
 var file_orgsync_v1_results_proto_depIdxs = []int32{
-	6, // 0: orgsync.v1.WriterResult.target:type_name -> orgsync.v1.Target
-	7, // 1: orgsync.v1.WriterResult.kind:type_name -> orgsync.v1.ObjectKind
-	0, // 2: orgsync.v1.WriterResult.outcome:type_name -> orgsync.v1.Outcome
-	1, // 3: orgsync.v1.WriterResult.error_class:type_name -> orgsync.v1.ErrorClass
-	8, // 4: orgsync.v1.WriterResult.observed_at:type_name -> google.protobuf.Timestamp
-	9, // 5: orgsync.v1.WriterResult.cause:type_name -> orgsync.v1.Cause
-	5, // 6: orgsync.v1.WriterResult.changes:type_name -> orgsync.v1.AttributeChange
-	4, // 7: orgsync.v1.WriterResult.license_errors:type_name -> orgsync.v1.MemberLicenseError
-	2, // 8: orgsync.v1.MemberLicenseError.error:type_name -> orgsync.v1.LicenseAssignmentError
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	8,  // 0: orgsync.v1.WriterResult.target:type_name -> orgsync.v1.Target
+	9,  // 1: orgsync.v1.WriterResult.kind:type_name -> orgsync.v1.ObjectKind
+	0,  // 2: orgsync.v1.WriterResult.outcome:type_name -> orgsync.v1.Outcome
+	1,  // 3: orgsync.v1.WriterResult.error_class:type_name -> orgsync.v1.ErrorClass
+	10, // 4: orgsync.v1.WriterResult.observed_at:type_name -> google.protobuf.Timestamp
+	11, // 5: orgsync.v1.WriterResult.cause:type_name -> orgsync.v1.Cause
+	7,  // 6: orgsync.v1.WriterResult.changes:type_name -> orgsync.v1.AttributeChange
+	6,  // 7: orgsync.v1.WriterResult.license_errors:type_name -> orgsync.v1.MemberLicenseError
+	5,  // 8: orgsync.v1.WriterResult.credential_delivery:type_name -> orgsync.v1.CredentialDelivery
+	10, // 9: orgsync.v1.CredentialDelivery.first_day_at:type_name -> google.protobuf.Timestamp
+	2,  // 10: orgsync.v1.CredentialDelivery.channel:type_name -> orgsync.v1.CredentialChannel
+	10, // 11: orgsync.v1.CredentialDelivery.delivered_at:type_name -> google.protobuf.Timestamp
+	10, // 12: orgsync.v1.CredentialDelivery.expires_at:type_name -> google.protobuf.Timestamp
+	3,  // 13: orgsync.v1.MemberLicenseError.error:type_name -> orgsync.v1.LicenseAssignmentError
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_orgsync_v1_results_proto_init() }
@@ -726,8 +903,8 @@ func file_orgsync_v1_results_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgsync_v1_results_proto_rawDesc), len(file_orgsync_v1_results_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   3,
+			NumEnums:      4,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -28,6 +28,7 @@ import (
 	"github.com/orgsync/orgsync/services/entra-writer/internal/budget"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/drift"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/graph"
+	"github.com/orgsync/orgsync/services/entra-writer/internal/webhook"
 	"github.com/orgsync/orgsync/services/entra-writer/internal/writer"
 )
 
@@ -73,6 +74,15 @@ type Config struct {
 	// MembershipGather is how long membership additions are held back per group while many
 	// arrive at once, to be bound 20 at a time (writer.Options.GatherWindow); 0 turns it off.
 	MembershipGather time.Duration
+	// FirstDayMailSender is the mailbox that sends new hires' first-day Temporary Access Passes
+	// to their managers (writer.Options.FirstDayMailSender); empty: no pass is made.
+	FirstDayMailSender string
+	// FirstDayWebhookURL, when set, receives first-day passes instead of the manager's mailbox,
+	// signed with FirstDayWebhookSecret (Standard Webhooks' whsec_…) and named
+	// FirstDayWebhookName in results and audit records.
+	FirstDayWebhookURL    string
+	FirstDayWebhookSecret string
+	FirstDayWebhookName   string
 }
 
 // ConfigFromEnv reads NATS_URL, HTTP_ADDR (default :8082), GRPC_ADDR (default :9092), ADMIN_ADDR
@@ -85,7 +95,11 @@ type Config struct {
 // (comma-separated userPrincipalName domains orgsync owns; users elsewhere are left alone),
 // DRY_RUN (true: log the Graph writes and the results instead of making and publishing them),
 // ENTRA_DRIFT_INTERVAL (15m; 0 turns the drift reconcile off), ENTRA_DRIFT_POLICY (correct,
-// the default, or report) and ENTRA_MEMBERSHIP_GATHER (2s; 0 binds each batch's additions at once).
+// the default, or report), ENTRA_MEMBERSHIP_GATHER (2s; 0 binds each batch's additions at once)
+// and the channel of first-day Temporary Access Passes (docs/access.md), at most one of:
+// ENTRA_FIRST_DAY_MAIL_SENDER (the mailbox, a userPrincipalName, that sends them to managers) or
+// ENTRA_FIRST_DAY_WEBHOOK_URL with ENTRA_FIRST_DAY_WEBHOOK_SECRET (or _FILE; Standard Webhooks'
+// whsec_…) and ENTRA_FIRST_DAY_WEBHOOK_NAME (default ticketing); neither: none are made.
 func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 	defaultAuth := "none"
 	if env.String("AZURE_CLIENT_ID", "") != "" {
@@ -103,11 +117,25 @@ func ConfigFromEnv(env *envconfig.Env) (Config, error) {
 			Window: env.Duration("GRAPH_WRITE_WINDOW", 150*time.Second),
 			Burst:  env.Int("GRAPH_WRITE_BURST", 100),
 		},
-		RedisURL:         env.Secret("REDIS_URL"),
-		DryRun:           env.Bool("DRY_RUN", false),
-		ManagedDomains:   strings.FieldsFunc(env.String("MANAGED_UPN_DOMAINS", ""), func(r rune) bool { return r == ',' || r == ' ' }),
-		DriftInterval:    env.Duration("ENTRA_DRIFT_INTERVAL", 15*time.Minute),
-		MembershipGather: env.Duration("ENTRA_MEMBERSHIP_GATHER", 2*time.Second),
+		RedisURL:            env.Secret("REDIS_URL"),
+		DryRun:              env.Bool("DRY_RUN", false),
+		ManagedDomains:      strings.FieldsFunc(env.String("MANAGED_UPN_DOMAINS", ""), func(r rune) bool { return r == ',' || r == ' ' }),
+		DriftInterval:       env.Duration("ENTRA_DRIFT_INTERVAL", 15*time.Minute),
+		MembershipGather:    env.Duration("ENTRA_MEMBERSHIP_GATHER", 2*time.Second),
+		FirstDayMailSender:  strings.TrimSpace(env.String("ENTRA_FIRST_DAY_MAIL_SENDER", "")),
+		FirstDayWebhookURL:  strings.TrimSpace(env.String("ENTRA_FIRST_DAY_WEBHOOK_URL", "")),
+		FirstDayWebhookName: env.String("ENTRA_FIRST_DAY_WEBHOOK_NAME", "ticketing"),
+	}
+	if cfg.FirstDayWebhookURL != "" {
+		cfg.FirstDayWebhookSecret = env.Secret("ENTRA_FIRST_DAY_WEBHOOK_SECRET")
+		switch {
+		case cfg.FirstDayMailSender != "":
+			env.Fail("ENTRA_FIRST_DAY_WEBHOOK_URL", errors.New("first-day passes go to one channel: set it or ENTRA_FIRST_DAY_MAIL_SENDER, not both"))
+		case !strings.HasPrefix(cfg.FirstDayWebhookURL, "https://") && !strings.HasPrefix(cfg.FirstDayWebhookURL, "http://"):
+			env.Fail("ENTRA_FIRST_DAY_WEBHOOK_URL", errors.New("is not an http(s) URL"))
+		case cfg.FirstDayWebhookSecret == "":
+			env.Fail("ENTRA_FIRST_DAY_WEBHOOK_SECRET", errors.New("is required with ENTRA_FIRST_DAY_WEBHOOK_URL: the webhook is signed"))
+		}
 	}
 	if policy, err := drift.ParsePolicy(env.String("ENTRA_DRIFT_POLICY", "correct")); err != nil {
 		env.Fail("ENTRA_DRIFT_POLICY", err)
@@ -241,12 +269,27 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	if cfg.DryRun {
 		sender, consumerName = loggingSender{logger}, ConsumerName+"-dry-run"
 	}
+	if cfg.DryRun && (cfg.FirstDayMailSender != "" || cfg.FirstDayWebhookURL != "") {
+		// A dry run makes no credential: Graph's answer, which alone shows the pass, is not sent.
+		logger.Warn("DRY_RUN: first-day Temporary Access Passes are not made")
+		cfg.FirstDayMailSender, cfg.FirstDayWebhookURL = "", ""
+	}
+	var firstDayWebhook writer.FirstDayWebhook
+	if cfg.FirstDayWebhookURL != "" {
+		endpoint, err := webhook.New(cfg.FirstDayWebhookName, cfg.FirstDayWebhookURL, cfg.FirstDayWebhookSecret)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		firstDayWebhook = endpoint
+	}
 	latest, err := converge.DirectoryLatest(ctx, js)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	w := writer.New(dir, sender, logger, writer.Options{ManagedDomains: cfg.ManagedDomains, PausedRetry: cfg.PauseProbe, Latest: latest, GatherWindow: cfg.MembershipGather})
+	w := writer.New(dir, sender, logger, writer.Options{ManagedDomains: cfg.ManagedDomains, PausedRetry: cfg.PauseProbe, Latest: latest, GatherWindow: cfg.MembershipGather,
+		FirstDayMailSender: cfg.FirstDayMailSender, FirstDayWebhook: firstDayWebhook})
 	// Replicas learn each other's object ids from RESULTS.
 	results, err := converge.LoadResults(ctx, js, orgsyncv1.Target_TARGET_ENTRA, w.Seed)
 	if err != nil {

@@ -27,6 +27,10 @@
 // groups/{id}/assignLicense checked against them, assignedLicenses and each member's
 // licenseAssignmentStates computed on $select (CountViolation beyond the prepaid units,
 // ProhibitedInUsageLocationViolation without a usage location), and membersWithLicenseErrors.
+// Credentials (credentials.go): a user's Temporary Access Pass (users/{id}/authentication/
+// temporaryAccessPassMethods: the pass only in the create's answer, one per user, lifetimes
+// within the tenant's policy, WithAccessPassPolicy) and users/{id}/sendMail, whose accepted
+// messages SentMail returns as copies for tests to inspect.
 //
 // A *Server is safe for concurrent use and starts no goroutines. Every request passes through
 // Server.ServeHTTP, which matches a route, runs its handler and writes any error in one place;

@@ -30,8 +30,13 @@ type Server struct {
 	skus                []SubscribedSku
 	tenantUsageLocation string
 
+	// accessPassPolicy is the tenant's Temporary Access Pass method policy (WithAccessPassPolicy).
+	accessPassPolicy AccessPassPolicy
+
 	mu        sync.Mutex
 	directory *directory
+	// sentMail is every message sendMail accepted, in order (see SentMail).
+	sentMail []SentMail
 
 	stats  *statsRecorder
 	faults *faultInjector
@@ -76,11 +81,12 @@ func (s *Server) validation(kind objectKind, creating bool) validation {
 // New returns an empty directory.
 func New(opts ...Option) *Server {
 	s := &Server{
-		logger:    slog.New(slog.DiscardHandler),
-		now:       time.Now,
-		directory: newDirectory(),
-		stats:     newStatsRecorder(),
-		faults:    newFaultInjector(),
+		logger:           slog.New(slog.DiscardHandler),
+		now:              time.Now,
+		directory:        newDirectory(),
+		stats:            newStatsRecorder(),
+		faults:           newFaultInjector(),
+		accessPassPolicy: DefaultAccessPassPolicy,
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -123,7 +129,7 @@ const (
 
 func (s *Server) routeTable() []route {
 	// The delta functions come first because users/{user} and groups/{group} match them too.
-	routes := append(append(s.deltaRoutes(), s.sessionRoutes()...), s.licenseRoutes()...)
+	routes := append(append(append(s.deltaRoutes(), s.sessionRoutes()...), s.licenseRoutes()...), s.credentialRoutes()...)
 	return append(routes, []route{
 		newRoute(http.MethodGet, "users", OpListUsers, s.listUsers),
 		newRoute(http.MethodPost, "users", OpUserCreate, s.createUser),

@@ -114,6 +114,8 @@ type directoryObject struct {
 	sessionsValidFrom time.Time
 	// licenses are a group's assignedLicenses (see licenses.go).
 	licenses []assignedLicense
+	// accessPass is a user's Temporary Access Pass, nil when none (see credentials.go).
+	accessPass *accessPass
 }
 
 func (o *directoryObject) id() string { return o.props.ID() }

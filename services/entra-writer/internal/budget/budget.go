@@ -214,6 +214,27 @@ func (d *Directory) RevokeSignInSessions(ctx context.Context, userID string) err
 	return d.charge(ctx, func() error { return d.dir.RevokeSignInSessions(ctx, userID) })
 }
 
+// CreateTemporaryAccessPass implements writer.Directory: a POST, one write.
+func (d *Directory) CreateTemporaryAccessPass(ctx context.Context, userID string, start time.Time, lifetimeMinutes int, usableOnce bool) (*directory.AccessPass, error) {
+	var pass *directory.AccessPass
+	err := d.charge(ctx, func() error {
+		var err error
+		pass, err = d.dir.CreateTemporaryAccessPass(ctx, userID, start, lifetimeMinutes, usableOnce)
+		return err
+	})
+	return pass, err
+}
+
+// DeleteTemporaryAccessPass implements writer.Directory: a DELETE, one write.
+func (d *Directory) DeleteTemporaryAccessPass(ctx context.Context, userID, passID string) error {
+	return d.charge(ctx, func() error { return d.dir.DeleteTemporaryAccessPass(ctx, userID, passID) })
+}
+
+// SendMail implements writer.Directory: a POST, one write.
+func (d *Directory) SendMail(ctx context.Context, senderID string, mail directory.Mail) error {
+	return d.charge(ctx, func() error { return d.dir.SendMail(ctx, senderID, mail) })
+}
+
 // SetManager implements writer.Directory.
 func (d *Directory) SetManager(ctx context.Context, userID, managerID string) error {
 	return d.charge(ctx, func() error { return d.dir.SetManager(ctx, userID, managerID) })

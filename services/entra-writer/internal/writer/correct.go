@@ -3,6 +3,7 @@ package writer
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
@@ -142,6 +143,13 @@ func (recordOnly) RemoveMember(context.Context, string, string) error           
 func (recordOnly) SetManager(context.Context, string, string) error                     { return nil }
 func (recordOnly) RemoveManager(context.Context, string) error                          { return nil }
 func (recordOnly) RevokeSignInSessions(context.Context, string) error                   { return nil }
+func (recordOnly) DeleteTemporaryAccessPass(context.Context, string, string) error      { return nil }
+func (recordOnly) SendMail(context.Context, string, directory.Mail) error               { return nil }
+
+// CreateTemporaryAccessPass is refused: a report never makes a credential.
+func (recordOnly) CreateTemporaryAccessPass(context.Context, string, time.Time, int, bool) (*directory.AccessPass, error) {
+	return nil, errReportOnly
+}
 func (recordOnly) AssignGroupLicenses(context.Context, string, []directory.License, []string) error {
 	return nil
 }

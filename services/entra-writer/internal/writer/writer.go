@@ -64,6 +64,13 @@ type Directory interface {
 	AssignGroupLicenses(ctx context.Context, groupID string, add []directory.License, remove []string) error
 	// GroupLicenseErrors lists the group's members whose licence from it is in error.
 	GroupLicenseErrors(ctx context.Context, groupID string) ([]directory.LicenseError, error)
+	// CreateTemporaryAccessPass gives a user a Temporary Access Pass, replacing any earlier one;
+	// the answer is the only place the pass is shown.
+	CreateTemporaryAccessPass(ctx context.Context, userID string, start time.Time, lifetimeMinutes int, usableOnce bool) (*directory.AccessPass, error)
+	// DeleteTemporaryAccessPass deletes a user's pass; one already gone is success.
+	DeleteTemporaryAccessPass(ctx context.Context, userID, passID string) error
+	// SendMail sends a message from the sender's mailbox (an id or userPrincipalName).
+	SendMail(ctx context.Context, senderID string, mail directory.Mail) error
 }
 
 // errPending says a membership waits for one of its ends to be created.
@@ -140,6 +147,12 @@ type Writer struct {
 	// batch: their members in error are read again then (see refreshLicenseErrors).
 	licensedGroups map[string]licensedGroup
 	membersChanged map[string]bool
+	// deliveries are the first-day passes delivered, by worker id (see firstDayCredential).
+	deliveries map[string]*orgsyncv1.CredentialDelivery
+	// mailSender is the mailbox first-day passes are sent from, and webhook the ticketing
+	// system they go to instead; neither: none are made.
+	mailSender string
+	webhook    FirstDayWebhook
 }
 
 // pauseAfterForbidden consecutive refusals of the credentials, on any objects, pause the writer:
@@ -192,6 +205,11 @@ type Options struct {
 	// there is none. With it, a redelivered revision older than one applied is replaced by the
 	// newest desired state (see converge.Engine.Decode); without it, it is dropped.
 	Latest converge.Latest
+	// FirstDayMailSender is the mailbox (userPrincipalName or object id) that sends a new hire's
+	// first-day Temporary Access Pass to their manager. Empty: no first-day pass is made.
+	FirstDayMailSender string
+	// FirstDayWebhook, when set, receives first-day passes instead of the manager's mailbox.
+	FirstDayWebhook FirstDayWebhook
 }
 
 // New returns a Writer.
@@ -209,6 +227,7 @@ func New(dir Directory, sender converge.Sender, logger *slog.Logger, opts ...Opt
 		unmanaged: map[string]bool{}, pausedRetry: 30 * time.Second,
 		lagWait: 15 * time.Second, gathering: map[string]*gatheringGroup{},
 		licensedGroups: map[string]licensedGroup{}, membersChanged: map[string]bool{},
+		deliveries: map[string]*orgsyncv1.CredentialDelivery{},
 	}
 	w.engine.Now = func() time.Time { return w.now() }
 	for _, o := range opts {
@@ -220,6 +239,12 @@ func New(dir Directory, sender converge.Sender, logger *slog.Logger, opts ...Opt
 		}
 		if o.GatherWindow > 0 {
 			w.gatherWindow = o.GatherWindow
+		}
+		if o.FirstDayMailSender != "" {
+			w.mailSender = o.FirstDayMailSender
+		}
+		if o.FirstDayWebhook != nil {
+			w.webhook = o.FirstDayWebhook
 		}
 		for _, domain := range o.ManagedDomains {
 			if domain = strings.ToLower(strings.TrimSpace(domain)); domain != "" {
@@ -256,6 +281,9 @@ func (w *Writer) Seed(result *orgsyncv1.WriterResult, path string) {
 	w.engine.Seed(path, result.GetRevision())
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if delivery := result.GetCredentialDelivery(); delivery != nil && result.GetKind() == orgsyncv1.ObjectKind_OBJECT_KIND_USER {
+		w.deliveries[result.GetKey()] = delivery
+	}
 	if result.GetObjectId() == "" {
 		return
 	}
@@ -608,6 +636,12 @@ func (w *Writer) finish(ctx context.Context, msg jetstream.Msg, obj *orgsyncv1.D
 	w.mu.Lock()
 	delete(w.lostCreates, path)
 	w.mu.Unlock()
+	if user := obj.GetUser(); user != nil && msg != nil && !obj.GetTombstone() {
+		if wait := w.untilFirstDay(user); wait > 0 {
+			// The user is written and reported; its first-day pass waits for the day.
+			return stream.Retry(wait, fmt.Errorf("%s: %w", path, errBeforeFirstDay))
+		}
+	}
 	if result.GetManagerLinkPending() && msg != nil && attempt < managerGiveUpAfter {
 		// The user is written and reported; only the link waits. The message comes back, ever
 		// less often, until the manager's account exists (see applyManager).
@@ -772,6 +806,9 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 		return nil, err
 	}
 	if err := w.applyManager(ctx, desired, current.ID, justCreated, attempt, result); err != nil {
+		return nil, err
+	}
+	if err := w.firstDayCredential(ctx, desired, current.ID, result); err != nil {
 		return nil, err
 	}
 	if len(result.Operations) > 0 {

@@ -242,6 +242,13 @@ func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target
 		// a replay, so the writers do not revoke again (see DesiredUser.access_revoked_at).
 		user.AccessRevokedAt = timestamppb.New(d.leave)
 	}
+	if first := m.pol.Lifecycle.FirstDayCredential; first.Enabled && target == orgsyncv1.Target_TARGET_ENTRA && phase == PhaseActive && !d.start.IsZero() {
+		// The first day's start, HR's date: the same after a restart or a replay, so the writer
+		// does not make a second pass for it (see DesiredUser.first_day_credential).
+		user.FirstDayCredential = &orgsyncv1.FirstDayCredential{
+			FirstDayAt: timestamppb.New(d.start), LifetimeMinutes: int32(first.LifetimeMinutes), IsUsableOnce: first.UsableOnce,
+		}
+	}
 	targetName := TargetName(target)
 	if target == orgsyncv1.Target_TARGET_AD {
 		user.Attributes = map[string]string{identifier.PropertySAMAccountName: ids.SAMAccountName}

@@ -144,6 +144,20 @@ type Lifecycle struct {
 	// Entra sign-in sessions are revoked and their AD password is set to a random value
 	// (lifecycle.revokeAccess; docs/access.md).
 	RevokeAccess AccessRevocation
+	// FirstDayCredential asks for a Temporary Access Pass for each new hire on their first day
+	// (lifecycle.firstDayCredential; docs/access.md).
+	FirstDayCredential FirstDayCredential
+}
+
+// FirstDayCredential is the policy of the first-day Temporary Access Pass.
+type FirstDayCredential struct {
+	// Enabled turns it on; off by default.
+	Enabled bool
+	// LifetimeMinutes is the pass's lifetime: 10 to 43200 (Graph's bounds; the tenant's own
+	// Temporary Access Pass policy may allow less). Default 480.
+	LifetimeMinutes int
+	// UsableOnce makes the pass good for one sign-in; default true.
+	UsableOnce bool
 }
 
 // AccessRevocation says when a leaver's disable also revokes their sessions and password.
@@ -440,7 +454,7 @@ func (p *parser) policy(root *yaml.Node) (*Policy, error) {
 		File:      p.problems.File,
 		Location:  time.UTC,
 		Mapping:   map[string]map[string]*Expr{},
-		Lifecycle: Lifecycle{PreCreateDays: 7, LeaverMode: LeaverDisable},
+		Lifecycle: Lifecycle{PreCreateDays: 7, LeaverMode: LeaverDisable, FirstDayCredential: FirstDayCredential{LifetimeMinutes: 480, UsableOnce: true}},
 		Guard:     Guard{MaxChanges: 500, MaxShare: 0.2, MinChangesForShare: 10, Window: time.Hour},
 	}
 	if n, ok := top["timezone"]; ok {
@@ -784,7 +798,7 @@ func (p *parser) lifecycle(n *yaml.Node, pol *Policy) error {
 	if n == nil {
 		return nil
 	}
-	f, err := p.fields(n, "lifecycle", "preCreateDays", "leaverMode", "membershipGrace", "disableAt", "revokeAccess")
+	f, err := p.fields(n, "lifecycle", "preCreateDays", "leaverMode", "membershipGrace", "disableAt", "revokeAccess", "firstDayCredential")
 	if err != nil {
 		return err
 	}
@@ -833,7 +847,36 @@ func (p *parser) lifecycle(n *yaml.Node, pol *Policy) error {
 			l.RevokeAccess = revocation
 		}
 	}
+	if v, ok := f["firstDayCredential"]; ok {
+		p.firstDayCredential(v, &l.FirstDayCredential)
+	}
 	return nil
+}
+
+// firstDayCredential reads lifecycle.firstDayCredential: enabled, lifetimeMinutes, usableOnce.
+func (p *parser) firstDayCredential(n *yaml.Node, c *FirstDayCredential) {
+	f, err := p.fields(n, "lifecycle.firstDayCredential", "enabled", "lifetimeMinutes", "usableOnce")
+	if !p.keep(err) {
+		return
+	}
+	if v, ok := f["enabled"]; ok {
+		on, err := p.boolValue(v, "lifecycle.firstDayCredential.enabled")
+		if p.keep(err) {
+			c.Enabled = on
+		}
+	}
+	if v, ok := f["lifetimeMinutes"]; ok {
+		minutes, err := p.intValue(v, "lifecycle.firstDayCredential.lifetimeMinutes", 10, 43200)
+		if p.keep(err) {
+			c.LifetimeMinutes = minutes
+		}
+	}
+	if v, ok := f["usableOnce"]; ok {
+		once, err := p.boolValue(v, "lifecycle.firstDayCredential.usableOnce")
+		if p.keep(err) {
+			c.UsableOnce = once
+		}
+	}
 }
 
 func (p *parser) guard(n *yaml.Node, pol *Policy) error {

@@ -134,6 +134,7 @@ func TestBadPolicyStopsWithFileLineAndReason(t *testing.T) {
 		{"bad leaver mode", "lifecycle:\n  leaverMode: delete\n", 2, "lifecycle.leaverMode must be"},
 		{"licence SKU not a GUID", "groups:\n  licenses:\n    unit-sales:\n      - skuId: E3\n", 4, `groups.licenses.unit-sales.skuId must be a GUID (as Graph's subscribedSkus lists it), not "E3"`},
 		{"bad access revocation", "lifecycle:\n  revokeAccess: sometimes\n", 2, `lifecycle.revokeAccess must be terminations, allLeavers or never, not "sometimes"`},
+		{"first-day pass lifetime over 30 days", "lifecycle:\n  firstDayCredential:\n    lifetimeMinutes: 50000\n", 3, `lifecycle.firstDayCredential.lifetimeMinutes must be a whole number from 10 to 43200, not "50000"`},
 		{"bad share", "guard:\n  maxShare: 1.5\n", 2, "guard.maxShare must be a share"},
 		{"duplicate rule key", "groups:\n  rules:\n    - {key: a, filter: 'true'}\n    - {key: a, filter: 'true'}\n", 4, `rule group key "a" is used twice`},
 		{"multi-line CEL error", "scope: |\n  worker.location == \"London\" &&\n  worker.nope\n", 3, "undefined field 'nope'"},
@@ -309,7 +310,7 @@ func TestEveryProblemOfAFileAtOnce(t *testing.T) {
 			`8: duplicate key "jobTitle" in mapping.entra`,
 			`11: groups.rules[sales].filter: CEL: Syntax error: token recognition error at: '= ' (in "worker.department = \"Sales\"")`,
 			`12: rule group key "sales" is used twice`,
-			`14: unknown key "graceDays" in lifecycle (allowed: preCreateDays, leaverMode, membershipGrace, disableAt, revokeAccess)`,
+			`14: unknown key "graceDays" in lifecycle (allowed: preCreateDays, leaverMode, membershipGrace, disableAt, revokeAccess, firstDayCredential)`,
 			`16: guard.window must be a duration such as 30d, 12h or 90m, not "a while"`,
 		}},
 	} {

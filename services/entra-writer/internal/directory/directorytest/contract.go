@@ -43,6 +43,9 @@ type Directory interface {
 	AssignGroupLicenses(ctx context.Context, groupID string, add []directory.License, remove []string) error
 	// GroupLicenseErrors lists the group's members whose licence from it is in error.
 	GroupLicenseErrors(ctx context.Context, groupID string) ([]directory.LicenseError, error)
+	CreateTemporaryAccessPass(ctx context.Context, userID string, start time.Time, lifetimeMinutes int, usableOnce bool) (*directory.AccessPass, error)
+	DeleteTemporaryAccessPass(ctx context.Context, userID, passID string) error
+	SendMail(ctx context.Context, senderID string, mail directory.Mail) error
 }
 
 // Managers returns a user's manager id, read from the directory's own state.
@@ -345,6 +348,69 @@ func RunContract(t *testing.T, newDirectory func(t *testing.T) (Directory, Membe
 		}
 		if err := dir.RevokeSignInSessions(ctx, "00000000-0000-4000-8000-00000000dead"); directory.ClassOf(err) != directory.ClassNotFound {
 			t.Errorf("revoking an unknown user's sessions: %v, want not found", err)
+		}
+	})
+
+	t.Run("temporary access pass: created with its secret, refused outside the lifetimes, deleted", func(t *testing.T) {
+		dir, _, _ := newDirectory(t)
+		ctx := t.Context()
+		created, err := dir.CreateUser(ctx, jane, "Xy7!initial-password-Q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now().UTC().Truncate(time.Second)
+		pass, err := dir.CreateTemporaryAccessPass(ctx, created.ID, start, 60, true)
+		if err != nil {
+			t.Fatalf("creating a pass: %v", err)
+		}
+		if pass.ID == "" || pass.Secret.Empty() || pass.LifetimeMinutes != 60 || !pass.IsUsableOnce || !pass.Start.Equal(start) {
+			t.Errorf("pass = id %q, secret empty %v, %d minutes, once %v, start %v; want an id, a secret, 60, true, %v",
+				pass.ID, pass.Secret.Empty(), pass.LifetimeMinutes, pass.IsUsableOnce, pass.Start, start)
+		}
+		if shown := fmt.Sprintf("%v %+v %s", pass.Secret, *pass, pass.Secret); strings.Contains(shown, pass.Secret.Reveal()) {
+			t.Errorf("printing the pass shows its secret: %s", shown)
+		}
+		if _, err := dir.CreateTemporaryAccessPass(ctx, created.ID, start, 5, true); directory.ClassOf(err) != directory.ClassInvalid {
+			t.Errorf("a 5-minute pass: %v, want invalid", err)
+		}
+		if _, err := dir.CreateTemporaryAccessPass(ctx, "00000000-0000-4000-8000-00000000dead", start, 60, true); directory.ClassOf(err) != directory.ClassNotFound {
+			t.Errorf("a pass for an unknown user: %v, want not found", err)
+		}
+		if err := dir.DeleteTemporaryAccessPass(ctx, created.ID, pass.ID); err != nil {
+			t.Errorf("deleting the pass: %v", err)
+		}
+		if err := dir.DeleteTemporaryAccessPass(ctx, created.ID, pass.ID); err != nil {
+			t.Errorf("deleting the pass again: %v, want success", err)
+		}
+	})
+
+	t.Run("send mail: from a mailbox, refused without one or without recipients", func(t *testing.T) {
+		dir, _, _ := newDirectory(t)
+		ctx := t.Context()
+		withMailbox := jane
+		withMailbox.Mail = "jane.doe@corp.example.com"
+		sender, err := dir.CreateUser(ctx, withMailbox, "Xy7!initial-password-Q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		noMailbox := jane
+		noMailbox.UserPrincipalName, noMailbox.MailNickname, noMailbox.EmployeeID, noMailbox.Mail = "no.mailbox@corp.example.com", "no.mailbox", "E-NOMAIL", ""
+		other, err := dir.CreateUser(ctx, noMailbox, "Xy7!initial-password-Q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		message := directory.Mail{To: []string{"manager@corp.example.test"}, Subject: "Welcome", Body: "Hello"}
+		if err := dir.SendMail(ctx, sender.ID, message); err != nil {
+			t.Errorf("sending from a mailbox: %v", err)
+		}
+		if err := dir.SendMail(ctx, withMailbox.UserPrincipalName, message); err != nil {
+			t.Errorf("sending from a mailbox named by userPrincipalName: %v", err)
+		}
+		if err := dir.SendMail(ctx, other.ID, message); directory.ClassOf(err) != directory.ClassInvalid {
+			t.Errorf("sending from a user without a mailbox: %v, want invalid", err)
+		}
+		if err := dir.SendMail(ctx, sender.ID, directory.Mail{Subject: "Welcome", Body: "Hello"}); directory.ClassOf(err) != directory.ClassInvalid {
+			t.Errorf("sending without recipients: %v, want invalid", err)
 		}
 	})
 

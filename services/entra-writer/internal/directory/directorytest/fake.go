@@ -27,6 +27,10 @@ type Fake struct {
 	deleted map[string]directory.User
 	// skus are the subscriptions (Subscribe): prepaid units and service plans by SKU id.
 	skus map[string]fakeSku
+	// passes are the users' Temporary Access Passes, by user id.
+	passes map[string]directory.AccessPass
+	// mail is every message SendMail accepted.
+	mail []FakeMail
 	// Writes counts successful write calls by operation, e.g. "user.create".
 	Writes map[string]int
 	// Fail, when set, is consulted before each call; a non-nil error is returned instead.
@@ -38,7 +42,7 @@ func NewFake() *Fake {
 	return &Fake{
 		users: map[string]directory.User{}, groups: map[string]directory.Group{}, members: map[string]map[string]bool{},
 		manager: map[string]string{}, deleted: map[string]directory.User{}, Writes: map[string]int{},
-		skus: map[string]fakeSku{},
+		skus: map[string]fakeSku{}, passes: map[string]directory.AccessPass{},
 	}
 }
 
@@ -586,4 +590,95 @@ func checkMapped(op string, attrs directory.UserAttributes) error {
 
 func isCountryCode(s string) bool {
 	return len(s) == 2 && strings.IndexFunc(s, func(r rune) bool { return (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') }) < 0
+}
+
+// FakeMail is a message the Fake's SendMail accepted.
+type FakeMail struct {
+	Sender string
+	directory.Mail
+}
+
+// CreateTemporaryAccessPass implements the Directory port: one pass per user, a new one replaces
+// the previous; a lifetime outside 10 to 43200 minutes is refused as Graph refuses it.
+func (f *Fake) CreateTemporaryAccessPass(_ context.Context, userID string, start time.Time, lifetimeMinutes int, usableOnce bool) (*directory.AccessPass, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("user.temporary-access-pass.create"); err != nil {
+		return nil, err
+	}
+	if _, ok := f.users[userID]; !ok {
+		return nil, notFound("user.temporary-access-pass.create", userID)
+	}
+	if lifetimeMinutes < 10 || lifetimeMinutes > 43200 {
+		return nil, &directory.Error{Op: "user.temporary-access-pass.create", Class: directory.ClassInvalid, Status: 400, Code: "BadRequest",
+			Message: "Invalid value specified for property 'lifetimeInMinutes'.", Property: "lifetimeInMinutes"}
+	}
+	id := f.newID()
+	pass := directory.AccessPass{ID: id, Secret: directory.NewSecret("fake-pass-" + id), Start: start, LifetimeMinutes: lifetimeMinutes, IsUsableOnce: usableOnce}
+	f.passes[userID] = pass
+	f.Writes["user.temporary-access-pass.create"]++
+	return &pass, nil
+}
+
+// DeleteTemporaryAccessPass implements the Directory port.
+func (f *Fake) DeleteTemporaryAccessPass(_ context.Context, userID, passID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("user.temporary-access-pass.delete"); err != nil {
+		return err
+	}
+	if pass, ok := f.passes[userID]; ok && pass.ID == passID {
+		delete(f.passes, userID)
+		f.Writes["user.temporary-access-pass.delete"]++
+	}
+	return nil
+}
+
+// SendMail implements the Directory port: the sender must be a user with a mail address, and
+// the message must have a recipient.
+func (f *Fake) SendMail(_ context.Context, senderID string, mail directory.Mail) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("mail.send"); err != nil {
+		return err
+	}
+	sender, ok := f.users[senderID]
+	if !ok {
+		for _, u := range f.users {
+			if strings.EqualFold(u.UserPrincipalName, senderID) {
+				sender, ok = u, true
+			}
+		}
+	}
+	if !ok || sender.Mail == "" {
+		return &directory.Error{Op: "mail.send", Class: directory.ClassInvalid, Status: 404, Code: "MailboxNotEnabledForRESTAPI",
+			Message: "The mailbox is either inactive, soft-deleted, or is hosted on-premise."}
+	}
+	if len(mail.To) == 0 {
+		return &directory.Error{Op: "mail.send", Class: directory.ClassInvalid, Status: 400, Code: "ErrorInvalidRecipients",
+			Message: "At least one recipient is not valid., A message can't be sent because it contains no recipients."}
+	}
+	f.mail = append(f.mail, FakeMail{Sender: senderID, Mail: directory.Mail{To: slices.Clone(mail.To), Subject: mail.Subject, Body: mail.Body}})
+	f.Writes["mail.send"]++
+	return nil
+}
+
+// AccessPass returns a user's pass, if any.
+func (f *Fake) AccessPass(userID string) (directory.AccessPass, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pass, ok := f.passes[userID]
+	return pass, ok
+}
+
+// SentMail returns a copy of every message accepted.
+func (f *Fake) SentMail() []FakeMail {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]FakeMail, len(f.mail))
+	for i, m := range f.mail {
+		m.To = slices.Clone(m.To)
+		out[i] = m
+	}
+	return out
 }
