@@ -618,3 +618,31 @@ func wantSecretVolume(t *testing.T, r rendered, component, secret string) {
 	}
 	t.Errorf("%s does not mount Secret %s", component, secret)
 }
+
+// TestFirstDayCredentialChannel: entraWriter.firstDayCredential reaches entra-writer as the
+// ENTRA_FIRST_DAY_* variables, the webhook's signing secret from its Secret and never as a
+// value; without it, none is set.
+func TestFirstDayCredentialChannel(t *testing.T) {
+	production := filepath.Join(examplesDir, "values-production.yaml")
+	vars := env(t, renderObjects(t, "--values", production), "entra-writer")
+	for name := range vars {
+		if strings.HasPrefix(name, "ENTRA_FIRST_DAY_") {
+			t.Errorf("%s set without entraWriter.firstDayCredential", name)
+		}
+	}
+
+	vars = env(t, renderObjects(t, "--values", production, "--set", "entraWriter.firstDayCredential.mailSender=onboarding@corp.example.com"), "entra-writer")
+	wantEnv(t, vars, "ENTRA_FIRST_DAY_MAIL_SENDER", "onboarding@corp.example.com")
+
+	vars = env(t, renderObjects(t, "--values", production,
+		"--set", "entraWriter.firstDayCredential.webhook.url=https://tickets.example.com/hooks/orgsync",
+		"--set", "entraWriter.firstDayCredential.webhook.name=servicedesk",
+		"--set", "entraWriter.firstDayCredential.webhook.secret.existingSecret=orgsync-first-day"), "entra-writer")
+	wantEnv(t, vars, "ENTRA_FIRST_DAY_WEBHOOK_URL", "https://tickets.example.com/hooks/orgsync")
+	wantEnv(t, vars, "ENTRA_FIRST_DAY_WEBHOOK_NAME", "servicedesk")
+	secret := vars["ENTRA_FIRST_DAY_WEBHOOK_SECRET"]
+	if secret.Value != "" || secret.ValueFrom == nil || secret.ValueFrom.SecretKeyRef == nil ||
+		secret.ValueFrom.SecretKeyRef.Name != "orgsync-first-day" || secret.ValueFrom.SecretKeyRef.Key != "webhook-secret" {
+		t.Errorf("ENTRA_FIRST_DAY_WEBHOOK_SECRET = %+v, want key webhook-secret of Secret orgsync-first-day", secret)
+	}
+}
