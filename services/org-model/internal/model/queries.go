@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -49,9 +50,7 @@ func (m *Model) WorkerIDs(after, unitID string, limit int) (ids []string, more b
 	defer m.mu.RUnlock()
 	var all []string
 	if unitID != "" {
-		for _, id := range m.workersByUnit.of(unitID) {
-			all = append(all, id)
-		}
+		all = slices.Clone(m.workersByUnit.of(unitID))
 	} else {
 		all = make([]string, 0, len(m.workers))
 		for id := range m.workers {
@@ -181,10 +180,7 @@ func (m *Model) why(st *workerState, directGroup string) string {
 			}
 		}
 	case directGroup == PeopleManagersGroup:
-		reports := make([]string, 0, len(m.reportsOf.of(st.id)))
-		for _, id := range m.reportsOf.of(st.id) {
-			reports = append(reports, id)
-		}
+		reports := slices.Clone(m.reportsOf.of(st.id))
 		sort.Strings(reports)
 		return "HR names the worker as manager of " + strings.Join(reports, ", ")
 	case directGroup == UnitManagersGroup:
