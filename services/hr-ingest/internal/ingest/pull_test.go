@@ -363,7 +363,12 @@ func TestNotificationPulls(t *testing.T) {
 				if rec := f.do(t, vendor.notification(t, "revoked", "1005", false, true)); rec.Code != http.StatusAccepted {
 					t.Fatalf("status %d, want 202: %s", rec.Code, rec.Body)
 				}
-				eventually(t, "the notification is parked", func() bool { return f.status(t, "revoked").Parked == 1 })
+				// Parking stores the notification on its parked subject before it takes it off
+				// the pending one, so for a moment it is both: wait for the end state.
+				eventually(t, "the notification is parked and no longer pending", func() bool {
+					s := f.status(t, "revoked")
+					return s.Parked == 1 && s.Pending == 0
+				})
 				got := f.status(t, "revoked")
 				if got.Pending != 0 || got.LastErrorClass != notify.ClassUnauthorized {
 					t.Errorf("status %+v, want nothing pending and last error %q", got, notify.ClassUnauthorized)
