@@ -270,6 +270,12 @@ const (
 	AccessRequestKind_ACCESS_REQUEST_KIND_UNSPECIFIED AccessRequestKind = 0
 	// ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP: membership of group_key until end_date.
 	AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP AccessRequestKind = 1
+	// ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS: a one-time Temporary Access Pass in Entra ID,
+	// delivered to the configured channel (the worker's manager's mailbox or a signed webhook).
+	AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS AccessRequestKind = 2
+	// ACCESS_REQUEST_KIND_PASSWORD_RESET: a random Entra ID password, to be changed at the next
+	// sign-in, delivered to the configured channel.
+	AccessRequestKind_ACCESS_REQUEST_KIND_PASSWORD_RESET AccessRequestKind = 3
 )
 
 // Enum value maps for AccessRequestKind.
@@ -277,10 +283,14 @@ var (
 	AccessRequestKind_name = map[int32]string{
 		0: "ACCESS_REQUEST_KIND_UNSPECIFIED",
 		1: "ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP",
+		2: "ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS",
+		3: "ACCESS_REQUEST_KIND_PASSWORD_RESET",
 	}
 	AccessRequestKind_value = map[string]int32{
-		"ACCESS_REQUEST_KIND_UNSPECIFIED":          0,
-		"ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP": 1,
+		"ACCESS_REQUEST_KIND_UNSPECIFIED":           0,
+		"ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP":  1,
+		"ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS": 2,
+		"ACCESS_REQUEST_KIND_PASSWORD_RESET":        3,
 	}
 )
 
@@ -2270,10 +2280,12 @@ type AccessRequest struct {
 	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	State     AccessRequestState     `protobuf:"varint,10,opt,name=state,proto3,enum=orgsync.v1.AccessRequestState" json:"state,omitempty"`
 	// decided_by and decided_at are set once approved or rejected (decided_at also on expiry).
-	DecidedBy     *Principal             `protobuf:"bytes,11,opt,name=decided_by,json=decidedBy,proto3" json:"decided_by,omitempty"`
-	DecidedAt     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DecidedBy *Principal             `protobuf:"bytes,11,opt,name=decided_by,json=decidedBy,proto3" json:"decided_by,omitempty"`
+	DecidedAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	// lifetime_minutes is a Temporary Access Pass's lifetime.
+	LifetimeMinutes int32 `protobuf:"varint,13,opt,name=lifetime_minutes,json=lifetimeMinutes,proto3" json:"lifetime_minutes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *AccessRequest) Reset() {
@@ -2390,6 +2402,13 @@ func (x *AccessRequest) GetDecidedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AccessRequest) GetLifetimeMinutes() int32 {
+	if x != nil {
+		return x.LifetimeMinutes
+	}
+	return 0
+}
+
 type RequestAccessRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Kind     AccessRequestKind      `protobuf:"varint,1,opt,name=kind,proto3,enum=orgsync.v1.AccessRequestKind" json:"kind,omitempty"`
@@ -2400,8 +2419,10 @@ type RequestAccessRequest struct {
 	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	// approval_window is how long the request waits for approval, in seconds; 0 means 24 hours.
 	ApprovalWindowSeconds int64 `protobuf:"varint,6,opt,name=approval_window_seconds,json=approvalWindowSeconds,proto3" json:"approval_window_seconds,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// lifetime_minutes is a Temporary Access Pass's lifetime, 10 to 1440; 0 means 60.
+	LifetimeMinutes int32 `protobuf:"varint,7,opt,name=lifetime_minutes,json=lifetimeMinutes,proto3" json:"lifetime_minutes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RequestAccessRequest) Reset() {
@@ -2472,6 +2493,13 @@ func (x *RequestAccessRequest) GetReason() string {
 func (x *RequestAccessRequest) GetApprovalWindowSeconds() int64 {
 	if x != nil {
 		return x.ApprovalWindowSeconds
+	}
+	return 0
+}
+
+func (x *RequestAccessRequest) GetLifetimeMinutes() int32 {
+	if x != nil {
+		return x.LifetimeMinutes
 	}
 	return 0
 }
@@ -4209,7 +4237,7 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\x15EndDelegationResponse\x126\n" +
 	"\n" +
 	"delegation\x18\x01 \x01(\v2\x16.orgsync.v1.DelegationR\n" +
-	"delegation\"\xbb\x04\n" +
+	"delegation\"\xe6\x04\n" +
 	"\rAccessRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x121\n" +
@@ -4227,14 +4255,16 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\n" +
 	"decided_by\x18\v \x01(\v2\x15.orgsync.v1.PrincipalR\tdecidedBy\x129\n" +
 	"\n" +
-	"decided_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\"\x80\x02\n" +
+	"decided_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\x12)\n" +
+	"\x10lifetime_minutes\x18\r \x01(\x05R\x0flifetimeMinutes\"\xab\x02\n" +
 	"\x14RequestAccessRequest\x121\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1d.orgsync.v1.AccessRequestKindR\x04kind\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x1b\n" +
 	"\tgroup_key\x18\x03 \x01(\tR\bgroupKey\x12+\n" +
 	"\bend_date\x18\x04 \x01(\v2\x10.orgsync.v1.DateR\aendDate\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x126\n" +
-	"\x17approval_window_seconds\x18\x06 \x01(\x03R\x15approvalWindowSeconds\"L\n" +
+	"\x17approval_window_seconds\x18\x06 \x01(\x03R\x15approvalWindowSeconds\x12)\n" +
+	"\x10lifetime_minutes\x18\a \x01(\x05R\x0flifetimeMinutes\"L\n" +
 	"\x15RequestAccessResponse\x123\n" +
 	"\arequest\x18\x01 \x01(\v2\x19.orgsync.v1.AccessRequestR\arequest\"\x1b\n" +
 	"\x19ListAccessRequestsRequest\"S\n" +
@@ -4380,10 +4410,12 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\x1cDELEGATION_STATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aDELEGATION_STATE_SCHEDULED\x10\x01\x12\x1b\n" +
 	"\x17DELEGATION_STATE_ACTIVE\x10\x02\x12\x1a\n" +
-	"\x16DELEGATION_STATE_ENDED\x10\x03*f\n" +
+	"\x16DELEGATION_STATE_ENDED\x10\x03*\xbd\x01\n" +
 	"\x11AccessRequestKind\x12#\n" +
 	"\x1fACCESS_REQUEST_KIND_UNSPECIFIED\x10\x00\x12,\n" +
-	"(ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP\x10\x01*\xc4\x01\n" +
+	"(ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP\x10\x01\x12-\n" +
+	")ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS\x10\x02\x12&\n" +
+	"\"ACCESS_REQUEST_KIND_PASSWORD_RESET\x10\x03*\xc4\x01\n" +
 	"\x12AccessRequestState\x12$\n" +
 	" ACCESS_REQUEST_STATE_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cACCESS_REQUEST_STATE_PENDING\x10\x01\x12!\n" +
