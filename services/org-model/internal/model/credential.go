@@ -40,7 +40,9 @@ func (m *Model) CheckCredentialRequest(workerID string, now time.Time) error {
 	return nil
 }
 
-func (m *Model) managesTarget(target orgsyncv1.Target) bool { return slices.Contains(m.targets, target) }
+func (m *Model) managesTarget(target orgsyncv1.Target) bool {
+	return slices.Contains(m.targets, target)
+}
 
 // RestoreHelpdeskCredentials puts the credentials of approved helpdesk requests, by worker id,
 // into the model at start, before the replay; for a worker with several, the newest approved.
