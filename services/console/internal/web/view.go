@@ -35,6 +35,7 @@ func parsePages() (*pages, error) {
 		// delegations and helpdesk requests (access.go)
 		"delegationState": delegationState,
 		"requestState":    requestState,
+		"requestWhat":     requestWhat,
 		"principal":       principalName,
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html")
