@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/orgsync/orgsync/pkg/auth"
+	"github.com/orgsync/orgsync/pkg/subject"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
 	"github.com/orgsync/orgsync/services/org-model/internal/clock"
 )
@@ -201,6 +202,20 @@ func TestHelpdeskCredentialNeedsASecondApprover(t *testing.T) {
 		t.Errorf("the AD user carries the credential: %v", ad.GetUser().GetHelpdeskCredential())
 	}
 
+	// entra-writer's report of the delivery shows on the request: where it went, never what.
+	delivery := &orgsyncv1.CredentialDelivery{AccessRequestId: request.GetRequestId(), Kind: wantCredential.GetKind(),
+		Channel: orgsyncv1.CredentialChannel_CREDENTIAL_CHANNEL_MANAGER_MAILBOX, ChannelName: "servicedesk@corp.example.com",
+		DeliveredAt: timestamppb.New(t0.Add(time.Second))}
+	if _, err := h.pub.Publish(t.Context(), subject.ResultSubject("entra.user.E2"), "", &orgsyncv1.WriterResult{Target: orgsyncv1.Target_TARGET_ENTRA,
+		Kind: orgsyncv1.ObjectKind_OBJECT_KIND_USER, Key: "E2", Revision: user.GetRevision(), Outcome: orgsyncv1.Outcome_OUTCOME_APPLIED,
+		HelpdeskDelivery: delivery, Cause: user.GetCause()}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool {
+		list, err := approver.ListAccessRequests(t.Context(), &orgsyncv1.ListAccessRequestsRequest{})
+		return err == nil && proto.Equal(list.GetRequests()[0].GetCredentialDelivery(), delivery)
+	})
+
 	stop()
 	published := h.directoryLastSeq(t)
 	svc, stop = h.start(t, policyOption, withClock(fake))
@@ -228,6 +243,25 @@ func TestHelpdeskCredentialNeedsASecondApprover(t *testing.T) {
 	if got := user.GetUser().GetHelpdeskCredential(); got.GetKind() != orgsyncv1.HelpdeskCredentialKind_HELPDESK_CREDENTIAL_KIND_PASSWORD_RESET ||
 		!got.GetNotAfter().AsTime().Equal(t0.Add(3*time.Hour)) {
 		t.Errorf("the password reset's credential: %v", got)
+	}
+	// Nothing reported for the reset: once its window is over the request says it was not made,
+	// while the pass's delivery (read back from RESULTS after the restart) still shows.
+	fake.Advance(time.Hour)
+	list, err := approver.ListAccessRequests(t.Context(), &orgsyncv1.ListAccessRequestsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range list.GetRequests() {
+		switch r.GetRequestId() {
+		case reset.GetRequest().GetRequestId():
+			if !strings.HasPrefix(r.GetCredentialError(), "not made:") || r.GetCredentialDelivery() != nil {
+				t.Errorf("the undelivered reset after its window: %v", r)
+			}
+		case request.GetRequestId():
+			if !proto.Equal(r.GetCredentialDelivery(), delivery) {
+				t.Errorf("the delivered pass after a restart: %v", r)
+			}
+		}
 	}
 	stop()
 }

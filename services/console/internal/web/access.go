@@ -145,6 +145,19 @@ func requestWhat(r *orgsyncv1.AccessRequest) string {
 	return "membership of " + r.GetGroupKey()
 }
 
+// credentialOutcome says how an approved credential request's credential stands: where it went
+// (never what), or why it did not; "" when there is nothing to say.
+func credentialOutcome(r *orgsyncv1.AccessRequest) string {
+	if d := r.GetCredentialDelivery(); d != nil {
+		channel := "the manager's mailbox"
+		if d.GetChannel() == orgsyncv1.CredentialChannel_CREDENTIAL_CHANNEL_WEBHOOK {
+			channel = "the webhook " + d.GetChannelName()
+		}
+		return "delivered to " + channel + " at " + d.GetDeliveredAt().AsTime().UTC().Format("2006-01-02 15:04 UTC")
+	}
+	return r.GetCredentialError()
+}
+
 func requestState(s orgsyncv1.AccessRequestState) string {
 	return strings.ToLower(strings.TrimPrefix(s.String(), "ACCESS_REQUEST_STATE_"))
 }

@@ -184,12 +184,12 @@ func (c *cli) requests(ctx context.Context, rest []string) error {
 		return err
 	}
 	return c.print(resp, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "ID\tKIND\tWORKER\tGROUP\tUNTIL\tSTATE\tREQUESTED BY\tEXPIRES\tDECIDED BY\tREASON")
+		fmt.Fprintln(w, "ID\tKIND\tWORKER\tGROUP\tUNTIL\tSTATE\tREQUESTED BY\tEXPIRES\tDECIDED BY\tREASON\tCREDENTIAL")
 		for _, r := range resp.GetRequests() {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.GetRequestId(), enumName(r.GetKind(), "ACCESS_REQUEST_KIND_"),
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.GetRequestId(), enumName(r.GetKind(), "ACCESS_REQUEST_KIND_"),
 				r.GetWorkerId(), r.GetGroupKey(), formatDate(r.GetEndDate()),
 				enumName(r.GetState(), "ACCESS_REQUEST_STATE_"), who(r.GetRequestedBy()), ts(r.GetExpiresAt(), r.GetExpiresAt() != nil),
-				who(r.GetDecidedBy()), r.GetReason())
+				who(r.GetDecidedBy()), r.GetReason(), credentialOutcome(r))
 		}
 	})
 }
@@ -207,4 +207,20 @@ func (c *cli) decideRequest(decision orgsyncv1.Decision) func(context.Context, [
 			fmt.Fprintf(w, "request %s %s by %s\n", rest[0], enumName(resp.GetRequest().GetState(), "ACCESS_REQUEST_STATE_"), who(resp.GetRequest().GetDecidedBy()))
 		})
 	}
+}
+
+// credentialOutcome says how an approved credential request's credential stands: where it was
+// delivered (never what), or why not; "-" for anything else.
+func credentialOutcome(r *orgsyncv1.AccessRequest) string {
+	if d := r.GetCredentialDelivery(); d != nil {
+		to := d.GetChannelName()
+		if d.GetRecipientWorkerId() != "" {
+			to += " to " + d.GetRecipientWorkerId()
+		}
+		return fmt.Sprintf("delivered %s via %s (%s)", ts(d.GetDeliveredAt(), true), enumName(d.GetChannel(), "CREDENTIAL_CHANNEL_"), to)
+	}
+	if r.GetCredentialError() != "" {
+		return r.GetCredentialError()
+	}
+	return "-"
 }
