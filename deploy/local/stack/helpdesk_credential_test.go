@@ -249,3 +249,23 @@ func streamMessages(t *testing.T, s *stack.Stack) [][]byte {
 	}
 	return out
 }
+
+// resetPasswordIn finds the password a reset's mail carries and checks it is the account's
+// current password in the emulator, which must be changed at the next sign-in.
+func resetPasswordIn(t *testing.T, s *stack.Stack, userID, body string) string {
+	t.Helper()
+	const label = "New password: "
+	i := strings.Index(body, label)
+	if i < 0 {
+		t.Fatalf("the reset's mail names no password")
+	}
+	password, _, _ := strings.Cut(body[i+len(label):], "\n")
+	password = strings.TrimSpace(password)
+	if !s.Emulator.PasswordIs(userID, password) {
+		t.Fatalf("the mailed password is not the account's password")
+	}
+	if profile, ok := s.Emulator.PasswordProfile(userID); !ok || !profile.ForceChangePasswordNextSignIn {
+		t.Errorf("the reset password need not be changed at the next sign-in: %+v", profile)
+	}
+	return password
+}
