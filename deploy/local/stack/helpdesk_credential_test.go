@@ -39,8 +39,9 @@ func TestHelpdeskCredentialsEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	const sender = "servicedesk@corp.example.com"
 	logs := &syncBuffer{}
+	// Console starts the dev OIDC issuer too, whose tokens name the requester and the approver.
 	s, err := stack.Start(ctx, stack.Options{StoreDir: filepath.Join(dir, "js"), UPNDomain: "corp.example.com",
-		FirstDayMailSender: sender, LogWriter: logs, LogLevel: -4})
+		FirstDayMailSender: sender, LogWriter: logs, LogLevel: -4, Console: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestHelpdeskCredentialsEndToEnd(t *testing.T) {
 
 	operator, approver := as("oscar.operator", auth.Operator), as("alex.approver", auth.Approver)
 	asked, err := operator.RequestAccess(ctx, &orgsyncv1.RequestAccessRequest{Kind: orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS,
-		WorkerId: "E4001", LifetimeMinutes: 30, Reason: "INC-7001 lost phone"})
+		WorkerId: "E4001", LifetimeMinutes: 120, Reason: "INC-7001 lost phone"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +116,15 @@ func TestHelpdeskCredentialsEndToEnd(t *testing.T) {
 	if _, err := approver.DecideAccessRequest(ctx, &orgsyncv1.DecideAccessRequestRequest{RequestId: passRequest, Decision: orgsyncv1.Decision_DECISION_APPROVED}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, line := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(line, "E4001") || strings.Contains(line, "helpdesk") || strings.Contains(line, "ERROR") {
+					t.Log(line)
+				}
+			}
+		}
+	})
 	eventually(t, func() bool {
 		_, made := s.Emulator.AccessPass(userID)
 		return made && len(s.Emulator.SentMail()) > 0
@@ -125,8 +135,8 @@ func TestHelpdeskCredentialsEndToEnd(t *testing.T) {
 		!strings.Contains(mail[0].Body, pass.Secret) {
 		t.Fatalf("mail: %d messages, the first to %v from %s; want one to the manager from %s, with the pass", len(mail), mail[0].ToRecipients, mail[0].SenderPrincipalName, sender)
 	}
-	if pass.LifetimeInMinutes != 30 || !pass.IsUsableOnce {
-		t.Errorf("the pass: %d minutes, once %v; want the request's 30, once", pass.LifetimeInMinutes, pass.IsUsableOnce)
+	if pass.LifetimeInMinutes != 120 || !pass.IsUsableOnce {
+		t.Errorf("the pass: %d minutes, once %v; want the request's 120, once", pass.LifetimeInMinutes, pass.IsUsableOnce)
 	}
 	audited := auditedDelivery(t, ctx, approver, "E4001", passRequest, []string{pass.Secret})
 	if cause := audited.GetCause(); cause.GetRequestedBy().GetSubject() != "oscar.operator" || cause.GetApprovedBy().GetSubject() != "alex.approver" ||
@@ -153,6 +163,37 @@ func TestHelpdeskCredentialsEndToEnd(t *testing.T) {
 	audited = auditedDelivery(t, ctx, approver, "E4001", resetRequest, []string{pass.Secret, password})
 	if !slices.Contains(audited.GetResult().GetOperations(), "user.password.reset") || audited.GetCause().GetGrantReason() != "INC-7002 locked out" {
 		t.Errorf("audit of the reset: %v", prototext.Format(audited))
+	}
+
+	// A pass the tenant's policy refuses (the default policy's minimum is an hour) is not made,
+	// and the request says why, in Graph's words.
+	asked, err = operator.RequestAccess(ctx, &orgsyncv1.RequestAccessRequest{Kind: orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS,
+		WorkerId: "E4001", LifetimeMinutes: 30, Reason: "INC-7003 lost phone again"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := asked.GetRequest().GetRequestId()
+	if _, err := approver.DecideAccessRequest(ctx, &orgsyncv1.DecideAccessRequestRequest{RequestId: refused, Decision: orgsyncv1.Decision_DECISION_APPROVED}); err != nil {
+		t.Fatal(err)
+	}
+	var outcome *orgsyncv1.AccessRequest
+	eventually(t, func() bool {
+		list, err := operator.ListAccessRequests(ctx, &orgsyncv1.ListAccessRequestsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range list.GetRequests() {
+			if r.GetRequestId() == refused && r.GetCredentialError() != "" {
+				outcome = r
+			}
+			if r.GetRequestId() == passRequest && r.GetCredentialDelivery().GetRecipientWorkerId() != "M4001" {
+				t.Errorf("the delivered pass's request: %v", r)
+			}
+		}
+		return outcome != nil
+	})
+	if !strings.Contains(outcome.GetCredentialError(), "lifetimeInMinutes") {
+		t.Errorf("the refused pass's request says %q, want Graph's reason naming lifetimeInMinutes", outcome.GetCredentialError())
 	}
 
 	for _, secret := range []string{pass.Secret, password} {
