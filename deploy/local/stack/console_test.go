@@ -435,6 +435,36 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("notice after approving: %q", notice)
 		}
 		eventually(t, func() bool { return slices.Contains(groupMembers(s, "Org - Finance"), "E1101") })
+
+		// A credential is asked for on the same page and decided on the same approvals page.
+		if err := chromedp.Do(operator,
+			chromedp.SetValue(chromedp.CSS(`#credential-kind`), "tap"),
+			chromedp.SetValue(chromedp.CSS(`#lifetime`), "120"),
+			chromedp.SetValue(chromedp.CSS(`#credential-reason`), "INC-2 lost phone"),
+		); err != nil {
+			t.Fatal(err)
+		}
+		follow(t, operator, chromedp.CSS(`#request-credential`), func(location string) bool {
+			return strings.Contains(location, "/workers/E1101?done=request") && !strings.Contains(location, requestID)
+		})
+		requests, err = cs.api.ListAccessRequests(t.Context(), &orgsyncv1.ListAccessRequestsRequest{})
+		if err != nil || len(requests.GetRequests()) != 2 {
+			t.Fatalf("requests: %v, %v", requests, err)
+		}
+		pass := requests.GetRequests()[0] // newest first
+		if pass.GetKind() != orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS || pass.GetLifetimeMinutes() != 120 || pass.GetReason() != "INC-2 lost phone" {
+			t.Errorf("the credential request from the form: %v", pass)
+		}
+		if err := chromedp.Do(approver, chromedp.Navigate(s.ConsoleURL()+"/approvals"), chromedp.WaitVisible(chromedp.CSS("#request-"+pass.GetRequestId()))); err != nil {
+			t.Fatal(err)
+		}
+		if row := text(t, approver, "#request-"+pass.GetRequestId()); !strings.Contains(row, "Temporary Access Pass (120 min, one sign-in)") {
+			t.Errorf("the approvals page's row of the pass request: %q", row)
+		}
+		follow(t, approver, chromedp.CSS(`#approve-request-`+pass.GetRequestId()), func(location string) bool { return strings.Contains(location, "/approvals?done=") })
+		if notice := text(t, approver, "#notice"); !strings.Contains(notice, "request "+pass.GetRequestId()+" approved") {
+			t.Errorf("notice after approving the pass: %q", notice)
+		}
 	})
 
 	batch := leaveEngineering(t, cs)

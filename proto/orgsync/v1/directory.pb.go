@@ -125,6 +125,59 @@ func (ObjectKind) EnumDescriptor() ([]byte, []int) {
 	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{1}
 }
 
+// HelpdeskCredentialKind is the credential a helpdesk request asks a writer to make.
+type HelpdeskCredentialKind int32
+
+const (
+	HelpdeskCredentialKind_HELPDESK_CREDENTIAL_KIND_UNSPECIFIED HelpdeskCredentialKind = 0
+	// HELPDESK_CREDENTIAL_KIND_TEMPORARY_ACCESS_PASS: a Temporary Access Pass, usable once.
+	HelpdeskCredentialKind_HELPDESK_CREDENTIAL_KIND_TEMPORARY_ACCESS_PASS HelpdeskCredentialKind = 1
+	// HELPDESK_CREDENTIAL_KIND_PASSWORD_RESET: a new random password that must be changed at the
+	// next sign-in.
+	HelpdeskCredentialKind_HELPDESK_CREDENTIAL_KIND_PASSWORD_RESET HelpdeskCredentialKind = 2
+)
+
+// Enum value maps for HelpdeskCredentialKind.
+var (
+	HelpdeskCredentialKind_name = map[int32]string{
+		0: "HELPDESK_CREDENTIAL_KIND_UNSPECIFIED",
+		1: "HELPDESK_CREDENTIAL_KIND_TEMPORARY_ACCESS_PASS",
+		2: "HELPDESK_CREDENTIAL_KIND_PASSWORD_RESET",
+	}
+	HelpdeskCredentialKind_value = map[string]int32{
+		"HELPDESK_CREDENTIAL_KIND_UNSPECIFIED":           0,
+		"HELPDESK_CREDENTIAL_KIND_TEMPORARY_ACCESS_PASS": 1,
+		"HELPDESK_CREDENTIAL_KIND_PASSWORD_RESET":        2,
+	}
+)
+
+func (x HelpdeskCredentialKind) Enum() *HelpdeskCredentialKind {
+	p := new(HelpdeskCredentialKind)
+	*p = x
+	return p
+}
+
+func (x HelpdeskCredentialKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HelpdeskCredentialKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_orgsync_v1_directory_proto_enumTypes[2].Descriptor()
+}
+
+func (HelpdeskCredentialKind) Type() protoreflect.EnumType {
+	return &file_orgsync_v1_directory_proto_enumTypes[2]
+}
+
+func (x HelpdeskCredentialKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HelpdeskCredentialKind.Descriptor instead.
+func (HelpdeskCredentialKind) EnumDescriptor() ([]byte, []int) {
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{2}
+}
+
 // GroupKind says why a group exists.
 type GroupKind int32
 
@@ -168,11 +221,11 @@ func (x GroupKind) String() string {
 }
 
 func (GroupKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_orgsync_v1_directory_proto_enumTypes[2].Descriptor()
+	return file_orgsync_v1_directory_proto_enumTypes[3].Descriptor()
 }
 
 func (GroupKind) Type() protoreflect.EnumType {
-	return &file_orgsync_v1_directory_proto_enumTypes[2]
+	return &file_orgsync_v1_directory_proto_enumTypes[3]
 }
 
 func (x GroupKind) Number() protoreflect.EnumNumber {
@@ -181,7 +234,7 @@ func (x GroupKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use GroupKind.Descriptor instead.
 func (GroupKind) EnumDescriptor() ([]byte, []int) {
-	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{2}
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{3}
 }
 
 // MemberKind is what a membership points at.
@@ -218,11 +271,11 @@ func (x MemberKind) String() string {
 }
 
 func (MemberKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_orgsync_v1_directory_proto_enumTypes[3].Descriptor()
+	return file_orgsync_v1_directory_proto_enumTypes[4].Descriptor()
 }
 
 func (MemberKind) Type() protoreflect.EnumType {
-	return &file_orgsync_v1_directory_proto_enumTypes[3]
+	return &file_orgsync_v1_directory_proto_enumTypes[4]
 }
 
 func (x MemberKind) Number() protoreflect.EnumNumber {
@@ -231,7 +284,7 @@ func (x MemberKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MemberKind.Descriptor instead.
 func (MemberKind) EnumDescriptor() ([]byte, []int) {
-	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{3}
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{4}
 }
 
 // DesiredObject is the whole desired state of one directory object in one target, published by
@@ -612,6 +665,9 @@ type DesiredUser struct {
 	// first_day_credential, when set, asks for a Temporary Access Pass for the worker's first day
 	// (lifecycle.firstDayCredential; docs/access.md). Entra only.
 	FirstDayCredential *FirstDayCredential `protobuf:"bytes,23,opt,name=first_day_credential,json=firstDayCredential,proto3" json:"first_day_credential,omitempty"`
+	// helpdesk_credential, when set, asks for a credential an approved helpdesk request gives the
+	// worker (a Temporary Access Pass or a password reset; docs/helpdesk.md). Entra only.
+	HelpdeskCredential *HelpdeskCredential `protobuf:"bytes,24,opt,name=helpdesk_credential,json=helpdeskCredential,proto3" json:"helpdesk_credential,omitempty"`
 	// attributes holds further target attributes produced by the policy's mapping, by the target's own
 	// attribute name.
 	Attributes    map[string]string `protobuf:"bytes,30,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -810,6 +866,13 @@ func (x *DesiredUser) GetFirstDayCredential() *FirstDayCredential {
 	return nil
 }
 
+func (x *DesiredUser) GetHelpdeskCredential() *HelpdeskCredential {
+	if x != nil {
+		return x.HelpdeskCredential
+	}
+	return nil
+}
+
 func (x *DesiredUser) GetAttributes() map[string]string {
 	if x != nil {
 		return x.Attributes
@@ -885,6 +948,92 @@ func (x *FirstDayCredential) GetIsUsableOnce() bool {
 	return false
 }
 
+// HelpdeskCredential asks a writer to make a credential for a worker once, for an approved
+// helpdesk request, and deliver it to the configured recipient (never to a log, a stream or the
+// audit). Like FirstDayCredential it is level-triggered: the writer records the request it
+// delivered for (CredentialDelivery.access_request_id) and acts only for a request it has not
+// delivered, until not_after.
+type HelpdeskCredential struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// access_request_id is the approved request: the credential is made once per request.
+	AccessRequestId string                 `protobuf:"bytes,1,opt,name=access_request_id,json=accessRequestId,proto3" json:"access_request_id,omitempty"`
+	Kind            HelpdeskCredentialKind `protobuf:"varint,2,opt,name=kind,proto3,enum=orgsync.v1.HelpdeskCredentialKind" json:"kind,omitempty"`
+	// approved_at is when a second person approved the request.
+	ApprovedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=approved_at,json=approvedAt,proto3" json:"approved_at,omitempty"`
+	// not_after is when the request's credential is no longer made: a writer that meets it later
+	// (down for longer, a replay) makes none.
+	NotAfter *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	// lifetime_minutes is a Temporary Access Pass's lifetime.
+	LifetimeMinutes int32 `protobuf:"varint,5,opt,name=lifetime_minutes,json=lifetimeMinutes,proto3" json:"lifetime_minutes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *HelpdeskCredential) Reset() {
+	*x = HelpdeskCredential{}
+	mi := &file_orgsync_v1_directory_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HelpdeskCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HelpdeskCredential) ProtoMessage() {}
+
+func (x *HelpdeskCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_orgsync_v1_directory_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HelpdeskCredential.ProtoReflect.Descriptor instead.
+func (*HelpdeskCredential) Descriptor() ([]byte, []int) {
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *HelpdeskCredential) GetAccessRequestId() string {
+	if x != nil {
+		return x.AccessRequestId
+	}
+	return ""
+}
+
+func (x *HelpdeskCredential) GetKind() HelpdeskCredentialKind {
+	if x != nil {
+		return x.Kind
+	}
+	return HelpdeskCredentialKind_HELPDESK_CREDENTIAL_KIND_UNSPECIFIED
+}
+
+func (x *HelpdeskCredential) GetApprovedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ApprovedAt
+	}
+	return nil
+}
+
+func (x *HelpdeskCredential) GetNotAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotAfter
+	}
+	return nil
+}
+
+func (x *HelpdeskCredential) GetLifetimeMinutes() int32 {
+	if x != nil {
+		return x.LifetimeMinutes
+	}
+	return 0
+}
+
 // DesiredGroup is a security group as it should be.
 type DesiredGroup struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -908,7 +1057,7 @@ type DesiredGroup struct {
 
 func (x *DesiredGroup) Reset() {
 	*x = DesiredGroup{}
-	mi := &file_orgsync_v1_directory_proto_msgTypes[5]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1069,7 @@ func (x *DesiredGroup) String() string {
 func (*DesiredGroup) ProtoMessage() {}
 
 func (x *DesiredGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_directory_proto_msgTypes[5]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1082,7 @@ func (x *DesiredGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DesiredGroup.ProtoReflect.Descriptor instead.
 func (*DesiredGroup) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{5}
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DesiredGroup) GetGroupKey() string {
@@ -1005,7 +1154,7 @@ type GroupLicense struct {
 
 func (x *GroupLicense) Reset() {
 	*x = GroupLicense{}
-	mi := &file_orgsync_v1_directory_proto_msgTypes[6]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1166,7 @@ func (x *GroupLicense) String() string {
 func (*GroupLicense) ProtoMessage() {}
 
 func (x *GroupLicense) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_directory_proto_msgTypes[6]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +1179,7 @@ func (x *GroupLicense) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupLicense.ProtoReflect.Descriptor instead.
 func (*GroupLicense) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{6}
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GroupLicense) GetSkuId() string {
@@ -1060,7 +1209,7 @@ type DesiredMembership struct {
 
 func (x *DesiredMembership) Reset() {
 	*x = DesiredMembership{}
-	mi := &file_orgsync_v1_directory_proto_msgTypes[7]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1221,7 @@ func (x *DesiredMembership) String() string {
 func (*DesiredMembership) ProtoMessage() {}
 
 func (x *DesiredMembership) ProtoReflect() protoreflect.Message {
-	mi := &file_orgsync_v1_directory_proto_msgTypes[7]
+	mi := &file_orgsync_v1_directory_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1234,7 @@ func (x *DesiredMembership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DesiredMembership.ProtoReflect.Descriptor instead.
 func (*DesiredMembership) Descriptor() ([]byte, []int) {
-	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{7}
+	return file_orgsync_v1_directory_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DesiredMembership) GetGroupKey() string {
@@ -1147,7 +1296,7 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1d\n" +
 	"\n" +
-	"token_name\x18\x03 \x01(\tR\ttokenName\"\xd5\b\n" +
+	"token_name\x18\x03 \x01(\tR\ttokenName\"\xa6\t\n" +
 	"\vDesiredUser\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12'\n" +
 	"\x0faccount_enabled\x18\x02 \x01(\bR\x0eaccountEnabled\x12!\n" +
@@ -1177,7 +1326,8 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"\x0ebusiness_phone\x18\x14 \x01(\tR\rbusinessPhone\x12F\n" +
 	"\x11access_revoked_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x0faccessRevokedAt\x12\x1b\n" +
 	"\thr_source\x18\x16 \x01(\tR\bhrSource\x12P\n" +
-	"\x14first_day_credential\x18\x17 \x01(\v2\x1e.orgsync.v1.FirstDayCredentialR\x12firstDayCredential\x12G\n" +
+	"\x14first_day_credential\x18\x17 \x01(\v2\x1e.orgsync.v1.FirstDayCredentialR\x12firstDayCredential\x12O\n" +
+	"\x13helpdesk_credential\x18\x18 \x01(\v2\x1e.orgsync.v1.HelpdeskCredentialR\x12helpdeskCredential\x12G\n" +
 	"\n" +
 	"attributes\x18\x1e \x03(\v2'.orgsync.v1.DesiredUser.AttributesEntryR\n" +
 	"attributes\x1a=\n" +
@@ -1188,7 +1338,14 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"\ffirst_day_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"firstDayAt\x12)\n" +
 	"\x10lifetime_minutes\x18\x02 \x01(\x05R\x0flifetimeMinutes\x12$\n" +
-	"\x0eis_usable_once\x18\x03 \x01(\bR\fisUsableOnce\"\xbf\x02\n" +
+	"\x0eis_usable_once\x18\x03 \x01(\bR\fisUsableOnce\"\x99\x02\n" +
+	"\x12HelpdeskCredential\x12*\n" +
+	"\x11access_request_id\x18\x01 \x01(\tR\x0faccessRequestId\x126\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\".orgsync.v1.HelpdeskCredentialKindR\x04kind\x12;\n" +
+	"\vapproved_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"approvedAt\x127\n" +
+	"\tnot_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12)\n" +
+	"\x10lifetime_minutes\x18\x05 \x01(\x05R\x0flifetimeMinutes\"\xbf\x02\n" +
 	"\fDesiredGroup\x12\x1b\n" +
 	"\tgroup_key\x18\x01 \x01(\tR\bgroupKey\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.orgsync.v1.GroupKindR\x04kind\x12!\n" +
@@ -1216,7 +1373,11 @@ const file_orgsync_v1_directory_proto_rawDesc = "" +
 	"\x17OBJECT_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10OBJECT_KIND_USER\x10\x01\x12\x15\n" +
 	"\x11OBJECT_KIND_GROUP\x10\x02\x12\x1a\n" +
-	"\x16OBJECT_KIND_MEMBERSHIP\x10\x03*\x85\x01\n" +
+	"\x16OBJECT_KIND_MEMBERSHIP\x10\x03*\xa3\x01\n" +
+	"\x16HelpdeskCredentialKind\x12(\n" +
+	"$HELPDESK_CREDENTIAL_KIND_UNSPECIFIED\x10\x00\x122\n" +
+	".HELPDESK_CREDENTIAL_KIND_TEMPORARY_ACCESS_PASS\x10\x01\x12+\n" +
+	"'HELPDESK_CREDENTIAL_KIND_PASSWORD_RESET\x10\x02*\x85\x01\n" +
 	"\tGroupKind\x12\x1a\n" +
 	"\x16GROUP_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13GROUP_KIND_ORG_UNIT\x10\x01\x12\x15\n" +
@@ -1241,47 +1402,53 @@ func file_orgsync_v1_directory_proto_rawDescGZIP() []byte {
 	return file_orgsync_v1_directory_proto_rawDescData
 }
 
-var file_orgsync_v1_directory_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_orgsync_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_orgsync_v1_directory_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_orgsync_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_orgsync_v1_directory_proto_goTypes = []any{
 	(Target)(0),                   // 0: orgsync.v1.Target
 	(ObjectKind)(0),               // 1: orgsync.v1.ObjectKind
-	(GroupKind)(0),                // 2: orgsync.v1.GroupKind
-	(MemberKind)(0),               // 3: orgsync.v1.MemberKind
-	(*DesiredObject)(nil),         // 4: orgsync.v1.DesiredObject
-	(*Cause)(nil),                 // 5: orgsync.v1.Cause
-	(*Principal)(nil),             // 6: orgsync.v1.Principal
-	(*DesiredUser)(nil),           // 7: orgsync.v1.DesiredUser
-	(*FirstDayCredential)(nil),    // 8: orgsync.v1.FirstDayCredential
-	(*DesiredGroup)(nil),          // 9: orgsync.v1.DesiredGroup
-	(*GroupLicense)(nil),          // 10: orgsync.v1.GroupLicense
-	(*DesiredMembership)(nil),     // 11: orgsync.v1.DesiredMembership
-	nil,                           // 12: orgsync.v1.DesiredUser.AttributesEntry
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(HelpdeskCredentialKind)(0),   // 2: orgsync.v1.HelpdeskCredentialKind
+	(GroupKind)(0),                // 3: orgsync.v1.GroupKind
+	(MemberKind)(0),               // 4: orgsync.v1.MemberKind
+	(*DesiredObject)(nil),         // 5: orgsync.v1.DesiredObject
+	(*Cause)(nil),                 // 6: orgsync.v1.Cause
+	(*Principal)(nil),             // 7: orgsync.v1.Principal
+	(*DesiredUser)(nil),           // 8: orgsync.v1.DesiredUser
+	(*FirstDayCredential)(nil),    // 9: orgsync.v1.FirstDayCredential
+	(*HelpdeskCredential)(nil),    // 10: orgsync.v1.HelpdeskCredential
+	(*DesiredGroup)(nil),          // 11: orgsync.v1.DesiredGroup
+	(*GroupLicense)(nil),          // 12: orgsync.v1.GroupLicense
+	(*DesiredMembership)(nil),     // 13: orgsync.v1.DesiredMembership
+	nil,                           // 14: orgsync.v1.DesiredUser.AttributesEntry
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
 }
 var file_orgsync_v1_directory_proto_depIdxs = []int32{
 	0,  // 0: orgsync.v1.DesiredObject.target:type_name -> orgsync.v1.Target
-	5,  // 1: orgsync.v1.DesiredObject.cause:type_name -> orgsync.v1.Cause
-	7,  // 2: orgsync.v1.DesiredObject.user:type_name -> orgsync.v1.DesiredUser
-	9,  // 3: orgsync.v1.DesiredObject.group:type_name -> orgsync.v1.DesiredGroup
-	11, // 4: orgsync.v1.DesiredObject.membership:type_name -> orgsync.v1.DesiredMembership
-	13, // 5: orgsync.v1.Cause.computed_at:type_name -> google.protobuf.Timestamp
-	6,  // 6: orgsync.v1.Cause.approved_by:type_name -> orgsync.v1.Principal
-	6,  // 7: orgsync.v1.Cause.requested_by:type_name -> orgsync.v1.Principal
-	13, // 8: orgsync.v1.DesiredUser.employee_hire_date:type_name -> google.protobuf.Timestamp
-	13, // 9: orgsync.v1.DesiredUser.employee_leave_date_time:type_name -> google.protobuf.Timestamp
-	13, // 10: orgsync.v1.DesiredUser.access_revoked_at:type_name -> google.protobuf.Timestamp
-	8,  // 11: orgsync.v1.DesiredUser.first_day_credential:type_name -> orgsync.v1.FirstDayCredential
-	12, // 12: orgsync.v1.DesiredUser.attributes:type_name -> orgsync.v1.DesiredUser.AttributesEntry
-	13, // 13: orgsync.v1.FirstDayCredential.first_day_at:type_name -> google.protobuf.Timestamp
-	2,  // 14: orgsync.v1.DesiredGroup.kind:type_name -> orgsync.v1.GroupKind
-	10, // 15: orgsync.v1.DesiredGroup.licenses:type_name -> orgsync.v1.GroupLicense
-	3,  // 16: orgsync.v1.DesiredMembership.member_kind:type_name -> orgsync.v1.MemberKind
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	6,  // 1: orgsync.v1.DesiredObject.cause:type_name -> orgsync.v1.Cause
+	8,  // 2: orgsync.v1.DesiredObject.user:type_name -> orgsync.v1.DesiredUser
+	11, // 3: orgsync.v1.DesiredObject.group:type_name -> orgsync.v1.DesiredGroup
+	13, // 4: orgsync.v1.DesiredObject.membership:type_name -> orgsync.v1.DesiredMembership
+	15, // 5: orgsync.v1.Cause.computed_at:type_name -> google.protobuf.Timestamp
+	7,  // 6: orgsync.v1.Cause.approved_by:type_name -> orgsync.v1.Principal
+	7,  // 7: orgsync.v1.Cause.requested_by:type_name -> orgsync.v1.Principal
+	15, // 8: orgsync.v1.DesiredUser.employee_hire_date:type_name -> google.protobuf.Timestamp
+	15, // 9: orgsync.v1.DesiredUser.employee_leave_date_time:type_name -> google.protobuf.Timestamp
+	15, // 10: orgsync.v1.DesiredUser.access_revoked_at:type_name -> google.protobuf.Timestamp
+	9,  // 11: orgsync.v1.DesiredUser.first_day_credential:type_name -> orgsync.v1.FirstDayCredential
+	10, // 12: orgsync.v1.DesiredUser.helpdesk_credential:type_name -> orgsync.v1.HelpdeskCredential
+	14, // 13: orgsync.v1.DesiredUser.attributes:type_name -> orgsync.v1.DesiredUser.AttributesEntry
+	15, // 14: orgsync.v1.FirstDayCredential.first_day_at:type_name -> google.protobuf.Timestamp
+	2,  // 15: orgsync.v1.HelpdeskCredential.kind:type_name -> orgsync.v1.HelpdeskCredentialKind
+	15, // 16: orgsync.v1.HelpdeskCredential.approved_at:type_name -> google.protobuf.Timestamp
+	15, // 17: orgsync.v1.HelpdeskCredential.not_after:type_name -> google.protobuf.Timestamp
+	3,  // 18: orgsync.v1.DesiredGroup.kind:type_name -> orgsync.v1.GroupKind
+	12, // 19: orgsync.v1.DesiredGroup.licenses:type_name -> orgsync.v1.GroupLicense
+	4,  // 20: orgsync.v1.DesiredMembership.member_kind:type_name -> orgsync.v1.MemberKind
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_orgsync_v1_directory_proto_init() }
@@ -1299,8 +1466,8 @@ func file_orgsync_v1_directory_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_orgsync_v1_directory_proto_rawDesc), len(file_orgsync_v1_directory_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   9,
+			NumEnums:      5,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

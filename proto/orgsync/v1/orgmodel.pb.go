@@ -270,6 +270,12 @@ const (
 	AccessRequestKind_ACCESS_REQUEST_KIND_UNSPECIFIED AccessRequestKind = 0
 	// ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP: membership of group_key until end_date.
 	AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP AccessRequestKind = 1
+	// ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS: a one-time Temporary Access Pass in Entra ID,
+	// delivered to the configured channel (the worker's manager's mailbox or a signed webhook).
+	AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS AccessRequestKind = 2
+	// ACCESS_REQUEST_KIND_PASSWORD_RESET: a random Entra ID password, to be changed at the next
+	// sign-in, delivered to the configured channel.
+	AccessRequestKind_ACCESS_REQUEST_KIND_PASSWORD_RESET AccessRequestKind = 3
 )
 
 // Enum value maps for AccessRequestKind.
@@ -277,10 +283,14 @@ var (
 	AccessRequestKind_name = map[int32]string{
 		0: "ACCESS_REQUEST_KIND_UNSPECIFIED",
 		1: "ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP",
+		2: "ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS",
+		3: "ACCESS_REQUEST_KIND_PASSWORD_RESET",
 	}
 	AccessRequestKind_value = map[string]int32{
-		"ACCESS_REQUEST_KIND_UNSPECIFIED":          0,
-		"ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP": 1,
+		"ACCESS_REQUEST_KIND_UNSPECIFIED":           0,
+		"ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP":  1,
+		"ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS": 2,
+		"ACCESS_REQUEST_KIND_PASSWORD_RESET":        3,
 	}
 )
 
@@ -2270,10 +2280,20 @@ type AccessRequest struct {
 	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	State     AccessRequestState     `protobuf:"varint,10,opt,name=state,proto3,enum=orgsync.v1.AccessRequestState" json:"state,omitempty"`
 	// decided_by and decided_at are set once approved or rejected (decided_at also on expiry).
-	DecidedBy     *Principal             `protobuf:"bytes,11,opt,name=decided_by,json=decidedBy,proto3" json:"decided_by,omitempty"`
-	DecidedAt     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DecidedBy *Principal             `protobuf:"bytes,11,opt,name=decided_by,json=decidedBy,proto3" json:"decided_by,omitempty"`
+	DecidedAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	// lifetime_minutes is a Temporary Access Pass's lifetime.
+	LifetimeMinutes int32 `protobuf:"varint,13,opt,name=lifetime_minutes,json=lifetimeMinutes,proto3" json:"lifetime_minutes,omitempty"`
+	// credential_delivery is, for an approved Temporary Access Pass or password reset, where
+	// entra-writer delivered the credential (never the credential), once it has reported it. Set
+	// in the API's answers from the writer's newest result for the worker; not stored.
+	CredentialDelivery *CredentialDelivery `protobuf:"bytes,14,opt,name=credential_delivery,json=credentialDelivery,proto3" json:"credential_delivery,omitempty"`
+	// credential_error is, for an approved credential not delivered, entra-writer's reason (e.g.
+	// "the worker has no manager to deliver the credential to"), or "not made: …" once the
+	// request's credential window is over. Answer-only, like credential_delivery.
+	CredentialError string `protobuf:"bytes,15,opt,name=credential_error,json=credentialError,proto3" json:"credential_error,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *AccessRequest) Reset() {
@@ -2390,6 +2410,27 @@ func (x *AccessRequest) GetDecidedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AccessRequest) GetLifetimeMinutes() int32 {
+	if x != nil {
+		return x.LifetimeMinutes
+	}
+	return 0
+}
+
+func (x *AccessRequest) GetCredentialDelivery() *CredentialDelivery {
+	if x != nil {
+		return x.CredentialDelivery
+	}
+	return nil
+}
+
+func (x *AccessRequest) GetCredentialError() string {
+	if x != nil {
+		return x.CredentialError
+	}
+	return ""
+}
+
 type RequestAccessRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Kind     AccessRequestKind      `protobuf:"varint,1,opt,name=kind,proto3,enum=orgsync.v1.AccessRequestKind" json:"kind,omitempty"`
@@ -2400,8 +2441,10 @@ type RequestAccessRequest struct {
 	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	// approval_window is how long the request waits for approval, in seconds; 0 means 24 hours.
 	ApprovalWindowSeconds int64 `protobuf:"varint,6,opt,name=approval_window_seconds,json=approvalWindowSeconds,proto3" json:"approval_window_seconds,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// lifetime_minutes is a Temporary Access Pass's lifetime, 10 to 1440; 0 means 60.
+	LifetimeMinutes int32 `protobuf:"varint,7,opt,name=lifetime_minutes,json=lifetimeMinutes,proto3" json:"lifetime_minutes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RequestAccessRequest) Reset() {
@@ -2472,6 +2515,13 @@ func (x *RequestAccessRequest) GetReason() string {
 func (x *RequestAccessRequest) GetApprovalWindowSeconds() int64 {
 	if x != nil {
 		return x.ApprovalWindowSeconds
+	}
+	return 0
+}
+
+func (x *RequestAccessRequest) GetLifetimeMinutes() int32 {
+	if x != nil {
+		return x.LifetimeMinutes
 	}
 	return 0
 }
@@ -4209,7 +4259,7 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\x15EndDelegationResponse\x126\n" +
 	"\n" +
 	"delegation\x18\x01 \x01(\v2\x16.orgsync.v1.DelegationR\n" +
-	"delegation\"\xbb\x04\n" +
+	"delegation\"\xe2\x05\n" +
 	"\rAccessRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x121\n" +
@@ -4227,14 +4277,18 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\n" +
 	"decided_by\x18\v \x01(\v2\x15.orgsync.v1.PrincipalR\tdecidedBy\x129\n" +
 	"\n" +
-	"decided_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\"\x80\x02\n" +
+	"decided_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\x12)\n" +
+	"\x10lifetime_minutes\x18\r \x01(\x05R\x0flifetimeMinutes\x12O\n" +
+	"\x13credential_delivery\x18\x0e \x01(\v2\x1e.orgsync.v1.CredentialDeliveryR\x12credentialDelivery\x12)\n" +
+	"\x10credential_error\x18\x0f \x01(\tR\x0fcredentialError\"\xab\x02\n" +
 	"\x14RequestAccessRequest\x121\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1d.orgsync.v1.AccessRequestKindR\x04kind\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x1b\n" +
 	"\tgroup_key\x18\x03 \x01(\tR\bgroupKey\x12+\n" +
 	"\bend_date\x18\x04 \x01(\v2\x10.orgsync.v1.DateR\aendDate\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x126\n" +
-	"\x17approval_window_seconds\x18\x06 \x01(\x03R\x15approvalWindowSeconds\"L\n" +
+	"\x17approval_window_seconds\x18\x06 \x01(\x03R\x15approvalWindowSeconds\x12)\n" +
+	"\x10lifetime_minutes\x18\a \x01(\x05R\x0flifetimeMinutes\"L\n" +
 	"\x15RequestAccessResponse\x123\n" +
 	"\arequest\x18\x01 \x01(\v2\x19.orgsync.v1.AccessRequestR\arequest\"\x1b\n" +
 	"\x19ListAccessRequestsRequest\"S\n" +
@@ -4380,10 +4434,12 @@ const file_orgsync_v1_orgmodel_proto_rawDesc = "" +
 	"\x1cDELEGATION_STATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aDELEGATION_STATE_SCHEDULED\x10\x01\x12\x1b\n" +
 	"\x17DELEGATION_STATE_ACTIVE\x10\x02\x12\x1a\n" +
-	"\x16DELEGATION_STATE_ENDED\x10\x03*f\n" +
+	"\x16DELEGATION_STATE_ENDED\x10\x03*\xbd\x01\n" +
 	"\x11AccessRequestKind\x12#\n" +
 	"\x1fACCESS_REQUEST_KIND_UNSPECIFIED\x10\x00\x12,\n" +
-	"(ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP\x10\x01*\xc4\x01\n" +
+	"(ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP\x10\x01\x12-\n" +
+	")ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS\x10\x02\x12&\n" +
+	"\"ACCESS_REQUEST_KIND_PASSWORD_RESET\x10\x03*\xc4\x01\n" +
 	"\x12AccessRequestState\x12$\n" +
 	" ACCESS_REQUEST_STATE_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cACCESS_REQUEST_STATE_PENDING\x10\x01\x12!\n" +
@@ -4482,9 +4538,10 @@ var file_orgsync_v1_orgmodel_proto_goTypes = []any{
 	(*OrgUnit)(nil),                     // 69: orgsync.v1.OrgUnit
 	(*Date)(nil),                        // 70: orgsync.v1.Date
 	(*Principal)(nil),                   // 71: orgsync.v1.Principal
-	(*HREvent)(nil),                     // 72: orgsync.v1.HREvent
-	(*DesiredObject)(nil),               // 73: orgsync.v1.DesiredObject
-	(*Cause)(nil),                       // 74: orgsync.v1.Cause
+	(*CredentialDelivery)(nil),          // 72: orgsync.v1.CredentialDelivery
+	(*HREvent)(nil),                     // 73: orgsync.v1.HREvent
+	(*DesiredObject)(nil),               // 74: orgsync.v1.DesiredObject
+	(*Cause)(nil),                       // 75: orgsync.v1.Cause
 }
 var file_orgsync_v1_orgmodel_proto_depIdxs = []int32{
 	60, // 0: orgsync.v1.GetWorkerResponse.worker:type_name -> orgsync.v1.Worker
@@ -4538,50 +4595,51 @@ var file_orgsync_v1_orgmodel_proto_depIdxs = []int32{
 	5,  // 48: orgsync.v1.AccessRequest.state:type_name -> orgsync.v1.AccessRequestState
 	71, // 49: orgsync.v1.AccessRequest.decided_by:type_name -> orgsync.v1.Principal
 	61, // 50: orgsync.v1.AccessRequest.decided_at:type_name -> google.protobuf.Timestamp
-	4,  // 51: orgsync.v1.RequestAccessRequest.kind:type_name -> orgsync.v1.AccessRequestKind
-	70, // 52: orgsync.v1.RequestAccessRequest.end_date:type_name -> orgsync.v1.Date
-	34, // 53: orgsync.v1.RequestAccessResponse.request:type_name -> orgsync.v1.AccessRequest
-	34, // 54: orgsync.v1.ListAccessRequestsResponse.requests:type_name -> orgsync.v1.AccessRequest
-	6,  // 55: orgsync.v1.DecideAccessRequestRequest.decision:type_name -> orgsync.v1.Decision
-	34, // 56: orgsync.v1.DecideAccessRequestResponse.request:type_name -> orgsync.v1.AccessRequest
-	72, // 57: orgsync.v1.PlanRequest.events:type_name -> orgsync.v1.HREvent
-	61, // 58: orgsync.v1.PlanRequest.at:type_name -> google.protobuf.Timestamp
-	43, // 59: orgsync.v1.PlanResponse.changes:type_name -> orgsync.v1.PlannedChange
-	1,  // 60: orgsync.v1.PlannedChange.action:type_name -> orgsync.v1.ChangeAction
-	73, // 61: orgsync.v1.PlannedChange.before:type_name -> orgsync.v1.DesiredObject
-	73, // 62: orgsync.v1.PlannedChange.after:type_name -> orgsync.v1.DesiredObject
-	46, // 63: orgsync.v1.ListPendingResponse.batches:type_name -> orgsync.v1.PendingBatch
-	46, // 64: orgsync.v1.ListPendingResponse.decided:type_name -> orgsync.v1.PendingBatch
-	61, // 65: orgsync.v1.PendingBatch.created_at:type_name -> google.protobuf.Timestamp
-	74, // 66: orgsync.v1.PendingBatch.cause:type_name -> orgsync.v1.Cause
-	73, // 67: orgsync.v1.PendingBatch.objects:type_name -> orgsync.v1.DesiredObject
-	6,  // 68: orgsync.v1.PendingBatch.decision:type_name -> orgsync.v1.Decision
-	71, // 69: orgsync.v1.PendingBatch.decided_by:type_name -> orgsync.v1.Principal
-	61, // 70: orgsync.v1.PendingBatch.decided_at:type_name -> google.protobuf.Timestamp
-	46, // 71: orgsync.v1.ApproveResponse.batch:type_name -> orgsync.v1.PendingBatch
-	46, // 72: orgsync.v1.RejectResponse.batch:type_name -> orgsync.v1.PendingBatch
-	59, // 73: orgsync.v1.GetStatusResponse.problems:type_name -> orgsync.v1.StatusProblem
-	61, // 74: orgsync.v1.GetStatusResponse.next_transition:type_name -> google.protobuf.Timestamp
-	54, // 75: orgsync.v1.GetStatusResponse.streams:type_name -> orgsync.v1.StreamStatus
-	61, // 76: orgsync.v1.GetStatusResponse.last_write:type_name -> google.protobuf.Timestamp
-	53, // 77: orgsync.v1.GetStatusResponse.services:type_name -> orgsync.v1.ServiceStatus
-	12, // 78: orgsync.v1.GetStatusResponse.identifier_problems:type_name -> orgsync.v1.IdentifierProblem
-	61, // 79: orgsync.v1.ServiceStatus.last_drift_reconcile:type_name -> google.protobuf.Timestamp
-	61, // 80: orgsync.v1.ServiceStatus.updated_at:type_name -> google.protobuf.Timestamp
-	55, // 81: orgsync.v1.StreamStatus.consumers:type_name -> orgsync.v1.ConsumerStatus
-	62, // 82: orgsync.v1.ListAuditRequest.target:type_name -> orgsync.v1.Target
-	61, // 83: orgsync.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
-	61, // 84: orgsync.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
-	58, // 85: orgsync.v1.ListAuditResponse.records:type_name -> orgsync.v1.AuditRecord
-	61, // 86: orgsync.v1.AuditRecord.recorded_at:type_name -> google.protobuf.Timestamp
-	64, // 87: orgsync.v1.AuditRecord.result:type_name -> orgsync.v1.WriterResult
-	74, // 88: orgsync.v1.AuditRecord.cause:type_name -> orgsync.v1.Cause
-	71, // 89: orgsync.v1.AuditRecord.approved_by:type_name -> orgsync.v1.Principal
-	90, // [90:90] is the sub-list for method output_type
-	90, // [90:90] is the sub-list for method input_type
-	90, // [90:90] is the sub-list for extension type_name
-	90, // [90:90] is the sub-list for extension extendee
-	0,  // [0:90] is the sub-list for field type_name
+	72, // 51: orgsync.v1.AccessRequest.credential_delivery:type_name -> orgsync.v1.CredentialDelivery
+	4,  // 52: orgsync.v1.RequestAccessRequest.kind:type_name -> orgsync.v1.AccessRequestKind
+	70, // 53: orgsync.v1.RequestAccessRequest.end_date:type_name -> orgsync.v1.Date
+	34, // 54: orgsync.v1.RequestAccessResponse.request:type_name -> orgsync.v1.AccessRequest
+	34, // 55: orgsync.v1.ListAccessRequestsResponse.requests:type_name -> orgsync.v1.AccessRequest
+	6,  // 56: orgsync.v1.DecideAccessRequestRequest.decision:type_name -> orgsync.v1.Decision
+	34, // 57: orgsync.v1.DecideAccessRequestResponse.request:type_name -> orgsync.v1.AccessRequest
+	73, // 58: orgsync.v1.PlanRequest.events:type_name -> orgsync.v1.HREvent
+	61, // 59: orgsync.v1.PlanRequest.at:type_name -> google.protobuf.Timestamp
+	43, // 60: orgsync.v1.PlanResponse.changes:type_name -> orgsync.v1.PlannedChange
+	1,  // 61: orgsync.v1.PlannedChange.action:type_name -> orgsync.v1.ChangeAction
+	74, // 62: orgsync.v1.PlannedChange.before:type_name -> orgsync.v1.DesiredObject
+	74, // 63: orgsync.v1.PlannedChange.after:type_name -> orgsync.v1.DesiredObject
+	46, // 64: orgsync.v1.ListPendingResponse.batches:type_name -> orgsync.v1.PendingBatch
+	46, // 65: orgsync.v1.ListPendingResponse.decided:type_name -> orgsync.v1.PendingBatch
+	61, // 66: orgsync.v1.PendingBatch.created_at:type_name -> google.protobuf.Timestamp
+	75, // 67: orgsync.v1.PendingBatch.cause:type_name -> orgsync.v1.Cause
+	74, // 68: orgsync.v1.PendingBatch.objects:type_name -> orgsync.v1.DesiredObject
+	6,  // 69: orgsync.v1.PendingBatch.decision:type_name -> orgsync.v1.Decision
+	71, // 70: orgsync.v1.PendingBatch.decided_by:type_name -> orgsync.v1.Principal
+	61, // 71: orgsync.v1.PendingBatch.decided_at:type_name -> google.protobuf.Timestamp
+	46, // 72: orgsync.v1.ApproveResponse.batch:type_name -> orgsync.v1.PendingBatch
+	46, // 73: orgsync.v1.RejectResponse.batch:type_name -> orgsync.v1.PendingBatch
+	59, // 74: orgsync.v1.GetStatusResponse.problems:type_name -> orgsync.v1.StatusProblem
+	61, // 75: orgsync.v1.GetStatusResponse.next_transition:type_name -> google.protobuf.Timestamp
+	54, // 76: orgsync.v1.GetStatusResponse.streams:type_name -> orgsync.v1.StreamStatus
+	61, // 77: orgsync.v1.GetStatusResponse.last_write:type_name -> google.protobuf.Timestamp
+	53, // 78: orgsync.v1.GetStatusResponse.services:type_name -> orgsync.v1.ServiceStatus
+	12, // 79: orgsync.v1.GetStatusResponse.identifier_problems:type_name -> orgsync.v1.IdentifierProblem
+	61, // 80: orgsync.v1.ServiceStatus.last_drift_reconcile:type_name -> google.protobuf.Timestamp
+	61, // 81: orgsync.v1.ServiceStatus.updated_at:type_name -> google.protobuf.Timestamp
+	55, // 82: orgsync.v1.StreamStatus.consumers:type_name -> orgsync.v1.ConsumerStatus
+	62, // 83: orgsync.v1.ListAuditRequest.target:type_name -> orgsync.v1.Target
+	61, // 84: orgsync.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
+	61, // 85: orgsync.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
+	58, // 86: orgsync.v1.ListAuditResponse.records:type_name -> orgsync.v1.AuditRecord
+	61, // 87: orgsync.v1.AuditRecord.recorded_at:type_name -> google.protobuf.Timestamp
+	64, // 88: orgsync.v1.AuditRecord.result:type_name -> orgsync.v1.WriterResult
+	75, // 89: orgsync.v1.AuditRecord.cause:type_name -> orgsync.v1.Cause
+	71, // 90: orgsync.v1.AuditRecord.approved_by:type_name -> orgsync.v1.Principal
+	91, // [91:91] is the sub-list for method output_type
+	91, // [91:91] is the sub-list for method input_type
+	91, // [91:91] is the sub-list for extension type_name
+	91, // [91:91] is the sub-list for extension extendee
+	0,  // [0:91] is the sub-list for field type_name
 }
 
 func init() { file_orgsync_v1_orgmodel_proto_init() }

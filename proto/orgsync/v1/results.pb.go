@@ -322,8 +322,12 @@ type WriterResult struct {
 	// restarted writer (seeded from RESULTS) does not create a second pass for the same first day.
 	// On the AUDIT record of the delivery it says where the pass went. It never holds the pass.
 	CredentialDelivery *CredentialDelivery `protobuf:"bytes,24,opt,name=credential_delivery,json=credentialDelivery,proto3" json:"credential_delivery,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// helpdesk_delivery, on a user's result, is the last credential an approved helpdesk request
+	// gave the user, as delivered (CredentialDelivery.access_request_id names the request): carried
+	// on every later result like credential_delivery, so a restarted writer does not make it twice.
+	HelpdeskDelivery *CredentialDelivery `protobuf:"bytes,25,opt,name=helpdesk_delivery,json=helpdeskDelivery,proto3" json:"helpdesk_delivery,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *WriterResult) Reset() {
@@ -524,6 +528,13 @@ func (x *WriterResult) GetCredentialDelivery() *CredentialDelivery {
 	return nil
 }
 
+func (x *WriterResult) GetHelpdeskDelivery() *CredentialDelivery {
+	if x != nil {
+		return x.HelpdeskDelivery
+	}
+	return nil
+}
+
 // CredentialDelivery says where a writer delivered a credential it created — never the credential.
 type CredentialDelivery struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -537,8 +548,13 @@ type CredentialDelivery struct {
 	// CREDENTIAL_CHANNEL_MANAGER_MAILBOX.
 	RecipientWorkerId string                 `protobuf:"bytes,4,opt,name=recipient_worker_id,json=recipientWorkerId,proto3" json:"recipient_worker_id,omitempty"`
 	DeliveredAt       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=delivered_at,json=deliveredAt,proto3" json:"delivered_at,omitempty"`
-	// expires_at is the end of the credential's lifetime.
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// expires_at is the end of the credential's lifetime (a Temporary Access Pass's).
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// access_request_id is the helpdesk request the credential was made for; empty for a first-day
+	// credential.
+	AccessRequestId string `protobuf:"bytes,7,opt,name=access_request_id,json=accessRequestId,proto3" json:"access_request_id,omitempty"`
+	// kind is the helpdesk credential's kind; unspecified for a first-day credential.
+	Kind          HelpdeskCredentialKind `protobuf:"varint,8,opt,name=kind,proto3,enum=orgsync.v1.HelpdeskCredentialKind" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -613,6 +629,20 @@ func (x *CredentialDelivery) GetExpiresAt() *timestamppb.Timestamp {
 		return x.ExpiresAt
 	}
 	return nil
+}
+
+func (x *CredentialDelivery) GetAccessRequestId() string {
+	if x != nil {
+		return x.AccessRequestId
+	}
+	return ""
+}
+
+func (x *CredentialDelivery) GetKind() HelpdeskCredentialKind {
+	if x != nil {
+		return x.Kind
+	}
+	return HelpdeskCredentialKind_HELPDESK_CREDENTIAL_KIND_UNSPECIFIED
 }
 
 // MemberLicenseError is one member whose licence from a group is in error.
@@ -763,7 +793,7 @@ var File_orgsync_v1_results_proto protoreflect.FileDescriptor
 const file_orgsync_v1_results_proto_rawDesc = "" +
 	"\n" +
 	"\x18orgsync/v1/results.proto\x12\n" +
-	"orgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aorgsync/v1/directory.proto\"\x81\b\n" +
+	"orgsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aorgsync/v1/directory.proto\"\xce\b\n" +
 	"\fWriterResult\x12*\n" +
 	"\x06target\x18\x01 \x01(\x0e2\x12.orgsync.v1.TargetR\x06target\x12*\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x16.orgsync.v1.ObjectKindR\x04kind\x12\x10\n" +
@@ -794,7 +824,8 @@ const file_orgsync_v1_results_proto_rawDesc = "" +
 	"\x14manager_link_pending\x18\x15 \x01(\bR\x12managerLinkPending\x12E\n" +
 	"\x0elicense_errors\x18\x16 \x03(\v2\x1e.orgsync.v1.MemberLicenseErrorR\rlicenseErrors\x12\x1b\n" +
 	"\thr_source\x18\x17 \x01(\tR\bhrSource\x12O\n" +
-	"\x13credential_delivery\x18\x18 \x01(\v2\x1e.orgsync.v1.CredentialDeliveryR\x12credentialDelivery\"\xd8\x02\n" +
+	"\x13credential_delivery\x18\x18 \x01(\v2\x1e.orgsync.v1.CredentialDeliveryR\x12credentialDelivery\x12K\n" +
+	"\x11helpdesk_delivery\x18\x19 \x01(\v2\x1e.orgsync.v1.CredentialDeliveryR\x10helpdeskDelivery\"\xbc\x03\n" +
 	"\x12CredentialDelivery\x12<\n" +
 	"\ffirst_day_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"firstDayAt\x127\n" +
@@ -803,7 +834,9 @@ const file_orgsync_v1_results_proto_rawDesc = "" +
 	"\x13recipient_worker_id\x18\x04 \x01(\tR\x11recipientWorkerId\x12=\n" +
 	"\fdelivered_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vdeliveredAt\x129\n" +
 	"\n" +
-	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xac\x01\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12*\n" +
+	"\x11access_request_id\x18\a \x01(\tR\x0faccessRequestId\x126\n" +
+	"\x04kind\x18\b \x01(\x0e2\".orgsync.v1.HelpdeskCredentialKindR\x04kind\"\xac\x01\n" +
 	"\x12MemberLicenseError\x12(\n" +
 	"\x10member_object_id\x18\x01 \x01(\tR\x0ememberObjectId\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x15\n" +
@@ -869,6 +902,7 @@ var file_orgsync_v1_results_proto_goTypes = []any{
 	(ObjectKind)(0),               // 9: orgsync.v1.ObjectKind
 	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
 	(*Cause)(nil),                 // 11: orgsync.v1.Cause
+	(HelpdeskCredentialKind)(0),   // 12: orgsync.v1.HelpdeskCredentialKind
 }
 var file_orgsync_v1_results_proto_depIdxs = []int32{
 	8,  // 0: orgsync.v1.WriterResult.target:type_name -> orgsync.v1.Target
@@ -880,16 +914,18 @@ var file_orgsync_v1_results_proto_depIdxs = []int32{
 	7,  // 6: orgsync.v1.WriterResult.changes:type_name -> orgsync.v1.AttributeChange
 	6,  // 7: orgsync.v1.WriterResult.license_errors:type_name -> orgsync.v1.MemberLicenseError
 	5,  // 8: orgsync.v1.WriterResult.credential_delivery:type_name -> orgsync.v1.CredentialDelivery
-	10, // 9: orgsync.v1.CredentialDelivery.first_day_at:type_name -> google.protobuf.Timestamp
-	2,  // 10: orgsync.v1.CredentialDelivery.channel:type_name -> orgsync.v1.CredentialChannel
-	10, // 11: orgsync.v1.CredentialDelivery.delivered_at:type_name -> google.protobuf.Timestamp
-	10, // 12: orgsync.v1.CredentialDelivery.expires_at:type_name -> google.protobuf.Timestamp
-	3,  // 13: orgsync.v1.MemberLicenseError.error:type_name -> orgsync.v1.LicenseAssignmentError
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	5,  // 9: orgsync.v1.WriterResult.helpdesk_delivery:type_name -> orgsync.v1.CredentialDelivery
+	10, // 10: orgsync.v1.CredentialDelivery.first_day_at:type_name -> google.protobuf.Timestamp
+	2,  // 11: orgsync.v1.CredentialDelivery.channel:type_name -> orgsync.v1.CredentialChannel
+	10, // 12: orgsync.v1.CredentialDelivery.delivered_at:type_name -> google.protobuf.Timestamp
+	10, // 13: orgsync.v1.CredentialDelivery.expires_at:type_name -> google.protobuf.Timestamp
+	12, // 14: orgsync.v1.CredentialDelivery.kind:type_name -> orgsync.v1.HelpdeskCredentialKind
+	3,  // 15: orgsync.v1.MemberLicenseError.error:type_name -> orgsync.v1.LicenseAssignmentError
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_orgsync_v1_results_proto_init() }

@@ -74,10 +74,11 @@ type Config struct {
 	// MembershipGather is how long membership additions are held back per group while many
 	// arrive at once, to be bound 20 at a time (writer.Options.GatherWindow); 0 turns it off.
 	MembershipGather time.Duration
-	// FirstDayMailSender is the mailbox that sends new hires' first-day Temporary Access Passes
-	// to their managers (writer.Options.FirstDayMailSender); empty: no pass is made.
+	// FirstDayMailSender is the mailbox that sends new hires' first-day Temporary Access Passes,
+	// and approved helpdesk requests' passes and passwords, to the workers' managers
+	// (writer.Options.CredentialMailSender); empty: none is made.
 	FirstDayMailSender string
-	// FirstDayWebhookURL, when set, receives first-day passes instead of the manager's mailbox,
+	// FirstDayWebhookURL, when set, receives those credentials instead of the manager's mailbox,
 	// signed with FirstDayWebhookSecret (Standard Webhooks' whsec_…) and named
 	// FirstDayWebhookName in results and audit records.
 	FirstDayWebhookURL    string
@@ -96,7 +97,8 @@ type Config struct {
 // DRY_RUN (true: log the Graph writes and the results instead of making and publishing them),
 // ENTRA_DRIFT_INTERVAL (15m; 0 turns the drift reconcile off), ENTRA_DRIFT_POLICY (correct,
 // the default, or report), ENTRA_MEMBERSHIP_GATHER (2s; 0 binds each batch's additions at once)
-// and the channel of first-day Temporary Access Passes (docs/access.md), at most one of:
+// and the channel of first-day Temporary Access Passes (docs/access.md) and of helpdesk
+// credentials (docs/helpdesk.md), at most one of:
 // ENTRA_FIRST_DAY_MAIL_SENDER (the mailbox, a userPrincipalName, that sends them to managers) or
 // ENTRA_FIRST_DAY_WEBHOOK_URL with ENTRA_FIRST_DAY_WEBHOOK_SECRET (or _FILE; Standard Webhooks'
 // whsec_…) and ENTRA_FIRST_DAY_WEBHOOK_NAME (default ticketing); neither: none are made.
@@ -271,17 +273,17 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 	}
 	if cfg.DryRun && (cfg.FirstDayMailSender != "" || cfg.FirstDayWebhookURL != "") {
 		// A dry run makes no credential: Graph's answer, which alone shows the pass, is not sent.
-		logger.Warn("DRY_RUN: first-day Temporary Access Passes are not made")
+		logger.Warn("DRY_RUN: first-day Temporary Access Passes and helpdesk credentials are not made")
 		cfg.FirstDayMailSender, cfg.FirstDayWebhookURL = "", ""
 	}
-	var firstDayWebhook writer.FirstDayWebhook
+	var credentialWebhook writer.CredentialWebhook
 	if cfg.FirstDayWebhookURL != "" {
 		endpoint, err := webhook.New(cfg.FirstDayWebhookName, cfg.FirstDayWebhookURL, cfg.FirstDayWebhookSecret)
 		if err != nil {
 			nc.Close()
 			return nil, err
 		}
-		firstDayWebhook = endpoint
+		credentialWebhook = endpoint
 	}
 	latest, err := converge.DirectoryLatest(ctx, js)
 	if err != nil {
@@ -289,7 +291,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Service, err 
 		return nil, err
 	}
 	w := writer.New(dir, sender, logger, writer.Options{ManagedDomains: cfg.ManagedDomains, PausedRetry: cfg.PauseProbe, Latest: latest, GatherWindow: cfg.MembershipGather,
-		FirstDayMailSender: cfg.FirstDayMailSender, FirstDayWebhook: firstDayWebhook})
+		CredentialMailSender: cfg.FirstDayMailSender, CredentialWebhook: credentialWebhook})
 	// Replicas learn each other's object ids from RESULTS.
 	results, err := converge.LoadResults(ctx, js, orgsyncv1.Target_TARGET_ENTRA, w.Seed)
 	if err != nil {

@@ -14,7 +14,9 @@
 // Behaviour that matters to a client and is easy to get wrong against real Graph is reproduced
 // on purpose: reading a user without $select returns only Graph's default user properties,
 // $count needs the header "ConsistencyLevel: eventual", a collection is paged at 100 items by
-// default, passwords are never returned, userPrincipalName is unique regardless of case, and
+// default, passwords are never returned (nor kept: a salted hash is, for PasswordIs and
+// PasswordProfile — a PATCH of passwordProfile is how an app resets a password), userPrincipalName
+// is unique regardless of case, and
 // userPrincipalName, mailNickname, mail, passwords, required properties and the documented
 // maximum lengths (employeeId 16, displayName 256, jobTitle 128, ...) are checked as Graph checks
 // them, on POST, PATCH and inside $batch, with Graph's answer: 400 Request_BadRequest and a

@@ -116,6 +116,9 @@ type directoryObject struct {
 	licenses []assignedLicense
 	// accessPass is a user's Temporary Access Pass, nil when none (see credentials.go).
 	accessPass *accessPass
+	// password is what the emulator knows of a user's password: a salted hash, never the
+	// password (see passwords.go).
+	password *passwordState
 }
 
 func (o *directoryObject) id() string { return o.props.ID() }

@@ -15,7 +15,8 @@ func (s *Server) createUser(c *call) error {
 		return err
 	}
 	principalName := props.String("userPrincipalName")
-	// The password is checked, never kept; Graph does not return passwordProfile either.
+	// The password is checked and hashed, never kept; Graph does not return passwordProfile either.
+	profile, _ := props["passwordProfile"].(map[string]any)
 	delete(props, "passwordProfile")
 	delete(props, "id")
 
@@ -26,6 +27,7 @@ func (s *Server) createUser(c *call) error {
 	}
 	user := s.directory.add(kindUser, props)
 	user.sessionsValidFrom = s.now()
+	user.setPasswordProfile(profile, s.now())
 	created := user.props.clone()
 	s.faults.noteCreated(created.ID())
 	s.mu.Unlock()
@@ -66,7 +68,8 @@ func (s *Server) updateUser(c *call) error {
 		return err
 	}
 	newPrincipalName, renaming := changes["userPrincipalName"].(string)
-	_, passwordChanged := changes["passwordProfile"]
+	profile, _ := changes["passwordProfile"].(map[string]any)
+	_, passwordChanged := profile["password"]
 	delete(changes, "passwordProfile")
 	delete(changes, "id")
 
@@ -95,6 +98,7 @@ func (s *Server) updateUser(c *call) error {
 		delete(merged, "@odata.type")
 		changes["onPremisesExtensionAttributes"] = merged
 	}
+	user.setPasswordProfile(profile, s.now())
 	s.directory.update(user, changes)
 	if passwordChanged {
 		// Graph invalidates the sessions issued before a password change.

@@ -292,3 +292,47 @@ func TestPasswordIsNeverReturned(t *testing.T) {
 		}
 	})
 }
+
+// TestPasswordReset: a PATCH of passwordProfile sets a new password (kept as a hash: the
+// emulator can tell a test whether a candidate is the password, never show it) and its
+// forceChangePasswordNextSignIn; a refused one changes nothing; the flags alone keep the password.
+func TestPasswordReset(t *testing.T) {
+	directory, client := newTestServer(t)
+	id := client.mustCreate("users", userBody("Dorothy Vaughan", nil))
+	created, ok := directory.PasswordProfile(id)
+	if !ok || created.Changes != 1 || !created.ForceChangePasswordNextSignIn || !directory.PasswordIs(id, testPassword) {
+		t.Fatalf("after the create: %+v (known %v), the initial password matches %v", created, ok, directory.PasswordIs(id, testPassword))
+	}
+	const reset = "Reset-Secret-42"
+	answer := client.do(http.MethodPatch, "/v1.0/users/"+id, map[string]any{"passwordProfile": map[string]any{
+		"@odata.type": "#microsoft.graph.passwordProfile", "password": reset, "forceChangePasswordNextSignIn": true}})
+	if answer.status != http.StatusNoContent {
+		t.Fatalf("reset: %d %s", answer.status, answer.raw)
+	}
+	after, _ := directory.PasswordProfile(id)
+	switch {
+	case !directory.PasswordIs(id, reset) || directory.PasswordIs(id, testPassword):
+		t.Errorf("after the reset the new password matches %v, the old %v; want true, false", directory.PasswordIs(id, reset), directory.PasswordIs(id, testPassword))
+	case after.Changes != 2 || !after.ForceChangePasswordNextSignIn || after.SetAt.Before(created.SetAt):
+		t.Errorf("profile after the reset = %+v, want 2 changes, forced to change, set at or after %v", after, created.SetAt)
+	}
+
+	refused := client.do(http.MethodPatch, "/v1.0/users/"+id, map[string]any{"passwordProfile": map[string]any{"password": "weakweak"}})
+	if refused.status != http.StatusBadRequest || strings.Contains(refused.raw, "weakweak") {
+		t.Errorf("a weak password: %d %s; want 400 not naming it", refused.status, refused.raw)
+	}
+	if !directory.PasswordIs(id, reset) {
+		t.Error("a refused reset changed the password")
+	}
+
+	flags := client.do(http.MethodPatch, "/v1.0/users/"+id, map[string]any{"passwordProfile": map[string]any{"forceChangePasswordNextSignIn": false}})
+	if flags.status != http.StatusNoContent {
+		t.Fatalf("flags only: %d %s", flags.status, flags.raw)
+	}
+	if profile, _ := directory.PasswordProfile(id); !directory.PasswordIs(id, reset) || profile.ForceChangePasswordNextSignIn || profile.Changes != 2 {
+		t.Errorf("after a PATCH of the flag alone: %+v, password kept %v", profile, directory.PasswordIs(id, reset))
+	}
+	if _, ok := directory.PasswordProfile("00000000-0000-4000-8000-00000000dead"); ok || directory.PasswordIs("00000000-0000-4000-8000-00000000dead", reset) {
+		t.Error("an unknown user has a password profile")
+	}
+}

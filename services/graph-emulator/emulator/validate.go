@@ -328,8 +328,10 @@ func isASCIIAlphanumeric(character rune) bool {
 	return character >= 'a' && character <= 'z' || character >= 'A' && character <= 'Z' || character >= '0' && character <= '9'
 }
 
-// checkPasswordProfile validates a passwordProfile. With creating, the password is required;
-// on PATCH a profile without a password (only forceChangePasswordNextSignIn) is fine.
+// checkPasswordProfile validates a passwordProfile: its properties are password,
+// forceChangePasswordNextSignIn and forceChangePasswordNextSignInWithMfa (booleans), any other is
+// refused as Graph refuses an undeclared property. With creating, the password is required; on
+// PATCH a profile without a password (only the flags) is fine.
 func checkPasswordProfile(props Object, creating bool) error {
 	value, given := props["passwordProfile"]
 	if !given && !creating {
@@ -341,6 +343,18 @@ func checkPasswordProfile(props Object, creating bool) error {
 	profile, isObject := value.(map[string]any)
 	if !isObject {
 		return invalidProperty("passwordProfile", kindUser)
+	}
+	for name, setting := range profile {
+		switch name {
+		case "password":
+		case "forceChangePasswordNextSignIn", "forceChangePasswordNextSignInWithMfa":
+			if setting != nil && !isBoolean(setting) {
+				return invalidProperty("passwordProfile."+name, kindUser)
+			}
+		default:
+			return newAPIError(http.StatusBadRequest, CodeRequestBadRequest,
+				"Property '%s' does not exist as a declared property or extension property.", name).about(DetailInvalidValue, name)
+		}
 	}
 	password, given := profile["password"]
 	if !given && !creating {

@@ -82,7 +82,8 @@ type OrgModelServiceClient interface {
 	ListDelegations(ctx context.Context, in *v1.ListDelegationsRequest, opts ...grpc.CallOption) (*v1.ListDelegationsResponse, error)
 	// EndDelegation ends a delegation now (or cancels one not yet started). Operator role.
 	EndDelegation(ctx context.Context, in *v1.EndDelegationRequest, opts ...grpc.CallOption) (*v1.EndDelegationResponse, error)
-	// RequestAccess asks, for a managed worker, a helpdesk action (a temporary group membership);
+	// RequestAccess asks, for a managed worker, a helpdesk action (a temporary group membership, a
+	// Temporary Access Pass or a password reset);
 	// it waits for a second person's approval. Operator role; the caller is the requester.
 	RequestAccess(ctx context.Context, in *v1.RequestAccessRequest, opts ...grpc.CallOption) (*v1.RequestAccessResponse, error)
 	// ListAccessRequests lists helpdesk requests, pending and decided.
@@ -322,7 +323,8 @@ type OrgModelServiceServer interface {
 	ListDelegations(context.Context, *v1.ListDelegationsRequest) (*v1.ListDelegationsResponse, error)
 	// EndDelegation ends a delegation now (or cancels one not yet started). Operator role.
 	EndDelegation(context.Context, *v1.EndDelegationRequest) (*v1.EndDelegationResponse, error)
-	// RequestAccess asks, for a managed worker, a helpdesk action (a temporary group membership);
+	// RequestAccess asks, for a managed worker, a helpdesk action (a temporary group membership, a
+	// Temporary Access Pass or a password reset);
 	// it waits for a second person's approval. Operator role; the caller is the requester.
 	RequestAccess(context.Context, *v1.RequestAccessRequest) (*v1.RequestAccessResponse, error)
 	// ListAccessRequests lists helpdesk requests, pending and decided.

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,12 +86,33 @@ func (h *Handler) serveEndDelegation(w http.ResponseWriter, r *http.Request, who
 	http.Redirect(w, r, "/workers/"+urlPath(d.GetDelegateWorkerId())+"?done="+urlQuery("delegation "+d.GetDelegationId()+" ended"), http.StatusSeeOther)
 }
 
+// serveRequestAccess asks for a helpdesk action: a temporary membership (the form's group and
+// until), or, with kind "tap" or "password-reset", a credential that org-model's writers deliver
+// to the configured channel, never to the person asking.
 func (h *Handler) serveRequestAccess(w http.ResponseWriter, r *http.Request, who person) {
 	workerID := r.PathValue("id")
-	resp, err := h.cfg.OrgModel.RequestAccess(r.Context(), &orgsyncv1.RequestAccessRequest{
-		Kind: orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP, WorkerId: workerID,
-		GroupKey: strings.TrimSpace(r.PostFormValue("group")), EndDate: formDate(r, "until"), Reason: r.PostFormValue("reason"),
-	}, who.call())
+	req := &orgsyncv1.RequestAccessRequest{WorkerId: workerID, Reason: r.PostFormValue("reason")}
+	switch kind := r.PostFormValue("kind"); kind {
+	case "", "membership":
+		req.Kind = orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP
+		req.GroupKey, req.EndDate = strings.TrimSpace(r.PostFormValue("group")), formDate(r, "until")
+	case "tap":
+		req.Kind = orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS
+		if text := strings.TrimSpace(r.PostFormValue("lifetime")); text != "" {
+			minutes, err := strconv.ParseInt(text, 10, 32)
+			if err != nil {
+				h.fail(w, r, who, http.StatusBadRequest, fmt.Sprintf("lifetime %q is not a number of minutes", text))
+				return
+			}
+			req.LifetimeMinutes = int32(minutes)
+		}
+	case "password-reset":
+		req.Kind = orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_PASSWORD_RESET
+	default:
+		h.fail(w, r, who, http.StatusBadRequest, fmt.Sprintf("kind %q is not membership, tap or password-reset", kind))
+		return
+	}
+	resp, err := h.cfg.OrgModel.RequestAccess(r.Context(), req, who.call())
 	if err != nil {
 		h.grpcFail(w, r, who, "RequestAccess", err)
 		return
@@ -109,6 +132,30 @@ func (h *Handler) serveDecideRequest(decision orgsyncv1.Decision) func(http.Resp
 		request := resp.GetRequest()
 		http.Redirect(w, r, "/approvals?done="+urlQuery("request "+request.GetRequestId()+" "+requestState(request.GetState())), http.StatusSeeOther)
 	}
+}
+
+// requestWhat says what a helpdesk request asks for.
+func requestWhat(r *orgsyncv1.AccessRequest) string {
+	switch r.GetKind() {
+	case orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS:
+		return fmt.Sprintf("Temporary Access Pass (%d min, one sign-in)", r.GetLifetimeMinutes())
+	case orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_PASSWORD_RESET:
+		return "password reset"
+	}
+	return "membership of " + r.GetGroupKey()
+}
+
+// credentialOutcome says how an approved credential request's credential stands: where it went
+// (never what), or why it did not; "" when there is nothing to say.
+func credentialOutcome(r *orgsyncv1.AccessRequest) string {
+	if d := r.GetCredentialDelivery(); d != nil {
+		channel := "the manager's mailbox"
+		if d.GetChannel() == orgsyncv1.CredentialChannel_CREDENTIAL_CHANNEL_WEBHOOK {
+			channel = "the webhook " + d.GetChannelName()
+		}
+		return "delivered to " + channel + " at " + d.GetDeliveredAt().AsTime().UTC().Format("2006-01-02 15:04 UTC")
+	}
+	return r.GetCredentialError()
 }
 
 func requestState(s orgsyncv1.AccessRequestState) string {

@@ -33,9 +33,11 @@ func parsePages() (*pages, error) {
 		"join":     strings.Join,
 		"status":   enumName,
 		// delegations and helpdesk requests (access.go)
-		"delegationState": delegationState,
-		"requestState":    requestState,
-		"principal":       principalName,
+		"delegationState":   delegationState,
+		"requestState":      requestState,
+		"requestWhat":       requestWhat,
+		"credentialOutcome": credentialOutcome,
+		"principal":         principalName,
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html")
 	if err != nil {

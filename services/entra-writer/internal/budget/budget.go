@@ -235,6 +235,11 @@ func (d *Directory) SendMail(ctx context.Context, senderID string, mail director
 	return d.charge(ctx, func() error { return d.dir.SendMail(ctx, senderID, mail) })
 }
 
+// ResetPassword implements writer.Directory: a PATCH, one write.
+func (d *Directory) ResetPassword(ctx context.Context, userID string, password directory.Secret) error {
+	return d.charge(ctx, func() error { return d.dir.ResetPassword(ctx, userID, password) })
+}
+
 // SetManager implements writer.Directory.
 func (d *Directory) SetManager(ctx context.Context, userID, managerID string) error {
 	return d.charge(ctx, func() error { return d.dir.SetManager(ctx, userID, managerID) })

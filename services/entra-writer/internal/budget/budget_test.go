@@ -149,6 +149,9 @@ func TestDirectoryChargesEachMethod(t *testing.T) {
 		{"RemoveMembers", func(ctx context.Context, dir *Directory) { _ = dir.RemoveMembers(ctx, refs) }, len(refs)},
 		{"SetManager", func(ctx context.Context, dir *Directory) { _ = dir.SetManager(ctx, someID, "a") }, 1},
 		{"RemoveManager", func(ctx context.Context, dir *Directory) { _ = dir.RemoveManager(ctx, someID) }, 1},
+		{"ResetPassword", func(ctx context.Context, dir *Directory) {
+			_ = dir.ResetPassword(ctx, someID, directory.NewSecret("Xy7!reset-password-Q"))
+		}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {

@@ -198,6 +198,28 @@ func (c *Client) UpdateUser(ctx context.Context, id string, attrs directory.User
 	return nil
 }
 
+// ResetPassword gives a user a new password they must change at their next sign-in: PATCH
+// /users/{id} with passwordProfile {password, forceChangePasswordNextSignIn: true}, Graph's way
+// for an application to reset another user's password (least-privileged application permission
+// User-PasswordProfile.ReadWrite.All; an administrator's password also needs a privileged Entra
+// role). Graph answers 204; a password its policy refuses is 400 Request_BadRequest ("does not
+// comply with password complexity requirements"), which names no password. The password leaves
+// this process only in the request body.
+func (c *Client) ResetPassword(ctx context.Context, userID string, password directory.Secret) error {
+	if password.Empty() {
+		return &directory.Error{Op: OpResetPassword, Class: directory.ClassInvalid, Code: "orgsync_EmptyPassword", Message: "no password to set"}
+	}
+	profile := models.NewPasswordProfile()
+	profile.SetPassword(ptr(password.Reveal()))
+	profile.SetForceChangePasswordNextSignIn(ptr(true))
+	user := models.NewUser()
+	user.SetPasswordProfile(profile)
+	if _, err := c.graph.Users().ByUserId(userID).Patch(ctx, user, nil); err != nil {
+		return classify(OpResetPassword, err)
+	}
+	return nil
+}
+
 // DeleteUser deletes a user (into Entra's recycle bin).
 func (c *Client) DeleteUser(ctx context.Context, id string) error {
 	if err := c.graph.Users().ByUserId(id).Delete(ctx, nil); err != nil {
@@ -548,6 +570,7 @@ const (
 	OpCreateAccessPass = "user.temporary-access-pass.create"
 	OpDeleteAccessPass = "user.temporary-access-pass.delete"
 	OpSendMail         = "mail.send"
+	OpResetPassword    = "user.password.reset"
 )
 
 // RemoveMember removes a member; Graph answers 404 when it is not one, which is success.

@@ -150,6 +150,11 @@ func (recordOnly) SendMail(context.Context, string, directory.Mail) error       
 func (recordOnly) CreateTemporaryAccessPass(context.Context, string, time.Time, int, bool) (*directory.AccessPass, error) {
 	return nil, errReportOnly
 }
+
+// ResetPassword is refused: a report never makes a credential.
+func (recordOnly) ResetPassword(context.Context, string, directory.Secret) error {
+	return errReportOnly
+}
 func (recordOnly) AssignGroupLicenses(context.Context, string, []directory.License, []string) error {
 	return nil
 }

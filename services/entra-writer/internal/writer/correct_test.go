@@ -51,6 +51,9 @@ func TestRecordOnlyPassesReadsAndDropsWrites(t *testing.T) {
 			return err
 		}, refused},
 		{"RestoreUser", func(ctx context.Context, dir Directory) error { _, err := dir.RestoreUser(ctx, someID); return err }, refused},
+		{"ResetPassword", func(ctx context.Context, dir Directory) error {
+			return dir.ResetPassword(ctx, someID, directory.NewSecret("Xy7!reset-password-Q"))
+		}, refused},
 		{"CreateGroup", func(ctx context.Context, dir Directory) error {
 			_, err := dir.CreateGroup(ctx, directory.GroupAttributes{DisplayName: "G", MailNickname: "g"})
 			return err

@@ -36,7 +36,7 @@ const firstDayRecheck = time.Hour
 // has not delivered is due; zero when none waits.
 func (w *Writer) untilFirstDay(desired *orgsyncv1.DesiredUser) time.Duration {
 	asked := desired.GetFirstDayCredential()
-	if asked.GetFirstDayAt() == nil || !desired.GetAccountEnabled() || !w.firstDayConfigured() {
+	if asked.GetFirstDayAt() == nil || !desired.GetAccountEnabled() || !w.deliveryConfigured() {
 		return 0
 	}
 	firstDay := asked.GetFirstDayAt().AsTime()
@@ -58,19 +58,23 @@ type FirstDayPass struct {
 	Pass            directory.AccessPass
 }
 
-// FirstDayWebhook delivers first-day passes to a ticketing system (see package webhook).
-type FirstDayWebhook interface {
+// CredentialWebhook delivers the credentials the writer makes — first-day passes and helpdesk
+// credentials — to a ticketing system (see package webhook).
+type CredentialWebhook interface {
 	// Name names the endpoint in results and audit records.
 	Name() string
 	// DeliverFirstDayPass delivers one pass; a *directory.Error's class says whether to retry.
 	DeliverFirstDayPass(ctx context.Context, pass FirstDayPass) error
+	// DeliverHelpdeskCredential delivers one helpdesk credential; a *directory.Error's class says
+	// whether to retry.
+	DeliverHelpdeskCredential(ctx context.Context, credential HelpdeskCredential) error
 }
 
 // OpDeliverToWebhook is the pass's delivery to the configured webhook.
 const OpDeliverToWebhook = "credential.deliver.webhook"
 
-// firstDayConfigured says whether a channel for first-day passes is configured.
-func (w *Writer) firstDayConfigured() bool { return w.mailSender != "" || w.webhook != nil }
+// deliveryConfigured says whether a channel for the credentials the writer makes is configured.
+func (w *Writer) deliveryConfigured() bool { return w.mailSender != "" || w.webhook != nil }
 
 // errNoRecipient is a first-day pass that has nowhere to go: no manager, or a manager without a
 // mail address. Retrying cannot fix it; the desired state is FAILED once and parked, and no pass
@@ -112,7 +116,7 @@ func (w *Writer) firstDayCredential(ctx context.Context, desired *orgsyncv1.Desi
 		w.logger.DebugContext(ctx, "no first-day pass: the first day is over", "worker_id", workerID)
 		return nil
 	}
-	if !w.firstDayConfigured() {
+	if !w.deliveryConfigured() {
 		w.logger.WarnContext(ctx, "a first-day pass is asked for but no delivery is configured (ENTRA_FIRST_DAY_MAIL_SENDER or ENTRA_FIRST_DAY_WEBHOOK_URL); none is made", "worker_id", workerID)
 		return nil
 	}
@@ -120,28 +124,16 @@ func (w *Writer) firstDayCredential(ctx context.Context, desired *orgsyncv1.Desi
 	if w.webhook != nil {
 		return w.firstDayToWebhook(ctx, desired, userID, firstDay, now, result)
 	}
-	if managerWorkerID == "" {
-		return errNoRecipient("the new hire has no manager to deliver the first-day pass to")
-	}
-	w.mu.Lock()
-	managerID := w.userIDs[managerWorkerID]
-	w.mu.Unlock()
-	if managerID == "" {
-		return fmt.Errorf("first-day pass of %s: the manager's account: %w", workerID, errPending)
-	}
-	manager, err := w.dir.GetUser(ctx, managerID)
+	managerMail, err := w.managerMailbox(ctx, desired, "the first-day pass")
 	if err != nil {
 		return err
-	}
-	if manager.Mail == "" {
-		return errNoRecipient("the new hire's manager has no mail address to deliver the first-day pass to")
 	}
 
 	pass, err := w.dir.CreateTemporaryAccessPass(ctx, userID, now, int(asked.GetLifetimeMinutes()), asked.GetIsUsableOnce())
 	if err != nil {
 		return err
 	}
-	mail := firstDayMail(desired.GetDisplayName(), desired.GetUserPrincipalName(), manager.Mail, *pass)
+	mail := firstDayMail(desired.GetDisplayName(), desired.GetUserPrincipalName(), managerMail, *pass)
 	if err := w.dir.SendMail(ctx, w.mailSender, mail); err != nil {
 		return w.undelivered(ctx, userID, pass.ID, err)
 	}
@@ -151,6 +143,30 @@ func (w *Writer) firstDayCredential(ctx context.Context, desired *orgsyncv1.Desi
 		DeliveredAt: timestamppb.New(now), ExpiresAt: timestamppb.New(pass.Expires()),
 	}, result, OpDeliverToManager)
 	return nil
+}
+
+// managerMailbox is the mail address of the worker's manager, to whom what (a credential) is
+// delivered: errNoRecipient when the worker has no manager or the manager no mail address,
+// errPending while the manager's account is not known yet.
+func (w *Writer) managerMailbox(ctx context.Context, desired *orgsyncv1.DesiredUser, what string) (string, error) {
+	managerWorkerID := desired.GetManagerWorkerId()
+	if managerWorkerID == "" {
+		return "", errNoRecipient("the worker has no manager to deliver " + what + " to")
+	}
+	w.mu.Lock()
+	managerID := w.userIDs[managerWorkerID]
+	w.mu.Unlock()
+	if managerID == "" {
+		return "", fmt.Errorf("%s of %s: the manager's account: %w", what, desired.GetWorkerId(), errPending)
+	}
+	manager, err := w.dir.GetUser(ctx, managerID)
+	if err != nil {
+		return "", err
+	}
+	if manager.Mail == "" {
+		return "", errNoRecipient("the worker's manager has no mail address to deliver " + what + " to")
+	}
+	return manager.Mail, nil
 }
 
 // firstDayToWebhook makes the pass and delivers it to the configured webhook, which needs no
@@ -179,9 +195,9 @@ func (w *Writer) undelivered(ctx context.Context, userID, passID string, deliver
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := w.dir.DeleteTemporaryAccessPass(cleanup, userID, passID); err != nil {
-		return fmt.Errorf("delivering the first-day pass: %w (and deleting the undelivered pass: %v)", deliveryErr, err)
+		return fmt.Errorf("delivering the Temporary Access Pass: %w (and deleting the undelivered pass: %v)", deliveryErr, err)
 	}
-	return fmt.Errorf("delivering the first-day pass: %w", deliveryErr)
+	return fmt.Errorf("delivering the Temporary Access Pass (deleted undelivered): %w", deliveryErr)
 }
 
 // delivered records a delivery: on the result (and so on RESULTS and AUDIT) and in memory.

@@ -43,7 +43,7 @@ func newFirstDayFixture(t *testing.T) *firstDayFixture {
 }
 
 func (f *firstDayFixture) newWriter() *Writer {
-	w := New(f.fake, nil, slog.New(slog.DiscardHandler), Options{FirstDayMailSender: "onboarding@corp.example.com"})
+	w := New(f.fake, nil, slog.New(slog.DiscardHandler), Options{CredentialMailSender: "onboarding@corp.example.com"})
 	w.now = func() time.Time { return f.clock }
 	return w
 }

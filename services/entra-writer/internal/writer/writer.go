@@ -71,6 +71,9 @@ type Directory interface {
 	DeleteTemporaryAccessPass(ctx context.Context, userID, passID string) error
 	// SendMail sends a message from the sender's mailbox (an id or userPrincipalName).
 	SendMail(ctx context.Context, senderID string, mail directory.Mail) error
+	// ResetPassword gives a user a new password that must be changed at the next sign-in; a
+	// password the directory's policy refuses is ClassInvalid.
+	ResetPassword(ctx context.Context, userID string, password directory.Secret) error
 }
 
 // errPending says a membership waits for one of its ends to be created.
@@ -147,12 +150,14 @@ type Writer struct {
 	// batch: their members in error are read again then (see refreshLicenseErrors).
 	licensedGroups map[string]licensedGroup
 	membersChanged map[string]bool
-	// deliveries are the first-day passes delivered, by worker id (see firstDayCredential).
-	deliveries map[string]*orgsyncv1.CredentialDelivery
-	// mailSender is the mailbox first-day passes are sent from, and webhook the ticketing
-	// system they go to instead; neither: none are made.
+	// deliveries are the first-day passes delivered, by worker id (see firstDayCredential), and
+	// helpdeskDeliveries the last helpdesk credential delivered to each (see helpdeskCredential).
+	deliveries         map[string]*orgsyncv1.CredentialDelivery
+	helpdeskDeliveries map[string]*orgsyncv1.CredentialDelivery
+	// mailSender is the mailbox first-day passes and helpdesk credentials are sent from, and
+	// webhook the ticketing system they go to instead; neither: none are made.
 	mailSender string
-	webhook    FirstDayWebhook
+	webhook    CredentialWebhook
 }
 
 // pauseAfterForbidden consecutive refusals of the credentials, on any objects, pause the writer:
@@ -205,11 +210,13 @@ type Options struct {
 	// there is none. With it, a redelivered revision older than one applied is replaced by the
 	// newest desired state (see converge.Engine.Decode); without it, it is dropped.
 	Latest converge.Latest
-	// FirstDayMailSender is the mailbox (userPrincipalName or object id) that sends a new hire's
-	// first-day Temporary Access Pass to their manager. Empty: no first-day pass is made.
-	FirstDayMailSender string
-	// FirstDayWebhook, when set, receives first-day passes instead of the manager's mailbox.
-	FirstDayWebhook FirstDayWebhook
+	// CredentialMailSender is the mailbox (userPrincipalName or object id) that sends the
+	// credentials the writer makes — a new hire's first-day Temporary Access Pass, an approved
+	// helpdesk request's pass or password — to the worker's manager. Empty (and no
+	// CredentialWebhook): none is made.
+	CredentialMailSender string
+	// CredentialWebhook, when set, receives those credentials instead of the manager's mailbox.
+	CredentialWebhook CredentialWebhook
 }
 
 // New returns a Writer.
@@ -227,7 +234,7 @@ func New(dir Directory, sender converge.Sender, logger *slog.Logger, opts ...Opt
 		unmanaged: map[string]bool{}, pausedRetry: 30 * time.Second,
 		lagWait: 15 * time.Second, gathering: map[string]*gatheringGroup{},
 		licensedGroups: map[string]licensedGroup{}, membersChanged: map[string]bool{},
-		deliveries: map[string]*orgsyncv1.CredentialDelivery{},
+		deliveries: map[string]*orgsyncv1.CredentialDelivery{}, helpdeskDeliveries: map[string]*orgsyncv1.CredentialDelivery{},
 	}
 	w.engine.Now = func() time.Time { return w.now() }
 	for _, o := range opts {
@@ -240,11 +247,11 @@ func New(dir Directory, sender converge.Sender, logger *slog.Logger, opts ...Opt
 		if o.GatherWindow > 0 {
 			w.gatherWindow = o.GatherWindow
 		}
-		if o.FirstDayMailSender != "" {
-			w.mailSender = o.FirstDayMailSender
+		if o.CredentialMailSender != "" {
+			w.mailSender = o.CredentialMailSender
 		}
-		if o.FirstDayWebhook != nil {
-			w.webhook = o.FirstDayWebhook
+		if o.CredentialWebhook != nil {
+			w.webhook = o.CredentialWebhook
 		}
 		for _, domain := range o.ManagedDomains {
 			if domain = strings.ToLower(strings.TrimSpace(domain)); domain != "" {
@@ -281,8 +288,13 @@ func (w *Writer) Seed(result *orgsyncv1.WriterResult, path string) {
 	w.engine.Seed(path, result.GetRevision())
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if delivery := result.GetCredentialDelivery(); delivery != nil && result.GetKind() == orgsyncv1.ObjectKind_OBJECT_KIND_USER {
-		w.deliveries[result.GetKey()] = delivery
+	if result.GetKind() == orgsyncv1.ObjectKind_OBJECT_KIND_USER {
+		if delivery := result.GetCredentialDelivery(); delivery != nil {
+			w.deliveries[result.GetKey()] = delivery
+		}
+		if delivery := result.GetHelpdeskDelivery(); delivery != nil {
+			w.helpdeskDeliveries[result.GetKey()] = delivery
+		}
 	}
 	if result.GetObjectId() == "" {
 		return
@@ -809,6 +821,9 @@ func (w *Writer) applyUser(ctx context.Context, obj *orgsyncv1.DesiredObject, de
 		return nil, err
 	}
 	if err := w.firstDayCredential(ctx, desired, current.ID, result); err != nil {
+		return nil, err
+	}
+	if err := w.helpdeskCredential(ctx, obj.GetCause(), desired, current.ID, result); err != nil {
 		return nil, err
 	}
 	if len(result.Operations) > 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -126,25 +127,52 @@ func (c *cli) requestAccess(ctx context.Context, rest []string) error {
 	flags.SetOutput(io.Discard)
 	group := flags.String("group", "", "the group of the temporary membership")
 	until := flags.String("until", "", "the day the membership is removed (YYYY-MM-DD)")
+	tap := flags.Bool("tap", false, "a one-time Temporary Access Pass instead of a membership")
+	lifetime := flags.Duration("lifetime", 0, "the Temporary Access Pass's lifetime (default 1h, 10m to 24h)")
+	reset := flags.Bool("password-reset", false, "a password reset instead of a membership")
 	reason := flags.String("reason", "", "why, e.g. the ticket (recorded in the audit trail)")
 	window := flags.Duration("approval-window", 0, "how long the request waits for approval (default 24h)")
 	if err := flags.Parse(rest); err != nil {
 		return err
 	}
-	endDate, err := parseDate("--until", *until)
-	if err != nil {
-		return err
+	req := &orgsyncv1.RequestAccessRequest{WorkerId: workerID, Reason: *reason, ApprovalWindowSeconds: int64(window.Seconds())}
+	switch {
+	case *tap && *reset:
+		return errors.New("--tap and --password-reset: ask for one at a time")
+	case (*tap || *reset) && (*group != "" || *until != ""):
+		return errors.New("--group and --until are for a temporary membership, not with --tap or --password-reset")
+	case *lifetime != 0 && !*tap:
+		return errors.New("--lifetime is for --tap")
+	case *tap:
+		req.Kind, req.LifetimeMinutes = orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS, int32(lifetime.Minutes())
+	case *reset:
+		req.Kind = orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_PASSWORD_RESET
+	default:
+		if req.EndDate, err = parseDate("--until", *until); err != nil {
+			return err
+		}
+		req.Kind, req.GroupKey = orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP, *group
 	}
-	resp, err := c.api.RequestAccess(ctx, &orgsyncv1.RequestAccessRequest{Kind: orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP,
-		WorkerId: workerID, GroupKey: *group, EndDate: endDate, Reason: *reason, ApprovalWindowSeconds: int64(window.Seconds())})
+	resp, err := c.api.RequestAccess(ctx, req)
 	if err != nil {
 		return err
 	}
 	return c.print(resp, func(w *tabwriter.Writer) {
 		r := resp.GetRequest()
-		fmt.Fprintf(w, "request %s by %s: %s in %s until %s; waits for a second person's approval until %s\n", r.GetRequestId(), who(r.GetRequestedBy()),
-			r.GetWorkerId(), r.GetGroupKey(), formatDate(r.GetEndDate()), ts(r.GetExpiresAt(), r.GetExpiresAt() != nil))
+		fmt.Fprintf(w, "request %s by %s: %s; waits for a second person's approval until %s\n", r.GetRequestId(), who(r.GetRequestedBy()),
+			requestSummary(r), ts(r.GetExpiresAt(), r.GetExpiresAt() != nil))
 	})
+}
+
+// requestSummary says what a request asks for, for whom.
+func requestSummary(r *orgsyncv1.AccessRequest) string {
+	switch r.GetKind() {
+	case orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS:
+		return fmt.Sprintf("a Temporary Access Pass (%d min, one sign-in) for %s", r.GetLifetimeMinutes(), r.GetWorkerId())
+	case orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_PASSWORD_RESET:
+		return "a password reset for " + r.GetWorkerId()
+	}
+	return fmt.Sprintf("%s in %s until %s", r.GetWorkerId(), r.GetGroupKey(), formatDate(r.GetEndDate()))
 }
 
 func (c *cli) requests(ctx context.Context, rest []string) error {
@@ -156,11 +184,12 @@ func (c *cli) requests(ctx context.Context, rest []string) error {
 		return err
 	}
 	return c.print(resp, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "ID\tWORKER\tGROUP\tUNTIL\tSTATE\tREQUESTED BY\tEXPIRES\tDECIDED BY\tREASON")
+		fmt.Fprintln(w, "ID\tKIND\tWORKER\tGROUP\tUNTIL\tSTATE\tREQUESTED BY\tEXPIRES\tDECIDED BY\tREASON\tCREDENTIAL")
 		for _, r := range resp.GetRequests() {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.GetRequestId(), r.GetWorkerId(), r.GetGroupKey(), formatDate(r.GetEndDate()),
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.GetRequestId(), enumName(r.GetKind(), "ACCESS_REQUEST_KIND_"),
+				r.GetWorkerId(), r.GetGroupKey(), formatDate(r.GetEndDate()),
 				enumName(r.GetState(), "ACCESS_REQUEST_STATE_"), who(r.GetRequestedBy()), ts(r.GetExpiresAt(), r.GetExpiresAt() != nil),
-				who(r.GetDecidedBy()), r.GetReason())
+				who(r.GetDecidedBy()), r.GetReason(), credentialOutcome(r))
 		}
 	})
 }
@@ -178,4 +207,20 @@ func (c *cli) decideRequest(decision orgsyncv1.Decision) func(context.Context, [
 			fmt.Fprintf(w, "request %s %s by %s\n", rest[0], enumName(resp.GetRequest().GetState(), "ACCESS_REQUEST_STATE_"), who(resp.GetRequest().GetDecidedBy()))
 		})
 	}
+}
+
+// credentialOutcome says how an approved credential request's credential stands: where it was
+// delivered (never what), or why not; "-" for anything else.
+func credentialOutcome(r *orgsyncv1.AccessRequest) string {
+	if d := r.GetCredentialDelivery(); d != nil {
+		to := d.GetChannelName()
+		if d.GetRecipientWorkerId() != "" {
+			to += " to " + d.GetRecipientWorkerId()
+		}
+		return fmt.Sprintf("delivered %s via %s (%s)", ts(d.GetDeliveredAt(), true), enumName(d.GetChannel(), "CREDENTIAL_CHANNEL_"), to)
+	}
+	if r.GetCredentialError() != "" {
+		return r.GetCredentialError()
+	}
+	return "-"
 }

@@ -103,4 +103,29 @@ func TestDelegationAndHelpdeskCommands(t *testing.T) {
 	contains(out, err, "because  temporary access until 2026-03-10 (helpdesk request "+requestID+")")
 	out, err = as(auth.Viewer, "requests")
 	contains(out, err, "approved  token admin")
+
+	out, err = as(auth.Operator, "request-access", "E1", "--tap", "--lifetime", "30m", "--reason", "INC-2: lost phone")
+	contains(out, err, "by token operator: a Temporary Access Pass (30 min, one sign-in) for E1; waits for a second person's approval")
+	passID := regexp.MustCompile(`r-[0-9a-f]+`).FindString(out)
+	out, err = as(auth.Operator, "request-access", "E1", "--password-reset", "--reason", "INC-3: locked out")
+	contains(out, err, "by token operator: a password reset for E1; waits")
+	out, err = as(auth.Approver, "approve-request", passID)
+	contains(out, err, "request "+passID+" approved by token approver")
+	out, err = as(auth.Viewer, "requests")
+	contains(out, err, passID+"  temporary-access-pass")
+	contains(out, err, "password-reset")
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tap", "--password-reset", "--reason", "x"}, "--tap and --password-reset: ask for one at a time"},
+		{[]string{"--tap", "--group", "unit-sales", "--reason", "x"}, "--group and --until are for a temporary membership"},
+		{[]string{"--password-reset", "--lifetime", "1h", "--reason", "x"}, "--lifetime is for --tap"},
+		{[]string{"--tap", "--lifetime", "2d", "--reason", "x"}, "invalid value"},
+		{[]string{"--tap", "--lifetime", "5m", "--reason", "x"}, "lifetime_minutes must be between 10 and 1440"},
+	} {
+		if _, err := as(auth.Operator, append([]string{"request-access", "E1"}, bad.args...)...); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("request-access E1 %v: %v, want an error naming %q", bad.args, err, bad.want)
+		}
+	}
 }

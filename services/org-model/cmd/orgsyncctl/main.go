@@ -11,7 +11,7 @@
 // explain GROUP WORKER, plan (--events FILE | --policy FILE), pending, approve BATCH, reject BATCH,
 // audit [--worker ID | --group KEY] [--since T] [--until T], delegate WORKER (--from WORKER |
 // --from-unit UNIT) --start DATE --end DATE --reason TEXT, delegations [--worker ID],
-// end-delegation ID, request-access WORKER --group KEY --until DATE --reason TEXT, requests,
+// end-delegation ID, request-access WORKER (--group KEY --until DATE | --tap | --password-reset) --reason TEXT, requests,
 // approve-request ID, reject-request ID.
 // Tables are for people; --json prints the API's answer as JSON, for scripts.
 package main
@@ -80,7 +80,11 @@ commands:
   delegations [--worker ID]   the delegations, with who created and ended them
   end-delegation ID           end a delegation now; operator
   request-access WORKER --group KEY --until DATE --reason TEXT [--approval-window 24h]
-                              ask for a temporary membership; a second person approves; operator
+  request-access WORKER --tap [--lifetime 1h] --reason TEXT
+  request-access WORKER --password-reset --reason TEXT
+                              ask for a temporary membership, a one-time Temporary Access Pass or
+                              a password reset (delivered to the configured channel, never to
+                              you); a second person approves; operator
   requests                    the helpdesk requests, pending and decided
   approve-request ID          approve someone else's request; approver
   reject-request ID           reject a request; approver`

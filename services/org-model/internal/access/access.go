@@ -1,6 +1,7 @@
 // Package access keeps the access orgsync gives for a time on top of HR: delegations (a worker
 // gets another worker's or a unit's group memberships between two dates) and helpdesk requests
-// (a temporary group membership for a managed worker, approved by a second person). Both are
+// (a temporary group membership, a Temporary Access Pass or a password reset for a managed
+// worker, approved by a second person). Both are
 // durable in the key-value bucket ORGMODEL_ACCESS, apart from stream HR, so that neither a
 // restart, a checkpoint nor trimmed HR history loses them; the model applies them as grants
 // whose start and end fall due on its one schedule, and what they change is published to
@@ -44,6 +45,19 @@ const DefaultApprovalWindow = 24 * time.Hour
 // maxApprovalWindow bounds how long a request may wait for approval.
 const maxApprovalWindow = 30 * 24 * time.Hour
 
+// CredentialWindow is how long after its approval a helpdesk credential is still made: a writer
+// that meets the request later (down for longer) makes none, and the helpdesk asks again.
+const CredentialWindow = time.Hour
+
+// A Temporary Access Pass's lifetime: DefaultPassLifetime when the request does not say, and
+// at least minPassLifetime (Graph's own minimum) and at most maxPassLifetime (a day: a helpdesk
+// pass is for getting back in now, not for a week).
+const (
+	DefaultPassLifetime = 60
+	minPassLifetime     = 10
+	maxPassLifetime     = 24 * 60
+)
+
 // Errors of the operations; the query API turns each into its gRPC status.
 var (
 	// ErrNotReady: org-model is still replaying HR, so workers and groups are not all known yet.
@@ -75,6 +89,9 @@ type Model interface {
 	ApplyMembershipGrant(grant model.MembershipGrant, now time.Time) []*orgsyncv1.DesiredObject
 	RestoreMembershipGrants(grants []model.MembershipGrant)
 	GrantTransitions(from, to time.Time) []model.GrantTransition
+	CheckCredentialRequest(workerID string, now time.Time) error
+	ApplyHelpdeskCredential(workerID string, c *orgsyncv1.HelpdeskCredential, now time.Time) []*orgsyncv1.DesiredObject
+	RestoreHelpdeskCredentials(byWorker map[string]*orgsyncv1.HelpdeskCredential)
 }
 
 var _ Model = (*model.Model)(nil)
@@ -161,6 +178,7 @@ func (s *Service) Load(ctx context.Context) error {
 	defer func() { _ = watcher.Stop() }()
 	var delegations []*orgsyncv1.Delegation
 	var grants []model.MembershipGrant
+	credentials := map[string]*orgsyncv1.HelpdeskCredential{}
 loop:
 	for {
 		select {
@@ -189,9 +207,16 @@ loop:
 					continue
 				}
 				s.requests[r.GetRequestId()] = &r
-				if r.GetState() == orgsyncv1.AccessRequestState_ACCESS_REQUEST_STATE_APPROVED {
-					grants = append(grants, membershipGrant(&r))
+				if r.GetState() != orgsyncv1.AccessRequestState_ACCESS_REQUEST_STATE_APPROVED {
+					continue
 				}
+				if c := helpdeskCredential(&r); c != nil {
+					if kept := credentials[r.GetWorkerId()]; kept == nil || c.GetApprovedAt().AsTime().After(kept.GetApprovedAt().AsTime()) {
+						credentials[r.GetWorkerId()] = c
+					}
+					continue
+				}
+				grants = append(grants, membershipGrant(&r))
 			}
 		}
 	}
@@ -199,6 +224,7 @@ loop:
 		s.logger.WarnContext(ctx, "delegations not applied", "bucket", Bucket, "error", err)
 	}
 	s.model.RestoreMembershipGrants(grants)
+	s.model.RestoreHelpdeskCredentials(credentials)
 	s.lastDue, s.loaded = s.clock.Now(), true
 	s.logger.InfoContext(ctx, "access loaded", "delegations", len(delegations), "requests", len(s.requests))
 	return nil
@@ -207,6 +233,23 @@ loop:
 func membershipGrant(r *orgsyncv1.AccessRequest) model.MembershipGrant {
 	return model.MembershipGrant{RequestID: r.GetRequestId(), WorkerID: r.GetWorkerId(), GroupKey: r.GetGroupKey(),
 		Start: r.GetDecidedAt().AsTime(), EndDate: r.GetEndDate()}
+}
+
+// helpdeskCredential is the credential an approved request of a credential kind gives; nil for
+// a temporary membership.
+func helpdeskCredential(r *orgsyncv1.AccessRequest) *orgsyncv1.HelpdeskCredential {
+	var kind orgsyncv1.HelpdeskCredentialKind
+	switch r.GetKind() {
+	case orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS:
+		kind = orgsyncv1.HelpdeskCredentialKind_HELPDESK_CREDENTIAL_KIND_TEMPORARY_ACCESS_PASS
+	case orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_PASSWORD_RESET:
+		kind = orgsyncv1.HelpdeskCredentialKind_HELPDESK_CREDENTIAL_KIND_PASSWORD_RESET
+	default:
+		return nil
+	}
+	approved := r.GetDecidedAt().AsTime()
+	return &orgsyncv1.HelpdeskCredential{AccessRequestId: r.GetRequestId(), Kind: kind, ApprovedAt: r.GetDecidedAt(),
+		NotAfter: timestamppb.New(approved.Add(CredentialWindow)), LifetimeMinutes: r.GetLifetimeMinutes()}
 }
 
 func newID(prefix string) (string, error) {
@@ -336,8 +379,25 @@ func delegationCause(d *orgsyncv1.Delegation, reason string, now time.Time) *org
 // RequestAccess records a helpdesk request, pending a second person's approval; the principal in
 // ctx is the requester.
 func (s *Service) RequestAccess(ctx context.Context, req *orgsyncv1.RequestAccessRequest) (*orgsyncv1.AccessRequest, error) {
-	if req.GetKind() != orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP {
-		return nil, fmt.Errorf("%w: kind must be ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP (password resets and Temporary Access Passes are not available yet)", ErrInvalid)
+	membership := req.GetKind() == orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP
+	lifetime := req.GetLifetimeMinutes()
+	switch req.GetKind() {
+	case orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP, orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_PASSWORD_RESET:
+		if lifetime != 0 {
+			return nil, fmt.Errorf("%w: lifetime_minutes is only for a Temporary Access Pass", ErrInvalid)
+		}
+	case orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS:
+		if lifetime == 0 {
+			lifetime = DefaultPassLifetime
+		}
+		if lifetime < minPassLifetime || lifetime > maxPassLifetime {
+			return nil, fmt.Errorf("%w: lifetime_minutes must be between %d and %d", ErrInvalid, minPassLifetime, maxPassLifetime)
+		}
+	default:
+		return nil, fmt.Errorf("%w: kind must be ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP, ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS or ACCESS_REQUEST_KIND_PASSWORD_RESET", ErrInvalid)
+	}
+	if !membership && (req.GetGroupKey() != "" || req.GetEndDate() != nil) {
+		return nil, fmt.Errorf("%w: group_key and end_date are only for a temporary membership", ErrInvalid)
 	}
 	if strings.TrimSpace(req.GetReason()) == "" {
 		return nil, fmt.Errorf("%w: reason is required (it goes to the audit trail)", ErrInvalid)
@@ -352,7 +412,11 @@ func (s *Service) RequestAccess(ctx context.Context, req *orgsyncv1.RequestAcces
 	var created *orgsyncv1.AccessRequest
 	err := s.onEngine(ctx, func(ctx context.Context, now time.Time) error {
 		workerID, groupKey := strings.TrimSpace(req.GetWorkerId()), strings.TrimSpace(req.GetGroupKey())
-		if err := s.model.CheckMembershipRequest(workerID, groupKey, req.GetEndDate(), now); err != nil {
+		check := func() error { return s.model.CheckMembershipRequest(workerID, groupKey, req.GetEndDate(), now) }
+		if !membership {
+			check = func() error { return s.model.CheckCredentialRequest(workerID, now) }
+		}
+		if err := check(); err != nil {
 			return err
 		}
 		id, err := newID("r-")
@@ -363,6 +427,7 @@ func (s *Service) RequestAccess(ctx context.Context, req *orgsyncv1.RequestAcces
 			RequestId: id, Kind: req.GetKind(), WorkerId: workerID, GroupKey: groupKey, EndDate: req.GetEndDate(),
 			Reason: strings.TrimSpace(req.GetReason()), RequestedBy: decisions.PrincipalOf(ctx), RequestedAt: timestamppb.New(now),
 			ExpiresAt: timestamppb.New(now.Add(window)), State: orgsyncv1.AccessRequestState_ACCESS_REQUEST_STATE_PENDING,
+			LifetimeMinutes: lifetime,
 		}
 		if err := s.save(ctx, requestPrefix+id, r); err != nil {
 			return err
@@ -376,7 +441,8 @@ func (s *Service) RequestAccess(ctx context.Context, req *orgsyncv1.RequestAcces
 
 // DecideAccessRequest approves or rejects a pending request as the principal in ctx, who must not
 // be its requester. An approved temporary membership is applied at once and removed on its end
-// date; a request past its expiry is EXPIRED and can no longer be decided.
+// date; an approved credential is desired at once, and entra-writer makes and delivers it once
+// within CredentialWindow; a request past its expiry is EXPIRED and can no longer be decided.
 func (s *Service) DecideAccessRequest(ctx context.Context, requestID string, decision orgsyncv1.Decision) (*orgsyncv1.AccessRequest, error) {
 	if decision != orgsyncv1.Decision_DECISION_APPROVED && decision != orgsyncv1.Decision_DECISION_REJECTED {
 		return nil, fmt.Errorf("%w: decision must be DECISION_APPROVED or DECISION_REJECTED", ErrInvalid)
@@ -412,7 +478,12 @@ func (s *Service) DecideAccessRequest(ctx context.Context, requestID string, dec
 		if r.GetState() != orgsyncv1.AccessRequestState_ACCESS_REQUEST_STATE_APPROVED {
 			return nil
 		}
-		changes := s.model.ApplyMembershipGrant(membershipGrant(r), now)
+		var changes []*orgsyncv1.DesiredObject
+		if c := helpdeskCredential(r); c != nil {
+			changes = s.model.ApplyHelpdeskCredential(r.GetWorkerId(), c, now)
+		} else {
+			changes = s.model.ApplyMembershipGrant(membershipGrant(r), now)
+		}
 		return s.publish(ctx, changes, &orgsyncv1.Cause{Reason: "helpdesk request approved", ComputedAt: timestamppb.New(now),
 			AccessRequestId: requestID, RequestedBy: r.GetRequestedBy(), ApprovedBy: by, GrantReason: r.GetReason()})
 	})

@@ -249,6 +249,7 @@ func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target
 			FirstDayAt: timestamppb.New(d.start), LifetimeMinutes: int32(first.LifetimeMinutes), IsUsableOnce: first.UsableOnce,
 		}
 	}
+	user.HelpdeskCredential = m.grants.helpdeskCredential(w.GetWorkerId(), target, enabled)
 	targetName := TargetName(target)
 	if target == orgsyncv1.Target_TARGET_AD {
 		user.Attributes = map[string]string{identifier.PropertySAMAccountName: ids.SAMAccountName}

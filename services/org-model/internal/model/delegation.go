@@ -57,10 +57,13 @@ type grantIndex struct {
 	// given is, per delegate, the group keys the last computation gave them through a grant
 	// (and not on their own), for Explain.
 	given map[string]map[string]*grant
+	// credentials are, per worker, the newest approved helpdesk request's credential (credential.go).
+	credentials map[string]*orgsyncv1.HelpdeskCredential
 }
 
 func (x *grantIndex) clone() grantIndex {
-	c := grantIndex{byID: maps.Clone(x.byID), to: map[string][]*grant{}, from: map[string][]*grant{}, given: map[string]map[string]*grant{}}
+	c := grantIndex{byID: maps.Clone(x.byID), to: map[string][]*grant{}, from: map[string][]*grant{}, given: map[string]map[string]*grant{},
+		credentials: maps.Clone(x.credentials)}
 	for key, list := range x.to {
 		c.to[key] = slices.Clone(list)
 	}

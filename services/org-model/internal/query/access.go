@@ -117,6 +117,9 @@ func (s *Server) ListAccessRequests(ctx context.Context, _ *orgsyncv1.ListAccess
 	if err != nil {
 		return nil, accessStatus(err)
 	}
+	for _, r := range list {
+		s.withCredentialOutcome(r)
+	}
 	return &orgsyncv1.ListAccessRequestsResponse{Requests: list}, nil
 }
 

@@ -37,11 +37,15 @@ type Results struct {
 	// newer result of the same object may make none (a licensed group's members in error read
 	// again, say) without undoing the write.
 	lastWrite *timestamppb.Timestamp
+	// helpdeskDeliveries are the helpdesk credentials' deliveries the results reported, by
+	// request id (credentials.go).
+	helpdeskDeliveries map[string]*orgsyncv1.CredentialDelivery
 }
 
 // NewResults returns an empty store.
 func NewResults() *Results {
-	return &Results{byPath: map[string]*orgsyncv1.WriterResult{}, licenseErrors: map[string]groupLicenseErrors{}}
+	return &Results{byPath: map[string]*orgsyncv1.WriterResult{}, licenseErrors: map[string]groupLicenseErrors{},
+		helpdeskDeliveries: map[string]*orgsyncv1.CredentialDelivery{}}
 }
 
 // Record keeps result as the newest for the object at path.
@@ -50,6 +54,7 @@ func (r *Results) Record(path string, result *orgsyncv1.WriterResult) {
 	defer r.mu.Unlock()
 	r.byPath[path] = result
 	r.recordLicenseErrors(path, result)
+	r.recordHelpdeskDelivery(result)
 	if len(result.GetOperations()) > 0 && (r.lastWrite == nil || result.GetObservedAt().AsTime().After(r.lastWrite.AsTime())) {
 		r.lastWrite = result.GetObservedAt()
 	}

@@ -46,6 +46,7 @@ type Directory interface {
 	CreateTemporaryAccessPass(ctx context.Context, userID string, start time.Time, lifetimeMinutes int, usableOnce bool) (*directory.AccessPass, error)
 	DeleteTemporaryAccessPass(ctx context.Context, userID, passID string) error
 	SendMail(ctx context.Context, senderID string, mail directory.Mail) error
+	ResetPassword(ctx context.Context, userID string, password directory.Secret) error
 }
 
 // Managers returns a user's manager id, read from the directory's own state.
@@ -381,6 +382,37 @@ func RunContract(t *testing.T, newDirectory func(t *testing.T) (Directory, Membe
 		}
 		if err := dir.DeleteTemporaryAccessPass(ctx, created.ID, pass.ID); err != nil {
 			t.Errorf("deleting the pass again: %v, want success", err)
+		}
+	})
+
+	t.Run("password reset: a complex password is set, a weak one refused without being named", func(t *testing.T) {
+		dir, _, _ := newDirectory(t)
+		ctx := t.Context()
+		created, err := dir.CreateUser(ctx, jane, "Xy7!initial-password-Q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dir.ResetPassword(ctx, created.ID, directory.NewSecret("Fresh-Reset-7k2m")); err != nil {
+			t.Errorf("resetting to a complex password: %v", err)
+		}
+		for _, weak := range []string{"Ab1!", "onlylowercase2", "NOLOWERCASEORDIGITS!"} {
+			err := dir.ResetPassword(ctx, created.ID, directory.NewSecret(weak))
+			if directory.ClassOf(err) != directory.ClassInvalid {
+				t.Errorf("resetting to %q: %v, want invalid", weak, err)
+			}
+			if err != nil && strings.Contains(err.Error(), weak) {
+				t.Errorf("the refusal names the password: %v", err)
+			}
+		}
+		if err := dir.ResetPassword(ctx, "00000000-0000-4000-8000-00000000dead", directory.NewSecret("Fresh-Reset-7k2m")); directory.ClassOf(err) != directory.ClassNotFound {
+			t.Errorf("resetting an unknown user's password: %v, want not found", err)
+		}
+		after, err := dir.GetUser(ctx, created.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(jane, after.UserAttributes); diff != "" {
+			t.Errorf("the reset changed the user's attributes (-want +got):\n%s", diff)
 		}
 	})
 

@@ -31,6 +31,8 @@ type Fake struct {
 	passes map[string]directory.AccessPass
 	// mail is every message SendMail accepted.
 	mail []FakeMail
+	// resets are the passwords ResetPassword set, by user id.
+	resets map[string]FakePassword
 	// Writes counts successful write calls by operation, e.g. "user.create".
 	Writes map[string]int
 	// Fail, when set, is consulted before each call; a non-nil error is returned instead.
@@ -43,6 +45,7 @@ func NewFake() *Fake {
 		users: map[string]directory.User{}, groups: map[string]directory.Group{}, members: map[string]map[string]bool{},
 		manager: map[string]string{}, deleted: map[string]directory.User{}, Writes: map[string]int{},
 		skus: map[string]fakeSku{}, passes: map[string]directory.AccessPass{},
+		resets: map[string]FakePassword{},
 	}
 }
 
@@ -661,6 +664,64 @@ func (f *Fake) SendMail(_ context.Context, senderID string, mail directory.Mail)
 	f.mail = append(f.mail, FakeMail{Sender: senderID, Mail: directory.Mail{To: slices.Clone(mail.To), Subject: mail.Subject, Body: mail.Body}})
 	f.Writes["mail.send"]++
 	return nil
+}
+
+// FakePassword is a password ResetPassword set: the value (the fake is a test's directory, it
+// keeps what a test needs to compare), whether it must be changed at the next sign-in, and when.
+type FakePassword struct {
+	Secret                        directory.Secret
+	ForceChangePasswordNextSignIn bool
+	SetAt                         time.Time
+}
+
+// ResetPassword implements the Directory port: the user must exist, and the password must meet
+// Entra ID's default policy (see ComplexPassword), as Graph refuses one that does not.
+func (f *Fake) ResetPassword(_ context.Context, userID string, password directory.Secret) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("user.password.reset"); err != nil {
+		return err
+	}
+	if _, ok := f.users[userID]; !ok {
+		return notFound("user.password.reset", userID)
+	}
+	if !ComplexPassword(password.Reveal()) {
+		return &directory.Error{Op: "user.password.reset", Class: directory.ClassInvalid, Status: 400, Code: directory.CodeRequestBadRequest,
+			Message: "The specified password does not comply with password complexity requirements. Please provide a different password.", Property: "passwordProfile"}
+	}
+	f.resets[userID] = FakePassword{Secret: password, ForceChangePasswordNextSignIn: true, SetAt: time.Now()}
+	f.Writes["user.password.reset"]++
+	return nil
+}
+
+// ComplexPassword applies Entra ID's default password policy: 8 to 256 characters from at least
+// three of lowercase letters, uppercase letters, digits and symbols.
+func ComplexPassword(password string) bool {
+	if n := len([]rune(password)); n < 8 || n > 256 {
+		return false
+	}
+	var lower, upper, digit, symbol int
+	for _, r := range password {
+		switch {
+		case unicode.IsLower(r):
+			lower = 1
+		case unicode.IsUpper(r):
+			upper = 1
+		case unicode.IsDigit(r):
+			digit = 1
+		default:
+			symbol = 1
+		}
+	}
+	return lower+upper+digit+symbol >= 3
+}
+
+// PasswordReset returns the password ResetPassword last set for a user, if any.
+func (f *Fake) PasswordReset(userID string) (FakePassword, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	reset, ok := f.resets[userID]
+	return reset, ok
 }
 
 // AccessPass returns a user's pass, if any.
