@@ -7,16 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/orgsync/orgsync/deploy/local/stack"
 	"github.com/orgsync/orgsync/pkg/auth"
-	"github.com/orgsync/orgsync/pkg/auth/authtest"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
-	"github.com/orgsync/orgsync/proto/orgsync/v1/orgsyncv1grpc"
 )
 
 // TestHelpdeskAndDelegationReachTheEmulator runs a helpdesk request and a delegation through the
@@ -46,15 +42,6 @@ func TestHelpdeskAndDelegationReachTheEmulator(t *testing.T) {
 			t.Fatalf("webhook %s: %d %s", id, resp.StatusCode, respBody)
 		}
 	}
-	as := func(subject string, role auth.Role) orgsyncv1grpc.OrgModelServiceClient {
-		conn, err := grpc.NewClient(s.OrgModel.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithPerRPCCredentials(auth.Bearer(authtest.SignWith(t, s.Issuer.Current(), s.Issuer.Claims(subject, role)))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = conn.Close() })
-		return orgsyncv1grpc.NewOrgModelServiceClient(conn)
-	}
 	post("unit-sales", event("org_unit.created", map[string]any{"orgUnitId": "sales", "name": "Sales"}))
 	post("unit-marketing", event("org_unit.created", map[string]any{"orgUnitId": "marketing", "name": "Marketing"}))
 	for _, w := range []struct{ id, unit string }{{"E1001", "sales"}, {"E1002", "marketing"}} {
@@ -67,7 +54,7 @@ func TestHelpdeskAndDelegationReachTheEmulator(t *testing.T) {
 		return slices.Contains(groupMembers(s, "Org - Sales"), "E1001") && slices.Contains(groupMembers(s, "Org - Marketing"), "E1002")
 	})
 
-	operator, approver := as("oscar.operator", auth.Operator), as("alex.approver", auth.Approver)
+	operator, approver := signedIn(t, s, "oscar.operator", auth.Operator), signedIn(t, s, "alex.approver", auth.Approver)
 	tomorrow := time.Now().UTC().AddDate(0, 0, 2)
 	until := &orgsyncv1.Date{Year: int32(tomorrow.Year()), Month: int32(tomorrow.Month()), Day: int32(tomorrow.Day())}
 	asked, err := operator.RequestAccess(ctx, &orgsyncv1.RequestAccessRequest{Kind: orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_MEMBERSHIP,

@@ -1,9 +1,7 @@
 package stack_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -47,16 +45,7 @@ func TestFirstDayPassEndToEnd(t *testing.T) {
 		}
 	})
 	// The sender mailbox is an account orgsync does not manage.
-	mailbox, _ := json.Marshal(map[string]any{"accountEnabled": true, "displayName": "Onboarding", "mailNickname": "onboarding",
-		"userPrincipalName": sender, "mail": sender, "passwordProfile": map[string]any{"password": "Onboard-Passw0rd!"}})
-	resp, err := http.Post(s.EmulatorURL+"/users", "application/json", bytes.NewReader(mailbox))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("creating the sender mailbox: %d", resp.StatusCode)
-	}
+	createMailbox(t, s, sender)
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	post := func(id string, body []byte) {

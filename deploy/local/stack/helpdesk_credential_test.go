@@ -51,16 +51,7 @@ func TestHelpdeskCredentialsEndToEnd(t *testing.T) {
 			t.Errorf("stack: %v", err)
 		}
 	})
-	mailbox, _ := json.Marshal(map[string]any{"accountEnabled": true, "displayName": "Service desk", "mailNickname": "servicedesk",
-		"userPrincipalName": sender, "mail": sender, "passwordProfile": map[string]any{"password": "Servicedesk-Passw0rd!"}})
-	resp, err := http.Post(s.EmulatorURL+"/users", "application/json", bytes.NewReader(mailbox))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("creating the sender mailbox: %d", resp.StatusCode)
-	}
+	createMailbox(t, s, sender)
 	client := &http.Client{Timeout: 10 * time.Second}
 	post := func(id string, body []byte) {
 		t.Helper()
@@ -71,15 +62,6 @@ func TestHelpdeskCredentialsEndToEnd(t *testing.T) {
 		if resp.StatusCode != http.StatusAccepted {
 			t.Fatalf("webhook %s: %d %s", id, resp.StatusCode, respBody)
 		}
-	}
-	as := func(subject string, role auth.Role) orgsyncv1grpc.OrgModelServiceClient {
-		conn, err := grpc.NewClient(s.OrgModel.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithPerRPCCredentials(auth.Bearer(authtest.SignWith(t, s.Issuer.Current(), s.Issuer.Claims(subject, role)))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = conn.Close() })
-		return orgsyncv1grpc.NewOrgModelServiceClient(conn)
 	}
 	post("unit-sales", event("org_unit.created", map[string]any{"orgUnitId": "sales", "name": "Sales"}))
 	post("hire-manager", event("worker.created", map[string]any{
@@ -99,7 +81,7 @@ func TestHelpdeskCredentialsEndToEnd(t *testing.T) {
 		return ok && slices.Contains(groupMembers(s, "Org - Sales"), "E4001")
 	})
 
-	operator, approver := as("oscar.operator", auth.Operator), as("alex.approver", auth.Approver)
+	operator, approver := signedIn(t, s, "oscar.operator", auth.Operator), signedIn(t, s, "alex.approver", auth.Approver)
 	asked, err := operator.RequestAccess(ctx, &orgsyncv1.RequestAccessRequest{Kind: orgsyncv1.AccessRequestKind_ACCESS_REQUEST_KIND_TEMPORARY_ACCESS_PASS,
 		WorkerId: "E4001", LifetimeMinutes: 120, Reason: "INC-7001 lost phone"})
 	if err != nil {
@@ -309,4 +291,34 @@ func resetPasswordIn(t *testing.T, s *stack.Stack, userID, body string) string {
 		t.Errorf("the reset password need not be changed at the next sign-in: %+v", profile)
 	}
 	return password
+}
+
+// signedIn is an org-model API client whose calls carry a token of the stack's dev issuer for
+// subject with role (the stack must start with Options.Console).
+func signedIn(t *testing.T, s *stack.Stack, subject string, role auth.Role) orgsyncv1grpc.OrgModelServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(s.OrgModel.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(auth.Bearer(authtest.SignWith(t, s.Issuer.Current(), s.Issuer.Claims(subject, role)))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return orgsyncv1grpc.NewOrgModelServiceClient(conn)
+}
+
+// createMailbox makes, in the emulator, the mailbox entra-writer sends credentials from: an
+// account orgsync does not manage.
+func createMailbox(t *testing.T, s *stack.Stack, address string) {
+	t.Helper()
+	local, _, _ := strings.Cut(address, "@")
+	mailbox, _ := json.Marshal(map[string]any{"accountEnabled": true, "displayName": local, "mailNickname": local,
+		"userPrincipalName": address, "mail": address, "passwordProfile": map[string]any{"password": "Mailbox-Passw0rd!"}})
+	resp, err := http.Post(s.EmulatorURL+"/users", "application/json", bytes.NewReader(mailbox))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("creating the sender mailbox %s: %d", address, resp.StatusCode)
+	}
 }
