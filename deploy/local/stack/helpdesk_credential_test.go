@@ -133,6 +133,13 @@ func TestHelpdeskCredentialsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	resetRequest := asked.GetRequest().GetRequestId()
+	if _, err := operator.DecideAccessRequest(ctx, &orgsyncv1.DecideAccessRequestRequest{RequestId: resetRequest, Decision: orgsyncv1.Decision_DECISION_APPROVED}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("the requester's own approval of the reset: %v, want PermissionDenied", err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if profile, _ := s.Emulator.PasswordProfile(userID); profile.Changes != 1 || len(s.Emulator.SentMail()) != 1 {
+		t.Fatalf("the reset's refused approval set the password (%d times) or sent mail (%d messages)", profile.Changes, len(s.Emulator.SentMail()))
+	}
 	if _, err := approver.DecideAccessRequest(ctx, &orgsyncv1.DecideAccessRequestRequest{RequestId: resetRequest, Decision: orgsyncv1.Decision_DECISION_APPROVED}); err != nil {
 		t.Fatal(err)
 	}
