@@ -13,7 +13,9 @@ package identifier
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -62,7 +64,29 @@ const mailNicknameRefused = `@()\[]";:<>, `
 // samRefused are the characters AD refuses in sAMAccountName.
 const samRefused = `"/\[]:;|=,+*?<>@`
 
-var stripMarks = transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+// markStrippers hands out transformers that remove combining marks. A transform.Chain keeps
+// state between calls, so one shared by goroutines (the parallel computation of workers, the
+// replay's identifying goroutine) would mix their strings: each call takes its own.
+var markStrippers = sync.Pool{New: func() any {
+	return transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+}}
+
+// StripMarks removes combining marks (accents) from s: "Zoë Ångström" → "Zoe Angstrom"; false
+// when s cannot be transformed. ASCII is returned as it is, without a transform. It is safe for
+// concurrent use.
+func StripMarks(s string) (string, bool) {
+	ascii := true
+	for i := 0; i < len(s) && ascii; i++ {
+		ascii = s[i] < utf8.RuneSelf
+	}
+	if ascii {
+		return s, true
+	}
+	t := markStrippers.Get().(transform.Transformer)
+	defer markStrippers.Put(t)
+	stripped, _, err := transform.String(t, s)
+	return stripped, err == nil
+}
 
 // letters that do not decompose into a base letter and a combining mark.
 var undecomposed = strings.NewReplacer(
@@ -78,8 +102,8 @@ func Fold(s string) string {
 	// Bytes that are not UTF-8 cannot be letters of a name; dropping them first lets the
 	// transform fold the rest.
 	s = strings.ToValidUTF8(s, "")
-	folded, _, err := transform.String(stripMarks, s)
-	if err != nil {
+	folded, ok := StripMarks(s)
+	if !ok {
 		folded = s
 	}
 	return undecomposed.Replace(folded)
@@ -159,7 +183,7 @@ func ValidUPN(upn string) bool {
 // result keeps within the limits.
 func WithUPNSuffix(upn string, n int) string {
 	local, domain, _ := strings.Cut(upn, "@")
-	suffix := fmt.Sprint(n)
+	suffix := strconv.Itoa(n)
 	keep := min(len(local), MaxUPNLocalPart-len(suffix), MaxUPN-len(domain)-1-len(suffix))
 	return strings.TrimRight(local[:max(keep, 0)], ".") + suffix + "@" + domain
 }
@@ -204,7 +228,7 @@ func ValidSAMAccountName(s string) bool {
 
 // WithSAMSuffix is sam with n added, cut so the result keeps within 20 characters.
 func WithSAMSuffix(sam string, n int) string {
-	suffix := fmt.Sprint(n)
+	suffix := strconv.Itoa(n)
 	return strings.TrimRight(CutRunes(sam, MaxSAMAccountName-len(suffix)), ".") + suffix
 }
 

@@ -2,7 +2,9 @@ package identifier
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 )
@@ -21,6 +23,25 @@ func TestFold(t *testing.T) {
 			t.Errorf("Fold(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestFoldOnManyGoroutines: workers are computed on every core and the replay identifies them on
+// a goroutine of its own, so folding runs at once on several; each call folds its own string (a
+// transformer shared between calls mixed them, and the race detector saw it).
+func TestFoldOnManyGoroutines(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				in, want := fmt.Sprintf("Zoë Ångström-%d-%d", g, i), fmt.Sprintf("Zoe Angstrom-%d-%d", g, i)
+				if got := Fold(in); got != want {
+					t.Errorf("Fold(%q) = %q, want %q", in, got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestUPN(t *testing.T) {

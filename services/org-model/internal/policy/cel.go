@@ -15,12 +15,10 @@ import (
 	"cel.dev/cel-go/common/types/traits"
 	"cel.dev/cel-go/ext"
 	"cel.dev/cel-go/interpreter"
-	"golang.org/x/text/runes"
-	"golang.org/x/text/transform"
-	"golang.org/x/text/unicode/norm"
 
 	"github.com/orgsync/orgsync/pkg/pii"
 	orgsyncv1 "github.com/orgsync/orgsync/proto/orgsync/v1"
+	"github.com/orgsync/orgsync/services/org-model/internal/identifier"
 )
 
 // WorkerVars are the variables a worker expression (scope, mapping, identifiers, rule groups)
@@ -133,12 +131,10 @@ func EmploymentTypeName(t orgsyncv1.EmploymentType) string {
 	return strings.ToLower(strings.TrimPrefix(t.String(), "EMPLOYMENT_TYPE_"))
 }
 
-var stripMarks = transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-
 // NormalizeDiacritics removes accents: "Zoë Ångström" → "Zoe Angstrom".
 func NormalizeDiacritics(s string) string {
-	folded, _, err := transform.String(stripMarks, s)
-	if err != nil {
+	folded, ok := identifier.StripMarks(s)
+	if !ok {
 		return s
 	}
 	// Letters that do not decompose into a base letter and a mark.
