@@ -25,7 +25,7 @@ var ErrCheckpointUnusable = errors.New("checkpoint unusable")
 // indices and schedules are left out: Restore and ComputeAll rebuild them. Records are shared with the model (nothing changes them in place), so the caller may
 // marshal the result without the lock while the model goes on.
 func (m *Model) Checkpoint(hrSequence uint64, now time.Time) *orgsyncv1.ModelCheckpoint {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	cp := &orgsyncv1.ModelCheckpoint{
 		Format:          CheckpointFormat,
@@ -135,7 +135,7 @@ func (m *Model) Restore(cp *orgsyncv1.ModelCheckpoint) error {
 		fresh.snapshots[snapshotKey{source: s.GetSource(), id: s.GetSnapshotId()}] = snap
 	}
 
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	m.epoch++
 	m.units, m.children, m.unitsManagedBy = fresh.units, fresh.children, fresh.unitsManagedBy

@@ -37,7 +37,7 @@ var userFields = map[string]func(*orgsyncv1.DesiredUser, string){
 }
 
 // workerComputation is what computing workers' objects uses besides the model, which it only
-// reads, so that many workers can be computed at once (computeWorkers): the memo, and scratch
+// reads, so that many workers can be computed at once (computeInParallel): the memo, and scratch
 // space reused from one worker to the next. One goroutine uses it at a time.
 type workerComputation struct {
 	memo *policy.Memo
@@ -48,6 +48,9 @@ type workerComputation struct {
 	// hireDates are the hire date timestamps made so far: the users hired on one day share one
 	// (desired objects are never changed in place).
 	hireDates map[dateKey]*timestamppb.Timestamp
+	// managers, when set, remembers resolveManager's answers for one computation, in which the
+	// model does not change: a manager's reports ask the same question (computeInParallel).
+	managers map[targetWorker]string
 }
 
 type dateKey struct{ year, month, day int32 }
@@ -74,7 +77,11 @@ func (c *workerComputation) hireDate(d *orgsyncv1.Date) *timestamppb.Timestamp {
 // computeWorker appends a worker's user and memberships in every target at now to out. It only
 // reads the model; expression errors go to c.evalError.
 func (m *Model) computeWorker(out []*orgsyncv1.DesiredObject, st *workerState, now time.Time, c *workerComputation) []*orgsyncv1.DesiredObject {
-	phase := m.phase(st, now)
+	if st == nil || st.current == nil || !st.inScope {
+		return out
+	}
+	d := lifecycleDates(st, st.current, m.pol)
+	phase := d.phase(now)
 	if phase == PhaseNone {
 		return out
 	}
@@ -87,7 +94,6 @@ func (m *Model) computeWorker(out []*orgsyncv1.DesiredObject, st *workerState, n
 		c.groupKeys = groupKeys
 	}
 	groupKeys = m.grantedGroups(st, groupKeys, phase, now, c)
-	d := lifecycleDates(st, st.current, m.pol)
 	for _, target := range m.targets {
 		ids, ok := m.ids.assigned[targetWorker{target, st.id}]
 		if !ok {
@@ -176,6 +182,20 @@ func (m *Model) managesUnit(workerID string) bool {
 	return false
 }
 
+// resolvedManager is m.resolveManager, remembered in c.managers when it is set.
+func (c *workerComputation) resolvedManager(m *Model, target orgsyncv1.Target, managerID string, now time.Time) string {
+	if c.managers == nil || managerID == "" {
+		return m.resolveManager(target, managerID, now)
+	}
+	key := targetWorker{target, managerID}
+	resolved, ok := c.managers[key]
+	if !ok {
+		resolved = m.resolveManager(target, managerID, now)
+		c.managers[key] = resolved
+	}
+	return resolved
+}
+
 // resolveManager is the manager link of a worker in target: their manager, or, when the manager
 // has left, the nearest manager above who has not; empty when HR's manager is unknown so far or
 // has no account in target for want of a valid identifier (the link is made once they have).
@@ -228,7 +248,7 @@ func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target
 		EmployeeId:        w.GetWorkerId(),
 		EmployeeType:      employeeTypes[w.GetEmploymentType()],
 		EmployeeHireDate:  c.hireDate(w.GetHireDate()),
-		ManagerWorkerId:   m.resolveManager(target, w.GetManagerWorkerId(), now),
+		ManagerWorkerId:   c.resolvedManager(m, target, w.GetManagerWorkerId(), now),
 		CostCenter:        w.GetCostCenter(),
 		Division:          w.GetDivision(),
 		BusinessPhone:     w.GetPhoneNumber(),
@@ -286,8 +306,9 @@ func dateTimestamp(d *orgsyncv1.Date) *timestamppb.Timestamp {
 }
 
 // computeUnit is a unit's group, its roll-up group, and the roll-up nesting, in every target.
-func (m *Model) computeUnit(unitID string) []*orgsyncv1.DesiredObject {
-	delete(m.evalErrors, "unit "+unitID)
+// An expression that fails sets *evalError. It only reads the model when the unit's chain and its
+// parent's are cached already (computeInParallel).
+func (m *Model) computeUnit(unitID string, evalError *string) []*orgsyncv1.DesiredObject {
 	unit, ok := m.units[unitID]
 	if !ok || unit.GetDeleted() {
 		return nil
@@ -297,14 +318,14 @@ func (m *Model) computeUnit(unitID string) []*orgsyncv1.DesiredObject {
 	var out []*orgsyncv1.DesiredObject
 	for _, target := range m.targets {
 		out = append(out, &orgsyncv1.DesiredObject{Target: target, Key: GroupKey(unitID), Object: &orgsyncv1.DesiredObject_Group{
-			Group: m.licensed(target, m.unitGroup(GroupKey(unitID), orgsyncv1.GroupKind_GROUP_KIND_ORG_UNIT, m.pol.Groups.Unit, vars)),
+			Group: m.licensed(target, unitGroup(GroupKey(unitID), orgsyncv1.GroupKind_GROUP_KIND_ORG_UNIT, m.pol.Groups.Unit, vars, evalError)),
 		}})
 		if !m.pol.Groups.Rollup.Enabled {
 			continue
 		}
 		out = append(out,
 			&orgsyncv1.DesiredObject{Target: target, Key: RollupGroupKey(unitID), Object: &orgsyncv1.DesiredObject_Group{
-				Group: m.licensed(target, m.unitGroup(RollupGroupKey(unitID), orgsyncv1.GroupKind_GROUP_KIND_ROLLUP, m.pol.Groups.Rollup, vars)),
+				Group: m.licensed(target, unitGroup(RollupGroupKey(unitID), orgsyncv1.GroupKind_GROUP_KIND_ROLLUP, m.pol.Groups.Rollup, vars, evalError)),
 			}},
 			membership(target, RollupGroupKey(unitID), orgsyncv1.MemberKind_MEMBER_KIND_GROUP, GroupKey(unitID)))
 		if parentID := unit.GetParentOrgUnitId(); m.nestable(unitID, parentID) {
@@ -330,12 +351,12 @@ func (m *Model) nestable(unitID, parentID string) bool {
 	return true
 }
 
-func (m *Model) unitGroup(groupKey string, kind orgsyncv1.GroupKind, t policy.UnitGroupTemplate, vars *policy.UnitVars) *orgsyncv1.DesiredGroup {
+func unitGroup(groupKey string, kind orgsyncv1.GroupKind, t policy.UnitGroupTemplate, vars *policy.UnitVars, evalError *string) *orgsyncv1.DesiredGroup {
 	eval := func(expr *policy.Expr, fallback string) string {
 		value, err := expr.String(vars)
 		if err != nil || value == "" {
 			if err != nil {
-				m.evalErrors["unit "+vars.Unit.GetOrgUnitId()] = err.Error()
+				*evalError = err.Error()
 			}
 			return fallback
 		}

@@ -22,7 +22,7 @@ import (
 // (wrapping ErrInvalidGrant), or nil: the worker must be known, have an active account, and be
 // managed in Entra ID with an identifier.
 func (m *Model) CheckCredentialRequest(workerID string, now time.Time) error {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	st := m.workers[workerID]
 	switch {
@@ -47,7 +47,7 @@ func (m *Model) managesTarget(target orgsyncv1.Target) bool {
 // RestoreHelpdeskCredentials puts the credentials of approved helpdesk requests, by worker id,
 // into the model at start, before the replay; for a worker with several, the newest approved.
 func (m *Model) RestoreHelpdeskCredentials(byWorker map[string]*orgsyncv1.HelpdeskCredential) {
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	for workerID, c := range byWorker {
 		m.grants.putCredential(workerID, c)
@@ -57,7 +57,7 @@ func (m *Model) RestoreHelpdeskCredentials(byWorker map[string]*orgsyncv1.Helpde
 // ApplyHelpdeskCredential gives workerID's Entra user the credential of an approved helpdesk
 // request, replacing an older request's, and returns the objects that changed at now.
 func (m *Model) ApplyHelpdeskCredential(workerID string, c *orgsyncv1.HelpdeskCredential, now time.Time) []*orgsyncv1.DesiredObject {
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	m.epoch++
 	changes := m.advance(now)

@@ -125,7 +125,7 @@ func (m *Model) delegationGrant(d *orgsyncv1.Delegation) (*grant, error) {
 // nil: the delegate and the worker or unit it is from must be known, it must be from one worker
 // or one unit, not from the delegate, and end after it starts and after now.
 func (m *Model) CheckDelegation(d *orgsyncv1.Delegation, now time.Time) error {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	delegate := strings.TrimSpace(d.GetDelegateWorkerId())
 	switch {
@@ -167,7 +167,7 @@ func (m *Model) CheckDelegation(d *orgsyncv1.Delegation, now time.Time) error {
 // cannot be asked for at now (wrapping ErrInvalidGrant), or nil: the worker and the group must be
 // known, and the end date ahead.
 func (m *Model) CheckMembershipRequest(workerID, groupKey string, endDate *orgsyncv1.Date, now time.Time) error {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	switch {
 	case strings.TrimSpace(workerID) == "":
@@ -220,7 +220,7 @@ func (m *Model) DelegationState(d *orgsyncv1.Delegation, now time.Time) orgsyncv
 // RestoreDelegations and RestoreMembershipGrants put the grants kept durable apart from HR into
 // the model at start, before the replay; ComputeAll then applies them.
 func (m *Model) RestoreDelegations(delegations []*orgsyncv1.Delegation) error {
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	var errs []error
 	for _, d := range delegations {
@@ -253,7 +253,7 @@ type MembershipGrant struct {
 
 // RestoreMembershipGrants puts approved temporary memberships into the model at start.
 func (m *Model) RestoreMembershipGrants(grants []MembershipGrant) {
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	for _, mg := range grants {
 		m.grants.put(m.membershipGrant(mg))
@@ -271,7 +271,7 @@ func (m *Model) membershipGrant(mg MembershipGrant) *grant {
 }
 
 func (m *Model) applyGrant(g *grant, now time.Time) []*orgsyncv1.DesiredObject {
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	m.epoch++
 	changes := m.advance(now)
@@ -323,7 +323,7 @@ func (m *Model) addDelegates(affected map[owner]struct{}) {
 // grantedGroups returns own followed by the groups the worker's grants active at now give them
 // and they do not hold on their own, and remembers those for Explain. Only an active worker
 // holds granted groups: a delegate who has left or not started gets none.
-// It is safe to call for many workers at once, each with its own c (see computeWorkers).
+// It is safe to call for many workers at once, each with its own c (see computeInParallel).
 func (m *Model) grantedGroups(st *workerState, own []string, phase Phase, now time.Time, c *workerComputation) []string {
 	grants := m.grants.to[st.id]
 	if len(grants) == 0 || phase != PhaseActive {
@@ -431,7 +431,7 @@ type GrantTransition struct {
 
 // GrantTransitions lists the grants that start or end after from and by to.
 func (m *Model) GrantTransitions(from, to time.Time) []GrantTransition {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	var out []GrantTransition
 	for _, g := range m.grants.byID {

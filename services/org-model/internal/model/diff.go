@@ -103,18 +103,28 @@ func Diff(desired, published []*orgsyncv1.DesiredObject) []*orgsyncv1.DesiredObj
 	for i, obj := range desired {
 		refs[i] = RefOf(obj)
 	}
-	return diff(desired, refs, published)
+	changes, _ := diff(desired, refs, published)
+	return changes
 }
 
-// diff is Diff with the references of desired already made.
-func diff(desired []*orgsyncv1.DesiredObject, desiredRefs []Ref, published []*orgsyncv1.DesiredObject) []*orgsyncv1.DesiredObject {
+// diff is Diff with the references of desired already made; it returns the changes' references
+// too.
+func diff(desired []*orgsyncv1.DesiredObject, desiredRefs []Ref, published []*orgsyncv1.DesiredObject) ([]*orgsyncv1.DesiredObject, []Ref) {
 	before := make(map[Ref]*orgsyncv1.DesiredObject, len(published))
 	for _, obj := range published {
 		if ref := RefOf(obj); ref.Kind != KindNone && !obj.GetTombstone() {
 			before[ref] = obj
 		}
 	}
-	var removedMembers, upserts, addedMembers, removedObjects []*orgsyncv1.DesiredObject
+	// Desired objects are marked as they are compared and listed by their mark afterwards, so
+	// that the changes are made once at their size: a full recompute has 260,000 of them.
+	const (
+		unchanged = iota
+		upserted
+		addedMember
+	)
+	marks := make([]uint8, len(desired))
+	var upserts, addedMembers int
 	var wanted map[Ref]struct{}
 	if len(before) > 0 {
 		wanted = make(map[Ref]struct{}, len(desired))
@@ -131,11 +141,14 @@ func diff(desired []*orgsyncv1.DesiredObject, desiredRefs []Ref, published []*or
 			continue
 		}
 		if ref.Kind == KindMember {
-			addedMembers = append(addedMembers, obj)
+			marks[i] = addedMember
+			addedMembers++
 		} else {
-			upserts = append(upserts, obj)
+			marks[i] = upserted
+			upserts++
 		}
 	}
+	var removedMembers, removedObjects []refObject
 	for _, obj := range published {
 		ref := RefOf(obj)
 		if before[ref] != obj {
@@ -145,14 +158,25 @@ func diff(desired []*orgsyncv1.DesiredObject, desiredRefs []Ref, published []*or
 			continue
 		}
 		if ref.Kind == KindMember {
-			removedMembers = append(removedMembers, Tombstone(obj))
+			removedMembers = append(removedMembers, refObject{ref: ref, obj: Tombstone(obj)})
 		} else {
-			removedObjects = append(removedObjects, Tombstone(obj))
+			removedObjects = append(removedObjects, refObject{ref: ref, obj: Tombstone(obj)})
 		}
 	}
-	changes := make([]*orgsyncv1.DesiredObject, 0, len(removedMembers)+len(upserts)+len(addedMembers)+len(removedObjects))
-	changes = append(changes, removedMembers...)
-	changes = append(changes, upserts...)
-	changes = append(changes, addedMembers...)
-	return append(changes, removedObjects...)
+	n := len(removedMembers) + upserts + addedMembers + len(removedObjects)
+	changes, refs := make([]*orgsyncv1.DesiredObject, 0, n), make([]Ref, 0, n)
+	for _, ro := range removedMembers {
+		changes, refs = append(changes, ro.obj), append(refs, ro.ref)
+	}
+	for _, mark := range []uint8{upserted, addedMember} {
+		for i, obj := range desired {
+			if marks[i] == mark {
+				changes, refs = append(changes, obj), append(refs, desiredRefs[i])
+			}
+		}
+	}
+	for _, ro := range removedObjects {
+		changes, refs = append(changes, ro.obj), append(refs, ro.ref)
+	}
+	return changes, refs
 }

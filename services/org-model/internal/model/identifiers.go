@@ -93,10 +93,22 @@ type valueKey struct {
 	property, value string
 }
 
+// suffixBase is an identifier value that numbers are added to, in one target and property.
+type suffixBase struct {
+	target          orgsyncv1.Target
+	property, value string
+}
+
 // propertyOf names an identifier property in one target.
 type propertyOf struct {
 	target   orgsyncv1.Target
 	property string
+}
+
+// propertyOwners are the owners of the values of one property in one target.
+type propertyOwners struct {
+	propertyOf
+	owners map[string]string
 }
 
 // identifiers is the model's identifier state; the model's lock guards it.
@@ -105,13 +117,14 @@ type identifiers struct {
 	// owners maps each claimed value to the worker holding it, including workers HR no longer
 	// sends (trimmed history): their identifiers stay theirs. One map per target and property,
 	// keyed by the value alone: 100,000 workers claim 200,000 values, and a string key is 24
-	// bytes smaller than a valueKey.
-	owners map[propertyOf]map[string]string
+	// bytes smaller than a valueKey. The few maps are in a list (ownersOf): finding one there
+	// is quicker than hashing its name, which a replay did a million times.
+	owners []propertyOwners
 	held   map[valueKey]struct{}
 	failed map[targetWorker]IdentifierProblem
 	// nextSuffix remembers, per identifier base, the first number not yet tried, so that many
 	// namesakes do not make each new one try every taken number again.
-	nextSuffix map[string]int
+	nextSuffix map[suffixBase]int
 	// unrecorded are the assignments and held values changed since TakeUnrecorded: a list, not a
 	// set, as a replay adds every worker once and a set of 100,000 grows slowly; a worker renamed
 	// twice is in it twice until TakeUnrecorded.
@@ -121,8 +134,8 @@ type identifiers struct {
 
 func newIdentifiers() *identifiers {
 	return &identifiers{
-		assigned: map[targetWorker]Assignment{}, owners: map[propertyOf]map[string]string{}, held: map[valueKey]struct{}{},
-		failed: map[targetWorker]IdentifierProblem{}, nextSuffix: map[string]int{},
+		assigned: map[targetWorker]Assignment{}, held: map[valueKey]struct{}{},
+		failed: map[targetWorker]IdentifierProblem{}, nextSuffix: map[suffixBase]int{},
 	}
 }
 
@@ -130,8 +143,8 @@ func newIdentifiers() *identifiers {
 func (ids *identifiers) clone() *identifiers {
 	c := newIdentifiers()
 	c.assigned = maps.Clone(ids.assigned)
-	for property, owners := range ids.owners {
-		c.owners[property] = maps.Clone(owners)
+	for _, po := range ids.owners {
+		c.owners = append(c.owners, propertyOwners{po.propertyOf, maps.Clone(po.owners)})
 	}
 	c.held = maps.Clone(ids.held)
 	c.failed = maps.Clone(ids.failed)
@@ -144,8 +157,24 @@ func (ids *identifiers) taken(key valueKey, workerID string) bool {
 	if _, held := ids.held[key]; held {
 		return true
 	}
-	owner, claimed := ids.owners[propertyOf{key.target, key.property}][key.value]
+	owner, claimed := ids.ownersOf(key.target, key.property, false)[key.value]
 	return claimed && owner != workerID
+}
+
+// ownersOf returns the owners of property's values in target, made when create is set; nil
+// otherwise when none was claimed.
+func (ids *identifiers) ownersOf(target orgsyncv1.Target, property string, create bool) map[string]string {
+	for _, po := range ids.owners {
+		if po.target == target && po.property == property {
+			return po.owners
+		}
+	}
+	if !create {
+		return nil
+	}
+	owners := map[string]string{}
+	ids.owners = append(ids.owners, propertyOwners{propertyOf{target, property}, owners})
+	return owners
 }
 
 // usable says whether every value of a is free for its worker.
@@ -164,13 +193,7 @@ func (ids *identifiers) claim(a Assignment, record bool) {
 	ids.assigned[tw] = a
 	keys, n := a.keys()
 	for _, key := range keys[:n] {
-		property := propertyOf{key.target, key.property}
-		owners := ids.owners[property]
-		if owners == nil {
-			owners = map[string]string{}
-			ids.owners[property] = owners
-		}
-		owners[key.value] = a.WorkerID
+		ids.ownersOf(key.target, key.property, true)[key.value] = a.WorkerID
 	}
 	delete(ids.failed, tw)
 	if record {
@@ -182,7 +205,7 @@ func (ids *identifiers) release(a Assignment) {
 	delete(ids.assigned, targetWorker{a.Target, a.WorkerID})
 	keys, n := a.keys()
 	for _, key := range keys[:n] {
-		owners := ids.owners[propertyOf{key.target, key.property}]
+		owners := ids.ownersOf(key.target, key.property, false)
 		if owner, claimed := owners[key.value]; claimed && owner == a.WorkerID {
 			delete(owners, key.value)
 		}
@@ -191,32 +214,45 @@ func (ids *identifiers) release(a Assignment) {
 
 // nameHash identifies a worker's name (the parts identifiers are made from).
 func nameHash(name *orgsyncv1.PersonName) string {
-	sum := sha256.Sum256([]byte(policy.FirstName(name) + "\x00" + name.GetFamilyName()))
+	first, family := policy.FirstName(name), name.GetFamilyName()
+	var buf [128]byte
+	sum := sha256.Sum256(append(append(append(buf[:0], first...), 0), family...))
 	return hex.EncodeToString(sum[:12])
 }
 
-// assignIdentifiers gives an in-scope worker its identifiers in every target, once; a recorded
-// assignment is kept unless the policy regenerates on a name change and the name changed. A
-// target where no candidate is valid is marked failed: the worker gets no account there.
+// assignIdentifiers gives an in-scope worker its identifiers in every target, once (identify),
+// and keeps a failed evaluation of a candidate as the worker's expression error.
 func (m *Model) assignIdentifiers(st *workerState, vars *policy.WorkerVars) {
-	hash := nameHash(st.current.record.GetName())
+	if _, evalError := m.identify(st.id, vars, false); evalError != "" {
+		m.evalErrors["worker "+st.id] = evalError
+	}
+}
+
+// identify gives an in-scope worker its identifiers in every target, once; a recorded
+// assignment is kept unless the policy regenerates on a name change and the name changed. A
+// target where no candidate is valid is marked failed: the worker gets no account there. During
+// the replay a renamed worker's identifiers are left for ComputeAll to compare (deferred). It
+// returns the last expression error met rather than keeping it, as the replay identifies workers
+// on a goroutine of its own (identify.go). It reads the worker's record from vars alone.
+func (m *Model) identify(workerID string, vars *policy.WorkerVars, replaying bool) (deferred bool, evalError string) {
+	hash := nameHash(vars.Worker.GetName())
 	for _, target := range m.targets {
-		tw := targetWorker{target, st.id}
+		tw := targetWorker{target, workerID}
 		current, assigned := m.ids.assigned[tw]
 		switch {
 		case assigned && current.NameHash == hash:
 			continue
-		case assigned && m.replaying:
+		case assigned && replaying:
 			// A replay passes through old names; ComputeAll compares the name in effect once.
-			m.identifiersDeferred = true
+			deferred = true
 			continue
 		case assigned && current.NameHash != "" && m.pol.Identifiers.Regenerate == policy.RegenerateOnNameChange:
 			m.ids.release(current)
-			fresh, problem := m.generate(target, st.id, vars)
+			fresh, problem := m.generate(target, workerID, vars, &evalError)
 			if problem != nil {
 				// A failed renaming keeps the account as it is rather than losing it.
 				m.ids.claim(current, false)
-				m.evalErrors["worker "+st.id] = fmt.Sprintf("identifiers in %s not regenerated after a name change: %s", TargetName(target), problem.Reason)
+				evalError = fmt.Sprintf("identifiers in %s not regenerated after a name change: %s", TargetName(target), problem.Reason)
 				continue
 			}
 			fresh.NameHash = hash
@@ -227,7 +263,7 @@ func (m *Model) assignIdentifiers(st *workerState, vars *policy.WorkerVars) {
 			current.NameHash = hash
 			m.ids.claim(current, true)
 		default:
-			fresh, problem := m.generate(target, st.id, vars)
+			fresh, problem := m.generate(target, workerID, vars, &evalError)
 			if problem != nil {
 				m.ids.failed[tw] = *problem
 				continue
@@ -236,6 +272,7 @@ func (m *Model) assignIdentifiers(st *workerState, vars *policy.WorkerVars) {
 			m.ids.claim(fresh, true)
 		}
 	}
+	return deferred, evalError
 }
 
 // forgetFailures drops a worker's identifier problems (out of scope: no account is wanted).
@@ -247,9 +284,10 @@ func (m *Model) forgetFailures(workerID string) {
 
 // generate picks a worker's identifiers in target from the policy's candidates: the first valid
 // one that is free, else the last valid one with 2, 3, … added.
-func (m *Model) generate(target orgsyncv1.Target, workerID string, vars *policy.WorkerVars) (Assignment, *IdentifierProblem) {
+// A candidate that fails to evaluate sets *evalError.
+func (m *Model) generate(target orgsyncv1.Target, workerID string, vars *policy.WorkerVars, evalError *string) (Assignment, *IdentifierProblem) {
 	a := Assignment{WorkerID: workerID, Target: target}
-	upns, reasons := m.candidates(workerID, m.pol.Identifiers.UserPrincipalName, vars, identifier.PropertyUPN, func(value string) (string, error) {
+	upns, reasons := m.candidates(m.pol.Identifiers.UserPrincipalName, vars, evalError, identifier.PropertyUPN, func(value string) (string, error) {
 		return identifier.UPN(value, m.pol.UPNDomains, m.domain)
 	})
 	if len(upns) == 0 {
@@ -257,7 +295,7 @@ func (m *Model) generate(target orgsyncv1.Target, workerID string, vars *policy.
 	}
 	var sams []string
 	if target == orgsyncv1.Target_TARGET_AD {
-		sams, reasons = m.candidates(workerID, m.pol.Identifiers.SAMAccountName, vars, identifier.PropertySAMAccountName, identifier.SAMAccountName)
+		sams, reasons = m.candidates(m.pol.Identifiers.SAMAccountName, vars, evalError, identifier.PropertySAMAccountName, identifier.SAMAccountName)
 		if len(sams) == 0 {
 			return a, &IdentifierProblem{WorkerID: workerID, Target: target, Property: identifier.PropertySAMAccountName, Reason: noValidCandidate(reasons)}
 		}
@@ -279,13 +317,13 @@ func alias(upn string) string {
 }
 
 // candidates evaluates and normalises candidate expressions for property, returning the valid
-// values in order (without repeats) and, for each refused one, why.
-func (m *Model) candidates(workerID string, exprs []*policy.Expr, vars *policy.WorkerVars, property string, normalise func(string) (string, error)) (valid, reasons []string) {
-	var seen map[string]bool
+// values in order (without repeats) and, for each refused one, why. An expression that fails
+// sets *evalError.
+func (m *Model) candidates(exprs []*policy.Expr, vars *policy.WorkerVars, evalError *string, property string, normalise func(string) (string, error)) (valid, reasons []string) {
 	for i, expr := range exprs {
 		raw, err := expr.String(vars)
 		if err != nil {
-			m.evalErrors["worker "+workerID] = err.Error()
+			*evalError = err.Error()
 			reasons = append(reasons, fmt.Sprintf("candidate %d (%s) failed to evaluate", i+1, expr.At))
 			continue
 		}
@@ -294,11 +332,8 @@ func (m *Model) candidates(workerID string, exprs []*policy.Expr, vars *policy.W
 			reasons = append(reasons, fmt.Sprintf("candidate %d (%s) %v", i+1, expr.At, err))
 			continue
 		}
-		if !seen[value] {
-			if seen == nil {
-				seen = map[string]bool{}
-			}
-			seen[value] = true
+		// A policy lists a few candidates: a scan finds a repeat sooner than a map is made.
+		if !slices.Contains(valid, value) {
 			valid = append(valid, value)
 		}
 	}
@@ -351,7 +386,7 @@ func (m *Model) pick(target orgsyncv1.Target, property, workerID string, candida
 		}
 	}
 	base := candidates[len(candidates)-1]
-	suffixKey := TargetName(target) + "/" + property + "/" + base
+	suffixKey := suffixBase{target, property, base}
 	for n := max(2, m.ids.nextSuffix[suffixKey]); ; n++ {
 		if value := withSuffix(base, n); free(value) {
 			m.ids.nextSuffix[suffixKey] = n + 1
@@ -365,7 +400,7 @@ func (m *Model) pick(target orgsyncv1.Target, property, workerID string, candida
 // has since been found held by a foreign account, or that is no longer valid, is dropped; the
 // worker gets a new one when HR describes them.
 func (m *Model) RestoreIdentifiers(assignments []Assignment, held []HeldIdentifier) (dropped int) {
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	m.epoch++
 	for _, h := range held {
@@ -400,7 +435,7 @@ func (m *Model) AdoptPublished(obj *orgsyncv1.DesiredObject) bool {
 	if user == nil || obj.GetTombstone() || obj.GetKey() == "" {
 		return false
 	}
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	m.epoch++
 	if _, recorded := m.ids.assigned[targetWorker{obj.GetTarget(), obj.GetKey()}]; recorded {
@@ -435,7 +470,7 @@ func (m *Model) MarkHeld(target orgsyncv1.Target, workerID, property, value stri
 	if value == "" {
 		return nil, false
 	}
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	m.epoch++
 	key := valueKey{target, property, strings.ToLower(value)}
@@ -462,7 +497,7 @@ func (m *Model) MarkHeld(target orgsyncv1.Target, workerID, property, value stri
 // TakeUnrecorded returns the assignments and held values changed since the last call, for the
 // caller to record durably before it publishes the objects that use them.
 func (m *Model) TakeUnrecorded() ([]Assignment, []HeldIdentifier) {
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	changed := m.ids.unrecorded
 	slices.SortFunc(changed, func(a, b targetWorker) int {
@@ -483,7 +518,7 @@ func (m *Model) TakeUnrecorded() ([]Assignment, []HeldIdentifier) {
 
 // Identifiers returns a worker's assigned identifiers in target.
 func (m *Model) Identifiers(target orgsyncv1.Target, workerID string) (Assignment, bool) {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	a, ok := m.ids.assigned[targetWorker{target, workerID}]
 	return a, ok
@@ -491,7 +526,7 @@ func (m *Model) Identifiers(target orgsyncv1.Target, workerID string) (Assignmen
 
 // FailedIdentifiers returns why a worker has no account in target, if that is so.
 func (m *Model) FailedIdentifiers(target orgsyncv1.Target, workerID string) (IdentifierProblem, bool) {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	p, ok := m.ids.failed[targetWorker{target, workerID}]
 	return p, ok
@@ -500,7 +535,7 @@ func (m *Model) FailedIdentifiers(target orgsyncv1.Target, workerID string) (Ide
 // IdentifierProblems lists the workers without an account in a target for want of a valid
 // identifier, by worker and target.
 func (m *Model) IdentifierProblems() []IdentifierProblem {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	return m.identifierProblems()
 }

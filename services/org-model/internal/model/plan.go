@@ -12,7 +12,7 @@ import (
 // Clone returns an independent copy of the model, for dry runs. Records and desired objects are
 // shared: nothing changes them in place.
 func (m *Model) Clone() *Model {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	return m.copyLocked(m.pol, true)
 }
@@ -44,7 +44,7 @@ func (m *Model) WithPolicyContext(ctx context.Context, pol *policy.Policy, now t
 
 // policyCopy is a copy of the organisation under pol, not yet computed.
 func (m *Model) policyCopy(pol *policy.Policy) *Model {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	return m.copyLocked(pol, false)
 }
@@ -85,7 +85,7 @@ func (m *Model) copyLocked(pol *policy.Policy, withObjects bool) *Model {
 		c.globalsComputed = m.globalsComputed
 		c.objects, c.memberCount = maps.Clone(m.objects), m.memberCount
 		c.owned = maps.Clone(m.owned)
-		c.members = make(map[groupRef]map[string]*orgsyncv1.DesiredObject, len(m.members))
+		c.members = make(map[groupRef]map[string]orgsyncv1.MemberKind, len(m.members))
 		for key, members := range m.members {
 			c.members[key] = maps.Clone(members)
 		}

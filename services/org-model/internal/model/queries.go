@@ -25,7 +25,7 @@ type WorkerInfo struct {
 
 // Worker returns what the model knows of a worker.
 func (m *Model) Worker(workerID string) (WorkerInfo, bool) {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	st, ok := m.workers[workerID]
 	if !ok {
@@ -46,7 +46,7 @@ func (m *Model) Worker(workerID string) (WorkerInfo, bool) {
 
 // WorkerIDs lists worker ids in order, after the given one, up to limit; unitID filters by unit.
 func (m *Model) WorkerIDs(after, unitID string, limit int) (ids []string, more bool) {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	var all []string
 	if unitID != "" {
@@ -68,11 +68,11 @@ func (m *Model) WorkerIDs(after, unitID string, limit int) (ids []string, more b
 
 // GroupKeysOf lists the groups a worker is a desired direct member of in target.
 func (m *Model) GroupKeysOf(target orgsyncv1.Target, workerID string) []string {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	var keys []string
-	for _, obj := range m.owned[owner{kind: 'w', id: workerID}] {
-		if ref := RefOf(obj); ref.Target == target && ref.Kind == KindMember {
+	for _, ref := range m.owned[owner{kind: 'w', id: workerID}] {
+		if ref.Target == target && ref.Kind == KindMember {
 			keys = append(keys, ref.Key)
 		}
 	}
@@ -88,15 +88,15 @@ type Member struct {
 
 // GroupMembers returns a group's desired state and its direct members, sorted by key.
 func (m *Model) GroupMembers(target orgsyncv1.Target, groupKey string) (*orgsyncv1.DesiredGroup, []Member, bool) {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	group := m.objects[GroupRef(target, groupKey)]
 	if group == nil {
 		return nil, nil, false
 	}
 	var members []Member
-	for key, obj := range m.members[groupRef{target, groupKey}] {
-		member := Member{Kind: obj.GetMembership().GetMemberKind(), Key: key}
+	for key, kind := range m.members[groupRef{target, groupKey}] {
+		member := Member{Kind: kind, Key: key}
 		if member.Kind == orgsyncv1.MemberKind_MEMBER_KIND_GROUP {
 			member.DisplayName = m.objects[GroupRef(target, key)].GetGroup().GetDisplayName()
 		} else {
@@ -124,7 +124,7 @@ type Explanation struct {
 // Explain says why a worker is a desired member of a group in target, directly or through
 // nested groups.
 func (m *Model) Explain(target orgsyncv1.Target, groupKey, workerID string) Explanation {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	st := m.workers[workerID]
 	if st == nil {
@@ -148,12 +148,12 @@ func (m *Model) findMember(target orgsyncv1.Target, groupKey, workerID string, s
 	}
 	seen[groupKey] = true
 	members := m.members[groupRef{target, groupKey}]
-	if obj, ok := members[workerID]; ok && obj.GetMembership().GetMemberKind() == orgsyncv1.MemberKind_MEMBER_KIND_USER {
+	if kind, ok := members[workerID]; ok && kind == orgsyncv1.MemberKind_MEMBER_KIND_USER {
 		return []string{groupKey}
 	}
 	keys := make([]string, 0, len(members))
-	for key, obj := range members {
-		if obj.GetMembership().GetMemberKind() == orgsyncv1.MemberKind_MEMBER_KIND_GROUP {
+	for key, kind := range members {
+		if kind == orgsyncv1.MemberKind_MEMBER_KIND_GROUP {
 			keys = append(keys, key)
 		}
 	}
@@ -214,7 +214,7 @@ func (m *Model) whyNot(target orgsyncv1.Target, st *workerState, groupKey string
 
 // Unit returns an org unit, its children's ids, and its path of names from the root.
 func (m *Model) Unit(unitID string) (unit *orgsyncv1.OrgUnit, children []string, path []string, ok bool) {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	unit, ok = m.units[unitID]
 	if !ok {
@@ -230,7 +230,7 @@ func (m *Model) Unit(unitID string) (unit *orgsyncv1.OrgUnit, children []string,
 
 // UnitWorkerCount is the number of workers HR places in a unit.
 func (m *Model) UnitWorkerCount(unitID string) int {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	return len(m.workersByUnit.of(unitID))
 }
@@ -238,7 +238,7 @@ func (m *Model) UnitWorkerCount(unitID string) int {
 // Roots lists the units without a known parent, and the units caught in a cycle (each cycle
 // once, by its smallest id), sorted.
 func (m *Model) Roots() (roots []string, cycles []string) {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	for id, unit := range m.units {
 		if _, ok := m.units[unit.GetParentOrgUnitId()]; !ok {
@@ -283,7 +283,7 @@ type Problem struct {
 // Problems lists unresolved references (unknown units and managers, orphan units, cycles) and
 // expression errors, sorted.
 func (m *Model) Problems() []Problem {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	var problems []Problem
 	for id, st := range m.workers {
@@ -330,7 +330,7 @@ type Counts struct {
 
 // Counts returns the sizes of the model.
 func (m *Model) Counts() Counts {
-	m.mu.RLock()
+	m.rlock()
 	defer m.mu.RUnlock()
 	return Counts{Units: len(m.units), Workers: len(m.workers), Objects: m.objectCount()}
 }
