@@ -26,7 +26,14 @@ type memoInputs struct {
 	// unit says whether the expression reads unit, unit_path or unit_ids.
 	unit                                                bool
 	firstName, employmentType, employmentStatus, domain bool
+	// set and slot say where a Memo keeps the expression's results: each memoised expression
+	// of one parse has its own slot in that parse's set.
+	set  *memoSet
+	slot int
 }
+
+// memoSet numbers the memoised expressions of one parse.
+type memoSet struct{ slots int }
 
 // memoLimit bounds the results a Memo keeps per expression: an expression that reads
 // something distinct for most workers (their id, their e-mail) stops being remembered once it has
@@ -127,12 +134,15 @@ func workerFieldPath(ident celast.NavigableExpr) ([]protoreflect.FieldDescriptor
 // unit path and ids of that unit, and calls Reset whenever any org unit changes. A Memo is not
 // safe for concurrent use; give each goroutine its own.
 type Memo struct {
-	results map[*Expr]map[string]ref.Val
+	// results are by the expressions' slots in set: a Memo given expressions of another parse
+	// starts again.
+	set     *memoSet
+	results []map[string]ref.Val
 	key     []byte
 }
 
 // NewMemo returns an empty Memo.
-func NewMemo() *Memo { return &Memo{results: map[*Expr]map[string]ref.Val{}} }
+func NewMemo() *Memo { return &Memo{} }
 
 // Reset forgets every result.
 func (m *Memo) Reset() {
@@ -143,17 +153,20 @@ func (m *Memo) Reset() {
 
 // lookup returns the remembered result of e for vars, and the key to remember a new one under.
 func (m *Memo) lookup(e *Expr, vars *WorkerVars) (ref.Val, bool) {
+	if m.set != e.memo.set {
+		m.set, m.results = e.memo.set, make([]map[string]ref.Val, e.memo.set.slots)
+	}
 	m.key = e.memo.appendKey(m.key[:0], vars)
-	val, ok := m.results[e][string(m.key)]
+	val, ok := m.results[e.memo.slot][string(m.key)]
 	return val, ok
 }
 
 // remember keeps out as e's result for the key of the last lookup.
 func (m *Memo) remember(e *Expr, out ref.Val) {
-	results := m.results[e]
+	results := m.results[e.memo.slot]
 	if results == nil {
 		results = map[string]ref.Val{}
-		m.results[e] = results
+		m.results[e.memo.slot] = results
 	}
 	if len(results) < memoLimit {
 		results[string(m.key)] = out
@@ -203,12 +216,28 @@ func (in *memoInputs) appendKey(key []byte, vars *WorkerVars) []byte {
 
 // appendField appends whether a field is set and its value; a message (of scalars, see
 // workerFieldPath) as each of its fields.
+//
+// Whether it is set is told from the value where the field has no presence of its own (a
+// proto3 scalar is set when it is not zero) or is a message (set when valid), as Has would: Has
+// costs more than Get, and keys are made for every worker and expression.
 func appendField(key []byte, message protoreflect.Message, fd protoreflect.FieldDescriptor) []byte {
-	if !message.Has(fd) {
-		return append(key, 0)
+	var value protoreflect.Value
+	switch {
+	case fd.Message() != nil:
+		if value = message.Get(fd); !value.Message().IsValid() {
+			return append(key, 0)
+		}
+	case fd.HasPresence():
+		if !message.Has(fd) {
+			return append(key, 0)
+		}
+		value = message.Get(fd)
+	default:
+		if value = message.Get(fd); isZero(fd, value) {
+			return append(key, 0)
+		}
 	}
 	key = append(key, 1)
-	value := message.Get(fd)
 	if fd.Message() != nil {
 		inner := value.Message()
 		fields := fd.Message().Fields()
@@ -242,4 +271,27 @@ func appendField(key []byte, message protoreflect.Message, fd protoreflect.Field
 		return binary.AppendUvarint(key, math.Float64bits(value.Float()))
 	}
 	return key
+}
+
+// isZero says whether value is the zero value of fd, a scalar without presence of its own: then
+// Has reports the field unset.
+func isZero(fd protoreflect.FieldDescriptor, value protoreflect.Value) bool {
+	switch fd.Kind() {
+	case protoreflect.StringKind:
+		return value.String() == ""
+	case protoreflect.BytesKind:
+		return len(value.Bytes()) == 0
+	case protoreflect.BoolKind:
+		return !value.Bool()
+	case protoreflect.EnumKind:
+		return value.Enum() == 0
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
+		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		return value.Int() == 0
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		return value.Uint() == 0
+	case protoreflect.FloatKind, protoreflect.DoubleKind:
+		return math.Float64bits(value.Float()) == 0
+	}
+	return false
 }

@@ -105,12 +105,14 @@ func TestMemoGivesTheResultsOfEvaluation(t *testing.T) {
 			}
 		}
 	}
-	if n := len(memo.results[pol.Mapping["entra"]["extensionAttribute1"]]); n == 0 || n >= len(workers) {
+	if n := len(memo.results[pol.Mapping["entra"]["extensionAttribute1"].memo.slot]); n == 0 || n >= len(workers) {
 		t.Errorf("extensionAttribute1 has %d remembered results for %d workers: memo keys are not shared", n, len(workers))
 	}
 	memo.Reset()
-	if len(memo.results) != 0 {
-		t.Errorf("Reset left %d expressions' results", len(memo.results))
+	for slot, results := range memo.results {
+		if len(results) != 0 {
+			t.Errorf("Reset left %d results of the expression in slot %d", len(results), slot)
+		}
 	}
 }
 
@@ -120,4 +122,29 @@ func evalAny(e *Expr, vars *WorkerVars) (string, error) {
 		return "", err
 	}
 	return fmt.Sprint(out.Value()), nil
+}
+
+// TestMemoGivenAnotherPolicy: a Memo keeps results by the expressions' slots in their parse, so
+// given the expressions of another policy (a reload) it starts again rather than answer with the
+// first policy's results for the same slot.
+func TestMemoGivenAnotherPolicy(t *testing.T) {
+	parse := func(expr string) *Expr {
+		t.Helper()
+		pol, err := Parse("memo.yaml", []byte("mapping:\n  entra:\n    department: '"+expr+"'\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pol.Mapping["entra"]["department"]
+	}
+	first, second := parse(`"first " + worker.location`), parse(`"second " + worker.location`)
+	memo := NewMemo()
+	vars := &WorkerVars{Worker: &orgsyncv1.Worker{WorkerId: "E1", Location: "London"}, Memo: memo}
+	for _, c := range []struct {
+		expr *Expr
+		want string
+	}{{first, "first London"}, {second, "second London"}, {first, "first London"}} {
+		if got, err := c.expr.String(vars); err != nil || got != c.want {
+			t.Errorf("String() = %q, %v, want %q", got, err, c.want)
+		}
+	}
 }

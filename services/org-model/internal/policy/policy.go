@@ -287,6 +287,8 @@ type parser struct {
 	// (a section, an attribute, a rule, a candidate) is recorded and the parse goes on with the
 	// next part.
 	problems policyfile.Problems
+	// memos numbers the memoised expressions of the parse (memoSet).
+	memos *memoSet
 }
 
 func (p *parser) fail(n *yaml.Node, format string, args ...any) error {
@@ -413,7 +415,13 @@ func (p *parser) compile(n *yaml.Node, what string, env *cel.Env, want *cel.Type
 	}
 	expr := &Expr{Source: src, At: fmt.Sprintf("%s:%d", p.problems.File, n.Line), What: what, program: prg, loops: loops}
 	if env == p.workerEnv {
-		expr.memo = memoInputsOf(ast.NativeRep(), loops)
+		if expr.memo = memoInputsOf(ast.NativeRep(), loops); expr.memo != nil {
+			if p.memos == nil {
+				p.memos = &memoSet{}
+			}
+			expr.memo.set, expr.memo.slot = p.memos, p.memos.slots
+			p.memos.slots++
+		}
 	}
 	return expr, nil
 }
