@@ -1,6 +1,7 @@
 package model
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +35,38 @@ var userFields = map[string]func(*orgsyncv1.DesiredUser, string){
 	"costCenter":     func(u *orgsyncv1.DesiredUser, v string) { u.CostCenter = v },
 	"division":       func(u *orgsyncv1.DesiredUser, v string) { u.Division = v },
 	"businessPhone":  func(u *orgsyncv1.DesiredUser, v string) { u.BusinessPhone = v },
+}
+
+// mappedAttribute is an attribute the policy maps in a target, with the DesiredUser field it sets
+// (Entra's user fields, userFields), or nil when it goes to the user's attributes.
+type mappedAttribute struct {
+	name string
+	expr *policy.Expr
+	set  func(*orgsyncv1.DesiredUser, string)
+}
+
+// targetMapping is what the policy maps in a target, by attribute name: listed once rather than
+// looked up for every user, and in an order, so that of two failing expressions the same one is
+// reported each time.
+type targetMapping struct {
+	attributes []mappedAttribute
+	// others counts the attributes that go to the user's attributes.
+	others int
+}
+
+func mappingOf(pol *policy.Policy, target orgsyncv1.Target) *targetMapping {
+	mapping := &targetMapping{}
+	for _, name := range slices.Sorted(maps.Keys(pol.Mapping[TargetName(target)])) {
+		attribute := mappedAttribute{name: name, expr: pol.Mapping[TargetName(target)][name]}
+		if target == orgsyncv1.Target_TARGET_ENTRA {
+			attribute.set = userFields[name]
+		}
+		if attribute.set == nil {
+			mapping.others++
+		}
+		mapping.attributes = append(mapping.attributes, attribute)
+	}
+	return mapping
 }
 
 // workerComputation is what computing workers' objects uses besides the model, which it only
@@ -270,24 +303,25 @@ func (m *Model) desiredUser(user *orgsyncv1.DesiredUser, target orgsyncv1.Target
 		}
 	}
 	user.HelpdeskCredential = m.grants.helpdeskCredential(w.GetWorkerId(), target, enabled)
-	targetName := TargetName(target)
+	mapping := m.mappings[target]
 	if target == orgsyncv1.Target_TARGET_AD {
-		user.Attributes = map[string]string{identifier.PropertySAMAccountName: ids.SAMAccountName}
+		user.Attributes = make(map[string]string, 1+mapping.others)
+		user.Attributes[identifier.PropertySAMAccountName] = ids.SAMAccountName
 	}
-	for attribute, expr := range m.pol.Mapping[targetName] {
-		value, err := expr.String(vars)
+	for _, attribute := range mapping.attributes {
+		value, err := attribute.expr.String(vars)
 		if err != nil {
 			c.evalError = err.Error()
 			continue
 		}
-		if set, ok := userFields[attribute]; ok && target == orgsyncv1.Target_TARGET_ENTRA {
-			set(user, value)
+		if attribute.set != nil {
+			attribute.set(user, value)
 			continue
 		}
 		if user.Attributes == nil {
-			user.Attributes = map[string]string{}
+			user.Attributes = make(map[string]string, mapping.others)
 		}
-		user.Attributes[attribute] = value
+		user.Attributes[attribute.name] = value
 	}
 	if target == orgsyncv1.Target_TARGET_ENTRA && user.GetMail() != "" && !identifier.ValidMail(user.GetMail()) {
 		// Graph refuses the whole user for a mail it cannot store (diacritics in a work

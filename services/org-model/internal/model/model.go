@@ -101,6 +101,8 @@ type Model struct {
 	// memo remembers worker expressions' results by their inputs for the computations, as
 	// chains does the unit chains, and is emptied with it (unitsChanged).
 	memo *policy.Memo
+	// mappings are what the policy maps in each target (compute.go).
+	mappings map[orgsyncv1.Target]*targetMapping
 	// unitsChanges counts unitsChanged, for memos of other goroutines (identify.go).
 	unitsChanges uint64
 	// refreshVars and inTurn are scratch space reused from one worker to the next: the
@@ -184,7 +186,10 @@ func New(pol *policy.Policy, targets ...orgsyncv1.Target) *Model {
 		members: map[groupRef]map[string]orgsyncv1.MemberKind{}, evalErrors: map[string]string{},
 		snapshots: map[snapshotKey]*snapshotState{}, derived: map[string]*orgsyncv1.OrgUnit{},
 		occupants: map[string]map[string]struct{}{}, leads: map[string]map[string]struct{}{},
-		memo: policy.NewMemo(), epoch: 1,
+		memo: policy.NewMemo(), epoch: 1, mappings: map[orgsyncv1.Target]*targetMapping{},
+	}
+	for _, target := range targets {
+		m.mappings[target] = mappingOf(pol, target)
 	}
 	m.inTurn.memo = m.memo
 	return m
