@@ -172,7 +172,8 @@ func membership(target orgsyncv1.Target, groupKey string, kind orgsyncv1.MemberK
 // groupsOf appends to keys the groups a worker with memberships belongs to directly, in a stable
 // order.
 func (m *Model) groupsOf(keys []string, st *workerState, vars *policy.WorkerVars, phase Phase, now time.Time, c *workerComputation) []string {
-	if unit, ok := m.units[st.current.record.GetOrgUnitId()]; ok && !unit.GetDeleted() {
+	// vars are the worker's (fillWorkerVars): their unit is the record's.
+	if unit := vars.Unit; unit != nil && !unit.GetDeleted() {
 		keys = append(keys, m.cachedGroupKey(unit.GetOrgUnitId()))
 	}
 	if m.pol.Groups.Managers.Enabled && phase == PhaseActive {

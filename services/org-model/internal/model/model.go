@@ -973,8 +973,8 @@ func (m *Model) workerVars(w *orgsyncv1.Worker) *policy.WorkerVars {
 // in memo. It only reads the model when the unit chain of the worker's unit is cached already
 // (computeInParallel).
 func (m *Model) fillWorkerVars(vars *policy.WorkerVars, w *orgsyncv1.Worker, memo *policy.Memo) {
-	*vars = policy.WorkerVars{Worker: w, Unit: m.units[w.GetOrgUnitId()], Domain: m.domain, Context: m.ctx, Memo: memo}
-	vars.UnitIDs, vars.UnitPath = m.cachedUnitChain(w.GetOrgUnitId())
+	chain := m.cachedUnit(w.GetOrgUnitId())
+	*vars = policy.WorkerVars{Worker: w, Unit: chain.unit, UnitIDs: chain.ids, UnitPath: chain.names, Domain: m.domain, Context: m.ctx, Memo: memo}
 }
 
 // unitsChanged forgets what was computed from the org units as they were: the unit chains and
@@ -986,6 +986,9 @@ func (m *Model) unitsChanged() {
 }
 
 type unitChainEntry struct {
+	// unit is the unit itself, nil when it is not known: a worker's variables are found with
+	// one look-up.
+	unit       *orgsyncv1.OrgUnit
 	ids, names []string
 	// groupKey is GroupKey(unit id), made once for all the unit's workers.
 	groupKey string
@@ -1010,7 +1013,7 @@ func (m *Model) cachedUnit(unitID string) unitChainEntry {
 	if m.chains == nil {
 		m.chains = map[string]unitChainEntry{}
 	}
-	chain := unitChainEntry{ids: ids[:len(ids):len(ids)], names: names[:len(names):len(names)], groupKey: GroupKey(unitID)}
+	chain := unitChainEntry{unit: m.units[unitID], ids: ids[:len(ids):len(ids)], names: names[:len(names):len(names)], groupKey: GroupKey(unitID)}
 	m.chains[unitID] = chain
 	return chain
 }
