@@ -25,6 +25,9 @@ import (
 // worker would cost more than a small identification.
 const identifyBatch = 256
 
+// identifySpares is how many identified batches are kept for Record to fill again.
+const identifySpares = 4
+
 // identifyRequest is one replay refresh's identifiers to give: the worker's expression variables
 // as they were at the refresh, or, for a worker out of scope, its failures to forget.
 type identifyRequest struct {
@@ -52,11 +55,15 @@ type identifyQueue struct {
 	pending atomic.Bool
 	// batch is being filled by Record, under the model's write lock.
 	batch []identifyRequest
-	// mu guards queue and running, which the goroutine reads too.
+	// mu guards queue, running and spare, which the goroutine reads too.
 	mu      sync.Mutex
 	queue   [][]identifyRequest
 	running bool
-	done    sync.WaitGroup
+	// spare are batches identified already, emptied for Record to fill again (at most
+	// identifySpares, dropped once waited for): a replay of 100,000 workers would otherwise make
+	// 13 MB of batches for the collector.
+	spare [][]identifyRequest
+	done  sync.WaitGroup
 	// errors are written by the goroutine, and read once it is waited for.
 	errors []identifyError
 	// memo and units are the goroutine's: its memo of candidates' results (many workers share a
@@ -71,7 +78,14 @@ func (m *Model) queueIdentifiers(st *workerState, vars *policy.WorkerVars, outOf
 	q := &m.identifying
 	request := identifyRequest{st: st, vars: *vars, refresh: st.replayRefreshes, outOfScope: outOfScope, units: m.unitsChanges}
 	if q.batch == nil {
-		q.batch = make([]identifyRequest, 0, identifyBatch)
+		q.mu.Lock()
+		if n := len(q.spare); n > 0 {
+			q.batch, q.spare = q.spare[n-1], q.spare[:n-1]
+		}
+		q.mu.Unlock()
+		if q.batch == nil {
+			q.batch = make([]identifyRequest, 0, identifyBatch)
+		}
 	}
 	q.batch = append(q.batch, request)
 	q.pending.Store(true)
@@ -101,8 +115,13 @@ func (m *Model) handOverIdentifiers() {
 func (m *Model) identifyQueued() {
 	q := &m.identifying
 	defer q.done.Done()
+	var done []identifyRequest
 	for {
 		q.mu.Lock()
+		if done != nil && len(q.spare) < identifySpares {
+			clear(done) // the workers and their records are not kept alive by a spare batch
+			q.spare = append(q.spare, done[:0])
+		}
 		if len(q.queue) == 0 {
 			q.running = false
 			q.mu.Unlock()
@@ -129,6 +148,7 @@ func (m *Model) identifyQueued() {
 				q.errors = append(q.errors, identifyError{request.st, request.refresh, evalError})
 			}
 		}
+		done = batch
 	}
 }
 
@@ -146,7 +166,7 @@ func (m *Model) waitIdentified() {
 			m.evalErrors["worker "+e.st.id] = e.message
 		}
 	}
-	q.errors = nil
+	q.errors, q.spare = nil, nil
 	q.pending.Store(false)
 }
 
