@@ -74,8 +74,9 @@ type Model struct {
 	// ids holds the identifiers assigned to workers per target, the values foreign accounts
 	// hold, and the workers without a valid candidate (identifiers.go).
 	ids *identifiers
-	// owned are the references of the objects each owner produced last; the objects themselves
-	// are those stored under them (object), which another owner may have replaced since.
+	// owned are the references of the objects each unit owner and the global owner produced
+	// last (a worker's are in its state, workerState.owned); the objects themselves are those
+	// stored under them (object), which another owner may have replaced since.
 	owned map[owner][]Ref
 	// objects are the desired users and groups, and members the memberships by group and member
 	// key (object, setObject). A membership is all in its reference and member kind, so it is
@@ -165,6 +166,9 @@ type workerState struct {
 	// replayEpoch is the model's epoch at the worker's last refresh during the replay when
 	// ComputeAll's refresh at that epoch would repeat it exactly; zero otherwise.
 	replayEpoch uint64
+	// owned are the references of the objects the worker produced last (Model.owned): kept
+	// here rather than in a map by owner, 100,000 entries which cost 7 MB and a look-up each.
+	owned []Ref
 }
 
 // New returns an empty model under pol, computing objects for the given targets (Entra when none).
@@ -296,7 +300,7 @@ func (m *Model) ComputeAll(now time.Time) []*orgsyncv1.DesiredObject {
 		// each target, so they do not grow step by step.
 		m.objects = make(map[Ref]*orgsyncv1.DesiredObject, (len(m.workers)+2*len(m.units))*len(m.targets))
 		m.members = make(map[groupRef]map[string]orgsyncv1.MemberKind, 2*len(m.units)*len(m.targets))
-		m.owned = make(map[owner][]Ref, len(m.workers)+len(m.units)+1)
+		m.owned = make(map[owner][]Ref, len(m.units)+1)
 	}
 	// Every worker, unit and the global groups are computed: the owners a refresh names as
 	// affected go to a map that is only emptied (refreshing needs one), and the owners are listed
@@ -797,7 +801,7 @@ func (m *Model) computeOwners(owners []affectedOwner, now time.Time) []*orgsyncv
 	var previous []*orgsyncv1.DesiredObject
 	for i, o := range owners {
 		fresh, freshRefs = append(fresh, computed[i].objects...), append(freshRefs, computed[i].refs...)
-		for _, ref := range m.owned[o.owner] {
+		for _, ref := range m.ownedBy(o) {
 			if stored, ok := m.object(ref); ok {
 				previous = append(previous, stored)
 			}
@@ -873,12 +877,25 @@ func (m *Model) storePart(each iter.Seq2[Ref, *orgsyncv1.DesiredObject], members
 // keepOwned keeps the references of each owner's objects computed.
 func (m *Model) keepOwned(owners []affectedOwner, computed []computedOwner) {
 	for i, o := range owners {
-		if refs := computed[i].refs; len(refs) == 0 {
+		switch refs := computed[i].refs; {
+		case o.st != nil && len(refs) == 0:
+			o.st.owned = nil
+		case o.st != nil:
+			o.st.owned = refs
+		case len(refs) == 0:
 			delete(m.owned, o.owner)
-		} else {
+		default:
 			m.owned[o.owner] = refs
 		}
 	}
+}
+
+// ownedBy is the references of the objects o produced last.
+func (m *Model) ownedBy(o affectedOwner) []Ref {
+	if o.st != nil {
+		return o.st.owned
+	}
+	return m.owned[o.owner]
 }
 
 // ownerKindOrder ranks the kinds of owner in the order recompute computes them.

@@ -70,6 +70,9 @@ func (m *Model) copyLocked(pol *policy.Policy, withObjects bool) *Model {
 		copied.current = copied.timeline.at(m.now)
 		copied.due = time.Time{}
 		copied.replayEpoch = 0
+		if !withObjects {
+			copied.owned = nil
+		}
 		c.workers[id] = &copied
 	}
 	for key, snap := range m.snapshots {

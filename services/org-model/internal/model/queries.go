@@ -71,7 +71,11 @@ func (m *Model) GroupKeysOf(target orgsyncv1.Target, workerID string) []string {
 	m.rlock()
 	defer m.mu.RUnlock()
 	var keys []string
-	for _, ref := range m.owned[owner{kind: 'w', id: workerID}] {
+	st := m.workers[workerID]
+	if st == nil {
+		return nil
+	}
+	for _, ref := range st.owned {
 		if ref.Target == target && ref.Kind == KindMember {
 			keys = append(keys, ref.Key)
 		}
