@@ -31,7 +31,8 @@ func (m *Model) computeEach(owners []affectedOwner, now time.Time) []computedOwn
 	computed := m.computeInParallel(owners, now)
 	if computed == nil {
 		computed = make([]computedOwner, len(owners))
-		var objects []*orgsyncv1.DesiredObject
+		// About a user and two memberships per worker and target: sized once rather than grown.
+		objects := make([]*orgsyncv1.DesiredObject, 0, 3*len(owners)*len(m.targets))
 		for i, o := range owners {
 			start := len(objects)
 			switch o.kind {
@@ -43,6 +44,15 @@ func (m *Model) computeEach(owners []affectedOwner, now time.Time) []computedOwn
 				objects = append(objects, m.computeUnit(o.id, &computed[i].evalError)...)
 			}
 			computed[i].objects = objects[start:len(objects):len(objects)]
+		}
+		// The references in one array, each owner's part of it.
+		refs := make([]Ref, len(objects))
+		for i, obj := range objects {
+			refs[i] = RefOf(obj)
+		}
+		for i := range computed {
+			n := len(computed[i].objects)
+			computed[i].refs, refs = refs[:n:n], refs[n:]
 		}
 	}
 	for i, o := range owners {
@@ -59,7 +69,7 @@ func (m *Model) computeEach(owners []affectedOwner, now time.Time) []computedOwn
 		case 'g':
 			computed[i].objects = m.computeGlobal()
 		}
-		if computed[i].refs == nil && len(computed[i].objects) > 0 {
+		if len(computed[i].refs) != len(computed[i].objects) {
 			refs := make([]Ref, len(computed[i].objects))
 			for j, obj := range computed[i].objects {
 				refs[j] = RefOf(obj)
