@@ -50,7 +50,7 @@ type identifyError struct {
 
 // identifyQueue hands the replay's refreshes to the identifying goroutine.
 type identifyQueue struct {
-	// pending says refreshes were handed over and not yet waited for; set only under the
+	// pending says refreshes were queued and not yet waited for; set only under the
 	// model's write lock, read by rlock without it.
 	pending atomic.Bool
 	// batch is being filled by Record, under the model's write lock.
