@@ -55,9 +55,9 @@ type targetMapping struct {
 }
 
 func mappingOf(pol *policy.Policy, target orgsyncv1.Target) *targetMapping {
-	mapping := &targetMapping{}
-	for _, name := range slices.Sorted(maps.Keys(pol.Mapping[TargetName(target)])) {
-		attribute := mappedAttribute{name: name, expr: pol.Mapping[TargetName(target)][name]}
+	mapping, exprs := &targetMapping{}, pol.Mapping[TargetName(target)]
+	for _, name := range slices.Sorted(maps.Keys(exprs)) {
+		attribute := mappedAttribute{name: name, expr: exprs[name]}
 		if target == orgsyncv1.Target_TARGET_ENTRA {
 			attribute.set = userFields[name]
 		}

@@ -841,8 +841,7 @@ func (m *Model) computeFirst(owners []affectedOwner, now time.Time) []*orgsyncv1
 	m.storePart(each, false)
 	m.keepOwned(owners, computed)
 	wg.Wait()
-	listed := <-sorted
-	return listed
+	return <-sorted
 }
 
 // store stores the objects each gives (a tombstone deletes), about n of them. Users and groups
